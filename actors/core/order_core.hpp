@@ -1,0 +1,159 @@
+#pragma once
+// The business rules of one order: its legs, its TCC phases, its state machine, retries,
+// deadlines and channel outcomes. Plain C++: events in, actions out; time is passed in.
+// The order host actor turns actions into messages and timers.
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "actors/core/order_command.hpp"
+#include "actors/core/result_code.hpp"
+#include "actors/core/types.hpp"
+
+namespace txengine {
+
+struct order_config {
+  //! A try phase not complete by then is compensated with cancels.
+  int64_t try_deadline_ms = 5'000;
+  //! First resend of an unanswered step; doubles each time up to the maximum.
+  int64_t retry_initial_ms = 250;
+  int64_t retry_max_ms = 5'000;
+  //! Confirm or cancel attempts of one leg past which an alert is raised (retries go on).
+  uint32_t alert_attempts = 8;
+  //! The order never queries a channel earlier than this after submitting (seed 002:
+  //! a query too early answers "not found").
+  int64_t channel_query_min_delay_ms = 200;
+  int64_t channel_query_max_interval_ms = 10'000;
+  //! No answer to a submit within this time: outcome unknown, go on with queries.
+  int64_t channel_submit_timeout_ms = 2'000;
+  //! "Not found" is taken as a definitive decline only this long after the submit.
+  int64_t channel_not_found_final_ms = 30'000;
+  //! An order still processing this long raises an alert (it keeps going).
+  int64_t processing_alert_ms = 60'000;
+};
+
+//! What a channel said about an order.
+enum class channel_outcome : uint8_t {
+  succeeded = 0,  //!< definitive; carries the settled amount (may be less: partial)
+  declined = 1,   //!< definitive
+  unknown = 2,    //!< still processing, or the answer says nothing definitive
+  not_found = 3,  //!< the provider has no such order (yet)
+};
+
+enum class alert_kind : uint8_t {
+  retries_exceeded = 0,       //!< a confirm or cancel needs many attempts
+  step_refused = 1,           //!< a confirm or cancel was refused: needs a human
+  processing_too_long = 2,    //!< a channel outcome is long overdue
+  conflicting_outcome = 3,    //!< a channel changed its definitive answer
+  invalid_transition = 4,     //!< a transition outside the whitelist was attempted
+  settled_more_than_asked = 5,
+};
+
+std::string_view to_string(alert_kind k);
+
+enum class participant_kind : uint8_t { wallet = 0, original_order = 1 };
+
+struct order_leg {
+  participant_kind participant = participant_kind::wallet;
+  uint64_t target = 0;  //!< wallet id, or the original order id for a refund's allowance
+  leg_type type = leg_type::debit_hold;
+  int64_t amount = 0;
+  uint16_t wallet_kinds_allowed = 0;  //!< bit (1 << wallet_kind) per kind this leg accepts
+  // Progress.
+  tcc_phase phase = tcc_phase::try_;
+  bool awaiting = false;     //!< a step was sent and not yet answered
+  bool tried = false;        //!< the try succeeded
+  bool done = false;         //!< the current phase's step is acknowledged
+  uint32_t attempts = 0;
+  int64_t resend_at_ms = 0;
+  balances last_balances;    //!< the wallet's balances in its latest answer
+};
+
+//! What the host must do for an order.
+enum class order_action_kind : uint8_t { send_step, channel_submit, channel_query, finished, alert };
+
+struct order_action {
+  order_action_kind kind;
+  uint16_t leg = 0;  //!< send_step: index into legs()
+  alert_kind alert = alert_kind::retries_exceeded;
+};
+
+//! The refund's original payment, as its owner answered an allowance try.
+struct refund_origin {
+  wallet_id payer = no_wallet;
+  wallet_id merchant = no_wallet;
+};
+
+class order_core {
+ public:
+  //! `system_wallet`: the tenant's system wallet for the currency (top_up, withdraw).
+  order_core(order_id id, order_command command, wallet_id system_wallet, const order_config& config,
+             int64_t now_ms);
+
+  void start(int64_t now_ms, std::vector<order_action>& out);
+  void on_step_reply(uint16_t leg, tcc_phase phase, result_code code, const balances& after, int64_t now_ms,
+                     std::vector<order_action>& out);
+  //! The refund's allowance try succeeded: adds the wallet legs and tries them.
+  void on_refund_origin(const refund_origin& origin, int64_t now_ms, std::vector<order_action>& out);
+  //! `decline_reason`: the failure reason a definitive decline records (channel_busy when
+  //! the provider's queue refused the submit, so the provider never saw it).
+  void on_channel(channel_outcome outcome, int64_t settled_amount, int64_t now_ms, std::vector<order_action>& out,
+                  result_code decline_reason = result_code::channel_declined);
+  void on_timer(int64_t now_ms, std::vector<order_action>& out);
+
+  //! Earliest instant at which on_timer has something to do; INT64_MAX when none.
+  int64_t next_wakeup_ms() const;
+
+  order_id id() const { return id_; }
+  const order_command& command() const { return command_; }
+  order_state state() const { return state_; }
+  //! ok for a success; the first refusal (or the channel's decline) for a failure.
+  result_code reason() const { return reason_; }
+  const std::vector<order_leg>& legs() const { return legs_; }
+  int64_t created_ms() const { return created_ms_; }
+  int64_t finished_ms() const { return finished_ms_; }
+  int64_t try_deadline_ms() const { return created_ms_ + config_.try_deadline_ms; }
+  //! The amount that moved: the full amount, or a channel's partial settlement.
+  int64_t posted_amount() const { return posted_amount_; }
+  //! The amount a step of `leg` carries now (tried amount, or the confirmed amount).
+  int64_t step_amount(uint16_t leg) const;
+
+ private:
+  bool move_to(order_state next, std::vector<order_action>& out);
+  void add_leg(participant_kind participant, uint64_t target, leg_type type, int64_t amount, uint16_t kinds);
+  void send(uint16_t leg, tcc_phase phase, int64_t now_ms, std::vector<order_action>& out);
+  void begin_phase(tcc_phase phase, int64_t now_ms, std::vector<order_action>& out);
+  void fail_try_phase(result_code reason, int64_t now_ms, std::vector<order_action>& out);
+  void after_tries(int64_t now_ms, std::vector<order_action>& out);
+  void finish_if_done(int64_t now_ms, std::vector<order_action>& out);
+  int64_t backoff_ms(uint32_t attempts) const;
+  bool uses_channel() const;
+
+  order_id id_;
+  order_command command_;
+  wallet_id system_wallet_;
+  order_config config_;
+  order_state state_ = order_state::received;
+  result_code reason_ = result_code::ok;
+  std::vector<order_leg> legs_;
+  int64_t created_ms_;
+  int64_t finished_ms_ = 0;
+  int64_t posted_amount_ = 0;
+  // Channel progress.
+  bool channel_awaiting_ = false;
+  int64_t channel_submitted_ms_ = 0;
+  int64_t channel_next_query_ms_ = std::numeric_limits<int64_t>::max();
+  int64_t channel_query_interval_ms_ = 0;
+  bool processing_alerted_ = false;
+  bool channel_definitive_ = false;
+  channel_outcome channel_final_ = channel_outcome::unknown;
+  int64_t channel_settled_ = 0;
+};
+
+constexpr uint16_t kinds_mask(std::initializer_list<wallet_kind> kinds) {
+  uint16_t mask = 0;
+  for (auto k : kinds) mask |= uint16_t(1u << static_cast<unsigned>(k));
+  return mask;
+}
+
+}  // namespace txengine

@@ -1,0 +1,100 @@
+#include "actors/core/simulated_channel.hpp"
+
+#include <algorithm>
+
+namespace txengine {
+
+bool simulated_channel::draw(uint32_t ppm) {
+  // splitmix64: tiny, deterministic, good enough to decide simulated misbehaviour.
+  uint64_t z = (rng_state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (z % 1'000'000) < ppm;
+}
+
+void simulated_channel::receive(const channel_request& request, int64_t now_ms, std::vector<channel_response>& out) {
+  if (queue_.size() >= config_.queue_max) {
+    channel_response refused;
+    refused.order = request.order;
+    if (request.what == channel_request::kind::submit && truth_.count(request.order) == 0) {
+      refused.outcome = channel_outcome::declined;  // never seen by the provider: safe to cancel
+      refused.busy = true;
+    }
+    out.push_back(refused);
+    return;
+  }
+  queue_.push_back(request);
+  poll(now_ms, out);
+}
+
+void simulated_channel::poll(int64_t now_ms, std::vector<channel_response>& out) {
+  int64_t now_us = now_ms * 1000;
+  while (!queue_.empty() && (config_.rate_per_s == 0 || next_admit_us_ <= now_us)) {
+    if (config_.rate_per_s != 0)
+      next_admit_us_ = std::max(next_admit_us_, now_us - 1'000'000) + 1'000'000 / config_.rate_per_s;
+    channel_request request = queue_.front();
+    queue_.pop_front();
+    process(request, now_ms);
+  }
+  replies_.expire(now_ms, [&](uint64_t slot, uint64_t) {
+    auto found = scheduled_.find(slot);
+    if (found == scheduled_.end()) return;
+    out.push_back(found->second);
+    scheduled_.erase(found);
+  });
+}
+
+int64_t simulated_channel::next_wakeup_ms() const {
+  int64_t wakeup = replies_.next_ms();
+  if (!queue_.empty()) wakeup = std::min(wakeup, config_.rate_per_s == 0 ? 0 : next_admit_us_ / 1000 + 1);
+  return wakeup;
+}
+
+void simulated_channel::schedule(const channel_response& response, int64_t at_ms) {
+  uint64_t slot = next_reply_slot_++;
+  scheduled_.emplace(slot, response);
+  replies_.arm(at_ms, slot, 0);
+}
+
+void simulated_channel::process(const channel_request& request, int64_t now_ms) {
+  int64_t reply_at = now_ms + config_.latency_ms;
+  if (request.what == channel_request::kind::query) {
+    schedule(answer_for(request.order, now_ms), reply_at);
+    return;
+  }
+  if (truth_.count(request.order) == 0) {
+    if (draw(config_.submit_lost_ppm)) return;  // lost on the way in: the provider never knew it
+    truth t;
+    t.known_at_ms = now_ms + config_.settle_ms;
+    if (draw(config_.decline_ppm)) {
+      t.outcome = channel_outcome::declined;
+      t.settled_amount = 0;
+    } else {
+      t.outcome = channel_outcome::succeeded;
+      t.settled_amount = draw(config_.partial_ppm) ? request.amount - request.amount / 4 : request.amount;
+    }
+    truth_.emplace(request.order, t);
+  }
+  if (draw(config_.reply_lost_ppm)) return;  // processed, but the answer is lost: a timeout
+  channel_response response = answer_for(request.order, now_ms);
+  if (draw(config_.reply_unknown_ppm)) response.outcome = channel_outcome::unknown;
+  schedule(response, reply_at);
+}
+
+channel_response simulated_channel::answer_for(order_id order, int64_t now_ms) const {
+  channel_response response;
+  response.order = order;
+  auto found = truth_.find(order);
+  if (found == truth_.end()) {
+    response.outcome = channel_outcome::not_found;
+  } else if (found->second.known_at_ms > now_ms) {
+    response.outcome = channel_outcome::unknown;
+  } else {
+    response.outcome = found->second.outcome;
+    response.settled_amount = found->second.settled_amount;
+  }
+  return response;
+}
+
+}  // namespace txengine

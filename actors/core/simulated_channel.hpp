@@ -1,0 +1,83 @@
+#pragma once
+// The rules of a simulated external payment provider (top-up and withdraw channel): it
+// decides each order's true outcome, answers submits and queries after a latency, and
+// misbehaves as configured (declines, lost replies, "processing" answers, submits that
+// never arrive, partial settlement), with a QPS cap and a bounded queue (seed 001: a
+// provider allows ~100 QPS). Deterministic for a seed; time is passed in.
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/core/order_core.hpp"
+#include "actors/core/timer_queue.hpp"
+
+namespace txengine {
+
+struct channel_config {
+  int64_t latency_ms = 2;
+  //! Time from receipt until the provider itself knows the outcome; queries before it
+  //! answer "unknown".
+  int64_t settle_ms = 0;
+  // Rates in parts per million, integers so runs replay exactly.
+  uint32_t decline_ppm = 50'000;
+  uint32_t reply_lost_ppm = 20'000;      //!< the answer to a submit never comes back (timeout)
+  uint32_t reply_unknown_ppm = 50'000;   //!< the answer to a submit says "processing"
+  uint32_t submit_lost_ppm = 5'000;      //!< the submit never reaches the provider: "not found"
+  uint32_t partial_ppm = 10'000;         //!< settles less than asked
+  //! Requests per second the provider accepts; 0 = no cap.
+  uint32_t rate_per_s = 0;
+  size_t queue_max = 1 << 18;
+  uint64_t seed = 42;
+};
+
+struct channel_request {
+  enum class kind : uint8_t { submit, query } what = kind::submit;
+  order_id order = 0;
+  int64_t amount = 0;
+};
+
+struct channel_response {
+  order_id order = 0;
+  channel_outcome outcome = channel_outcome::unknown;
+  int64_t settled_amount = 0;
+  //! True when the provider's queue was full and the submit was refused unseen.
+  bool busy = false;
+};
+
+class simulated_channel {
+ public:
+  explicit simulated_channel(channel_config config) : config_(config), rng_state_(config.seed) {}
+
+  //! Accepts a request; a refused one (queue full) is answered at once into `out`.
+  void receive(const channel_request& request, int64_t now_ms, std::vector<channel_response>& out);
+  //! Emits every response due by `now_ms`.
+  void poll(int64_t now_ms, std::vector<channel_response>& out);
+  //! Earliest instant poll has something to do, or timer_queue::never.
+  int64_t next_wakeup_ms() const;
+
+  size_t queued() const { return queue_.size(); }
+  size_t known_orders() const { return truth_.size(); }
+
+ private:
+  struct truth {
+    channel_outcome outcome;
+    int64_t settled_amount;
+    int64_t known_at_ms;
+  };
+  bool draw(uint32_t ppm);
+  void process(const channel_request& request, int64_t now_ms);
+  channel_response answer_for(order_id order, int64_t now_ms) const;
+  void schedule(const channel_response& response, int64_t at_ms);
+
+  channel_config config_;
+  uint64_t rng_state_;
+  std::deque<channel_request> queue_;
+  int64_t next_admit_us_ = 0;  //!< token bucket: earliest instant the next request may pass
+  std::unordered_map<order_id, truth> truth_;
+  timer_queue<uint64_t> replies_;
+  std::unordered_map<uint64_t, channel_response> scheduled_;
+  uint64_t next_reply_slot_ = 0;
+};
+
+}  // namespace txengine

@@ -1,0 +1,269 @@
+#include "actors/core/wallet_core.hpp"
+
+#include <limits>
+
+#include "actors/core/check.hpp"
+
+namespace txengine {
+
+namespace {
+
+bool add_balances(const balances& base, const balances& delta, balances& out) {
+  balances result;
+  if (!checked_add(base.available, delta.available, result.available)) return false;
+  if (!checked_add(base.frozen, delta.frozen, result.frozen)) return false;
+  if (!checked_add(base.incoming, delta.incoming, result.incoming)) return false;
+  out = result;
+  return true;
+}
+
+//! The sub-balance change of one step of one leg; `amount` is tried, `posted` confirmed.
+balances delta_of(leg_type type, tcc_phase phase, int64_t amount, int64_t posted) {
+  switch (phase) {
+    case tcc_phase::try_:
+      switch (type) {
+        case leg_type::debit_hold: return {-amount, amount, 0};
+        case leg_type::debit_direct: return {-amount, 0, 0};
+        case leg_type::credit_incoming: return {0, 0, amount};
+        case leg_type::credit_on_confirm: return {0, 0, 0};
+      }
+      break;
+    case tcc_phase::confirm:
+      switch (type) {
+        case leg_type::debit_hold: return {amount - posted, -amount, 0};
+        case leg_type::debit_direct: return {amount - posted, 0, 0};
+        case leg_type::credit_incoming: return {posted, 0, -amount};
+        case leg_type::credit_on_confirm: return {posted, 0, 0};
+      }
+      break;
+    case tcc_phase::cancel:
+      switch (type) {
+        case leg_type::debit_hold: return {amount, -amount, 0};
+        case leg_type::debit_direct: return {amount, 0, 0};
+        case leg_type::credit_incoming: return {0, 0, -amount};
+        case leg_type::credit_on_confirm: return {0, 0, 0};
+      }
+      break;
+  }
+  TX_CHECK(false);
+  return {};
+}
+
+//! A try's amount that later steps may hand back to `available`: bounds every confirm and
+//! cancel so they can never overflow once the try was accepted.
+int64_t headroom_claim(leg_type type, int64_t amount) {
+  return type == leg_type::debit_hold ? 0 : amount;
+}
+
+}  // namespace
+
+wallet_core::wallet_core(wallet_info info, wallet_config config) : info_(info), config_(config) {
+  TX_CHECK(info_.id != no_wallet);
+  TX_CHECK(info_.cur.valid());
+  TX_CHECK(info_.overdraft_limit >= 0);
+}
+
+leg_outcome wallet_core::apply(const leg_command& command, int64_t now_ms) {
+  expire_finished(now_ms);
+  if (command.tenant != info_.tenant) return answer(result_code::tenant_mismatch);
+  if (command.cur != info_.cur) return answer(result_code::currency_mismatch);
+  switch (command.phase) {
+    case tcc_phase::try_: return try_leg(command, now_ms);
+    case tcc_phase::confirm: return confirm_leg(command, now_ms);
+    case tcc_phase::cancel: return cancel_leg(command, now_ms);
+  }
+  return answer(result_code::invalid_argument);
+}
+
+result_code wallet_core::check_try(const leg_command& command) const {
+  if (command.amount <= 0) return result_code::invalid_amount;
+  if (command.wallet_kinds_allowed != 0 &&
+      (command.wallet_kinds_allowed & (1u << static_cast<unsigned>(info_.kind))) == 0)
+    return result_code::wallet_kind_not_allowed;
+  if (info_.status == wallet_status::closed) return result_code::wallet_closed;
+  if (is_debit(command.type)) {
+    if (info_.status == wallet_status::frozen) return result_code::wallet_frozen;
+    if (info_.kind != wallet_kind::system) {
+      int64_t after;
+      if (!checked_sub(balances_.available, command.amount, after)) return result_code::amount_overflow;
+      if (after < -info_.overdraft_limit) return result_code::insufficient_funds;
+    }
+  }
+  if (open_transactions_ >= config_.open_transactions_max) return result_code::wallet_busy;
+  // Everything that may still flow into `available` must fit, so no later confirm or cancel
+  // can overflow: available + frozen + incoming + pending claims + this amount.
+  int64_t total = 0;
+  bool fits = checked_add(total, balances_.available, total) && checked_add(total, balances_.frozen, total) &&
+              checked_add(total, balances_.incoming, total) && checked_add(total, pending_claims_, total);
+  if (!fits || !checked_add(total, headroom_claim(command.type, command.amount), total))
+    return result_code::amount_overflow;
+  balances unused;
+  if (!add_balances(balances_, delta_of(command.type, tcc_phase::try_, command.amount, 0), unused))
+    return result_code::amount_overflow;
+  return result_code::ok;
+}
+
+leg_outcome wallet_core::try_leg(const leg_command& command, int64_t now_ms) {
+  auto found = records_.find(command.txn);
+  if (found != records_.end()) {
+    const tcc_record& record = found->second;
+    if (record.state == tcc_record_state::cancelled) return answer(result_code::tcc_cancelled, true);
+    if (record.type != command.type || record.tried_amount != command.amount)
+      return answer(result_code::tcc_conflict, true);
+    return answer(record.try_result, true);
+  }
+  if (command.amount <= 0) return answer(result_code::invalid_amount);
+  if (now_ms > command.try_deadline_ms) return answer(result_code::tcc_deadline_passed);
+  result_code code = check_try(command);
+  // Retryable refusals leave no record: the same try may succeed later.
+  if (is_retryable(code)) return answer(code);
+  tcc_record record;
+  record.type = command.type;
+  record.tried_amount = command.amount;
+  record.try_result = code;
+  if (code != result_code::ok) {
+    record.state = tcc_record_state::try_rejected;
+    records_.emplace(command.txn, record);
+    finished_.push_back({command.txn, now_ms});
+    return answer(code);
+  }
+  record.state = tcc_record_state::tried;
+  records_.emplace(command.txn, record);
+  ++open_transactions_;
+  pending_claims_ += headroom_claim(command.type, command.amount);  // checked in check_try
+  post(command.txn, tcc_phase::try_, delta_of(command.type, tcc_phase::try_, command.amount, 0), now_ms);
+  return answer(result_code::ok);
+}
+
+leg_outcome wallet_core::confirm_leg(const leg_command& command, int64_t now_ms) {
+  auto found = records_.find(command.txn);
+  if (found == records_.end()) return answer(result_code::tcc_not_tried);
+  tcc_record& record = found->second;
+  switch (record.state) {
+    case tcc_record_state::try_rejected: return answer(result_code::tcc_not_tried, true);
+    case tcc_record_state::cancelled: return answer(result_code::tcc_cancelled, true);
+    case tcc_record_state::confirmed:
+      return answer(record.confirmed_amount == command.amount ? result_code::ok : result_code::tcc_conflict, true);
+    case tcc_record_state::tried: break;
+  }
+  if (command.type != record.type) return answer(result_code::tcc_conflict);
+  if (command.amount < 0) return answer(result_code::invalid_amount);
+  if (command.amount > record.tried_amount) return answer(result_code::confirm_exceeds_tried);
+  record.confirmed_amount = command.amount;
+  pending_claims_ -= headroom_claim(record.type, record.tried_amount);
+  post(command.txn, tcc_phase::confirm, delta_of(record.type, tcc_phase::confirm, record.tried_amount, command.amount),
+       now_ms);
+  finish(command.txn, record, tcc_record_state::confirmed, now_ms);
+  return answer(result_code::ok);
+}
+
+leg_outcome wallet_core::cancel_leg(const leg_command& command, int64_t now_ms) {
+  auto found = records_.find(command.txn);
+  if (found == records_.end()) {
+    // Empty rollback: cancel of a transaction never tried succeeds and leaves a tombstone,
+    // so a try that arrives later is refused (no hanging).
+    tcc_record tombstone;
+    tombstone.type = command.type;
+    tombstone.state = tcc_record_state::cancelled;
+    tombstone.try_result = result_code::tcc_cancelled;
+    records_.emplace(command.txn, tombstone);
+    finished_.push_back({command.txn, now_ms});
+    return answer(result_code::ok);
+  }
+  tcc_record& record = found->second;
+  switch (record.state) {
+    case tcc_record_state::cancelled: return answer(result_code::ok, true);
+    case tcc_record_state::confirmed: return answer(result_code::tcc_confirmed, true);
+    case tcc_record_state::try_rejected:
+      // Nothing was changed by the rejected try; the record becomes a tombstone.
+      record.state = tcc_record_state::cancelled;
+      return answer(result_code::ok);
+    case tcc_record_state::tried: break;
+  }
+  pending_claims_ -= headroom_claim(record.type, record.tried_amount);
+  post(command.txn, tcc_phase::cancel, delta_of(record.type, tcc_phase::cancel, record.tried_amount, 0), now_ms);
+  finish(command.txn, record, tcc_record_state::cancelled, now_ms);
+  return answer(result_code::ok);
+}
+
+void wallet_core::post(order_id txn, tcc_phase phase, balances delta, int64_t now_ms) {
+  balances after;
+  // Tries were checked before; confirms and cancels are bounded by the try's headroom claim.
+  TX_CHECK(add_balances(balances_, delta, after));
+  if (delta == balances{}) return;
+  balances_ = after;
+  journal_.push_back({++journal_sequence_, txn, phase, delta, after, now_ms});
+  if (journal_.size() > config_.journal_entries_max) {
+    journal_base_ = journal_.front().after;
+    journal_.pop_front();
+  }
+}
+
+void wallet_core::finish(order_id txn, tcc_record& record, tcc_record_state state, int64_t now_ms) {
+  TX_CHECK(record.state == tcc_record_state::tried);
+  TX_CHECK(open_transactions_ > 0);
+  record.state = state;
+  --open_transactions_;
+  finished_.push_back({txn, now_ms});
+}
+
+void wallet_core::expire_finished(int64_t now_ms) {
+  while (!finished_.empty() && (finished_.size() > config_.finished_records_max ||
+                                finished_.front().finished_at_ms + config_.finished_record_retention_ms < now_ms)) {
+    auto found = records_.find(finished_.front().txn);
+    // A record may be listed twice (rejected, then turned into a tombstone): erase once.
+    if (found != records_.end() && found->second.state != tcc_record_state::tried) records_.erase(found);
+    finished_.pop_front();
+  }
+}
+
+const tcc_record* wallet_core::find_record(order_id txn) const {
+  auto found = records_.find(txn);
+  return found == records_.end() ? nullptr : &found->second;
+}
+
+result_code wallet_core::check_admin(tenant_id tenant) const {
+  if (tenant != info_.tenant) return result_code::tenant_mismatch;
+  if (info_.status == wallet_status::closed) return result_code::wallet_closed;
+  return result_code::ok;
+}
+
+result_code wallet_core::freeze(tenant_id tenant) {
+  if (auto code = check_admin(tenant); code != result_code::ok) return code;
+  if (info_.kind == wallet_kind::system) return result_code::wallet_kind_not_allowed;
+  info_.status = wallet_status::frozen;
+  return result_code::ok;
+}
+
+result_code wallet_core::unfreeze(tenant_id tenant) {
+  if (auto code = check_admin(tenant); code != result_code::ok) return code;
+  info_.status = wallet_status::active;
+  return result_code::ok;
+}
+
+result_code wallet_core::close(tenant_id tenant) {
+  if (auto code = check_admin(tenant); code != result_code::ok) return code;
+  if (info_.kind == wallet_kind::system) return result_code::wallet_kind_not_allowed;
+  if (balances_ != balances{} || open_transactions_ != 0) return result_code::wallet_not_empty;
+  info_.status = wallet_status::closed;
+  return result_code::ok;
+}
+
+result_code wallet_core::set_overdraft_limit(tenant_id tenant, int64_t limit) {
+  if (auto code = check_admin(tenant); code != result_code::ok) return code;
+  if (limit < 0) return result_code::invalid_limit;
+  if (info_.kind == wallet_kind::system) return result_code::wallet_kind_not_allowed;
+  info_.overdraft_limit = limit;
+  return result_code::ok;
+}
+
+bool wallet_core::verify_journal() const {
+  balances running = journal_base_;
+  for (const auto& entry : journal_) {
+    if (!add_balances(running, entry.delta, running)) return false;
+    if (running != entry.after) return false;
+  }
+  return running == balances_;
+}
+
+}  // namespace txengine
