@@ -26,6 +26,8 @@ class currency {
   }
 
   constexpr uint32_t packed() const { return packed_; }
+  //! For serializers only (they read and write the packed form in place).
+  uint32_t& packed_for_serialization() { return packed_; }
   constexpr bool valid() const {
     for (int shift = 0; shift <= 16; shift += 8) {
       uint32_t c = (packed_ >> shift) & 0xFF;

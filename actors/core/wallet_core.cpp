@@ -49,10 +49,12 @@ balances delta_of(leg_type type, tcc_phase phase, int64_t amount, int64_t posted
   return {};
 }
 
-//! A try's amount that later steps may hand back to `available`: bounds every confirm and
-//! cancel so they can never overflow once the try was accepted.
+//! A try's amount that later steps may hand back to `available` and that no sub-balance
+//! already carries: bounds every confirm and cancel so they can never overflow once the try
+//! was accepted. A hold sits in `frozen` and an incoming credit in `incoming`, so claiming
+//! them again would count them twice and refuse valid commands as overflows.
 int64_t headroom_claim(leg_type type, int64_t amount) {
-  return type == leg_type::debit_hold ? 0 : amount;
+  return type == leg_type::debit_direct || type == leg_type::credit_on_confirm ? amount : 0;
 }
 
 }  // namespace
@@ -90,16 +92,18 @@ result_code wallet_core::check_try(const leg_command& command) const {
     }
   }
   if (open_transactions_ >= config_.open_transactions_max) return result_code::wallet_busy;
+  balances after;
+  if (!add_balances(balances_, delta_of(command.type, tcc_phase::try_, command.amount, 0), after))
+    return result_code::amount_overflow;
   // Everything that may still flow into `available` must fit, so no later confirm or cancel
-  // can overflow: available + frozen + incoming + pending claims + this amount.
+  // can overflow: after this try, available + frozen + incoming + pending claims.
+  int64_t claims;
+  if (!checked_add(pending_claims_, headroom_claim(command.type, command.amount), claims))
+    return result_code::amount_overflow;
   int64_t total = 0;
-  bool fits = checked_add(total, balances_.available, total) && checked_add(total, balances_.frozen, total) &&
-              checked_add(total, balances_.incoming, total) && checked_add(total, pending_claims_, total);
-  if (!fits || !checked_add(total, headroom_claim(command.type, command.amount), total))
-    return result_code::amount_overflow;
-  balances unused;
-  if (!add_balances(balances_, delta_of(command.type, tcc_phase::try_, command.amount, 0), unused))
-    return result_code::amount_overflow;
+  bool fits = checked_add(total, after.available, total) && checked_add(total, after.frozen, total) &&
+              checked_add(total, after.incoming, total) && checked_add(total, claims, total);
+  if (!fits) return result_code::amount_overflow;
   return result_code::ok;
 }
 

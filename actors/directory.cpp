@@ -1,0 +1,102 @@
+#include "actors/directory.hpp"
+
+#include "actors/core/check.hpp"
+#include "actors/wallet_actor.hpp"
+
+namespace txengine {
+
+wallet_directory::wallet_directory(caf::actor_system& system, wallet_actor_config config)
+    : system_(system), config_(config) {}
+
+wallet_directory::~wallet_directory() {
+  for (auto& s : stripes_) {
+    std::lock_guard<std::mutex> guard(s.mutex);
+    for (auto& [id, e] : s.entries)
+      if (e.active) caf::anon_send_exit(*e.active, caf::exit_reason::user_shutdown);
+  }
+}
+
+wallet_id wallet_directory::create(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit,
+                                   result_code& code) {
+  code = result_code::ok;
+  if (tenant == 0) code = result_code::invalid_argument;
+  else if (!cur.valid()) code = result_code::invalid_currency;
+  else if (static_cast<uint8_t>(kind) > static_cast<uint8_t>(wallet_kind::fee)) code = result_code::invalid_argument;
+  else if (overdraft_limit < 0) code = result_code::invalid_limit;
+  else if (kind == wallet_kind::system && overdraft_limit != 0) code = result_code::invalid_limit;
+  if (code != result_code::ok) return no_wallet;
+  wallet_info info;
+  info.id = next_id_.fetch_add(1);
+  info.tenant = tenant;
+  info.cur = cur;
+  info.kind = kind;
+  info.overdraft_limit = overdraft_limit;
+  auto& s = stripe_of(info.id);
+  std::lock_guard<std::mutex> guard(s.mutex);
+  s.entries[info.id].dormant.emplace(info, config_.core);
+  wallet_count_.fetch_add(1);
+  return info.id;
+}
+
+wallet_id wallet_directory::system_wallet(tenant_id tenant, currency cur) {
+  if (tenant == 0 || !cur.valid()) return no_wallet;
+  std::lock_guard<std::mutex> guard(system_wallets_mutex_);
+  auto key = std::make_pair(tenant, cur.packed());
+  auto found = system_wallets_.find(key);
+  if (found != system_wallets_.end()) return found->second;
+  result_code code;
+  wallet_id id = create(tenant, cur, wallet_kind::system, 0, code);
+  TX_CHECK(code == result_code::ok);
+  system_wallets_.emplace(key, id);
+  return id;
+}
+
+std::optional<caf::actor> wallet_directory::resolve(wallet_id id) {
+  auto& s = stripe_of(id);
+  std::lock_guard<std::mutex> guard(s.mutex);
+  auto found = s.entries.find(id);
+  if (found == s.entries.end()) return std::nullopt;
+  entry& e = found->second;
+  if (!e.active) {
+    TX_CHECK(e.dormant.has_value());
+    e.active = spawn_wallet_actor(system_, std::move(*e.dormant), this, config_);
+    e.dormant.reset();
+    active_count_.fetch_add(1);
+  }
+  return e.active;
+}
+
+bool wallet_directory::passivate(wallet_id id, const caf::actor_addr& self, const wallet_core& core,
+                                 const std::function<bool()>& mailbox_empty) {
+  auto& s = stripe_of(id);
+  std::lock_guard<std::mutex> guard(s.mutex);
+  auto found = s.entries.find(id);
+  if (found == s.entries.end() || !found->second.active || found->second.active->address() != self) return false;
+  // Under the stripe lock no new resolve can hand out this actor; a message already in the
+  // mailbox keeps it alive. A sender that resolved just before may still lose its message:
+  // every step is resent by its order's timer and is idempotent, so that costs one retry.
+  if (!mailbox_empty()) return false;
+  found->second.dormant.emplace(core);
+  found->second.active.reset();
+  active_count_.fetch_sub(1);
+  return true;
+}
+
+std::vector<wallet_id> wallet_directory::all_ids() const {
+  std::vector<wallet_id> ids;
+  for (const auto& s : stripes_) {
+    std::lock_guard<std::mutex> guard(s.mutex);
+    for (const auto& [id, e] : s.entries) ids.push_back(id);
+  }
+  return ids;
+}
+
+std::optional<wallet_core> wallet_directory::dormant(wallet_id id) const {
+  const auto& s = stripe_of(id);
+  std::lock_guard<std::mutex> guard(s.mutex);
+  auto found = s.entries.find(id);
+  if (found == s.entries.end() || !found->second.dormant) return std::nullopt;
+  return found->second.dormant;
+}
+
+}  // namespace txengine

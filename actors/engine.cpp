@@ -1,0 +1,265 @@
+#include "actors/engine.hpp"
+
+#include <cstdlib>
+#include <functional>
+#include <thread>
+
+#include "actors/channel_actor.hpp"
+#include "actors/core/check.hpp"
+#include "actors/core/order_id_generator.hpp"
+#include "actors/order_host.hpp"
+#include "actors/wallet_actor.hpp"
+
+namespace txengine {
+
+namespace {
+
+class engine_caf_config : public caf::actor_system_config {
+ public:
+  explicit engine_caf_config(uint32_t threads) {
+    set("scheduler.max-threads", static_cast<size_t>(threads));
+    // Measured here: the sharing policy beats work stealing for this many-small-actors load.
+    const char* policy = std::getenv("TXENGINE_SCHEDULER_POLICY");
+    set("scheduler.policy", caf::atom_from_string(policy ? policy : "sharing"));
+    if (const char* throughput = std::getenv("TXENGINE_MAX_THROUGHPUT"))
+      set("scheduler.max-throughput", static_cast<size_t>(std::stoul(throughput)));
+    // Stay quiet: the engine prints its own reports.
+    set("logger.console-verbosity", caf::atom("quiet"));
+  }
+};
+
+void add(host_stats& total, const host_stats& s) {
+  total.submitted += s.submitted;
+  total.refused += s.refused;
+  total.duplicates += s.duplicates;
+  total.succeeded += s.succeeded;
+  total.failed += s.failed;
+  total.in_flight += s.in_flight;
+  total.retained += s.retained;
+  total.step_resends += s.step_resends;
+  total.channel_queries += s.channel_queries;
+  total.alerts += s.alerts;
+  for (size_t i = 0; i < total.alerts_by_kind.size() && i < s.alerts_by_kind.size(); ++i)
+    total.alerts_by_kind[i] += s.alerts_by_kind[i];
+  for (size_t i = 0; i < total.failed_by_code.size() && i < s.failed_by_code.size(); ++i)
+    total.failed_by_code[i] += s.failed_by_code[i];
+}
+
+}  // namespace
+
+engine::engine(engine_config config) : config_(std::move(config)) {
+  TX_CHECK(config_.order_hosts >= 1 && config_.order_hosts <= order_id_generator::lanes_max);
+  TX_CHECK(config_.node_id < order_id_generator::nodes_max);
+  uint32_t threads = config_.scheduler_threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  caf_config_ = std::make_unique<engine_caf_config>(threads);
+  system_ = std::make_unique<caf::actor_system>(*caf_config_);
+  directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet);
+  for (uint32_t lane = 0; lane < config_.order_hosts; ++lane) {
+    order_host_config host_config;
+    host_config.node_id = config_.node_id;
+    host_config.lane = lane;
+    host_config.order = config_.order;
+    host_config.orders_in_flight_max = std::max<size_t>(1, config_.orders_in_flight_max / config_.order_hosts);
+    host_config.orders_retained_max = std::max<size_t>(1, config_.orders_retained_max / config_.order_hosts);
+    hosts_.push_back(spawn_order_host(*system_, host_config, directory_.get()));
+  }
+  for (const auto& [id, channel_config] : config_.channels) {
+    auto channel = spawn_simulated_channel(*system_, channel_config);
+    set_channel_hosts(channel, hosts_);
+    channels_.emplace_back(id, channel);
+  }
+  host_peers peers{hosts_, channels_};
+  for (const auto& host : hosts_) set_host_peers(host, peers);
+}
+
+engine::~engine() {
+  for (const auto& host : hosts_) caf::anon_send_exit(host, caf::exit_reason::user_shutdown);
+  for (const auto& [id, channel] : channels_) caf::anon_send_exit(channel, caf::exit_reason::user_shutdown);
+  hosts_.clear();
+  channels_.clear();
+  directory_.reset();  // stops the active wallets
+  system_.reset();     // waits for every actor to finish
+}
+
+engine::created_wallet engine::create_wallet(tenant_id tenant, currency cur, wallet_kind kind,
+                                             int64_t overdraft_limit) {
+  created_wallet created;
+  created.id = directory_->create(tenant, cur, kind, overdraft_limit, created.code);
+  return created;
+}
+
+const caf::actor& engine::host_for(tenant_id tenant, const std::string& request_id) const {
+  size_t h = std::hash<std::string>{}(request_id) ^ (std::hash<uint32_t>{}(tenant) * 0x9E3779B97F4A7C15ull);
+  return hosts_[h % hosts_.size()];
+}
+
+const caf::actor* engine::host_of(order_id id) const {
+  if (order_id_generator::node_of(id) != config_.node_id) return nullptr;
+  uint32_t lane = order_id_generator::lane_of(id);
+  return lane < hosts_.size() ? &hosts_[lane] : nullptr;
+}
+
+order_reply engine::execute(const order_command& command, std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{*system_};
+  uint64_t tag = next_tag_++;
+  std::vector<submit_item> items{submit_item{tag, command}};
+  self->send(host_for(command.tenant, command.request_id), submit_atom::value, std::move(items));
+  order_reply result;
+  result.code = result_code::unavailable;
+  bool done = false;
+  while (!done) {
+    self->receive(
+        [&](replies_atom, std::vector<order_reply>& replies) {
+          for (auto& reply : replies)
+            if (reply.client_tag == tag) {
+              result = std::move(reply);
+              done = true;
+            }
+        },
+        caf::after(timeout) >> [&] { done = true; });
+  }
+  return result;
+}
+
+order_reply engine::get_order(tenant_id tenant, order_id id) {
+  order_reply result;
+  result.code = result_code::unknown_order;
+  const caf::actor* host = host_of(id);
+  if (host == nullptr) return result;
+  caf::scoped_actor self{*system_};
+  self->request(*host, caf::infinite, get_order_atom::value, tenant, id)
+      .receive([&](order_reply& reply) { result = std::move(reply); },
+               [&](caf::error&) { result.code = result_code::unavailable; });
+  return result;
+}
+
+namespace {
+
+wallet_view unknown_wallet_view() {
+  wallet_view view;
+  view.code = result_code::unknown_wallet;
+  return view;
+}
+
+template <class... Ts>
+wallet_view ask_wallet(caf::actor_system& system, const caf::actor& wallet, Ts... args) {
+  wallet_view result;
+  caf::scoped_actor self{system};
+  self->request(wallet, caf::infinite, args...)
+      .receive([&](wallet_view& view) { result = std::move(view); },
+               [&](caf::error&) { result.code = result_code::unavailable; });
+  return result;
+}
+
+}  // namespace
+
+wallet_view engine::get_wallet(tenant_id tenant, wallet_id id) {
+  auto wallet = directory_->resolve(id);
+  if (!wallet) return unknown_wallet_view();
+  return ask_wallet(*system_, *wallet, get_wallet_atom::value, tenant);
+}
+
+wallet_view engine::admin(tenant_id tenant, wallet_id id, admin_op op, int64_t argument) {
+  auto wallet = directory_->resolve(id);
+  if (!wallet) return unknown_wallet_view();
+  return ask_wallet(*system_, *wallet, admin_atom::value, op, tenant, argument);
+}
+
+std::pair<result_code, std::vector<journal_entry>> engine::movements(tenant_id tenant, wallet_id id,
+                                                                     uint64_t from_sequence, uint32_t limit) {
+  std::pair<result_code, std::vector<journal_entry>> result{result_code::unknown_wallet, {}};
+  if (limit > 10'000) {
+    result.first = result_code::request_too_large;
+    return result;
+  }
+  auto wallet = directory_->resolve(id);
+  if (!wallet) return result;
+  caf::scoped_actor self{*system_};
+  self->request(*wallet, caf::infinite, movements_atom::value, tenant, from_sequence, limit)
+      .receive(
+          [&](result_code code, std::vector<journal_entry>& entries) {
+            result.first = code;
+            result.second = std::move(entries);
+          },
+          [&](caf::error&) { result.first = result_code::unavailable; });
+  return result;
+}
+
+engine_stats engine::stats() {
+  engine_stats result;
+  caf::scoped_actor self{*system_};
+  for (const auto& host : hosts_)
+    self->request(host, caf::infinite, stats_atom::value)
+        .receive([&](host_stats& s) { add(result.orders, s); }, [&](caf::error&) {});
+  result.wallets = directory_->wallets();
+  result.active_wallets = directory_->active();
+  return result;
+}
+
+bool engine::wait_until_quiet(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (stats().orders.in_flight == 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition, bounded by the deadline
+  }
+}
+
+wallet_audit engine::audit_wallets() {
+  wallet_audit audit;
+  std::vector<wallet_view> views;
+  caf::scoped_actor self{*system_};
+  size_t asked = 0;
+  for (wallet_id id : directory_->all_ids()) {
+    if (auto dormant = directory_->dormant(id)) {
+      views.push_back(view_of(*dormant, dormant->info().tenant));
+      continue;
+    }
+    auto wallet = directory_->resolve(id);
+    if (!wallet) continue;
+    self->send(*wallet, audit_atom::value);
+    ++asked;
+  }
+  for (size_t i = 0; i < asked; ++i)
+    self->receive([&](wallet_view& view) { views.push_back(std::move(view)); },
+                  caf::after(std::chrono::seconds(30)) >> [&] { audit.detail += "a wallet did not answer; "; });
+  std::map<std::string, bool> overflowed;
+  for (const auto& view : views) {
+    ++audit.wallets;
+    const auto& b = view.current;
+    std::string cur = view.info.cur.code();
+    int64_t& sum = audit.sum_by_currency[cur];
+    if (!checked_add(sum, b.available, sum) || !checked_add(sum, b.frozen, sum) || !checked_add(sum, b.incoming, sum))
+      overflowed[cur] = true;
+    if (view.info.kind != wallet_kind::system && b.available < -view.info.overdraft_limit) ++audit.below_limit;
+    if (b.frozen < 0 || b.incoming < 0) ++audit.below_limit;
+    if (!view.journal_ok) ++audit.journal_mismatches;
+    audit.open_transactions += view.open_transactions;
+    audit.balances_by_wallet[view.info.id] = b;
+  }
+  if (audit.wallets != directory_->wallets()) {
+    audit.ok = false;
+    audit.detail += "not every wallet answered; ";
+  }
+  for (const auto& [cur, sum] : audit.sum_by_currency)
+    if (sum != 0 || overflowed.count(cur)) {
+      audit.ok = false;
+      audit.detail += "currency " + cur + " sums to " + std::to_string(sum) + "; ";
+    }
+  if (audit.below_limit != 0) {
+    audit.ok = false;
+    audit.detail += std::to_string(audit.below_limit) + " wallets below their limit; ";
+  }
+  if (audit.journal_mismatches != 0) {
+    audit.ok = false;
+    audit.detail += std::to_string(audit.journal_mismatches) + " journals do not replay; ";
+  }
+  if (audit.open_transactions != 0) {
+    audit.ok = false;
+    audit.detail += std::to_string(audit.open_transactions) + " open transactions; ";
+  }
+  return audit;
+}
+
+}  // namespace txengine

@@ -1,0 +1,102 @@
+#pragma once
+// The engine facade: builds the actor system, the wallet directory, the order hosts and
+// the channels, and offers blocking calls for tools and tests. High-rate clients (the
+// benchmark, the network server) talk to the hosts directly with submit messages.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/core/limits.hpp"
+#include "actors/core/order_core.hpp"
+#include "actors/core/simulated_channel.hpp"
+#include "actors/directory.hpp"
+#include "actors/messages.hpp"
+
+namespace txengine {
+
+struct engine_config {
+  uint32_t node_id = 0;
+  //! Order hosts (lanes) of this node; at most order_id_generator::lanes_max.
+  uint32_t order_hosts = 2;
+  //! CAF scheduler threads; 0 = the number of cores (CAF's default of 4 is slower on 2).
+  uint32_t scheduler_threads = 0;
+  order_config order;
+  wallet_actor_config wallet;
+  size_t orders_in_flight_max = limits::engine_orders_in_flight_max;
+  size_t orders_retained_max = limits::engine_orders_retained_max;
+  //! Simulated providers by channel id; channel 1 exists unless this is set otherwise.
+  std::vector<std::pair<channel_id, channel_config>> channels = {{1, channel_config{}}};
+};
+
+struct engine_stats {
+  host_stats orders;
+  size_t wallets = 0;
+  size_t active_wallets = 0;
+};
+
+//! Result of auditing every wallet (while no order is in flight).
+struct wallet_audit {
+  bool ok = true;
+  size_t wallets = 0;
+  //! Sum of available + frozen + incoming per currency: zero when money is conserved.
+  std::map<std::string, int64_t> sum_by_currency;
+  size_t below_limit = 0;       //!< wallets whose available is below -overdraft_limit
+  size_t journal_mismatches = 0;
+  size_t open_transactions = 0;
+  std::map<wallet_id, balances> balances_by_wallet;
+  std::string detail;
+};
+
+class engine {
+ public:
+  explicit engine(engine_config config = {});
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  caf::actor_system& system() { return *system_; }
+  wallet_directory& directory() { return *directory_; }
+  const engine_config& config() const { return config_; }
+
+  struct created_wallet {
+    result_code code = result_code::ok;
+    wallet_id id = no_wallet;
+  };
+  created_wallet create_wallet(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit = 0);
+  wallet_id system_wallet(tenant_id tenant, currency cur) { return directory_->system_wallet(tenant, cur); }
+
+  //! The host that owns a request id (and so its idempotency record and its order).
+  const caf::actor& host_for(tenant_id tenant, const std::string& request_id) const;
+  //! The host that owns an order id, or nullptr for an id of another node or lane.
+  const caf::actor* host_of(order_id id) const;
+  const std::vector<caf::actor>& hosts() const { return hosts_; }
+
+  //! Submits one command and waits for its final state (or a refusal).
+  order_reply execute(const order_command& command, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  order_reply get_order(tenant_id tenant, order_id id);
+  wallet_view get_wallet(tenant_id tenant, wallet_id id);
+  wallet_view admin(tenant_id tenant, wallet_id id, admin_op op, int64_t argument = 0);
+  std::pair<result_code, std::vector<journal_entry>> movements(tenant_id tenant, wallet_id id, uint64_t from_sequence,
+                                                               uint32_t limit);
+  engine_stats stats();
+  //! Waits until no order is in flight; false on timeout.
+  bool wait_until_quiet(std::chrono::milliseconds timeout);
+  //! Audits every wallet: conservation per currency, limits, journals. Call when quiet.
+  wallet_audit audit_wallets();
+
+ private:
+  engine_config config_;
+  std::unique_ptr<caf::actor_system_config> caf_config_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::unique_ptr<wallet_directory> directory_;
+  std::vector<caf::actor> hosts_;
+  std::vector<std::pair<channel_id, caf::actor>> channels_;
+  uint64_t next_tag_ = 1;
+};
+
+}  // namespace txengine

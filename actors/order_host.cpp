@@ -1,0 +1,460 @@
+#include "actors/order_host.hpp"
+
+#include <deque>
+#include <memory>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/clock.hpp"
+#include "actors/core/check.hpp"
+#include "actors/core/order_id_generator.hpp"
+#include "actors/core/refund_allowance.hpp"
+#include "actors/core/timer_queue.hpp"
+#include "actors/messages.hpp"
+
+namespace txengine {
+
+namespace {
+
+constexpr int64_t never = timer_queue<order_id>::never;
+
+struct waiter {
+  caf::actor client;
+  uint64_t client_tag;
+};
+
+struct live_order {
+  order_core core;
+  std::vector<waiter> waiters;
+  int64_t armed_ms = never;
+};
+
+//! What stays of an order once final: enough to answer repeats and queries, and the
+//! refundable amount of a payment.
+struct final_order {
+  order_command command;
+  order_state state;
+  result_code reason;
+  int64_t posted_amount;
+  int64_t created_ms;
+  int64_t finished_ms;
+  std::vector<wallet_balance> wallets;
+  std::unique_ptr<refund_allowance> allowance;
+};
+
+std::string request_key(tenant_id tenant, const std::string& request_id) {
+  std::string key(reinterpret_cast<const char*>(&tenant), sizeof tenant);
+  key += request_id;
+  return key;
+}
+
+//! Messages bound for other actors, gathered while handling a burst of input and sent as one
+//! message per destination when the host's flush message comes round.
+template <class Item>
+using per_actor = std::unordered_map<caf::actor, std::vector<Item>>;
+
+class host_state {
+ public:
+  static inline const char* name = "order_host";
+
+  void init(caf::event_based_actor* self, order_host_config config, wallet_directory* directory) {
+    self_ = self;
+    config_ = config;
+    directory_ = directory;
+    ids_.emplace(config.node_id, config.lane);
+  }
+
+  void set_peers(std::vector<caf::actor> hosts, std::vector<channel_id> channel_ids, std::vector<caf::actor> channels) {
+    hosts_ = std::move(hosts);
+    for (size_t i = 0; i < channel_ids.size(); ++i) channels_[channel_ids[i]] = channels[i];
+  }
+
+  void submit(const caf::actor& client, std::vector<submit_item>& items) {
+    int64_t now = wall_clock_ms();
+    for (auto& item : items) submit_one(client, item, now);
+    after_input(now);
+  }
+
+  void on_step_acks(const std::vector<leg_result>& results) {
+    int64_t now = wall_clock_ms();
+    for (const auto& r : results) {
+      auto found = live_.find(r.txn);
+      if (found == live_.end()) continue;  // a repeat answer for an order already final
+      actions_.clear();
+      found->second.core.on_step_reply(r.leg, r.phase, r.code, r.after, now, actions_);
+      run(found, now);
+    }
+    after_input(now);
+  }
+
+  void on_channel_acks(const std::vector<channel_response>& responses) {
+    int64_t now = wall_clock_ms();
+    for (const auto& r : responses) {
+      auto found = live_.find(r.order);
+      if (found == live_.end()) continue;
+      actions_.clear();
+      found->second.core.on_channel(r.outcome, r.settled_amount, now, actions_,
+                                    r.busy ? result_code::channel_busy : result_code::channel_declined);
+      run(found, now);
+    }
+    after_input(now);
+  }
+
+  void on_allowance_ack(const allowance_result& r) {
+    int64_t now = wall_clock_ms();
+    auto found = live_.find(r.refund);
+    if (found != live_.end()) {
+      actions_.clear();
+      if (r.phase == tcc_phase::try_ && r.code == result_code::ok)
+        found->second.core.on_refund_origin({r.payer, r.merchant}, now, actions_);
+      else
+        found->second.core.on_step_reply(0, r.phase, r.code, {}, now, actions_);
+      run(found, now);
+    }
+    after_input(now);
+  }
+
+  //! This host owns the original payment of a refund: its refundable amount is the participant.
+  allowance_result on_allowance_step(const allowance_step& step) {
+    allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
+    auto found = final_.find(step.original);
+    if (found == final_.end()) {
+      if (step.phase == tcc_phase::cancel) return result;  // nothing was reserved
+      result.code = live_.count(step.original) ? result_code::original_not_refundable : result_code::unknown_order;
+      return result;
+    }
+    final_order& original = found->second;
+    if (step.phase == tcc_phase::try_) {
+      if (original.command.tenant != step.tenant) result.code = result_code::tenant_mismatch;
+      else if (original.command.kind != order_kind::pay || original.state != order_state::succeeded)
+        result.code = result_code::original_not_refundable;
+      else if (original.command.cur != step.cur) result.code = result_code::currency_mismatch;
+      if (result.code != result_code::ok) return result;
+    }
+    if (!original.allowance) {
+      if (step.phase == tcc_phase::cancel) return result;
+      if (step.phase == tcc_phase::confirm) {
+        result.code = result_code::tcc_not_tried;
+        return result;
+      }
+      original.allowance = std::make_unique<refund_allowance>(original.posted_amount);
+    }
+    result.code = original.allowance->apply(step.refund, step.phase, step.amount);
+    result.payer = original.command.source;
+    result.merchant = original.command.destination;
+    return result;
+  }
+
+  void on_tick() {
+    tick_pending_ = false;
+    int64_t now = wall_clock_ms();
+    timers_.expire(now, [&](order_id id, uint64_t armed_ms) {
+      auto found = live_.find(id);
+      if (found == live_.end() || found->second.armed_ms != static_cast<int64_t>(armed_ms)) return;  // stale
+      found->second.armed_ms = never;
+      actions_.clear();
+      found->second.core.on_timer(now, actions_);
+      run(found, now);
+    });
+    after_input(now);
+  }
+
+  void flush() {
+    flush_pending_ = false;
+    for (auto& [wallet, steps] : step_outbox_) self_->send(wallet, steps_atom::value, std::move(steps));
+    step_outbox_.clear();
+    for (auto& [client, replies] : reply_outbox_) self_->send(client, replies_atom::value, std::move(replies));
+    reply_outbox_.clear();
+    for (auto& [channel, requests] : channel_outbox_) self_->send(channel, channel_atom::value, std::move(requests));
+    channel_outbox_.clear();
+  }
+
+  order_reply get_order(tenant_id tenant, order_id id) const {
+    if (auto found = live_.find(id); found != live_.end() && found->second.core.command().tenant == tenant)
+      return reply_of(found->second.core);
+    if (auto found = final_.find(id); found != final_.end() && found->second.command.tenant == tenant)
+      return reply_of(id, found->second);
+    order_reply reply;
+    reply.code = result_code::unknown_order;  // another tenant's order is not visible either
+    return reply;
+  }
+
+  host_stats stats() const {
+    host_stats s = stats_;
+    s.in_flight = live_.size();
+    s.retained = live_.size() + final_.size();
+    return s;
+  }
+
+ private:
+  void submit_one(const caf::actor& client, submit_item& item, int64_t now) {
+    ++stats_.submitted;
+    order_command& command = item.command;
+    result_code code = validate(command);
+    if (code != result_code::ok) return refuse(client, item, code);
+    std::string key = request_key(command.tenant, command.request_id);
+    if (auto found = requests_.find(key); found != requests_.end()) return repeat(client, item, found->second);
+    if (live_.size() >= config_.orders_in_flight_max || live_.size() + final_.size() >= config_.orders_retained_max)
+      return refuse(client, item, result_code::overloaded);
+    wallet_id system = no_wallet;
+    if (command.kind == order_kind::top_up || command.kind == order_kind::withdraw) {
+      if (channels_.count(command.channel) == 0) return refuse(client, item, result_code::unknown_channel);
+      system = directory_->system_wallet(command.tenant, command.cur);
+    }
+    order_id id = ids_->next(now);
+    requests_.emplace(std::move(key), id);
+    auto [it, inserted] = live_.emplace(id, live_order{order_core(id, std::move(command), system, config_.order, now),
+                                                       {waiter{client, item.client_tag}}, never});
+    TX_CHECK(inserted);
+    actions_.clear();
+    it->second.core.start(now, actions_);
+    run(it, now);
+  }
+
+  void refuse(const caf::actor& client, const submit_item& item, result_code code) {
+    ++stats_.refused;
+    order_reply reply;
+    reply.client_tag = item.client_tag;
+    reply.tenant = item.command.tenant;
+    reply.request_id = item.command.request_id;
+    reply.kind = item.command.kind;
+    reply.amount = item.command.amount;
+    reply.cur = item.command.cur;
+    reply.code = code;
+    reply_outbox_[client].push_back(std::move(reply));
+  }
+
+  //! Same request id again: same content gets the original order, other content a conflict.
+  void repeat(const caf::actor& client, const submit_item& item, order_id id) {
+    ++stats_.duplicates;
+    if (auto found = live_.find(id); found != live_.end()) {
+      if (!found->second.core.command().same_content(item.command))
+        return refuse(client, item, result_code::duplicate_conflict);
+      found->second.waiters.push_back({client, item.client_tag});  // answered when final
+      return;
+    }
+    auto found = final_.find(id);
+    TX_CHECK(found != final_.end());
+    if (!found->second.command.same_content(item.command))
+      return refuse(client, item, result_code::duplicate_conflict);
+    order_reply reply = reply_of(id, found->second);
+    reply.client_tag = item.client_tag;
+    reply.duplicate = true;
+    reply_outbox_[client].push_back(std::move(reply));
+  }
+
+  //! Carries out the actions an order's core asked for.
+  void run(std::unordered_map<order_id, live_order>::iterator it, int64_t now) {
+    live_order& order = it->second;
+    bool finished = false;
+    // Index loop: a step to an unknown wallet is answered at once, which may append actions.
+    for (size_t i = 0; i < actions_.size(); ++i) {
+      order_action action = actions_[i];
+      switch (action.kind) {
+        case order_action_kind::send_step: send_step(order, action.leg, now); break;
+        case order_action_kind::channel_submit:
+        case order_action_kind::channel_query: send_channel(order, action.kind); break;
+        case order_action_kind::finished: finished = true; break;
+        case order_action_kind::alert: alert(order, action); break;
+      }
+    }
+    if (finished) return finalize(it);
+    int64_t wakeup = order.core.next_wakeup_ms();
+    if (wakeup < order.armed_ms) {
+      order.armed_ms = wakeup;
+      timers_.arm(wakeup, it->first, static_cast<uint64_t>(wakeup));
+    }
+  }
+
+  void send_step(live_order& order, uint16_t leg_index, int64_t now) {
+    const order_core& core = order.core;
+    const order_leg& leg = core.legs()[leg_index];
+    if (leg.participant == participant_kind::original_order) {
+      allowance_step step{core.id(), leg.target, leg.phase, leg.amount, core.command().tenant, core.command().cur};
+      uint32_t lane = order_id_generator::lane_of(leg.target);
+      if (order_id_generator::node_of(leg.target) != config_.node_id || lane >= hosts_.size()) {
+        order.core.on_step_reply(leg_index, leg.phase, result_code::unknown_order, {}, now, actions_);
+        return;
+      }
+      self_->send(hosts_[lane], allowance_atom::value, step);
+      return;
+    }
+    if (leg.attempts > 1) ++stats_.step_resends;
+    auto wallet = directory_->resolve(leg.target);
+    if (!wallet) {
+      order.core.on_step_reply(leg_index, leg.phase, result_code::unknown_wallet, {}, now, actions_);
+      return;
+    }
+    leg_step step;
+    step.wallet = leg.target;
+    step.leg = leg_index;
+    step.command.txn = core.id();
+    step.command.phase = leg.phase;
+    step.command.type = leg.type;
+    step.command.amount = core.step_amount(leg_index);
+    step.command.tenant = core.command().tenant;
+    step.command.cur = core.command().cur;
+    step.command.try_deadline_ms = core.try_deadline_ms();
+    step.command.wallet_kinds_allowed = leg.wallet_kinds_allowed;
+    step_outbox_[*wallet].push_back(step);
+  }
+
+  void send_channel(live_order& order, order_action_kind kind) {
+    const auto& command = order.core.command();
+    channel_request request;
+    request.what = kind == order_action_kind::channel_submit ? channel_request::kind::submit
+                                                             : channel_request::kind::query;
+    if (request.what == channel_request::kind::query) ++stats_.channel_queries;
+    request.order = order.core.id();
+    request.amount = command.amount;
+    channel_outbox_[channels_.at(command.channel)].push_back(request);
+  }
+
+  void alert(const live_order& order, const order_action& action) {
+    ++stats_.alerts;
+    ++stats_.alerts_by_kind[static_cast<size_t>(action.alert)];
+    const auto& core = order.core;
+    spdlog::warn("alert {} order={} kind={} state={} leg={} attempts={}", to_string(action.alert), core.id(),
+                 to_string(core.command().kind), to_string(core.state()), action.leg,
+                 action.leg < core.legs().size() ? core.legs()[action.leg].attempts : 0);
+  }
+
+  void finalize(std::unordered_map<order_id, live_order>::iterator it) {
+    const order_core& core = it->second.core;
+    TX_CHECK(is_final(core.state()));
+    if (core.state() == order_state::succeeded) {
+      ++stats_.succeeded;
+    } else {
+      ++stats_.failed;
+      ++stats_.failed_by_code[std::min<size_t>(static_cast<size_t>(core.reason()), stats_.failed_by_code.size() - 1)];
+    }
+    final_order record{core.command(), core.state(), core.reason(), core.posted_amount(), core.created_ms(),
+                       core.finished_ms(), wallets_of(core), nullptr};
+    order_reply reply = reply_of(it->first, record);
+    for (const auto& w : it->second.waiters) {
+      reply.client_tag = w.client_tag;
+      reply_outbox_[w.client].push_back(reply);
+    }
+    final_.emplace(it->first, std::move(record));
+    live_.erase(it);
+  }
+
+  static std::vector<wallet_balance> wallets_of(const order_core& core) {
+    std::vector<wallet_balance> wallets;
+    for (const auto& leg : core.legs())
+      if (leg.participant == participant_kind::wallet) wallets.push_back({leg.target, leg.last_balances});
+    return wallets;
+  }
+
+  static order_reply reply_of(const order_core& core) {
+    order_reply reply;
+    fill(reply, core.id(), core.command());
+    reply.state = core.state();
+    reply.code = core.reason();
+    reply.posted_amount = core.posted_amount();
+    reply.wallets = wallets_of(core);
+    reply.created_ms = core.created_ms();
+    return reply;
+  }
+
+  static order_reply reply_of(order_id id, const final_order& record) {
+    order_reply reply;
+    fill(reply, id, record.command);
+    reply.state = record.state;
+    reply.code = record.reason;
+    reply.posted_amount = record.posted_amount;
+    reply.wallets = record.wallets;
+    reply.created_ms = record.created_ms;
+    reply.finished_ms = record.finished_ms;
+    return reply;
+  }
+
+  static void fill(order_reply& reply, order_id id, const order_command& command) {
+    reply.id = id;
+    reply.tenant = command.tenant;
+    reply.request_id = command.request_id;
+    reply.kind = command.kind;
+    reply.amount = command.amount;
+    reply.cur = command.cur;
+    reply.source = command.source;
+    reply.destination = command.destination;
+  }
+
+  void after_input(int64_t now) {
+    if (!flush_pending_ && !(step_outbox_.empty() && reply_outbox_.empty() && channel_outbox_.empty())) {
+      flush_pending_ = true;
+      self_->send(self_, flush_atom::value);
+    }
+    int64_t next = timers_.next_ms();
+    if (next == never || (tick_pending_ && tick_due_ms_ <= next)) return;
+    tick_pending_ = true;
+    tick_due_ms_ = next;
+    self_->delayed_send(self_, std::chrono::milliseconds(std::max<int64_t>(next - now, 1)), tick_atom::value);
+  }
+
+  caf::event_based_actor* self_ = nullptr;
+  order_host_config config_;
+  wallet_directory* directory_ = nullptr;
+  std::optional<order_id_generator> ids_;
+  std::vector<caf::actor> hosts_;
+  std::unordered_map<channel_id, caf::actor> channels_;
+  std::unordered_map<order_id, live_order> live_;
+  std::unordered_map<order_id, final_order> final_;
+  std::unordered_map<std::string, order_id> requests_;
+  timer_queue<order_id> timers_;
+  std::vector<order_action> actions_;
+  per_actor<leg_step> step_outbox_;
+  per_actor<order_reply> reply_outbox_;
+  per_actor<channel_request> channel_outbox_;
+  bool flush_pending_ = false;
+  bool tick_pending_ = false;
+  int64_t tick_due_ms_ = never;
+  host_stats stats_;
+};
+
+using host_actor = caf::stateful_actor<host_state>;
+
+caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_directory* directory) {
+  self->state.init(self, config, directory);
+  return {
+      [=](peers_atom, std::vector<caf::actor> hosts, std::vector<channel_id> channel_ids,
+          std::vector<caf::actor> channels) {
+        self->state.set_peers(std::move(hosts), std::move(channel_ids), std::move(channels));
+      },
+      [=](submit_atom, std::vector<submit_item>& items) {
+        self->state.submit(caf::actor_cast<caf::actor>(self->current_sender()), items);
+      },
+      [=](step_ack_atom, const std::vector<leg_result>& results) { self->state.on_step_acks(results); },
+      [=](chan_ack_atom, const std::vector<channel_response>& responses) {
+        self->state.on_channel_acks(responses);
+      },
+      [=](allowance_atom, const allowance_step& step) {
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), allow_ack_atom::value,
+                   self->state.on_allowance_step(step));
+      },
+      [=](allow_ack_atom, const allowance_result& result) { self->state.on_allowance_ack(result); },
+      [=](tick_atom) { self->state.on_tick(); },
+      [=](flush_atom) { self->state.flush(); },
+      [=](get_order_atom, tenant_id tenant, order_id id) { return self->state.get_order(tenant, id); },
+      [=](stats_atom) { return self->state.stats(); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_order_host(caf::actor_system& system, order_host_config config, wallet_directory* directory) {
+  return system.spawn(host_behavior, config, directory);
+}
+
+void set_host_peers(const caf::actor& host, const host_peers& peers) {
+  std::vector<channel_id> ids;
+  std::vector<caf::actor> channels;
+  for (const auto& [id, channel] : peers.channels) {
+    ids.push_back(id);
+    channels.push_back(channel);
+  }
+  caf::anon_send(host, peers_atom::value, peers.hosts, ids, channels);
+}
+
+}  // namespace txengine

@@ -1,0 +1,1 @@
+int run_demo(int, char**) { return 0; }

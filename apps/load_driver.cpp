@@ -1,0 +1,121 @@
+#include "apps/load_driver.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <unordered_map>
+
+namespace txengine {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+struct outstanding {
+  steady::time_point sent;
+  order_command command;
+};
+
+struct driver_state {
+  engine* eng = nullptr;
+  workload* load = nullptr;
+  load_options options;
+  std::promise<load_result>* done = nullptr;
+  uint64_t sent = 0;
+  uint64_t completed = 0;
+  std::unordered_map<uint64_t, outstanding> in_flight;
+  std::unordered_map<const caf::actor*, std::vector<submit_item>> outbox;
+  std::vector<uint32_t> latencies_us;
+  load_result result;
+  steady::time_point started;
+  steady::time_point last_progress;
+  static inline const char* name = "load_driver";
+};
+
+using driver_actor = caf::stateful_actor<driver_state>;
+
+void send_more(driver_actor* self) {
+  auto& st = self->state;
+  while (st.sent < st.options.orders && st.in_flight.size() < st.options.concurrency) {
+    uint64_t tag = ++st.sent;
+    order_command command = st.load->next(tag);
+    const caf::actor& host = st.eng->host_for(command.tenant, command.request_id);
+    st.outbox[&host].push_back(submit_item{tag, command});
+    st.in_flight.emplace(tag, outstanding{steady::now(), std::move(command)});
+  }
+  for (auto& [host, items] : st.outbox)
+    if (!items.empty()) self->send(*host, submit_atom::value, std::move(items));
+  st.outbox.clear();
+}
+
+double percentile(std::vector<uint32_t>& values, double p) {
+  if (values.empty()) return 0;
+  size_t index = std::min(values.size() - 1, static_cast<size_t>(p * static_cast<double>(values.size())));
+  std::nth_element(values.begin(), values.begin() + static_cast<long>(index), values.end());
+  return values[index];
+}
+
+void finish(driver_actor* self) {
+  auto& st = self->state;
+  auto& r = st.result;
+  r.orders = st.completed;
+  r.elapsed_s = std::chrono::duration<double>(steady::now() - st.started).count();
+  r.ops_per_s = r.elapsed_s > 0 ? static_cast<double>(r.orders) / r.elapsed_s : 0;
+  r.p50_us = percentile(st.latencies_us, 0.50);
+  r.p99_us = percentile(st.latencies_us, 0.99);
+  r.max_us = st.latencies_us.empty() ? 0 : *std::max_element(st.latencies_us.begin(), st.latencies_us.end());
+  st.done->set_value(r);
+  self->quit();
+}
+
+caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, load_options options,
+                              std::promise<load_result>* done) {
+  auto& st = self->state;
+  st.eng = eng;
+  st.load = load;
+  st.options = options;
+  st.done = done;
+  st.latencies_us.reserve(options.orders);
+  st.started = st.last_progress = steady::now();
+  if (options.orders == 0) {
+    finish(self);
+    return {};
+  }
+  send_more(self);
+  return {
+      [=](replies_atom, std::vector<order_reply>& replies) {
+        auto& st = self->state;
+        auto now = steady::now();
+        for (auto& reply : replies) {
+          auto found = st.in_flight.find(reply.client_tag);
+          if (found == st.in_flight.end()) continue;
+          auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - found->second.sent).count();
+          st.latencies_us.push_back(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
+          if (reply.id == 0) ++st.result.refused;
+          else if (reply.state == order_state::succeeded) ++st.result.succeeded;
+          else if (reply.state == order_state::failed) ++st.result.failed;
+          if (reply.state == order_state::failed) ++st.result.failed_by_code[std::string(to_string(reply.code))];
+          st.load->on_reply(found->second.command, reply);
+          st.in_flight.erase(found);
+          ++st.completed;
+        }
+        if (st.options.progress && now - st.last_progress >= std::chrono::seconds(1)) {
+          st.last_progress = now;
+          st.options.progress(st.completed, st.options.orders);
+        }
+        if (st.completed == st.options.orders) return finish(self);
+        send_more(self);
+      },
+  };
+}
+
+}  // namespace
+
+load_result run_load(engine& eng, workload& load, const load_options& options) {
+  std::promise<load_result> done;
+  auto future = done.get_future();
+  eng.system().spawn(driver_behavior, &eng, &load, options, &done);
+  return future.get();
+}
+
+}  // namespace txengine

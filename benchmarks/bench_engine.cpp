@@ -1,0 +1,256 @@
+// bench_engine: in-memory throughput and latency of the engine for three workloads.
+//   transfer_uniform  transfers among W wallets chosen uniformly
+//   pay_hot_wallet    payments from W payers into one merchant wallet
+//   topup_channel     top-ups through the simulated channel
+// Each workload also runs a baseline in the same process: the same orders applied to the
+// wallet cores directly on one thread, without actors or messages. The ratio (engine /
+// baseline) is the share of the bare business logic's speed the actor engine keeps while
+// adding isolation, timers, retries and idempotency.
+//
+// Usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H]
+//                     [--workload NAME] [--json]
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "actors/core/wallet_core.hpp"
+#include "actors/engine.hpp"
+#include "apps/funding.hpp"
+#include "apps/load_driver.hpp"
+
+using namespace txengine;
+
+namespace {
+
+constexpr tenant_id bench_tenant = 1;
+constexpr channel_id funding_channel = 9;
+constexpr channel_id bench_channel = 1;
+
+struct options {
+  uint64_t orders = 1'000'000;
+  size_t wallets = 100'000;
+  uint32_t concurrency = 2'000;
+  uint32_t hosts = 2;
+  std::string only;
+  bool json = false;
+};
+
+struct row {
+  std::string name;
+  load_result engine_result;
+  double baseline_ops_per_s = 0;
+};
+
+class transfer_load : public workload {
+ public:
+  transfer_load(const std::vector<wallet_id>& wallets, std::string prefix) : wallets_(wallets), prefix_(prefix) {}
+  order_command next(uint64_t sequence) override {
+    order_command c;
+    c.tenant = bench_tenant;
+    c.request_id = prefix_ + std::to_string(sequence);
+    c.kind = order_kind::transfer;
+    size_t a = rng_() % wallets_.size();
+    size_t b = rng_() % (wallets_.size() - 1);
+    if (b >= a) ++b;
+    c.source = wallets_[a];
+    c.destination = wallets_[b];
+    c.amount = 1 + static_cast<int64_t>(rng_() % 100);
+    c.cur = *currency::parse("USD");
+    return c;
+  }
+
+ private:
+  const std::vector<wallet_id>& wallets_;
+  std::string prefix_;
+  std::mt19937_64 rng_{7};
+};
+
+class pay_hot_load : public workload {
+ public:
+  pay_hot_load(const std::vector<wallet_id>& payers, wallet_id merchant, std::string prefix)
+      : payers_(payers), merchant_(merchant), prefix_(prefix) {}
+  order_command next(uint64_t sequence) override {
+    order_command c;
+    c.tenant = bench_tenant;
+    c.request_id = prefix_ + std::to_string(sequence);
+    c.kind = order_kind::pay;
+    c.source = payers_[sequence % payers_.size()];
+    c.destination = merchant_;
+    c.amount = 1 + static_cast<int64_t>(sequence % 100);
+    c.cur = *currency::parse("USD");
+    return c;
+  }
+
+ private:
+  const std::vector<wallet_id>& payers_;
+  wallet_id merchant_;
+  std::string prefix_;
+};
+
+//! The baseline: the same kind of orders through wallet cores directly, one thread.
+double baseline_ops_per_s(const std::string& workload_name, uint64_t orders, size_t wallet_count) {
+  currency usd = *currency::parse("USD");
+  std::vector<wallet_core> wallets;
+  wallets.reserve(wallet_count + 1);
+  for (size_t i = 0; i <= wallet_count; ++i) {
+    wallet_info info{i + 1, bench_tenant, usd, i == wallet_count ? wallet_kind::system : wallet_kind::user,
+                     wallet_status::active, 0};
+    wallets.emplace_back(info);
+  }
+  wallet_core& system = wallets.back();
+  for (size_t i = 0; i < wallet_count; ++i) {  // funding, not timed
+    leg_command fund{i + 1, tcc_phase::try_, leg_type::debit_direct, 1'000'000'000, bench_tenant, usd, INT64_MAX, 0};
+    system.apply(fund, 0);
+    leg_command credit = fund;
+    credit.type = leg_type::credit_incoming;
+    wallets[i].apply(credit, 0);
+    fund.phase = credit.phase = tcc_phase::confirm;
+    system.apply(fund, 0);
+    wallets[i].apply(credit, 0);
+  }
+  std::mt19937_64 rng{7};
+  auto started = std::chrono::steady_clock::now();
+  for (uint64_t n = 0; n < orders; ++n) {
+    order_id txn = (uint64_t{1} << 40) + n;
+    int64_t now = static_cast<int64_t>(n / 1000);
+    size_t a, b;
+    leg_type debit = leg_type::debit_hold, credit = leg_type::credit_on_confirm;
+    if (workload_name == "transfer_uniform") {
+      a = rng() % wallet_count;
+      b = (a + 1 + rng() % (wallet_count - 1)) % wallet_count;
+    } else if (workload_name == "pay_hot_wallet") {
+      a = n % (wallet_count - 1) + 1;
+      b = 0;
+    } else {  // topup_channel
+      a = wallet_count;
+      b = n % wallet_count;
+      debit = leg_type::debit_direct;
+      credit = leg_type::credit_incoming;
+    }
+    int64_t amount = 1 + static_cast<int64_t>(n % 100);
+    leg_command d{txn, tcc_phase::try_, debit, amount, bench_tenant, usd, INT64_MAX, 0};
+    leg_command c{txn, tcc_phase::try_, credit, amount, bench_tenant, usd, INT64_MAX, 0};
+    bool ok = wallets[a].apply(d, now).code == result_code::ok && wallets[b].apply(c, now).code == result_code::ok;
+    d.phase = c.phase = ok ? tcc_phase::confirm : tcc_phase::cancel;
+    wallets[a].apply(d, now);
+    wallets[b].apply(c, now);
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return static_cast<double>(orders) / seconds;
+}
+
+engine_config make_config(const options& opt) {
+  engine_config config;
+  config.order_hosts = opt.hosts;
+  channel_config clean;  // funding and throughput: a provider that behaves
+  clean.latency_ms = 1;
+  clean.decline_ppm = clean.reply_lost_ppm = clean.reply_unknown_ppm = clean.submit_lost_ppm = clean.partial_ppm = 0;
+  config.channels = {{bench_channel, clean}, {funding_channel, clean}};
+  return config;
+}
+
+row run_workload(const std::string& name, const options& opt) {
+  engine eng(make_config(opt));
+  currency usd = *currency::parse("USD");
+  auto users = create_wallets(eng, bench_tenant, usd, wallet_kind::user, opt.wallets);
+  auto merchant = create_wallets(eng, bench_tenant, usd, wallet_kind::merchant, 1);
+  load_options load_opt;
+  load_opt.orders = opt.orders;
+  load_opt.concurrency = opt.concurrency;
+  row r;
+  r.name = name;
+  if (name == "topup_channel") {
+    class topup_load : public workload {
+     public:
+      explicit topup_load(const std::vector<wallet_id>& w) : wallets_(w) {}
+      order_command next(uint64_t sequence) override {
+        order_command c;
+        c.tenant = bench_tenant;
+        c.request_id = "t" + std::to_string(sequence);
+        c.kind = order_kind::top_up;
+        c.destination = wallets_[sequence % wallets_.size()];
+        c.amount = 1 + static_cast<int64_t>(sequence % 100);
+        c.cur = *currency::parse("USD");
+        c.channel = bench_channel;
+        return c;
+      }
+      const std::vector<wallet_id>& wallets_;
+    } load(users);
+    r.engine_result = run_load(eng, load, load_opt);
+  } else {
+    auto funded = fund_wallets(eng, bench_tenant, usd, funding_channel, users, 1'000'000'000, 4'000, "fund-");
+    if (funded.succeeded != users.size()) std::fprintf(stderr, "funding incomplete: %llu\n", (unsigned long long)funded.succeeded);
+    if (name == "transfer_uniform") {
+      transfer_load load(users, "x");
+      r.engine_result = run_load(eng, load, load_opt);
+    } else {
+      pay_hot_load load(users, merchant[0], "p");
+      r.engine_result = run_load(eng, load, load_opt);
+    }
+  }
+  if (!eng.wait_until_quiet(std::chrono::seconds(60))) std::fprintf(stderr, "%s: orders still in flight\n", name.c_str());
+  auto audit = eng.audit_wallets();
+  if (!audit.ok) std::fprintf(stderr, "%s: AUDIT FAILED: %s\n", name.c_str(), audit.detail.c_str());
+  r.baseline_ops_per_s = baseline_ops_per_s(name, opt.orders, opt.wallets);
+  return r;
+}
+
+bool parse(int argc, char** argv, options& opt) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const char* v = nullptr;
+    if (arg == "--json") opt.json = true;
+    else if (arg == "--orders" && (v = value())) opt.orders = std::stoull(v);
+    else if (arg == "--wallets" && (v = value())) opt.wallets = std::stoull(v);
+    else if (arg == "--concurrency" && (v = value())) opt.concurrency = static_cast<uint32_t>(std::stoul(v));
+    else if (arg == "--hosts" && (v = value())) opt.hosts = static_cast<uint32_t>(std::stoul(v));
+    else if (arg == "--workload" && (v = value())) opt.only = v;
+    else {
+      std::fprintf(stderr,
+                   "usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H] "
+                   "[--workload transfer_uniform|pay_hot_wallet|topup_channel] [--json]\n");
+      return false;
+    }
+  }
+  return opt.wallets >= 2 && opt.orders > 0 && opt.concurrency > 0 && opt.hosts >= 1 && opt.hosts <= 16;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opt;
+  if (!parse(argc, argv, opt)) return 2;
+  std::vector<row> rows;
+  for (std::string name : {"transfer_uniform", "pay_hot_wallet", "topup_channel"}) {
+    if (!opt.only.empty() && opt.only != name) continue;
+    rows.push_back(run_workload(name, opt));
+    const row& r = rows.back();
+    double ratio = r.baseline_ops_per_s > 0 ? r.engine_result.ops_per_s / r.baseline_ops_per_s : 0;
+    if (opt.json) {
+      std::printf(
+          "{\"name\":\"%s\",\"orders\":%llu,\"succeeded\":%llu,\"failed\":%llu,\"refused\":%llu,"
+          "\"ops_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,"
+          "\"baseline_ops_per_s\":%.0f,\"ratio\":%.3f}\n",
+          r.name.c_str(), (unsigned long long)r.engine_result.orders, (unsigned long long)r.engine_result.succeeded,
+          (unsigned long long)r.engine_result.failed, (unsigned long long)r.engine_result.refused,
+          r.engine_result.ops_per_s, r.engine_result.p50_us, r.engine_result.p99_us, r.engine_result.max_us,
+          r.baseline_ops_per_s, ratio);
+      std::fflush(stdout);
+    }
+  }
+  if (!opt.json) {
+    std::printf("%-18s %10s %12s %10s %10s %10s %16s %8s\n", "workload", "orders", "ops/s", "p50 us", "p99 us",
+                "max us", "baseline ops/s", "ratio");
+    for (const auto& r : rows)
+      std::printf("%-18s %10llu %12.0f %10.0f %10.0f %10.0f %16.0f %8.3f\n", r.name.c_str(),
+                  (unsigned long long)r.engine_result.orders, r.engine_result.ops_per_s, r.engine_result.p50_us,
+                  r.engine_result.p99_us, r.engine_result.max_us, r.baseline_ops_per_s,
+                  r.baseline_ops_per_s > 0 ? r.engine_result.ops_per_s / r.baseline_ops_per_s : 0);
+    std::printf("baseline: the same orders applied to wallet cores directly on one thread (no actors, no messages)\n");
+  }
+  return 0;
+}
