@@ -332,8 +332,10 @@ class host_state {
     final_order record{core.command(), core.state(), core.reason(), core.posted_amount(), core.created_ms(),
                        core.finished_ms(), wallets_of(core), nullptr};
     order_reply reply = reply_of(it->first, record);
-    for (const auto& w : it->second.waiters) {
+    for (size_t i = 0; i < it->second.waiters.size(); ++i) {
+      const waiter& w = it->second.waiters[i];
       reply.client_tag = w.client_tag;
+      reply.duplicate = i > 0;  // later waiters repeated the request id while it ran
       reply_outbox_[w.client].push_back(reply);
     }
     final_.emplace(it->first, std::move(record));

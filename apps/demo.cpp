@@ -1,1 +1,335 @@
-int run_demo(int, char**) { return 0; }
+#include "apps/demo.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/engine.hpp"
+#include "apps/funding.hpp"
+#include "apps/load_driver.hpp"
+
+namespace txengine {
+
+namespace {
+
+constexpr tenant_id demo_tenant = 1;
+constexpr channel_id demo_channel = 1;
+
+struct demo_options {
+  size_t users = 2'000;
+  size_t merchants = 20;
+  uint64_t orders = 200'000;
+  uint32_t concurrency = 1'000;
+  bool json = false;
+};
+
+//! Expected balances, rebuilt from the engine's own answers: a succeeded order's effects
+//! are applied here as the design's money table says; failed orders change nothing.
+struct replay_model {
+  std::unordered_map<wallet_id, int64_t> available;
+  void move(wallet_id from, wallet_id to, int64_t amount) {
+    available[from] -= amount;
+    available[to] += amount;
+  }
+};
+
+struct paid_order {
+  order_id id;
+  wallet_id payer;
+  wallet_id merchant;
+  int64_t amount;
+  int64_t refund_requested;
+};
+
+class mixed_load : public workload {
+ public:
+  mixed_load(std::vector<wallet_id> users, std::vector<wallet_id> merchants, wallet_id fee_wallet,
+             wallet_id system_wallet, replay_model& model, std::string prefix)
+      : users_(std::move(users)), merchants_(std::move(merchants)), fee_wallet_(fee_wallet),
+        system_wallet_(system_wallet), model_(model), prefix_(std::move(prefix)) {}
+
+  order_command next(uint64_t sequence) override {
+    // About 1% repeat an earlier request id with the same content: the engine must answer
+    // with the original order, never run it twice.
+    if (!recent_.empty() && rng_() % 100 == 0) {
+      ++repeats_sent;
+      return recent_[rng_() % recent_.size()];
+    }
+    order_command c;
+    c.tenant = demo_tenant;
+    c.request_id = prefix_ + std::to_string(sequence);
+    c.cur = *currency::parse("USD");
+    c.amount = 100 + static_cast<int64_t>(rng_() % 20'000);
+    unsigned dice = static_cast<unsigned>(rng_() % 100);
+    if (dice < 30) {
+      c.kind = order_kind::transfer;
+      pick_two_users(c.source, c.destination);
+    } else if (dice < 60) {
+      c.kind = order_kind::pay;
+      c.source = users_[rng_() % users_.size()];
+      c.destination = merchants_[rng_() % merchants_.size()];
+      if (rng_() % 2 == 0) {
+        c.fee_wallet = fee_wallet_;
+        c.fee_amount = c.amount / 50 + 1;
+      }
+    } else if (dice < 70) {
+      c.kind = order_kind::top_up;
+      c.destination = users_[rng_() % users_.size()];
+      c.channel = demo_channel;
+    } else if (dice < 80) {
+      c.kind = order_kind::withdraw;
+      c.source = users_[rng_() % users_.size()];
+      c.channel = demo_channel;
+    } else if (dice < 95 && !paid_.empty()) {
+      c.kind = order_kind::refund;
+      paid_order& original = paid_[rng_() % paid_.size()];
+      c.original_order = original.id;
+      // Mostly within what is left; now and then more than the original, to be refused.
+      int64_t left = original.amount - original.refund_requested;
+      c.amount = (left > 1 && rng_() % 10 != 0) ? 1 + static_cast<int64_t>(rng_() % static_cast<uint64_t>(left))
+                                                : original.amount + 1;
+      original.refund_requested += std::min(c.amount, std::max<int64_t>(left, 0));
+    } else {
+      c.kind = order_kind::commission;
+      c.source = fee_wallet_;
+      c.destination = merchants_[rng_() % merchants_.size()];
+      c.amount = 1 + static_cast<int64_t>(rng_() % 500);
+    }
+    if (recent_.size() < 512) recent_.push_back(c);
+    else recent_[rng_() % recent_.size()] = c;
+    return c;
+  }
+
+  void on_reply(const order_command& command, const order_reply& reply) override {
+    if (reply.id == 0) return;  // refused before an order existed: nothing happened
+    if (reply.duplicate) {
+      ++repeats_answered;
+      return;
+    }
+    if (reply.state != order_state::succeeded) return;
+    switch (command.kind) {
+      case order_kind::top_up: model_.move(system_wallet_, command.destination, reply.posted_amount); break;
+      case order_kind::withdraw: model_.move(command.source, system_wallet_, reply.posted_amount); break;
+      case order_kind::transfer:
+      case order_kind::commission: model_.move(command.source, command.destination, command.amount); break;
+      case order_kind::pay:
+        model_.move(command.source, command.destination, command.amount - command.fee_amount);
+        if (command.fee_amount > 0) model_.move(command.source, command.fee_wallet, command.fee_amount);
+        if (paid_.size() < 100'000) paid_.push_back({reply.id, command.source, command.destination, command.amount, 0});
+        break;
+      case order_kind::refund: {
+        auto found = pays_by_id_.find(command.original_order);
+        if (found != pays_by_id_.end()) model_.move(found->second.second, found->second.first, command.amount);
+        break;
+      }
+    }
+    if (command.kind == order_kind::pay) pays_by_id_[reply.id] = {command.source, command.destination};
+  }
+
+  uint64_t repeats_sent = 0;
+  uint64_t repeats_answered = 0;
+
+ private:
+  void pick_two_users(wallet_id& a, wallet_id& b) {
+    size_t i = rng_() % users_.size();
+    size_t j = rng_() % (users_.size() - 1);
+    if (j >= i) ++j;
+    a = users_[i];
+    b = users_[j];
+  }
+
+  std::vector<wallet_id> users_;
+  std::vector<wallet_id> merchants_;
+  wallet_id fee_wallet_;
+  wallet_id system_wallet_;
+  replay_model& model_;
+  std::string prefix_;
+  std::mt19937_64 rng_{2026};
+  std::vector<order_command> recent_;
+  std::vector<paid_order> paid_;
+  std::unordered_map<order_id, std::pair<wallet_id, wallet_id>> pays_by_id_;  // payer, merchant
+};
+
+bool parse(int argc, char** argv, demo_options& opt) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto number = [&](auto& out) {
+      if (i + 1 >= argc) return false;
+      out = static_cast<std::remove_reference_t<decltype(out)>>(std::stoull(argv[++i]));
+      return true;
+    };
+    bool ok = true;
+    if (arg == "--json") opt.json = true;
+    else if (arg == "--wallets") ok = number(opt.users);
+    else if (arg == "--orders") ok = number(opt.orders);
+    else if (arg == "--concurrency") ok = number(opt.concurrency);
+    else ok = false;
+    if (!ok) {
+      std::fprintf(stderr, "usage: txengine demo [--wallets N] [--orders N] [--concurrency N] [--json]\n");
+      return false;
+    }
+  }
+  return opt.users >= 2 && opt.orders > 0 && opt.concurrency > 0;
+}
+
+engine_config demo_config() {
+  engine_config config;
+  channel_config provider;  // a provider that misbehaves: declines, lost and "processing" replies
+  provider.latency_ms = 3;
+  provider.settle_ms = 20;
+  provider.decline_ppm = 50'000;
+  provider.reply_lost_ppm = 20'000;
+  provider.reply_unknown_ppm = 50'000;
+  provider.submit_lost_ppm = 5'000;
+  provider.partial_ppm = 10'000;
+  config.channels = {{demo_channel, provider}};
+  // Short horizons so the demo's unknowns resolve within seconds (production: see order_config).
+  config.order.channel_submit_timeout_ms = 300;
+  config.order.channel_query_min_delay_ms = 50;
+  config.order.channel_query_max_interval_ms = 400;
+  config.order.channel_not_found_final_ms = 1'500;
+  return config;
+}
+
+void print_result(const char* name, const load_result& r, bool json, const std::string& extra) {
+  if (json) {
+    std::printf("{\"name\":\"%s\",\"orders\":%llu,\"succeeded\":%llu,\"failed\":%llu,\"refused\":%llu,"
+                "\"ops_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f%s}\n",
+                name, (unsigned long long)r.orders, (unsigned long long)r.succeeded, (unsigned long long)r.failed,
+                (unsigned long long)r.refused, r.ops_per_s, r.p50_us, r.p99_us, r.max_us, extra.c_str());
+    return;
+  }
+  std::printf("%-8s %8llu orders: %llu succeeded, %llu failed, %llu refused | %.0f orders/s | p50 %.1f ms, "
+              "p99 %.1f ms, max %.1f ms\n",
+              name, (unsigned long long)r.orders, (unsigned long long)r.succeeded, (unsigned long long)r.failed,
+              (unsigned long long)r.refused, r.ops_per_s, r.p50_us / 1000, r.p99_us / 1000, r.max_us / 1000);
+  for (const auto& [code, count] : r.failed_by_code)
+    std::printf("           failed %-26s %llu\n", code.c_str(), (unsigned long long)count);
+}
+
+}  // namespace
+
+int run_demo(int argc, char** argv) {
+  demo_options opt;
+  if (!parse(argc, argv, opt)) return 2;
+  auto log = [&](const char* format, auto... args) {
+    if (!opt.json) std::printf(format, args...);
+    std::fflush(stdout);
+  };
+  log("txengine demo: in-memory engine (no MySQL, no Kafka configured), %zu users, %zu merchants, %llu orders\n",
+      opt.users, opt.merchants, (unsigned long long)opt.orders);
+  engine eng(demo_config());
+  currency usd = *currency::parse("USD");
+  auto users = create_wallets(eng, demo_tenant, usd, wallet_kind::user, opt.users);
+  auto merchants = create_wallets(eng, demo_tenant, usd, wallet_kind::merchant, opt.merchants);
+  auto fee = create_wallets(eng, demo_tenant, usd, wallet_kind::fee, 1);
+  wallet_id system = eng.system_wallet(demo_tenant, usd);
+  replay_model model;
+
+  auto progress = [&](uint64_t done, uint64_t total) {
+    auto s = eng.stats();
+    log("  progress: %llu/%llu orders answered, %llu in flight, %llu channel queries, %llu alerts\n",
+        (unsigned long long)done, (unsigned long long)total, (unsigned long long)s.orders.in_flight,
+        (unsigned long long)s.orders.channel_queries, (unsigned long long)s.orders.alerts);
+  };
+
+  // Funding: every user tops up through the misbehaving channel.
+  class funding : public workload {
+   public:
+    funding(const std::vector<wallet_id>& users, wallet_id system, replay_model& model)
+        : users_(users), system_(system), model_(model) {}
+    order_command next(uint64_t sequence) override {
+      order_command c;
+      c.tenant = demo_tenant;
+      c.request_id = "fund-" + std::to_string(sequence);
+      c.kind = order_kind::top_up;
+      c.destination = users_[(sequence - 1) % users_.size()];
+      c.amount = 1'000'000;
+      c.cur = *currency::parse("USD");
+      c.channel = demo_channel;
+      return c;
+    }
+    void on_reply(const order_command& command, const order_reply& reply) override {
+      if (reply.id != 0 && !reply.duplicate && reply.state == order_state::succeeded)
+        model_.move(system_, command.destination, reply.posted_amount);
+    }
+    const std::vector<wallet_id>& users_;
+    wallet_id system_;
+    replay_model& model_;
+  } funding_load(users, system, model);
+  load_options funding_options;
+  funding_options.orders = users.size();
+  funding_options.concurrency = opt.concurrency;
+  funding_options.progress = progress;
+  log("funding: one top-up per user through the simulated channel\n");
+  load_result funded = run_load(eng, funding_load, funding_options);
+  print_result("funding", funded, opt.json, "");
+
+  mixed_load load(users, merchants, fee[0], system, model, "demo-");
+  load_options options;
+  options.orders = opt.orders;
+  options.concurrency = opt.concurrency;
+  options.progress = progress;
+  log("mixed: transfers, payments (half with a fee split), top-ups, withdrawals, refunds, commissions\n");
+  load_result mixed = run_load(eng, load, options);
+
+  // Invariants.
+  bool quiet = eng.wait_until_quiet(std::chrono::seconds(120));
+  auto stats = eng.stats();
+  wallet_audit audit = eng.audit_wallets();
+  size_t replay_mismatches = 0;
+  for (const auto& [id, b] : audit.balances_by_wallet) {
+    auto found = model.available.find(id);
+    int64_t expected = found == model.available.end() ? 0 : found->second;
+    if (b.available != expected || b.frozen != 0 || b.incoming != 0) ++replay_mismatches;
+  }
+  int64_t usd_sum = audit.sum_by_currency.count("USD") ? audit.sum_by_currency.at("USD") : 0;
+  bool conservation = usd_sum == 0 && audit.detail.find("sums to") == std::string::npos;
+  bool limits_ok = audit.below_limit == 0;
+  bool all_final = quiet && stats.orders.in_flight == 0;
+  bool replay_ok = replay_mismatches == 0 && audit.journal_mismatches == 0;
+  bool repeats_ok = load.repeats_answered == load.repeats_sent;
+  bool invariants_ok = conservation && limits_ok && all_final && replay_ok && repeats_ok && audit.ok;
+
+  if (opt.json) {
+    char extra[512];
+    std::snprintf(extra, sizeof extra,
+                  ",\"invariants_ok\":%s,\"non_final\":%llu,\"usd_sum\":%lld,\"replay_mismatches\":%zu,"
+                  "\"repeats_sent\":%llu,\"repeats_answered\":%llu,\"alerts\":%llu,\"step_resends\":%llu,"
+                  "\"channel_queries\":%llu",
+                  invariants_ok ? "true" : "false", (unsigned long long)stats.orders.in_flight, (long long)usd_sum,
+                  replay_mismatches, (unsigned long long)load.repeats_sent,
+                  (unsigned long long)load.repeats_answered, (unsigned long long)stats.orders.alerts,
+                  (unsigned long long)stats.orders.step_resends, (unsigned long long)stats.orders.channel_queries);
+    print_result("demo_mixed", mixed, true, extra);
+  } else {
+    print_result("mixed", mixed, false, "");
+    std::printf("engine: %llu orders final (%llu succeeded, %llu failed), %llu refused, %llu repeats answered "
+                "with the original order, %llu step resends, %llu channel queries, %llu alerts, "
+                "%zu wallets (%zu active)\n",
+                (unsigned long long)(stats.orders.succeeded + stats.orders.failed),
+                (unsigned long long)stats.orders.succeeded, (unsigned long long)stats.orders.failed,
+                (unsigned long long)stats.orders.refused, (unsigned long long)stats.orders.duplicates,
+                (unsigned long long)stats.orders.step_resends, (unsigned long long)stats.orders.channel_queries,
+                (unsigned long long)stats.orders.alerts, stats.wallets, stats.active_wallets);
+    auto check = [](bool ok, const std::string& what) { std::printf("  [%s] %s\n", ok ? "PASS" : "FAIL", what.c_str()); };
+    std::printf("invariants:\n");
+    check(conservation, "sum of all balances per currency is zero (USD: " + std::to_string(usd_sum) + ")");
+    check(limits_ok, "no balance below its allowed limit (" + std::to_string(audit.below_limit) + " violations)");
+    check(all_final, "every order is final (" + std::to_string(stats.orders.in_flight) + " not final)");
+    check(replay_ok, "replaying the succeeded orders gives every wallet's balance (" +
+                         std::to_string(replay_mismatches) + " mismatches), and every wallet's journal replays");
+    check(repeats_ok, "every repeated request id answered with its original order (" +
+                          std::to_string(load.repeats_answered) + "/" + std::to_string(load.repeats_sent) + ")");
+    if (!audit.detail.empty()) std::printf("  audit: %s\n", audit.detail.c_str());
+    std::printf("%s\n", invariants_ok ? "demo: all invariants hold" : "demo: INVARIANT VIOLATED");
+  }
+  return invariants_ok ? 0 : 1;
+}
+
+}  // namespace txengine

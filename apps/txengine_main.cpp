@@ -1,3 +1,32 @@
+// txengine: the engine's executable. Subcommands:
+//   demo   run a mixed demo workload in memory and check the invariants
 #include <cstdio>
-int run_demo(int, char**);
-int main(int argc, char** argv) { return run_demo(argc, argv); }
+#include <cstring>
+#include <string>
+
+#include "apps/demo.hpp"
+
+namespace {
+
+void usage() {
+  std::printf(
+      "usage: txengine <command> [options]\n"
+      "commands:\n"
+      "  demo [--wallets N] [--orders N] [--concurrency N] [--json]\n"
+      "       run a mixed workload (all six order kinds, a misbehaving simulated channel)\n"
+      "       on the in-memory engine and check the invariants\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    usage();
+    return argc < 2 ? 2 : 0;
+  }
+  std::string command = argv[1];
+  if (command == "demo") return txengine::run_demo(argc - 1, argv + 1);
+  std::fprintf(stderr, "txengine: unknown command '%s'\n", argv[1]);
+  usage();
+  return 2;
+}
