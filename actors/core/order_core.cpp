@@ -157,7 +157,9 @@ void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, 
       l.tried = true;
       after_tries(now_ms, out);
     } else if (is_retryable(code)) {
-      l.resend_at_ms = now_ms + backoff_ms(++l.attempts);  // until the try deadline
+      // `attempts` counts sends (on_timer counts the resend): counting the answer too would
+      // double the backoff and skip the alert thresholds.
+      l.resend_at_ms = now_ms + backoff_ms(l.attempts);  // until the try deadline
     } else {
       fail_try_phase(code, now_ms, out);
     }
@@ -172,7 +174,7 @@ void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, 
   // A refused confirm or cancel means the participants disagree with this order: it never
   // happens while the rules hold. Keep retrying (never give up on money) and call a human.
   if (!is_retryable(code)) out.push_back({order_action_kind::alert, leg, alert_kind::step_refused});
-  l.resend_at_ms = now_ms + backoff_ms(++l.attempts);
+  l.resend_at_ms = now_ms + backoff_ms(l.attempts);
 }
 
 void order_core::fail_try_phase(result_code reason, int64_t now_ms, std::vector<order_action>& out) {
@@ -254,8 +256,9 @@ void order_core::on_timer(int64_t now_ms, std::vector<order_action>& out) {
     ++l.attempts;
     l.resend_at_ms = now_ms + backoff_ms(l.attempts);
     out.push_back({order_action_kind::send_step, i, alert_kind::retries_exceeded});
-    if (l.phase != tcc_phase::try_ && l.attempts >= config_.alert_attempts &&
-        (l.attempts & (l.attempts - 1)) == 0)  // at the threshold, then at each power of two
+    if (l.phase != tcc_phase::try_ &&
+        (l.attempts == config_.alert_attempts ||  // at the threshold, then at each power of two
+         (l.attempts > config_.alert_attempts && (l.attempts & (l.attempts - 1)) == 0)))
       out.push_back({order_action_kind::alert, i, alert_kind::retries_exceeded});
   }
   if (state_ == order_state::processing) {

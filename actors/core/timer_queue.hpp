@@ -3,6 +3,7 @@
 // min-heap instead of one CAF delayed message per timer. CAF 0.17 timers cannot be
 // cancelled, so each entry carries a tag; an entry whose tag is no longer the key's
 // current tag is stale and skipped.
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <queue>
