@@ -1,0 +1,234 @@
+#include "actors/core/simulated_channel.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace txengine {
+namespace {
+
+//! A provider that behaves perfectly unless a test says otherwise.
+channel_config clean_config() {
+  channel_config c;
+  c.latency_ms = 2;
+  c.settle_ms = 0;
+  c.decline_ppm = 0;
+  c.reply_lost_ppm = 0;
+  c.reply_unknown_ppm = 0;
+  c.submit_lost_ppm = 0;
+  c.partial_ppm = 0;
+  c.rate_per_s = 0;
+  return c;
+}
+
+channel_request submit(order_id order, int64_t amount) { return {channel_request::kind::submit, order, amount}; }
+channel_request query(order_id order) { return {channel_request::kind::query, order, 0}; }
+
+//! Runs the channel until `until_ms`, collecting every response.
+std::vector<channel_response> drain(simulated_channel& ch, int64_t from_ms, int64_t until_ms) {
+  std::vector<channel_response> out;
+  for (int64_t t = from_ms; t <= until_ms; ++t) ch.poll(t, out);
+  return out;
+}
+
+TEST(simulated_channel_test, clean_provider_succeeds_after_latency) {
+  simulated_channel ch(clean_config());
+  std::vector<channel_response> out;
+  ch.receive(submit(1, 500), 100, out);
+  EXPECT_TRUE(out.empty());  // the answer takes latency_ms
+  EXPECT_EQ(ch.next_wakeup_ms(), 102);
+  ch.poll(101, out);
+  EXPECT_TRUE(out.empty());
+  ch.poll(102, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].order, 1u);
+  EXPECT_EQ(out[0].outcome, channel_outcome::succeeded);
+  EXPECT_EQ(out[0].settled_amount, 500);
+  EXPECT_FALSE(out[0].busy);
+  EXPECT_EQ(ch.known_orders(), 1u);
+  EXPECT_EQ(ch.next_wakeup_ms(), timer_queue<uint64_t>::never);
+  // A repeated submit does not decide again: same truth.
+  out.clear();
+  ch.receive(submit(1, 500), 200, out);
+  ch.poll(202, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].outcome, channel_outcome::succeeded);
+  EXPECT_EQ(ch.known_orders(), 1u);
+}
+
+TEST(simulated_channel_test, deterministic_per_seed) {
+  auto run = [](uint64_t seed) {
+    channel_config c;  // default misbehaviour rates
+    c.decline_ppm = 200'000;
+    c.reply_lost_ppm = 100'000;
+    c.reply_unknown_ppm = 100'000;
+    c.submit_lost_ppm = 100'000;
+    c.partial_ppm = 100'000;
+    c.seed = seed;
+    simulated_channel ch(c);
+    std::vector<channel_response> out;
+    for (order_id o = 1; o <= 2000; ++o) {
+      ch.receive(submit(o, int64_t(o) * 10), int64_t(o), out);
+      if (o % 3 == 0) ch.receive(query(o - 1), int64_t(o), out);
+    }
+    ch.poll(1'000'000, out);
+    std::vector<std::tuple<order_id, int, int64_t>> flat;
+    for (auto& r : out) flat.emplace_back(r.order, int(r.outcome), r.settled_amount);
+    return flat;
+  };
+  auto a = run(42);
+  auto b = run(42);
+  auto c = run(43);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  // Every kind of answer shows up with these rates.
+  int counts[4] = {};
+  for (auto& [order, outcome, settled] : a) ++counts[outcome];
+  for (int k = 0; k < 4; ++k) EXPECT_GT(counts[k], 0) << k;
+}
+
+TEST(simulated_channel_test, rate_cap) {
+  auto c = clean_config();
+  c.rate_per_s = 100;
+  c.latency_ms = 0;
+  simulated_channel ch(c);
+  std::vector<channel_response> out;
+  const int64_t start = 1'000'000;
+  for (order_id o = 1; o <= 2000; ++o) ch.receive(submit(o, 1), start, out);
+  // The bucket holds one second's worth at most: a burst, then 100 per second.
+  EXPECT_LE(out.size(), 101u);
+  EXPECT_GE(out.size(), 1u);
+  size_t burst = out.size();
+  for (int64_t seconds = 1; seconds <= 10; ++seconds) {
+    for (int64_t t = start + (seconds - 1) * 1000 + 1; t <= start + seconds * 1000; ++t) ch.poll(t, out);
+    EXPECT_LE(out.size(), burst + size_t(seconds) * 100) << seconds;
+    EXPECT_GE(out.size(), burst + size_t(seconds) * 100 - 1) << seconds;
+  }
+  EXPECT_EQ(ch.queued(), 2000 - out.size());
+  // Within the steady state, answers are at least 10 ms apart.
+  // (Each request is answered the moment it is admitted, latency 0.)
+  EXPECT_GT(ch.next_wakeup_ms(), start + 10'000);
+  EXPECT_LE(ch.next_wakeup_ms(), start + 10'011);
+}
+
+TEST(simulated_channel_test, queue_full_refuses_submit_as_busy_decline) {
+  auto c = clean_config();
+  c.rate_per_s = 1;  // admits almost nothing, so the queue fills
+  c.queue_max = 4;
+  simulated_channel ch(c);
+  std::vector<channel_response> out;
+  order_id o = 1;
+  while (ch.queued() < c.queue_max) {
+    ch.receive(submit(o++, 1), 1000, out);
+    ASSERT_LT(o, 100u);
+  }
+  for (auto& r : out) EXPECT_FALSE(r.busy);
+  out.clear();
+  order_id refused = o;
+  ch.receive(submit(refused, 1), 1000, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].order, refused);
+  EXPECT_TRUE(out[0].busy);
+  EXPECT_EQ(out[0].outcome, channel_outcome::declined);  // never seen: safe to cancel
+  EXPECT_EQ(ch.queued(), c.queue_max);
+  EXPECT_EQ(ch.known_orders() + ch.queued(), size_t(o - 1));
+  // A refused query is not a decline: it says nothing.
+  out.clear();
+  ch.receive(query(1), 1000, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].busy);
+  EXPECT_EQ(out[0].outcome, channel_outcome::unknown);
+  // A refused repeat submit of an order the provider already knows is not a decline either.
+  out.clear();
+  ch.receive(submit(1, 1), 1000, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].busy);
+  EXPECT_EQ(out[0].outcome, channel_outcome::unknown);
+}
+
+TEST(simulated_channel_test, query_before_settle_is_unknown) {
+  auto c = clean_config();
+  c.settle_ms = 100;
+  simulated_channel ch(c);
+  std::vector<channel_response> out;
+  ch.receive(submit(1, 700), 1000, out);
+  auto replies = drain(ch, 1000, 1010);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::unknown);  // the provider does not know yet
+  ch.receive(query(1), 1050, out);
+  replies = drain(ch, 1050, 1060);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::unknown);
+  ch.receive(query(1), 1100, out);
+  replies = drain(ch, 1100, 1110);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::succeeded);
+  EXPECT_EQ(replies[0].settled_amount, 700);
+  // A query of an order it never received.
+  ch.receive(query(2), 1200, out);
+  replies = drain(ch, 1200, 1210);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::not_found);
+}
+
+TEST(simulated_channel_test, lost_submit_is_not_found) {
+  auto c = clean_config();
+  c.submit_lost_ppm = 1'000'000;
+  simulated_channel ch(c);
+  std::vector<channel_response> out;
+  ch.receive(submit(1, 700), 1000, out);
+  EXPECT_TRUE(drain(ch, 1000, 1100).empty());  // no answer: the submit never arrived
+  EXPECT_EQ(ch.known_orders(), 0u);
+  ch.receive(query(1), 1100, out);
+  auto replies = drain(ch, 1100, 1110);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::not_found);
+}
+
+TEST(simulated_channel_test, lost_reply_and_unknown_reply_then_query_tells_truth) {
+  for (bool lost : {true, false}) {
+    auto c = clean_config();
+    (lost ? c.reply_lost_ppm : c.reply_unknown_ppm) = 1'000'000;
+    simulated_channel ch(c);
+    std::vector<channel_response> out;
+    ch.receive(submit(1, 700), 1000, out);
+    auto replies = drain(ch, 1000, 1100);
+    if (lost) {
+      EXPECT_TRUE(replies.empty());
+    } else {
+      ASSERT_EQ(replies.size(), 1u);
+      EXPECT_EQ(replies[0].outcome, channel_outcome::unknown);
+    }
+    ch.receive(query(1), 1100, out);
+    replies = drain(ch, 1100, 1110);
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0].outcome, channel_outcome::succeeded);
+    EXPECT_EQ(replies[0].settled_amount, 700);
+  }
+}
+
+TEST(simulated_channel_test, decline_and_partial_settlement) {
+  auto c = clean_config();
+  c.decline_ppm = 1'000'000;
+  simulated_channel declining(c);
+  std::vector<channel_response> out;
+  declining.receive(submit(1, 700), 1000, out);
+  auto replies = drain(declining, 1000, 1010);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::declined);
+  EXPECT_EQ(replies[0].settled_amount, 0);
+  EXPECT_FALSE(replies[0].busy);
+
+  c = clean_config();
+  c.partial_ppm = 1'000'000;
+  simulated_channel partial(c);
+  partial.receive(submit(1, 800), 1000, out);
+  replies = drain(partial, 1000, 1010);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::succeeded);
+  EXPECT_EQ(replies[0].settled_amount, 600);
+  EXPECT_LT(replies[0].settled_amount, 800);
+}
+
+}  // namespace
+}  // namespace txengine
