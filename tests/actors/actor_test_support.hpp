@@ -1,0 +1,236 @@
+#pragma once
+// Helpers shared by the actor-level tests: engine configurations with short horizons,
+// command builders, and checks of balances and of the conservation audit. Every wait is
+// bounded (engine.execute has a timeout, wait_until_quiet a deadline, poll_until a deadline).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "actors/engine.hpp"
+
+namespace txengine {
+
+// Readable gtest failure output for the engine's enums and balances.
+inline void PrintTo(result_code c, std::ostream* os) { *os << to_string(c); }
+inline void PrintTo(order_state s, std::ostream* os) { *os << to_string(s); }
+inline void PrintTo(const balances& b, std::ostream* os) {
+  *os << "{available " << b.available << ", frozen " << b.frozen << ", incoming " << b.incoming << "}";
+}
+
+namespace actor_test {
+
+inline const currency usd = *currency::parse("USD");
+inline const currency eur = *currency::parse("EUR");
+constexpr tenant_id tenant = 1;
+constexpr tenant_id other_tenant = 2;
+constexpr channel_id good_channel = 1;
+constexpr channel_id bad_channel = 2;
+
+using namespace std::chrono_literals;
+
+//! A provider that always answers, fully and at once: no misbehaviour at all.
+inline channel_config well_behaved_channel(int64_t latency_ms = 1) {
+  channel_config c;
+  c.latency_ms = latency_ms;
+  c.settle_ms = 0;
+  c.decline_ppm = 0;
+  c.reply_lost_ppm = 0;
+  c.reply_unknown_ppm = 0;
+  c.submit_lost_ppm = 0;
+  c.partial_ppm = 0;
+  c.rate_per_s = 0;
+  return c;
+}
+
+//! Two order hosts, two scheduler threads, a well-behaved channel 1 and horizons short
+//! enough that every unknown resolves within a second.
+inline engine_config fast_config() {
+  engine_config config;
+  config.order_hosts = 2;
+  config.scheduler_threads = 2;
+  config.order.try_deadline_ms = 3'000;
+  config.order.retry_initial_ms = 20;
+  config.order.retry_max_ms = 200;
+  config.order.channel_query_min_delay_ms = 20;
+  config.order.channel_query_max_interval_ms = 100;
+  config.order.channel_submit_timeout_ms = 150;
+  config.order.channel_not_found_final_ms = 300;
+  config.channels = {{good_channel, well_behaved_channel()}};
+  return config;
+}
+
+//! An engine plus the bookkeeping most tests need.
+class harness {
+ public:
+  explicit harness(engine_config config = fast_config()) : eng(std::move(config)) {}
+
+  engine eng;
+
+  wallet_id wallet(wallet_kind kind, tenant_id t = tenant, currency cur = usd, int64_t overdraft = 0) {
+    auto created = eng.create_wallet(t, cur, kind, overdraft);
+    EXPECT_EQ(created.code, result_code::ok);
+    return created.id;
+  }
+
+  std::string next_request_id(const std::string& prefix = "req-") { return prefix + std::to_string(++request_seq_); }
+
+  order_command top_up(wallet_id to, int64_t amount, channel_id channel = good_channel, tenant_id t = tenant,
+                       currency cur = usd) {
+    order_command c = base(order_kind::top_up, amount, t, cur);
+    c.destination = to;
+    c.channel = channel;
+    return c;
+  }
+  order_command pay(wallet_id payer, wallet_id merchant, int64_t amount, wallet_id fee_wallet = no_wallet,
+                    int64_t fee = 0, tenant_id t = tenant, currency cur = usd) {
+    order_command c = base(order_kind::pay, amount, t, cur);
+    c.source = payer;
+    c.destination = merchant;
+    c.fee_wallet = fee_wallet;
+    c.fee_amount = fee;
+    return c;
+  }
+  order_command withdraw(wallet_id from, int64_t amount, channel_id channel = good_channel, tenant_id t = tenant,
+                         currency cur = usd) {
+    order_command c = base(order_kind::withdraw, amount, t, cur);
+    c.source = from;
+    c.channel = channel;
+    return c;
+  }
+  order_command transfer(wallet_id from, wallet_id to, int64_t amount, tenant_id t = tenant, currency cur = usd) {
+    order_command c = base(order_kind::transfer, amount, t, cur);
+    c.source = from;
+    c.destination = to;
+    return c;
+  }
+  order_command refund(order_id original, int64_t amount, tenant_id t = tenant, currency cur = usd) {
+    order_command c = base(order_kind::refund, amount, t, cur);
+    c.original_order = original;
+    return c;
+  }
+  order_command commission(wallet_id fee_wallet, wallet_id merchant, int64_t amount, tenant_id t = tenant,
+                           currency cur = usd) {
+    order_command c = base(order_kind::commission, amount, t, cur);
+    c.source = fee_wallet;
+    c.destination = merchant;
+    return c;
+  }
+
+  //! How long a test waits for an order or for quiet before it gives up.
+  std::chrono::milliseconds patience = 20s;
+
+  order_reply run(const order_command& c) { return eng.execute(c, patience); }
+  order_reply run(const order_command& c, std::chrono::milliseconds timeout) { return eng.execute(c, timeout); }
+
+  //! Runs a command that must succeed; returns its reply.
+  order_reply must_succeed(const order_command& c) {
+    order_reply r = run(c);
+    EXPECT_NE(r.id, 0u) << "refused: " << to_string(r.code);
+    EXPECT_EQ(r.state, order_state::succeeded) << "reason: " << to_string(r.code);
+    EXPECT_EQ(r.code, result_code::ok);
+    return r;
+  }
+
+  //! Tops a wallet up through the well-behaved channel.
+  void fund(wallet_id w, int64_t amount, tenant_id t = tenant, currency cur = usd) {
+    must_succeed(top_up(w, amount, good_channel, t, cur));
+  }
+
+  balances balance(wallet_id w, tenant_id t = tenant) {
+    wallet_view v = eng.get_wallet(t, w);
+    EXPECT_EQ(v.code, result_code::ok);
+    EXPECT_TRUE(v.journal_ok);
+    return v.current;
+  }
+
+  wallet_id system(tenant_id t = tenant, currency cur = usd) { return eng.system_wallet(t, cur); }
+
+  //! Every wallet's non-zero balances (from the audit, which reads dormant wallets without
+  //! waking them). Wallets at zero are left out: a system wallet may appear on first use.
+  std::map<wallet_id, balances> snapshot() {
+    EXPECT_TRUE(eng.wait_until_quiet(patience));
+    std::map<wallet_id, balances> result;
+    for (const auto& [id, b] : eng.audit_wallets().balances_by_wallet)
+      if (b != balances{}) result.emplace(id, b);
+    return result;
+  }
+
+  //! Waits until no order is in flight, then checks conservation, limits, journals.
+  void expect_conserved() {
+    ASSERT_TRUE(eng.wait_until_quiet(patience)) << "orders still in flight";
+    wallet_audit audit = eng.audit_wallets();
+    EXPECT_TRUE(audit.ok) << audit.detail;
+    for (const auto& [cur, sum] : audit.sum_by_currency) EXPECT_EQ(sum, 0) << "currency " << cur;
+    EXPECT_EQ(audit.below_limit, 0u);
+    EXPECT_EQ(audit.open_transactions, 0u);
+    EXPECT_EQ(audit.journal_mismatches, 0u);
+  }
+
+  //! The command is refused before an order exists, and nothing changes.
+  void expect_refused(const order_command& c, result_code code) {
+    auto before = snapshot();
+    order_reply r = run(c);
+    EXPECT_EQ(r.id, 0u) << "request " << c.request_id;
+    EXPECT_EQ(r.code, code) << "request " << c.request_id;
+    EXPECT_EQ(r.wallets.size(), 0u);
+    EXPECT_EQ(snapshot(), before) << "request " << c.request_id;
+    expect_conserved();
+  }
+
+  //! The command creates an order that fails with `code`, and nothing changes.
+  order_reply expect_failed(const order_command& c, result_code code) {
+    auto before = snapshot();
+    order_reply r = run(c);
+    EXPECT_NE(r.id, 0u) << "request " << c.request_id << " refused with " << to_string(r.code);
+    EXPECT_EQ(r.state, order_state::failed) << "request " << c.request_id;
+    EXPECT_EQ(r.code, code) << "request " << c.request_id;
+    EXPECT_EQ(r.posted_amount, 0);
+    EXPECT_EQ(snapshot(), before) << "request " << c.request_id;
+    expect_conserved();
+    return r;
+  }
+
+ private:
+  order_command base(order_kind kind, int64_t amount, tenant_id t, currency cur) {
+    order_command c;
+    c.tenant = t;
+    c.request_id = next_request_id();
+    c.kind = kind;
+    c.amount = amount;
+    c.cur = cur;
+    return c;
+  }
+
+  uint64_t request_seq_ = 0;
+};
+
+//! The balances a reply reports for one wallet; fails the test when the wallet is missing.
+inline balances reply_balance(const order_reply& r, wallet_id w) {
+  for (const auto& wb : r.wallets)
+    if (wb.wallet == w) return wb.after;
+  ADD_FAILURE() << "wallet " << w << " not in the reply of order " << r.id;
+  return {};
+}
+
+inline balances avail(int64_t available) { return balances{available, 0, 0}; }
+
+//! Polls `condition` every few milliseconds until it holds or `timeout` passes.
+inline bool poll_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);  // polling a condition, bounded by the deadline
+  }
+}
+
+}  // namespace actor_test
+}  // namespace txengine
