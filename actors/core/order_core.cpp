@@ -121,6 +121,11 @@ void order_core::start(int64_t now_ms, std::vector<order_action>& out) {
   TX_CHECK(state_ == order_state::received);
   result_code code = validate(command_);
   if (code == result_code::ok && uses_channel() && system_wallet_ == no_wallet) code = result_code::unknown_wallet;
+  // The system wallet is the counterparty of a top-up or withdrawal, never its user side
+  // (both legs on one wallet would also share one transaction record).
+  wallet_id user_side = command_.kind == order_kind::top_up ? command_.destination : command_.source;
+  if (code == result_code::ok && uses_channel() && user_side == system_wallet_)
+    code = result_code::wallet_kind_not_allowed;
   if (code != result_code::ok) {
     reason_ = code;
     move_to(order_state::failed, out);

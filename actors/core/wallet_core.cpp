@@ -67,8 +67,13 @@ wallet_core::wallet_core(wallet_info info, wallet_config config) : info_(info), 
 
 leg_outcome wallet_core::apply(const leg_command& command, int64_t now_ms) {
   expire_finished(now_ms);
-  if (command.tenant != info_.tenant) return answer(result_code::tenant_mismatch);
-  if (command.cur != info_.cur) return answer(result_code::currency_mismatch);
+  if (command.tenant != info_.tenant || command.cur != info_.cur) {
+    // A cancel of a leg this wallet refused for its tenant or currency has nothing to undo:
+    // such a try never leaves a record, and a repeat of it meets the same refusal (no
+    // hanging), so the order's compensation must not be refused forever.
+    if (command.phase == tcc_phase::cancel && records_.count(command.txn) == 0) return answer(result_code::ok);
+    return answer(command.tenant != info_.tenant ? result_code::tenant_mismatch : result_code::currency_mismatch);
+  }
   switch (command.phase) {
     case tcc_phase::try_: return try_leg(command, now_ms);
     case tcc_phase::confirm: return confirm_leg(command, now_ms);
