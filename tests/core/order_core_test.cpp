@@ -861,5 +861,21 @@ TEST(order_core_test, try_deadline_on_timer_even_without_resends_due) {
   EXPECT_TRUE(d.reply(0, tcc_phase::try_, result_code::ok).empty());
 }
 
+// The system wallet is the counterparty of channel orders, never their user side: such an
+// order fails at start, before any leg is sent, with wallet_kind_not_allowed.
+TEST(order_core_test, system_wallet_as_user_side_fails_at_start) {
+  for (auto kind : {order_kind::top_up, order_kind::withdraw}) {
+    order_command c = command_of(kind);
+    (kind == order_kind::top_up ? c.destination : c.source) = system_w;
+    order_core core(the_order, c, system_w, order_config{}, t_start);
+    std::vector<order_action> out;
+    core.start(t_start, out);
+    EXPECT_EQ(core.state(), os::failed);
+    EXPECT_EQ(core.reason(), result_code::wallet_kind_not_allowed);
+    EXPECT_EQ(count_of(out, ak::send_step), 0u);
+    EXPECT_EQ(count_of(out, ak::finished), 1u);
+  }
+}
+
 }  // namespace
 }  // namespace txengine

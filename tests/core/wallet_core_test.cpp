@@ -680,5 +680,24 @@ TEST(wallet_core_test, finished_records_are_bounded_in_count) {
   EXPECT_EQ(w.find_record(1), nullptr);
 }
 
+// An order whose try was refused for tenant or currency cancels every leg: that cancel has
+// nothing to undo and must succeed, or the order's compensation would retry forever.
+TEST(wallet_core_test, cancel_of_a_leg_refused_for_tenant_or_currency_succeeds) {
+  wallet_core w(make_info(1));
+  leg_command other_tenant_try = make_leg(9, tcc_phase::try_, leg_type::debit_hold, 10);
+  other_tenant_try.tenant = other_tenant;
+  EXPECT_EQ(w.apply(other_tenant_try, 0).code, result_code::tenant_mismatch);
+  leg_command cancel = other_tenant_try;
+  cancel.phase = tcc_phase::cancel;
+  EXPECT_EQ(w.apply(cancel, 0).code, result_code::ok);
+  leg_command other_currency = make_leg(10, tcc_phase::cancel, leg_type::credit_on_confirm, 10);
+  other_currency.cur = eur;
+  EXPECT_EQ(w.apply(other_currency, 0).code, result_code::ok);
+  EXPECT_EQ(w.current(), balances{});
+  EXPECT_EQ(w.records(), 0u);
+  // A repeat of the refused try is still refused: nothing can hang.
+  EXPECT_EQ(w.apply(other_tenant_try, 0).code, result_code::tenant_mismatch);
+}
+
 }  // namespace
 }  // namespace txengine
