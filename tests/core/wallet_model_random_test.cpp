@@ -61,9 +61,12 @@ struct mwallet {
 
   result_code apply(const leg_command& c, int64_t now_ms, bool& repeated) {
     repeated = false;
-    if (c.tenant != tenant) return result_code::tenant_mismatch;
-    if (c.cur != usd) return result_code::currency_mismatch;
     auto found = records.find(c.txn);
+    if (c.tenant != tenant || c.cur != usd) {
+      // Nothing to undo for a leg refused for its tenant or currency: the cancel succeeds.
+      if (c.phase == tcc_phase::cancel && found == records.end()) return result_code::ok;
+      return c.tenant != tenant ? result_code::tenant_mismatch : result_code::currency_mismatch;
+    }
     if (c.phase == tcc_phase::try_) {
       if (found != records.end()) {
         repeated = true;
