@@ -39,6 +39,10 @@ std::string_view to_string(result_code code) {
     case result_code::wallet_busy: return "wallet_busy";
     case result_code::unavailable: return "unavailable";
     case result_code::channel_busy: return "channel_busy";
+    case result_code::unauthenticated: return "unauthenticated";
+    case result_code::stale_request: return "stale_request";
+    case result_code::malformed_request: return "malformed_request";
+    case result_code::frame_too_large: return "frame_too_large";
   }
   return "unknown_result_code";
 }

@@ -48,6 +48,11 @@ enum class result_code : uint16_t {
   wallet_busy = 81,             //!< the wallet has too many open transactions
   unavailable = 82,             //!< storage or a dependency is down
   channel_busy = 83,            //!< the provider's queue is full
+  // Wire protocol (protocol/): the request was not executed, nothing changed.
+  unauthenticated = 90,         //!< unknown key id or wrong signature
+  stale_request = 91,           //!< timestamp outside the accepted window
+  malformed_request = 92,       //!< the frame or envelope could not be decoded, or has no command
+  frame_too_large = 93,         //!< a frame longer than the maximum frame size
 };
 
 //! Stable snake_case name of a code, as shown to users and in JSON.

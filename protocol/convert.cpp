@@ -1,0 +1,132 @@
+#include "protocol/convert.hpp"
+
+namespace txengine::wire {
+
+namespace {
+
+currency parse_currency(const std::string& code) {
+  auto cur = currency::parse(code);
+  return cur ? *cur : currency{};
+}
+
+channel_id channel_or_default(uint32_t channel) { return channel == 0 ? 1 : channel; }
+
+}  // namespace
+
+bool to_command(const Request& request, tenant_id tenant, order_command& out) {
+  out = order_command{};
+  out.tenant = tenant;
+  switch (request.command_case()) {
+    case Request::kTopUp: {
+      const auto& r = request.top_up();
+      out.kind = order_kind::top_up;
+      out.request_id = r.request_id();
+      out.destination = r.wallet();
+      out.amount = r.amount();
+      out.cur = parse_currency(r.currency());
+      out.channel = channel_or_default(r.channel());
+      return true;
+    }
+    case Request::kPay: {
+      const auto& r = request.pay();
+      out.kind = order_kind::pay;
+      out.request_id = r.request_id();
+      out.source = r.payer();
+      out.destination = r.merchant();
+      out.amount = r.amount();
+      out.cur = parse_currency(r.currency());
+      out.fee_wallet = r.fee_wallet();
+      out.fee_amount = r.fee_amount();
+      return true;
+    }
+    case Request::kWithdraw: {
+      const auto& r = request.withdraw();
+      out.kind = order_kind::withdraw;
+      out.request_id = r.request_id();
+      out.source = r.wallet();
+      out.amount = r.amount();
+      out.cur = parse_currency(r.currency());
+      out.channel = channel_or_default(r.channel());
+      return true;
+    }
+    case Request::kTransfer: {
+      const auto& r = request.transfer();
+      out.kind = order_kind::transfer;
+      out.request_id = r.request_id();
+      out.source = r.from();
+      out.destination = r.to();
+      out.amount = r.amount();
+      out.cur = parse_currency(r.currency());
+      return true;
+    }
+    case Request::kRefund: {
+      const auto& r = request.refund();
+      out.kind = order_kind::refund;
+      out.request_id = r.request_id();
+      out.original_order = r.original_order();
+      out.amount = r.amount();
+      out.cur = parse_currency(r.currency());
+      return true;
+    }
+    case Request::kCommission: {
+      const auto& r = request.commission();
+      out.kind = order_kind::commission;
+      out.request_id = r.request_id();
+      out.source = r.from();
+      out.destination = r.to();
+      out.amount = r.amount();
+      out.cur = parse_currency(r.currency());
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+void to_wire(const balances& b, Balances* out) {
+  out->set_available(b.available);
+  out->set_frozen(b.frozen);
+  out->set_incoming(b.incoming);
+}
+
+void to_wire(const order_reply& reply, Order* out) {
+  out->set_order_id(reply.id);
+  out->set_request_id(reply.request_id);
+  out->set_kind(static_cast<OrderKind>(reply.kind));
+  out->set_state(static_cast<OrderState>(reply.state));
+  out->set_amount(reply.amount);
+  out->set_posted_amount(reply.posted_amount);
+  if (reply.cur.valid()) out->set_currency(reply.cur.code());
+  out->set_source(reply.source);
+  out->set_destination(reply.destination);
+  for (const auto& w : reply.wallets) {
+    auto* wb = out->add_wallets();
+    wb->set_wallet(w.wallet);
+    to_wire(w.after, wb->mutable_balances());
+  }
+  out->set_created_ms(reply.created_ms);
+  out->set_finished_ms(reply.finished_ms);
+  out->set_duplicate(reply.duplicate);
+}
+
+void to_wire(const wallet_view& view, Wallet* out) {
+  out->set_wallet(view.info.id);
+  out->set_kind(static_cast<WalletKind>(view.info.kind));
+  out->set_status(static_cast<WalletStatus>(view.info.status));
+  if (view.info.cur.valid()) out->set_currency(view.info.cur.code());
+  out->set_overdraft_limit(view.info.overdraft_limit);
+  to_wire(view.current, out->mutable_balances());
+  out->set_open_transactions(view.open_transactions);
+  out->set_journal_sequence(view.journal_sequence);
+}
+
+void to_wire(const journal_entry& entry, Movement* out) {
+  out->set_sequence(entry.sequence);
+  out->set_order_id(entry.txn);
+  out->set_phase(static_cast<uint32_t>(entry.phase));
+  to_wire(entry.delta, out->mutable_delta());
+  to_wire(entry.after, out->mutable_after());
+  out->set_at_ms(entry.at_ms);
+}
+
+}  // namespace txengine::wire

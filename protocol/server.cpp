@@ -1,0 +1,480 @@
+#include "protocol/server.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/io/all.hpp>
+
+#include "actors/core/limits.hpp"
+#include "protocol/convert.hpp"
+
+namespace txengine::wire {
+
+namespace {
+
+using query_done_atom = caf::atom_constant<caf::atom("wquerydone")>;
+
+class caf_server_config : public caf::actor_system_config {
+ public:
+  caf_server_config() {
+    load<caf::io::middleman>();
+    set("scheduler.max-threads", size_t{1});
+    set("logger.console-verbosity", caf::atom("quiet"));
+  }
+};
+
+//! Runs blocking engine calls off the broker's thread.
+class query_pool {
+ public:
+  explicit query_pool(size_t threads) {
+    for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~query_pool() { stop(); }
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      if (stopping_) return;
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+  }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      if (stopping_ && threads_.empty()) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  bool stopping_ = false;
+};
+
+Reply code_only(result_code code) { return error_reply(code); }
+
+}  // namespace
+
+Reply execute_query(engine& eng, const Request& request, tenant_id tenant) {
+  auto wallet_reply = [](const wallet_view& view) {
+    Reply reply = code_only(view.code);
+    if (view.code == result_code::ok) to_wire(view, reply.mutable_wallet());
+    return reply;
+  };
+  switch (request.command_case()) {
+    case Request::kCreateWallet: {
+      const auto& r = request.create_wallet();
+      auto cur = currency::parse(r.currency());
+      if (!cur) return code_only(result_code::invalid_currency);
+      if (!WalletKind_IsValid(r.kind())) return code_only(result_code::invalid_argument);
+      auto kind = static_cast<wallet_kind>(r.kind());
+      // System wallets exist once per currency and are created by the engine itself.
+      if (kind == wallet_kind::system) return code_only(result_code::wallet_kind_not_allowed);
+      auto created = eng.create_wallet(tenant, *cur, kind, r.overdraft_limit());
+      if (created.code != result_code::ok) return code_only(created.code);
+      return wallet_reply(eng.get_wallet(tenant, created.id));
+    }
+    case Request::kSetLimit:
+      if (request.set_limit().overdraft_limit() < 0) return code_only(result_code::invalid_limit);
+      return wallet_reply(eng.admin(tenant, request.set_limit().wallet(), admin_op::set_overdraft_limit,
+                                    request.set_limit().overdraft_limit()));
+    case Request::kFreezeWallet:
+      return wallet_reply(eng.admin(tenant, request.freeze_wallet().wallet(), admin_op::freeze));
+    case Request::kUnfreezeWallet:
+      return wallet_reply(eng.admin(tenant, request.unfreeze_wallet().wallet(), admin_op::unfreeze));
+    case Request::kCloseWallet:
+      return wallet_reply(eng.admin(tenant, request.close_wallet().wallet(), admin_op::close));
+    case Request::kGetWallet:
+      return wallet_reply(eng.get_wallet(tenant, request.get_wallet().wallet()));
+    case Request::kGetOrder: {
+      auto found = eng.get_order(tenant, request.get_order().order_id());
+      if (found.id == 0) return code_only(found.code == result_code::ok ? result_code::unknown_order : found.code);
+      Reply reply = code_only(found.code);
+      to_wire(found, reply.mutable_order());
+      return reply;
+    }
+    case Request::kListMovements: {
+      const auto& r = request.list_movements();
+      uint32_t limit = r.limit() == 0 ? 100 : r.limit();
+      if (limit > 1000) return code_only(result_code::request_too_large);
+      auto [code, entries] = eng.movements(tenant, r.wallet(), r.from_sequence(), limit);
+      Reply reply = code_only(code);
+      if (code != result_code::ok) return reply;
+      auto* m = reply.mutable_movements();
+      m->set_wallet(r.wallet());
+      for (const auto& e : entries) to_wire(e, m->add_movements());
+      m->set_next_sequence(entries.empty() ? r.from_sequence() : entries.back().sequence + 1);
+      m->set_more(entries.size() >= limit);
+      return reply;
+    }
+    case Request::kGetStats: {
+      auto s = eng.stats();
+      Reply reply = code_only(result_code::ok);
+      auto* out = reply.mutable_stats();
+      out->set_submitted(s.orders.submitted);
+      out->set_refused(s.orders.refused);
+      out->set_duplicates(s.orders.duplicates);
+      out->set_succeeded(s.orders.succeeded);
+      out->set_failed(s.orders.failed);
+      out->set_in_flight(s.orders.in_flight);
+      out->set_wallets(s.wallets);
+      out->set_active_wallets(s.active_wallets);
+      return reply;
+    }
+    default:
+      return code_only(result_code::malformed_request);
+  }
+}
+
+// Everything the broker owns; touched only on the broker's thread (the multiplexer), except
+// the pool and the counters.
+struct server::impl {
+  struct connection {
+    caf::io::connection_handle hdl;
+    uint64_t serial = 0;
+    frame_splitter splitter;
+    size_t in_flight = 0;
+    uint64_t write_remaining = 0;
+    bool paused = false;
+    bool closing = false;
+    std::string out;  //!< reply frames gathered during one event
+    connection(caf::io::connection_handle h, uint64_t s, size_t max_frame)
+        : hdl(h), serial(s), splitter(max_frame) {}
+  };
+  struct pending {
+    uint64_t serial;
+    uint64_t correlation;
+  };
+
+  engine& eng;
+  const server_config& config;
+  std::shared_ptr<server_counters> counters;
+  query_pool pool;
+  caf::io::broker* self = nullptr;
+  caf::actor self_handle;
+  std::unordered_map<int64_t, connection> connections;  //!< by handle id
+  std::unordered_map<uint64_t, int64_t> serials;        //!< serial -> handle id
+  std::unordered_map<uint64_t, pending> pending_orders;  //!< client tag -> origin
+  uint64_t next_serial = 1;
+  uint64_t next_tag = 1;
+  std::vector<std::vector<submit_item>> batches;
+  std::vector<int64_t> touched;
+  decoded_request scratch;
+
+  impl(engine& e, const server_config& c, std::shared_ptr<server_counters> k)
+      : eng(e), config(c), counters(std::move(k)), pool(c.query_threads), batches(e.hosts().size()) {}
+
+  connection* by_serial(uint64_t serial) {
+    auto s = serials.find(serial);
+    if (s == serials.end()) return nullptr;
+    auto c = connections.find(s->second);
+    return c == connections.end() ? nullptr : &c->second;
+  }
+
+  void touch(connection& c) {
+    if (c.out.empty()) touched.push_back(c.hdl.id());
+  }
+
+  void queue_reply(connection& c, uint64_t correlation, Reply&& reply) {
+    touch(c);
+    Envelope envelope;
+    envelope.set_correlation_id(correlation);
+    *envelope.mutable_reply() = std::move(reply);
+    append_envelope_frame(c.out, envelope);
+    counters->replies.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void queue_frame(connection& c, const std::string& frame) {
+    touch(c);
+    c.out += frame;
+    counters->replies.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  //! Writes what the event produced, then applies back-pressure or resumes reading.
+  void flush_touched() {
+    for (int64_t id : touched) {
+      auto it = connections.find(id);
+      if (it == connections.end()) continue;
+      auto& c = it->second;
+      if (!c.out.empty()) {
+        self->write(c.hdl, c.out.size(), c.out.data());
+        self->flush(c.hdl);
+        c.write_remaining += c.out.size();
+        c.out.clear();
+      }
+    }
+    touched.clear();
+  }
+
+  bool may_read(const connection& c) const {
+    return !c.closing && c.in_flight < config.in_flight_max && c.write_remaining < config.write_buffer_max;
+  }
+
+  void close(connection& c) {
+    if (c.closing) return;
+    c.closing = true;
+    // Write what is queued, then close (graceful: queued bytes are still sent).
+    if (!c.out.empty()) {
+      self->write(c.hdl, c.out.size(), c.out.data());
+      c.out.clear();
+    }
+    self->flush(c.hdl);
+    self->close(c.hdl);
+  }
+
+  //! Decodes and dispatches buffered frames while the connection's limits allow.
+  void drain(connection& c, int64_t now) {
+    while (may_read(c)) {
+      std::string_view payload;
+      auto st = c.splitter.next(payload);
+      if (st == frame_splitter::status::need_more) break;
+      if (st != frame_splitter::status::frame) {
+        counters->oversized_frames.fetch_add(st == frame_splitter::status::too_large ? 1 : 0);
+        counters->malformed.fetch_add(st == frame_splitter::status::too_large ? 0 : 1);
+        queue_reply(c, 0,
+                    code_only(st == frame_splitter::status::too_large ? result_code::frame_too_large
+                                                                     : result_code::malformed_request));
+        close(c);
+        return;
+      }
+      counters->requests.fetch_add(1, std::memory_order_relaxed);
+      handle_frame(c, payload, now);
+    }
+  }
+
+  void handle_frame(connection& c, std::string_view payload, int64_t now) {
+    auto& req = scratch;
+    auto code = decode_request(payload, req);
+    if (code != result_code::ok) {
+      counters->malformed.fetch_add(1, std::memory_order_relaxed);
+      queue_reply(c, req.correlation_id, code_only(code));
+      return;
+    }
+    tenant_id tenant = 0;
+    code = authenticate(config.keys, req, now, tenant, config.timestamp_window_ms);
+    if (code != result_code::ok) {
+      (code == result_code::stale_request ? counters->stale : counters->unauthenticated)
+          .fetch_add(1, std::memory_order_relaxed);
+      queue_reply(c, req.correlation_id, code_only(code));
+      return;
+    }
+    order_command command;
+    if (to_command(req.request, tenant, command)) {
+      const caf::actor& host = eng.host_for(tenant, command.request_id);
+      size_t index = static_cast<size_t>(&host - eng.hosts().data());
+      uint64_t tag = next_tag++;
+      pending_orders.emplace(tag, pending{c.serial, req.correlation_id});
+      auto& batch = batches[index];
+      batch.push_back(submit_item{tag, std::move(command)});
+      ++c.in_flight;
+      if (batch.size() >= limits::batch_commands_max) send_batch(index);
+      return;
+    }
+    ++c.in_flight;
+    auto request = std::make_shared<Request>(std::move(req.request));
+    req.request.Clear();
+    uint64_t serial = c.serial;
+    uint64_t correlation = req.correlation_id;
+    engine* e = &eng;
+    caf::actor broker = self_handle;
+    pool.post([e, request, tenant, serial, correlation, broker] {
+      Envelope envelope;
+      envelope.set_correlation_id(correlation);
+      *envelope.mutable_reply() = execute_query(*e, *request, tenant);
+      std::string frame;
+      append_envelope_frame(frame, envelope);
+      caf::anon_send(broker, query_done_atom::value, serial, std::move(frame));
+    });
+  }
+
+  void send_batch(size_t index) {
+    auto& batch = batches[index];
+    if (batch.empty()) return;
+    caf::send_as(self_handle, eng.hosts()[index], submit_atom::value, std::move(batch));
+    batch = std::vector<submit_item>{};
+  }
+
+  void send_batches() {
+    for (size_t i = 0; i < batches.size(); ++i) send_batch(i);
+  }
+
+  void update_reading(connection& c) {
+    if (c.closing) return;
+    if (c.paused) {
+      if (may_read(c)) {
+        drain(c, now_ms());
+        if (may_read(c) && !c.closing) {
+          c.paused = false;
+          self->trigger(c.hdl);
+        }
+      }
+    } else if (!may_read(c)) {
+      c.paused = true;
+      counters->paused_reads.fetch_add(1, std::memory_order_relaxed);
+      self->halt(c.hdl);
+    }
+  }
+
+  void request_done(connection& c) {
+    if (c.in_flight > 0) --c.in_flight;
+  }
+};
+
+namespace {
+
+caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, std::shared_ptr<server::impl> st) {
+  self->add_doorman(std::move(door));
+  st->self = self;
+  st->self_handle = caf::actor_cast<caf::actor>(self);
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    st->self = nullptr;
+    st->self_handle = nullptr;
+    st->connections.clear();
+    self->quit(msg.reason);
+  });
+  using conn = server::impl::connection;
+  return {
+      [=](const caf::io::new_connection_msg& msg) {
+        if (st->connections.size() >= st->config.connections_max) {
+          st->counters->connections_refused.fetch_add(1);
+          self->close(msg.handle);
+          return;
+        }
+        st->counters->connections_accepted.fetch_add(1);
+        st->counters->connections_open.fetch_add(1);
+        uint64_t serial = st->next_serial++;
+        st->connections.emplace(std::piecewise_construct, std::forward_as_tuple(msg.handle.id()),
+                                std::forward_as_tuple(msg.handle, serial, st->config.frame_size_max));
+        st->serials[serial] = msg.handle.id();
+        self->configure_read(msg.handle, caf::io::receive_policy::at_most(64 * 1024));
+        self->ack_writes(msg.handle, true);
+      },
+      [=](caf::io::new_data_msg& msg) {
+        auto it = st->connections.find(msg.handle.id());
+        if (it == st->connections.end()) return;
+        conn& c = it->second;
+        if (c.closing) return;
+        c.splitter.feed(msg.buf.data(), msg.buf.size());
+        st->drain(c, now_ms());
+        st->send_batches();
+        st->flush_touched();
+        if (st->connections.count(msg.handle.id())) st->update_reading(c);
+      },
+      [=](replies_atom, std::vector<order_reply>& replies) {
+        for (auto& reply : replies) {
+          auto p = st->pending_orders.find(reply.client_tag);
+          if (p == st->pending_orders.end()) continue;
+          auto origin = p->second;
+          st->pending_orders.erase(p);
+          conn* c = st->by_serial(origin.serial);
+          if (c == nullptr || c->closing) continue;
+          st->request_done(*c);
+          Reply out = code_only(reply.code);
+          to_wire(reply, out.mutable_order());
+          st->queue_reply(*c, origin.correlation, std::move(out));
+        }
+        std::vector<int64_t> ids = st->touched;
+        st->flush_touched();
+        for (int64_t id : ids) {
+          auto it = st->connections.find(id);
+          if (it != st->connections.end()) st->update_reading(it->second);
+        }
+        st->send_batches();
+        st->flush_touched();
+      },
+      [=](query_done_atom, uint64_t serial, const std::string& frame) {
+        conn* c = st->by_serial(serial);
+        if (c == nullptr || c->closing) return;
+        st->request_done(*c);
+        st->queue_frame(*c, frame);
+        st->flush_touched();
+        st->update_reading(*c);
+        st->send_batches();
+        st->flush_touched();
+      },
+      [=](const caf::io::data_transferred_msg& msg) {
+        auto it = st->connections.find(msg.handle.id());
+        if (it == st->connections.end()) return;
+        it->second.write_remaining = msg.remaining;
+        if (it->second.paused) {
+          st->update_reading(it->second);
+          st->send_batches();
+          st->flush_touched();
+        }
+      },
+      [=](const caf::io::connection_closed_msg& msg) {
+        auto it = st->connections.find(msg.handle.id());
+        if (it == st->connections.end()) return;
+        st->serials.erase(it->second.serial);
+        st->connections.erase(it);
+        st->counters->connections_open.fetch_sub(1);
+      },
+      [=](const caf::io::acceptor_closed_msg&) {},
+      [=](const caf::io::connection_passivated_msg&) {},
+  };
+}
+
+}  // namespace
+
+server::server(engine& eng, server_config config)
+    : engine_(eng), config_(std::move(config)), counters_(std::make_shared<server_counters>()) {}
+
+server::~server() { stop(); }
+
+bool server::start(std::string& error) {
+  if (system_) {
+    error = "already started";
+    return false;
+  }
+  caf_config_ = std::make_unique<caf_server_config>();
+  system_ = std::make_unique<caf::actor_system>(*caf_config_);
+  auto& mm = system_->middleman();
+  auto door = mm.backend().new_tcp_doorman(config_.port, config_.host.c_str(), true);
+  if (!door) {
+    error = "cannot listen on " + config_.host + ":" + std::to_string(config_.port) + ": " +
+            system_->render(door.error());
+    system_.reset();
+    caf_config_.reset();
+    return false;
+  }
+  port_ = (*door)->port();
+  impl_ = std::make_shared<impl>(engine_, config_, counters_);
+  broker_ = mm.spawn_broker(server_broker, std::move(*door), impl_);
+  return true;
+}
+
+void server::stop() {
+  if (!system_) return;
+  caf::anon_send_exit(broker_, caf::exit_reason::user_shutdown);
+  broker_ = nullptr;
+  if (impl_) impl_->pool.stop();
+  system_.reset();
+  caf_config_.reset();
+  impl_.reset();
+}
+
+}  // namespace txengine::wire

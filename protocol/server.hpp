@@ -1,0 +1,84 @@
+#pragma once
+// The txengine network server: a CAF io broker that accepts many TCP connections, decodes
+// frames (wire.hpp), authenticates each request, submits order commands straight to the
+// engine's order hosts (batched per host), runs queries and wallet administration on a small
+// thread pool, and writes replies back in whatever order they complete.
+//
+// The engine owns its actor system and does not load the middleman, so the server runs the
+// broker in an actor system of its own (middleman loaded, one scheduler thread) and sends to
+// the engine's actors with send_as, so that they keep running on the engine's scheduler.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "actors/engine.hpp"
+#include "protocol/wire.hpp"
+
+namespace txengine::wire {
+
+struct server_config {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7400;  //!< 0 = an ephemeral port (see server::port())
+  //! Largest frame accepted; a longer one is answered with frame_too_large and the
+  //! connection is closed.
+  size_t frame_size_max = wire::frame_size_max;
+  //! Requests of one connection being executed at once; past it the server stops reading
+  //! from that connection until replies went out (TCP back-pressure).
+  size_t in_flight_max = 4096;
+  //! Reply bytes queued for one connection past which the server stops reading from it.
+  size_t write_buffer_max = 8 << 20;
+  size_t connections_max = 1024;
+  //! Threads that run queries and wallet administration (blocking engine calls).
+  size_t query_threads = 2;
+  int64_t timestamp_window_ms = wire::timestamp_window_ms;
+  key_table keys;
+};
+
+//! Counters, readable from any thread.
+struct server_counters {
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> connections_open{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> replies{0};
+  std::atomic<uint64_t> malformed{0};
+  std::atomic<uint64_t> unauthenticated{0};
+  std::atomic<uint64_t> stale{0};
+  std::atomic<uint64_t> oversized_frames{0};
+  std::atomic<uint64_t> paused_reads{0};
+};
+
+class server {
+ public:
+  server(engine& eng, server_config config);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  //! Binds and starts accepting; false with `error` if the address cannot be bound.
+  bool start(std::string& error);
+  //! The bound port (after start).
+  uint16_t port() const { return port_; }
+  //! Closes every connection and stops; idempotent. The destructor calls it.
+  void stop();
+  const server_counters& counters() const { return *counters_; }
+
+  struct impl;
+
+ private:
+  engine& engine_;
+  server_config config_;
+  uint16_t port_ = 0;
+  std::shared_ptr<server_counters> counters_;
+  std::unique_ptr<caf::actor_system_config> caf_config_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::shared_ptr<impl> impl_;
+  caf::actor broker_;
+};
+
+//! Executes one query or administrative request (anything but the six order commands)
+//! with the engine's blocking calls.
+Reply execute_query(engine& eng, const Request& request, tenant_id tenant);
+
+}  // namespace txengine::wire

@@ -1,0 +1,124 @@
+#pragma once
+// The txengine wire format (docs/protocol.md): frames of a 4-byte big-endian length and one
+// serialized Envelope; request signing with HMAC-SHA256; the key table. No CAF, no sockets.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "actors/core/result_code.hpp"
+#include "actors/core/types.hpp"
+#include "txengine.pb.h"
+
+namespace txengine::wire {
+
+//! Bytes of the length prefix.
+constexpr size_t frame_header_size = 4;
+//! Default and hard upper bound of one frame's payload (the envelope), in bytes.
+constexpr size_t frame_size_max = 64 * 1024;
+//! Requests older or newer than this (against the server clock) are stale.
+constexpr int64_t timestamp_window_ms = 30'000;
+//! Length of an HMAC-SHA256 signature.
+constexpr size_t signature_size = 32;
+
+//! Appends one frame (length prefix + payload) to `out`.
+void append_frame(std::string& out, std::string_view payload);
+//! Serializes `envelope` and appends it as one frame.
+void append_envelope_frame(std::string& out, const Envelope& envelope);
+
+//! Splits a byte stream into frames; handles partial reads. After an oversized or empty
+//! frame it fails for good (the stream can no longer be trusted to be in sync).
+class frame_splitter {
+ public:
+  enum class status { frame, need_more, too_large, empty_frame };
+
+  explicit frame_splitter(size_t max_frame = frame_size_max) : max_frame_(max_frame) {}
+
+  void feed(const void* data, size_t size);
+  //! Extracts the next complete frame's payload into `payload` (valid until the next call
+  //! of feed or next).
+  status next(std::string_view& payload);
+  //! Bytes received but not yet returned as frames.
+  size_t buffered() const { return buf_.size() - pos_; }
+  bool failed() const { return failed_ != status::need_more; }
+
+ private:
+  size_t max_frame_;
+  std::string buf_;
+  size_t pos_ = 0;
+  status failed_ = status::need_more;
+};
+
+//! A decoded client request.
+struct decoded_request {
+  uint64_t correlation_id = 0;
+  std::string key_id;
+  int64_t timestamp_ms = 0;
+  std::string signature;
+  std::string request_bytes;  //!< the signed bytes
+  Request request;
+};
+
+//! Decodes one frame payload from a client. On failure returns malformed_request and sets
+//! `out.correlation_id` if it could be read (else 0).
+result_code decode_request(std::string_view payload, decoded_request& out);
+
+//! Decodes one frame payload from the server; false if it is not an envelope with a reply.
+bool decode_reply(std::string_view payload, uint64_t& correlation_id, Reply& reply);
+
+//! The bytes a signature covers: "TXE1" | u64be correlation_id | i64be timestamp_ms |
+//! u32be len(key_id) | key_id | request bytes.
+std::string signing_input(uint64_t correlation_id, int64_t timestamp_ms, std::string_view key_id,
+                          std::string_view request_bytes);
+//! HMAC-SHA256 of `data` with `secret` (32 raw bytes).
+std::string hmac_sha256(std::string_view secret, std::string_view data);
+//! Fills key_id, timestamp and signature of an envelope whose `request` bytes are set.
+void sign(Envelope& envelope, std::string_view key_id, std::string_view secret, int64_t now_ms);
+//! Builds a signed request envelope.
+Envelope make_request(uint64_t correlation_id, const Request& request, std::string_view key_id,
+                      std::string_view secret, int64_t now_ms);
+
+struct client_key {
+  std::string secret;
+  tenant_id tenant = 0;
+};
+
+//! key id -> (secret, tenant). A key is bound to exactly one tenant.
+class key_table {
+ public:
+  void add(std::string key_id, std::string secret, tenant_id tenant) {
+    keys_[std::move(key_id)] = client_key{std::move(secret), tenant};
+  }
+  const client_key* find(const std::string& key_id) const {
+    auto it = keys_.find(key_id);
+    return it == keys_.end() ? nullptr : &it->second;
+  }
+  size_t size() const { return keys_.size(); }
+  //! Loads lines "key_id secret tenant" ('#' comments); false and `error` on a bad line.
+  bool load_file(const std::string& path, std::string& error);
+
+ private:
+  std::unordered_map<std::string, client_key> keys_;
+};
+
+//! Checks key, signature and timestamp window (in that order). ok and `tenant` set, or
+//! unauthenticated / stale_request.
+result_code authenticate(const key_table& keys, const decoded_request& request, int64_t now_ms, tenant_id& tenant,
+                         int64_t window_ms = timestamp_window_ms);
+
+//! Unix time in milliseconds.
+int64_t now_ms();
+
+//! Development mode's one tenant and key, used by default by txctl and txbench.
+constexpr tenant_id dev_tenant = 1;
+constexpr std::string_view dev_key_id = "dev";
+constexpr std::string_view dev_secret = "txengine-development-secret";
+
+//! Reply with only a code (and its name as message).
+Reply error_reply(result_code code);
+//! Human name of a wire result code (numbers outside result_code too).
+std::string code_name(uint32_t code);
+
+}  // namespace txengine::wire

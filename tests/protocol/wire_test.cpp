@@ -1,0 +1,376 @@
+// Unit tests of the wire format: frames, envelopes, signing, the result-code mirror.
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <random>
+
+#include "protocol/wire.hpp"
+
+using namespace txengine;
+using namespace txengine::wire;
+
+namespace {
+
+Request transfer_request(const std::string& id = "r1") {
+  Request request;
+  auto* t = request.mutable_transfer();
+  t->set_request_id(id);
+  t->set_from(1);
+  t->set_to(2);
+  t->set_amount(1000);
+  t->set_currency("USD");
+  return request;
+}
+
+std::string frame_of(const Envelope& e) {
+  std::string out;
+  append_envelope_frame(out, e);
+  return out;
+}
+
+key_table dev_keys() {
+  key_table keys;
+  keys.add(std::string(dev_key_id), std::string(dev_secret), dev_tenant);
+  return keys;
+}
+
+}  // namespace
+
+TEST(Frame, RoundTripRequest) {
+  auto e = make_request(7, transfer_request(), dev_key_id, dev_secret, 1'700'000'000'000);
+  std::string bytes = frame_of(e);
+  frame_splitter splitter;
+  splitter.feed(bytes.data(), bytes.size());
+  std::string_view payload;
+  ASSERT_EQ(splitter.next(payload), frame_splitter::status::frame);
+  decoded_request req;
+  ASSERT_EQ(decode_request(payload, req), result_code::ok);
+  EXPECT_EQ(req.correlation_id, 7u);
+  EXPECT_EQ(req.key_id, "dev");
+  EXPECT_EQ(req.timestamp_ms, 1'700'000'000'000);
+  ASSERT_EQ(req.request.command_case(), Request::kTransfer);
+  EXPECT_EQ(req.request.transfer().amount(), 1000);
+  EXPECT_EQ(req.request.transfer().currency(), "USD");
+  EXPECT_EQ(splitter.next(payload), frame_splitter::status::need_more);
+  EXPECT_EQ(splitter.buffered(), 0u);
+}
+
+TEST(Frame, RoundTripReply) {
+  Envelope e;
+  e.set_correlation_id(99);
+  auto* reply = e.mutable_reply();
+  reply->set_code(INSUFFICIENT_FUNDS);
+  reply->mutable_order()->set_order_id(123);
+  std::string bytes = frame_of(e);
+  frame_splitter splitter;
+  splitter.feed(bytes.data(), bytes.size());
+  std::string_view payload;
+  ASSERT_EQ(splitter.next(payload), frame_splitter::status::frame);
+  uint64_t correlation = 0;
+  Reply out;
+  ASSERT_TRUE(decode_reply(payload, correlation, out));
+  EXPECT_EQ(correlation, 99u);
+  EXPECT_EQ(out.code(), INSUFFICIENT_FUNDS);
+  EXPECT_EQ(out.order().order_id(), 123u);
+}
+
+TEST(Frame, HeaderIsBigEndianLength) {
+  std::string out;
+  append_frame(out, std::string(300, 'x'));
+  ASSERT_EQ(out.size(), 304u);
+  EXPECT_EQ(static_cast<unsigned char>(out[0]), 0);
+  EXPECT_EQ(static_cast<unsigned char>(out[1]), 0);
+  EXPECT_EQ(static_cast<unsigned char>(out[2]), 1);
+  EXPECT_EQ(static_cast<unsigned char>(out[3]), 44);
+}
+
+TEST(Frame, PartialReadsByteByByte) {
+  std::string bytes;
+  for (int i = 0; i < 50; ++i)
+    append_envelope_frame(bytes, make_request(i, transfer_request("r" + std::to_string(i)), dev_key_id, dev_secret, 1));
+  frame_splitter splitter;
+  int frames = 0;
+  for (char ch : bytes) {
+    splitter.feed(&ch, 1);
+    std::string_view payload;
+    while (splitter.next(payload) == frame_splitter::status::frame) {
+      decoded_request req;
+      ASSERT_EQ(decode_request(payload, req), result_code::ok);
+      EXPECT_EQ(req.correlation_id, static_cast<uint64_t>(frames));
+      ++frames;
+    }
+  }
+  EXPECT_EQ(frames, 50);
+}
+
+TEST(Frame, RandomChunking) {
+  std::string bytes;
+  for (int i = 0; i < 200; ++i)
+    append_envelope_frame(bytes, make_request(i, transfer_request("r" + std::to_string(i)), dev_key_id, dev_secret, 1));
+  std::mt19937 rng(1);
+  frame_splitter splitter;
+  size_t at = 0;
+  int frames = 0;
+  while (at < bytes.size()) {
+    size_t n = std::min<size_t>(bytes.size() - at, rng() % 700 + 1);
+    splitter.feed(bytes.data() + at, n);
+    at += n;
+    std::string_view payload;
+    while (splitter.next(payload) == frame_splitter::status::frame) ++frames;
+  }
+  EXPECT_EQ(frames, 200);
+}
+
+TEST(Frame, OversizedFrameIsRejectedWithoutBuffering) {
+  frame_splitter splitter(1024);
+  std::string header = {0, 0, 4, 1};  // 1025 bytes announced
+  splitter.feed(header.data(), header.size());
+  std::string_view payload;
+  EXPECT_EQ(splitter.next(payload), frame_splitter::status::too_large);
+  EXPECT_TRUE(splitter.failed());
+  std::string more(5000, 'a');
+  splitter.feed(more.data(), more.size());
+  EXPECT_EQ(splitter.next(payload), frame_splitter::status::too_large);
+  EXPECT_EQ(splitter.buffered(), 4u);  // nothing more was buffered
+}
+
+TEST(Frame, HugeLengthPrefix) {
+  frame_splitter splitter;
+  std::string header = {'\xff', '\xff', '\xff', '\xff'};
+  splitter.feed(header.data(), header.size());
+  std::string_view payload;
+  EXPECT_EQ(splitter.next(payload), frame_splitter::status::too_large);
+}
+
+TEST(Frame, MaximumSizeIsAccepted) {
+  frame_splitter splitter;
+  std::string out;
+  append_frame(out, std::string(frame_size_max, '\0'));
+  splitter.feed(out.data(), out.size());
+  std::string_view payload;
+  EXPECT_EQ(splitter.next(payload), frame_splitter::status::frame);
+  EXPECT_EQ(payload.size(), frame_size_max);
+}
+
+TEST(Frame, EmptyFrameIsAnError) {
+  frame_splitter splitter;
+  std::string header(4, '\0');
+  splitter.feed(header.data(), header.size());
+  std::string_view payload;
+  EXPECT_EQ(splitter.next(payload), frame_splitter::status::empty_frame);
+}
+
+TEST(Frame, TruncatedFrameWaits) {
+  auto bytes = frame_of(make_request(1, transfer_request(), dev_key_id, dev_secret, 1));
+  frame_splitter splitter;
+  splitter.feed(bytes.data(), bytes.size() - 1);
+  std::string_view payload;
+  EXPECT_EQ(splitter.next(payload), frame_splitter::status::need_more);
+  EXPECT_FALSE(splitter.failed());
+}
+
+TEST(Decode, TruncatedEnvelopeIsMalformed) {
+  auto e = make_request(5, transfer_request(), dev_key_id, dev_secret, 1);
+  std::string payload = e.SerializeAsString();
+  for (size_t cut = 1; cut < payload.size(); ++cut) {
+    decoded_request req;
+    auto code = decode_request(std::string_view(payload.data(), cut), req);
+    // A cut on a field boundary can still parse; then something required is missing.
+    EXPECT_NE(code, result_code::ok) << cut;
+  }
+}
+
+TEST(Decode, GarbageIsMalformed) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    std::string payload(rng() % 200 + 1, '\0');
+    for (auto& ch : payload) ch = static_cast<char>(rng());
+    decoded_request req;
+    auto code = decode_request(payload, req);
+    if (code == result_code::ok) {
+      // Random bytes that happen to be a valid envelope must still fail authentication.
+      tenant_id tenant = 0;
+      EXPECT_NE(authenticate(dev_keys(), req, 1, tenant), result_code::ok);
+    } else {
+      EXPECT_EQ(code, result_code::malformed_request);
+    }
+  }
+  decoded_request req;
+  EXPECT_EQ(decode_request("", req), result_code::malformed_request);
+  EXPECT_EQ(decode_request("\xff\xff\xff\xff\xff", req), result_code::malformed_request);
+}
+
+TEST(Decode, WrongTypeIsMalformed) {
+  // A reply sent to the server.
+  Envelope reply;
+  reply.set_correlation_id(4);
+  reply.mutable_reply()->set_code(OK);
+  decoded_request req;
+  EXPECT_EQ(decode_request(reply.SerializeAsString(), req), result_code::malformed_request);
+  EXPECT_EQ(req.correlation_id, 4u);
+  // An envelope with no content.
+  Envelope empty;
+  empty.set_correlation_id(5);
+  EXPECT_EQ(decode_request(empty.SerializeAsString(), req), result_code::malformed_request);
+  // A request with no command.
+  auto none = make_request(6, Request{}, dev_key_id, dev_secret, 1);
+  EXPECT_EQ(decode_request(none.SerializeAsString(), req), result_code::malformed_request);
+  EXPECT_EQ(req.correlation_id, 6u);
+  // Request bytes that are not a Request.
+  Envelope bad;
+  bad.set_correlation_id(8);
+  bad.set_request("\xff\xff\xff");
+  EXPECT_EQ(decode_request(bad.SerializeAsString(), req), result_code::malformed_request);
+  // Another message type in place of the envelope (a Transfer): parses to nothing useful.
+  EXPECT_EQ(decode_request(transfer_request().transfer().SerializeAsString(), req), result_code::malformed_request);
+  // The client side refuses requests as replies.
+  uint64_t correlation = 0;
+  Reply out;
+  EXPECT_FALSE(decode_reply(make_request(1, transfer_request(), dev_key_id, dev_secret, 1).SerializeAsString(),
+                            correlation, out));
+}
+
+TEST(Auth, ValidSignature) {
+  auto keys = dev_keys();
+  int64_t now = 1'700'000'000'000;
+  auto e = make_request(1, transfer_request(), dev_key_id, dev_secret, now);
+  decoded_request req;
+  ASSERT_EQ(decode_request(e.SerializeAsString(), req), result_code::ok);
+  tenant_id tenant = 0;
+  EXPECT_EQ(authenticate(keys, req, now + 1000, tenant), result_code::ok);
+  EXPECT_EQ(tenant, dev_tenant);
+  EXPECT_EQ(req.signature.size(), signature_size);
+}
+
+TEST(Auth, Rejections) {
+  key_table keys = dev_keys();
+  keys.add("other", "other-secret", 2);
+  int64_t now = 1'700'000'000'000;
+  tenant_id tenant = 0;
+  auto check = [&](const Envelope& e, int64_t at) {
+    decoded_request req;
+    EXPECT_EQ(decode_request(e.SerializeAsString(), req), result_code::ok);
+    return authenticate(keys, req, at, tenant);
+  };
+  // Unknown key.
+  EXPECT_EQ(check(make_request(1, transfer_request(), "nobody", dev_secret, now), now), result_code::unauthenticated);
+  // Wrong secret.
+  EXPECT_EQ(check(make_request(1, transfer_request(), dev_key_id, "wrong", now), now), result_code::unauthenticated);
+  // Signed by another key's secret but claiming the dev key.
+  EXPECT_EQ(check(make_request(1, transfer_request(), dev_key_id, "other-secret", now), now),
+            result_code::unauthenticated);
+  // Tampered request bytes.
+  auto tampered = make_request(1, transfer_request(), dev_key_id, dev_secret, now);
+  auto changed = transfer_request();
+  changed.mutable_transfer()->set_amount(100000);
+  tampered.set_request(changed.SerializeAsString());
+  EXPECT_EQ(check(tampered, now), result_code::unauthenticated);
+  // Tampered correlation id, timestamp, key id.
+  auto e = make_request(1, transfer_request(), dev_key_id, dev_secret, now);
+  e.set_correlation_id(2);
+  EXPECT_EQ(check(e, now), result_code::unauthenticated);
+  e = make_request(1, transfer_request(), dev_key_id, dev_secret, now);
+  e.set_timestamp_ms(now + 1);
+  EXPECT_EQ(check(e, now), result_code::unauthenticated);
+  // Missing or short signature.
+  e = make_request(1, transfer_request(), dev_key_id, dev_secret, now);
+  e.clear_signature();
+  EXPECT_EQ(check(e, now), result_code::unauthenticated);
+  e = make_request(1, transfer_request(), dev_key_id, dev_secret, now);
+  e.set_signature(e.signature().substr(0, 16));
+  EXPECT_EQ(check(e, now), result_code::unauthenticated);
+  // Stale in both directions; the window's edge is accepted.
+  e = make_request(1, transfer_request(), dev_key_id, dev_secret, now);
+  EXPECT_EQ(check(e, now + timestamp_window_ms + 1), result_code::stale_request);
+  EXPECT_EQ(check(e, now - timestamp_window_ms - 1), result_code::stale_request);
+  EXPECT_EQ(check(e, now + timestamp_window_ms), result_code::ok);
+  // A key is bound to its tenant.
+  EXPECT_EQ(check(make_request(1, transfer_request(), "other", "other-secret", now), now), result_code::ok);
+  EXPECT_EQ(tenant, 2u);
+}
+
+TEST(Auth, KnownVector) {
+  // The example of docs/protocol.md.
+  std::string input = signing_input(1, 1700000000000, "dev", "abc");
+  std::string hex;
+  for (unsigned char ch : input) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", ch);
+    hex += b;
+  }
+  EXPECT_EQ(hex, "54584531" "0000000000000001" "0000018bcfe56800" "00000003" "646576" "616263");
+  // RFC 4231 test case 2.
+  std::string mac = hmac_sha256("Jefe", "what do ya want for nothing?");
+  std::string mac_hex;
+  for (unsigned char ch : mac) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", ch);
+    mac_hex += b;
+  }
+  EXPECT_EQ(mac_hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(ResultCodes, WireEnumMirrorsTheCoreEnum) {
+  int mirrored = 0;
+  for (int i = 0; i < 256; ++i) {
+    auto name = std::string(to_string(static_cast<result_code>(i)));
+    bool in_core = name != "unknown_result_code";
+    EXPECT_EQ(in_core, ResultCode_IsValid(i)) << i;
+    if (in_core && ResultCode_IsValid(i)) {
+      std::string wire_name = ResultCode_Name(static_cast<ResultCode>(i));
+      for (auto& ch : wire_name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      EXPECT_EQ(wire_name, name) << i;
+      ++mirrored;
+    }
+  }
+  EXPECT_GE(mirrored, 39);
+  EXPECT_EQ(static_cast<int>(result_code::unauthenticated), 90);
+  EXPECT_EQ(static_cast<int>(result_code::stale_request), 91);
+  EXPECT_EQ(static_cast<int>(result_code::malformed_request), 92);
+  EXPECT_EQ(static_cast<int>(result_code::frame_too_large), 93);
+}
+
+TEST(Keys, LoadFile) {
+  std::string path = ::testing::TempDir() + "/txengine_keys_test.txt";
+  {
+    FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("# comment\nk1 s1 5\n\nk2 s2 6 # trailing\n", f);
+    std::fclose(f);
+  }
+  key_table keys;
+  std::string error;
+  ASSERT_TRUE(keys.load_file(path, error)) << error;
+  EXPECT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys.find("k2")->tenant, 6u);
+  {
+    FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("k1 s1\n", f);
+    std::fclose(f);
+  }
+  key_table bad;
+  EXPECT_FALSE(bad.load_file(path, error));
+  EXPECT_FALSE(bad.load_file(path + ".missing", error));
+}
+
+TEST(Auth, DocumentedExample) {
+  // The worked example of docs/protocol.md, byte for byte.
+  Request request;
+  auto* t = request.mutable_transfer();
+  t->set_request_id("r1");
+  t->set_from(1);
+  t->set_to(2);
+  t->set_amount(1000);
+  t->set_currency("USD");
+  auto e = make_request(1, request, "dev", "txengine-development-secret", 1700000000000);
+  auto hex = [](const std::string& s) {
+    std::string out;
+    for (unsigned char ch : s) {
+      char b[3];
+      std::snprintf(b, sizeof b, "%02x", ch);
+      out += b;
+    }
+    return out;
+  };
+  EXPECT_EQ(hex(e.request()), "2a100a0272311001180220e8072a03555344");
+  EXPECT_EQ(hex(e.signature()), "9b8416e7e7527f34f4398b67026d54a18e7ac091f14a2328152bd8071aeab9be");
+}
