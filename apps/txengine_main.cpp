@@ -5,6 +5,7 @@
 #include <string>
 
 #include "apps/demo.hpp"
+#include "apps/serve.hpp"
 
 namespace {
 
@@ -14,7 +15,10 @@ void usage() {
       "commands:\n"
       "  demo [--wallets N] [--orders N] [--concurrency N] [--json]\n"
       "       run a mixed workload (all six order kinds, a misbehaving simulated channel)\n"
-      "       on the in-memory engine and check the invariants\n");
+      "       on the in-memory engine and check the invariants\n"
+      "  serve [--listen HOST:PORT] [--keys FILE]\n"
+      "       serve the wire protocol (docs/protocol.md); default 127.0.0.1:7400,\n"
+      "       development mode (one tenant, one key) without --keys\n");
 }
 
 }  // namespace
@@ -26,6 +30,7 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   if (command == "demo") return txengine::run_demo(argc - 1, argv + 1);
+  if (command == "serve") return txengine::run_serve(argc - 1, argv + 1);
   std::fprintf(stderr, "txengine: unknown command '%s'\n", argv[1]);
   usage();
   return 2;

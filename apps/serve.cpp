@@ -1,0 +1,128 @@
+// txengine serve: the engine behind the wire protocol (docs/protocol.md).
+#include "apps/serve.hpp"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "actors/engine.hpp"
+#include "protocol/server.hpp"
+
+namespace txengine {
+
+namespace {
+
+void serve_usage() {
+  std::printf(
+      "usage: txengine serve [--listen HOST:PORT] [--keys FILE] [--in-flight N] [--threads N]\n"
+      "  --listen HOST:PORT  address to accept clients on (default 127.0.0.1:7400; port 0 = any)\n"
+      "  --keys FILE         client keys, lines 'key_id secret tenant'; without it: development mode\n"
+      "                      (one tenant 1, key 'dev', secret '%s')\n"
+      "  --in-flight N       requests in flight per connection before reading pauses (default 4096)\n"
+      "  --threads N         engine scheduler threads (default: number of cores)\n"
+      "Channel 1 is a well-behaved simulated provider; channel 2 misbehaves (declines, lost replies).\n",
+      std::string(wire::dev_secret).c_str());
+}
+
+bool parse_listen(const std::string& text, std::string& host, uint16_t& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = text.substr(0, colon);
+  char* end = nullptr;
+  long p = std::strtol(text.c_str() + colon + 1, &end, 10);
+  if (end == text.c_str() + colon + 1 || *end != '\0' || p < 0 || p > 65535) return false;
+  port = static_cast<uint16_t>(p);
+  return true;
+}
+
+}  // namespace
+
+int run_serve(int argc, char** argv) {
+  wire::server_config config;
+  engine_config engine_cfg;
+  std::string keys_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "txengine serve: %s needs a value\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--listen") {
+      if (!parse_listen(value(), config.host, config.port)) {
+        std::fprintf(stderr, "txengine serve: --listen expects HOST:PORT\n");
+        return 2;
+      }
+    } else if (arg == "--keys") {
+      keys_file = value();
+    } else if (arg == "--in-flight") {
+      config.in_flight_max = std::max(1l, std::atol(value()));
+    } else if (arg == "--threads") {
+      engine_cfg.scheduler_threads = static_cast<uint32_t>(std::max(0l, std::atol(value())));
+    } else if (arg == "--help" || arg == "-h") {
+      serve_usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "txengine serve: unknown option '%s'\n", arg.c_str());
+      serve_usage();
+      return 2;
+    }
+  }
+  bool development = keys_file.empty();
+  if (development) {
+    config.keys.add(std::string(wire::dev_key_id), std::string(wire::dev_secret), wire::dev_tenant);
+  } else {
+    std::string error;
+    if (!config.keys.load_file(keys_file, error) || config.keys.size() == 0) {
+      std::fprintf(stderr, "txengine serve: %s\n", error.empty() ? "no keys in the key file" : error.c_str());
+      return 2;
+    }
+  }
+  // Channel 1: a well-behaved provider (what scripts and txctl expect); channel 2: the
+  // demo's misbehaving one.
+  channel_config good;
+  good.latency_ms = 1;
+  good.decline_ppm = good.reply_lost_ppm = good.reply_unknown_ppm = good.submit_lost_ppm = good.partial_ppm = 0;
+  engine_cfg.channels = {{1, good}, {2, channel_config{}}};
+
+  // Block the stop signals before any thread starts, so that only sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  engine eng(engine_cfg);
+  wire::server srv(eng, config);
+  std::string error;
+  if (!srv.start(error)) {
+    std::fprintf(stderr, "txengine serve: %s\n", error.c_str());
+    return 3;
+  }
+  if (development) {
+    std::printf(
+        "************************************************************************\n"
+        "*  DEVELOPMENT MODE: in-memory engine, nothing is persisted.            *\n"
+        "*  One tenant (1) and one key: key id '%s', secret '%s'.\n"
+        "*  Do not use for real money. Pass --keys FILE for real keys.          *\n"
+        "************************************************************************\n",
+        std::string(wire::dev_key_id).c_str(), std::string(wire::dev_secret).c_str());
+  } else {
+    std::printf("in-memory engine (no persistence yet); %zu client keys loaded\n", config.keys.size());
+  }
+  std::printf("txengine listening on %s:%u\n", config.host.c_str(), static_cast<unsigned>(srv.port()));
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::printf("txengine: signal %d, stopping\n", sig);
+  std::fflush(stdout);
+  srv.stop();
+  return 0;
+}
+
+}  // namespace txengine

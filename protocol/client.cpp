@@ -1,0 +1,192 @@
+#include "protocol/client.hpp"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <future>
+
+namespace txengine::wire {
+
+bool parse_address(const std::string& text, std::string& host, uint16_t& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  char* end = nullptr;
+  long p = std::strtol(text.c_str() + colon + 1, &end, 10);
+  if (end == text.c_str() + colon + 1 || *end != '\0' || p <= 0 || p > 65535) return false;
+  host = text.substr(0, colon);
+  port = static_cast<uint16_t>(p);
+  return true;
+}
+
+client::client(client_options options) : options_(std::move(options)) {}
+
+client::~client() { close(); }
+
+bool client::connect(std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(options_.port);
+  int rc = getaddrinfo(options_.host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) {
+    error = "cannot resolve " + options_.host + ": " + gai_strerror(rc);
+    return false;
+  }
+  int fd = -1;
+  for (auto* a = found; a != nullptr; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+    error = std::strerror(errno);
+    ::close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(found);
+  if (fd < 0) {
+    error = "cannot connect to " + options_.host + ":" + port + ": " + error;
+    return false;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  fd_ = fd;
+  connected_ = true;
+  reader_ = std::thread([this] { reader(); });
+  return true;
+}
+
+void client::close() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+  if (reader_.joinable()) reader_.join();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  connected_ = false;
+}
+
+bool client::write_all(const char* data, size_t size) {
+  std::lock_guard<std::mutex> guard(write_mutex_);
+  while (size > 0) {
+    ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string client::frame(uint64_t correlation_id, const Request& request, int64_t timestamp_ms) const {
+  std::string out;
+  append_envelope_frame(out, make_request(correlation_id, request, options_.key_id, options_.secret, timestamp_ms));
+  return out;
+}
+
+bool client::call_async(const Request& request, callback done) {
+  if (!connected_) return false;
+  uint64_t correlation = next_correlation_++;
+  std::string bytes = frame(correlation, request, now_ms());
+  {
+    std::lock_guard<std::mutex> guard(mutex_);
+    pending_.emplace(correlation, std::move(done));
+  }
+  if (!write_all(bytes.data(), bytes.size())) {
+    callback cb;
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      auto it = pending_.find(correlation);
+      if (it == pending_.end()) return false;
+      cb = std::move(it->second);
+      pending_.erase(it);
+    }
+    return false;
+  }
+  return true;
+}
+
+std::optional<Reply> client::call(const Request& request, std::string& error) {
+  auto promise = std::make_shared<std::promise<std::optional<Reply>>>();
+  auto future = promise->get_future();
+  if (!call_async(request, [promise](const Reply* reply) {
+        promise->set_value(reply ? std::optional<Reply>(*reply) : std::nullopt);
+      })) {
+    error = "not connected";
+    return std::nullopt;
+  }
+  if (future.wait_for(options_.timeout) != std::future_status::ready) {
+    error = "no reply within " + std::to_string(options_.timeout.count()) + " ms (outcome unknown)";
+    return std::nullopt;
+  }
+  auto reply = future.get();
+  if (!reply) error = "connection lost before the reply (outcome unknown)";
+  return reply;
+}
+
+bool client::send_raw(const std::string& bytes) { return connected_ && write_all(bytes.data(), bytes.size()); }
+
+void client::on_unsolicited(std::function<void(uint64_t, const Reply&)> handler) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  unsolicited_ = std::move(handler);
+}
+
+bool client::wait_closed(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return closed_cv_.wait_for(lock, timeout, [this] { return !connected_.load(); });
+}
+
+void client::fail_all() {
+  std::unordered_map<uint64_t, callback> pending;
+  {
+    std::lock_guard<std::mutex> guard(mutex_);
+    pending.swap(pending_);
+    connected_ = false;
+  }
+  closed_cv_.notify_all();
+  for (auto& [id, cb] : pending)
+    if (cb) cb(nullptr);
+}
+
+void client::reader() {
+  frame_splitter splitter(64 << 20);
+  std::string buf(64 * 1024, '\0');
+  for (;;) {
+    ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    splitter.feed(buf.data(), static_cast<size_t>(n));
+    std::string_view payload;
+    frame_splitter::status st;
+    while ((st = splitter.next(payload)) == frame_splitter::status::frame) {
+      uint64_t correlation = 0;
+      Reply reply;
+      if (!decode_reply(payload, correlation, reply)) continue;
+      callback cb;
+      std::function<void(uint64_t, const Reply&)> other;
+      {
+        std::lock_guard<std::mutex> guard(mutex_);
+        auto it = pending_.find(correlation);
+        if (it != pending_.end()) {
+          cb = std::move(it->second);
+          pending_.erase(it);
+        } else {
+          other = unsolicited_;
+        }
+      }
+      if (cb)
+        cb(&reply);
+      else if (other)
+        other(correlation, reply);
+    }
+    if (st != frame_splitter::status::need_more) break;
+  }
+  fail_all();
+}
+
+}  // namespace txengine::wire

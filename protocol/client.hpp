@@ -1,0 +1,77 @@
+#pragma once
+// A C++ client of the txengine wire protocol: one TCP connection, pipelined signed requests,
+// replies matched by correlation id. Blocking calls (`call`) and asynchronous ones
+// (`call_async`, callback on the client's reader thread) can be mixed.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "protocol/wire.hpp"
+
+namespace txengine::wire {
+
+struct client_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7400;
+  std::string key_id = std::string(dev_key_id);
+  std::string secret = std::string(dev_secret);
+  //! How long a blocking call waits for its reply.
+  std::chrono::milliseconds timeout{30'000};
+};
+
+//! Parses "HOST:PORT".
+bool parse_address(const std::string& text, std::string& host, uint16_t& port);
+
+class client {
+ public:
+  //! `reply` is null when the connection was lost before the reply came (outcome unknown).
+  using callback = std::function<void(const Reply* reply)>;
+
+  explicit client(client_options options = {});
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  bool connect(std::string& error);
+  bool connected() const { return connected_.load(); }
+  void close();
+
+  //! Sends a signed request; `done` runs on the reader thread. False if not connected.
+  bool call_async(const Request& request, callback done);
+  //! Sends a signed request and waits for its reply; nullopt with `error` on a lost
+  //! connection or a timeout (the outcome is then unknown).
+  std::optional<Reply> call(const Request& request, std::string& error);
+
+  // For tests: raw bytes, and replies that match no pending request (correlation 0).
+  bool send_raw(const std::string& bytes);
+  void on_unsolicited(std::function<void(uint64_t, const Reply&)> handler);
+  //! Waits until the server closed the connection; false on timeout.
+  bool wait_closed(std::chrono::milliseconds timeout);
+  //! Signs and frames a request without sending it.
+  std::string frame(uint64_t correlation_id, const Request& request, int64_t timestamp_ms) const;
+
+ private:
+  void reader();
+  void fail_all();
+  bool write_all(const char* data, size_t size);
+
+  client_options options_;
+  int fd_ = -1;
+  std::atomic<bool> connected_{false};
+  std::thread reader_;
+  std::mutex write_mutex_;
+  std::mutex mutex_;
+  std::condition_variable closed_cv_;
+  std::unordered_map<uint64_t, callback> pending_;
+  std::function<void(uint64_t, const Reply&)> unsolicited_;
+  std::atomic<uint64_t> next_correlation_{1};
+};
+
+}  // namespace txengine::wire
