@@ -1,0 +1,419 @@
+// txbench: load generator for a txengine server. N connections, closed loop with a window of
+// pipelined requests per connection, a chosen mix; a progress line a second, a final table
+// (throughput, p50/p95/p99/max), optional CSV of latencies and a log of every acknowledged
+// request (so a later check can verify that nothing acknowledged was lost).
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <future>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/client.hpp"
+
+using namespace txengine;
+using namespace txengine::wire;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  client_options server;
+  uint32_t connections = 16;
+  double duration_s = 10;
+  std::string mix = "transfer";
+  uint32_t window = 256;
+  uint32_t wallets = 1000;
+  bool json = false;
+  std::string csv;
+  std::string ack_log;
+};
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: txbench [--server HOST:PORT] [--connections N] [--duration SECONDS]\n"
+               "               [--mix transfer|pay_hot|mixed] [--window N] [--wallets N] [--json]\n"
+               "               [--csv FILE] [--ack-log FILE] [--key-id ID --secret S]\n"
+               "  --window N    requests in flight per connection (closed loop; default 256)\n"
+               "  --wallets N   user wallets created and funded before the run (default 1000)\n"
+               "  --csv FILE    one line per acknowledged request: latency_us,code\n"
+               "  --ack-log FILE  one line per request answered ok: request_id order_id amount\n"
+               "mixes: transfer (user to user), pay_hot (every payment to one merchant),\n"
+               "       mixed (70%% transfer, 20%% pay to 10 merchants, 10%% wallet queries)\n");
+}
+
+struct setup_result {
+  std::vector<uint64_t> users, merchants;
+  std::string currency = "USD";
+};
+
+bool setup(const options& o, setup_result& s, std::string& error) {
+  client c(o.server);
+  if (!c.connect(error)) return false;
+  auto create = [&](WalletKind kind, std::vector<uint64_t>& out, size_t n) {
+    std::atomic<size_t> failed{0};
+    std::vector<std::promise<uint64_t>> done(n);
+    for (size_t i = 0; i < n; ++i) {
+      Request r;
+      r.mutable_create_wallet()->set_kind(kind);
+      r.mutable_create_wallet()->set_currency(s.currency);
+      auto* p = &done[i];
+      if (!c.call_async(r, [p](const Reply* reply) {
+            p->set_value(reply && reply->code() == OK ? reply->wallet().wallet() : 0);
+          }))
+        return false;
+    }
+    for (auto& d : done) {
+      uint64_t id = d.get_future().get();
+      if (id == 0) ++failed;
+      out.push_back(id);
+    }
+    return failed == 0;
+  };
+  if (!create(WALLET_KIND_USER, s.users, o.wallets) || !create(WALLET_KIND_MERCHANT, s.merchants, 10)) {
+    error = "creating wallets failed";
+    return false;
+  }
+  std::string run = std::to_string(now_ms());
+  std::vector<std::promise<bool>> funded(s.users.size());
+  for (size_t i = 0; i < s.users.size(); ++i) {
+    Request r;
+    auto* t = r.mutable_top_up();
+    t->set_request_id("txbench-fund-" + run + "-" + std::to_string(i));
+    t->set_wallet(s.users[i]);
+    t->set_amount(100'000'000'00);
+    t->set_currency(s.currency);
+    t->set_channel(1);
+    auto* p = &funded[i];
+    c.call_async(r, [p](const Reply* reply) { p->set_value(reply && reply->code() == OK); });
+  }
+  size_t bad = 0;
+  for (auto& f : funded) bad += f.get_future().get() ? 0 : 1;
+  if (bad) {
+    error = std::to_string(bad) + " top-ups failed (channel 1 must be a well-behaved provider)";
+    return false;
+  }
+  return true;
+}
+
+struct connection {
+  int fd = -1;
+  frame_splitter splitter{64 << 20};
+  std::string out;
+  size_t out_pos = 0;
+  uint64_t next_correlation = 1;
+  struct sent {
+    int64_t start_ns;
+    std::string request_id;
+    int64_t amount;
+  };
+  std::unordered_map<uint64_t, sent> outstanding;
+  bool want_write = false;
+};
+
+int connect_socket(const client_options& o, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(o.host.c_str(), std::to_string(o.port).c_str(), &hints, &found); rc != 0) {
+    error = gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (auto* a = found; a; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+    error = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(found);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+double percentile(const std::vector<uint32_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[i];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "txbench: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--server") {
+      if (!parse_address(value(), o.server.host, o.server.port)) {
+        std::fprintf(stderr, "txbench: --server expects HOST:PORT\n");
+        return 2;
+      }
+    } else if (a == "--connections") o.connections = std::max(1, std::atoi(value().c_str()));
+    else if (a == "--duration") o.duration_s = std::max(0.1, std::atof(value().c_str()));
+    else if (a == "--mix") o.mix = value();
+    else if (a == "--window") o.window = std::max(1, std::atoi(value().c_str()));
+    else if (a == "--wallets") o.wallets = std::max(2, std::atoi(value().c_str()));
+    else if (a == "--json") o.json = true;
+    else if (a == "--csv") o.csv = value();
+    else if (a == "--ack-log") o.ack_log = value();
+    else if (a == "--key-id") o.server.key_id = value();
+    else if (a == "--secret") o.server.secret = value();
+    else if (a == "--help" || a == "-h") {
+      usage(stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "txbench: unknown option '%s'\n", a.c_str());
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (o.mix != "transfer" && o.mix != "pay_hot" && o.mix != "mixed") {
+    std::fprintf(stderr, "txbench: --mix must be transfer, pay_hot or mixed\n");
+    return 2;
+  }
+  setup_result s;
+  std::string error;
+  std::fprintf(stderr, "txbench: creating and funding %u wallets on %s:%u ...\n", o.wallets, o.server.host.c_str(),
+               static_cast<unsigned>(o.server.port));
+  if (!setup(o, s, error)) {
+    std::fprintf(stderr, "txbench: setup failed: %s\n", error.c_str());
+    return 3;
+  }
+
+  int ep = epoll_create1(0);
+  std::vector<connection> conns(o.connections);
+  for (uint32_t i = 0; i < o.connections; ++i) {
+    conns[i].fd = connect_socket(o.server, error);
+    if (conns[i].fd < 0) {
+      std::fprintf(stderr, "txbench: cannot connect: %s\n", error.c_str());
+      return 3;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
+  }
+
+  std::mt19937_64 rng(now_ms());
+  std::string run = "txbench-" + std::to_string(now_ms()) + "-";
+  uint64_t seq = 0;
+  std::vector<uint32_t> latencies;
+  latencies.reserve(1 << 22);
+  std::vector<uint16_t> codes;
+  if (!o.csv.empty()) codes.reserve(1 << 22);
+  FILE* ack = o.ack_log.empty() ? nullptr : std::fopen(o.ack_log.c_str(), "w");
+  if (!o.ack_log.empty() && !ack) {
+    std::fprintf(stderr, "txbench: cannot write %s\n", o.ack_log.c_str());
+    return 2;
+  }
+  uint64_t acknowledged = 0, errors = 0, sent = 0, lost = 0;
+  std::unordered_map<std::string, uint64_t> errors_by_code;
+
+  auto make = [&](connection& c) {
+    Request r;
+    int64_t amount = 1 + static_cast<int64_t>(rng() % 100);
+    std::string id = run + std::to_string(seq++);
+    uint64_t pick = rng() % 100;
+    auto user = [&] { return s.users[rng() % s.users.size()]; };
+    if (o.mix == "transfer" || (o.mix == "mixed" && pick < 70)) {
+      uint64_t from = user(), to = user();
+      while (to == from) to = user();
+      auto* t = r.mutable_transfer();
+      t->set_request_id(id), t->set_from(from), t->set_to(to), t->set_amount(amount), t->set_currency(s.currency);
+    } else if (o.mix == "pay_hot" || pick < 90) {
+      auto* p = r.mutable_pay();
+      p->set_request_id(id), p->set_payer(user());
+      p->set_merchant(o.mix == "pay_hot" ? s.merchants[0] : s.merchants[rng() % s.merchants.size()]);
+      p->set_amount(amount), p->set_currency(s.currency);
+    } else {
+      r.mutable_get_wallet()->set_wallet(user());
+      id.clear();
+      amount = 0;
+    }
+    uint64_t corr = c.next_correlation++;
+    append_envelope_frame(c.out, make_request(corr, r, o.server.key_id, o.server.secret, now_ms()));
+    c.outstanding.emplace(corr, connection::sent{
+                                    std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        clock_type::now().time_since_epoch())
+                                        .count(),
+                                    std::move(id), amount});
+    ++sent;
+  };
+
+  auto flush = [&](connection& c, uint32_t index) -> bool {
+    while (c.out_pos < c.out.size()) {
+      ssize_t n = ::send(c.fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == EINTR) continue;
+        return false;
+      }
+      c.out_pos += static_cast<size_t>(n);
+    }
+    if (c.out_pos == c.out.size()) {
+      c.out.clear();
+      c.out_pos = 0;
+    }
+    bool want = c.out_pos < c.out.size();
+    if (want != c.want_write) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | (want ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+      ev.data.u32 = index;
+      epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+      c.want_write = want;
+    }
+    return true;
+  };
+
+  auto start = clock_type::now();
+  auto end = start + std::chrono::duration<double>(o.duration_s);
+  auto next_progress = start + std::chrono::seconds(1);
+  uint64_t last_ack = 0;
+  bool sending = true;
+  for (uint32_t i = 0; i < conns.size(); ++i) {
+    while (conns[i].outstanding.size() < o.window) make(conns[i]);
+    flush(conns[i], i);
+  }
+  std::vector<char> buf(256 * 1024);
+  std::vector<epoll_event> events(conns.size());
+  size_t open = conns.size();
+  auto drain_deadline = end + std::chrono::seconds(30);
+  for (;;) {
+    auto now = clock_type::now();
+    if (sending && now >= end) sending = false;
+    size_t outstanding = 0;
+    for (auto& c : conns) outstanding += c.fd >= 0 ? c.outstanding.size() : 0;
+    if (!sending && (outstanding == 0 || now >= drain_deadline || open == 0)) break;
+    if (now >= next_progress) {
+      double t = std::chrono::duration<double>(now - start).count();
+      std::fprintf(stderr, "\r[%5.1fs] acknowledged %" PRIu64 "  errors %" PRIu64 "  %.0f ops/s (last second %" PRIu64
+                           ")   ",
+                   t, acknowledged, errors, static_cast<double>(acknowledged + errors) / t,
+                   acknowledged + errors - last_ack);
+      last_ack = acknowledged + errors;
+      next_progress += std::chrono::seconds(1);
+    }
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
+    for (int e = 0; e < n; ++e) {
+      uint32_t index = events[e].data.u32;
+      auto& c = conns[index];
+      if (c.fd < 0) continue;
+      bool dead = false;
+      if (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        for (;;) {
+          ssize_t got = ::recv(c.fd, buf.data(), buf.size(), 0);
+          if (got > 0) {
+            c.splitter.feed(buf.data(), static_cast<size_t>(got));
+            if (static_cast<size_t>(got) < buf.size()) break;
+            continue;
+          }
+          if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+          if (got < 0 && errno == EINTR) continue;
+          dead = true;
+          break;
+        }
+        std::string_view payload;
+        int64_t now_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
+        while (c.splitter.next(payload) == frame_splitter::status::frame) {
+          uint64_t corr = 0;
+          Reply reply;
+          if (!decode_reply(payload, corr, reply)) continue;
+          auto it = c.outstanding.find(corr);
+          if (it == c.outstanding.end()) continue;
+          uint32_t us = static_cast<uint32_t>(std::min<int64_t>((now_ns - it->second.start_ns) / 1000, UINT32_MAX));
+          if (reply.code() == OK) {
+            ++acknowledged;
+            latencies.push_back(us);
+            if (ack && reply.has_order())
+              std::fprintf(ack, "%s %" PRIu64 " %" PRId64 "\n", it->second.request_id.c_str(),
+                           reply.order().order_id(), it->second.amount);
+          } else {
+            ++errors;
+            ++errors_by_code[code_name(reply.code())];
+          }
+          if (!o.csv.empty()) codes.push_back(static_cast<uint16_t>(reply.code()));
+          if (!o.csv.empty() && reply.code() != OK) latencies.push_back(us);
+          c.outstanding.erase(it);
+        }
+        if (sending)
+          while (c.outstanding.size() < o.window) make(c);
+      }
+      if (!dead && !flush(c, index)) dead = true;
+      if (dead) {
+        lost += c.outstanding.size();
+        c.outstanding.clear();
+        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        ::close(c.fd);
+        c.fd = -1;
+        --open;
+      }
+    }
+  }
+  double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
+  for (auto& c : conns) {
+    lost += c.fd >= 0 ? c.outstanding.size() : 0;
+    if (c.fd >= 0) ::close(c.fd);
+  }
+  ::close(ep);
+  if (ack) std::fclose(ack);
+  std::fprintf(stderr, "\n");
+  if (!o.csv.empty()) {
+    FILE* f = std::fopen(o.csv.c_str(), "w");
+    if (f) {
+      std::fprintf(f, "latency_us,code\n");
+      for (size_t i = 0; i < latencies.size() && i < codes.size(); ++i) std::fprintf(f, "%u,%u\n", latencies[i], codes[i]);
+      std::fclose(f);
+    }
+  }
+  std::vector<uint32_t> sorted = latencies;
+  std::sort(sorted.begin(), sorted.end());
+  double ops = static_cast<double>(acknowledged + errors) / elapsed;
+  double p50 = percentile(sorted, 50), p95 = percentile(sorted, 95), p99 = percentile(sorted, 99);
+  double max = sorted.empty() ? 0 : sorted.back();
+  errors += lost;
+  if (o.json) {
+    std::printf("{\"mix\":\"%s\",\"connections\":%u,\"window\":%u,\"duration_s\":%.2f,\"ops_per_s\":%.0f,"
+                "\"p50_us\":%.0f,\"p95_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,\"errors\":%" PRIu64
+                ",\"acknowledged\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"unanswered\":%" PRIu64 "}\n",
+                o.mix.c_str(), o.connections, o.window, elapsed, ops, p50, p95, p99, max, errors, acknowledged, sent,
+                lost);
+  } else {
+    std::printf("txbench: mix %s, %u connections, window %u, %.1f s\n", o.mix.c_str(), o.connections, o.window,
+                elapsed);
+    std::printf("%12s %12s %8s %12s %9s %9s %9s %9s\n", "sent", "acknowledged", "errors", "ops/s", "p50 us", "p95 us",
+                "p99 us", "max us");
+    std::printf("%12" PRIu64 " %12" PRIu64 " %8" PRIu64 " %12.0f %9.0f %9.0f %9.0f %9.0f\n", sent, acknowledged, errors,
+                ops, p50, p95, p99, max);
+    for (const auto& [name, count] : errors_by_code) std::printf("  error %-24s %" PRIu64 "\n", name.c_str(), count);
+    if (lost) std::printf("  unanswered (connection lost or drain timeout): %" PRIu64 "\n", lost);
+  }
+  return lost ? 3 : 0;
+}
