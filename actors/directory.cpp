@@ -1,19 +1,20 @@
 #include "actors/directory.hpp"
 
+#include <algorithm>
+
 #include "actors/core/check.hpp"
 #include "actors/wallet_actor.hpp"
 
 namespace txengine {
 
-wallet_directory::wallet_directory(caf::actor_system& system, wallet_actor_config config)
-    : system_(system), config_(config) {}
+wallet_directory::wallet_directory(caf::actor_system& system, wallet_actor_config config, uint32_t default_shards)
+    : system_(system), config_(config) {
+  uint32_t count = config_.shards != 0 ? config_.shards : std::max<uint32_t>(1, default_shards);
+  for (uint32_t i = 0; i < count; ++i) shards_.push_back(spawn_wallet_shard(system_, this, config_));
+}
 
 wallet_directory::~wallet_directory() {
-  for (auto& s : stripes_) {
-    std::lock_guard<std::mutex> guard(s.mutex);
-    for (auto& [id, e] : s.entries)
-      if (e.active) caf::anon_send_exit(*e.active, caf::exit_reason::user_shutdown);
-  }
+  for (const auto& shard : shards_) caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
 }
 
 wallet_id wallet_directory::create(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit,
@@ -54,32 +55,35 @@ wallet_id wallet_directory::system_wallet(tenant_id tenant, currency cur) {
 std::optional<caf::actor> wallet_directory::resolve(wallet_id id) {
   auto& s = stripe_of(id);
   std::lock_guard<std::mutex> guard(s.mutex);
-  auto found = s.entries.find(id);
-  if (found == s.entries.end()) return std::nullopt;
-  entry& e = found->second;
-  if (!e.active) {
-    TX_CHECK(e.dormant.has_value());
-    e.active = spawn_wallet_actor(system_, std::move(*e.dormant), this, config_);
-    e.dormant.reset();
-    active_count_.fetch_add(1);
-  }
-  return e.active;
+  if (s.entries.count(id) == 0) return std::nullopt;
+  return shards_[shard_index(id)];
 }
 
-bool wallet_directory::passivate(wallet_id id, const caf::actor_addr& self, const wallet_core& core,
-                                 const std::function<bool()>& mailbox_empty) {
+std::optional<wallet_core> wallet_directory::activate(wallet_id id) {
   auto& s = stripe_of(id);
   std::lock_guard<std::mutex> guard(s.mutex);
   auto found = s.entries.find(id);
-  if (found == s.entries.end() || !found->second.active || found->second.active->address() != self) return false;
-  // Under the stripe lock no new resolve can hand out this actor; a message already in the
-  // mailbox keeps it alive. A sender that resolved just before may still lose its message:
-  // every step is resent by its order's timer and is idempotent, so that costs one retry.
-  if (!mailbox_empty()) return false;
-  found->second.dormant.emplace(core);
-  found->second.active.reset();
+  if (found == s.entries.end()) return std::nullopt;
+  entry& e = found->second;
+  // Only the owning shard activates, and it asks only for wallets it does not hold.
+  TX_CHECK(!e.active && e.dormant.has_value());
+  std::optional<wallet_core> core = std::move(e.dormant);
+  e.dormant.reset();
+  e.active = true;
+  active_count_.fetch_add(1);
+  return core;
+}
+
+void wallet_directory::passivate(wallet_id id, wallet_core core) {
+  // The shard is the only holder of an active wallet and every message for the wallet goes
+  // to the shard, so nothing can be lost in between: a later step simply activates it again.
+  auto& s = stripe_of(id);
+  std::lock_guard<std::mutex> guard(s.mutex);
+  auto found = s.entries.find(id);
+  TX_CHECK(found != s.entries.end() && found->second.active);
+  found->second.dormant.emplace(std::move(core));
+  found->second.active = false;
   active_count_.fetch_sub(1);
-  return true;
 }
 
 std::vector<wallet_id> wallet_directory::all_ids() const {

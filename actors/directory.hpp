@@ -1,11 +1,17 @@
 #pragma once
-// Wallet id -> wallet actor. Wallets live in one of two forms: an active actor, or a
-// dormant wallet_core kept by the store (here: memory; later MySQL). A wallet is
-// activated on first use and passivated (back to dormant) when idle.
+// Wallet id -> wallet shard. Wallets live in one of two forms: active in the wallet shard
+// actor that owns them (shard = id % shards), or a dormant wallet_core kept by the store
+// (here: memory; later MySQL). A shard activates a wallet on its first step and passivates
+// it (back to dormant) when idle.
 //
-// Why a striped-lock table rather than a directory actor: every order step resolves a
-// wallet, and a directory actor would put one more message round trip and one hot mailbox
-// on every order's path. Lookups take a short uncontended lock; activation (a spawn) is rare.
+// Why shards instead of one actor per wallet (docs/perf-notes.md): with wallets chosen
+// uniformly, steps to one wallet can never be batched, so every step was one CAF message
+// (~0.5-1 us each on 2 cores). A shard still serializes every mutation of each of its
+// wallets (one actor, no locks), but an order host sends one message per shard per flush
+// with all the steps for that shard's wallets, whatever their number.
+//
+// The table is a striped-lock map: hosts route by id alone (no lookup on the order path);
+// shards take the lock only to activate or passivate a wallet.
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -28,11 +34,14 @@ struct wallet_actor_config {
   //! A wallet with no open transaction and no message for this long is passivated.
   int64_t idle_ms = 60'000;
   wallet_config core;
+  //! Wallet shard actors; a wallet belongs to shard (id % shards). 0 = 2 per scheduler thread.
+  uint32_t shards = 0;
 };
 
 class wallet_directory {
  public:
-  wallet_directory(caf::actor_system& system, wallet_actor_config config);
+  //! Spawns the wallet shards (`config.shards`, or `default_shards` when that is 0).
+  wallet_directory(caf::actor_system& system, wallet_actor_config config, uint32_t default_shards = 4);
   ~wallet_directory();
 
   //! Creates a dormant wallet; its id is assigned here. Returns no_wallet on bad input via `code`.
@@ -41,13 +50,18 @@ class wallet_directory {
   //! The tenant's system wallet for a currency, created on first use.
   wallet_id system_wallet(tenant_id tenant, currency cur);
 
-  //! The wallet's actor, activating it if dormant; std::nullopt for an unknown wallet.
+  //! The shard actor that owns a known wallet; std::nullopt for an unknown wallet. Messages
+  //! to a shard name the wallet (see wallet_actor.hpp).
   std::optional<caf::actor> resolve(wallet_id id);
 
-  //! Called by a wallet actor that wants to stop: succeeds (and keeps `core` dormant) only
-  //! while no message waits in its mailbox. The actor must quit right after a success.
-  bool passivate(wallet_id id, const caf::actor_addr& self, const wallet_core& core,
-                 const std::function<bool()>& mailbox_empty);
+  //! Routing without a lookup: the shard of any id (an unknown id is answered by the shard).
+  size_t shard_index(wallet_id id) const { return static_cast<size_t>(id % shards_.size()); }
+  const std::vector<caf::actor>& shards() const { return shards_; }
+
+  //! For the owning shard: takes a dormant wallet's core; std::nullopt for an unknown id.
+  std::optional<wallet_core> activate(wallet_id id);
+  //! For the owning shard: keeps an idle wallet's core dormant again.
+  void passivate(wallet_id id, wallet_core core);
 
   size_t wallets() const { return wallet_count_.load(); }
   size_t active() const { return active_count_.load(); }
@@ -60,7 +74,7 @@ class wallet_directory {
  private:
   static constexpr size_t stripes = 64;
   struct entry {
-    std::optional<caf::actor> active;
+    bool active = false;
     std::optional<wallet_core> dormant;
   };
   struct stripe {
@@ -73,6 +87,7 @@ class wallet_directory {
   caf::actor_system& system_;
   wallet_actor_config config_;
   std::array<stripe, stripes> stripes_;
+  std::vector<caf::actor> shards_;
   std::atomic<wallet_id> next_id_{1};
   std::atomic<size_t> wallet_count_{0};
   std::atomic<size_t> active_count_{0};

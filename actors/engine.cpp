@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <functional>
 #include <thread>
+#include <unordered_set>
 
 #include "actors/channel_actor.hpp"
 #include "actors/core/check.hpp"
@@ -54,7 +55,7 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   caf_config_ = std::make_unique<engine_caf_config>(threads);
   system_ = std::make_unique<caf::actor_system>(*caf_config_);
-  directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet);
+  directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads);
   for (uint32_t lane = 0; lane < config_.order_hosts; ++lane) {
     order_host_config host_config;
     host_config.node_id = config_.node_id;
@@ -157,13 +158,13 @@ wallet_view ask_wallet(caf::actor_system& system, const caf::actor& wallet, Ts..
 wallet_view engine::get_wallet(tenant_id tenant, wallet_id id) {
   auto wallet = directory_->resolve(id);
   if (!wallet) return unknown_wallet_view();
-  return ask_wallet(*system_, *wallet, get_wallet_atom::value, tenant);
+  return ask_wallet(*system_, *wallet, get_wallet_atom::value, id, tenant);
 }
 
 wallet_view engine::admin(tenant_id tenant, wallet_id id, admin_op op, int64_t argument) {
   auto wallet = directory_->resolve(id);
   if (!wallet) return unknown_wallet_view();
-  return ask_wallet(*system_, *wallet, admin_atom::value, op, tenant, argument);
+  return ask_wallet(*system_, *wallet, admin_atom::value, id, op, tenant, argument);
 }
 
 std::pair<result_code, std::vector<journal_entry>> engine::movements(tenant_id tenant, wallet_id id,
@@ -176,7 +177,7 @@ std::pair<result_code, std::vector<journal_entry>> engine::movements(tenant_id t
   auto wallet = directory_->resolve(id);
   if (!wallet) return result;
   caf::scoped_actor self{*system_};
-  self->request(*wallet, caf::infinite, movements_atom::value, tenant, from_sequence, limit)
+  self->request(*wallet, caf::infinite, movements_atom::value, id, tenant, from_sequence, limit)
       .receive(
           [&](result_code code, std::vector<journal_entry>& entries) {
             result.first = code;
@@ -210,20 +211,22 @@ wallet_audit engine::audit_wallets() {
   wallet_audit audit;
   std::vector<wallet_view> views;
   caf::scoped_actor self{*system_};
-  size_t asked = 0;
+  // Active wallets from their shards first, then the dormant ones: a wallet a shard passivates
+  // in between was already counted, and the audit runs when no order is in flight.
+  for (const auto& shard : directory_->shards())
+    self->request(shard, caf::infinite, audit_atom::value)
+        .receive(
+            [&](std::vector<wallet_view>& shard_views) {
+              for (auto& view : shard_views) views.push_back(std::move(view));
+            },
+            [&](caf::error&) { audit.detail += "a wallet shard did not answer; "; });
+  std::unordered_set<wallet_id> seen;
+  seen.reserve(views.size());
+  for (const auto& view : views) seen.insert(view.info.id);
   for (wallet_id id : directory_->all_ids()) {
-    if (auto dormant = directory_->dormant(id)) {
-      views.push_back(view_of(*dormant, dormant->info().tenant));
-      continue;
-    }
-    auto wallet = directory_->resolve(id);
-    if (!wallet) continue;
-    self->send(*wallet, audit_atom::value);
-    ++asked;
+    if (seen.count(id)) continue;
+    if (auto dormant = directory_->dormant(id)) views.push_back(view_of(*dormant, dormant->info().tenant));
   }
-  for (size_t i = 0; i < asked; ++i)
-    self->receive([&](wallet_view& view) { views.push_back(std::move(view)); },
-                  caf::after(std::chrono::seconds(30)) >> [&] { audit.detail += "a wallet did not answer; "; });
   std::map<std::string, bool> overflowed;
   for (const auto& view : views) {
     ++audit.wallets;

@@ -50,9 +50,38 @@ std::string request_key(tenant_id tenant, const std::string& request_id) {
 }
 
 //! Messages bound for other actors, gathered while handling a burst of input and sent as one
-//! message per destination when the host's flush message comes round.
+//! message per destination when the host's flush message comes round. Few destinations
+//! (clients, channels): a linear search beats hashing actor handles, and the slots are kept
+//! between flushes instead of rebuilding a map each time.
 template <class Item>
-using per_actor = std::unordered_map<caf::actor, std::vector<Item>>;
+class per_actor {
+ public:
+  std::vector<Item>& operator[](const caf::actor& dest) {
+    for (auto& slot : slots_)
+      if (slot.first == dest) return slot.second;
+    slots_.emplace_back(dest, std::vector<Item>{});
+    return slots_.back().second;
+  }
+  bool empty() const {
+    for (const auto& slot : slots_)
+      if (!slot.second.empty()) return false;
+    return true;
+  }
+  template <class F>
+  void drain(F&& send) {
+    for (auto& slot : slots_)
+      if (!slot.second.empty()) {
+        size_t reserve = slot.second.size();
+        send(slot.first, std::move(slot.second));
+        slot.second = std::vector<Item>();
+        slot.second.reserve(reserve);
+      }
+    if (slots_.size() > 64) slots_.clear();  // many one-off clients (blocking callers): forget them
+  }
+
+ private:
+  std::vector<std::pair<caf::actor, std::vector<Item>>> slots_;
+};
 
 class host_state {
  public:
@@ -63,6 +92,8 @@ class host_state {
     config_ = config;
     directory_ = directory;
     ids_.emplace(config.node_id, config.lane);
+    step_outbox_.resize(directory->shards().size());
+    live_.reserve(1 << 14);
   }
 
   void set_peers(std::vector<caf::actor> hosts, std::vector<channel_id> channel_ids, std::vector<caf::actor> channels) {
@@ -162,12 +193,22 @@ class host_state {
 
   void flush() {
     flush_pending_ = false;
-    for (auto& [wallet, steps] : step_outbox_) self_->send(wallet, steps_atom::value, std::move(steps));
-    step_outbox_.clear();
-    for (auto& [client, replies] : reply_outbox_) self_->send(client, replies_atom::value, std::move(replies));
-    reply_outbox_.clear();
-    for (auto& [channel, requests] : channel_outbox_) self_->send(channel, channel_atom::value, std::move(requests));
-    channel_outbox_.clear();
+    const auto& shards = directory_->shards();
+    for (size_t i = 0; i < step_outbox_.size(); ++i) {
+      auto& steps = step_outbox_[i];
+      if (steps.empty()) continue;
+      size_t reserve = steps.size();
+      self_->send(shards[i], steps_atom::value, std::move(steps));
+      steps = std::vector<leg_step>();
+      steps.reserve(reserve);
+    }
+    steps_pending_ = false;
+    reply_outbox_.drain([&](const caf::actor& client, std::vector<order_reply> replies) {
+      self_->send(client, replies_atom::value, std::move(replies));
+    });
+    channel_outbox_.drain([&](const caf::actor& channel, std::vector<channel_request> requests) {
+      self_->send(channel, channel_atom::value, std::move(requests));
+    });
   }
 
   order_reply get_order(tenant_id tenant, order_id id) const {
@@ -274,18 +315,17 @@ class host_state {
       allowance_step step{core.id(), leg.target, leg.phase, leg.amount, core.command().tenant, core.command().cur};
       uint32_t lane = order_id_generator::lane_of(leg.target);
       if (order_id_generator::node_of(leg.target) != config_.node_id || lane >= hosts_.size()) {
-        order.core.on_step_reply(leg_index, leg.phase, result_code::unknown_order, {}, now, actions_);
+        // No such original here: nothing was reserved, so its cancel trivially succeeds.
+        result_code code = leg.phase == tcc_phase::cancel ? result_code::ok : result_code::unknown_order;
+        order.core.on_step_reply(leg_index, leg.phase, code, {}, now, actions_);
         return;
       }
       self_->send(hosts_[lane], allowance_atom::value, step);
       return;
     }
     if (leg.attempts > 1) ++stats_.step_resends;
-    auto wallet = directory_->resolve(leg.target);
-    if (!wallet) {
-      order.core.on_step_reply(leg_index, leg.phase, result_code::unknown_wallet, {}, now, actions_);
-      return;
-    }
+    (void)now;
+    // Routed by id: the owning shard answers unknown_wallet for an id it cannot activate.
     leg_step step;
     step.wallet = leg.target;
     step.leg = leg_index;
@@ -297,7 +337,8 @@ class host_state {
     step.command.cur = core.command().cur;
     step.command.try_deadline_ms = core.try_deadline_ms();
     step.command.wallet_kinds_allowed = leg.wallet_kinds_allowed;
-    step_outbox_[*wallet].push_back(step);
+    step_outbox_[directory_->shard_index(leg.target)].push_back(step);
+    steps_pending_ = true;
   }
 
   void send_channel(live_order& order, order_action_kind kind) {
@@ -384,7 +425,7 @@ class host_state {
   }
 
   void after_input(int64_t now) {
-    if (!flush_pending_ && !(step_outbox_.empty() && reply_outbox_.empty() && channel_outbox_.empty())) {
+    if (!flush_pending_ && (steps_pending_ || !reply_outbox_.empty() || !channel_outbox_.empty())) {
       flush_pending_ = true;
       self_->send(self_, flush_atom::value);
     }
@@ -406,7 +447,8 @@ class host_state {
   std::unordered_map<std::string, order_id> requests_;
   timer_queue<order_id> timers_;
   std::vector<order_action> actions_;
-  per_actor<leg_step> step_outbox_;
+  std::vector<std::vector<leg_step>> step_outbox_;  //!< by wallet shard index
+  bool steps_pending_ = false;
   per_actor<order_reply> reply_outbox_;
   per_actor<channel_request> channel_outbox_;
   bool flush_pending_ = false;

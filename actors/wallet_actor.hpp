@@ -1,6 +1,16 @@
 #pragma once
-// The wallet actor: a thin shell around wallet_core that serializes every mutation of one
-// wallet (no locks), answers steps in batches, and passivates itself when idle.
+// The wallet shard: one actor that owns many wallets (those whose id % shards is its index)
+// and serializes every mutation of each (no locks). It answers each batch of steps with one
+// batch of results, activates a dormant wallet on its first message and passivates wallets
+// that stay idle.
+//
+// Messages (every one names the wallet, since a shard holds many):
+//   (steps_atom, std::vector<leg_step>)           -> sender gets (step_ack_atom, std::vector<leg_result>)
+//   (get_wallet_atom, wallet_id, tenant_id)       -> wallet_view
+//   (admin_atom, wallet_id, admin_op, tenant_id, int64_t argument) -> wallet_view
+//   (movements_atom, wallet_id, tenant_id, uint64_t from_sequence, uint32_t limit)
+//                                                 -> (result_code, std::vector<journal_entry>)
+//   (audit_atom)                                  -> std::vector<wallet_view> of its active wallets
 #include <caf/all.hpp>
 
 #include "actors/core/wallet_core.hpp"
@@ -8,10 +18,10 @@
 
 namespace txengine {
 
-caf::actor spawn_wallet_actor(caf::actor_system& system, wallet_core core, wallet_directory* directory,
+caf::actor spawn_wallet_shard(caf::actor_system& system, wallet_directory* directory,
                               const wallet_actor_config& config);
 
-//! What a wallet actor answers to get_wallet for `tenant` (also used for dormant wallets).
+//! What a wallet answers to get_wallet for `tenant` (also used for dormant wallets).
 struct wallet_view;
 wallet_view view_of(const wallet_core& core, tenant_id tenant);
 
