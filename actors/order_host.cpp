@@ -93,7 +93,11 @@ class host_state {
     directory_ = directory;
     ids_.emplace(config.node_id, config.lane);
     step_outbox_.resize(directory->shards().size());
+    // Growing these maps rehashes every entry at once (a latency spike of tens of ms at a
+    // few hundred thousand orders): start them large enough for a benchmark-sized run.
     live_.reserve(1 << 14);
+    final_.reserve(1 << 18);
+    requests_.reserve(1 << 18);
   }
 
   void set_peers(std::vector<caf::actor> hosts, std::vector<channel_id> channel_ids, std::vector<caf::actor> channels) {

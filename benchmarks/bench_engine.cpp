@@ -8,7 +8,7 @@
 // adding isolation, timers, retries and idempotency.
 //
 // Usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H]
-//                     [--workload NAME] [--json]
+//                     [--shards S] [--workload NAME] [--json]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -34,6 +34,7 @@ struct options {
   size_t wallets = 100'000;
   uint32_t concurrency = 2'000;
   uint32_t hosts = 2;
+  uint32_t shards = 0;  //!< wallet shards; 0 = the engine's default
   std::string only;
   bool json = false;
 };
@@ -145,6 +146,7 @@ double baseline_ops_per_s(const std::string& workload_name, uint64_t orders, siz
 engine_config make_config(const options& opt) {
   engine_config config;
   config.order_hosts = opt.hosts;
+  config.wallet.shards = opt.shards;
   channel_config clean;  // funding and throughput: a provider that behaves
   clean.latency_ms = 1;
   clean.decline_ppm = clean.reply_lost_ppm = clean.reply_unknown_ppm = clean.submit_lost_ppm = clean.partial_ppm = 0;
@@ -208,10 +210,11 @@ bool parse(int argc, char** argv, options& opt) {
     else if (arg == "--wallets" && (v = value())) opt.wallets = std::stoull(v);
     else if (arg == "--concurrency" && (v = value())) opt.concurrency = static_cast<uint32_t>(std::stoul(v));
     else if (arg == "--hosts" && (v = value())) opt.hosts = static_cast<uint32_t>(std::stoul(v));
+    else if (arg == "--shards" && (v = value())) opt.shards = static_cast<uint32_t>(std::stoul(v));
     else if (arg == "--workload" && (v = value())) opt.only = v;
     else {
       std::fprintf(stderr,
-                   "usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H] "
+                   "usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H] [--shards S] "
                    "[--workload transfer_uniform|pay_hot_wallet|topup_channel] [--json]\n");
       return false;
     }

@@ -133,7 +133,7 @@ leg_outcome wallet_core::try_leg(const leg_command& command, int64_t now_ms) {
   if (code != result_code::ok) {
     record.state = tcc_record_state::try_rejected;
     records_.emplace(command.txn, record);
-    finished_.push_back({command.txn, now_ms});
+    mark_finished(command.txn, now_ms);
     return answer(code);
   }
   record.state = tcc_record_state::tried;
@@ -176,7 +176,7 @@ leg_outcome wallet_core::cancel_leg(const leg_command& command, int64_t now_ms) 
     tombstone.state = tcc_record_state::cancelled;
     tombstone.try_result = result_code::tcc_cancelled;
     records_.emplace(command.txn, tombstone);
-    finished_.push_back({command.txn, now_ms});
+    mark_finished(command.txn, now_ms);
     return answer(result_code::ok);
   }
   tcc_record& record = found->second;
@@ -213,10 +213,21 @@ void wallet_core::finish(order_id txn, tcc_record& record, tcc_record_state stat
   TX_CHECK(open_transactions_ > 0);
   record.state = state;
   --open_transactions_;
+  mark_finished(txn, now_ms);
+}
+
+void wallet_core::mark_finished(order_id txn, int64_t now_ms) {
+  if (finished_.empty()) oldest_finished_ms_ = now_ms;
   finished_.push_back({txn, now_ms});
 }
 
 void wallet_core::expire_finished(int64_t now_ms) {
+  // Fast path without touching the deque's storage: nothing is old enough, and the count is
+  // within bounds (the deque's size lives in the deque object itself).
+  if (oldest_finished_ms_ == INT64_MAX ||
+      (oldest_finished_ms_ + config_.finished_record_retention_ms >= now_ms &&
+       finished_.size() <= config_.finished_records_max))
+    return;
   while (!finished_.empty() && (finished_.size() > config_.finished_records_max ||
                                 finished_.front().finished_at_ms + config_.finished_record_retention_ms < now_ms)) {
     auto found = records_.find(finished_.front().txn);
@@ -224,6 +235,7 @@ void wallet_core::expire_finished(int64_t now_ms) {
     if (found != records_.end() && found->second.state != tcc_record_state::tried) records_.erase(found);
     finished_.pop_front();
   }
+  oldest_finished_ms_ = finished_.empty() ? INT64_MAX : finished_.front().finished_at_ms;
 }
 
 const tcc_record* wallet_core::find_record(order_id txn) const {

@@ -110,6 +110,7 @@ class wallet_core {
   void post(order_id txn, tcc_phase phase, balances delta, int64_t now_ms);
   void finish(order_id txn, tcc_record& record, tcc_record_state state, int64_t now_ms);
   void expire_finished(int64_t now_ms);
+  void mark_finished(order_id txn, int64_t now_ms);
   leg_outcome answer(result_code code, bool repeated = false) const { return {code, balances_, repeated}; }
 
   wallet_info info_;
@@ -124,6 +125,9 @@ class wallet_core {
     int64_t finished_at_ms;
   };
   std::deque<finished_mark> finished_;
+  //! finished_.front().finished_at_ms, or INT64_MAX when empty: lets expire_finished return
+  //! without touching the deque's storage (a cache miss per step with many wallets).
+  int64_t oldest_finished_ms_ = INT64_MAX;
   std::deque<journal_entry> journal_;
   balances journal_base_;
   uint64_t journal_sequence_ = 0;
