@@ -129,18 +129,10 @@ TEST_F(EngineRejections, SameWallet) {
   h.expect_refused(h.commission(fee, fee, 10), result_code::same_wallet);
 }
 
-// The bug these three tests found: when one wallet refuses a try because it is unknown, of
-// another currency or of another tenant, the order compensates with cancels on every leg,
-// and the cancel sent to that same wallet is refused again for the same reason (the shard
-// answers unknown_wallet; wallet_core::apply checks tenant and currency before the phase,
-// so even the empty rollback gets tenant_mismatch / currency_mismatch). order_core treats a
-// refused cancel as "participants disagree": alert step_refused, retry forever. The order
-// stays `cancelling` for good: the client never gets an answer, in_flight never drops, an
-// alert fires on every retry. Nothing moves (the other legs are cancelled), but the design
-// says such an order fails with the wallet's reason.
-constexpr const char* stuck_cancel_bug =
-    "bug: an order with an unknown / other-currency / other-tenant wallet never finishes: the "
-    "cancel to that wallet is refused with the same code and retried forever (state cancelling)";
+// When one wallet refuses a try because it is unknown, of another currency or of another
+// tenant, the order compensates with cancels on every leg; the cancel sent to that same
+// wallet has nothing to undo and must succeed, so the order fails with the wallet's reason
+// (it once retried that cancel forever).
 
 TEST_F(EngineRejections, UnknownWalletFailsTheOrderAndMovesNothing) {
   // Queries and admin of an unknown wallet answer at once.
@@ -148,7 +140,6 @@ TEST_F(EngineRejections, UnknownWalletFailsTheOrderAndMovesNothing) {
   EXPECT_EQ(h.eng.get_wallet(tenant, ghost).code, result_code::unknown_wallet);
   EXPECT_EQ(h.eng.admin(tenant, ghost, admin_op::freeze).code, result_code::unknown_wallet);
   EXPECT_EQ(h.eng.movements(tenant, ghost, 0, 10).first, result_code::unknown_wallet);
-  GTEST_SKIP() << stuck_cancel_bug;
   h.patience = 3s;
   h.expect_failed(h.transfer(a, ghost, 100), result_code::unknown_wallet);
   h.expect_failed(h.transfer(ghost, a, 100), result_code::unknown_wallet);
@@ -165,7 +156,6 @@ TEST_F(EngineRejections, CurrencyMismatchOfARefund) {
 }
 
 TEST_F(EngineRejections, CurrencyMismatch) {
-  GTEST_SKIP() << stuck_cancel_bug;
   h.patience = 3s;
   wallet_id euro = h.wallet(wallet_kind::user, tenant, eur);
   h.fund(euro, 5'000, tenant, eur);
@@ -199,7 +189,6 @@ TEST_F(EngineRejections, TenantMismatchOfQueriesAdminAndRefunds) {
 }
 
 TEST_F(EngineRejections, TenantMismatch) {
-  GTEST_SKIP() << stuck_cancel_bug;
   h.patience = 3s;
   wallet_id foreign = h.wallet(wallet_kind::user, other_tenant);
   wallet_id foreign_merchant = h.wallet(wallet_kind::merchant, other_tenant);
@@ -287,7 +276,6 @@ TEST_F(EngineRejections, WalletKindNotAllowed) {
 // internal TCC code leaks to the client instead of wallet_kind_not_allowed (or same_wallet,
 // which validate() could decide up front for destination == system wallet).
 TEST_F(EngineRejections, TopUpIntoSystemWalletIsKindNotAllowed) {
-  GTEST_SKIP() << "bug: top_up into the system wallet fails with tcc_conflict, not wallet_kind_not_allowed";
   h.expect_failed(h.top_up(h.system(), 10), result_code::wallet_kind_not_allowed);
 }
 
@@ -331,8 +319,6 @@ TEST_F(EngineRejections, UnknownOrderOfAnotherNodeOrLane) {
   const order_id other_node = (order_id{12345} << 22) | (order_id{5} << 16) | 77;
   const order_id other_lane = (order_id{12345} << 22) | (order_id{9} << 12) | 77;
   for (order_id id : {other_node, other_lane}) EXPECT_EQ(h.eng.get_order(tenant, id).code, result_code::unknown_order);
-  GTEST_SKIP() << "bug: a refund of an order id of another node or lane never finishes (its allowance cancel is "
-                  "answered unknown_order and retried forever)";
   h.patience = 3s;
   for (order_id id : {other_node, other_lane}) h.expect_failed(h.refund(id, 50), result_code::unknown_order);
 }
