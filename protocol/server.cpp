@@ -244,10 +244,17 @@ struct server::impl {
     }
     self->flush(c.hdl);
     self->close(c.hdl);
+    // Forget it now: the broker gets no connection_closed_msg for a close of its own, and the
+    // handle id (the socket) can come back with the next accepted connection. `c` is gone after
+    // this; callers return at once.
+    serials.erase(c.serial);
+    connections.erase(c.hdl.id());
+    counters->connections_open.fetch_sub(1);
   }
 
   //! Decodes and dispatches buffered frames while the connection's limits allow.
-  void drain(connection& c, int64_t now) {
+  //! False if the connection was closed (and `c` is gone).
+  bool drain(connection& c, int64_t now) {
     while (may_read(c)) {
       std::string_view payload;
       auto st = c.splitter.next(payload);
@@ -259,11 +266,12 @@ struct server::impl {
                     code_only(st == frame_splitter::status::too_large ? result_code::frame_too_large
                                                                      : result_code::malformed_request));
         close(c);
-        return;
+        return false;
       }
       counters->requests.fetch_add(1, std::memory_order_relaxed);
       handle_frame(c, payload, now);
     }
+    return true;
   }
 
   void handle_frame(connection& c, std::string_view payload, int64_t now) {
@@ -326,8 +334,8 @@ struct server::impl {
     if (c.closing) return;
     if (c.paused) {
       if (may_read(c)) {
-        drain(c, now_ms());
-        if (may_read(c) && !c.closing) {
+        if (!drain(c, now_ms())) return;
+        if (may_read(c)) {
           c.paused = false;
           self->trigger(c.hdl);
         }
@@ -366,6 +374,12 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
         }
         st->counters->connections_accepted.fetch_add(1);
         st->counters->connections_open.fetch_add(1);
+        if (auto stale = st->connections.find(msg.handle.id()); stale != st->connections.end()) {
+          // A handle id reused before its old connection was forgotten: drop the old state.
+          st->serials.erase(stale->second.serial);
+          st->connections.erase(stale);
+          st->counters->connections_open.fetch_sub(1);
+        }
         uint64_t serial = st->next_serial++;
         st->connections.emplace(std::piecewise_construct, std::forward_as_tuple(msg.handle.id()),
                                 std::forward_as_tuple(msg.handle, serial, st->config.frame_size_max));
@@ -379,10 +393,10 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
         conn& c = it->second;
         if (c.closing) return;
         c.splitter.feed(msg.buf.data(), msg.buf.size());
-        st->drain(c, now_ms());
+        bool alive = st->drain(c, now_ms());
         st->send_batches();
         st->flush_touched();
-        if (st->connections.count(msg.handle.id())) st->update_reading(c);
+        if (alive) st->update_reading(c);
       },
       [=](replies_atom, std::vector<order_reply>& replies) {
         for (auto& reply : replies) {
