@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <future>
 #include <unordered_map>
 
@@ -28,6 +29,7 @@ struct driver_state {
   std::vector<uint32_t> latencies_us;
   load_result result;
   steady::time_point started;
+  double cpu_started = 0;
   steady::time_point last_progress;
   static inline const char* name = "load_driver";
 };
@@ -48,6 +50,12 @@ void send_more(driver_actor* self) {
   st.outbox.clear();
 }
 
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
 double percentile(std::vector<uint32_t>& values, double p) {
   if (values.empty()) return 0;
   size_t index = std::min(values.size() - 1, static_cast<size_t>(p * static_cast<double>(values.size())));
@@ -60,6 +68,7 @@ void finish(driver_actor* self) {
   auto& r = st.result;
   r.orders = st.completed;
   r.elapsed_s = std::chrono::duration<double>(steady::now() - st.started).count();
+  r.cpu_s = process_cpu_s() - st.cpu_started;
   r.ops_per_s = r.elapsed_s > 0 ? static_cast<double>(r.orders) / r.elapsed_s : 0;
   r.p50_us = percentile(st.latencies_us, 0.50);
   r.p99_us = percentile(st.latencies_us, 0.99);
@@ -77,6 +86,7 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
   st.done = done;
   st.latencies_us.reserve(options.orders);
   st.started = st.last_progress = steady::now();
+  st.cpu_started = process_cpu_s();
   if (options.orders == 0) {
     finish(self);
     return {};

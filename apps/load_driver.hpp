@@ -43,6 +43,9 @@ struct load_result {
   double p50_us = 0;
   double p99_us = 0;
   double max_us = 0;
+  //! CPU time the whole process used during the run (all threads): with other load on the
+  //! machine, cpu_s / orders is a steadier measure of cost than ops_per_s.
+  double cpu_s = 0;
 };
 
 //! Runs `orders` commands of `load` through `eng`, `concurrency` at a time; blocks until done.

@@ -200,6 +200,10 @@ row run_workload(const std::string& name, const options& opt) {
   return r;
 }
 
+double cpu_us(const row& r) {
+  return r.engine_result.orders ? r.engine_result.cpu_s * 1e6 / static_cast<double>(r.engine_result.orders) : 0;
+}
+
 bool parse(int argc, char** argv, options& opt) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -237,23 +241,24 @@ int main(int argc, char** argv) {
       std::printf(
           "{\"name\":\"%s\",\"orders\":%llu,\"succeeded\":%llu,\"failed\":%llu,\"refused\":%llu,"
           "\"ops_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,"
-          "\"baseline_ops_per_s\":%.0f,\"ratio\":%.3f}\n",
+          "\"baseline_ops_per_s\":%.0f,\"ratio\":%.3f,\"cpu_us_per_order\":%.2f}\n",
           r.name.c_str(), (unsigned long long)r.engine_result.orders, (unsigned long long)r.engine_result.succeeded,
           (unsigned long long)r.engine_result.failed, (unsigned long long)r.engine_result.refused,
           r.engine_result.ops_per_s, r.engine_result.p50_us, r.engine_result.p99_us, r.engine_result.max_us,
-          r.baseline_ops_per_s, ratio);
+          r.baseline_ops_per_s, ratio, cpu_us(r));
       std::fflush(stdout);
     }
   }
   if (!opt.json) {
-    std::printf("%-18s %10s %12s %10s %10s %10s %16s %8s\n", "workload", "orders", "ops/s", "p50 us", "p99 us",
-                "max us", "baseline ops/s", "ratio");
+    std::printf("%-18s %10s %12s %10s %10s %10s %16s %8s %10s\n", "workload", "orders", "ops/s", "p50 us", "p99 us",
+                "max us", "baseline ops/s", "ratio", "cpu us/op");
     for (const auto& r : rows)
-      std::printf("%-18s %10llu %12.0f %10.0f %10.0f %10.0f %16.0f %8.3f\n", r.name.c_str(),
+      std::printf("%-18s %10llu %12.0f %10.0f %10.0f %10.0f %16.0f %8.3f %10.2f\n", r.name.c_str(),
                   (unsigned long long)r.engine_result.orders, r.engine_result.ops_per_s, r.engine_result.p50_us,
                   r.engine_result.p99_us, r.engine_result.max_us, r.baseline_ops_per_s,
-                  r.baseline_ops_per_s > 0 ? r.engine_result.ops_per_s / r.baseline_ops_per_s : 0);
+                  r.baseline_ops_per_s > 0 ? r.engine_result.ops_per_s / r.baseline_ops_per_s : 0, cpu_us(r));
     std::printf("baseline: the same orders applied to wallet cores directly on one thread (no actors, no messages)\n");
+    std::printf("cpu us/op: process CPU time (all threads) per order during the run; 2e6 / it bounds ops/s on 2 idle cores\n");
   }
   return 0;
 }
