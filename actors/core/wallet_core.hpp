@@ -3,10 +3,10 @@
 // TCC participant records. Plain C++: no CAF, MySQL or Kafka; time is passed in, so the
 // same inputs always give the same state.
 #include <cstdint>
-#include <deque>
 #include <unordered_map>
 #include <vector>
 
+#include "actors/core/fifo_vector.hpp"
 #include "actors/core/result_code.hpp"
 #include "actors/core/types.hpp"
 
@@ -94,7 +94,7 @@ class wallet_core {
   const tcc_record* find_record(order_id txn) const;
 
   //! Journal entries still in memory, oldest first; `journal_base()` is the balance before them.
-  const std::deque<journal_entry>& journal() const { return journal_; }
+  const fifo_vector<journal_entry>& journal() const { return journal_; }
   const balances& journal_base() const { return journal_base_; }
   uint64_t journal_sequence() const { return journal_sequence_; }
   //! Replays the journal from its base: true when every entry chains and the end is `current()`.
@@ -124,11 +124,11 @@ class wallet_core {
     order_id txn;
     int64_t finished_at_ms;
   };
-  std::deque<finished_mark> finished_;
+  fifo_vector<finished_mark> finished_;
   //! finished_.front().finished_at_ms, or INT64_MAX when empty: lets expire_finished return
   //! without touching the deque's storage (a cache miss per step with many wallets).
   int64_t oldest_finished_ms_ = INT64_MAX;
-  std::deque<journal_entry> journal_;
+  fifo_vector<journal_entry> journal_;
   balances journal_base_;
   uint64_t journal_sequence_ = 0;
 };
