@@ -1,0 +1,97 @@
+#include "persistence/audit.hpp"
+
+#include <unordered_map>
+
+namespace txengine::persistence {
+
+namespace {
+
+void problem(audit_report& r, const audit_options& o, std::string text) {
+  r.ok = false;
+  ++r.problem_count;
+  if (r.problems.size() < o.max_problems) r.problems.push_back(std::move(text));
+}
+
+}  // namespace
+
+std::string audit_report::summary() const {
+  std::string s = ok ? "ok: " : "FAILED (" + std::to_string(problem_count) + " problems): ";
+  s += std::to_string(wallets) + " wallets, " + std::to_string(movements) + " movements, " + std::to_string(orders) +
+       " orders, sum of balances";
+  if (sum_by_currency.empty()) s += " (no wallets)";
+  for (const auto& [cur, sum] : sum_by_currency) s += " " + cur + "=" + std::to_string(sum);
+  for (const auto& p : problems) s += "\n  " + p;
+  return s;
+}
+
+audit_report audit(mysql_connection& conn, const shard_layout& layout, const audit_options& options) {
+  audit_report r;
+  std::unordered_map<uint64_t, int64_t> order_sums;
+  for (uint32_t d = 0; d < layout.databases; ++d) {
+    for (uint32_t t : layout.tables_in(d)) {
+      const std::string wallets = layout.table_at("wallets", d, t);
+      const std::string movements = layout.table_at("fund_movements", d, t);
+      const std::string where = layout.database_name(d) + " table " + std::to_string(t);
+      {
+        auto rs = conn.query("SELECT currency, COUNT(*), CAST(SUM(available) + SUM(frozen) + SUM(incoming) AS SIGNED) FROM " +
+                             wallets + " GROUP BY currency");
+        while (rs->next()) {
+          r.wallets += rs->getUInt64(2);
+          r.sum_by_currency[std::string(rs->getString(1))] += rs->getInt64(3);
+        }
+      }
+      r.movements += static_cast<uint64_t>(conn.query_int("SELECT COUNT(*) FROM " + movements));
+      r.orders += static_cast<uint64_t>(conn.query_int("SELECT COUNT(*) FROM " + layout.table_at("orders", d, t)));
+      {
+        auto rs = conn.query(
+            "SELECT w.id, w.available, w.frozen, w.incoming, w.version, COALESCE(m.a, 0), COALESCE(m.f, 0), "
+            "COALESCE(m.i, 0), COALESCE(m.s, 0), COALESCE(m.n, 0) FROM " +
+            wallets +
+            " w LEFT JOIN (SELECT wallet_id, CAST(SUM(d_available) AS SIGNED) a, CAST(SUM(d_frozen) AS SIGNED) f, "
+            "CAST(SUM(d_incoming) AS SIGNED) i, MAX(seq) s, COUNT(*) n FROM " +
+            movements +
+            " GROUP BY wallet_id) m ON m.wallet_id = w.id WHERE w.available <> COALESCE(m.a, 0) OR w.frozen <> "
+            "COALESCE(m.f, 0) OR w.incoming <> COALESCE(m.i, 0) OR w.version <> COALESCE(m.s, 0) OR "
+            "COALESCE(m.s, 0) <> COALESCE(m.n, 0)");
+        while (rs->next())
+          problem(r, options,
+                  where + ": wallet " + std::to_string(rs->getUInt64(1)) + " balances " +
+                      std::to_string(rs->getInt64(2)) + "/" + std::to_string(rs->getInt64(3)) + "/" +
+                      std::to_string(rs->getInt64(4)) + " version " + std::to_string(rs->getUInt64(5)) +
+                      ", movements sum to " + std::to_string(rs->getInt64(6)) + "/" + std::to_string(rs->getInt64(7)) +
+                      "/" + std::to_string(rs->getInt64(8)) + " last seq " + std::to_string(rs->getUInt64(9)) +
+                      " count " + std::to_string(rs->getUInt64(10)));
+      }
+      {
+        int64_t orphans = conn.query_int("SELECT COUNT(*) FROM " + movements + " m LEFT JOIN " + wallets +
+                                         " w ON w.id = m.wallet_id WHERE w.id IS NULL");
+        if (orphans > 0) problem(r, options, where + ": " + std::to_string(orphans) + " movements of no wallet");
+      }
+      {
+        auto rs = conn.query(
+            "SELECT wallet_id, seq FROM (SELECT wallet_id, seq, available_after, frozen_after, incoming_after, "
+            "SUM(d_available) OVER w ra, SUM(d_frozen) OVER w rf, SUM(d_incoming) OVER w ri FROM " +
+            movements +
+            " WINDOW w AS (PARTITION BY wallet_id ORDER BY seq)) x WHERE available_after <> ra OR frozen_after <> rf "
+            "OR incoming_after <> ri LIMIT " +
+            std::to_string(options.max_problems));
+        while (rs->next())
+          problem(r, options,
+                  where + ": movement " + std::to_string(rs->getUInt64(1)) + "#" + std::to_string(rs->getUInt64(2)) +
+                      " resulting balances differ from the running sum");
+      }
+      if (options.orders_zero_sum) {
+        auto rs = conn.query("SELECT order_id, CAST(SUM(d_available) + SUM(d_frozen) + SUM(d_incoming) AS SIGNED) FROM " +
+                             movements + " GROUP BY order_id");
+        while (rs->next()) order_sums[rs->getUInt64(1)] += rs->getInt64(2);
+      }
+    }
+  }
+  for (const auto& [cur, sum] : r.sum_by_currency)
+    if (sum != 0) problem(r, options, "sum of balances of " + cur + " is " + std::to_string(sum) + ", not 0");
+  for (const auto& [order, sum] : order_sums)
+    if (sum != 0) problem(r, options, "movements of order " + std::to_string(order) + " sum to " + std::to_string(sum));
+  return r;
+}
+
+}  // namespace txengine::persistence

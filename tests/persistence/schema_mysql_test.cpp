@@ -1,0 +1,172 @@
+// Integration tests of persistence/ against the private MariaDB server (scripts/mariadb.sh;
+// the CTest fixture `mysql_server` starts it). TXENGINE_MYSQL_URI overrides where it is.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "persistence/audit.hpp"
+#include "persistence/mysql_connection.hpp"
+#include "persistence/schema.hpp"
+#include "persistence/shard_layout.hpp"
+
+using namespace txengine::persistence;
+
+namespace {
+
+shard_layout test_layout(uint32_t d = 2, uint32_t t = 4) {
+  shard_layout l;
+  l.databases = d;
+  l.tables = t;
+  l.prefix = "txtest_schema";
+  return l;
+}
+
+class MysqlSchema : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    conn_ = std::make_unique<mysql_connection>(endpoint_from_environment());
+    drop_all();
+  }
+  void TearDown() override { drop_all(); }
+  void drop_all() {
+    drop_schema(*conn_, test_layout(2, 4));
+    drop_schema(*conn_, test_layout(3, 4));
+  }
+  std::unique_ptr<mysql_connection> conn_;
+};
+
+}  // namespace
+
+TEST(MysqlUri, ParsesEveryPart) {
+  mysql_endpoint e;
+  ASSERT_TRUE(parse_mysql_uri("mysql://u:p@db.example:3310/app", e));
+  EXPECT_EQ(e.user, "u");
+  EXPECT_EQ(e.password, "p");
+  EXPECT_EQ(e.host, "db.example");
+  EXPECT_EQ(e.port, 3310);
+  EXPECT_EQ(e.database, "app");
+  EXPECT_EQ(e.describe(), "mysql://u@db.example:3310/app");
+
+  mysql_endpoint s;
+  ASSERT_TRUE(parse_mysql_uri("mysql://root@localhost?socket=/tmp/x.sock", s));
+  EXPECT_EQ(s.socket, "/tmp/x.sock");
+  EXPECT_EQ(s.user, "root");
+
+  mysql_endpoint d;
+  ASSERT_TRUE(parse_mysql_uri("mysql://", d));
+  EXPECT_EQ(d.port, 3407);
+  EXPECT_EQ(d.user, "txengine");
+
+  std::string why;
+  EXPECT_FALSE(parse_mysql_uri("postgres://x", d, &why));
+  EXPECT_FALSE(parse_mysql_uri("mysql://u@h:0", d, &why));
+  EXPECT_FALSE(parse_mysql_uri("mysql://u@h:99999", d, &why));
+  EXPECT_FALSE(parse_mysql_uri("mysql://u@h?sockt=/x", d, &why));
+}
+
+TEST(ShardLayout, WalletIdModDAndModT) {
+  shard_layout l = test_layout(2, 4);
+  EXPECT_EQ(l.database_of(7), 1u);
+  EXPECT_EQ(l.table_of(7), 3u);
+  EXPECT_EQ(l.table_for("wallets", 7), "`txtest_schema_1`.`wallets_3`");
+  EXPECT_EQ(l.tables_in(0), (std::vector<uint32_t>{0, 2}));
+  EXPECT_EQ(l.tables_in(1), (std::vector<uint32_t>{1, 3}));
+  // Every wallet id lands in a table its database holds.
+  for (uint64_t id = 0; id < 100; ++id) {
+    auto in = l.tables_in(l.database_of(id));
+    EXPECT_NE(std::find(in.begin(), in.end(), l.table_of(id)), in.end()) << id;
+  }
+  shard_layout coprime = test_layout(3, 4);
+  EXPECT_EQ(coprime.tables_in(2).size(), 4u);
+  EXPECT_EQ(shard_layout::request_key(1, "abc"), shard_layout::request_key(1, "abc"));
+  EXPECT_NE(shard_layout::request_key(1, "abc"), shard_layout::request_key(2, "abc"));
+  shard_layout bad = test_layout(0, 4);
+  EXPECT_FALSE(bad.valid());
+  bad = test_layout();
+  bad.prefix = "x`; drop";
+  EXPECT_FALSE(bad.valid());
+}
+
+TEST(Migrations, AreNumberedAndSplit) {
+  ASSERT_FALSE(migrations().empty());
+  EXPECT_EQ(migrations().front().version, 1u);
+  EXPECT_EQ(migrations().front().name, "initial");
+  EXPECT_EQ(latest_schema_version(), migrations().back().version);
+  auto statements = migrations().front().statements();
+  EXPECT_EQ(statements.size(), table_families().size());
+  for (const auto& s : statements) {
+    EXPECT_NE(s.find("IF NOT EXISTS"), std::string::npos) << s;
+    EXPECT_NE(s.find("{t}"), std::string::npos) << s;
+    EXPECT_EQ(s.find("--"), std::string::npos) << s;
+  }
+}
+
+TEST_F(MysqlSchema, CreatesTwoByFourShardsIdempotently) {
+  shard_layout l = test_layout(2, 4);
+  schema_report first = apply_schema(*conn_, l);
+  EXPECT_EQ(first.databases_created, 2u);
+  EXPECT_EQ(first.migrations_applied, 2u * migrations().size());
+  EXPECT_EQ(first.tables, 4u * table_families().size());
+  EXPECT_EQ(first.version, latest_schema_version());
+  EXPECT_EQ(count_shard_tables(*conn_, l), first.tables);
+
+  schema_report again = apply_schema(*conn_, l);
+  EXPECT_EQ(again.databases_created, 0u);
+  EXPECT_EQ(again.migrations_applied, 0u);
+  EXPECT_EQ(count_shard_tables(*conn_, l), first.tables);
+  for (uint32_t d = 0; d < 2; ++d)
+    EXPECT_EQ(conn_->query_int("SELECT COUNT(*) FROM `txtest_schema_" + std::to_string(d) + "`.schema_migrations"),
+              static_cast<int64_t>(migrations().size()));
+
+  // A half-applied migration (a table dropped, the version not recorded) is completed.
+  conn_->execute("DROP TABLE `txtest_schema_1`.`orders_3`");
+  conn_->execute("DELETE FROM `txtest_schema_1`.schema_migrations");
+  schema_report repaired = apply_schema(*conn_, l);
+  EXPECT_EQ(repaired.migrations_applied, migrations().size());
+  EXPECT_EQ(count_shard_tables(*conn_, l), first.tables);
+
+  audit_report empty = audit(*conn_, l);
+  EXPECT_TRUE(empty.ok) << empty.summary();
+  EXPECT_EQ(empty.wallets, 0u);
+}
+
+TEST_F(MysqlSchema, RefusesAnotherLayoutAndAChangedMigration) {
+  apply_schema(*conn_, test_layout(2, 4));
+  EXPECT_THROW(apply_schema(*conn_, test_layout(3, 4)), schema_error);  // txtest_schema_0 is 2x4
+  conn_->execute("UPDATE `txtest_schema_0`.schema_migrations SET checksum = '0000000000000000'");
+  EXPECT_THROW(apply_schema(*conn_, test_layout(2, 4)), schema_error);
+  conn_->execute("UPDATE `txtest_schema_0`.schema_migrations SET version = version + 1000");
+  EXPECT_THROW(apply_schema(*conn_, test_layout(2, 4)), schema_error);
+}
+
+TEST_F(MysqlSchema, AuditFindsBrokenBalances) {
+  shard_layout l = test_layout(2, 4);
+  apply_schema(*conn_, l);
+  // A system wallet (id 8) funds wallet 5 with 100: consistent.
+  auto wallet = [&](uint64_t id, int kind, int64_t available, uint64_t version) {
+    conn_->execute("INSERT INTO " + l.table_for("wallets", id) +
+                   " (id, tenant, currency, kind, status, available, version, created_ms, updated_ms) VALUES (" +
+                   std::to_string(id) + ", 1, 'USD', " + std::to_string(kind) + ", 0, " + std::to_string(available) +
+                   ", " + std::to_string(version) + ", 0, 0)");
+  };
+  auto movement = [&](uint64_t id, uint64_t seq, uint64_t order, int64_t delta, int64_t after) {
+    conn_->execute("INSERT INTO " + l.table_for("fund_movements", id) + " VALUES (" + std::to_string(id) + ", " +
+                   std::to_string(seq) + ", " + std::to_string(order) + ", 3, " + std::to_string(delta) + ", 0, 0, " +
+                   std::to_string(after) + ", 0, 0, 0)");
+  };
+  wallet(8, 2, -100, 1);
+  wallet(5, 0, 100, 1);
+  movement(8, 1, 1, -100, -100);
+  movement(5, 1, 1, 100, 100);
+  audit_report good = audit(*conn_, l);
+  EXPECT_TRUE(good.ok) << good.summary();
+  EXPECT_EQ(good.wallets, 2u);
+  EXPECT_EQ(good.movements, 2u);
+  EXPECT_EQ(good.sum_by_currency.at("USD"), 0);
+
+  // Money out of nowhere: a balance without a movement, so the sum and the journal disagree.
+  conn_->execute("UPDATE " + l.table_for("wallets", 5) + " SET available = available + 1 WHERE id = 5");
+  audit_report bad = audit(*conn_, l);
+  EXPECT_FALSE(bad.ok);
+  EXPECT_GE(bad.problem_count, 2u) << bad.summary();  // the wallet vs its journal, and the USD sum
+}
