@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+scripts/mariadb.sh start   # the private MariaDB server the mysql tests use (left running)
 ctest --test-dir build --output-on-failure --timeout 900 -j2
