@@ -10,6 +10,7 @@ namespace txengine {
 wallet_directory::wallet_directory(caf::actor_system& system, wallet_actor_config config, uint32_t default_shards)
     : system_(system), config_(config) {
   uint32_t count = config_.shards != 0 ? config_.shards : std::max<uint32_t>(1, default_shards);
+  shard_count_ = count;
   for (uint32_t i = 0; i < count; ++i) shards_.push_back(spawn_wallet_shard(system_, this, config_));
 }
 

@@ -57,6 +57,8 @@ class wallet_directory {
   //! Routing without a lookup: the shard of any id (an unknown id is answered by the shard).
   size_t shard_index(wallet_id id) const { return static_cast<size_t>(id % shards_.size()); }
   const std::vector<caf::actor>& shards() const { return shards_; }
+  //! How many shards there are (known before they are all spawned).
+  size_t shards_expected() const { return shard_count_; }
 
   //! For the owning shard: takes a dormant wallet's core; std::nullopt for an unknown id.
   std::optional<wallet_core> activate(wallet_id id);
@@ -88,6 +90,7 @@ class wallet_directory {
   wallet_actor_config config_;
   std::array<stripe, stripes> stripes_;
   std::vector<caf::actor> shards_;
+  size_t shard_count_ = 1;
   std::atomic<wallet_id> next_id_{1};
   std::atomic<size_t> wallet_count_{0};
   std::atomic<size_t> active_count_{0};

@@ -198,14 +198,15 @@ class host_state {
   void flush() {
     flush_pending_ = false;
     const auto& shards = directory_->shards();
-    for (size_t i = 0; i < step_outbox_.size(); ++i) {
+    // Only the shards this burst touched: with one shard per wallet there are 100k of them.
+    for (uint32_t i : touched_shards_) {
       auto& steps = step_outbox_[i];
-      if (steps.empty()) continue;
-      size_t reserve = steps.size();
+      size_t reserve = std::min<size_t>(steps.size(), 256);
       self_->send(shards[i], steps_atom::value, std::move(steps));
       steps = std::vector<leg_step>();
-      steps.reserve(reserve);
+      if (shards.size() <= 64) steps.reserve(reserve);  // few shards: each is reused every flush
     }
+    touched_shards_.clear();
     steps_pending_ = false;
     reply_outbox_.drain([&](const caf::actor& client, std::vector<order_reply> replies) {
       self_->send(client, replies_atom::value, std::move(replies));
@@ -341,7 +342,9 @@ class host_state {
     step.command.cur = core.command().cur;
     step.command.try_deadline_ms = core.try_deadline_ms();
     step.command.wallet_kinds_allowed = leg.wallet_kinds_allowed;
-    step_outbox_[directory_->shard_index(leg.target)].push_back(step);
+    size_t shard = directory_->shard_index(leg.target);
+    if (step_outbox_[shard].empty()) touched_shards_.push_back(static_cast<uint32_t>(shard));
+    step_outbox_[shard].push_back(step);
     steps_pending_ = true;
   }
 
@@ -453,6 +456,7 @@ class host_state {
   std::vector<order_action> actions_;
   std::vector<std::vector<leg_step>> step_outbox_;  //!< by wallet shard index
   bool steps_pending_ = false;
+  std::vector<uint32_t> touched_shards_;  //!< indices of step_outbox_ that are not empty
   per_actor<order_reply> reply_outbox_;
   per_actor<channel_request> channel_outbox_;
   bool flush_pending_ = false;

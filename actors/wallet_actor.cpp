@@ -57,7 +57,9 @@ wallet_view unknown_wallet_view() {
 caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wallet_actor_config config) {
   self->state.directory = directory;
   self->state.config = config;
-  self->state.wallets.reserve(1 << 16);
+  // Sized for the shard's share of a large wallet population, not more: with one shard per
+  // wallet (shards = wallets) a big reservation per shard would cost gigabytes.
+  self->state.wallets.reserve(std::max<size_t>(4, (size_t{1} << 18) / directory->shards_expected()));
   auto idle_check = std::chrono::milliseconds(std::max<int64_t>(config.idle_ms / 2, 1));
   self->delayed_send(self, idle_check, idle_atom::value);
   return {
