@@ -32,7 +32,7 @@ void simulated_channel::poll(int64_t now_ms, std::vector<channel_response>& out)
   int64_t now_us = now_ms * 1000;
   while (!queue_.empty() && (config_.rate_per_s == 0 || next_admit_us_ <= now_us)) {
     if (config_.rate_per_s != 0)
-      next_admit_us_ = std::max(next_admit_us_, now_us - 1'000'000) + 1'000'000 / config_.rate_per_s;
+      next_admit_us_ = std::max(next_admit_us_, now_us) + 1'000'000 / config_.rate_per_s;  // evenly spaced, no burst
     channel_request request = queue_.front();
     queue_.pop_front();
     process(request, now_ms);
@@ -75,6 +75,13 @@ void simulated_channel::process(const channel_request& request, int64_t now_ms) 
       t.settled_amount = draw(config_.partial_ppm) ? request.amount - request.amount / 4 : request.amount;
     }
     truth_.emplace(request.order, t);
+    truth_order_.push_back(request.order);
+    // Bounded memory: the provider forgets its oldest orders (far older than any order's
+    // query horizon in the engine's configurations).
+    while (truth_order_.size() > config_.known_orders_max) {
+      truth_.erase(truth_order_.front());
+      truth_order_.pop_front();
+    }
   }
   if (draw(config_.reply_lost_ppm)) return;  // processed, but the answer is lost: a timeout
   channel_response response = answer_for(request.order, now_ms);

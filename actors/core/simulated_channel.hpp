@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actors/core/fifo_vector.hpp"
 #include "actors/core/order_core.hpp"
 #include "actors/core/timer_queue.hpp"
 
@@ -28,6 +29,8 @@ struct channel_config {
   //! Requests per second the provider accepts; 0 = no cap.
   uint32_t rate_per_s = 0;
   size_t queue_max = 1 << 18;
+  //! Orders whose outcome the provider remembers, at most; the oldest are forgotten first.
+  size_t known_orders_max = 1 << 21;
   uint64_t seed = 42;
 };
 
@@ -75,6 +78,7 @@ class simulated_channel {
   std::deque<channel_request> queue_;
   int64_t next_admit_us_ = 0;  //!< token bucket: earliest instant the next request may pass
   std::unordered_map<order_id, truth> truth_;
+  fifo_vector<order_id> truth_order_;  //!< truth_'s keys, oldest first
   timer_queue<uint64_t> replies_;
   std::unordered_map<uint64_t, channel_response> scheduled_;
   uint64_t next_reply_slot_ = 0;

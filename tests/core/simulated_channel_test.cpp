@@ -230,5 +230,37 @@ TEST(simulated_channel_test, decline_and_partial_settlement) {
   EXPECT_LT(replies[0].settled_amount, 800);
 }
 
+// A provider allowing 100 requests/s gets them evenly spaced: no burst after an idle spell
+// (a burst of a whole second's worth would break a provider's per-second cap).
+TEST(simulated_channel_test, rate_cap_admits_no_burst) {
+  channel_config c = clean_config();
+  c.rate_per_s = 100;
+  c.latency_ms = 0;
+  simulated_channel ch(c);
+  std::vector<channel_response> out;
+  for (order_id id = 1; id <= 50; ++id) ch.receive(submit(id, 10), 10'000, out);
+  auto answered = drain(ch, 10'000, 10'095);  // 95 ms at 100/s: 10 requests at most
+  EXPECT_LE(out.size() + answered.size(), 10u);
+  EXPECT_GE(out.size() + answered.size(), 9u);
+}
+
+// The provider's memory of outcomes is bounded: past known_orders_max the oldest go first.
+TEST(simulated_channel_test, known_orders_are_bounded) {
+  channel_config c = clean_config();
+  c.known_orders_max = 8;
+  simulated_channel ch(c);
+  std::vector<channel_response> out;
+  for (order_id id = 1; id <= 20; ++id) ch.receive(submit(id, 10), 1'000, out);
+  EXPECT_EQ(ch.known_orders(), 8u);
+  out = drain(ch, 1'000, 1'010);
+  ch.receive(query(1), 1'020, out);  // forgotten
+  ch.receive(query(20), 1'020, out);  // remembered
+  out.clear();
+  out = drain(ch, 1'020, 1'030);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].outcome, channel_outcome::not_found);
+  EXPECT_EQ(out[1].outcome, channel_outcome::succeeded);
+}
+
 }  // namespace
 }  // namespace txengine
