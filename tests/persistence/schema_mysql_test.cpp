@@ -2,7 +2,8 @@
 // the CTest fixture `mysql_server` starts it). TXENGINE_MYSQL_URI overrides where it is.
 #include <gtest/gtest.h>
 
-#include <set>
+#include <algorithm>
+#include <cctype>
 
 #include "persistence/audit.hpp"
 #include "persistence/mysql_connection.hpp"
@@ -13,11 +14,20 @@ using namespace txengine::persistence;
 
 namespace {
 
+//! Each test has its own databases (ctest runs tests in parallel): txtest_<test name>_<d>.
+std::string test_prefix() {
+  std::string prefix = "txtest_";
+  if (const auto* info = ::testing::UnitTest::GetInstance()->current_test_info())
+    for (char c : std::string(info->name()))
+      prefix += static_cast<char>(std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '_');
+  return prefix.substr(0, 40);
+}
+
 shard_layout test_layout(uint32_t d = 2, uint32_t t = 4) {
   shard_layout l;
   l.databases = d;
   l.tables = t;
-  l.prefix = "txtest_schema";
+  l.prefix = test_prefix();
   return l;
 }
 
@@ -27,6 +37,7 @@ class MysqlSchema : public ::testing::Test {
     conn_ = std::make_unique<mysql_connection>(endpoint_from_environment());
     drop_all();
   }
+  std::string db(uint32_t d) const { return "`" + test_layout().database_name(d) + "`"; }
   void TearDown() override { drop_all(); }
   void drop_all() {
     drop_schema(*conn_, test_layout(2, 4));
@@ -68,7 +79,7 @@ TEST(ShardLayout, WalletIdModDAndModT) {
   shard_layout l = test_layout(2, 4);
   EXPECT_EQ(l.database_of(7), 1u);
   EXPECT_EQ(l.table_of(7), 3u);
-  EXPECT_EQ(l.table_for("wallets", 7), "`txtest_schema_1`.`wallets_3`");
+  EXPECT_EQ(l.table_for("wallets", 7), "`" + l.prefix + "_1`.`wallets_3`");
   EXPECT_EQ(l.tables_in(0), (std::vector<uint32_t>{0, 2}));
   EXPECT_EQ(l.tables_in(1), (std::vector<uint32_t>{1, 3}));
   // Every wallet id lands in a table its database holds.
@@ -115,12 +126,12 @@ TEST_F(MysqlSchema, CreatesTwoByFourShardsIdempotently) {
   EXPECT_EQ(again.migrations_applied, 0u);
   EXPECT_EQ(count_shard_tables(*conn_, l), first.tables);
   for (uint32_t d = 0; d < 2; ++d)
-    EXPECT_EQ(conn_->query_int("SELECT COUNT(*) FROM `txtest_schema_" + std::to_string(d) + "`.schema_migrations"),
+    EXPECT_EQ(conn_->query_int("SELECT COUNT(*) FROM " + db(d) + ".schema_migrations"),
               static_cast<int64_t>(migrations().size()));
 
   // A half-applied migration (a table dropped, the version not recorded) is completed.
-  conn_->execute("DROP TABLE `txtest_schema_1`.`orders_3`");
-  conn_->execute("DELETE FROM `txtest_schema_1`.schema_migrations");
+  conn_->execute("DROP TABLE " + db(1) + ".`orders_3`");
+  conn_->execute("DELETE FROM " + db(1) + ".schema_migrations");
   schema_report repaired = apply_schema(*conn_, l);
   EXPECT_EQ(repaired.migrations_applied, migrations().size());
   EXPECT_EQ(count_shard_tables(*conn_, l), first.tables);
@@ -132,10 +143,10 @@ TEST_F(MysqlSchema, CreatesTwoByFourShardsIdempotently) {
 
 TEST_F(MysqlSchema, RefusesAnotherLayoutAndAChangedMigration) {
   apply_schema(*conn_, test_layout(2, 4));
-  EXPECT_THROW(apply_schema(*conn_, test_layout(3, 4)), schema_error);  // txtest_schema_0 is 2x4
-  conn_->execute("UPDATE `txtest_schema_0`.schema_migrations SET checksum = '0000000000000000'");
+  EXPECT_THROW(apply_schema(*conn_, test_layout(3, 4)), schema_error);  // database 0 is 2x4
+  conn_->execute("UPDATE " + db(0) + ".schema_migrations SET checksum = '0000000000000000'");
   EXPECT_THROW(apply_schema(*conn_, test_layout(2, 4)), schema_error);
-  conn_->execute("UPDATE `txtest_schema_0`.schema_migrations SET version = version + 1000");
+  conn_->execute("UPDATE " + db(0) + ".schema_migrations SET version = version + 1000");
   EXPECT_THROW(apply_schema(*conn_, test_layout(2, 4)), schema_error);
 }
 
