@@ -20,6 +20,7 @@
 //
 // Usage: bench_durable [--orders N] [--wallets W] [--threads C] [--databases D] [--tables T]
 //                      [--prefix NAME] [--mysql URI] [--workload NAME] [--json]
+//                      [--inject-violation]   (tests: corrupts one balance before the audit, which must fail)
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -60,6 +61,7 @@ struct options {
   mysql_endpoint endpoint = endpoint_from_environment();
   std::string only;
   bool json = false;
+  bool inject_violation = false;  //!< test of the audit: a cent out of nowhere before it runs
 };
 
 struct result {
@@ -360,6 +362,8 @@ result run_workload(const std::string& name, const options& opt) {
   r.p50_us = percentile(all, 0.50);
   r.p99_us = percentile(all, 0.99);
 
+  if (opt.inject_violation)
+    admin.execute("UPDATE " + opt.layout.table_for("wallets", 2) + " SET available = available + 1 WHERE id = 2");
   audit_report a = audit(admin, opt.layout);
   std::string extra;
   if (a.orders != opt.orders) extra += "; " + std::to_string(a.orders) + " order rows, expected " + std::to_string(opt.orders);
@@ -401,6 +405,8 @@ int main(int argc, char** argv) {
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (arg == "--json") {
       opt.json = true;
+    } else if (arg == "--inject-violation") {
+      opt.inject_violation = true;
     } else if (arg == "--orders" || arg == "--wallets" || arg == "--threads" || arg == "--databases" ||
                arg == "--tables") {
       const char* text = value();

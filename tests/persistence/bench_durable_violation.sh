@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# bench_durable must exit non-zero and say AUDIT FAILED when the committed balances do not add up.
+# usage: bench_durable_violation.sh path/to/bench_durable
+set -uo pipefail
+out=$("$1" --orders 200 --wallets 100 --threads 4 --workload transfer_uniform --prefix txtest_violation \
+      --inject-violation 2>&1)
+rc=$?
+echo "$out"
+[ "$rc" -eq 1 ] || { echo "FAIL: exit status $rc, expected 1"; exit 1; }
+grep -q "AUDIT FAILED" <<<"$out" || { echo "FAIL: no AUDIT FAILED"; exit 1; }
+grep -q "sum of balances of USD is 1, not 0" <<<"$out" || { echo "FAIL: the sum was not reported"; exit 1; }
+echo "violation detected"
