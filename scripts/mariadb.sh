@@ -28,6 +28,10 @@ APP_PASSWORD=txengine
 admin() { mariadb-admin --no-defaults -S "$SOCK" -uroot --connect-timeout=2 "$@"; }
 client() { mariadb --no-defaults -S "$SOCK" -uroot "$@"; }
 answers() { [ -S "$SOCK" ] && admin ping >/dev/null 2>&1; }
+# Another server (e.g. started from another checkout) already serving the application account on the port.
+port_answers() {
+  mariadb-admin --no-defaults -h127.0.0.1 -P"$PORT" -u"$APP_USER" -p"$APP_PASSWORD" --connect-timeout=2 ping >/dev/null 2>&1
+}
 server_pid() { [ -f "$PIDFILE" ] && cat "$PIDFILE" 2>/dev/null || true; }
 alive() { local pid; pid=$(server_pid); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
@@ -51,6 +55,10 @@ start() {
   if alive; then
     echo "mariadb.sh: pid $(server_pid) exists but does not answer on $SOCK; stop it first" >&2
     exit 1
+  fi
+  if port_answers; then
+    echo "mariadb: a server with the $APP_USER account already answers on 127.0.0.1:$PORT (not from $DIR); using it"
+    return 0
   fi
   if [ ! -d "$DATA/mysql" ]; then
     echo "mariadb: initializing $DATA"
@@ -106,6 +114,10 @@ stop() {
 status() {
   if answers; then
     echo "mariadb: running on 127.0.0.1:$PORT (pid $(server_pid)), socket $SOCK"
+    return 0
+  fi
+  if port_answers; then
+    echo "mariadb: not running from $DIR, but a server with the $APP_USER account answers on 127.0.0.1:$PORT"
     return 0
   fi
   echo "mariadb: not running"
