@@ -18,6 +18,7 @@ namespace txengine::wire {
 namespace {
 
 using query_done_atom = caf::atom_constant<caf::atom("wquerydone")>;
+using resume_atom = caf::atom_constant<caf::atom("wresume")>;
 
 class caf_server_config : public caf::actor_system_config {
  public:
@@ -159,7 +160,8 @@ struct server::impl {
     frame_splitter splitter;
     size_t in_flight = 0;
     uint64_t write_remaining = 0;
-    bool paused = false;
+    bool paused = false;          //!< reading halted (CAF passivated the socket)
+    bool resume_pending = false;  //!< a deferred resume is on its way (see request_resume)
     bool closing = false;
     std::string out;  //!< reply frames gathered during one event
     connection(caf::io::connection_handle h, uint64_t s, size_t max_frame)
@@ -330,16 +332,34 @@ struct server::impl {
     for (size_t i = 0; i < batches.size(); ++i) send_batch(i);
   }
 
+  //! Resuming a halted connection must not happen in the multiplexer iteration that halted
+  //! it: CAF 0.17's halt() only queues the removal of the read event (applied at the end of
+  //! the iteration) and trigger() is a no-op while that removal is pending, so a trigger in
+  //! the same iteration is lost and the connection never reads again (a silent stall). A
+  //! function posted to the multiplexer runs in a later iteration, after the removal; it
+  //! sends the broker a resume message, handled with the connection's current state.
+  void request_resume(connection& c) {
+    if (c.resume_pending) return;
+    c.resume_pending = true;
+    caf::actor broker = self_handle;
+    uint64_t serial = c.serial;
+    self->backend().post([broker, serial] { caf::anon_send(broker, resume_atom::value, serial); });
+  }
+
+  void resume(connection& c) {
+    c.resume_pending = false;
+    if (c.closing || !c.paused || !may_read(c)) return;
+    if (!drain(c, now_ms())) return;
+    if (may_read(c)) {
+      c.paused = false;
+      self->trigger(c.hdl);
+    }
+  }
+
   void update_reading(connection& c) {
     if (c.closing) return;
     if (c.paused) {
-      if (may_read(c)) {
-        if (!drain(c, now_ms())) return;
-        if (may_read(c)) {
-          c.paused = false;
-          self->trigger(c.hdl);
-        }
-      }
+      if (may_read(c)) request_resume(c);
     } else if (!may_read(c)) {
       c.paused = true;
       counters->paused_reads.fetch_add(1, std::memory_order_relaxed);
@@ -358,6 +378,10 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
   self->add_doorman(std::move(door));
   st->self = self;
   st->self_handle = caf::actor_cast<caf::actor>(self);
+  // Nothing that reaches the broker by mistake may stop it: a stray message is dropped and an
+  // error message ignored (CAF's defaults print, or quit the actor on an error).
+  self->set_default_handler(caf::drop);
+  self->set_error_handler([](caf::error&) {});
   self->set_exit_handler([=](caf::exit_msg& msg) {
     st->self = nullptr;
     st->self_handle = nullptr;
@@ -427,6 +451,13 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
         st->queue_frame(*c, frame);
         st->flush_touched();
         st->update_reading(*c);
+        st->send_batches();
+        st->flush_touched();
+      },
+      [=](resume_atom, uint64_t serial) {
+        conn* c = st->by_serial(serial);
+        if (c == nullptr) return;
+        st->resume(*c);
         st->send_batches();
         st->flush_touched();
       },
