@@ -13,69 +13,64 @@ channel_id channel_or_default(uint32_t channel) { return channel == 0 ? 1 : chan
 
 }  // namespace
 
+namespace {
+
+//! The fields every order command carries: kind, request id, amount and currency.
+template <class Message>
+void common_fields(const Message& r, order_kind kind, order_command& out) {
+  out.kind = kind;
+  out.request_id = r.request_id();
+  out.amount = r.amount();
+  out.cur = parse_currency(r.currency());
+}
+
+//! Transfer and commission have the same shape: from, to, amount, currency.
+template <class Message>
+void from_to(const Message& r, order_kind kind, order_command& out) {
+  common_fields(r, kind, out);
+  out.source = r.from();
+  out.destination = r.to();
+}
+
+}  // namespace
+
 bool to_command(const Request& request, tenant_id tenant, order_command& out) {
   out = order_command{};
   out.tenant = tenant;
   switch (request.command_case()) {
     case Request::kTopUp: {
       const auto& r = request.top_up();
-      out.kind = order_kind::top_up;
-      out.request_id = r.request_id();
+      common_fields(r, order_kind::top_up, out);
       out.destination = r.wallet();
-      out.amount = r.amount();
-      out.cur = parse_currency(r.currency());
       out.channel = channel_or_default(r.channel());
       return true;
     }
     case Request::kPay: {
       const auto& r = request.pay();
-      out.kind = order_kind::pay;
-      out.request_id = r.request_id();
+      common_fields(r, order_kind::pay, out);
       out.source = r.payer();
       out.destination = r.merchant();
-      out.amount = r.amount();
-      out.cur = parse_currency(r.currency());
       out.fee_wallet = r.fee_wallet();
       out.fee_amount = r.fee_amount();
       return true;
     }
     case Request::kWithdraw: {
       const auto& r = request.withdraw();
-      out.kind = order_kind::withdraw;
-      out.request_id = r.request_id();
+      common_fields(r, order_kind::withdraw, out);
       out.source = r.wallet();
-      out.amount = r.amount();
-      out.cur = parse_currency(r.currency());
       out.channel = channel_or_default(r.channel());
       return true;
     }
-    case Request::kTransfer: {
-      const auto& r = request.transfer();
-      out.kind = order_kind::transfer;
-      out.request_id = r.request_id();
-      out.source = r.from();
-      out.destination = r.to();
-      out.amount = r.amount();
-      out.cur = parse_currency(r.currency());
+    case Request::kTransfer:
+      from_to(request.transfer(), order_kind::transfer, out);
       return true;
-    }
+    case Request::kCommission:
+      from_to(request.commission(), order_kind::commission, out);
+      return true;
     case Request::kRefund: {
       const auto& r = request.refund();
-      out.kind = order_kind::refund;
-      out.request_id = r.request_id();
+      common_fields(r, order_kind::refund, out);
       out.original_order = r.original_order();
-      out.amount = r.amount();
-      out.cur = parse_currency(r.currency());
-      return true;
-    }
-    case Request::kCommission: {
-      const auto& r = request.commission();
-      out.kind = order_kind::commission;
-      out.request_id = r.request_id();
-      out.source = r.from();
-      out.destination = r.to();
-      out.amount = r.amount();
-      out.cur = parse_currency(r.currency());
       return true;
     }
     default:
