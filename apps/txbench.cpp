@@ -119,7 +119,7 @@ struct connection {
   uint64_t next_correlation = 1;
   struct sent {
     int64_t start_ns;
-    std::string request_id;
+    uint64_t seq;  //!< request id = run prefix + seq (no string per request in flight)
     int64_t amount;
   };
   std::unordered_map<uint64_t, sent> outstanding;
@@ -236,10 +236,15 @@ int main(int argc, char** argv) {
   uint64_t acknowledged = 0, errors = 0, sent = 0, lost = 0;
   std::unordered_map<std::string, uint64_t> errors_by_code;
 
+  std::string id_scratch;
+  Request r;
   auto make = [&](connection& c) {
-    Request r;
+    r.Clear();
     int64_t amount = 1 + static_cast<int64_t>(rng() % 100);
-    std::string id = run + std::to_string(seq++);
+    uint64_t this_seq = seq++;
+    std::string& id = id_scratch;
+    id.assign(run);
+    id += std::to_string(this_seq);
     uint64_t pick = rng() % 100;
     auto user = [&] { return s.users[rng() % s.users.size()]; };
     if (o.mix == "transfer" || (o.mix == "mixed" && pick < 70)) {
@@ -254,7 +259,6 @@ int main(int argc, char** argv) {
       p->set_amount(amount), p->set_currency(s.currency);
     } else {
       r.mutable_get_wallet()->set_wallet(user());
-      id.clear();
       amount = 0;
     }
     uint64_t corr = c.next_correlation++;
@@ -263,7 +267,7 @@ int main(int argc, char** argv) {
                                     std::chrono::duration_cast<std::chrono::nanoseconds>(
                                         clock_type::now().time_since_epoch())
                                         .count(),
-                                    std::move(id), amount});
+                                    this_seq, amount});
     ++sent;
   };
 
@@ -302,6 +306,7 @@ int main(int argc, char** argv) {
     flush(conns[i], i);
   }
   std::vector<char> buf(256 * 1024);
+  Envelope envelope;
   std::vector<epoll_event> events(conns.size());
   size_t open = conns.size();
   auto drain_deadline = end + std::chrono::seconds(30);
@@ -343,9 +348,12 @@ int main(int argc, char** argv) {
         int64_t now_ns =
             std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
         while (c.splitter.next(payload) == frame_splitter::status::frame) {
-          uint64_t corr = 0;
-          Reply reply;
-          if (!decode_reply(payload, corr, reply)) continue;
+          // One envelope reused for every reply: protobuf keeps its sub-messages allocated.
+          if (!envelope.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
+              envelope.content_case() != Envelope::kReply)
+            continue;
+          uint64_t corr = envelope.correlation_id();
+          const Reply& reply = envelope.reply();
           auto it = c.outstanding.find(corr);
           if (it == c.outstanding.end()) continue;
           uint32_t us = static_cast<uint32_t>(std::min<int64_t>((now_ns - it->second.start_ns) / 1000, UINT32_MAX));
@@ -353,7 +361,7 @@ int main(int argc, char** argv) {
             ++acknowledged;
             latencies.push_back(us);
             if (ack && reply.has_order())
-              std::fprintf(ack, "%s %" PRIu64 " %" PRId64 "\n", it->second.request_id.c_str(),
+              std::fprintf(ack, "%s%" PRIu64 " %" PRIu64 " %" PRId64 "\n", run.c_str(), it->second.seq,
                            reply.order().order_id(), it->second.amount);
           } else {
             ++errors;

@@ -91,9 +91,13 @@ void to_wire(const order_reply& reply, Order* out) {
   out->set_state(static_cast<OrderState>(reply.state));
   out->set_amount(reply.amount);
   out->set_posted_amount(reply.posted_amount);
-  if (reply.cur.valid()) out->set_currency(reply.cur.code());
+  if (reply.cur.valid())
+    out->set_currency(reply.cur.code());
+  else
+    out->clear_currency();
   out->set_source(reply.source);
   out->set_destination(reply.destination);
+  out->clear_wallets();  // sets every field, so a reused message can be filled again
   for (const auto& w : reply.wallets) {
     auto* wb = out->add_wallets();
     wb->set_wallet(w.wallet);

@@ -186,6 +186,7 @@ struct server::impl {
   std::vector<std::vector<submit_item>> batches;
   std::vector<int64_t> touched;
   decoded_request scratch;
+  Envelope reply_scratch;
 
   impl(engine& e, const server_config& c, std::shared_ptr<server_counters> k)
       : eng(e), config(c), counters(std::move(k)), pool(c.query_threads), batches(e.hosts().size()) {}
@@ -207,6 +208,19 @@ struct server::impl {
     envelope.set_correlation_id(correlation);
     *envelope.mutable_reply() = std::move(reply);
     append_envelope_frame(c.out, envelope);
+    counters->replies.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  //! Queues the reply to an order; builds it in a reused envelope (no allocation once warm).
+  void queue_order_reply(connection& c, uint64_t correlation, const order_reply& reply) {
+    touch(c);
+    reply_scratch.set_correlation_id(correlation);
+    Reply* out = reply_scratch.mutable_reply();
+    out->set_code(static_cast<ResultCode>(reply.code));
+    auto name = to_string(reply.code);
+    out->set_message(name.data(), name.size());
+    to_wire(reply, out->mutable_order());
+    append_envelope_frame(c.out, reply_scratch);
     counters->replies.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -431,9 +445,7 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
           conn* c = st->by_serial(origin.serial);
           if (c == nullptr || c->closing) continue;
           st->request_done(*c);
-          Reply out = code_only(reply.code);
-          to_wire(reply, out.mutable_order());
-          st->queue_reply(*c, origin.correlation, std::move(out));
+          st->queue_order_reply(*c, origin.correlation, reply);
         }
         std::vector<int64_t> ids = st->touched;
         st->flush_touched();
