@@ -2,13 +2,15 @@
 
 #include <algorithm>
 
+#include "actors/clock.hpp"
 #include "actors/core/check.hpp"
 #include "actors/wallet_actor.hpp"
 
 namespace txengine {
 
-wallet_directory::wallet_directory(caf::actor_system& system, wallet_actor_config config, uint32_t default_shards)
-    : system_(system), config_(config) {
+wallet_directory::wallet_directory(caf::actor_system& system, wallet_actor_config config, uint32_t default_shards,
+                                   storage_link* storage)
+    : system_(system), config_(config), storage_(storage) {
   uint32_t count = config_.shards != 0 ? config_.shards : std::max<uint32_t>(1, default_shards);
   shard_count_ = count;
   for (uint32_t i = 0; i < count; ++i) shards_.push_back(spawn_wallet_shard(system_, this, config_));
@@ -33,6 +35,14 @@ wallet_id wallet_directory::create(tenant_id tenant, currency cur, wallet_kind k
   info.cur = cur;
   info.kind = kind;
   info.overdraft_limit = overdraft_limit;
+  if (storage_ != nullptr) {
+    // Handed to the writer before the id is returned, so it precedes every effect on the
+    // wallet in the writer's mailbox (and so in what is committed).
+    write_batch batch;
+    batch.wallets.push_back(wallet_row{info, balances{}, 0, wall_clock_ms()});
+    storage_->rows_queued.fetch_add(1);
+    caf::anon_send(storage_->writer, persist_atom::value, std::move(batch));
+  }
   auto& s = stripe_of(info.id);
   std::lock_guard<std::mutex> guard(s.mutex);
   s.entries[info.id].dormant.emplace(info, config_.core);
@@ -53,7 +63,26 @@ wallet_id wallet_directory::system_wallet(tenant_id tenant, currency cur) {
   return id;
 }
 
+void wallet_directory::restore_ids(wallet_id max_id,
+                                   const std::vector<std::tuple<tenant_id, uint32_t, wallet_id>>& system_wallets) {
+  if (max_id + 1 > next_id_.load()) next_id_.store(max_id + 1);
+  std::lock_guard<std::mutex> guard(system_wallets_mutex_);
+  for (const auto& [tenant, cur, id] : system_wallets) system_wallets_[std::make_pair(tenant, cur)] = id;
+}
+
+void wallet_directory::adopt(wallet_id id) {
+  auto& s = stripe_of(id);
+  std::lock_guard<std::mutex> guard(s.mutex);
+  auto [it, inserted] = s.entries.try_emplace(id);
+  TX_CHECK(inserted || (!it->second.active && !it->second.dormant));
+  it->second.active = true;
+  wallet_count_.fetch_add(1);
+  active_count_.fetch_add(1);
+}
+
 std::optional<caf::actor> wallet_directory::resolve(wallet_id id) {
+  // With storage, a wallet not in memory may be in MySQL: its shard loads it or answers unknown.
+  if (storage_ != nullptr) return id == no_wallet ? std::nullopt : std::optional<caf::actor>(shards_[shard_index(id)]);
   auto& s = stripe_of(id);
   std::lock_guard<std::mutex> guard(s.mutex);
   if (s.entries.count(id) == 0) return std::nullopt;

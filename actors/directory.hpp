@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "actors/core/result_code.hpp"
 #include "actors/core/types.hpp"
 #include "actors/core/wallet_core.hpp"
+#include "actors/storage.hpp"
 
 namespace txengine {
 
@@ -41,7 +43,10 @@ struct wallet_actor_config {
 class wallet_directory {
  public:
   //! Spawns the wallet shards (`config.shards`, or `default_shards` when that is 0).
-  wallet_directory(caf::actor_system& system, wallet_actor_config config, uint32_t default_shards = 4);
+  //! `storage`: nullptr keeps wallets in memory only; otherwise new wallets are written to it
+  //! and a shard loads a wallet this directory does not know from it.
+  wallet_directory(caf::actor_system& system, wallet_actor_config config, uint32_t default_shards = 4,
+                   storage_link* storage = nullptr);
   ~wallet_directory();
 
   //! Creates a dormant wallet; its id is assigned here. Returns no_wallet on bad input via `code`.
@@ -64,6 +69,12 @@ class wallet_directory {
   std::optional<wallet_core> activate(wallet_id id);
   //! For the owning shard: keeps an idle wallet's core dormant again.
   void passivate(wallet_id id, wallet_core core);
+
+  //! Storage mode, at start: ids continue after `max_id`; the system wallets storage holds.
+  void restore_ids(wallet_id max_id, const std::vector<std::tuple<tenant_id, uint32_t, wallet_id>>& system_wallets);
+  //! For the owning shard: a wallet it loaded from storage is now known and active.
+  void adopt(wallet_id id);
+  storage_link* storage() const { return storage_; }
 
   size_t wallets() const { return wallet_count_.load(); }
   size_t active() const { return active_count_.load(); }
@@ -88,6 +99,7 @@ class wallet_directory {
 
   caf::actor_system& system_;
   wallet_actor_config config_;
+  storage_link* storage_ = nullptr;
   std::array<stripe, stripes> stripes_;
   std::vector<caf::actor> shards_;
   size_t shard_count_ = 1;

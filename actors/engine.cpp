@@ -10,6 +10,9 @@
 #include "actors/core/order_id_generator.hpp"
 #include "actors/order_host.hpp"
 #include "actors/wallet_actor.hpp"
+#ifdef TXENGINE_WITH_MYSQL
+#include "persistence/writer.hpp"
+#endif
 
 namespace txengine {
 
@@ -55,7 +58,9 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   caf_config_ = std::make_unique<engine_caf_config>(threads);
   system_ = std::make_unique<caf::actor_system>(*caf_config_);
-  directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads);
+  if (config_.storage) start_storage();
+  directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads, storage_.get());
+  if (storage_) directory_->restore_ids(storage_start_.max_wallet_id, storage_start_.system_wallets);
   for (uint32_t lane = 0; lane < config_.order_hosts; ++lane) {
     order_host_config host_config;
     host_config.node_id = config_.node_id;
@@ -63,6 +68,7 @@ engine::engine(engine_config config) : config_(std::move(config)) {
     host_config.order = config_.order;
     host_config.orders_in_flight_max = std::max<size_t>(1, config_.orders_in_flight_max / config_.order_hosts);
     host_config.orders_retained_max = std::max<size_t>(1, config_.orders_retained_max / config_.order_hosts);
+    host_config.storage = storage_.get();
     hosts_.push_back(spawn_order_host(*system_, host_config, directory_.get()));
   }
   for (const auto& [id, channel_config] : config_.channels) {
@@ -75,12 +81,63 @@ engine::engine(engine_config config) : config_(std::move(config)) {
 }
 
 engine::~engine() {
+  std::vector<caf::actor> stopped;  // storage mode: waited for before the writer stops
+  if (storage_) {
+    stopped = hosts_;
+    for (const auto& [id, channel] : channels_) stopped.push_back(channel);
+    for (const auto& shard : directory_->shards()) stopped.push_back(shard);
+  }
   for (const auto& host : hosts_) caf::anon_send_exit(host, caf::exit_reason::user_shutdown);
   for (const auto& [id, channel] : channels_) caf::anon_send_exit(channel, caf::exit_reason::user_shutdown);
   hosts_.clear();
   channels_.clear();
   directory_.reset();  // stops the active wallets
+  if (storage_) {
+    {
+      // Nothing sends to the writer any more once these are gone.
+      caf::scoped_actor self{*system_};
+      self->wait_for(stopped);
+    }
+    stopped.clear();
+    // What was handed to the writer is committed if MySQL answers within a bound; past it,
+    // the rest is dropped as a crash would drop it (what was acknowledged is committed).
+    sync_storage(std::chrono::seconds(5));
+    storage_->stopping.store(true);
+    caf::anon_send_exit(storage_->writer, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(storage_->loader, caf::exit_reason::user_shutdown);
+    // A detached actor's thread ends only once no handle to it is left.
+    storage_->writer = caf::actor();
+    storage_->loader = caf::actor();
+  }
   system_.reset();     // waits for every actor to finish
+}
+
+void engine::start_storage() {
+#ifdef TXENGINE_WITH_MYSQL
+  auto start = persistence::prepare_storage(*config_.storage);
+  if (!start.ok) throw storage_unavailable("storage: " + start.error);
+  storage_start_.max_wallet_id = start.max_wallet_id;
+  storage_start_.system_wallets = start.system_wallets;
+  storage_start_.wallets = start.wallets;
+  storage_ = std::make_unique<storage_link>();
+  storage_->config = *config_.storage;
+  storage_->writer = persistence::spawn_writer(*system_, storage_.get());
+  storage_->loader = persistence::spawn_wallet_loader(*system_, storage_.get());
+  storage_description_ = "MySQL " + start.description + ", ack " +
+                         (storage_->durable_ack() ? "durable" : "memory (may lose the last moments on a crash)") +
+                         ", " + std::to_string(start.wallets) + " wallets stored";
+#else
+  throw storage_unavailable("storage: this build has no MySQL support (libmysqlcppconn-dev was not found)");
+#endif
+}
+
+bool engine::sync_storage(std::chrono::milliseconds timeout) {
+  if (!storage_) return true;
+  caf::scoped_actor self{*system_};
+  bool ok = false;
+  self->request(storage_->writer, timeout, sync_atom::value)
+      .receive([&](bool committed) { ok = committed; }, [&](caf::error&) { ok = false; });
+  return ok;
 }
 
 engine::created_wallet engine::create_wallet(tenant_id tenant, currency cur, wallet_kind kind,
@@ -195,6 +252,12 @@ engine_stats engine::stats() {
         .receive([&](host_stats& s) { add(result.orders, s); }, [&](caf::error&) {});
   result.wallets = directory_->wallets();
   result.active_wallets = directory_->active();
+  if (storage_) {
+    result.storage_rows_queued = storage_->rows_queued.load();
+    result.storage_batches_committed = storage_->batches_committed.load();
+    result.storage_rows_committed = storage_->rows_committed.load();
+    result.storage_commit_failures = storage_->commit_failures.load();
+  }
   return result;
 }
 

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "actors/core/simulated_channel.hpp"
 #include "actors/directory.hpp"
 #include "actors/messages.hpp"
+#include "actors/storage.hpp"
 
 namespace txengine {
 
@@ -31,12 +34,25 @@ struct engine_config {
   size_t orders_retained_max = limits::engine_orders_retained_max;
   //! Simulated providers by channel id; channel 1 exists unless this is set otherwise.
   std::vector<std::pair<channel_id, channel_config>> channels = {{1, channel_config{}}};
+  //! MySQL storage (docs/durability-design.md); none = in memory only, nothing persisted.
+  std::optional<storage_config> storage;
+};
+
+//! Thrown by the engine's constructor when storage is configured but cannot be used.
+class storage_unavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 struct engine_stats {
   host_stats orders;
   size_t wallets = 0;
   size_t active_wallets = 0;
+  // Storage (zero in memory mode).
+  int64_t storage_rows_queued = 0;
+  uint64_t storage_batches_committed = 0;
+  uint64_t storage_rows_committed = 0;
+  uint64_t storage_commit_failures = 0;
 };
 
 //! Result of auditing every wallet (while no order is in flight).
@@ -62,6 +78,12 @@ class engine {
   caf::actor_system& system() { return *system_; }
   wallet_directory& directory() { return *directory_; }
   const engine_config& config() const { return config_; }
+  //! "in memory (nothing persisted)" or "MySQL <uri> (...), ack durable|memory".
+  const std::string& storage_description() const { return storage_description_; }
+  bool persistent() const { return storage_ != nullptr; }
+  //! Storage mode: waits until everything handed to the writer so far is committed; true
+  //! at once in memory mode, false on timeout.
+  bool sync_storage(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   struct created_wallet {
     result_code code = result_code::ok;
@@ -91,12 +113,20 @@ class engine {
 
  private:
   engine_config config_;
+  std::string storage_description_ = "in memory (nothing persisted)";
+  std::unique_ptr<storage_link> storage_;
   std::unique_ptr<caf::actor_system_config> caf_config_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<wallet_directory> directory_;
   std::vector<caf::actor> hosts_;
   std::vector<std::pair<channel_id, caf::actor>> channels_;
   uint64_t next_tag_ = 1;
+  struct {
+    wallet_id max_wallet_id = 0;
+    uint64_t wallets = 0;
+    std::vector<std::tuple<tenant_id, uint32_t, wallet_id>> system_wallets;
+  } storage_start_;
+  void start_storage();
 };
 
 }  // namespace txengine

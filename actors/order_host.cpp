@@ -41,6 +41,16 @@ struct final_order {
   int64_t finished_ms;
   std::vector<wallet_balance> wallets;
   std::unique_ptr<refund_allowance> allowance;
+  //! Storage, durable ack: the host's writer batch holding the final row (0: nothing to wait for).
+  uint64_t commit_seq = 0;
+};
+
+//! Storage, durable ack: what waits for the writer to commit a batch of this host.
+struct durable_wait {
+  uint64_t seq = 0;
+  order_id start = 0;  //!< an order whose intent row is in the batch: it starts then
+  caf::actor client;   //!< otherwise a reply to send then
+  order_reply reply;
 };
 
 std::string request_key(tenant_id tenant, const std::string& request_id) {
@@ -92,6 +102,7 @@ class host_state {
     config_ = config;
     directory_ = directory;
     ids_.emplace(config.node_id, config.lane);
+    storage_ = config.storage;
     step_outbox_.resize(directory->shards().size());
     // Growing these maps rehashes every entry at once (a latency spike of tens of ms at a
     // few hundred thousand orders): start them large enough for a benchmark-sized run.
@@ -197,6 +208,13 @@ class host_state {
 
   void flush() {
     flush_pending_ = false;
+    if (storage_ != nullptr && !writer_outbox_.empty()) {
+      // Before the steps: an order's row precedes its effects in the writer's mailbox.
+      writer_outbox_.ack_seq = ++writer_seq_;
+      storage_->rows_queued.fetch_add(static_cast<int64_t>(writer_outbox_.rows()));
+      self_->send(storage_->writer, persist_atom::value, std::move(writer_outbox_));
+      writer_outbox_ = write_batch();
+    }
     const auto& shards = directory_->shards();
     // Only the shards this burst touched: with one shard per wallet there are 100k of them.
     for (uint32_t i : touched_shards_) {
@@ -241,6 +259,7 @@ class host_state {
     if (code != result_code::ok) return refuse(client, item, code);
     std::string key = request_key(command.tenant, command.request_id);
     if (auto found = requests_.find(key); found != requests_.end()) return repeat(client, item, found->second);
+    if (storage_ != nullptr && storage_->over_high_water()) return refuse(client, item, result_code::unavailable);
     if (live_.size() >= config_.orders_in_flight_max || live_.size() + final_.size() >= config_.orders_retained_max)
       return refuse(client, item, result_code::overloaded);
     wallet_id system = no_wallet;
@@ -253,10 +272,58 @@ class host_state {
     auto [it, inserted] = live_.emplace(id, live_order{order_core(id, std::move(command), system, config_.order, now),
                                                        {waiter{client, item.client_tag}}, never});
     TX_CHECK(inserted);
+    if (storage_ != nullptr) {
+      writer_outbox_.orders.push_back(order_row_of(it->second.core, now, true));
+      if (storage_->durable_ack()) {
+        // Write-ahead of intent: the first try goes out once the order row is committed.
+        waits_.push_back({writer_seq_ + 1, id, caf::actor(), order_reply()});
+        return;
+      }
+    }
     actions_.clear();
     it->second.core.start(now, actions_);
     run(it, now);
   }
+
+  static order_row order_row_of(const order_core& core, int64_t now, bool intent) {
+    order_row row;
+    row.id = core.id();
+    row.command = core.command();
+    row.state = intent ? order_state::trying : core.state();
+    row.reason = core.reason();
+    row.posted_amount = core.posted_amount();
+    row.legs_json = legs_json(core);
+    for (const auto& leg : core.legs()) row.attempts += leg.attempts;
+    row.try_deadline_ms = core.try_deadline_ms();
+    row.created_ms = core.created_ms();
+    row.updated_ms = now;
+    row.final_ms = core.finished_ms();
+    row.intent = intent;
+    return row;
+  }
+
+ public:
+  //! The writer committed this host's batches up to `seq`.
+  void on_committed(uint64_t seq) {
+    committed_seq_ = std::max(committed_seq_, seq);
+    int64_t now = wall_clock_ms();
+    while (!waits_.empty() && waits_.front().seq <= committed_seq_) {
+      durable_wait wait = std::move(waits_.front());
+      waits_.pop_front();
+      if (wait.start != 0) {
+        auto it = live_.find(wait.start);
+        if (it == live_.end()) continue;
+        actions_.clear();
+        it->second.core.start(now, actions_);
+        run(it, now);
+      } else {
+        reply_outbox_[wait.client].push_back(std::move(wait.reply));
+      }
+    }
+    after_input(now);
+  }
+
+ private:
 
   void refuse(const caf::actor& client, const submit_item& item, result_code code) {
     ++stats_.refused;
@@ -287,6 +354,10 @@ class host_state {
     order_reply reply = reply_of(id, found->second);
     reply.client_tag = item.client_tag;
     reply.duplicate = true;
+    if (found->second.commit_seq > committed_seq_) {
+      waits_.push_back({found->second.commit_seq, 0, client, std::move(reply)});  // final, not yet committed
+      return;
+    }
     reply_outbox_[client].push_back(std::move(reply));
   }
 
@@ -379,12 +450,21 @@ class host_state {
     }
     final_order record{core.command(), core.state(), core.reason(), core.posted_amount(), core.created_ms(),
                        core.finished_ms(), wallets_of(core), nullptr};
+    bool wait_for_commit = false;
+    if (storage_ != nullptr) {
+      writer_outbox_.orders.push_back(order_row_of(core, wall_clock_ms(), false));
+      if (storage_->durable_ack()) {
+        record.commit_seq = writer_seq_ + 1;
+        wait_for_commit = true;
+      }
+    }
     order_reply reply = reply_of(it->first, record);
     for (size_t i = 0; i < it->second.waiters.size(); ++i) {
       const waiter& w = it->second.waiters[i];
       reply.client_tag = w.client_tag;
       reply.duplicate = i > 0;  // later waiters repeated the request id while it ran
-      reply_outbox_[w.client].push_back(reply);
+      if (wait_for_commit) waits_.push_back({record.commit_seq, 0, w.client, reply});
+      else reply_outbox_[w.client].push_back(reply);
     }
     final_.emplace(it->first, std::move(record));
     live_.erase(it);
@@ -432,7 +512,8 @@ class host_state {
   }
 
   void after_input(int64_t now) {
-    if (!flush_pending_ && (steps_pending_ || !reply_outbox_.empty() || !channel_outbox_.empty())) {
+    if (!flush_pending_ && (steps_pending_ || !reply_outbox_.empty() || !channel_outbox_.empty() ||
+                            (storage_ != nullptr && !writer_outbox_.empty()))) {
       flush_pending_ = true;
       self_->send(self_, flush_atom::value);
     }
@@ -463,6 +544,12 @@ class host_state {
   bool tick_pending_ = false;
   int64_t tick_due_ms_ = never;
   host_stats stats_;
+  // Storage.
+  storage_link* storage_ = nullptr;
+  write_batch writer_outbox_;   //!< rows for the writer, sent at the next flush
+  uint64_t writer_seq_ = 0;     //!< ack_seq of the last batch sent to the writer
+  uint64_t committed_seq_ = 0;  //!< the writer committed this host's batches up to here
+  std::deque<durable_wait> waits_;
 };
 
 using host_actor = caf::stateful_actor<host_state>;
@@ -488,12 +575,28 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
       [=](allow_ack_atom, const allowance_result& result) { self->state.on_allowance_ack(result); },
       [=](tick_atom) { self->state.on_tick(); },
       [=](flush_atom) { self->state.flush(); },
+      [=](committed_atom, uint64_t seq) { self->state.on_committed(seq); },
       [=](get_order_atom, tenant_id tenant, order_id id) { return self->state.get_order(tenant, id); },
       [=](stats_atom) { return self->state.stats(); },
   };
 }
 
 }  // namespace
+
+std::string legs_json(const order_core& core) {
+  std::string json = "[";
+  for (size_t i = 0; i < core.legs().size(); ++i) {
+    const order_leg& leg = core.legs()[i];
+    if (i > 0) json += ',';
+    json += "{\"p\":" + std::to_string(static_cast<unsigned>(leg.participant)) +
+            ",\"w\":" + std::to_string(leg.target) + ",\"type\":" + std::to_string(static_cast<unsigned>(leg.type)) +
+            ",\"amount\":" + std::to_string(leg.amount) + ",\"confirmed\":" +
+            std::to_string(leg.phase == tcc_phase::confirm ? core.step_amount(static_cast<uint16_t>(i)) : 0) +
+            ",\"step\":" + std::to_string(static_cast<unsigned>(leg.phase)) + ",\"done\":" + (leg.done ? "1" : "0") +
+            "}";
+  }
+  return json + "]";
+}
 
 caf::actor spawn_order_host(caf::actor_system& system, order_host_config config, wallet_directory* directory) {
   return system.spawn(host_behavior, config, directory);

@@ -15,6 +15,7 @@
 
 #include "actors/core/order_core.hpp"
 #include "actors/directory.hpp"
+#include "actors/storage.hpp"
 
 namespace txengine {
 
@@ -26,6 +27,10 @@ struct order_host_config {
   size_t orders_in_flight_max = 1 << 18;
   //! Orders kept in memory (final ones included, for idempotency and queries), at most.
   size_t orders_retained_max = 1 << 23;
+  //! nullptr: memory only. Otherwise order rows go to the writer (write-ahead intent, final
+  //! rows) and, in durable ack mode, an order starts once its intent is committed and its
+  //! client hears the final state once that is committed.
+  storage_link* storage = nullptr;
 };
 
 //! Routing of a host's peers: every host of the node (by lane) and every channel.

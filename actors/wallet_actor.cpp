@@ -1,9 +1,11 @@
 #include "actors/wallet_actor.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <unordered_map>
 
 #include "actors/clock.hpp"
+#include "actors/core/check.hpp"
 #include "actors/messages.hpp"
 
 namespace txengine {
@@ -15,10 +17,20 @@ struct wallet_slot {
   int64_t last_activity_ms;
 };
 
+//! Storage mode: what waits for a wallet being loaded from MySQL.
+struct pending_load {
+  std::vector<std::pair<caf::actor, leg_step>> steps;
+  //! Queries: called with the wallet (nullptr when unknown) and whether MySQL failed.
+  std::vector<std::function<void(wallet_slot*, bool)>> waiters;
+};
+
 struct shard_state {
   wallet_directory* directory = nullptr;
   wallet_actor_config config;
   std::unordered_map<wallet_id, wallet_slot> wallets;
+  storage_link* storage = nullptr;
+  std::unordered_map<wallet_id, pending_load> loading;
+  write_batch effects;  //!< storage mode: the effects of the message being handled
   static inline const char* name = "wallet_shard";
 
   //! The wallet, activated if dormant; nullptr for an unknown wallet.
@@ -31,6 +43,84 @@ struct shard_state {
     }
     found->second.last_activity_ms = now;
     return &found->second;
+  }
+
+  //! Storage mode: a wallet not in memory is loaded from MySQL. Returns the entry its
+  //! waiters go to, or nullptr when too many loads are pending (the caller drops the request).
+  pending_load* start_load(caf::event_based_actor* self, wallet_id id) {
+    auto found = loading.find(id);
+    if (found != loading.end()) return &found->second;
+    if (loading.size() >= storage->config.loads_pending_max) return nullptr;
+    self->send(storage->loader, load_atom::value, id);
+    return &loading[id];
+  }
+
+  //! Applies one step and records its effects (storage mode); `wallet` nullptr = unknown wallet.
+  void apply_step(const leg_step& step, wallet_slot* wallet, int64_t now, std::vector<leg_result>& results) {
+    if (wallet == nullptr) {
+      // Nothing was ever tried on a wallet that does not exist: its cancel succeeds, so
+      // the order's compensation completes.
+      result_code code = step.command.phase == tcc_phase::cancel ? result_code::ok : result_code::unknown_wallet;
+      results.push_back({step.command.txn, step.leg, step.command.phase, code, {}});
+      return;
+    }
+    uint64_t sequence_before = wallet->core.journal_sequence();
+    leg_outcome outcome = wallet->core.apply(step.command, now);
+    if (storage != nullptr) record_effects(*wallet, step.command.txn, sequence_before, outcome, now);
+    results.push_back({step.command.txn, step.leg, step.command.phase, outcome.code, outcome.after});
+  }
+
+  void record_effects(const wallet_slot& wallet, order_id txn, uint64_t sequence_before, const leg_outcome& outcome,
+                      int64_t now) {
+    const wallet_core& core = wallet.core;
+    if (core.journal_sequence() != sequence_before) {
+      TX_CHECK(core.journal_sequence() == sequence_before + 1 && !core.journal().empty());
+      effects.movements.push_back({core.info().id, core.journal().back()});
+      effects.wallets.push_back({core.info(), core.current(), core.journal_sequence(), now});
+    }
+    if (!outcome.repeated)
+      if (const tcc_record* record = core.find_record(txn)) effects.tcc.push_back({core.info().id, txn, *record, now});
+  }
+
+  //! Storage mode: hands the effects to the writer, before the order host hears the results
+  //! (so whatever the host sends the writer next comes after them).
+  void send_effects(caf::event_based_actor* self) {
+    if (storage == nullptr || effects.empty()) return;
+    storage->rows_queued.fetch_add(static_cast<int64_t>(effects.rows()));
+    self->send(storage->writer, persist_atom::value, std::move(effects));
+    effects = write_batch();
+  }
+
+  //! A wallet stored in MySQL arrived: activate it, then run what waited for it.
+  void on_loaded(caf::event_based_actor* self, wallet_id id, loaded_wallet& loaded) {
+    auto node = loading.extract(id);
+    if (node.empty()) return;
+    pending_load& pending = node.mapped();
+    int64_t now = wall_clock_ms();
+    wallet_slot* wallet = nullptr;
+    if (loaded.found) {
+      std::vector<std::pair<order_id, tcc_record>> records;
+      records.reserve(loaded.records.size());
+      for (const auto& t : loaded.records) records.emplace_back(t.order, t.record);
+      const wallet_row& row = loaded.row;
+      directory->adopt(id);
+      wallet = &wallets
+                    .emplace(id, wallet_slot{wallet_core::restore(row.info, config.core, row.current, row.version,
+                                                                  records, now),
+                                             now})
+                    .first->second;
+    }
+    std::vector<std::pair<caf::actor, std::vector<leg_result>>> replies;
+    if (!loaded.failed) {
+      for (const auto& [sender, step] : pending.steps) {
+        auto slot = std::find_if(replies.begin(), replies.end(), [&](const auto& r) { return r.first == sender; });
+        if (slot == replies.end()) slot = replies.emplace(replies.end(), sender, std::vector<leg_result>{});
+        apply_step(step, wallet, now, slot->second);
+      }
+    }
+    send_effects(self);
+    for (auto& [sender, results] : replies) self->send(sender, step_ack_atom::value, std::move(results));
+    for (auto& waiter : pending.waiters) waiter(wallet, loaded.failed);
   }
 
   void passivate_idle(int64_t now) {
@@ -54,9 +144,36 @@ wallet_view unknown_wallet_view() {
   return view;
 }
 
+wallet_view unavailable_view() {
+  wallet_view view;
+  view.code = result_code::unavailable;
+  return view;
+}
+
+//! Answers a query about one wallet now, or (storage mode) once the wallet is loaded.
+template <class T, class F>
+caf::result<T> with_wallet(shard_actor* self, wallet_id id, T unknown, T unavailable, F answer) {
+  auto& st = self->state;
+  wallet_slot* wallet = st.find(id, wall_clock_ms());
+  if (wallet != nullptr) return answer(*wallet);
+  if (st.storage == nullptr || id == no_wallet) return unknown;
+  pending_load* pending = st.start_load(self, id);
+  if (pending == nullptr) return unavailable;
+  auto promise = self->make_response_promise<T>();
+  pending->waiters.push_back([promise, unknown, unavailable, answer](wallet_slot* w, bool failed) mutable {
+    if (failed) promise.deliver(unavailable);
+    else if (w == nullptr) promise.deliver(unknown);
+    else promise.deliver(answer(*w));
+  });
+  return promise;
+}
+
+using movements_reply = std::pair<result_code, std::vector<journal_entry>>;
+
 caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wallet_actor_config config) {
   self->state.directory = directory;
   self->state.config = config;
+  self->state.storage = directory->storage();
   // Sized for the shard's share of a large wallet population, not more: with one shard per
   // wallet (shards = wallets) a big reservation per shard would cost gigabytes.
   self->state.wallets.reserve(std::max<size_t>(4, (size_t{1} << 18) / directory->shards_expected()));
@@ -66,26 +183,29 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
       [=](steps_atom, const std::vector<leg_step>& steps) {
         auto& st = self->state;
         int64_t now = wall_clock_ms();
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         std::vector<leg_result> results;
         results.reserve(steps.size());
         for (const auto& step : steps) {
           wallet_slot* wallet = st.find(step.wallet, now);
-          if (wallet == nullptr) {
-            // Nothing was ever tried on a wallet that does not exist: its cancel succeeds, so
-            // the order's compensation completes.
-            result_code code =
-                step.command.phase == tcc_phase::cancel ? result_code::ok : result_code::unknown_wallet;
-            results.push_back({step.command.txn, step.leg, step.command.phase, code, {}});
+          if (wallet == nullptr && st.storage != nullptr && step.wallet != no_wallet) {
+            // Maybe in MySQL: the step waits for the load (bounded; dropped past the bounds,
+            // and its order resends it).
+            pending_load* pending = st.start_load(self, step.wallet);
+            if (pending != nullptr && pending->steps.size() < st.storage->config.stash_per_wallet_max)
+              pending->steps.emplace_back(sender, step);
             continue;
           }
-          leg_outcome outcome = wallet->core.apply(step.command, now);
-          results.push_back({step.command.txn, step.leg, step.command.phase, outcome.code, outcome.after});
+          st.apply_step(step, wallet, now, results);
         }
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), step_ack_atom::value, std::move(results));
+        st.send_effects(self);
+        if (st.storage == nullptr || !results.empty())
+          self->send(sender, step_ack_atom::value, std::move(results));
       },
-      [=](get_wallet_atom, wallet_id id, tenant_id tenant) -> wallet_view {
-        wallet_slot* wallet = self->state.find(id, wall_clock_ms());
-        return wallet ? view_of(wallet->core, tenant) : unknown_wallet_view();
+      [=](loaded_atom, wallet_id id, loaded_wallet& loaded) { self->state.on_loaded(self, id, loaded); },
+      [=](get_wallet_atom, wallet_id id, tenant_id tenant) -> caf::result<wallet_view> {
+        return with_wallet<wallet_view>(self, id, unknown_wallet_view(), unavailable_view(),
+                                        [tenant](wallet_slot& w) { return view_of(w.core, tenant); });
       },
       [=](audit_atom) -> std::vector<wallet_view> {
         std::vector<wallet_view> views;
@@ -94,33 +214,65 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
           views.push_back(view_of(wallet.core, wallet.core.info().tenant));
         return views;
       },
-      [=](movements_atom, wallet_id id, tenant_id tenant, uint64_t from_sequence, uint32_t limit) {
-        std::vector<journal_entry> entries;
-        wallet_slot* wallet = self->state.find(id, wall_clock_ms());
-        if (wallet == nullptr) return caf::make_message(result_code::unknown_wallet, std::move(entries));
-        auto& core = wallet->core;
-        if (tenant != core.info().tenant) return caf::make_message(result_code::tenant_mismatch, std::move(entries));
-        for (const auto& entry : core.journal()) {
-          if (entry.sequence < from_sequence) continue;
-          if (entries.size() >= limit) break;
-          entries.push_back(entry);
+      [=](movements_atom, wallet_id id, tenant_id tenant, uint64_t from_sequence,
+          uint32_t limit) -> caf::result<result_code, std::vector<journal_entry>> {
+        auto answer = [tenant, from_sequence, limit](wallet_slot& w) {
+          movements_reply reply{result_code::ok, {}};
+          auto& core = w.core;
+          if (tenant != core.info().tenant) {
+            reply.first = result_code::tenant_mismatch;
+            return reply;
+          }
+          for (const auto& entry : core.journal()) {
+            if (entry.sequence < from_sequence) continue;
+            if (reply.second.size() >= limit) break;
+            reply.second.push_back(entry);
+          }
+          return reply;
+        };
+        auto& st = self->state;
+        wallet_slot* wallet = st.find(id, wall_clock_ms());
+        if (wallet != nullptr) {
+          auto reply = answer(*wallet);
+          return {reply.first, std::move(reply.second)};
         }
-        return caf::make_message(result_code::ok, std::move(entries));
+        if (st.storage == nullptr || id == no_wallet) return {result_code::unknown_wallet, std::vector<journal_entry>{}};
+        pending_load* pending = st.start_load(self, id);
+        if (pending == nullptr) return {result_code::unavailable, std::vector<journal_entry>{}};
+        auto promise = self->make_response_promise<result_code, std::vector<journal_entry>>();
+        pending->waiters.push_back([promise, answer](wallet_slot* w, bool failed) mutable {
+          if (failed) {
+            promise.deliver(result_code::unavailable, std::vector<journal_entry>{});
+          } else if (w == nullptr) {
+            promise.deliver(result_code::unknown_wallet, std::vector<journal_entry>{});
+          } else {
+            auto reply = answer(*w);
+            promise.deliver(reply.first, std::move(reply.second));
+          }
+        });
+        return promise;
       },
-      [=](admin_atom, wallet_id id, admin_op op, tenant_id tenant, int64_t argument) -> wallet_view {
-        wallet_slot* wallet = self->state.find(id, wall_clock_ms());
-        if (wallet == nullptr) return unknown_wallet_view();
-        auto& core = wallet->core;
-        result_code code = result_code::invalid_argument;
-        switch (op) {
-          case admin_op::freeze: code = core.freeze(tenant); break;
-          case admin_op::unfreeze: code = core.unfreeze(tenant); break;
-          case admin_op::close: code = core.close(tenant); break;
-          case admin_op::set_overdraft_limit: code = core.set_overdraft_limit(tenant, argument); break;
-        }
-        wallet_view view = view_of(core, tenant);
-        if (view.code == result_code::ok) view.code = code;
-        return view;
+      [=](admin_atom, wallet_id id, admin_op op, tenant_id tenant, int64_t argument) -> caf::result<wallet_view> {
+        return with_wallet<wallet_view>(
+            self, id, unknown_wallet_view(), unavailable_view(), [self, op, tenant, argument](wallet_slot& w) {
+              auto& core = w.core;
+              result_code code = result_code::invalid_argument;
+              switch (op) {
+                case admin_op::freeze: code = core.freeze(tenant); break;
+                case admin_op::unfreeze: code = core.unfreeze(tenant); break;
+                case admin_op::close: code = core.close(tenant); break;
+                case admin_op::set_overdraft_limit: code = core.set_overdraft_limit(tenant, argument); break;
+              }
+              if (code == result_code::ok && self->state.storage != nullptr) {
+                // Status and limit are part of the wallet's row.
+                self->state.effects.wallets.push_back({core.info(), core.current(), core.journal_sequence(),
+                                                       wall_clock_ms()});
+                self->state.send_effects(self);
+              }
+              wallet_view view = view_of(core, tenant);
+              if (view.code == result_code::ok) view.code = code;
+              return view;
+            });
       },
       [=](idle_atom) {
         self->state.passivate_idle(wall_clock_ms());

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -26,6 +27,8 @@ struct demo_options {
   uint64_t orders = 200'000;
   uint32_t concurrency = 1'000;
   bool json = false;
+  std::string mysql;  //!< --mysql URI: MySQL storage (empty: in memory)
+  std::string ack = "durable";
 };
 
 //! Expected balances, rebuilt from the engine's own answers: a succeeded order's effects
@@ -168,9 +171,15 @@ bool parse(int argc, char** argv, demo_options& opt) {
     else if (arg == "--wallets") ok = number(opt.users);
     else if (arg == "--orders") ok = number(opt.orders);
     else if (arg == "--concurrency") ok = number(opt.concurrency);
-    else ok = false;
+    else if (arg == "--mysql" && i + 1 < argc) opt.mysql = argv[++i];
+    else if (arg == "--ack" && i + 1 < argc) {
+      opt.ack = argv[++i];
+      ok = opt.ack == "durable" || opt.ack == "memory";
+    } else ok = false;
     if (!ok) {
-      std::fprintf(stderr, "usage: txengine demo [--wallets N] [--orders N] [--concurrency N] [--json]\n");
+      std::fprintf(stderr,
+                   "usage: txengine demo [--wallets N] [--orders N] [--concurrency N] [--json]\n"
+                   "                     [--mysql URI [--ack durable|memory]]\n");
       return false;
     }
   }
@@ -221,9 +230,24 @@ int run_demo(int argc, char** argv) {
     if (!opt.json) std::printf(format, args...);
     std::fflush(stdout);
   };
-  log("txengine demo: in-memory engine (no MySQL, no Kafka configured), %zu users, %zu merchants, %llu orders\n",
-      opt.users, opt.merchants, (unsigned long long)opt.orders);
-  engine eng(demo_config());
+  engine_config config = demo_config();
+  if (!opt.mysql.empty()) {
+    storage_config storage;
+    storage.uri = opt.mysql;
+    storage.ack = opt.ack == "memory" ? ack_mode::memory : ack_mode::durable;
+    config.storage = storage;
+  }
+  std::unique_ptr<engine> engine_owner;
+  try {
+    engine_owner = std::make_unique<engine>(config);
+  } catch (const storage_unavailable& e) {
+    std::fprintf(stderr, "txengine demo: %s\n", e.what());
+    return 3;
+  }
+  engine& eng = *engine_owner;
+  log("txengine demo: storage %s%s; %zu users, %zu merchants, %llu orders\n", eng.storage_description().c_str(),
+      eng.persistent() ? "" : " -- IN MEMORY ONLY, NOTHING IS PERSISTED", opt.users, opt.merchants,
+      (unsigned long long)opt.orders);
   currency usd = *currency::parse("USD");
   auto users = create_wallets(eng, demo_tenant, usd, wallet_kind::user, opt.users);
   auto merchants = create_wallets(eng, demo_tenant, usd, wallet_kind::merchant, opt.merchants);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "actors/engine.hpp"
@@ -23,6 +24,8 @@ void serve_usage() {
       "                      (one tenant 1, key 'dev', secret '%s')\n"
       "  --in-flight N       requests in flight per connection before reading pauses (default 4096)\n"
       "  --threads N         engine scheduler threads (default: number of cores)\n"
+      "  --mysql URI         MySQL storage, e.g. mysql://txengine:txengine@127.0.0.1:3407 (default: in memory)\n"
+      "  --ack MODE          with --mysql: durable (default: answer once committed) or memory\n"
       "Channel 1 is a well-behaved simulated provider; channel 2 misbehaves (declines, lost replies).\n",
       std::string(wire::dev_secret).c_str());
 }
@@ -64,6 +67,17 @@ int run_serve(int argc, char** argv) {
       config.in_flight_max = std::max(1l, std::atol(value()));
     } else if (arg == "--threads") {
       engine_cfg.scheduler_threads = static_cast<uint32_t>(std::max(0l, std::atol(value())));
+    } else if (arg == "--mysql") {
+      if (!engine_cfg.storage) engine_cfg.storage = storage_config{};
+      engine_cfg.storage->uri = value();
+    } else if (arg == "--ack") {
+      std::string mode = value();
+      if (mode != "durable" && mode != "memory") {
+        std::fprintf(stderr, "txengine serve: --ack expects durable or memory\n");
+        return 2;
+      }
+      if (!engine_cfg.storage) engine_cfg.storage = storage_config{};
+      engine_cfg.storage->ack = mode == "memory" ? ack_mode::memory : ack_mode::durable;
     } else if (arg == "--help" || arg == "-h") {
       serve_usage();
       return 0;
@@ -97,7 +111,19 @@ int run_serve(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  engine eng(engine_cfg);
+  if (engine_cfg.storage && engine_cfg.storage->uri.empty()) {
+    std::fprintf(stderr, "txengine serve: --ack needs --mysql URI\n");
+    return 2;
+  }
+  std::unique_ptr<engine> engine_owner;
+  try {
+    engine_owner = std::make_unique<engine>(engine_cfg);
+  } catch (const storage_unavailable& e) {
+    std::fprintf(stderr, "txengine serve: %s\n", e.what());
+    return 3;
+  }
+  engine& eng = *engine_owner;
+  std::printf("storage: %s\n", eng.storage_description().c_str());
   wire::server srv(eng, config);
   std::string error;
   if (!srv.start(error)) {
@@ -107,13 +133,15 @@ int run_serve(int argc, char** argv) {
   if (development) {
     std::printf(
         "************************************************************************\n"
-        "*  DEVELOPMENT MODE: in-memory engine, nothing is persisted.            *\n"
+        "*  DEVELOPMENT MODE: %s\n"
         "*  One tenant (1) and one key: key id '%s', secret '%s'.\n"
         "*  Do not use for real money. Pass --keys FILE for real keys.          *\n"
         "************************************************************************\n",
+        eng.persistent() ? "MySQL storage, development keys." : "in-memory engine, nothing is persisted.",
         std::string(wire::dev_key_id).c_str(), std::string(wire::dev_secret).c_str());
   } else {
-    std::printf("in-memory engine (no persistence yet); %zu client keys loaded\n", config.keys.size());
+    std::printf("%s; %zu client keys loaded\n", eng.persistent() ? "MySQL storage" : "in-memory engine, nothing persisted",
+                config.keys.size());
   }
   std::printf("txengine listening on %s:%u\n", config.host.c_str(), static_cast<unsigned>(srv.port()));
   std::fflush(stdout);

@@ -65,6 +65,24 @@ wallet_core::wallet_core(wallet_info info, wallet_config config) : info_(info), 
   TX_CHECK(info_.overdraft_limit >= 0);
 }
 
+wallet_core wallet_core::restore(wallet_info info, wallet_config config, balances current, uint64_t sequence,
+                                 const std::vector<std::pair<order_id, tcc_record>>& records, int64_t now_ms) {
+  wallet_core core(info, config);
+  core.balances_ = current;
+  core.journal_base_ = current;
+  core.journal_sequence_ = sequence;
+  for (const auto& [txn, record] : records) {
+    if (!core.records_.emplace(txn, record).second) continue;
+    if (record.state == tcc_record_state::tried) {
+      ++core.open_transactions_;
+      core.pending_claims_ += headroom_claim(record.type, record.tried_amount);
+    } else {
+      core.mark_finished(txn, now_ms);
+    }
+  }
+  return core;
+}
+
 leg_outcome wallet_core::apply(const leg_command& command, int64_t now_ms) {
   expire_finished(now_ms);
   if (command.tenant != info_.tenant || command.cur != info_.cur) {

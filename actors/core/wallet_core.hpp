@@ -78,6 +78,12 @@ class wallet_core {
  public:
   wallet_core(wallet_info info, wallet_config config = {});
 
+  //! A wallet as storage kept it: its balances, its version (the sequence of its last journal
+  //! entry) and its TCC records (tried ones are open transactions; finished ones are kept for
+  //! the retention, from `now_ms`). The in-memory journal starts empty at these balances.
+  static wallet_core restore(wallet_info info, wallet_config config, balances current, uint64_t sequence,
+                             const std::vector<std::pair<order_id, tcc_record>>& records, int64_t now_ms);
+
   //! Applies one TCC step. Idempotent per (txn, phase); see DESIGN.md "TCC participant rules".
   leg_outcome apply(const leg_command& command, int64_t now_ms);
 

@@ -1,0 +1,289 @@
+// The engine with MySQL storage (docs/durability-design.md), against the private MariaDB
+// server (scripts/mariadb.sh; the CTest fixture `mysql_server` starts it; TXENGINE_MYSQL_URI
+// overrides where it is): orders end committed, durable replies come after the commit, and a
+// new engine on the same databases sees the wallets (lazy loading).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+
+#include "actors/engine.hpp"
+#include "persistence/audit.hpp"
+#include "persistence/mysql_connection.hpp"
+#include "persistence/schema.hpp"
+#include "persistence/shard_layout.hpp"
+
+using namespace txengine;
+namespace db = txengine::persistence;
+
+namespace {
+
+constexpr tenant_id tenant = 7;
+const currency usd = *currency::parse("USD");
+
+db::shard_layout test_layout() {
+  db::shard_layout layout;
+  layout.databases = 2;
+  layout.tables = 4;
+  layout.prefix = "txtest_durable";
+  return layout;
+}
+
+storage_config test_storage(ack_mode ack = ack_mode::durable) {
+  storage_config s;
+  if (const char* uri = std::getenv("TXENGINE_MYSQL_URI"); uri && *uri) s.uri = uri;
+  auto layout = test_layout();
+  s.databases = layout.databases;
+  s.tables = layout.tables;
+  s.prefix = layout.prefix;
+  s.ack = ack;
+  return s;
+}
+
+engine_config test_config(ack_mode ack = ack_mode::durable) {
+  engine_config config;
+  config.scheduler_threads = 2;
+  channel_config good;  // a provider that always answers, and says yes
+  good.latency_ms = 1;
+  good.decline_ppm = good.reply_lost_ppm = good.reply_unknown_ppm = good.submit_lost_ppm = good.partial_ppm = 0;
+  config.channels = {{1, good}};
+  config.storage = test_storage(ack);
+  return config;
+}
+
+order_command transfer(const std::string& request_id, wallet_id from, wallet_id to, int64_t amount) {
+  order_command c;
+  c.tenant = tenant;
+  c.request_id = request_id;
+  c.kind = order_kind::transfer;
+  c.source = from;
+  c.destination = to;
+  c.amount = amount;
+  c.cur = usd;
+  return c;
+}
+
+order_command top_up(const std::string& request_id, wallet_id to, int64_t amount) {
+  order_command c = transfer(request_id, no_wallet, to, amount);
+  c.kind = order_kind::top_up;
+  c.channel = 1;
+  return c;
+}
+
+//! Submits every command at once (batches per host) and waits for every reply.
+std::vector<order_reply> run_all(engine& eng, const std::vector<order_command>& commands) {
+  caf::scoped_actor self{eng.system()};
+  std::vector<std::vector<submit_item>> by_host(eng.hosts().size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    const caf::actor& host = eng.host_for(commands[i].tenant, commands[i].request_id);
+    size_t h = 0;
+    while (eng.hosts()[h] != host) ++h;
+    by_host[h].push_back(submit_item{i + 1, commands[i]});
+  }
+  for (size_t h = 0; h < by_host.size(); ++h)
+    for (size_t from = 0; from < by_host[h].size(); from += 200) {
+      std::vector<submit_item> chunk(by_host[h].begin() + from,
+                                     by_host[h].begin() + std::min(by_host[h].size(), from + 200));
+      self->send(eng.hosts()[h], submit_atom::value, std::move(chunk));
+    }
+  std::vector<order_reply> replies(commands.size());
+  size_t received = 0;
+  bool timed_out = false;
+  while (received < commands.size() && !timed_out) {
+    self->receive(
+        [&](replies_atom, std::vector<order_reply>& batch) {
+          for (auto& reply : batch) {
+            replies.at(reply.client_tag - 1) = std::move(reply);
+            ++received;
+          }
+        },
+        caf::after(std::chrono::seconds(60)) >> [&] { timed_out = true; });
+  }
+  EXPECT_EQ(received, commands.size());
+  return replies;
+}
+
+std::vector<wallet_id> create_users(engine& eng, size_t count) {
+  std::vector<wallet_id> ids;
+  for (size_t i = 0; i < count; ++i) {
+    auto created = eng.create_wallet(tenant, usd, wallet_kind::user, 1'000'000);
+    EXPECT_EQ(created.code, result_code::ok);
+    ids.push_back(created.id);
+  }
+  return ids;
+}
+
+//! Random transfers among `users` (some too large: they fail and are compensated) and top-ups.
+std::vector<order_command> workload(const std::vector<wallet_id>& users, size_t count, const std::string& prefix,
+                                    uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<order_command> commands;
+  for (size_t i = 0; i < count; ++i) {
+    std::string id = prefix + std::to_string(i);
+    if (i % 50 == 0) {
+      commands.push_back(top_up(id, users[rng() % users.size()], 1 + rng() % 1000));
+      continue;
+    }
+    size_t a = rng() % users.size();
+    size_t b = (a + 1 + rng() % (users.size() - 1)) % users.size();
+    int64_t amount = i % 97 == 0 ? 50'000'000 : 1 + static_cast<int64_t>(rng() % 500);
+    commands.push_back(transfer(id, users[a], users[b], amount));
+  }
+  return commands;
+}
+
+class DurableEngine : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    conn_ = std::make_unique<db::mysql_connection>(db::endpoint_from_environment());
+    db::drop_schema(*conn_, test_layout());
+  }
+  void TearDown() override { db::drop_schema(*conn_, test_layout()); }
+
+  int64_t count(const std::string& family, const std::string& where = "1=1") {
+    auto layout = test_layout();
+    int64_t total = 0;
+    for (uint32_t d = 0; d < layout.databases; ++d)
+      for (uint32_t t : layout.tables_in(d))
+        total += conn_->query_int("SELECT COUNT(*) FROM " + layout.table_at(family, d, t) + " WHERE " + where);
+    return total;
+  }
+
+  balances stored_balances(wallet_id id) {
+    auto rs = conn_->query("SELECT available, frozen, incoming FROM " + test_layout().table_for("wallets", id) +
+                           " WHERE id=" + std::to_string(id));
+    balances b;
+    if (rs->next()) b = {rs->getInt64(1), rs->getInt64(2), rs->getInt64(3)};
+    return b;
+  }
+
+  void expect_committed_and_consistent(engine& eng, const std::vector<wallet_id>& wallets, int64_t orders) {
+    ASSERT_TRUE(eng.wait_until_quiet(std::chrono::seconds(30)));
+    ASSERT_TRUE(eng.sync_storage());
+    auto report = db::audit(*conn_, test_layout());
+    EXPECT_TRUE(report.ok) << report.summary();
+    for (const auto& [cur, sum] : report.sum_by_currency) EXPECT_EQ(sum, 0) << cur;
+    EXPECT_EQ(count("orders"), orders);
+    EXPECT_EQ(count("orders", "is_final=0"), 0);
+    EXPECT_EQ(count("request_ids"), orders);
+    EXPECT_EQ(count("tcc_records", "state=0"), 0);  // no open TCC record once every order is final
+    for (wallet_id id : wallets) EXPECT_EQ(stored_balances(id), eng.get_wallet(tenant, id).current) << id;
+  }
+
+  std::unique_ptr<db::mysql_connection> conn_;
+};
+
+void run_and_check_final(engine& eng, const std::vector<order_command>& commands, size_t* failed = nullptr) {
+  auto replies = run_all(eng, commands);
+  size_t failures = 0;
+  for (const auto& reply : replies) {
+    EXPECT_NE(reply.id, 0u) << to_string(reply.code);
+    EXPECT_TRUE(is_final(reply.state));
+    if (reply.state == order_state::failed) ++failures;
+  }
+  if (failed) *failed = failures;
+}
+
+}  // namespace
+
+TEST_F(DurableEngine, OrdersEndCommittedDurableAck) {
+  engine eng(test_config(ack_mode::durable));
+  EXPECT_TRUE(eng.persistent());
+  auto users = create_users(eng, 100);
+  auto commands = workload(users, 3000, "d-", 1);
+  size_t failed = 0;
+  run_and_check_final(eng, commands, &failed);
+  EXPECT_GT(failed, 0u);  // the oversized transfers failed and were compensated
+  auto all = users;
+  all.push_back(eng.system_wallet(tenant, usd));
+  expect_committed_and_consistent(eng, all, static_cast<int64_t>(commands.size()));
+}
+
+TEST_F(DurableEngine, OrdersEndCommittedMemoryAck) {
+  engine eng(test_config(ack_mode::memory));
+  auto users = create_users(eng, 100);
+  auto commands = workload(users, 3000, "m-", 2);
+  run_and_check_final(eng, commands);
+  auto all = users;
+  all.push_back(eng.system_wallet(tenant, usd));
+  expect_committed_and_consistent(eng, all, static_cast<int64_t>(commands.size()));
+}
+
+TEST_F(DurableEngine, DurableReplyComesAfterCommit) {
+  engine eng(test_config(ack_mode::durable));
+  auto users = create_users(eng, 10);
+  db::shard_layout layout = test_layout();
+  for (int i = 0; i < 40; ++i) {
+    auto reply = eng.execute(transfer("c-" + std::to_string(i), users[i % 10], users[(i + 3) % 10], 10 + i));
+    ASSERT_NE(reply.id, 0u);
+    ASSERT_EQ(reply.state, order_state::succeeded);
+    // Read right after the reply, from another connection: the final row and the movements are there.
+    auto rs = conn_->query("SELECT state, is_final FROM " + layout.table_for("orders", users[i % 10]) +
+                           " WHERE id=" + std::to_string(reply.id));
+    ASSERT_TRUE(rs->next()) << "order " << reply.id << " not committed when its reply came";
+    EXPECT_EQ(rs->getUInt(1), static_cast<unsigned>(order_state::succeeded));
+    EXPECT_EQ(rs->getUInt(2), 1u);
+    int64_t movements = 0;
+    for (wallet_id w : {users[i % 10], users[(i + 3) % 10]})
+      movements += conn_->query_int("SELECT COUNT(*) FROM " + layout.table_for("fund_movements", w) +
+                                    " WHERE order_id=" + std::to_string(reply.id));
+    EXPECT_EQ(movements, 3);  // source: try and confirm; destination: confirm
+    for (wallet_id w : {users[i % 10], users[(i + 3) % 10]})
+      EXPECT_EQ(stored_balances(w), eng.get_wallet(tenant, w).current);
+  }
+}
+
+TEST_F(DurableEngine, RestartLoadsWalletsLazily) {
+  std::vector<wallet_id> users;
+  std::map<wallet_id, balances> before;
+  wallet_id system = no_wallet;
+  int64_t orders = 0;
+  {
+    engine first(test_config());
+    users = create_users(first, 60);
+    auto commands = workload(users, 1000, "r1-", 3);
+    run_and_check_final(first, commands);
+    orders += static_cast<int64_t>(commands.size());
+    ASSERT_TRUE(first.wait_until_quiet(std::chrono::seconds(30)));
+    for (wallet_id id : users) before[id] = first.get_wallet(tenant, id).current;
+    system = first.system_wallet(tenant, usd);
+    before[system] = first.get_wallet(tenant, system).current;
+  }
+  engine second(test_config());
+  EXPECT_EQ(second.stats().wallets, 0u);  // nothing in memory yet
+  EXPECT_EQ(second.system_wallet(tenant, usd), system);
+  for (const auto& [id, b] : before) {
+    auto view = second.get_wallet(tenant, id);
+    ASSERT_EQ(view.code, result_code::ok) << id;
+    EXPECT_EQ(view.current, b) << id;
+    EXPECT_EQ(view.open_transactions, 0u);
+  }
+  EXPECT_EQ(second.get_wallet(tenant, 999'999).code, result_code::unknown_wallet);
+  auto created = second.create_wallet(tenant, usd, wallet_kind::user, 1'000'000);
+  EXPECT_GT(created.id, users.back());
+  // Orders on the loaded wallets continue their journals (versions without gaps: the audit).
+  users.push_back(created.id);
+  auto commands = workload(users, 1000, "r2-", 4);
+  run_and_check_final(second, commands);
+  orders += static_cast<int64_t>(commands.size());
+  auto all = users;
+  all.push_back(system);
+  expect_committed_and_consistent(second, all, orders);
+}
+
+TEST_F(DurableEngine, RestartLoadsWalletsForSteps) {
+  // The first thing the second engine sees is a step for a wallet it must load (no query first).
+  std::vector<wallet_id> users;
+  {
+    engine first(test_config());
+    users = create_users(first, 20);
+    run_and_check_final(first, workload(users, 200, "s1-", 5));
+  }
+  engine second(test_config());
+  auto commands = workload(users, 400, "s2-", 6);
+  run_and_check_final(second, commands);
+  auto all = users;
+  all.push_back(second.system_wallet(tenant, usd));
+  expect_committed_and_consistent(second, all, 600);
+}
