@@ -53,6 +53,7 @@ struct engine_stats {
   uint64_t storage_batches_committed = 0;
   uint64_t storage_rows_committed = 0;
   uint64_t storage_commit_failures = 0;
+  uint64_t storage_commit_us_total = 0;
 };
 
 //! Result of auditing every wallet (while no order is in flight).

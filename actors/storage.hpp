@@ -110,6 +110,7 @@ struct storage_link {
   std::atomic<uint64_t> batches_committed{0};
   std::atomic<uint64_t> rows_committed{0};
   std::atomic<uint64_t> commit_failures{0};
+  std::atomic<uint64_t> commit_us_total{0};  //!< time spent committing (building and running statements)
   //! Set when the engine goes away: the writer stops retrying (what is not committed is lost,
   //! as in a crash).
   std::atomic<bool> stopping{false};

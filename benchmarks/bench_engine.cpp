@@ -20,6 +20,9 @@
 #include "actors/engine.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
+#ifdef TXENGINE_WITH_MYSQL
+#include "persistence/schema.hpp"
+#endif
 
 using namespace txengine;
 
@@ -37,6 +40,8 @@ struct options {
   uint32_t shards = 0;  //!< wallet shards; 0 = the engine's default
   std::string only;
   bool json = false;
+  std::string mysql;  //!< --mysql URI: the engine on MySQL storage (databases txbench_engine_*, dropped first)
+  std::string ack = "durable";
 };
 
 struct row {
@@ -151,6 +156,23 @@ engine_config make_config(const options& opt) {
   clean.latency_ms = 1;
   clean.decline_ppm = clean.reply_lost_ppm = clean.reply_unknown_ppm = clean.submit_lost_ppm = clean.partial_ppm = 0;
   config.channels = {{bench_channel, clean}, {funding_channel, clean}};
+  if (!opt.mysql.empty()) {
+    storage_config storage;
+    storage.uri = opt.mysql;
+    storage.prefix = "txbench_engine";
+    storage.ack = opt.ack == "memory" ? ack_mode::memory : ack_mode::durable;
+#ifdef TXENGINE_WITH_MYSQL
+    persistence::mysql_endpoint endpoint;
+    if (persistence::parse_mysql_uri(storage.uri, endpoint)) {
+      persistence::mysql_thread_scope scope;
+      persistence::mysql_connection conn(endpoint);
+      persistence::shard_layout layout;
+      layout.prefix = storage.prefix;
+      persistence::drop_schema(conn, layout);  // each workload starts from empty databases
+    }
+#endif
+    config.storage = storage;
+  }
   return config;
 }
 
@@ -194,6 +216,16 @@ row run_workload(const std::string& name, const options& opt) {
     }
   }
   if (!eng.wait_until_quiet(std::chrono::seconds(60))) std::fprintf(stderr, "%s: orders still in flight\n", name.c_str());
+  if (eng.persistent()) {
+    eng.sync_storage();
+    auto s = eng.stats();
+    std::fprintf(stderr, "%s: storage %s: %llu batches, %llu rows, %.1f rows/batch, %.2f ms/commit, %llu failures\n",
+                 name.c_str(), eng.storage_description().c_str(), (unsigned long long)s.storage_batches_committed,
+                 (unsigned long long)s.storage_rows_committed,
+                 s.storage_batches_committed ? double(s.storage_rows_committed) / s.storage_batches_committed : 0.0,
+                 s.storage_batches_committed ? s.storage_commit_us_total / 1e3 / s.storage_batches_committed : 0.0,
+                 (unsigned long long)s.storage_commit_failures);
+  }
   auto audit = eng.audit_wallets();
   if (!audit.ok) std::fprintf(stderr, "%s: AUDIT FAILED: %s\n", name.c_str(), audit.detail.c_str());
   r.baseline_ops_per_s = baseline_ops_per_s(name, opt.orders, opt.wallets);
@@ -216,10 +248,13 @@ bool parse(int argc, char** argv, options& opt) {
     else if (arg == "--hosts" && (v = value())) opt.hosts = static_cast<uint32_t>(std::stoul(v));
     else if (arg == "--shards" && (v = value())) opt.shards = static_cast<uint32_t>(std::stoul(v));
     else if (arg == "--workload" && (v = value())) opt.only = v;
+    else if (arg == "--mysql" && (v = value())) opt.mysql = v;
+    else if (arg == "--ack" && (v = value())) opt.ack = v;
     else {
       std::fprintf(stderr,
                    "usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H] [--shards S] "
-                   "[--workload transfer_uniform|pay_hot_wallet|topup_channel] [--json]\n");
+                   "[--workload transfer_uniform|pay_hot_wallet|topup_channel] [--json]\n"
+                   "                    [--mysql URI [--ack durable|memory]]\n");
       return false;
     }
   }

@@ -225,6 +225,7 @@ struct writer_state {
   //! Commits the batch; retries (reconnecting) until it commits or the engine stops.
   void commit(caf::event_based_actor* self) {
     if (batch.empty()) return;
+    auto started = std::chrono::steady_clock::now();
     std::vector<std::string> sql = batch.statements(layout);
     int64_t backoff_ms = 5;
     for (uint32_t attempt = 1;; ++attempt) {
@@ -249,6 +250,8 @@ struct writer_state {
       }
     }
     ++batches;
+    link->commit_us_total.fetch_add(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
     link->rows_queued.fetch_sub(batch.rows_received);
     link->rows_committed.fetch_add(static_cast<uint64_t>(batch.rows_received));
     link->batches_committed.fetch_add(1);
