@@ -63,6 +63,8 @@ struct setup_result {
 };
 
 bool setup(const options& o, setup_result& s, std::string& error) {
+  // Bounded: a server that stops answering fails the setup instead of hanging txbench.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   client c(o.server);
   if (!c.connect(error)) return false;
   auto create = [&](WalletKind kind, std::vector<uint64_t>& out, size_t n) {
@@ -75,11 +77,18 @@ bool setup(const options& o, setup_result& s, std::string& error) {
       auto* p = &done[i];
       if (!c.call_async(r, [p](const Reply* reply) {
             p->set_value(reply && reply->code() == OK ? reply->wallet().wallet() : 0);
-          }))
+          })) {
+        c.close();
         return false;
+      }
     }
     for (auto& d : done) {
-      uint64_t id = d.get_future().get();
+      auto f = d.get_future();
+      if (f.wait_until(deadline) != std::future_status::ready) {
+        c.close();  // answers the pending callbacks while their promises still exist
+        return false;
+      }
+      uint64_t id = f.get();
       if (id == 0) ++failed;
       out.push_back(id);
     }
@@ -103,7 +112,15 @@ bool setup(const options& o, setup_result& s, std::string& error) {
     c.call_async(r, [p](const Reply* reply) { p->set_value(reply && reply->code() == OK); });
   }
   size_t bad = 0;
-  for (auto& f : funded) bad += f.get_future().get() ? 0 : 1;
+  for (auto& p : funded) {
+    auto f = p.get_future();
+    if (f.wait_until(deadline) != std::future_status::ready) {
+      error = "no reply to the top-ups within 60 s";
+      c.close();
+      return false;
+    }
+    bad += f.get() ? 0 : 1;
+  }
   if (bad) {
     error = std::to_string(bad) + " top-ups failed (channel 1 must be a well-behaved provider)";
     return false;
