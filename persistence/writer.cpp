@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <thread>
 #include <unordered_map>
@@ -221,6 +222,9 @@ struct writer_state {
   std::unique_ptr<mysql_connection> conn;
   pending_batch batch;
   uint64_t batches = 0;
+  //! TXENGINE_WRITER_PROFILE=1: time per table family, printed when the writer stops.
+  bool profile_ = std::getenv("TXENGINE_WRITER_PROFILE") != nullptr;
+  std::map<std::string, int64_t> profile_us_;
 
   //! Commits the batch; retries (reconnecting) until it commits or the engine stops.
   void commit(caf::event_based_actor* self) {
@@ -234,7 +238,18 @@ struct writer_state {
         if (!conn) conn = std::make_unique<mysql_connection>(endpoint);
         if (!sql.empty()) {
           conn->begin();
-          for (const auto& statement : sql) conn->execute(statement);
+          for (const auto& statement : sql) {
+            if (profile_) {
+              auto t0 = std::chrono::steady_clock::now();
+              conn->execute(statement);
+              auto at = statement.find("`.`");
+              std::string family = statement.substr(at + 3, statement.find('_', at + 3) - at - 3);
+              profile_us_[family] += std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - t0).count();
+            } else {
+              conn->execute(statement);
+            }
+          }
           conn->commit();
         }
         break;
@@ -276,6 +291,8 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
   st.thread_scope = std::make_unique<mysql_thread_scope>();
   self->set_exit_handler([=](const caf::exit_msg& msg) {
     if (!link->stopping.load()) self->state.commit(self);  // a clean stop: commit what came before
+    for (const auto& [family, us] : self->state.profile_us_)
+      spdlog::info("storage writer: {} statements: {:.1f} ms in {} batches", family, us / 1e3, self->state.batches);
     self->state.conn.reset();
     self->state.thread_scope.reset();
     self->quit(msg.reason);
