@@ -121,11 +121,13 @@ void engine::start_storage() {
   storage_start_.wallets = start.wallets;
   storage_ = std::make_unique<storage_link>();
   storage_->config = *config_.storage;
+  storage_->orders_at_start = start.orders;
   storage_->writer = persistence::spawn_writer(*system_, storage_.get());
   storage_->loader = persistence::spawn_wallet_loader(*system_, storage_.get());
   storage_description_ = "MySQL " + start.description + ", ack " +
                          (storage_->durable_ack() ? "durable" : "memory (may lose the last moments on a crash)") +
-                         ", " + std::to_string(start.wallets) + " wallets stored";
+                         ", " + std::to_string(start.wallets) + " wallets and " + std::to_string(start.orders) +
+                         " orders stored";
 #else
   throw storage_unavailable("storage: this build has no MySQL support (libmysqlcppconn-dev was not found)");
 #endif

@@ -215,6 +215,10 @@ class host_state {
       self_->send(storage_->writer, persist_atom::value, std::move(writer_outbox_));
       writer_outbox_ = write_batch();
     }
+    if (storage_ != nullptr && !lookup_outbox_.empty()) {
+      self_->send(storage_->loader, lookup_atom::value, std::move(lookup_outbox_));
+      lookup_outbox_ = std::vector<request_lookup>();
+    }
     const auto& shards = directory_->shards();
     // Only the shards this burst touched: with one shard per wallet there are 100k of them.
     for (uint32_t i : touched_shards_) {
@@ -259,6 +263,56 @@ class host_state {
     if (code != result_code::ok) return refuse(client, item, code);
     std::string key = request_key(command.tenant, command.request_id);
     if (auto found = requests_.find(key); found != requests_.end()) return repeat(client, item, found->second);
+    if (storage_ != nullptr && storage_->orders_at_start > 0) {
+      // After a restart a request id unknown here may be in MySQL: look it up first.
+      auto pending = looking_up_.find(key);
+      if (pending == looking_up_.end()) {
+        if (looking_up_.size() >= lookups_pending_max) return refuse(client, item, result_code::unavailable);
+        lookup_outbox_.push_back({command.tenant, command.request_id, order_home(command)});
+        pending = looking_up_.emplace(key, std::vector<std::pair<caf::actor, submit_item>>{}).first;
+      }
+      pending->second.emplace_back(client, std::move(item));
+      return;
+    }
+    submit_new(client, item, std::move(key), now);
+  }
+
+ public:
+  //! Answers of MySQL about request ids this host did not know.
+  void on_found(std::vector<request_found>& answers) {
+    int64_t now = wall_clock_ms();
+    for (auto& f : answers) {
+      std::string key = request_key(f.tenant, f.request_id);
+      auto node = looking_up_.extract(key);
+      if (node.empty()) continue;
+      for (auto& [client, item] : node.mapped()) {
+        if (f.failed) {
+          refuse(client, item, result_code::unavailable);
+        } else if (auto known = requests_.find(key); known != requests_.end()) {
+          repeat(client, item, known->second);  // the first of these created it
+        } else if (!f.found) {
+          submit_new(client, item, key, now);
+        } else if (command_content_hash(item.command) != f.content_hash) {
+          refuse(client, item, result_code::duplicate_conflict);
+        } else if (!is_final(f.state)) {
+          // In flight when the engine stopped: it is recovery's to finish (not yet implemented).
+          refuse(client, item, result_code::unavailable);
+        } else {
+          final_.emplace(f.id, final_order{item.command, f.state, f.reason, f.posted_amount, f.created_ms, f.final_ms,
+                                           {}, nullptr, 0});
+          requests_.emplace(key, f.id);
+          repeat(client, item, f.id);
+        }
+      }
+    }
+    after_input(now);
+  }
+
+ private:
+  static constexpr size_t lookups_pending_max = 1 << 16;
+
+  void submit_new(const caf::actor& client, submit_item& item, std::string key, int64_t now) {
+    order_command& command = item.command;
     if (storage_ != nullptr && storage_->over_high_water()) return refuse(client, item, result_code::unavailable);
     if (live_.size() >= config_.orders_in_flight_max || live_.size() + final_.size() >= config_.orders_retained_max)
       return refuse(client, item, result_code::overloaded);
@@ -513,7 +567,7 @@ class host_state {
 
   void after_input(int64_t now) {
     if (!flush_pending_ && (steps_pending_ || !reply_outbox_.empty() || !channel_outbox_.empty() ||
-                            (storage_ != nullptr && !writer_outbox_.empty()))) {
+                            (storage_ != nullptr && (!writer_outbox_.empty() || !lookup_outbox_.empty())))) {
       flush_pending_ = true;
       self_->send(self_, flush_atom::value);
     }
@@ -550,6 +604,8 @@ class host_state {
   uint64_t writer_seq_ = 0;     //!< ack_seq of the last batch sent to the writer
   uint64_t committed_seq_ = 0;  //!< the writer committed this host's batches up to here
   std::deque<durable_wait> waits_;
+  std::vector<request_lookup> lookup_outbox_;  //!< request ids to look up in MySQL, sent at the next flush
+  std::unordered_map<std::string, std::vector<std::pair<caf::actor, submit_item>>> looking_up_;
 };
 
 using host_actor = caf::stateful_actor<host_state>;
@@ -576,6 +632,7 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
       [=](tick_atom) { self->state.on_tick(); },
       [=](flush_atom) { self->state.flush(); },
       [=](committed_atom, uint64_t seq) { self->state.on_committed(seq); },
+      [=](found_atom, std::vector<request_found>& answers) { self->state.on_found(answers); },
       [=](get_order_atom, tenant_id tenant, order_id id) { return self->state.get_order(tenant, id); },
       [=](stats_atom) { return self->state.stats(); },
   };

@@ -100,6 +100,53 @@ struct loaded_wallet {
   std::vector<tcc_row> records;
 };
 
+//! A request id the host does not know, looked up in MySQL (after a restart).
+struct request_lookup {
+  tenant_id tenant = 0;
+  std::string request_id;
+  wallet_id home = no_wallet;  //!< the order's home wallet (orders table shard)
+};
+
+//! What MySQL knows about a request id: its order, if any.
+struct request_found {
+  tenant_id tenant = 0;
+  std::string request_id;
+  bool found = false;
+  bool failed = false;  //!< MySQL did not answer
+  order_id id = 0;
+  uint64_t content_hash = 0;
+  order_state state = order_state::trying;
+  result_code reason = result_code::ok;
+  int64_t posted_amount = 0;
+  int64_t created_ms = 0;
+  int64_t final_ms = 0;
+};
+
+//! The hash of a command's content (request id aside) kept with its request id row.
+inline uint64_t command_content_hash(const order_command& c) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= (v >> (8 * i)) & 0xFF;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(c.tenant);
+  mix(static_cast<uint64_t>(c.kind));
+  mix(c.source);
+  mix(c.destination);
+  mix(static_cast<uint64_t>(c.amount));
+  mix(c.cur.packed());
+  mix(c.fee_wallet);
+  mix(static_cast<uint64_t>(c.fee_amount));
+  mix(c.original_order);
+  mix(c.channel);
+  return h & 0x7FFFFFFFFFFFFFFFull;
+}
+
+//! The wallet an order's rows follow (orders table): its source, else its destination.
+inline wallet_id order_home(const order_command& c) { return c.source != no_wallet ? c.source : c.destination; }
+
 //! Shared by the engine, the hosts, the shards and the directory (the engine owns it).
 struct storage_link {
   storage_config config;
@@ -114,6 +161,9 @@ struct storage_link {
   //! Set when the engine goes away: the writer stops retrying (what is not committed is lost,
   //! as in a crash).
   std::atomic<bool> stopping{false};
+  //! Orders stored when the engine started: request ids unknown in memory are looked up in
+  //! MySQL only then (a fresh database has nothing to find).
+  uint64_t orders_at_start = 0;
   bool durable_ack() const { return config.ack == ack_mode::durable; }
   bool over_high_water() const { return rows_queued.load(std::memory_order_relaxed) > config.queue_rows_high_water; }
 };
@@ -123,6 +173,8 @@ using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using found_atom = caf::atom_constant<caf::atom("found")>;
 
 //! The legs of an order as the orders table keeps them (JSON, see persistence/migrations/0001).
 std::string legs_json(const class order_core& core);
@@ -132,3 +184,5 @@ std::string legs_json(const class order_core& core);
 // Local messages only (they never cross the network).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(txengine::write_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(txengine::loaded_wallet)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::request_lookup>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::request_found>)

@@ -33,29 +33,8 @@ mysql_endpoint endpoint_of(const storage_config& config) {
   return endpoint;
 }
 
-//! The wallet an order's rows follow (orders table): its source, else its destination.
-wallet_id home_of(const order_command& c) { return c.source != no_wallet ? c.source : c.destination; }
-
-uint64_t content_hash(const order_command& c) {
-  uint64_t h = 14695981039346656037ull;
-  auto mix = [&h](uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xFF;
-      h *= 1099511628211ull;
-    }
-  };
-  mix(c.tenant);
-  mix(static_cast<uint64_t>(c.kind));
-  mix(c.source);
-  mix(c.destination);
-  mix(static_cast<uint64_t>(c.amount));
-  mix(c.cur.packed());
-  mix(c.fee_wallet);
-  mix(static_cast<uint64_t>(c.fee_amount));
-  mix(c.original_order);
-  mix(c.channel);
-  return h & 0x7FFFFFFFFFFFFFFFull;
-}
+wallet_id home_of(const order_command& c) { return order_home(c); }
+uint64_t content_hash(const order_command& c) { return command_content_hash(c); }
 
 std::string hex_literal(const std::string& bytes) {
   static const char* digits = "0123456789ABCDEF";
@@ -336,6 +315,42 @@ struct loader_state {
     return result;
   }
 
+  std::vector<request_found> lookup(const std::vector<request_lookup>& keys) {
+    std::vector<request_found> out;
+    for (const auto& key : keys) {
+      request_found f;
+      f.tenant = key.tenant;
+      f.request_id = key.request_id;
+      try {
+        if (!conn) conn = std::make_unique<mysql_connection>(endpoint);
+        auto rs = conn->query("SELECT order_id, content_hash FROM " +
+                              layout.table_for("request_ids", shard_layout::request_key(key.tenant, key.request_id)) +
+                              " WHERE tenant=" + std::to_string(key.tenant) +
+                              " AND request_id=" + hex_literal(key.request_id));
+        if (rs->next()) {
+          f.found = true;
+          f.id = rs->getUInt64(1);
+          f.content_hash = rs->getUInt64(2);
+          auto order = conn->query("SELECT state, result_code, confirmed_amount, created_ms, final_ms FROM " +
+                                   layout.table_for("orders", key.home) + " WHERE id=" + std::to_string(f.id));
+          if (order->next()) {
+            f.state = static_cast<order_state>(order->getUInt(1));
+            f.reason = static_cast<result_code>(order->getUInt(2));
+            f.posted_amount = order->getInt64(3);
+            f.created_ms = order->getInt64(4);
+            f.final_ms = order->getInt64(5);
+          }
+        }
+      } catch (const sql::SQLException& e) {
+        conn.reset();
+        f.failed = true;
+        spdlog::error("request lookup: {} ({})", e.what(), e.getErrorCode());
+      }
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
+
   loaded_wallet read(wallet_id id) {
     loaded_wallet result;
     auto rs = conn->query(
@@ -386,6 +401,10 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link) {
     self->quit(msg.reason);
   });
   return {
+      [=](lookup_atom, const std::vector<request_lookup>& keys) {
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), found_atom::value,
+                   self->state.lookup(keys));
+      },
       [=](load_atom, wallet_id id) {
         self->send(caf::actor_cast<caf::actor>(self->current_sender()), loaded_atom::value, id,
                    self->state.load(id));
@@ -414,6 +433,7 @@ storage_start prepare_storage(const storage_config& config) {
     for (uint32_t d = 0; d < layout.databases; ++d)
       for (uint32_t t : layout.tables_in(d)) {
         std::string table = layout.table_at("wallets", d, t);
+        start.orders += static_cast<uint64_t>(conn.query_int("SELECT COUNT(*) FROM " + layout.table_at("orders", d, t)));
         auto rs = conn.query("SELECT COUNT(*), COALESCE(MAX(id),0) FROM " + table);
         if (rs->next()) {
           start.wallets += rs->getUInt64(1);

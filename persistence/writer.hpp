@@ -9,6 +9,7 @@
 //   (sync_atom)                  -> true once everything received before it is committed
 // Loader messages:
 //   (load_atom, wallet_id)       -> sender gets (loaded_atom, wallet_id, loaded_wallet)
+//   (lookup_atom, std::vector<request_lookup>) -> sender gets (found_atom, std::vector<request_found>)
 #include <cstdint>
 #include <string>
 #include <tuple>
@@ -28,6 +29,7 @@ struct storage_start {
   uint32_t migrations_applied = 0;
   wallet_id max_wallet_id = 0;
   uint64_t wallets = 0;
+  uint64_t orders = 0;
   //! (tenant, packed currency, wallet id) of every system wallet.
   std::vector<std::tuple<tenant_id, uint32_t, wallet_id>> system_wallets;
 };

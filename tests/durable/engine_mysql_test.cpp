@@ -287,3 +287,39 @@ TEST_F(DurableEngine, RestartLoadsWalletsForSteps) {
   all.push_back(second.system_wallet(tenant, usd));
   expect_committed_and_consistent(second, all, 600);
 }
+
+TEST_F(DurableEngine, RepeatedRequestIdsAfterRestartGetTheOriginalOrder) {
+  std::vector<wallet_id> users;
+  std::vector<order_command> commands;
+  std::vector<order_reply> first_replies;
+  {
+    engine first(test_config());
+    users = create_users(first, 30);
+    commands = workload(users, 300, "q-", 7);
+    first_replies = run_all(first, commands);
+  }
+  engine second(test_config());
+  std::map<wallet_id, balances> before;
+  for (wallet_id id : users) before[id] = second.get_wallet(tenant, id).current;
+  // The same commands again, and one with a known request id but other content.
+  auto again = commands;
+  auto conflicting = commands[1];
+  conflicting.amount += 1;
+  again.push_back(conflicting);
+  auto replies = run_all(second, again);
+  for (size_t i = 0; i < commands.size(); ++i) {
+    EXPECT_EQ(replies[i].id, first_replies[i].id) << i;
+    EXPECT_EQ(replies[i].state, first_replies[i].state) << i;
+    EXPECT_TRUE(replies[i].duplicate) << i;
+  }
+  EXPECT_EQ(replies.back().id, 0u);
+  EXPECT_EQ(replies.back().code, result_code::duplicate_conflict);
+  ASSERT_TRUE(second.wait_until_quiet(std::chrono::seconds(30)));
+  for (wallet_id id : users) EXPECT_EQ(second.get_wallet(tenant, id).current, before[id]) << id;
+  // New request ids after the restart still make new orders.
+  auto more = workload(users, 100, "q2-", 8);
+  run_and_check_final(second, more);
+  auto all = users;
+  all.push_back(second.system_wallet(tenant, usd));
+  expect_committed_and_consistent(second, all, static_cast<int64_t>(commands.size() + more.size()));
+}
