@@ -26,6 +26,9 @@ void serve_usage() {
       "  --threads N         engine scheduler threads (default: number of cores)\n"
       "  --mysql URI         MySQL storage, e.g. mysql://txengine:txengine@127.0.0.1:3407 (default: in memory)\n"
       "  --ack MODE          with --mysql: durable (default: answer once committed) or memory\n"
+      "  --db-prefix P       with --mysql: databases P_0 .. P_<D-1> (default txengine)\n"
+      "  --databases D       with --mysql: wallet id mod D picks the database (default 1)\n"
+      "  --tables T          with --mysql: wallet id mod T picks the table (default 1)\n"
       "Channel 1 is a well-behaved simulated provider; channel 2 misbehaves (declines, lost replies).\n",
       std::string(wire::dev_secret).c_str());
 }
@@ -78,6 +81,17 @@ int run_serve(int argc, char** argv) {
       }
       if (!engine_cfg.storage) engine_cfg.storage = storage_config{};
       engine_cfg.storage->ack = mode == "memory" ? ack_mode::memory : ack_mode::durable;
+    } else if (arg == "--db-prefix") {
+      if (!engine_cfg.storage) engine_cfg.storage = storage_config{};
+      engine_cfg.storage->prefix = value();
+    } else if (arg == "--databases" || arg == "--tables") {
+      long n = std::atol(value());
+      if (n < 1) {
+        std::fprintf(stderr, "txengine serve: %s expects a positive number\n", arg.c_str());
+        return 2;
+      }
+      if (!engine_cfg.storage) engine_cfg.storage = storage_config{};
+      (arg == "--databases" ? engine_cfg.storage->databases : engine_cfg.storage->tables) = static_cast<uint32_t>(n);
     } else if (arg == "--help" || arg == "-h") {
       serve_usage();
       return 0;
@@ -112,7 +126,7 @@ int run_serve(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (engine_cfg.storage && engine_cfg.storage->uri.empty()) {
-    std::fprintf(stderr, "txengine serve: --ack needs --mysql URI\n");
+    std::fprintf(stderr, "txengine serve: --ack, --db-prefix, --databases and --tables need --mysql URI\n");
     return 2;
   }
   std::unique_ptr<engine> engine_owner;

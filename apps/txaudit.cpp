@@ -1,0 +1,225 @@
+// txaudit: checks what a txengine has committed in MySQL, for operators and for the crash and
+// outage tests. Read-only. Checks:
+//   - every order is final (optionally waiting, bounded, while a restarted engine recovers);
+//   - the ledger invariants of persistence/audit (per-currency sums zero, balances equal their
+//     fund movements, the movements of each order sum to zero);
+//   - no request id belongs to two orders, and no wallet has two movements of one order's phase;
+//   - every order a client heard as final (txbench --ack-log files) is committed with that state.
+// Exit codes: 0 all hold, 1 a check failed, 2 bad usage, 3 MySQL could not be read.
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "persistence/audit.hpp"
+#include "persistence/mysql_connection.hpp"
+#include "persistence/shard_layout.hpp"
+
+using namespace txengine::persistence;
+
+namespace {
+
+struct options {
+  mysql_endpoint endpoint = endpoint_from_environment();
+  shard_layout layout;
+  std::vector<std::string> ack_logs;
+  double wait_final_s = 0;
+  bool json = false;
+};
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: txaudit [--mysql URI] [--db-prefix P] [--databases D] [--tables T]\n"
+               "               [--acks FILE]... [--wait-final SECONDS] [--json]\n"
+               "  --acks FILE          a txbench --ack-log: every line's order must be committed with\n"
+               "                       the final state the client heard\n"
+               "  --wait-final SECONDS wait up to this long for every order to be final (a restarted\n"
+               "                       engine resuming its orders); default 0: check once\n"
+               "exit: 0 every check holds, 1 a check failed, 2 usage, 3 MySQL could not be read\n");
+}
+
+struct ack {
+  std::string request_id;
+  uint64_t order = 0;
+  int state = 0;
+};
+
+struct findings {
+  uint64_t orders = 0, open_orders = 0, acks = 0, acks_missing = 0, acks_wrong_state = 0, duplicate_request_ids = 0,
+           duplicate_movements = 0;
+  std::vector<std::string> problems;
+  void add(std::string p) {
+    if (problems.size() < 20) problems.push_back(std::move(p));
+  }
+};
+
+uint64_t count_open_orders(mysql_connection& conn, const shard_layout& layout, findings* f) {
+  uint64_t open = 0;
+  for (uint32_t d = 0; d < layout.databases; ++d)
+    for (uint32_t t : layout.tables_in(d)) {
+      const std::string orders = layout.table_at("orders", d, t);
+      open += static_cast<uint64_t>(conn.query_int("SELECT COUNT(*) FROM " + orders + " WHERE is_final = 0"));
+      if (f) {
+        auto rs = conn.query("SELECT id, state, kind, attempts FROM " + orders + " WHERE is_final = 0 LIMIT 5");
+        while (rs->next())
+          f->add("order " + std::to_string(rs->getUInt64(1)) + " is not final (state " +
+                 std::to_string(rs->getInt(2)) + ", kind " + std::to_string(rs->getInt(3)) + ")");
+      }
+    }
+  return open;
+}
+
+bool read_acks(const std::string& path, std::vector<ack>& out) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return false;
+  char id[256];
+  unsigned long long order = 0;
+  long long amount = 0;
+  int state = 0;
+  while (std::fscanf(f, "%255s %llu %lld %d", id, &order, &amount, &state) == 4) out.push_back(ack{id, order, state});
+  std::fclose(f);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "txaudit: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--mysql") {
+      std::string error;
+      if (!parse_mysql_uri(value(), o.endpoint, &error)) {
+        std::fprintf(stderr, "txaudit: --mysql: %s\n", error.c_str());
+        return 2;
+      }
+    } else if (a == "--db-prefix") o.layout.prefix = value();
+    else if (a == "--databases") o.layout.databases = static_cast<uint32_t>(std::atol(value().c_str()));
+    else if (a == "--tables") o.layout.tables = static_cast<uint32_t>(std::atol(value().c_str()));
+    else if (a == "--acks") o.ack_logs.push_back(value());
+    else if (a == "--wait-final") o.wait_final_s = std::atof(value().c_str());
+    else if (a == "--json") o.json = true;
+    else if (a == "--help" || a == "-h") {
+      usage(stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "txaudit: unknown option '%s'\n", a.c_str());
+      usage(stderr);
+      return 2;
+    }
+  }
+  std::string error;
+  if (!o.layout.valid(&error)) {
+    std::fprintf(stderr, "txaudit: %s\n", error.c_str());
+    return 2;
+  }
+  std::vector<ack> acks;
+  for (const auto& path : o.ack_logs)
+    if (!read_acks(path, acks)) {
+      std::fprintf(stderr, "txaudit: cannot read %s\n", path.c_str());
+      return 2;
+    }
+
+  mysql_thread_scope scope;
+  findings f;
+  audit_report ledger;
+  double waited_s = 0;
+  try {
+    mysql_connection conn(o.endpoint);
+    // 1. Every order final: a restarted engine drives what it resumed to a final state.
+    auto start = std::chrono::steady_clock::now();
+    auto deadline = start + std::chrono::duration<double>(o.wait_final_s);
+    for (;;) {
+      f.open_orders = count_open_orders(conn, o.layout, nullptr);
+      if (f.open_orders == 0 || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling a condition, bounded by the deadline
+    }
+    waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (f.open_orders) count_open_orders(conn, o.layout, &f);
+
+    // 2. The ledger.
+    audit_options ao;
+    ao.orders_zero_sum = f.open_orders == 0;  // a mid-phase order legitimately does not sum to zero
+    ledger = audit(conn, o.layout, ao);
+
+    // 3. Request ids and duplicate applications; 4. acknowledged orders.
+    std::unordered_map<uint64_t, std::pair<int, std::string>> state_by_order;  // id -> (state, request id)
+    std::unordered_set<std::string> request_ids;
+    for (uint32_t d = 0; d < o.layout.databases; ++d)
+      for (uint32_t t : o.layout.tables_in(d)) {
+        auto rs = conn.query("SELECT id, tenant, request_id, state, is_final FROM " + o.layout.table_at("orders", d, t));
+        while (rs->next()) {
+          ++f.orders;
+          uint64_t id = rs->getUInt64(1);
+          std::string rid = std::to_string(rs->getUInt(2)) + "/" + std::string(rs->getString(3));
+          if (!request_ids.insert(rid).second) {
+            ++f.duplicate_request_ids;
+            f.add("request id " + rid + " belongs to more than one order (one is " + std::to_string(id) + ")");
+          }
+          state_by_order[id] = {rs->getInt(5) ? rs->getInt(4) : -1, std::string(rs->getString(3))};
+        }
+        auto dup = conn.query("SELECT wallet_id, order_id, phase, COUNT(*) FROM " +
+                              o.layout.table_at("fund_movements", d, t) +
+                              " GROUP BY wallet_id, order_id, phase HAVING COUNT(*) > 1");
+        while (dup->next()) {
+          ++f.duplicate_movements;
+          f.add("wallet " + std::to_string(dup->getUInt64(1)) + " has " + std::to_string(dup->getUInt64(4)) +
+                " movements of order " + std::to_string(dup->getUInt64(2)) + " phase " + std::to_string(dup->getInt(3)));
+        }
+      }
+    for (const auto& a : acks) {
+      ++f.acks;
+      auto it = state_by_order.find(a.order);
+      if (it == state_by_order.end()) {
+        ++f.acks_missing;
+        f.add("acknowledged order " + std::to_string(a.order) + " (" + a.request_id + ") is not committed");
+      } else if (it->second.first != a.state || it->second.second != a.request_id) {
+        ++f.acks_wrong_state;
+        f.add("acknowledged order " + std::to_string(a.order) + " (" + a.request_id + ", state " +
+              std::to_string(a.state) + ") is committed as state " + std::to_string(it->second.first) +
+              " (-1: not final), request id " + it->second.second);
+      }
+    }
+  } catch (const sql::SQLException& e) {
+    std::fprintf(stderr, "txaudit: MySQL %s: %s (error %d)\n", o.endpoint.describe().c_str(), e.what(),
+                 e.getErrorCode());
+    return 3;
+  }
+
+  bool ok = ledger.ok && f.open_orders == 0 && f.duplicate_request_ids == 0 && f.duplicate_movements == 0 &&
+            f.acks_missing == 0 && f.acks_wrong_state == 0;
+  if (o.json) {
+    std::string sums;
+    for (const auto& [cur, sum] : ledger.sum_by_currency)
+      sums += (sums.empty() ? "\"" : ",\"") + cur + "\":" + std::to_string(sum);
+    std::printf("{\"ok\":%s,\"orders\":%" PRIu64 ",\"open_orders\":%" PRIu64 ",\"waited_s\":%.1f,\"wallets\":%" PRIu64
+                ",\"movements\":%" PRIu64 ",\"ledger_ok\":%s,\"ledger_problems\":%" PRIu64 ",\"sums\":{%s}"
+                ",\"duplicate_request_ids\":%" PRIu64 ",\"duplicate_movements\":%" PRIu64 ",\"acks\":%" PRIu64
+                ",\"acks_missing\":%" PRIu64 ",\"acks_wrong_state\":%" PRIu64 "}\n",
+                ok ? "true" : "false", f.orders, f.open_orders, waited_s, ledger.wallets, ledger.movements,
+                ledger.ok ? "true" : "false", ledger.problem_count, sums.c_str(), f.duplicate_request_ids,
+                f.duplicate_movements, f.acks, f.acks_missing, f.acks_wrong_state);
+  } else {
+    std::printf("txaudit %s: %" PRIu64 " orders (%" PRIu64 " not final after %.1f s), %" PRIu64
+                " acknowledged checked (%" PRIu64 " missing, %" PRIu64 " with another state), %" PRIu64
+                " duplicate request ids, %" PRIu64 " duplicate movements\n",
+                ok ? "ok" : "FAILED", f.orders, f.open_orders, waited_s, f.acks, f.acks_missing, f.acks_wrong_state,
+                f.duplicate_request_ids, f.duplicate_movements);
+    std::printf("ledger %s\n", ledger.summary().c_str());
+  }
+  for (const auto& p : f.problems) std::fprintf(o.json ? stderr : stdout, "  %s\n", p.c_str());
+  if (o.json && !ledger.ok) std::fprintf(stderr, "ledger %s\n", ledger.summary().c_str());
+  return ok ? 0 : 1;
+}
