@@ -313,7 +313,7 @@ class host_state {
 
   void submit_new(const caf::actor& client, submit_item& item, std::string key, int64_t now) {
     order_command& command = item.command;
-    if (storage_ != nullptr && storage_->over_high_water()) return refuse(client, item, result_code::unavailable);
+    if (storage_ != nullptr && !storage_->accepting_new()) return refuse(client, item, result_code::unavailable);
     if (live_.size() >= config_.orders_in_flight_max || live_.size() + final_.size() >= config_.orders_retained_max)
       return refuse(client, item, result_code::overloaded);
     wallet_id system = no_wallet;

@@ -161,11 +161,17 @@ struct storage_link {
   //! Set when the engine goes away: the writer stops retrying (what is not committed is lost,
   //! as in a crash).
   std::atomic<bool> stopping{false};
+  //! Set by the writer while its last commit attempt failed (MySQL down or unreachable), cleared
+  //! by the next commit. New commands are refused meanwhile: failing fast with a retryable
+  //! error beats holding clients until the outage ends.
+  std::atomic<bool> storage_down{false};
   //! Orders stored when the engine started: request ids unknown in memory are looked up in
   //! MySQL only then (a fresh database has nothing to find).
   uint64_t orders_at_start = 0;
   bool durable_ack() const { return config.ack == ack_mode::durable; }
   bool over_high_water() const { return rows_queued.load(std::memory_order_relaxed) > config.queue_rows_high_water; }
+  //! False while new commands must be refused with `unavailable` (running orders keep going).
+  bool accepting_new() const { return !storage_down.load(std::memory_order_relaxed) && !over_high_water(); }
 };
 
 using persist_atom = caf::atom_constant<caf::atom("persist")>;

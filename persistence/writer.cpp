@@ -234,6 +234,7 @@ struct writer_state {
         break;
       } catch (const sql::SQLException& e) {
         link->commit_failures.fetch_add(1);
+        if (!is_transient(e)) link->storage_down.store(true);  // a deadlock is not an outage
         if (conn) conn->rollback();
         if (!is_transient(e)) conn.reset();  // reconnect: the same batch is idempotent
         if (attempt == 1 || attempt % 20 == 0)
@@ -244,6 +245,7 @@ struct writer_state {
       }
     }
     ++batches;
+    link->storage_down.store(false);
     link->commit_us_total.fetch_add(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
     link->rows_queued.fetch_sub(batch.rows_received);
