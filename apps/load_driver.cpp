@@ -15,7 +15,10 @@ using steady = std::chrono::steady_clock;
 struct outstanding {
   steady::time_point sent;
   order_command command;
+  uint32_t retries = 0;
 };
+
+using resend_atom = caf::atom_constant<caf::atom("resend")>;
 
 struct driver_state {
   engine* eng = nullptr;
@@ -99,6 +102,14 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
         for (auto& reply : replies) {
           auto found = st.in_flight.find(reply.client_tag);
           if (found == st.in_flight.end()) continue;
+          if (reply.id == 0 && is_retryable(reply.code) && found->second.retries < st.options.retries_max) {
+            // Nothing changed: the same command (same request id) again after a pause.
+            ++found->second.retries;
+            ++st.result.retried;
+            self->delayed_send(self, std::chrono::milliseconds(st.options.retry_delay_ms), resend_atom::value,
+                               reply.client_tag);
+            continue;
+          }
           auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - found->second.sent).count();
           st.latencies_us.push_back(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
           if (reply.id == 0) ++st.result.refused;
@@ -115,6 +126,13 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
         }
         if (st.completed == st.options.orders) return finish(self);
         send_more(self);
+      },
+      [=](resend_atom, uint64_t tag) {
+        auto& st = self->state;
+        auto found = st.in_flight.find(tag);
+        if (found == st.in_flight.end()) return;
+        const caf::actor& host = st.eng->host_for(found->second.command.tenant, found->second.command.request_id);
+        self->send(host, submit_atom::value, std::vector<submit_item>{submit_item{tag, found->second.command}});
       },
   };
 }

@@ -28,6 +28,11 @@ class workload {
 struct load_options {
   uint64_t orders = 100'000;
   uint32_t concurrency = 1'000;
+  //! A command refused with a retryable code (unavailable, overloaded, wallet busy: nothing
+  //! changed) is resent with the same request id after `retry_delay_ms`, at most
+  //! `retries_max` times; past that its refusal counts as the reply.
+  uint32_t retries_max = 500;
+  uint32_t retry_delay_ms = 20;
   //! Called about once a second with (done, total) while the load runs.
   std::function<void(uint64_t, uint64_t)> progress;
 };
@@ -37,6 +42,7 @@ struct load_result {
   uint64_t succeeded = 0;
   uint64_t failed = 0;
   uint64_t refused = 0;
+  uint64_t retried = 0;  //!< resends after a retryable refusal
   std::map<std::string, uint64_t> failed_by_code;
   double elapsed_s = 0;
   double ops_per_s = 0;
