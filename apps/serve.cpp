@@ -10,6 +10,7 @@
 #include <string>
 
 #include "actors/engine.hpp"
+#include "apps/config_file.hpp"
 #include "protocol/server.hpp"
 
 namespace txengine {
@@ -18,7 +19,9 @@ namespace {
 
 void serve_usage() {
   std::printf(
-      "usage: txengine serve [--listen HOST:PORT] [--keys FILE] [--in-flight N] [--threads N]\n"
+      "usage: txengine serve [--config FILE] [--listen HOST:PORT] [--keys FILE] [--in-flight N] [--threads N]\n"
+      "  --config FILE       settings in TOML (config/txengine.example.toml lists every key); flags\n"
+      "                      given on the command line override the file\n"
       "  --listen HOST:PORT  address to accept clients on (default 127.0.0.1:7400; port 0 = any)\n"
       "  --keys FILE         client keys, lines 'key_id secret tenant'; without it: development mode\n"
       "                      (one tenant 1, key 'dev', secret '%s')\n"
@@ -47,9 +50,23 @@ bool parse_listen(const std::string& text, std::string& host, uint16_t& port) {
 }  // namespace
 
 int run_serve(int argc, char** argv) {
-  wire::server_config config;
-  engine_config engine_cfg;
-  std::string keys_file;
+  serve_settings settings;
+  // The file first, whatever its place among the flags: the flags override it.
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--config") {
+      std::string error;
+      if (!load_config_file(argv[i + 1], settings, error)) {
+        std::fprintf(stderr, "txengine serve: %s\n", error.c_str());
+        return 2;
+      }
+    }
+  if (!settings.listen.empty() && !parse_listen(settings.listen, settings.server.host, settings.server.port)) {
+    std::fprintf(stderr, "txengine serve: server.listen expects HOST:PORT\n");
+    return 2;
+  }
+  wire::server_config& config = settings.server;
+  engine_config& engine_cfg = settings.engine;
+  std::string& keys_file = settings.keys_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> const char* {
@@ -59,7 +76,9 @@ int run_serve(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (arg == "--listen") {
+    if (arg == "--config") {
+      value();  // read above
+    } else if (arg == "--listen") {
       if (!parse_listen(value(), config.host, config.port)) {
         std::fprintf(stderr, "txengine serve: --listen expects HOST:PORT\n");
         return 2;

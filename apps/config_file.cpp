@@ -1,0 +1,177 @@
+#include "apps/config_file.hpp"
+
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace txengine {
+
+namespace {
+
+// One handler per key: reads the node into the settings, or says why it cannot.
+using handler = std::function<bool(const toml::node&, serve_settings&, std::string&)>;
+
+//! An integer key stored through `target` (a function returning a reference to the field).
+template <class Field>
+handler integer_key(std::function<Field&(serve_settings&)> target, int64_t min, int64_t max) {
+  return [target, min, max](const toml::node& node, serve_settings& s, std::string& why) {
+    auto v = node.value_exact<int64_t>();
+    if (!v) {
+      why = "expects an integer";
+      return false;
+    }
+    if (*v < min || *v > max) {
+      why = "expects " + std::to_string(min) + " .. " + std::to_string(max) + ", got " + std::to_string(*v);
+      return false;
+    }
+    target(s) = static_cast<Field>(*v);
+    return true;
+  };
+}
+
+handler string_key(std::function<std::string&(serve_settings&)> target) {
+  return [target](const toml::node& node, serve_settings& s, std::string& why) {
+    auto v = node.value_exact<std::string>();
+    if (!v) {
+      why = "expects a string";
+      return false;
+    }
+    target(s) = *v;
+    return true;
+  };
+}
+
+storage_config& storage(serve_settings& s) {
+  if (!s.engine.storage) s.engine.storage = storage_config{};
+  return *s.engine.storage;
+}
+
+constexpr int64_t int64_max = std::numeric_limits<int64_t>::max();
+constexpr int64_t uint32_max = std::numeric_limits<uint32_t>::max();
+
+const std::map<std::string, handler>& handlers() {
+  static const std::map<std::string, handler> table = {
+      // [server]
+      {"server.listen", string_key([](serve_settings& s) -> std::string& { return s.listen; })},
+      {"server.keys", string_key([](serve_settings& s) -> std::string& { return s.keys_file; })},
+      {"server.in_flight_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.in_flight_max; }, 1, 1 << 20)},
+      {"server.connections_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.connections_max; }, 1, 1 << 20)},
+      {"server.query_threads",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.query_threads; }, 1, 64)},
+      // [engine]
+      {"engine.node_id",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return s.engine.node_id; }, 0, 63)},
+      {"engine.order_hosts",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return s.engine.order_hosts; }, 1, 16)},
+      {"engine.scheduler_threads",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return s.engine.scheduler_threads; }, 0, 256)},
+      {"engine.orders_in_flight_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return s.engine.orders_in_flight_max; }, 1,
+                           static_cast<int64_t>(limits::engine_orders_in_flight_max))},
+      {"engine.wallet_shards",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return s.engine.wallet.shards; }, 0, uint32_max)},
+      // [order]
+      {"order.try_deadline_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.engine.order.try_deadline_ms; }, 1, int64_max)},
+      {"order.retry_initial_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.engine.order.retry_initial_ms; }, 1, int64_max)},
+      {"order.retry_max_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.engine.order.retry_max_ms; }, 1, int64_max)},
+      {"order.alert_attempts",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return s.engine.order.alert_attempts; }, 1, 1'000'000)},
+      {"order.processing_alert_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.engine.order.processing_alert_ms; }, 1,
+                            int64_max)},
+      // [storage]: its presence turns MySQL storage on.
+      {"storage.mysql", string_key([](serve_settings& s) -> std::string& { return storage(s).uri; })},
+      {"storage.ack",
+       [](const toml::node& node, serve_settings& s, std::string& why) {
+         auto v = node.value_exact<std::string>();
+         if (!v || (*v != "durable" && *v != "memory")) {
+           why = "expects \"durable\" or \"memory\"";
+           return false;
+         }
+         storage(s).ack = *v == "memory" ? ack_mode::memory : ack_mode::durable;
+         return true;
+       }},
+      {"storage.prefix", string_key([](serve_settings& s) -> std::string& { return storage(s).prefix; })},
+      {"storage.databases",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return storage(s).databases; }, 1, 256)},
+      {"storage.tables",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return storage(s).tables; }, 1, 4096)},
+      {"storage.batch_rows_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return storage(s).batch_rows_max; }, 1, 1'000'000)},
+      {"storage.queue_rows_high_water",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return storage(s).queue_rows_high_water; }, 1,
+                            100'000'000)},
+  };
+  return table;
+}
+
+bool apply(const toml::table& root, const std::string& source, serve_settings& settings, std::string& error) {
+  for (const auto& [section_key, section] : root) {
+    std::string section_name(section_key.str());
+    const toml::table* keys = section.as_table();
+    if (!keys) {
+      error = source + ": '" + section_name + "' must be a section ([" + section_name + "])";
+      return false;
+    }
+    for (const auto& [key, node] : *keys) {
+      std::string name = section_name + "." + std::string(key.str());
+      auto found = handlers().find(name);
+      if (found == handlers().end()) {
+        error = source + ": unknown key '" + name + "' (config/txengine.example.toml lists them)";
+        return false;
+      }
+      std::string why;
+      if (!found->second(node, settings, why)) {
+        error = source + ": " + name + " " + why;
+        return false;
+      }
+    }
+  }
+  if (settings.engine.storage && settings.engine.storage->uri.empty()) {
+    error = source + ": storage.mysql must name a server when [storage] is present";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool load_config_text(const std::string& text, const std::string& source, serve_settings& settings,
+                      std::string& error) {
+  try {
+    toml::table root = toml::parse(text, source);
+    return apply(root, source, settings, error);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream where;
+    where << e.source().begin;
+    error = source + ": " + std::string(e.description()) + " (" + where.str() + ")";
+    return false;
+  }
+}
+
+bool load_config_file(const std::string& path, serve_settings& settings, std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = path + ": cannot read the file";
+    return false;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().size() > (1u << 20)) {
+    error = path + ": larger than 1 MiB, not a configuration file";
+    return false;
+  }
+  return load_config_text(text.str(), path, settings, error);
+}
+
+}  // namespace txengine

@@ -1,0 +1,126 @@
+// The TOML configuration of `txengine serve` (apps/config_file): every key reaches its setting,
+// the example file states the built-in defaults, and every bad input is refused with its name.
+#include "apps/config_file.hpp"
+
+#include <gtest/gtest.h>
+
+#ifndef TXENGINE_SOURCE_DIR
+#error "TXENGINE_SOURCE_DIR must name the source tree (set by tests/CMakeLists.txt)"
+#endif
+
+namespace txengine {
+namespace {
+
+bool load(const std::string& text, serve_settings& s, std::string& error) {
+  return load_config_text(text, "test.toml", s, error);
+}
+
+TEST(ConfigFile, ExampleFileStatesTheDefaults) {
+  serve_settings defaults;
+  serve_settings s;
+  std::string error;
+  ASSERT_TRUE(load_config_file(std::string(TXENGINE_SOURCE_DIR) + "/config/txengine.example.toml", s, error)) << error;
+  EXPECT_EQ(s.listen, "127.0.0.1:7400");
+  EXPECT_EQ(s.server.in_flight_max, defaults.server.in_flight_max);
+  EXPECT_EQ(s.server.connections_max, defaults.server.connections_max);
+  EXPECT_EQ(s.server.query_threads, defaults.server.query_threads);
+  EXPECT_EQ(s.engine.node_id, defaults.engine.node_id);
+  EXPECT_EQ(s.engine.order_hosts, defaults.engine.order_hosts);
+  EXPECT_EQ(s.engine.scheduler_threads, defaults.engine.scheduler_threads);
+  EXPECT_EQ(s.engine.orders_in_flight_max, defaults.engine.orders_in_flight_max);
+  EXPECT_EQ(s.engine.wallet.shards, defaults.engine.wallet.shards);
+  EXPECT_EQ(s.engine.order.try_deadline_ms, defaults.engine.order.try_deadline_ms);
+  EXPECT_EQ(s.engine.order.retry_initial_ms, defaults.engine.order.retry_initial_ms);
+  EXPECT_EQ(s.engine.order.retry_max_ms, defaults.engine.order.retry_max_ms);
+  EXPECT_EQ(s.engine.order.alert_attempts, defaults.engine.order.alert_attempts);
+  EXPECT_EQ(s.engine.order.processing_alert_ms, defaults.engine.order.processing_alert_ms);
+  ASSERT_TRUE(s.engine.storage.has_value());  // the example turns storage on
+  storage_config storage_defaults;
+  EXPECT_EQ(s.engine.storage->uri, storage_defaults.uri);
+  EXPECT_EQ(s.engine.storage->ack, storage_defaults.ack);
+  EXPECT_EQ(s.engine.storage->prefix, storage_defaults.prefix);
+  EXPECT_EQ(s.engine.storage->databases, storage_defaults.databases);
+  EXPECT_EQ(s.engine.storage->tables, storage_defaults.tables);
+  EXPECT_EQ(s.engine.storage->batch_rows_max, storage_defaults.batch_rows_max);
+  EXPECT_EQ(s.engine.storage->queue_rows_high_water, storage_defaults.queue_rows_high_water);
+}
+
+TEST(ConfigFile, KeysReachTheirSettings) {
+  serve_settings s;
+  std::string error;
+  ASSERT_TRUE(load(R"(
+[server]
+listen = "0.0.0.0:9000"
+keys = "/etc/txengine/keys"
+in_flight_max = 64
+[engine]
+node_id = 7
+order_hosts = 4
+[order]
+try_deadline_ms = 1500
+[storage]
+mysql = "mysql://u:p@db:3306"
+ack = "memory"
+databases = 2
+tables = 8
+prefix = "prod"
+)",
+                   s, error))
+      << error;
+  EXPECT_EQ(s.listen, "0.0.0.0:9000");
+  EXPECT_EQ(s.keys_file, "/etc/txengine/keys");
+  EXPECT_EQ(s.server.in_flight_max, 64u);
+  EXPECT_EQ(s.engine.node_id, 7u);
+  EXPECT_EQ(s.engine.order_hosts, 4u);
+  EXPECT_EQ(s.engine.order.try_deadline_ms, 1500);
+  ASSERT_TRUE(s.engine.storage.has_value());
+  EXPECT_EQ(s.engine.storage->uri, "mysql://u:p@db:3306");
+  EXPECT_EQ(s.engine.storage->ack, ack_mode::memory);
+  EXPECT_EQ(s.engine.storage->databases, 2u);
+  EXPECT_EQ(s.engine.storage->tables, 8u);
+  EXPECT_EQ(s.engine.storage->prefix, "prod");
+}
+
+TEST(ConfigFile, NoStorageSectionMeansInMemory) {
+  serve_settings s;
+  std::string error;
+  ASSERT_TRUE(load("[engine]\norder_hosts = 2\n", s, error)) << error;
+  EXPECT_FALSE(s.engine.storage.has_value());
+}
+
+TEST(ConfigFile, BadInputIsRefusedWithItsName) {
+  struct bad_case {
+    const char* text;
+    const char* expected;
+  };
+  const bad_case cases[] = {
+      {"[engine]\norder_hostz = 2\n", "unknown key 'engine.order_hostz'"},
+      {"[nosuch]\nx = 1\n", "unknown key 'nosuch.x'"},
+      {"listen = \"x\"\n", "'listen' must be a section"},
+      {"[engine]\norder_hosts = \"two\"\n", "engine.order_hosts expects an integer"},
+      {"[engine]\norder_hosts = 0\n", "engine.order_hosts expects 1 .. 16, got 0"},
+      {"[engine]\nnode_id = 64\n", "engine.node_id expects 0 .. 63, got 64"},
+      {"[order]\ntry_deadline_ms = -5\n", "order.try_deadline_ms expects 1 .."},
+      {"[order]\nretry_initial_ms = 2.5\n", "order.retry_initial_ms expects an integer"},
+      {"[storage]\nack = \"sometimes\"\n", "storage.ack expects \"durable\" or \"memory\""},
+      {"[storage]\nmysql = \"\"\n", "storage.mysql must name a server"},
+      {"[storage]\ndatabases = 1000\n", "storage.databases expects 1 .. 256"},
+      {"[engine\norder_hosts = 2\n", "test.toml:"},  // a TOML syntax error, with its place
+  };
+  for (const auto& c : cases) {
+    serve_settings s;
+    std::string error;
+    EXPECT_FALSE(load(c.text, s, error)) << c.text;
+    EXPECT_NE(error.find(c.expected), std::string::npos) << "input:\n" << c.text << "error: " << error;
+  }
+}
+
+TEST(ConfigFile, MissingFileIsAnError) {
+  serve_settings s;
+  std::string error;
+  EXPECT_FALSE(load_config_file("/nonexistent/txengine.toml", s, error));
+  EXPECT_NE(error.find("cannot read"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace txengine
