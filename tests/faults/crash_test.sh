@@ -50,7 +50,7 @@ start_server() {
   "$TXENGINE" serve --listen 127.0.0.1:0 --mysql "$URI" --ack "$ACK" "${LAYOUT[@]}" >"$log" 2>&1 &
   SERVER_PID=$!
   local deadline=$((SECONDS + 120))
-  until grep -q "listening on" "$log"; do
+  until grep -q "listening on" "$log" 2>/dev/null; do
     kill -0 "$SERVER_PID" 2>/dev/null || fail "the engine exited at start ($log)"
     [ $SECONDS -lt $deadline ] || fail "the engine did not listen within 120 s ($log)"
     sleep 0.1
@@ -99,7 +99,11 @@ grep -i "resumed" "$WORK/server-final.log" | head -3
   fail "txbench after the last restart: $(tail -n 5 "$WORK/bench-final.log")"
 
 ack_args=()
-for f in "$WORK"/acks-*; do ack_args+=(--acks "$f"); done
+# With --ack memory a reply may precede the commit (documented: the last moments can be lost),
+# so only the ledger, finality and request-id checks apply.
+if [ "$ACK" = durable ]; then
+  for f in "$WORK"/acks-*; do ack_args+=(--acks "$f"); done
+fi
 total_acks=$(cat "$WORK"/acks-* | wc -l)
 [ "$total_acks" -gt 0 ] || fail "no order was acknowledged in any cycle"
 # Top-ups in flight at a crash wait for the provider's "not found" to become definitive (30 s).
@@ -109,7 +113,7 @@ wait "$SERVER_PID" 2>/dev/null
 SERVER_PID=
 # After a clean stop, the same checks hold.
 "$TXAUDIT" --mysql "$URI" "${LAYOUT[@]}" "${ack_args[@]}" --json >/dev/null || fail "txaudit after a clean stop"
-echo "crash test passed: $CYCLES crashes, $total_acks acknowledged orders checked (seed $SEED)"
+echo "crash test passed: $CYCLES crashes, $total_acks final replies heard, ${#ack_args[@]} ack logs checked (ack $ACK, seed $SEED)"
 # Drop the databases of a passed run (a failed run keeps them for inspection).
 mysql_drop() {
   local hostport=${URI#*@}
