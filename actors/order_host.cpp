@@ -671,7 +671,8 @@ class host_state {
     for (size_t i = 0; i < it->second.waiters.size(); ++i) {
       const waiter& w = it->second.waiters[i];
       reply.client_tag = w.client_tag;
-      reply.duplicate = i > 0;  // later waiters repeated the request id while it ran
+      // Later waiters repeated the request id while it ran; a resumed order's waiters all did.
+      reply.duplicate = i > 0 || core.restored();
       if (wait_for_commit) waits_.push_back({record.commit_seq, 0, w.client, reply});
       else reply_outbox_[w.client].push_back(reply);
     }
