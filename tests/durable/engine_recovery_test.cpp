@@ -119,6 +119,7 @@ struct stored_row {
   order_id original = 0;
   std::string request_id;
   std::vector<stored_leg> legs;
+  bool legs_ok = false;
 };
 
 class Recovery : public ::testing::Test {
@@ -144,7 +145,7 @@ class Recovery : public ::testing::Test {
           r.amount = rs->getInt64(4);
           r.original = rs->getUInt64(5);
           r.request_id = std::string(rs->getString(6));
-          EXPECT_TRUE(parse_legs_json(std::string(rs->getString(7)), r.legs)) << r.id;
+          r.legs_ok = parse_legs_json(std::string(rs->getString(7)), r.legs);
           rows.push_back(std::move(r));
         }
       }
@@ -277,6 +278,7 @@ TEST_P(RecoveryCrash, EveryOrderResumesToAFinalStateAndMoneyIsConserved) {
   std::map<std::string, order_id> open_by_request;
   std::map<order_kind, size_t> open_by_kind;
   for (const auto& r : open) {
+    EXPECT_TRUE(r.legs_ok) << r.id;
     if (all_tries_committed(r)) must_succeed.insert(r.id);
     open_by_request[r.request_id] = r.id;
     ++open_by_kind[r.kind];
@@ -565,3 +567,39 @@ TEST_P(RecoveryWritten, OrdersResumeAsTheirWalletsTccRecordsSay) {
 
 INSTANTIATE_TEST_SUITE_P(Acks, RecoveryWritten, ::testing::Values(ack_mode::durable, ack_mode::memory),
                          [](const auto& info) { return std::string(info.param == ack_mode::durable ? "Durable" : "Memory"); });
+
+TEST_F(Recovery, AnUnreadableRowIsLeftAsItIsAndReported) {
+  std::vector<wallet_id> u;
+  {
+    engine first(test_config(ack_mode::durable));
+    for (int i = 0; i < 2; ++i) {
+      u.push_back(first.create_wallet(tenant, usd, wallet_kind::user).id);
+      ASSERT_EQ(first.execute(command(order_kind::top_up, "f" + std::to_string(i), no_wallet, u.back(), 1'000)).state,
+                order_state::succeeded);
+    }
+  }
+  row_writer rows(*conn_);
+  auto good = command(order_kind::transfer, "good", u[0], u[1], 10);
+  auto bad = command(order_kind::transfer, "bad", u[1], u[0], 10);
+  rows.transfer_intent(good, 0, 5'000);
+  order_id broken = rows.transfer_intent(bad, 0, 5'000);
+  conn_->execute("UPDATE " + test_layout().table_for("orders", u[1]) + " SET legs='[{\"w\":1}]' WHERE id=" +
+                 std::to_string(broken));
+  engine second(test_config(ack_mode::durable));
+  ASSERT_TRUE(second.wait_for_recovery(std::chrono::seconds(30)));
+  auto report = second.recovery();
+  EXPECT_EQ(report.orders, 2u);
+  EXPECT_EQ(report.resumed, 1u);
+  EXPECT_EQ(report.unreadable, 1u);
+  EXPECT_NE(report.summary().find("1 not resumed"), std::string::npos) << report.summary();
+  ASSERT_TRUE(second.wait_until_quiet(std::chrono::seconds(30)));
+  // Its request id is not taken by a new order: a repeat gets `unavailable`, nothing moves.
+  auto repeat = second.execute(bad);
+  EXPECT_EQ(repeat.id, 0u);
+  EXPECT_EQ(repeat.code, result_code::unavailable);
+  EXPECT_EQ(second.execute(good).state, order_state::succeeded);
+  EXPECT_EQ(second.get_wallet(tenant, u[0]).current, (balances{990, 0, 0}));
+  EXPECT_EQ(second.get_wallet(tenant, u[1]).current, (balances{1'010, 0, 0}));
+  ASSERT_TRUE(second.sync_storage());
+  EXPECT_EQ(orders("is_final=0").size(), 1u);  // the unreadable one, untouched
+}
