@@ -11,6 +11,7 @@
 #include "actors/order_host.hpp"
 #include "actors/wallet_actor.hpp"
 #ifdef TXENGINE_WITH_MYSQL
+#include "persistence/order_loader.hpp"
 #include "persistence/writer.hpp"
 #endif
 
@@ -43,6 +44,7 @@ void add(host_stats& total, const host_stats& s) {
   total.step_resends += s.step_resends;
   total.channel_queries += s.channel_queries;
   total.alerts += s.alerts;
+  total.resumed += s.resumed;
   for (size_t i = 0; i < total.alerts_by_kind.size() && i < s.alerts_by_kind.size(); ++i)
     total.alerts_by_kind[i] += s.alerts_by_kind[i];
   for (size_t i = 0; i < total.failed_by_code.size() && i < s.failed_by_code.size(); ++i)
@@ -78,6 +80,9 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   }
   host_peers peers{hosts_, channels_};
   for (const auto& host : hosts_) set_host_peers(host, peers);
+  // Every order not final when the engine stopped is read and resumed in its host, while new
+  // commands are accepted (docs/durability-design.md, "Recovery").
+  if (storage_) caf::anon_send(storage_->order_loader, recover_atom::value, hosts_);
 }
 
 engine::~engine() {
@@ -101,13 +106,15 @@ engine::~engine() {
     stopped.clear();
     // What was handed to the writer is committed if MySQL answers within a bound; past it,
     // the rest is dropped as a crash would drop it (what was acknowledged is committed).
-    sync_storage(std::chrono::seconds(5));
+    if (!storage_->stopping.load()) sync_storage(std::chrono::seconds(5));
     storage_->stopping.store(true);
     caf::anon_send_exit(storage_->writer, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(storage_->loader, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(storage_->order_loader, caf::exit_reason::user_shutdown);
     // A detached actor's thread ends only once no handle to it is left.
     storage_->writer = caf::actor();
     storage_->loader = caf::actor();
+    storage_->order_loader = caf::actor();
   }
   system_.reset();     // waits for every actor to finish
 }
@@ -124,6 +131,7 @@ void engine::start_storage() {
   storage_->orders_at_start = start.orders;
   storage_->writer = persistence::spawn_writer(*system_, storage_.get());
   storage_->loader = persistence::spawn_wallet_loader(*system_, storage_.get());
+  storage_->order_loader = persistence::spawn_order_loader(*system_, storage_.get());
   storage_description_ = "MySQL " + start.description + ", ack " +
                          (storage_->durable_ack() ? "durable" : "memory (may lose the last moments on a crash)") +
                          ", " + std::to_string(start.wallets) + " wallets and " + std::to_string(start.orders) +
@@ -131,6 +139,50 @@ void engine::start_storage() {
 #else
   throw storage_unavailable("storage: this build has no MySQL support (libmysqlcppconn-dev was not found)");
 #endif
+}
+
+void engine::stop_storage_now() {
+  if (storage_) storage_->stopping.store(true);
+}
+
+recovery_report engine::recovery() const {
+  recovery_report report;
+  if (!storage_) {
+    report.done = true;
+    return report;
+  }
+  std::lock_guard<std::mutex> lock(storage_->recovery_mutex);
+  return storage_->recovery;
+}
+
+bool engine::wait_for_recovery(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (recovery().done) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition, bounded by the deadline
+  }
+}
+
+std::string recovery_report::summary() const {
+  std::string s = "resumed " + std::to_string(resumed) + " of " + std::to_string(orders) + " non-final orders";
+  std::string detail;
+  for (size_t i = 0; i < by_state.size(); ++i)
+    if (by_state[i] != 0)
+      detail += (detail.empty() ? "" : ", ") + std::string(to_string(static_cast<order_state>(i))) + " " +
+                std::to_string(by_state[i]);
+  std::string kinds;
+  for (size_t i = 0; i < by_kind.size(); ++i)
+    if (by_kind[i] != 0)
+      kinds += (kinds.empty() ? "" : ", ") + std::string(to_string(static_cast<order_kind>(i))) + " " +
+               std::to_string(by_kind[i]);
+  if (!detail.empty()) s += " (" + detail + "; " + kinds + ")";
+  s += " in " + std::to_string(elapsed_ms) + " ms";
+  if (unreadable != 0 || orders != resumed)
+    s += "; " + std::to_string(orders - resumed) + " not resumed (see the errors above)";
+  if (!error.empty()) s += "; " + error;
+  if (!done) s += " (still running)";
+  return s;
 }
 
 bool engine::sync_storage(std::chrono::milliseconds timeout) {
@@ -150,8 +202,7 @@ engine::created_wallet engine::create_wallet(tenant_id tenant, currency cur, wal
 }
 
 const caf::actor& engine::host_for(tenant_id tenant, const std::string& request_id) const {
-  size_t h = std::hash<std::string>{}(request_id) ^ (std::hash<uint32_t>{}(tenant) * 0x9E3779B97F4A7C15ull);
-  return hosts_[h % hosts_.size()];
+  return hosts_[host_index(tenant, request_id, hosts_.size())];
 }
 
 const caf::actor* engine::host_of(order_id id) const {

@@ -85,6 +85,13 @@ class engine {
   //! Storage mode: waits until everything handed to the writer so far is committed; true
   //! at once in memory mode, false on timeout.
   bool sync_storage(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  //! Storage mode: nothing handed to the writer is committed from now on, as if the process
+  //! died at this instant (recovery tests: destroy the engine next, then start another).
+  void stop_storage_now();
+  //! What recovery found and resumed at start (done at once in memory mode or on a fresh database).
+  recovery_report recovery() const;
+  //! Waits until recovery handed every non-final order to its host; false on timeout.
+  bool wait_for_recovery(std::chrono::milliseconds timeout);
 
   struct created_wallet {
     result_code code = result_code::ok;

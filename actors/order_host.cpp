@@ -43,6 +43,9 @@ struct final_order {
   std::unique_ptr<refund_allowance> allowance;
   //! Storage, durable ack: the host's writer batch holding the final row (0: nothing to wait for).
   uint64_t commit_seq = 0;
+  //! Read back from MySQL (a request id repeated after a restart): refunds made before the
+  //! restart are not known here, so its allowance is loaded before any refund step.
+  bool refunds_unknown = false;
 };
 
 //! Storage, durable ack: what waits for the writer to commit a batch of this host.
@@ -103,6 +106,9 @@ class host_state {
     directory_ = directory;
     ids_.emplace(config.node_id, config.lane);
     storage_ = config.storage;
+    // Recovery runs only on a database that held orders at start; until it has handed every
+    // non-final order over, a request id found in MySQL for one of them waits for it here.
+    recovery_done_ = storage_ == nullptr || storage_->orders_at_start == 0;
     step_outbox_.resize(directory->shards().size());
     // Growing these maps rehashes every entry at once (a latency spike of tens of ms at a
     // few hundred thousand orders): start them large enough for a benchmark-sized run.
@@ -162,7 +168,83 @@ class host_state {
   }
 
   //! This host owns the original payment of a refund: its refundable amount is the participant.
-  allowance_result on_allowance_step(const allowance_step& step) {
+  //! Storage: an original not in memory (final before a restart) is loaded from MySQL with its
+  //! refunds first; the step is answered then (std::nullopt now).
+  std::optional<allowance_result> on_allowance_step(const caf::actor& sender, const allowance_step& step) {
+    auto found = final_.find(step.original);
+    bool unknown = found == final_.end() && live_.count(step.original) == 0;
+    if (storage_ != nullptr && storage_->orders_at_start > 0 &&
+        (unknown || (found != final_.end() && found->second.refunds_unknown))) {
+      allowance_result busy{step.refund, step.phase, result_code::unavailable, no_wallet, no_wallet};
+      auto pending = loading_originals_.find(step.original);
+      if (pending == loading_originals_.end()) {
+        if (loading_originals_.size() >= originals_pending_max) return busy;  // retryable: the refund resends
+        origin_outbox_.push_back(step.original);
+        pending = loading_originals_.emplace(step.original, std::vector<std::pair<caf::actor, allowance_step>>{}).first;
+        after_input(wall_clock_ms());
+      }
+      if (pending->second.size() >= steps_per_original_max) return busy;
+      pending->second.emplace_back(sender, step);
+      return std::nullopt;
+    }
+    return apply_allowance_step(step);
+  }
+
+  //! MySQL's answers about originals this host did not know: each becomes a final order with
+  //! its refund allowance rebuilt from the stored refunds, then the waiting steps are answered.
+  void on_originals(std::vector<loaded_original>& loaded) {
+    for (auto& original : loaded) {
+      auto node = loading_originals_.extract(original.id);
+      if (node.empty()) continue;
+      if (!original.failed && original.found && is_final(original.state)) adopt_original(original);
+      for (auto& [sender, step] : node.mapped()) {
+        allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
+        if (original.failed) result.code = result_code::unavailable;
+        else if (original.found && !is_final(original.state) && final_.count(original.id) == 0)
+          result.code = step.phase == tcc_phase::cancel ? result_code::ok : result_code::original_not_refundable;
+        else result = apply_allowance_step(step);
+        self_->send(sender, allow_ack_atom::value, result);
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t originals_pending_max = 4096;
+  static constexpr size_t steps_per_original_max = 1024;
+
+  void adopt_original(const loaded_original& original) {
+    auto found = final_.find(original.id);
+    if (found == final_.end())
+      found = final_
+                  .emplace(original.id, final_order{original.command, original.state, original.reason,
+                                                    original.posted_amount, original.created_ms, original.final_ms,
+                                                    {}, nullptr, 0})
+                  .first;
+    final_order& record = found->second;
+    record.refunds_unknown = false;
+    if (record.command.kind != order_kind::pay || record.state != order_state::succeeded) return;
+    // Succeeded refunds took their amount, running ones whose allowance was granted (their row
+    // holds the wallet legs) keep their reservation, failed ones leave a tombstone; the rest
+    // (not granted when the engine stopped) ask again. Confirmed first: they surely happened.
+    record.allowance = std::make_unique<refund_allowance>(record.posted_amount);
+    for (int pass = 0; pass < 2; ++pass)
+      for (const auto& refund : original.refunds) {
+        bool ok = true;
+        if (pass == 0 && refund.state == order_state::succeeded)
+          ok = record.allowance->restore(refund.id, tcc_phase::confirm, refund.amount);
+        else if (pass == 1 && refund.state == order_state::failed)
+          ok = record.allowance->restore(refund.id, tcc_phase::cancel, 0);
+        else if (pass == 1 && !is_final(refund.state) && refund.granted)
+          ok = record.allowance->restore(refund.id, tcc_phase::try_, refund.amount);
+        if (!ok)
+          spdlog::error("refund allowance of order {}: stored refund {} ({} of {}) does not fit what is left ({})",
+                        original.id, refund.id, to_string(refund.state), refund.amount,
+                        record.allowance->refundable());
+      }
+  }
+
+ public:
+  allowance_result apply_allowance_step(const allowance_step& step) {
     allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
     auto found = final_.find(step.original);
     if (found == final_.end()) {
@@ -218,6 +300,10 @@ class host_state {
     if (storage_ != nullptr && !lookup_outbox_.empty()) {
       self_->send(storage_->loader, lookup_atom::value, std::move(lookup_outbox_));
       lookup_outbox_ = std::vector<request_lookup>();
+    }
+    if (storage_ != nullptr && !origin_outbox_.empty()) {
+      self_->send(storage_->order_loader, origin_atom::value, std::move(origin_outbox_));
+      origin_outbox_ = std::vector<order_id>();
     }
     const auto& shards = directory_->shards();
     // Only the shards this burst touched: with one shard per wallet there are 100k of them.
@@ -295,17 +381,72 @@ class host_state {
         } else if (command_content_hash(item.command) != f.content_hash) {
           refuse(client, item, result_code::duplicate_conflict);
         } else if (!is_final(f.state)) {
-          // In flight when the engine stopped: it is recovery's to finish (not yet implemented).
-          refuse(client, item, result_code::unavailable);
+          // In flight when the engine stopped: recovery hands it to this host (then the repeat
+          // attaches to it); until then it waits, bounded.
+          if (recovery_done_ || awaiting_recovery_count_ >= lookups_pending_max) {
+            refuse(client, item, result_code::unavailable);
+          } else {
+            awaiting_recovery_[key].emplace_back(client, std::move(item));
+            ++awaiting_recovery_count_;
+          }
         } else {
-          final_.emplace(f.id, final_order{item.command, f.state, f.reason, f.posted_amount, f.created_ms, f.final_ms,
-                                           {}, nullptr, 0});
+          auto [record, inserted] = final_.emplace(
+              f.id, final_order{item.command, f.state, f.reason, f.posted_amount, f.created_ms, f.final_ms, {},
+                                nullptr, 0});
+          if (inserted) record->second.refunds_unknown = true;
           requests_.emplace(key, f.id);
           repeat(client, item, f.id);
         }
       }
     }
     after_input(now);
+  }
+
+  //! Recovery: non-final orders read from MySQL at start, resumed here. Returns how many were.
+  uint64_t recover(std::vector<recovered_order>& orders) {
+    int64_t now = wall_clock_ms();
+    uint64_t resumed = 0;
+    for (auto& r : orders) {
+      if (live_.count(r.id) || final_.count(r.id)) continue;  // handed over twice
+      std::string key = request_key(r.command.tenant, r.command.request_id);
+      if (auto known = requests_.find(key); known != requests_.end() && known->second != r.id) {
+        spdlog::error("recovery: order {} not resumed: its request id belongs to order {}", r.id, known->second);
+        continue;
+      }
+      std::string error;
+      auto core = order_core::restore(r.id, std::move(r.command), r.row, config_.order, &error);
+      if (!core) {
+        spdlog::error("recovery: {} (left as it is)", error);
+        continue;
+      }
+      requests_.emplace(key, r.id);
+      auto [it, inserted] = live_.emplace(r.id, live_order{std::move(*core), {}, never});
+      TX_CHECK(inserted);
+      ++resumed;
+      ++stats_.resumed;
+      if (auto waiting = awaiting_recovery_.extract(key); !waiting.empty()) {
+        awaiting_recovery_count_ -= waiting.mapped().size();
+        for (auto& [client, item] : waiting.mapped()) repeat(client, item, r.id);
+      }
+      actions_.clear();
+      it->second.core.resume(now, actions_);
+      run(it, now);
+    }
+    after_input(now);
+    return resumed;
+  }
+
+  //! Recovery handed every non-final order over: what still waits for one gets its answer.
+  void on_recovery_done() {
+    recovery_done_ = true;
+    for (auto& [key, waiting] : awaiting_recovery_)
+      for (auto& [client, item] : waiting) {
+        if (auto known = requests_.find(key); known != requests_.end()) repeat(client, item, known->second);
+        else refuse(client, item, result_code::unavailable);  // its row could not be resumed
+      }
+    awaiting_recovery_.clear();
+    awaiting_recovery_count_ = 0;
+    after_input(wall_clock_ms());
   }
 
  private:
@@ -425,9 +566,13 @@ class host_state {
       switch (action.kind) {
         case order_action_kind::send_step: send_step(order, action.leg, now); break;
         case order_action_kind::channel_submit:
-        case order_action_kind::channel_query: send_channel(order, action.kind); break;
+        case order_action_kind::channel_query: send_channel(order, action.kind, now); break;
         case order_action_kind::finished: finished = true; break;
         case order_action_kind::alert: alert(order, action); break;
+        case order_action_kind::persist:
+          // Before the steps that follow: the writer gets this host's rows first at the flush.
+          if (storage_ != nullptr) writer_outbox_.orders.push_back(order_row_of(order.core, now, false));
+          break;
       }
     }
     if (finished) return finalize(it);
@@ -473,15 +618,25 @@ class host_state {
     steps_pending_ = true;
   }
 
-  void send_channel(live_order& order, order_action_kind kind) {
+  void send_channel(live_order& order, order_action_kind kind, int64_t now) {
     const auto& command = order.core.command();
+    auto channel = channels_.find(command.channel);
+    if (channel == channels_.end()) {
+      // Only a resumed order can name a channel this engine lacks (new ones are refused): it
+      // never reaches a provider from here, so a submit is declined, and a query finds nothing
+      // (declined once the not-found horizon has passed).
+      bool submit = kind == order_action_kind::channel_submit;
+      order.core.on_channel(submit ? channel_outcome::declined : channel_outcome::not_found, 0, now, actions_,
+                            result_code::unknown_channel);
+      return;
+    }
     channel_request request;
     request.what = kind == order_action_kind::channel_submit ? channel_request::kind::submit
                                                              : channel_request::kind::query;
     if (request.what == channel_request::kind::query) ++stats_.channel_queries;
     request.order = order.core.id();
     request.amount = command.amount;
-    channel_outbox_[channels_.at(command.channel)].push_back(request);
+    channel_outbox_[channel->second].push_back(request);
   }
 
   void alert(const live_order& order, const order_action& action) {
@@ -516,7 +671,8 @@ class host_state {
     for (size_t i = 0; i < it->second.waiters.size(); ++i) {
       const waiter& w = it->second.waiters[i];
       reply.client_tag = w.client_tag;
-      reply.duplicate = i > 0;  // later waiters repeated the request id while it ran
+      // Later waiters repeated the request id while it ran; a resumed order's waiters all did.
+      reply.duplicate = i > 0 || core.restored();
       if (wait_for_commit) waits_.push_back({record.commit_seq, 0, w.client, reply});
       else reply_outbox_[w.client].push_back(reply);
     }
@@ -567,7 +723,8 @@ class host_state {
 
   void after_input(int64_t now) {
     if (!flush_pending_ && (steps_pending_ || !reply_outbox_.empty() || !channel_outbox_.empty() ||
-                            (storage_ != nullptr && (!writer_outbox_.empty() || !lookup_outbox_.empty())))) {
+                            (storage_ != nullptr &&
+                             (!writer_outbox_.empty() || !lookup_outbox_.empty() || !origin_outbox_.empty())))) {
       flush_pending_ = true;
       self_->send(self_, flush_atom::value);
     }
@@ -606,6 +763,13 @@ class host_state {
   std::deque<durable_wait> waits_;
   std::vector<request_lookup> lookup_outbox_;  //!< request ids to look up in MySQL, sent at the next flush
   std::unordered_map<std::string, std::vector<std::pair<caf::actor, submit_item>>> looking_up_;
+  // Recovery.
+  bool recovery_done_ = true;
+  //! Repeats of request ids whose orders were not final at the stop, until recovery hands them over.
+  std::unordered_map<std::string, std::vector<std::pair<caf::actor, submit_item>>> awaiting_recovery_;
+  size_t awaiting_recovery_count_ = 0;
+  std::vector<order_id> origin_outbox_;  //!< originals to load from MySQL, sent at the next flush
+  std::unordered_map<order_id, std::vector<std::pair<caf::actor, allowance_step>>> loading_originals_;
 };
 
 using host_actor = caf::stateful_actor<host_state>;
@@ -625,9 +789,12 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
         self->state.on_channel_acks(responses);
       },
       [=](allowance_atom, const allowance_step& step) {
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), allow_ack_atom::value,
-                   self->state.on_allowance_step(step));
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (auto result = self->state.on_allowance_step(sender, step)) self->send(sender, allow_ack_atom::value, *result);
       },
+      [=](origin_found_atom, std::vector<loaded_original>& loaded) { self->state.on_originals(loaded); },
+      [=](recover_atom, std::vector<recovered_order>& orders) { return self->state.recover(orders); },
+      [=](recovered_atom) { self->state.on_recovery_done(); },
       [=](allow_ack_atom, const allowance_result& result) { self->state.on_allowance_ack(result); },
       [=](tick_atom) { self->state.on_tick(); },
       [=](flush_atom) { self->state.flush(); },
@@ -640,19 +807,11 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
 
 }  // namespace
 
-std::string legs_json(const order_core& core) {
-  std::string json = "[";
-  for (size_t i = 0; i < core.legs().size(); ++i) {
-    const order_leg& leg = core.legs()[i];
-    if (i > 0) json += ',';
-    json += "{\"p\":" + std::to_string(static_cast<unsigned>(leg.participant)) +
-            ",\"w\":" + std::to_string(leg.target) + ",\"type\":" + std::to_string(static_cast<unsigned>(leg.type)) +
-            ",\"amount\":" + std::to_string(leg.amount) + ",\"confirmed\":" +
-            std::to_string(leg.phase == tcc_phase::confirm ? core.step_amount(static_cast<uint16_t>(i)) : 0) +
-            ",\"step\":" + std::to_string(static_cast<unsigned>(leg.phase)) + ",\"done\":" + (leg.done ? "1" : "0") +
-            "}";
-  }
-  return json + "]";
+std::string legs_json(const order_core& core) { return format_legs_json(core.stored(0).legs); }
+
+size_t host_index(tenant_id tenant, const std::string& request_id, size_t hosts) {
+  size_t h = std::hash<std::string>{}(request_id) ^ (std::hash<uint32_t>{}(tenant) * 0x9E3779B97F4A7C15ull);
+  return h % hosts;
 }
 
 caf::actor spawn_order_host(caf::actor_system& system, order_host_config config, wallet_directory* directory) {

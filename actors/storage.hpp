@@ -4,15 +4,18 @@
 // shares with the writer and the loader. No MySQL include here: the writer and the loader
 // (persistence/writer.cpp, persistence/wallet_loader.cpp) do the blocking I/O on their own
 // threads (detached actors), never on CAF's workers.
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <caf/all.hpp>
 
 #include "actors/core/order_command.hpp"
+#include "actors/core/order_core.hpp"
 #include "actors/core/types.hpp"
 #include "actors/core/wallet_core.hpp"
 
@@ -122,6 +125,49 @@ struct request_found {
   int64_t final_ms = 0;
 };
 
+//! A non-final order read from MySQL at start, for its host to resume (recovery).
+struct recovered_order {
+  order_id id = 0;
+  order_command command;
+  stored_order row;
+};
+
+//! A refund of a payment, as the orders table holds it (the payment's refund allowance after a restart).
+struct stored_refund {
+  order_id id = 0;
+  order_state state = order_state::trying;
+  int64_t amount = 0;
+  bool granted = false;  //!< its row holds the wallet legs: the allowance reserved its amount
+};
+
+//! A refund's original order read from MySQL (it was final before a restart), with its refunds.
+struct loaded_original {
+  order_id id = 0;
+  bool found = false;
+  bool failed = false;  //!< MySQL did not answer: the waiting allowance steps get `unavailable`
+  order_command command;
+  order_state state = order_state::failed;
+  result_code reason = result_code::ok;
+  int64_t posted_amount = 0;
+  int64_t created_ms = 0;
+  int64_t final_ms = 0;
+  std::vector<stored_refund> refunds;
+};
+
+//! What recovery found and resumed at start (engine::recovery()).
+struct recovery_report {
+  bool done = false;        //!< every non-final order was read and handed to its host
+  std::string error;        //!< why recovery stopped early (MySQL kept failing), if it did
+  uint64_t orders = 0;      //!< non-final orders read
+  uint64_t resumed = 0;     //!< resumed by their hosts
+  uint64_t unreadable = 0;  //!< rows that are not a resumable order: left as they are, logged
+  std::array<uint64_t, 6> by_kind{};   //!< read, by order_kind
+  std::array<uint64_t, 7> by_state{};  //!< read, by stored order_state
+  int64_t elapsed_ms = 0;
+  //! One line: "resumed N of M non-final orders (trying a, processing b, ...; transfer x, ...) in T ms".
+  std::string summary() const;
+};
+
 //! The hash of a command's content (request id aside) kept with its request id row.
 inline uint64_t command_content_hash(const order_command& c) {
   uint64_t h = 14695981039346656037ull;
@@ -152,6 +198,8 @@ struct storage_link {
   storage_config config;
   caf::actor writer;
   caf::actor loader;
+  //! Reads the non-final orders at start (recovery) and refunds' originals (persistence/order_loader.cpp).
+  caf::actor order_loader;
   //! Rows handed to the writer and not yet committed (senders add, the writer subtracts).
   std::atomic<int64_t> rows_queued{0};
   std::atomic<uint64_t> batches_committed{0};
@@ -168,6 +216,9 @@ struct storage_link {
   //! Orders stored when the engine started: request ids unknown in memory are looked up in
   //! MySQL only then (a fresh database has nothing to find).
   uint64_t orders_at_start = 0;
+  //! Written by the order loader, read by the engine.
+  mutable std::mutex recovery_mutex;
+  recovery_report recovery;
   bool durable_ack() const { return config.ack == ack_mode::durable; }
   bool over_high_water() const { return rows_queued.load(std::memory_order_relaxed) > config.queue_rows_high_water; }
   //! False while new commands must be refused with `unavailable` (running orders keep going).
@@ -181,6 +232,10 @@ using load_atom = caf::atom_constant<caf::atom("load")>;
 using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
 using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using found_atom = caf::atom_constant<caf::atom("found")>;
+using recover_atom = caf::atom_constant<caf::atom("recover")>;
+using recovered_atom = caf::atom_constant<caf::atom("recovered")>;
+using origin_atom = caf::atom_constant<caf::atom("origin")>;
+using origin_found_atom = caf::atom_constant<caf::atom("originfnd")>;
 
 //! The legs of an order as the orders table keeps them (JSON, see persistence/migrations/0001).
 std::string legs_json(const class order_core& core);
@@ -192,3 +247,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(txengine::write_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(txengine::loaded_wallet)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::request_lookup>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::request_found>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::recovered_order>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::loaded_original>)

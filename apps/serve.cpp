@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -162,6 +163,13 @@ int run_serve(int argc, char** argv) {
   if (!srv.start(error)) {
     std::fprintf(stderr, "txengine serve: %s\n", error.c_str());
     return 3;
+  }
+  if (eng.persistent()) {
+    // Orders not final at the last stop are resumed while the server already takes commands;
+    // the report comes once all of them were read and handed to their hosts.
+    bool read = eng.wait_for_recovery(std::chrono::minutes(2));
+    std::printf("recovery: %s\n", eng.recovery().summary().c_str());
+    if (!read) std::printf("recovery: still reading after 2 minutes; it goes on\n");
   }
   if (development) {
     std::printf(

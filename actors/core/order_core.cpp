@@ -31,7 +31,12 @@ constexpr uint16_t system_wallets = kinds_mask({wallet_kind::system});
 
 order_core::order_core(order_id id, order_command command, wallet_id system_wallet, const order_config& config,
                        int64_t now_ms)
-    : id_(id), command_(std::move(command)), system_wallet_(system_wallet), config_(config), created_ms_(now_ms) {
+    : id_(id),
+      command_(std::move(command)),
+      system_wallet_(system_wallet),
+      config_(config),
+      created_ms_(now_ms),
+      try_deadline_ms_(now_ms + config.try_deadline_ms) {
   const auto& c = command_;
   switch (c.kind) {
     case order_kind::top_up:
@@ -138,11 +143,27 @@ void order_core::start(int64_t now_ms, std::vector<order_action>& out) {
 }
 
 void order_core::on_refund_origin(const refund_origin& origin, int64_t now_ms, std::vector<order_action>& out) {
-  if (state_ != order_state::trying || legs_.size() != 1 || !legs_[0].awaiting) return;  // stale repeat
+  if (state_ != order_state::trying || legs_.empty() || !legs_[0].awaiting) return;  // stale repeat
+  if (legs_.size() == 3) {
+    // Restored with its wallet legs (the allowance was granted before a restart): the repeated
+    // allowance try confirms the reservation; the origin cannot have changed.
+    if (legs_[1].target != origin.merchant || legs_[2].target != origin.payer) {
+      fail_try_phase(result_code::tcc_conflict, now_ms, out);
+      return;
+    }
+    legs_[0].awaiting = false;
+    legs_[0].tried = true;
+    after_tries(now_ms, out);
+    return;
+  }
+  if (legs_.size() != 1) return;
   legs_[0].awaiting = false;
   legs_[0].tried = true;
   add_leg(participant_kind::wallet, origin.merchant, leg_type::debit_hold, command_.amount, merchants);
   add_leg(participant_kind::wallet, origin.payer, leg_type::credit_on_confirm, command_.amount, payers);
+  // Recovery must know the allowance was granted (its reservation is rebuilt from this row)
+  // and the wallet legs: the row precedes the wallet tries.
+  out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
   send(1, tcc_phase::try_, now_ms, out);
   send(2, tcc_phase::try_, now_ms, out);
 }
@@ -202,6 +223,8 @@ void order_core::after_tries(int64_t now_ms, std::vector<order_action>& out) {
     channel_submitted_ms_ = now_ms;
     channel_query_interval_ms_ = config_.channel_query_min_delay_ms;
     channel_next_query_ms_ = now_ms + std::max(config_.channel_submit_timeout_ms, config_.channel_query_min_delay_ms);
+    // Recovery of a processing order queries the channel instead of submitting again.
+    out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
     out.push_back({order_action_kind::channel_submit, 0, alert_kind::retries_exceeded});
     return;
   }
@@ -246,12 +269,15 @@ void order_core::on_channel(channel_outcome outcome, int64_t settled_amount, int
   }
   posted_amount_ = settled_amount;
   move_to(order_state::confirming, out);
+  // The settled amount is known only here and the channel may forget it: recovery confirms
+  // with the stored one. The host writes the row before the confirms go out.
+  out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
   begin_phase(tcc_phase::confirm, now_ms, out);
 }
 
 void order_core::on_timer(int64_t now_ms, std::vector<order_action>& out) {
   if (is_final(state_)) return;
-  if (state_ == order_state::trying && now_ms >= try_deadline_ms()) {
+  if (state_ == order_state::trying && !restored_ && now_ms >= try_deadline_ms()) {
     fail_try_phase(result_code::try_deadline_exceeded, now_ms, out);
     return;
   }
@@ -287,17 +313,289 @@ void order_core::finish_if_done(int64_t now_ms, std::vector<order_action>& out) 
   out.push_back({order_action_kind::finished, 0, alert_kind::retries_exceeded});
 }
 
+stored_order order_core::stored(int64_t updated_ms) const {
+  stored_order row;
+  row.state = state_ == order_state::received ? order_state::trying : state_;
+  row.reason = reason_;
+  row.posted_amount = posted_amount_;
+  row.created_ms = created_ms_;
+  row.try_deadline_ms = try_deadline_ms_;
+  row.updated_ms = updated_ms;
+  row.legs.reserve(legs_.size());
+  for (uint16_t i = 0; i < legs_.size(); ++i) {
+    const order_leg& l = legs_[i];
+    int64_t confirmed = l.phase == tcc_phase::confirm ? step_amount(i) : 0;
+    row.legs.push_back({l.participant, l.target, l.type, l.amount, confirmed, l.phase, l.done});
+  }
+  return row;
+}
+
+namespace {
+
+bool resumable(order_state s) {
+  return s == order_state::trying || s == order_state::processing || s == order_state::confirming ||
+         s == order_state::cancelling;
+}
+
+}  // namespace
+
+std::optional<order_core> order_core::restore(order_id id, order_command command, const stored_order& row,
+                                              const order_config& config, std::string* error) {
+  auto fail = [&](const std::string& why) -> std::optional<order_core> {
+    if (error != nullptr) *error = "order " + std::to_string(id) + ": " + why;
+    return std::nullopt;
+  };
+  if (result_code code = validate(command); code != result_code::ok)
+    return fail("its command is not valid (" + std::string(to_string(code)) + ")");
+  if (!resumable(row.state)) return fail("state " + std::string(to_string(row.state)) + " cannot be resumed");
+  const order_kind kind = command.kind;
+  const bool channel = kind == order_kind::top_up || kind == order_kind::withdraw;
+  wallet_id system = no_wallet;
+  if (channel) {
+    // The system wallet is the counterparty leg: the first of a top-up, the second of a withdrawal.
+    size_t at = kind == order_kind::top_up ? 0 : 1;
+    if (row.legs.size() > at) system = row.legs[at].target;
+    if (system == no_wallet) return fail("no system wallet leg");
+  }
+  order_core core(id, std::move(command), system, config, row.created_ms);
+  if (row.try_deadline_ms > 0) core.try_deadline_ms_ = row.try_deadline_ms;
+  if (kind == order_kind::refund && row.legs.size() == 3) {
+    // The allowance was granted before the stop: the wallet legs it brought.
+    core.add_leg(participant_kind::wallet, row.legs[1].target, leg_type::debit_hold, core.command_.amount, merchants);
+    core.add_leg(participant_kind::wallet, row.legs[2].target, leg_type::credit_on_confirm, core.command_.amount,
+                 payers);
+  }
+  if (row.legs.size() != core.legs_.size())
+    return fail(std::to_string(row.legs.size()) + " stored legs, the command has " +
+                std::to_string(core.legs_.size()));
+  for (size_t i = 0; i < row.legs.size(); ++i) {
+    const stored_leg& s = row.legs[i];
+    const order_leg& l = core.legs_[i];
+    if (s.participant != l.participant || s.target != l.target || s.type != l.type || s.amount != l.amount)
+      return fail("stored leg " + std::to_string(i) + " is not the command's");
+  }
+  if (row.state == order_state::processing && !channel) return fail("processing, but no channel order");
+  if (row.state == order_state::confirming && kind == order_kind::refund && core.legs_.size() != 3)
+    return fail("a refund confirming without its wallet legs");
+  if (row.state == order_state::confirming && channel &&
+      (row.posted_amount < 0 || row.posted_amount > core.command_.amount))
+    return fail("settled amount " + std::to_string(row.posted_amount) + " outside 0.." +
+                std::to_string(core.command_.amount));
+  // The stored state is reached through the whitelist, as the order reached it.
+  std::vector<order_action> ignored;
+  if (!core.move_to(order_state::trying, ignored) ||
+      (row.state != order_state::trying && !core.move_to(row.state, ignored)))
+    return fail("state " + std::string(to_string(row.state)) + " is not reachable");
+  core.restored_ = true;
+  core.reason_ = row.reason;
+  const tcc_phase phase = row.state == order_state::confirming   ? tcc_phase::confirm
+                          : row.state == order_state::cancelling ? tcc_phase::cancel
+                                                                 : tcc_phase::try_;
+  for (size_t i = 0; i < core.legs_.size(); ++i) {
+    order_leg& l = core.legs_[i];
+    l.phase = phase;
+    // Past the try phase every leg was tried (a cancel does not care either way).
+    l.tried = row.state != order_state::trying;
+    l.done = phase != tcc_phase::try_ && row.legs[i].phase == phase && row.legs[i].done;
+  }
+  if (row.state == order_state::processing) {
+    core.channel_submitted_ms_ = row.updated_ms;
+    core.channel_query_interval_ms_ = config.channel_query_min_delay_ms;
+  }
+  if (row.state == order_state::confirming) {
+    core.posted_amount_ = channel ? row.posted_amount : core.command_.amount;
+    core.channel_definitive_ = channel;
+    core.channel_final_ = channel_outcome::succeeded;
+    core.channel_settled_ = core.posted_amount_;
+  }
+  return core;
+}
+
+// Why a restored try phase ignores its deadline: the stored row says `trying` until the order
+// is final (only channel orders and refunds write phase rows), so a restored "trying" order may
+// in truth have been confirming, with some confirms committed. Cancelling it on a timer would
+// then be refused forever (tcc_confirmed). Instead the wallets decide: past the deadline a
+// wallet answers a try from its TCC record (ok when tried or confirmed, the refusal when
+// rejected, tcc_cancelled after a cancel) and refuses a try it never saw (tcc_deadline_passed).
+// Every leg answered ok means every try succeeded before the deadline: confirming is what the
+// order did or could have done. Any refusal means no leg was confirmed (a confirm needs every
+// try to have succeeded, and a cancel or a missing try excludes that): cancelling is safe.
+void order_core::resume(int64_t now_ms, std::vector<order_action>& out) {
+  TX_CHECK(restored_);
+  switch (state_) {
+    case order_state::trying: begin_phase(tcc_phase::try_, now_ms, out); break;
+    case order_state::processing:
+      // The provider is asked, never sent the order again: it may have it already.
+      channel_awaiting_ = true;
+      channel_next_query_ms_ = now_ms + channel_query_interval_ms_;
+      out.push_back({order_action_kind::channel_query, 0, alert_kind::retries_exceeded});
+      break;
+    case order_state::confirming:
+    case order_state::cancelling: {
+      tcc_phase phase = state_ == order_state::confirming ? tcc_phase::confirm : tcc_phase::cancel;
+      for (uint16_t i = 0; i < legs_.size(); ++i)
+        if (!legs_[i].done) send(i, phase, now_ms, out);
+      finish_if_done(now_ms, out);
+      break;
+    }
+    default: break;
+  }
+}
+
 int64_t order_core::next_wakeup_ms() const {
   if (is_final(state_)) return never;
   int64_t wakeup = never;
   for (const auto& l : legs_)
     if (l.awaiting) wakeup = std::min(wakeup, l.resend_at_ms);
-  if (state_ == order_state::trying) wakeup = std::min(wakeup, try_deadline_ms());
+  if (state_ == order_state::trying && !restored_) wakeup = std::min(wakeup, try_deadline_ms());
   if (state_ == order_state::processing) {
     wakeup = std::min(wakeup, channel_next_query_ms_);
     if (!processing_alerted_) wakeup = std::min(wakeup, channel_submitted_ms_ + config_.processing_alert_ms);
   }
   return wakeup;
+}
+
+std::string format_legs_json(const std::vector<stored_leg>& legs) {
+  std::string json = "[";
+  for (size_t i = 0; i < legs.size(); ++i) {
+    const stored_leg& leg = legs[i];
+    if (i > 0) json += ',';
+    json += "{\"p\":" + std::to_string(static_cast<unsigned>(leg.participant)) + ",\"w\":" + std::to_string(leg.target) +
+            ",\"type\":" + std::to_string(static_cast<unsigned>(leg.type)) + ",\"amount\":" + std::to_string(leg.amount) +
+            ",\"confirmed\":" + std::to_string(leg.confirmed) + ",\"step\":" +
+            std::to_string(static_cast<unsigned>(leg.phase)) + ",\"done\":" + (leg.done ? "1" : "0") + "}";
+  }
+  return json + "]";
+}
+
+namespace {
+
+//! A reader of the flat JSON format_legs_json writes: objects of integer members in an array.
+class legs_reader {
+ public:
+  explicit legs_reader(std::string_view text) : text_(text) {}
+
+  bool read(std::vector<stored_leg>& legs, std::string& error) {
+    legs.clear();
+    if (!take('[')) return fail(error, "expected '['");
+    if (take(']')) return end(error);
+    do {
+      if (legs.size() >= legs_max) return fail(error, "too many legs");
+      stored_leg leg;
+      if (!read_leg(leg, error)) return false;
+      legs.push_back(leg);
+    } while (take(','));
+    if (!take(']')) return fail(error, "expected ',' or ']'");
+    return end(error);
+  }
+
+ private:
+  static constexpr size_t legs_max = 8;
+
+  bool read_leg(stored_leg& leg, std::string& error) {
+    if (!take('{')) return fail(error, "expected '{'");
+    unsigned seen = 0;  // bit per required member: w, type, amount, step, done
+    if (!take('}')) {
+      do {
+        std::string_view key;
+        int64_t value = 0;
+        if (!read_key(key)) return fail(error, "expected a member name");
+        if (!take(':') || !read_integer(value)) return fail(error, "expected an integer for \"" + std::string(key) + "\"");
+        if (key == "p") {
+          if (value < 0 || value > 1) return fail(error, "bad participant");
+          leg.participant = static_cast<participant_kind>(value);
+        } else if (key == "w") {
+          if (value < 0) return fail(error, "bad target");
+          leg.target = static_cast<uint64_t>(value);
+          seen |= 1;
+        } else if (key == "type") {
+          if (value < 0 || value > 3) return fail(error, "bad leg type");
+          leg.type = static_cast<leg_type>(value);
+          seen |= 2;
+        } else if (key == "amount") {
+          leg.amount = value;
+          seen |= 4;
+        } else if (key == "confirmed") {
+          leg.confirmed = value;
+        } else if (key == "step") {
+          if (value < 0 || value > 2) return fail(error, "bad step");
+          leg.phase = static_cast<tcc_phase>(value);
+          seen |= 8;
+        } else if (key == "done") {
+          if (value < 0 || value > 1) return fail(error, "bad done");
+          leg.done = value == 1;
+          seen |= 16;
+        }  // other members: written by a newer build, not needed here
+      } while (take(','));
+      if (!take('}')) return fail(error, "expected ',' or '}'");
+    }
+    if (seen != 31) return fail(error, "a leg lacks w, type, amount, step or done");
+    return true;
+  }
+
+  bool read_key(std::string_view& key) {
+    if (!take('"')) return false;
+    size_t close = text_.find('"', at_);
+    if (close == std::string_view::npos || close - at_ > 32) return false;
+    key = text_.substr(at_, close - at_);
+    at_ = close + 1;
+    return true;
+  }
+
+  bool read_integer(int64_t& value) {
+    skip_space();
+    bool negative = at_ < text_.size() && text_[at_] == '-';
+    if (negative) ++at_;
+    size_t digits = 0;
+    uint64_t magnitude = 0;
+    while (at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '9') {
+      if (++digits > 19) return false;
+      magnitude = magnitude * 10 + static_cast<uint64_t>(text_[at_++] - '0');
+    }
+    if (digits == 0) return false;
+    // Targets are unsigned 64-bit ids that fit 63 bits (wallet ids and order ids both do).
+    if (magnitude > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
+    value = negative ? -static_cast<int64_t>(magnitude) : static_cast<int64_t>(magnitude);
+    return true;
+  }
+
+  bool take(char c) {
+    skip_space();
+    if (at_ < text_.size() && text_[at_] == c) {
+      ++at_;
+      return true;
+    }
+    return false;
+  }
+
+  void skip_space() {
+    while (at_ < text_.size() && (text_[at_] == ' ' || text_[at_] == '\n' || text_[at_] == '\t' || text_[at_] == '\r'))
+      ++at_;
+  }
+
+  bool end(std::string& error) {
+    skip_space();
+    return at_ == text_.size() || fail(error, "text after the array");
+  }
+
+  bool fail(std::string& error, const std::string& why) const {
+    error = "legs JSON at " + std::to_string(at_) + ": " + why;
+    return false;
+  }
+
+  std::string_view text_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+bool parse_legs_json(std::string_view json, std::vector<stored_leg>& legs, std::string* error) {
+  std::string why;
+  legs_reader reader(json);
+  if (reader.read(legs, why)) return true;
+  legs.clear();
+  if (error != nullptr) *error = why;
+  return false;
 }
 
 }  // namespace txengine

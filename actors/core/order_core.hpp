@@ -4,6 +4,9 @@
 // The order host actor turns actions into messages and timers.
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "actors/core/order_command.hpp"
@@ -69,8 +72,10 @@ struct order_leg {
   balances last_balances;    //!< the wallet's balances in its latest answer
 };
 
-//! What the host must do for an order.
-enum class order_action_kind : uint8_t { send_step, channel_submit, channel_query, finished, alert };
+//! What the host must do for an order. `persist`: rewrite the order's stored row now (stored()),
+//! before the steps and channel requests that follow it, because recovery needs what changed
+//! (docs/durability-design.md, "Recovery"); the host writes the intent and the final row itself.
+enum class order_action_kind : uint8_t { send_step, channel_submit, channel_query, finished, alert, persist };
 
 struct order_action {
   order_action_kind kind;
@@ -83,6 +88,37 @@ struct refund_origin {
   wallet_id payer = no_wallet;
   wallet_id merchant = no_wallet;
 };
+
+//! One leg as the order's stored row keeps it (the `legs` JSON of orders_{t}).
+struct stored_leg {
+  participant_kind participant = participant_kind::wallet;
+  uint64_t target = 0;
+  leg_type type = leg_type::debit_hold;
+  int64_t amount = 0;
+  int64_t confirmed = 0;  //!< the amount its confirm carries (confirm phase), else 0
+  tcc_phase phase = tcc_phase::try_;
+  bool done = false;
+  friend bool operator==(const stored_leg& a, const stored_leg& b) {
+    return a.participant == b.participant && a.target == b.target && a.type == b.type && a.amount == b.amount &&
+           a.confirmed == b.confirmed && a.phase == b.phase && a.done == b.done;
+  }
+};
+
+//! What an order's stored row holds besides its command: enough to resume it after a restart.
+struct stored_order {
+  order_state state = order_state::trying;
+  result_code reason = result_code::ok;
+  int64_t posted_amount = 0;  //!< the confirmed amount (channel kinds: the settlement)
+  int64_t created_ms = 0;
+  int64_t try_deadline_ms = 0;
+  int64_t updated_ms = 0;  //!< when the row was written (a `processing` row: the channel submit)
+  std::vector<stored_leg> legs;
+};
+
+//! The `legs` JSON: [{"p":participant,"w":target,"type":leg_type,"amount":x,"confirmed":y,"step":phase,"done":0|1},...]
+std::string format_legs_json(const std::vector<stored_leg>& legs);
+//! Parses format_legs_json's output (unknown keys are skipped); false with `error` on bad input.
+bool parse_legs_json(std::string_view json, std::vector<stored_leg>& legs, std::string* error = nullptr);
 
 class order_core {
  public:
@@ -101,6 +137,22 @@ class order_core {
                   result_code decline_reason = result_code::channel_declined);
   void on_timer(int64_t now_ms, std::vector<order_action>& out);
 
+  //! What the order's row holds now; `updated_ms` is the time of writing.
+  stored_order stored(int64_t updated_ms) const;
+  //! Rebuilds a non-final order from its stored row (recovery after a restart): the legs must
+  //! be the ones `command` makes (a refund's wallet legs, once its allowance was granted), the
+  //! state one of trying, processing, confirming, cancelling. std::nullopt and `error` otherwise.
+  //! The state is reached through the whitelist. Call resume() next.
+  static std::optional<order_core> restore(order_id id, order_command command, const stored_order& row,
+                                           const order_config& config, std::string* error = nullptr);
+  //! Re-sends what the restored phase needs: every leg's try (trying), a channel query
+  //! (processing), the confirms or cancels not yet done. Every step is idempotent against the
+  //! wallets' TCC records; a resumed try phase is decided by the wallets' answers, never by its
+  //! own deadline timer (see the .cpp).
+  void resume(int64_t now_ms, std::vector<order_action>& out);
+  //! True for an order rebuilt by restore().
+  bool restored() const { return restored_; }
+
   //! Earliest instant at which on_timer has something to do; INT64_MAX when none.
   int64_t next_wakeup_ms() const;
 
@@ -112,7 +164,7 @@ class order_core {
   const std::vector<order_leg>& legs() const { return legs_; }
   int64_t created_ms() const { return created_ms_; }
   int64_t finished_ms() const { return finished_ms_; }
-  int64_t try_deadline_ms() const { return created_ms_ + config_.try_deadline_ms; }
+  int64_t try_deadline_ms() const { return try_deadline_ms_; }
   //! The amount that moved: the full amount, or a channel's partial settlement.
   int64_t posted_amount() const { return posted_amount_; }
   //! The amount a step of `leg` carries now (tried amount, or the confirmed amount).
@@ -137,7 +189,10 @@ class order_core {
   result_code reason_ = result_code::ok;
   std::vector<order_leg> legs_;
   int64_t created_ms_;
+  int64_t try_deadline_ms_;
   int64_t finished_ms_ = 0;
+  //! Rebuilt after a restart: its try phase waits for the wallets' answers past its deadline.
+  bool restored_ = false;
   int64_t posted_amount_ = 0;
   // Channel progress.
   bool channel_awaiting_ = false;

@@ -43,4 +43,22 @@ result_code refund_allowance::apply(order_id refund, tcc_phase phase, int64_t am
   return result_code::ok;
 }
 
+bool refund_allowance::restore(order_id refund, tcc_phase last_phase, int64_t amount) {
+  if (records_.count(refund) != 0 || amount < 0) return false;
+  if (last_phase == tcc_phase::cancel) {
+    records_.emplace(refund, record{state::cancelled, 0});
+    return true;
+  }
+  if (amount == 0 || amount > refundable()) return false;
+  if (last_phase == tcc_phase::try_) {
+    records_.emplace(refund, record{state::tried, amount});
+    reserved_ += amount;
+  } else {
+    records_.emplace(refund, record{state::confirmed, amount});
+    refunded_ += amount;
+  }
+  TX_CHECK(reserved_ >= 0 && refunded_ >= 0 && refunded_ + reserved_ <= original_amount_);
+  return true;
+}
+
 }  // namespace txengine

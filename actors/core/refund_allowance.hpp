@@ -17,6 +17,12 @@ class refund_allowance {
   //! Idempotent per refund order id, with empty rollback and no hanging, like a wallet leg.
   result_code apply(order_id refund, tcc_phase phase, int64_t amount);
 
+  //! After a restart: a refund the stored orders tell about, as its last step left it (try:
+  //! reserved, still running; confirm: refunded; cancel: a tombstone). Changes nothing and
+  //! returns false for a refund already known, a negative amount, or one that does not fit
+  //! what is left (the stored refunds were granted within the amount, so that is corrupt data).
+  bool restore(order_id refund, tcc_phase last_phase, int64_t amount);
+
   int64_t refunded() const { return refunded_; }
   int64_t reserved() const { return reserved_; }
   int64_t refundable() const { return original_amount_ - refunded_ - reserved_; }

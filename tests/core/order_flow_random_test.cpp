@@ -1,9 +1,13 @@
 // Random end-to-end runs of order_core against real wallet cores, a refund allowance and a
 // misbehaving simulated channel, over a network that delays, loses, duplicates and reorders
 // every message. Whatever happens, every order must end final, nothing may stay open, and
-// the currency must still sum to zero.
+// the currency must still sum to zero. The same runs with crashes: at given instants every
+// order, message and the provider's memory are lost; the orders come back from what their
+// stored rows held (order_core::restore, resume) and the refund allowance from the stored
+// refunds, as after a restart on MySQL (the wallets keep what they applied: committed).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <random>
@@ -136,8 +140,12 @@ struct world {
           deliver_channel(answers);
           break;
         }
-        case order_action_kind::finished: ++finished; break;
+        case order_action_kind::finished:
+          ++finished;
+          rows[oi] = o.stored(now);
+          break;
         case order_action_kind::alert: ++alerts[a.alert]; break;
+        case order_action_kind::persist: rows[oi] = o.stored(now); break;
       }
     }
   }
@@ -192,12 +200,49 @@ struct world {
     return sum;
   }
 
-  void run(size_t order_count) {
+  //! Everything not stored is lost; the orders resume from their rows.
+  void crash(int64_t downtime_ms) {
+    ++crashes;
+    now += downtime_ms;  // nothing runs until the restart
+    network.clear();
+    channel = simulated_channel(make_channel(rng()));  // the provider forgot every order
+    // The allowance as the original's host rebuilds it from the stored refunds.
+    allowance = refund_allowance{20'000};
+    for (size_t i = 0; i < orders.size(); ++i) {
+      if (!orders[i] || orders[i]->command().kind != order_kind::refund) continue;
+      const stored_order& row = rows[i];
+      int64_t amount = orders[i]->command().amount;
+      bool granted = row.legs.size() == 3;
+      bool restored = true;
+      if (row.state == order_state::succeeded) restored = allowance.restore(order_id(i + 1), tcc_phase::confirm, amount);
+      else if (row.state == order_state::failed) restored = allowance.restore(order_id(i + 1), tcc_phase::cancel, 0);
+      else if (granted) restored = allowance.restore(order_id(i + 1), tcc_phase::try_, amount);
+      EXPECT_TRUE(restored) << "refund " << i + 1;
+    }
+    for (size_t i = 0; i < orders.size(); ++i) {
+      if (!orders[i] || is_final(orders[i]->state())) continue;
+      std::string error;
+      auto restored = order_core::restore(order_id(i + 1), orders[i]->command(), rows[i], order_config{}, &error);
+      ASSERT_TRUE(restored) << error;
+      ++resumed_by_state[rows[i].state];
+      orders[i] = std::make_unique<order_core>(std::move(*restored));
+      std::vector<order_action> out;
+      orders[i]->resume(now, out);
+      handle(i, out);
+    }
+  }
+
+  //! `crash_at`: instants of crashes, sorted; `crash_downtime_ms`: how long each one lasts.
+  void run(size_t order_count, std::vector<int64_t> crash_at = {}, std::vector<int64_t> crash_downtime_ms = {}) {
     std::multimap<int64_t, size_t> starts;
     for (size_t i = 0; i < order_count; ++i) starts.emplace(int64_t(rng() % 20'000), i);
     orders.resize(order_count);
+    rows.resize(order_count);
+    crash_downtime_ms.resize(crash_at.size(), 0);
+    size_t crashes_done = 0;
     while (true) {
       int64_t next = never;
+      if (crashes_done < crash_at.size()) next = std::min(next, crash_at[crashes_done]);
       if (!starts.empty()) next = std::min(next, starts.begin()->first);
       if (!network.empty()) next = std::min(next, network.begin()->first);
       next = std::min(next, channel.next_wakeup_ms());
@@ -206,11 +251,17 @@ struct world {
       if (next == never) break;
       now = std::max(now, next);
       ASSERT_LT(now, 10'000'000) << "orders do not finish";
+      if (crashes_done < crash_at.size() && crash_at[crashes_done] <= now) {
+        ++crashes_done;
+        crash(crash_downtime_ms[crashes_done - 1]);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
       while (!starts.empty() && starts.begin()->first <= now) {
         size_t i = starts.begin()->second;
         starts.erase(starts.begin());
         orders[i] = std::make_unique<order_core>(order_id(i + 1), random_command(i), system_w, order_config{}, now);
         by_id[order_id(i + 1)] = i;
+        rows[i] = orders[i]->stored(now);  // the intent row
         std::vector<order_action> out;
         orders[i]->start(now, out);
         handle(i, out);
@@ -237,69 +288,108 @@ struct world {
   std::map<wallet_id, wallet_core> wallets;
   refund_allowance allowance{20'000};
   std::vector<std::unique_ptr<order_core>> orders;
+  std::vector<stored_order> rows;  //!< what each order's stored row holds
   std::unordered_map<order_id, size_t> by_id;
+  size_t crashes = 0;
+  std::map<order_state, size_t> resumed_by_state;
   std::multimap<int64_t, message> network;
   std::map<alert_kind, size_t> alerts;
   size_t finished = 0;
   int64_t now = 0;
 };
 
-TEST(order_flow_random_test, every_order_ends_and_money_is_conserved) {
+struct run_totals {
   size_t succeeded = 0, failed = 0, partial = 0;
   std::map<result_code, size_t> reasons;
+};
+
+//! Every order final, nothing open, the currency sums to zero, and each order's wallet legs agree with its state.
+void check_world(world& w, run_totals& totals) {
+  EXPECT_EQ(w.finished, w.orders.size());
+  EXPECT_EQ(w.total(), 0);
+  EXPECT_EQ(w.allowance.reserved(), 0);
+  for (const auto& [id, wallet] : w.wallets) {
+    EXPECT_EQ(wallet.open_transactions(), 0u) << id;
+    EXPECT_EQ(wallet.current().frozen, 0) << id;
+    EXPECT_EQ(wallet.current().incoming, 0) << id;
+    EXPECT_TRUE(wallet.verify_journal()) << id;
+  }
+  // The participants never disagreed with an order, and the provider never changed its mind.
+  EXPECT_EQ(w.alerts[alert_kind::step_refused], 0u);
+  EXPECT_EQ(w.alerts[alert_kind::conflicting_outcome], 0u);
+  EXPECT_EQ(w.alerts[alert_kind::invalid_transition], 0u);
+  EXPECT_EQ(w.alerts[alert_kind::settled_more_than_asked], 0u);
+  for (const auto& o : w.orders) {
+    ASSERT_TRUE(is_final(o->state()));
+    if (o->state() == order_state::succeeded) {
+      ++totals.succeeded;
+      totals.partial += o->posted_amount() < o->command().amount;
+    } else {
+      ++totals.failed;
+      ++totals.reasons[o->reason()];
+    }
+    for (uint16_t i = 0; i < o->legs().size(); ++i) {
+      const auto& leg = o->legs()[i];
+      if (leg.participant != participant_kind::wallet) continue;
+      const tcc_record* r = w.wallets.at(leg.target).find_record(o->id());
+      if (o->state() == order_state::succeeded) {
+        ASSERT_NE(r, nullptr);
+        EXPECT_EQ(r->state, tcc_record_state::confirmed);
+        EXPECT_EQ(r->confirmed_amount, o->step_amount(i));
+      } else if (r) {
+        EXPECT_EQ(r->state, tcc_record_state::cancelled);  // tried and undone, or a tombstone
+      }
+    }
+  }
+}
+
+TEST(order_flow_random_test, every_order_ends_and_money_is_conserved) {
+  run_totals totals;
   for (uint64_t seed = 1; seed <= 4; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     world w(seed);
     ASSERT_EQ(w.total(), 0);
     w.run(400);
     if (HasFatalFailure()) return;
-    EXPECT_EQ(w.finished, w.orders.size());
-    EXPECT_EQ(w.total(), 0);
-    EXPECT_EQ(w.allowance.reserved(), 0);
-    for (const auto& [id, wallet] : w.wallets) {
-      EXPECT_EQ(wallet.open_transactions(), 0u) << id;
-      EXPECT_EQ(wallet.current().frozen, 0) << id;
-      EXPECT_EQ(wallet.current().incoming, 0) << id;
-      EXPECT_TRUE(wallet.verify_journal()) << id;
-    }
-    // The participants never disagreed with an order, and the provider never changed its mind.
-    EXPECT_EQ(w.alerts[alert_kind::step_refused], 0u);
-    EXPECT_EQ(w.alerts[alert_kind::conflicting_outcome], 0u);
-    EXPECT_EQ(w.alerts[alert_kind::invalid_transition], 0u);
-    EXPECT_EQ(w.alerts[alert_kind::settled_more_than_asked], 0u);
-    // Each order's wallet legs agree with its final state.
-    for (const auto& o : w.orders) {
-      ASSERT_TRUE(is_final(o->state()));
-      if (o->state() == order_state::succeeded) {
-        ++succeeded;
-        partial += o->posted_amount() < o->command().amount;
-      } else {
-        ++failed;
-        ++reasons[o->reason()];
-      }
-      for (uint16_t i = 0; i < o->legs().size(); ++i) {
-        const auto& leg = o->legs()[i];
-        if (leg.participant != participant_kind::wallet) continue;
-        const tcc_record* r = w.wallets.at(leg.target).find_record(o->id());
-        if (o->state() == order_state::succeeded) {
-          ASSERT_NE(r, nullptr);
-          EXPECT_EQ(r->state, tcc_record_state::confirmed);
-          EXPECT_EQ(r->confirmed_amount, o->step_amount(i));
-        } else if (r) {
-          EXPECT_EQ(r->state, tcc_record_state::cancelled);  // tried and undone, or a tombstone
-        }
-      }
-    }
+    check_world(w, totals);
+    if (HasFatalFailure()) return;
   }
   // The runs must cover successes, partial settlements and several kinds of failure.
-  EXPECT_GT(succeeded, 600u);
-  EXPECT_GT(failed, 50u);
-  EXPECT_GT(partial, 10u);
-  EXPECT_GT(reasons[result_code::channel_declined], 5u);
-  EXPECT_GT(reasons[result_code::insufficient_funds], 5u);
-  EXPECT_GT(reasons[result_code::refund_exceeds_original], 5u);
-  EXPECT_GT(reasons[result_code::try_deadline_exceeded], 5u);
-  EXPECT_GT(reasons[result_code::channel_busy], 5u);
+  EXPECT_GT(totals.succeeded, 600u);
+  EXPECT_GT(totals.failed, 50u);
+  EXPECT_GT(totals.partial, 10u);
+  EXPECT_GT(totals.reasons[result_code::channel_declined], 5u);
+  EXPECT_GT(totals.reasons[result_code::insufficient_funds], 5u);
+  EXPECT_GT(totals.reasons[result_code::refund_exceeds_original], 5u);
+  EXPECT_GT(totals.reasons[result_code::try_deadline_exceeded], 5u);
+  EXPECT_GT(totals.reasons[result_code::channel_busy], 5u);
+}
+
+TEST(order_flow_random_test, crashes_resume_every_order_from_its_stored_row) {
+  run_totals totals;
+  std::map<order_state, size_t> resumed;
+  for (uint64_t seed = 11; seed <= 16; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    world w(seed);
+    std::mt19937_64 rng(seed);
+    std::vector<int64_t> crash_at, downtime;
+    for (int i = 0; i < 4; ++i) crash_at.push_back(int64_t(rng() % 26'000));
+    std::sort(crash_at.begin(), crash_at.end());
+    // Quick restarts (tries still before their deadline) and slow ones (every deadline passed).
+    for (int i = 0; i < 4; ++i) downtime.push_back(i % 2 == 0 ? int64_t(rng() % 300) : 5'000 + int64_t(rng() % 5'000));
+    w.run(400, crash_at, downtime);
+    if (HasFatalFailure()) return;
+    EXPECT_EQ(w.crashes, crash_at.size());
+    check_world(w, totals);
+    if (HasFatalFailure()) return;
+    for (const auto& [state, n] : w.resumed_by_state) resumed[state] += n;
+  }
+  // Crashes caught orders in every resumable phase, and they still ended well and badly.
+  EXPECT_GT(resumed[order_state::trying], 20u);
+  EXPECT_GT(resumed[order_state::processing], 3u);
+  EXPECT_GT(resumed[order_state::confirming], 0u);
+  EXPECT_GT(totals.succeeded, 600u);
+  EXPECT_GT(totals.failed, 50u);
 }
 
 }  // namespace
