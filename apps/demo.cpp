@@ -33,6 +33,7 @@ struct demo_options {
   bool json = false;
   std::string mysql;  //!< --mysql URI: MySQL storage (empty: in memory)
   std::string ack = "durable";
+  std::string kafka;  //!< --kafka SERVERS: publish final states (needs --mysql)
 };
 
 //! Expected balances, rebuilt from the engine's own answers: a succeeded order's effects
@@ -179,13 +180,20 @@ bool parse(int argc, char** argv, demo_options& opt) {
     else if (arg == "--ack" && i + 1 < argc) {
       opt.ack = argv[++i];
       ok = opt.ack == "durable" || opt.ack == "memory";
+    } else if (arg == "--kafka" && i + 1 < argc) {
+      opt.kafka = argv[++i];
+      ok = !opt.kafka.empty();
     } else ok = false;
     if (!ok) {
       std::fprintf(stderr,
                    "usage: txengine demo [--wallets N] [--orders N] [--concurrency N] [--json]\n"
-                   "                     [--mysql URI [--ack durable|memory]]\n");
+                   "                     [--mysql URI [--ack durable|memory] [--kafka HOST:PORT,...]]\n");
       return false;
     }
+  }
+  if (!opt.kafka.empty() && opt.mysql.empty()) {
+    std::fprintf(stderr, "txengine demo: --kafka needs --mysql URI (events go through the MySQL outbox)\n");
+    return false;
   }
   return opt.users >= 2 && opt.orders > 0 && opt.concurrency > 0;
 }
@@ -240,6 +248,7 @@ int run_demo(int argc, char** argv) {
     storage.uri = opt.mysql;
     storage.ack = opt.ack == "memory" ? ack_mode::memory : ack_mode::durable;
     storage.prefix = "txdemo";  // the demo's own databases, recreated each run
+    storage.kafka.bootstrap_servers = opt.kafka;
 #ifdef TXENGINE_WITH_MYSQL
     try {
       persistence::mysql_endpoint endpoint;
@@ -268,6 +277,7 @@ int run_demo(int argc, char** argv) {
   log("txengine demo: storage %s%s; %zu users, %zu merchants, %llu orders\n", eng.storage_description().c_str(),
       eng.persistent() ? "" : " -- IN MEMORY ONLY, NOTHING IS PERSISTED", opt.users, opt.merchants,
       (unsigned long long)opt.orders);
+  log("txengine demo: publication %s\n", eng.publication_description().c_str());
   currency usd = *currency::parse("USD");
   auto users = create_wallets(eng, demo_tenant, usd, wallet_kind::user, opt.users);
   auto merchants = create_wallets(eng, demo_tenant, usd, wallet_kind::merchant, opt.merchants);
