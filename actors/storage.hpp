@@ -4,9 +4,12 @@
 // shares with the writer and the loader. No MySQL include here: the writer and the loader
 // (persistence/writer.cpp, persistence/wallet_loader.cpp) do the blocking I/O on their own
 // threads (detached actors), never on CAF's workers.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,11 +67,17 @@ struct publication_stats {
   uint64_t delivery_failures = 0;         //!< delivery reports with an error (produced again)
   uint64_t marked = 0;                    //!< outbox rows marked published
   uint64_t producer_restarts = 0;         //!< after a fatal idempotent-producer error
-  //! From the outbox row's created_ms (the commit of the final state) to its delivery report.
+  //! From the outbox row's created_ms (the writer building the final order's transaction,
+  //! so MySQL's commit time included) to its delivery report (acks=all).
   uint64_t latency_samples = 0;
   int64_t latency_p50_ms = 0;
   int64_t latency_p99_ms = 0;
   int64_t latency_max_ms = 0;
+  //! From the commit of that transaction to the delivery report: the publication's own part.
+  uint64_t commit_latency_samples = 0;
+  int64_t commit_latency_p50_ms = 0;
+  int64_t commit_latency_p99_ms = 0;
+  int64_t commit_latency_max_ms = 0;
   std::string last_error;
 };
 
@@ -212,6 +221,23 @@ struct storage_link {
   //! subtracts), and outbox rows committed so far (the publisher reads when it changes).
   std::atomic<int64_t> outbox_unpublished{0};
   std::atomic<uint64_t> outbox_rows_written{0};
+  //! When the batches holding outbox rows committed, by the created_ms written into their rows
+  //! (the publisher's commit-to-delivery lag); the most recent outbox_commits_max batches.
+  static constexpr size_t outbox_commits_max = 4096;
+  std::mutex outbox_commits_mutex;
+  std::map<int64_t, int64_t> outbox_commits;
+  void outbox_committed(int64_t created_ms, int64_t committed_ms) {
+    std::lock_guard<std::mutex> lock(outbox_commits_mutex);
+    auto& at = outbox_commits[created_ms];
+    at = std::max(at, committed_ms);
+    while (outbox_commits.size() > outbox_commits_max) outbox_commits.erase(outbox_commits.begin());
+  }
+  //! The commit time of rows created at created_ms, or 0 when no longer known.
+  int64_t outbox_commit_of(int64_t created_ms) {
+    std::lock_guard<std::mutex> lock(outbox_commits_mutex);
+    auto it = outbox_commits.find(created_ms);
+    return it == outbox_commits.end() ? 0 : it->second;
+  }
   //! Set when the engine goes away: the writer stops retrying (what is not committed is lost,
   //! as in a crash).
   std::atomic<bool> stopping{false};

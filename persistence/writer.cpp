@@ -253,6 +253,7 @@ struct writer_state {
     link->rows_committed.fetch_add(static_cast<uint64_t>(batch.rows_received));
     link->batches_committed.fetch_add(1);
     if (outbox_rows > 0) {
+      link->outbox_committed(outbox_created_ms_, wall_clock_ms());
       link->outbox_unpublished.fetch_add(static_cast<int64_t>(outbox_rows));
       link->outbox_rows_written.fetch_add(outbox_rows);
     }
@@ -262,13 +263,15 @@ struct writer_state {
   }
 
   //! Issue 5: the outbox rows of the batch's final orders join the batch's transaction.
-  size_t append_outbox(std::vector<std::string>& sql) const {
+  int64_t outbox_created_ms_ = 0;
+  size_t append_outbox(std::vector<std::string>& sql) {
     const publication_config& kafka = link->config.kafka;
     if (!kafka.enabled()) return 0;
     std::vector<const order_row*> rows;
     rows.reserve(batch.orders.size());
     for (const auto& [id, o] : batch.orders) rows.push_back(&o);
-    return append_outbox_statements(layout, kafka.topic, rows, wall_clock_ms(), sql);
+    outbox_created_ms_ = wall_clock_ms();
+    return append_outbox_statements(layout, kafka.topic, rows, outbox_created_ms_, sql);
   }
 
   void maybe_commit(caf::event_based_actor* self) {

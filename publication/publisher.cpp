@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
@@ -37,16 +38,27 @@ bool topic_char(char c) {
          c == '-';
 }
 
-int64_t percentile(const std::vector<uint64_t>& histogram, uint64_t total, double q) {
-  if (total == 0) return 0;
-  auto rank = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
-  uint64_t seen = 0;
-  for (size_t i = 0; i < histogram.size(); ++i) {
-    seen += histogram[i];
-    if (seen >= rank) return static_cast<int64_t>(i);
+//! Milliseconds, 1 ms buckets (a larger value counts in the last one).
+struct histogram {
+  std::vector<uint64_t> buckets = std::vector<uint64_t>(latency_buckets, 0);
+  uint64_t total = 0;
+  int64_t max = 0;
+  void add(int64_t ms) {
+    ++buckets[std::min<size_t>(static_cast<size_t>(ms), latency_buckets - 1)];
+    ++total;
+    max = std::max(max, ms);
   }
-  return static_cast<int64_t>(histogram.size() - 1);
-}
+  int64_t percentile(double q) const {
+    if (total == 0) return 0;
+    auto rank = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      seen += buckets[i];
+      if (seen >= rank) return static_cast<int64_t>(i);
+    }
+    return static_cast<int64_t>(buckets.size() - 1);
+  }
+};
 
 }  // namespace
 
@@ -71,6 +83,38 @@ bool validate(const publication_config& c, std::string* error) {
   return true;
 }
 
+//! One MySQL connection with reconnection and backoff; used by one thread.
+struct sql_session {
+  const persistence::mysql_endpoint* endpoint = nullptr;
+  const char* who = "";
+  std::unique_ptr<persistence::mysql_connection> conn;
+  int64_t retry_at_ms = 0;
+  int64_t backoff_ms = 0;
+  uint64_t failures = 0;
+
+  //! True when a connection is there (connecting if needed) and no backoff is running.
+  bool ready(int64_t now) {
+    if (now < retry_at_ms) return false;
+    if (!conn) {
+      try {
+        conn = std::make_unique<persistence::mysql_connection>(*endpoint);
+      } catch (const sql::SQLException& e) {
+        failed(e, now);
+        return false;
+      }
+    }
+    return true;
+  }
+  void failed(const sql::SQLException& e, int64_t now) {
+    conn.reset();
+    backoff_ms = std::min<int64_t>(backoff_ms == 0 ? 5 : backoff_ms * 2, sql_backoff_max_ms);
+    retry_at_ms = now + backoff_ms;
+    if (failures++ % 100 == 0)
+      spdlog::error("kafka publisher ({}): MySQL: {} ({}); retrying", who, e.what(), e.getErrorCode());
+  }
+  void succeeded() { backoff_ms = 0; }
+};
+
 struct outbox_publisher::impl {
   storage_config config;
   const publication_config& kafka;
@@ -79,38 +123,41 @@ struct outbox_publisher::impl {
   persistence::mysql_endpoint endpoint;
   std::vector<std::string> tables;  //!< every outbox table, `db`.`outbox_t`
 
-  // -- owned by the publisher's thread (librdkafka's callbacks run inside rd_kafka_poll on it)
+  // -- owned by the producing thread (librdkafka's callbacks run inside rd_kafka_poll on it)
   rd_kafka_t* producer = nullptr;
-  std::unique_ptr<persistence::mysql_connection> conn;
+  sql_session reader;
   struct entry {
     uint32_t table = 0;
     int64_t created_ms = 0;
-    bool delivered = false;  //!< waiting in to_mark
+    bool delivered = false;  //!< handed to the marking thread
   };
   //! Rows read and not yet marked published: in flight, or delivered and waiting for the UPDATE.
   //! Reads skip them, so one row is never in flight twice.
   std::unordered_map<uint64_t, entry> known;
   std::vector<size_t> known_per_table;
-  std::vector<std::vector<uint64_t>> to_mark;  //!< delivered, per table
-  size_t to_mark_count = 0;
   size_t in_flight = 0;
   bool read_now = true;
   bool fatal = false;
   uint64_t written_seen = 0;
   int64_t last_read_ms = 0;
   int64_t last_age_ms = 0;
-  int64_t last_sweep_ms = 0;
-  int64_t sql_retry_at_ms = 0;
-  int64_t sql_backoff_ms = 0;
-  uint64_t sql_failures = 0;
+
+  // -- the marking thread: its own connection, so the producing thread never waits for the
+  // UPDATEs' commits (a log flush each). Delivered ids go to it, marked ids come back.
+  sql_session marker_sql;
+  std::mutex mark_mutex;
+  std::condition_variable mark_cv;
+  std::vector<std::pair<uint32_t, uint64_t>> mark_pending;  //!< (table, event id), delivered
+  std::vector<std::pair<uint32_t, uint64_t>> mark_done;     //!< marked (or found marked already)
+  bool marker_stop = false;
+  std::thread marker;
 
   // -- shared with stats()
   std::atomic<bool> stopping{false};
   mutable std::mutex mutex;
   publication_stats shared;
-  std::vector<uint64_t> latency = std::vector<uint64_t>(latency_buckets, 0);
-  uint64_t latency_total = 0;
-  int64_t latency_max = 0;
+  histogram latency;
+  histogram commit_latency;
   std::thread thread;
 
   impl(const storage_config& c, storage_link& l) : config(c), kafka(config.kafka), link(l) {
@@ -124,10 +171,13 @@ struct outbox_publisher::impl {
     for (uint32_t d = 0; d < layout.databases; ++d)
       for (uint32_t t : layout.tables_in(d)) tables.push_back(layout.table_at("outbox", d, t));
     known_per_table.assign(tables.size(), 0);
-    to_mark.assign(tables.size(), {});
+    reader.endpoint = marker_sql.endpoint = &endpoint;
+    reader.who = "reader";
+    marker_sql.who = "marker";
     count_unpublished();
     shared.enabled = true;
     create_producer();
+    marker = std::thread([this] { run_marker(); });
     thread = std::thread([this] { run(); });
   }
 
@@ -135,7 +185,7 @@ struct outbox_publisher::impl {
 
   void stop() {
     stopping.store(true);
-    if (thread.joinable()) thread.join();
+    if (thread.joinable()) thread.join();  // it stops the marker last
   }
 
   //! Blocking, at start: the unpublished rows become the gauge the hosts compare to the limit.
@@ -150,6 +200,11 @@ struct outbox_publisher::impl {
     } catch (const sql::SQLException& e) {
       throw std::runtime_error(std::string("outbox not readable: ") + e.what());
     }
+  }
+
+  void note_error(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mutex);
+    shared.last_error = text;
   }
 
   // -- producer ----------------------------------------------------------------------
@@ -190,8 +245,7 @@ struct outbox_publisher::impl {
     rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(producer, 0);  // the purged messages' reports: they leave `known`
     for (auto it = known.begin(); it != known.end();) {
-      // Delivered rows stay until marked; anything else still here is forgotten.
-      if (it->second.delivered) {
+      if (it->second.delivered) {  // stays until marked
         ++it;
       } else {
         --known_per_table[it->second.table];
@@ -201,6 +255,26 @@ struct outbox_publisher::impl {
     in_flight = 0;
     rd_kafka_destroy(producer);
     producer = nullptr;
+  }
+
+  //! After a fatal error (an idempotent producer that lost its guarantees) a new producer
+  //! with a new producer id takes over; the rows that were in flight are read again.
+  void replace_producer() {
+    spdlog::error("kafka publisher: fatal producer error, replacing the producer (rows in flight are read again)");
+    destroy_producer();
+    fatal = false;
+    read_now = true;
+    while (!stopping.load()) {
+      try {
+        create_producer();
+        break;
+      } catch (const std::exception& e) {
+        spdlog::error("kafka publisher: {}; trying again in 1 s", e.what());
+        for (int i = 0; i < 100 && !stopping.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    ++shared.producer_restarts;
   }
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -232,7 +306,7 @@ struct outbox_publisher::impl {
   void delivered(const rd_kafka_message_t* m) {
     auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(m->_private));
     auto it = known.find(id);
-    if (it == known.end()) return;
+    if (it == known.end() || it->second.delivered) return;
     TX_CHECK(in_flight > 0);
     --in_flight;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -246,82 +320,38 @@ struct outbox_publisher::impl {
       return;
     }
     it->second.delivered = true;
-    to_mark[it->second.table].push_back(id);
-    ++to_mark_count;
-    int64_t lag = std::max<int64_t>(0, wall_clock_ms() - it->second.created_ms);
+    {
+      std::lock_guard<std::mutex> lock(mark_mutex);
+      mark_pending.emplace_back(it->second.table, id);
+    }
+    mark_cv.notify_one();
+    int64_t now = wall_clock_ms();
+    int64_t committed_ms = link.outbox_commit_of(it->second.created_ms);
     std::lock_guard<std::mutex> lock(mutex);
     ++shared.delivered;
-    ++latency[std::min<size_t>(static_cast<size_t>(lag), latency_buckets - 1)];
-    ++latency_total;
-    latency_max = std::max(latency_max, lag);
+    latency.add(std::max<int64_t>(0, now - it->second.created_ms));
+    if (committed_ms > 0) commit_latency.add(std::max<int64_t>(0, now - committed_ms));
   }
 
-  // -- MySQL ------------------------------------------------------------------------
-
-  bool sql_ready(int64_t now) {
-    if (now < sql_retry_at_ms) return false;
-    if (!conn) {
-      try {
-        conn = std::make_unique<persistence::mysql_connection>(endpoint);
-      } catch (const sql::SQLException& e) {
-        sql_failed(e, now);
-        return false;
-      }
+  //! Rows the marking thread marked leave `known`.
+  void collect_marked() {
+    std::vector<std::pair<uint32_t, uint64_t>> done;
+    {
+      std::lock_guard<std::mutex> lock(mark_mutex);
+      done.swap(mark_done);
     }
-    return true;
+    for (const auto& [table, id] : done)
+      if (known.erase(id) > 0) --known_per_table[table];
   }
 
-  void sql_failed(const sql::SQLException& e, int64_t now) {
-    conn.reset();
-    sql_backoff_ms = std::min<int64_t>(sql_backoff_ms == 0 ? 5 : sql_backoff_ms * 2, sql_backoff_max_ms);
-    sql_retry_at_ms = now + sql_backoff_ms;
-    if (sql_failures++ % 100 == 0)
-      spdlog::error("kafka publisher: MySQL: {} ({}); retrying", e.what(), e.getErrorCode());
-    std::lock_guard<std::mutex> lock(mutex);
-    shared.last_error = std::string("MySQL: ") + e.what();
-  }
-
-  void sql_succeeded() { sql_backoff_ms = 0; }
-
-  //! One UPDATE per table (chunks of mark_chunk_max ids) for the delivered rows.
-  void mark(int64_t now) {
-    if (to_mark_count == 0 || !sql_ready(now)) return;
-    try {
-      std::unique_ptr<sql::Statement> statement(conn->raw().createStatement());
-      for (size_t t = 0; t < tables.size(); ++t) {
-        auto& ids = to_mark[t];
-        while (!ids.empty()) {
-          size_t n = std::min(ids.size(), mark_chunk_max);
-          std::string sql = "UPDATE " + tables[t] + " SET published_ms=" + std::to_string(now) + " WHERE event_id IN (";
-          for (size_t i = 0; i < n; ++i) {
-            if (i > 0) sql += ',';
-            sql += std::to_string(ids[ids.size() - 1 - i]);
-          }
-          sql += ") AND published_ms=0";
-          int updated = statement->executeUpdate(sql);
-          link.outbox_unpublished.fetch_sub(updated);
-          for (size_t i = 0; i < n; ++i) {
-            known.erase(ids.back());
-            ids.pop_back();
-          }
-          known_per_table[t] -= n;
-          to_mark_count -= n;
-          std::lock_guard<std::mutex> lock(mutex);
-          shared.marked += static_cast<uint64_t>(updated);
-        }
-      }
-      sql_succeeded();
-    } catch (const sql::SQLException& e) {
-      sql_failed(e, now);
-    }
-  }
+  // -- reading and producing ------------------------------------------------------
 
   //! Reads unpublished rows in event-id order per table, skipping the known ones, and
   //! produces them. True when it produced something.
   bool read_and_produce(int64_t now) {
     uint64_t written = link.outbox_rows_written.load();
     bool due = read_now || written != written_seen || now - last_read_ms >= rescan_ms;
-    if (!due || in_flight >= kafka.in_flight_max || !sql_ready(now)) return false;
+    if (!due || in_flight >= kafka.in_flight_max || !reader.ready(now)) return false;
     written_seen = written;
     read_now = false;
     last_read_ms = now;
@@ -329,17 +359,14 @@ struct outbox_publisher::impl {
     try {
       for (size_t t = 0; t < tables.size() && in_flight < kafka.in_flight_max; ++t) {
         size_t room = std::min<size_t>(kafka.page_rows, kafka.in_flight_max - in_flight);
-        auto rs = conn->query("SELECT event_id,topic,event_key,payload,created_ms FROM " + tables[t] +
-                              " WHERE published_ms=0 ORDER BY event_id LIMIT " +
-                              std::to_string(known_per_table[t] + room));
+        auto rs = reader.conn->query("SELECT event_id,topic,event_key,payload,created_ms FROM " + tables[t] +
+                                     " WHERE published_ms=0 ORDER BY event_id LIMIT " +
+                                     std::to_string(known_per_table[t] + room));
         size_t fresh = 0;
         while (rs->next()) {
           uint64_t id = rs->getUInt64(1);
           if (known.count(id) > 0) continue;
-          if (fresh == room) {
-            read_now = true;  // more than a page: read again at once
-            break;
-          }
+          if (fresh == room) break;
           ++fresh;
           std::string topic = rs->getString(2);
           std::string key = rs->getString(3);
@@ -349,16 +376,17 @@ struct outbox_publisher::impl {
             read_now = true;
             break;
           }
-          known.emplace(id, entry{static_cast<uint32_t>(t), created_ms});
+          known.emplace(id, entry{static_cast<uint32_t>(t), created_ms, false});
           ++known_per_table[t];
           ++in_flight;
           produced_any = true;
         }
-        if (fresh == room) read_now = true;
+        if (fresh == room) read_now = true;  // a full page: there may be more
       }
-      sql_succeeded();
+      reader.succeeded();
     } catch (const sql::SQLException& e) {
-      sql_failed(e, now);
+      reader.failed(e, now);
+      note_error(std::string("MySQL: ") + e.what());
       read_now = true;
     }
     return produced_any;
@@ -369,13 +397,12 @@ struct outbox_publisher::impl {
         producer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(id))), RD_KAFKA_V_END);
+    std::lock_guard<std::mutex> lock(mutex);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      std::lock_guard<std::mutex> lock(mutex);
       ++shared.produced;
       return true;
     }
     // Queue full or the producer unusable: stop this round, the row stays unpublished.
-    std::lock_guard<std::mutex> lock(mutex);
     std::string text = std::string("produce: ") + rd_kafka_err2str(err);
     if (shared.last_error != text) spdlog::warn("kafka publisher: event {}: {}", id, text);
     shared.last_error = text;
@@ -392,57 +419,22 @@ struct outbox_publisher::impl {
     if (link.outbox_unpublished.load() > 0 || !known.empty()) {
       for (const auto& [id, e] : known)
         if (oldest == 0 || e.created_ms < oldest) oldest = e.created_ms;
-      if (sql_ready(now)) {
+      if (reader.ready(now)) {
         try {
           for (const auto& table : tables) {
-            int64_t first = conn->query_int("SELECT MIN(created_ms) FROM (SELECT created_ms FROM " + table +
-                                            " WHERE published_ms=0 ORDER BY event_id LIMIT " +
-                                            std::to_string(age_scan_rows) + ") x");
+            int64_t first = reader.conn->query_int("SELECT MIN(created_ms) FROM (SELECT created_ms FROM " + table +
+                                                   " WHERE published_ms=0 ORDER BY event_id LIMIT " +
+                                                   std::to_string(age_scan_rows) + ") x");
             if (first > 0 && (oldest == 0 || first < oldest)) oldest = first;
           }
-          sql_succeeded();
+          reader.succeeded();
         } catch (const sql::SQLException& e) {
-          sql_failed(e, now);
+          reader.failed(e, now);
         }
       }
     }
     std::lock_guard<std::mutex> lock(mutex);
     shared.oldest_unpublished_age_ms = oldest == 0 ? 0 : std::max<int64_t>(0, now - oldest);
-  }
-
-  //! Deletes published rows past their retention, a bounded page per table.
-  void sweep(int64_t now) {
-    if (kafka.published_retention_ms == 0 || now - last_sweep_ms < sweep_interval_ms) return;
-    last_sweep_ms = now;
-    if (!sql_ready(now)) return;
-    try {
-      for (const auto& table : tables)
-        conn->execute("DELETE FROM " + table + " WHERE published_ms>0 AND published_ms<" +
-                      std::to_string(now - kafka.published_retention_ms) + " LIMIT " + std::to_string(sweep_rows_max));
-      sql_succeeded();
-    } catch (const sql::SQLException& e) {
-      sql_failed(e, now);
-    }
-  }
-
-  //! After a fatal error (an idempotent producer that lost its guarantees) a new producer
-  //! with a new producer id takes over; the rows that were in flight are read again.
-  void replace_producer() {
-    spdlog::error("kafka publisher: fatal producer error, replacing the producer (rows in flight are read again)");
-    destroy_producer();
-    fatal = false;
-    read_now = true;
-    while (!stopping.load()) {
-      try {
-        create_producer();
-        break;
-      } catch (const std::exception& e) {
-        spdlog::error("kafka publisher: {}; trying again in 1 s", e.what());
-        for (int i = 0; i < 100 && !stopping.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-    }
-    std::lock_guard<std::mutex> lock(mutex);
-    ++shared.producer_restarts;
   }
 
   void run() {
@@ -452,44 +444,134 @@ struct outbox_publisher::impl {
       rd_kafka_poll(producer, idle ? idle_poll_ms : 0);
       if (fatal) replace_producer();
       if (producer == nullptr) break;  // stopping while it could not be replaced
+      collect_marked();
       int64_t now = wall_clock_ms();
-      mark(now);
       bool produced = read_and_produce(now);
       refresh_age(now);
-      sweep(now);
-      idle = !produced && (to_mark_count == 0 || now < sql_retry_at_ms);
+      idle = !produced;
       std::lock_guard<std::mutex> lock(mutex);
       shared.in_flight = static_cast<int64_t>(in_flight);
     }
-    // Stopping: give what is in flight a bounded time, mark what was delivered, drop the rest.
+    // Stopping: give what is in flight a bounded time, let the marker mark what was
+    // delivered, drop the rest (read again by the next start).
     int64_t deadline = wall_clock_ms() + kafka.stop_flush_ms;
     while (producer != nullptr && in_flight > 0 && wall_clock_ms() < deadline) rd_kafka_poll(producer, 10);
-    for (int attempt = 0; attempt < 3 && to_mark_count > 0; ++attempt) {
-      sql_retry_at_ms = 0;
-      mark(wall_clock_ms());
-    }
     destroy_producer();
-    conn.reset();
+    {
+      std::lock_guard<std::mutex> lock(mark_mutex);
+      marker_stop = true;
+    }
+    mark_cv.notify_one();
+    marker.join();
+    reader.conn.reset();
     std::lock_guard<std::mutex> lock(mutex);
     shared.in_flight = 0;
+  }
+
+  // -- marking (its own thread) ----------------------------------------------------
+
+  //! Marks a set of delivered rows: one UPDATE per table and chunk. False on a MySQL error
+  //! (the caller keeps the set and tries again).
+  bool mark(const std::vector<std::pair<uint32_t, uint64_t>>& ids, int64_t now) {
+    if (!marker_sql.ready(now)) return false;
+    try {
+      std::unique_ptr<sql::Statement> statement(marker_sql.conn->raw().createStatement());
+      std::vector<std::vector<uint64_t>> by_table(tables.size());
+      for (const auto& [table, id] : ids) by_table[table].push_back(id);
+      for (size_t t = 0; t < tables.size(); ++t) {
+        const auto& list = by_table[t];
+        for (size_t from = 0; from < list.size(); from += mark_chunk_max) {
+          size_t to = std::min(list.size(), from + mark_chunk_max);
+          std::string sql = "UPDATE " + tables[t] + " SET published_ms=" + std::to_string(now) + " WHERE event_id IN (";
+          for (size_t i = from; i < to; ++i) {
+            if (i > from) sql += ',';
+            sql += std::to_string(list[i]);
+          }
+          sql += ") AND published_ms=0";
+          // Autocommit: a chunk marked stays marked even if a later one fails (marking again is harmless).
+          int updated = statement->executeUpdate(sql);
+          link.outbox_unpublished.fetch_sub(updated);
+          std::lock_guard<std::mutex> lock(mutex);
+          shared.marked += static_cast<uint64_t>(updated);
+        }
+      }
+      marker_sql.succeeded();
+      return true;
+    } catch (const sql::SQLException& e) {
+      marker_sql.failed(e, now);
+      note_error(std::string("MySQL: ") + e.what());
+      return false;
+    }
+  }
+
+  void run_marker() {
+    persistence::mysql_thread_scope scope;
+    std::vector<std::pair<uint32_t, uint64_t>> batch;
+    int final_attempts = 3;  // once stopping: bounded, what is left is published again later
+    for (;;) {
+      bool stop_now = false;
+      {
+        std::unique_lock<std::mutex> lock(mark_mutex);
+        mark_cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return marker_stop || !mark_pending.empty(); });
+        batch.insert(batch.end(), mark_pending.begin(), mark_pending.end());
+        mark_pending.clear();
+        stop_now = marker_stop;
+      }
+      if (!batch.empty()) {
+        int64_t now = wall_clock_ms();
+        if (stop_now) marker_sql.retry_at_ms = 0;
+        if (mark(batch, now)) {
+          sweep(now);
+          std::lock_guard<std::mutex> lock(mark_mutex);
+          mark_done.insert(mark_done.end(), batch.begin(), batch.end());
+          batch.clear();
+        } else if (!stop_now) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(1, marker_sql.backoff_ms)));
+        }
+      } else {
+        sweep(wall_clock_ms());
+      }
+      if (stop_now && (batch.empty() || --final_attempts == 0)) break;
+    }
+    marker_sql.conn.reset();
+  }
+
+  //! Deletes published rows past their retention, a bounded page per table (marker thread).
+  int64_t last_sweep_ms = 0;
+  void sweep(int64_t now) {
+    if (kafka.published_retention_ms == 0 || now - last_sweep_ms < sweep_interval_ms) return;
+    last_sweep_ms = now;
+    if (!marker_sql.ready(now)) return;
+    try {
+      for (const auto& table : tables)
+        marker_sql.conn->execute("DELETE FROM " + table + " WHERE published_ms>0 AND published_ms<" +
+                                 std::to_string(now - kafka.published_retention_ms) + " LIMIT " +
+                                 std::to_string(sweep_rows_max));
+      marker_sql.succeeded();
+    } catch (const sql::SQLException& e) {
+      marker_sql.failed(e, now);
+    }
   }
 
   publication_stats snapshot() const {
     std::lock_guard<std::mutex> lock(mutex);
     publication_stats s = shared;
     s.unpublished = link.outbox_unpublished.load();
-    s.latency_samples = latency_total;
-    s.latency_p50_ms = percentile(latency, latency_total, 0.50);
-    s.latency_p99_ms = percentile(latency, latency_total, 0.99);
-    s.latency_max_ms = latency_max;
+    s.latency_samples = latency.total;
+    s.latency_p50_ms = latency.percentile(0.50);
+    s.latency_p99_ms = latency.percentile(0.99);
+    s.latency_max_ms = latency.max;
+    s.commit_latency_samples = commit_latency.total;
+    s.commit_latency_p50_ms = commit_latency.percentile(0.50);
+    s.commit_latency_p99_ms = commit_latency.percentile(0.99);
+    s.commit_latency_max_ms = commit_latency.max;
     return s;
   }
 
   void reset_latency() {
     std::lock_guard<std::mutex> lock(mutex);
-    std::fill(latency.begin(), latency.end(), 0);
-    latency_total = 0;
-    latency_max = 0;
+    latency = histogram();
+    commit_latency = histogram();
   }
 };
 

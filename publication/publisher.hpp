@@ -3,12 +3,15 @@
 // writer commits with every final order to Kafka with librdkafka's idempotent producer
 // (enable.idempotence=true, acks=all) and marks them published on their delivery reports.
 //
-// It runs on its own thread (blocking MySQL and librdkafka calls, never on CAF's workers):
+// It runs on two threads of its own (blocking MySQL and librdkafka calls, never on CAF's
+// workers): the producing thread reads and produces, the marking thread runs the UPDATEs (each
+// waits for a log flush) so that delivery reports are never held up behind them.
 //   - reads unpublished rows (published_ms = 0) per outbox table in event-id order, bounded
 //     pages, skipping those already in flight; so after a crash or a restart whatever is left
 //     is simply read again and produced again (at least once: consumers de-duplicate by event id);
 //   - keeps at most `in_flight_max` messages produced and not yet reported;
-//   - marks delivered rows with one UPDATE per table per round (published_ms = now);
+//   - marks delivered rows with one UPDATE per table per round (published_ms = now), and deletes
+//     published rows past published_retention_ms;
 //   - a failed delivery (Kafka down past message.timeout.ms) leaves the row unpublished: it is
 //     read and produced again;
 //   - a fatal idempotent-producer error replaces the producer (what was in flight is read again).
