@@ -14,7 +14,8 @@ COMMISSION=$((AMOUNT * BPS / 10000))
 
 start_devbroker "$DEVBROKER" --topic "$TOPIC:6"
 start_engine "$TXENGINE"
-DB=$(test_database kafka_crash) || exit 1
+new_database kafka_crash
+DB=$TEST_DB
 PLATFORM=$(wallet_create "$TXCTL" fee)
 MERCHANT=$(wallet_create "$TXCTL" merchant)
 [ -n "$PLATFORM" ] && [ -n "$MERCHANT" ] || { fail "wallets"; exit 1; }

@@ -50,12 +50,12 @@ MYSQL_PASS=${_rest%%@*}; _rest=${_rest#*@}
 _rest=${_rest%%/*}; _rest=${_rest%%\?*}
 MYSQL_HOST=${_rest%%:*}; MYSQL_PORT=${_rest##*:}
 sql() { mariadb --no-defaults -h"$MYSQL_HOST" -P"$MYSQL_PORT" -u"$MYSQL_USER" -p"$MYSQL_PASS" -N -B -e "$1"; }
-# A database name of this test run (dropped on exit).
-test_database() {
-  local db="txtest_$1_$$"
-  sql "DROP DATABASE IF EXISTS \`$db\`" || return 1
-  KAFKA_TEST_DBS+=("$db")
-  echo "$db"
+# new_database NAME: sets TEST_DB to a database of this test run (dropped on exit). Not in a
+# subshell ($(...)): the cleanup list lives in this shell.
+new_database() {
+  TEST_DB="txtest_$1_$$"
+  sql "DROP DATABASE IF EXISTS \`$TEST_DB\`" || { echo "cannot reach MySQL at $MYSQL_URI"; exit 1; }
+  KAFKA_TEST_DBS+=("$TEST_DB")
 }
 
 # start_devbroker DEVBROKER_BINARY [args]: sets BOOTSTRAP and DEVBROKER_PID.
@@ -73,7 +73,7 @@ start_devbroker() {
 start_engine() {
   local bin=$1; shift
   local log="$KAFKA_TEST_DIR/engine.$RANDOM.log"
-  "$bin" serve --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  "$bin" serve --listen "${ENGINE_LISTEN:-127.0.0.1:0}" "$@" >"$log" 2>&1 &
   ENGINE_PID=$!
   KAFKA_TEST_PIDS+=("$ENGINE_PID")
   wait_until 120 "engine listening" grep -q "listening on" "$log" || { cat "$log"; exit 1; }
