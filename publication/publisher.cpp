@@ -154,6 +154,7 @@ struct outbox_publisher::impl {
 
   // -- shared with stats()
   std::atomic<bool> stopping{false};
+  std::atomic<bool> inject_fatal{false};
   mutable std::mutex mutex;
   publication_stats shared;
   histogram latency;
@@ -441,6 +442,8 @@ struct outbox_publisher::impl {
     persistence::mysql_thread_scope scope;
     bool idle = false;
     while (!stopping.load()) {
+      if (inject_fatal.exchange(false))
+        rd_kafka_test_fatal_error(producer, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "injected by a test");
       rd_kafka_poll(producer, idle ? idle_poll_ms : 0);
       if (fatal) replace_producer();
       if (producer == nullptr) break;  // stopping while it could not be replaced
@@ -539,7 +542,8 @@ struct outbox_publisher::impl {
   //! Deletes published rows past their retention, a bounded page per table (marker thread).
   int64_t last_sweep_ms = 0;
   void sweep(int64_t now) {
-    if (kafka.published_retention_ms == 0 || now - last_sweep_ms < sweep_interval_ms) return;
+    int64_t interval = std::min(sweep_interval_ms, std::max<int64_t>(100, kafka.published_retention_ms));
+    if (kafka.published_retention_ms == 0 || now - last_sweep_ms < interval) return;
     last_sweep_ms = now;
     if (!marker_sql.ready(now)) return;
     try {
@@ -585,6 +589,8 @@ void outbox_publisher::stop() { impl_->stop(); }
 publication_stats outbox_publisher::stats() const { return impl_->snapshot(); }
 
 void outbox_publisher::reset_latency() { impl_->reset_latency(); }
+
+void outbox_publisher::inject_fatal_error_for_test() { impl_->inject_fatal.store(true); }
 
 std::string outbox_publisher::description() const {
   return "Kafka " + impl_->kafka.bootstrap_servers + ", topic " + impl_->kafka.topic + " (idempotent producer, acks=all)";

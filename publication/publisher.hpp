@@ -45,6 +45,9 @@ class outbox_publisher {
   publication_stats stats() const;
   //! Forgets the latency samples so far (benchmarks measure a phase).
   void reset_latency();
+  //! Tests only: makes librdkafka raise a fatal producer error (as a broker fencing the
+  //! producer would), so the replacement of the producer can be tested.
+  void inject_fatal_error_for_test();
   //! "Kafka <bootstrap servers>, topic <topic>" for logs.
   std::string description() const;
 

@@ -339,6 +339,7 @@ TEST_F(KafkaPublication, BrokerDownOutboxGrowsToItsLimitThenDrains) {
   EXPECT_LE(stats.unpublished, 30 + 4);  // one wave past the limit at most
   EXPECT_EQ(count("outbox", "published_ms=0"), stats.unpublished);
   EXPECT_EQ(eng.get_wallet(tenant, users[0]).code, result_code::ok);  // still serving reads
+  EXPECT_TRUE(wait_for([&] { return eng.publication().oldest_unpublished_age_ms > 0; }, std::chrono::seconds(5)));
 
   // Kafka back: the outbox drains by itself, the refusals stop.
   cluster_->set_all_down(false);
@@ -403,4 +404,55 @@ TEST_F(KafkaPublication, NoBootstrapServersMeansNoOutboxRows) {
   ASSERT_TRUE(eng.sync_storage());
   EXPECT_EQ(count("orders"), 1);
   EXPECT_EQ(count("outbox"), 0);
+}
+
+TEST_F(KafkaPublication, AFatalProducerErrorReplacesTheProducerAndLosesNothing) {
+  std::string bootstrap = cluster_->bootstrap_servers();
+  auto config = test_config(bootstrap);
+  std::vector<order_reply> replies;
+  cluster_->set_all_down(true);
+  {
+    engine eng(config);
+    auto users = create_users(eng, 5);
+    std::vector<order_command> tops;
+    for (size_t i = 0; i < users.size(); ++i) tops.push_back(top_up("t-" + std::to_string(i), users[i], 100'000));
+    replies = run_all(eng, tops);
+    auto more = run_all(eng, workload(users, 60, "x-"));
+    replies.insert(replies.end(), more.begin(), more.end());
+    ASSERT_TRUE(eng.sync_storage());
+  }
+  // The publisher alone over the same databases (as a separate publishing process would be).
+  storage_link link;
+  link.config = *config.storage;
+  publication::outbox_publisher publisher(link.config, link);
+  EXPECT_EQ(link.outbox_unpublished.load(), static_cast<int64_t>(replies.size()));
+  publisher.inject_fatal_error_for_test();  // while its messages wait for the brokers
+  ASSERT_TRUE(wait_for([&] { return publisher.stats().producer_restarts == 1; }, std::chrono::seconds(10)))
+      << publisher.stats().last_error;
+  cluster_->set_all_down(false);
+  ASSERT_TRUE(wait_for([&] { return publisher.stats().unpublished == 0; }, std::chrono::seconds(30)))
+      << publisher.stats().last_error;
+  publisher.stop();
+  EXPECT_EQ(count("outbox", "published_ms=0"), 0);
+  std::set<uint64_t> ids;
+  for (const auto& r : replies) ids.insert(r.id);
+  auto events = read_events(bootstrap, ids);
+  EXPECT_EQ(events.by_id.size(), ids.size());
+  expect_published(replies, events);
+}
+
+TEST_F(KafkaPublication, PublishedRowsAreDeletedAfterTheirRetention) {
+  auto config = test_config(cluster_->bootstrap_servers());
+  config.storage->kafka.published_retention_ms = 200;
+  engine eng(config);
+  auto users = create_users(eng, 4);
+  std::vector<order_command> tops;
+  for (size_t i = 0; i < users.size(); ++i) tops.push_back(top_up("t-" + std::to_string(i), users[i], 100));
+  run_all(eng, tops);
+  ASSERT_TRUE(eng.sync_storage());
+  EXPECT_EQ(count("orders"), 4);
+  ASSERT_TRUE(wait_for([&] { return eng.publication().unpublished == 0; }, std::chrono::seconds(30)));
+  EXPECT_TRUE(wait_for([&] { return count("outbox") == 0; }, std::chrono::seconds(10)));
+  EXPECT_EQ(count("orders"), 4);
+  EXPECT_EQ(eng.publication().marked, 4u);
 }
