@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "actors/engine.hpp"
+#ifdef TXENGINE_DEMO_KAFKA
+#include "apps/demo_kafka.hpp"
+#endif
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #ifdef TXENGINE_WITH_MYSQL
@@ -408,7 +411,25 @@ int run_demo(int argc, char** argv) {
     if (!audit.detail.empty()) std::printf("  audit: %s\n", audit.detail.c_str());
     std::printf("%s\n", invariants_ok ? "demo: all invariants hold" : "demo: INVARIANT VIOLATED");
   }
-  return invariants_ok ? 0 : 1;
+  if (!invariants_ok) return 1;
+#ifdef TXENGINE_DEMO_KAFKA
+  if (!opt.kafka.empty() && eng.persistent()) {
+    // The events of everything above are in Kafka: the consumers act on them (apps/demo_kafka.cpp).
+    kafka_demo_options k;
+    k.mysql_uri = opt.mysql;
+    k.bootstrap = opt.kafka;
+    k.engine_prefix = config.storage->prefix;
+    k.json = opt.json;
+    bool kafka_ok = run_kafka_demo_phase(eng, k);
+    if (!opt.json)
+      std::printf("%s\n", kafka_ok ? "demo: events flowed through Kafka, one delivery request and one commission per payment"
+                                   : "demo: KAFKA CHECK FAILED");
+    if (!kafka_ok) return 1;
+  }
+#else
+  if (!opt.kafka.empty()) log("txengine demo: built without the consumers; events published, not consumed\n");
+#endif
+  return 0;
 }
 
 }  // namespace txengine
