@@ -26,6 +26,7 @@ void serve_usage() {
       "  --threads N         engine scheduler threads (default: number of cores)\n"
       "  --mysql URI         MySQL storage, e.g. mysql://txengine:txengine@127.0.0.1:3407 (default: in memory)\n"
       "  --ack MODE          with --mysql: durable (default: answer once committed) or memory\n"
+      "  --mysql-prefix NAME with --mysql: databases NAME_0.. (default txengine; [a-z0-9_], 1..48)\n"
       "  --kafka SERVERS     with --mysql: publish final states to Kafka (bootstrap servers host:port,...;\n"
       "                      default: not published)\n"
       "  --kafka-topic NAME  topic of the OrderFinalized events (default txengine.orders.finalized)\n"
@@ -79,6 +80,9 @@ int run_serve(int argc, char** argv) {
       if (!engine_cfg.storage) engine_cfg.storage = storage_config{};
       engine_cfg.storage->uri = value();
       mysql_given = true;
+    } else if (arg == "--mysql-prefix") {
+      if (!engine_cfg.storage) engine_cfg.storage = storage_config{};
+      engine_cfg.storage->prefix = value();  // checked by the engine (shard_layout::valid)
     } else if (arg == "--kafka") {
       kafka.bootstrap_servers = value();
       if (kafka.bootstrap_servers.empty()) {
@@ -145,8 +149,8 @@ int run_serve(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  if (engine_cfg.storage && engine_cfg.storage->uri.empty()) {
-    std::fprintf(stderr, "txengine serve: --ack needs --mysql URI\n");
+  if (engine_cfg.storage && !mysql_given) {
+    std::fprintf(stderr, "txengine serve: --ack and --mysql-prefix need --mysql URI\n");
     return 2;
   }
   if (kafka.enabled() && !mysql_given) {
