@@ -108,7 +108,14 @@ std::vector<wallet_id> create_users(engine& eng, size_t count) {
   return ids;
 }
 
-//! Top-ups of every user, then transfers among them (every 7th too large: it fails).
+//! One top-up of `amount` per user.
+std::vector<order_command> top_ups(const std::vector<wallet_id>& users, int64_t amount) {
+  std::vector<order_command> commands;
+  for (size_t i = 0; i < users.size(); ++i) commands.push_back(top_up("t-" + std::to_string(i), users[i], amount));
+  return commands;
+}
+
+//! Transfers among them (every 7th too large: it fails).
 std::vector<order_command> workload(const std::vector<wallet_id>& users, size_t transfers, const std::string& prefix) {
   std::vector<order_command> commands;
   for (size_t i = 0; i < transfers; ++i) {
@@ -206,6 +213,28 @@ class KafkaPublication : public ::testing::Test {
     }
   }
 
+  //! Every reply's order is on the topic, read back by event id.
+  void expect_all_on_topic(const std::string& bootstrap, const std::vector<order_reply>& replies) {
+    std::set<uint64_t> ids;
+    for (const auto& r : replies) ids.insert(r.id);
+    auto events = read_events(bootstrap, ids);
+    EXPECT_EQ(events.by_id.size(), ids.size());
+    expect_published(replies, events);
+  }
+
+  //! An engine (Kafka unreachable) funds `users` users and runs `transfers` transfers, then
+  //! stops: every final order stays unpublished in the outbox. Returns the replies.
+  std::vector<order_reply> run_while_kafka_is_down(const engine_config& config, size_t users_count, size_t transfers) {
+    engine eng(config);
+    auto users = create_users(eng, users_count);
+    auto replies = run_all(eng, top_ups(users, 100'000));
+    auto more = run_all(eng, workload(users, transfers, "x-"));
+    replies.insert(replies.end(), more.begin(), more.end());
+    EXPECT_TRUE(eng.sync_storage());
+    EXPECT_EQ(eng.publication().unpublished, static_cast<int64_t>(replies.size()));
+    return replies;
+  }
+
   std::unique_ptr<db::mysql_connection> conn_;
   std::unique_ptr<publication::mock_cluster> cluster_;
 };
@@ -276,9 +305,7 @@ TEST_F(KafkaPublication, EveryFinalOrderIsPublishedOnce) {
   engine eng(test_config(bootstrap));
   ASSERT_TRUE(eng.publishing()) << eng.publication_description();
   auto users = create_users(eng, 20);
-  std::vector<order_command> tops;
-  for (size_t i = 0; i < users.size(); ++i) tops.push_back(top_up("t-" + std::to_string(i), users[i], 100'000));
-  auto replies = run_all(eng, tops);
+  auto replies = run_all(eng, top_ups(users, 100'000));
   auto transfers = run_all(eng, workload(users, 400, "x-"));
   replies.insert(replies.end(), transfers.begin(), transfers.end());
   size_t failed = 0;
@@ -312,9 +339,7 @@ TEST_F(KafkaPublication, BrokerDownOutboxGrowsToItsLimitThenDrains) {
   config.storage->kafka.outbox_unpublished_max = 30;
   engine eng(config);
   auto users = create_users(eng, 10);
-  std::vector<order_command> tops;
-  for (size_t i = 0; i < users.size(); ++i) tops.push_back(top_up("t-" + std::to_string(i), users[i], 100'000));
-  auto accepted = run_all(eng, tops);
+  auto accepted = run_all(eng, top_ups(users, 100'000));
   ASSERT_TRUE(wait_for([&] { return eng.publication().unpublished == 0; }, std::chrono::seconds(30)));
 
   cluster_->set_all_down(true);
@@ -364,19 +389,9 @@ TEST_F(KafkaPublication, BrokerDownOutboxGrowsToItsLimitThenDrains) {
 
 TEST_F(KafkaPublication, RestartPublishesWhatWasLeft) {
   std::string bootstrap = cluster_->bootstrap_servers();
-  std::vector<order_reply> replies;
   cluster_->set_all_down(true);
-  {
-    engine eng(test_config(bootstrap));
-    auto users = create_users(eng, 10);
-    std::vector<order_command> tops;
-    for (size_t i = 0; i < users.size(); ++i) tops.push_back(top_up("t-" + std::to_string(i), users[i], 100'000));
-    replies = run_all(eng, tops);
-    auto more = run_all(eng, workload(users, 40, "x-"));
-    replies.insert(replies.end(), more.begin(), more.end());
-    ASSERT_TRUE(eng.sync_storage());
-    EXPECT_EQ(eng.publication().unpublished, static_cast<int64_t>(replies.size()));
-  }  // stopped with everything unpublished (as after a crash: the rows are all there is)
+  // Stopped with everything unpublished (as after a crash: the rows are all there is).
+  auto replies = run_while_kafka_is_down(test_config(bootstrap), 10, 40);
   EXPECT_EQ(count("outbox", "published_ms=0"), static_cast<int64_t>(replies.size()));
 
   cluster_->set_all_down(false);
@@ -385,11 +400,7 @@ TEST_F(KafkaPublication, RestartPublishesWhatWasLeft) {
   ASSERT_TRUE(wait_for([&] { return eng.publication().unpublished == 0; }, std::chrono::seconds(30)))
       << eng.publication().last_error;
   EXPECT_EQ(count("outbox", "published_ms=0"), 0);
-  std::set<uint64_t> ids;
-  for (const auto& r : replies) ids.insert(r.id);
-  auto events = read_events(bootstrap, ids);
-  EXPECT_EQ(events.by_id.size(), ids.size());
-  expect_published(replies, events);
+  expect_all_on_topic(bootstrap, replies);
 }
 
 TEST_F(KafkaPublication, NoBootstrapServersMeansNoOutboxRows) {
@@ -409,18 +420,8 @@ TEST_F(KafkaPublication, NoBootstrapServersMeansNoOutboxRows) {
 TEST_F(KafkaPublication, AFatalProducerErrorReplacesTheProducerAndLosesNothing) {
   std::string bootstrap = cluster_->bootstrap_servers();
   auto config = test_config(bootstrap);
-  std::vector<order_reply> replies;
   cluster_->set_all_down(true);
-  {
-    engine eng(config);
-    auto users = create_users(eng, 5);
-    std::vector<order_command> tops;
-    for (size_t i = 0; i < users.size(); ++i) tops.push_back(top_up("t-" + std::to_string(i), users[i], 100'000));
-    replies = run_all(eng, tops);
-    auto more = run_all(eng, workload(users, 60, "x-"));
-    replies.insert(replies.end(), more.begin(), more.end());
-    ASSERT_TRUE(eng.sync_storage());
-  }
+  auto replies = run_while_kafka_is_down(config, 5, 60);
   // The publisher alone over the same databases (as a separate publishing process would be).
   storage_link link;
   link.config = *config.storage;
@@ -434,11 +435,7 @@ TEST_F(KafkaPublication, AFatalProducerErrorReplacesTheProducerAndLosesNothing) 
       << publisher.stats().last_error;
   publisher.stop();
   EXPECT_EQ(count("outbox", "published_ms=0"), 0);
-  std::set<uint64_t> ids;
-  for (const auto& r : replies) ids.insert(r.id);
-  auto events = read_events(bootstrap, ids);
-  EXPECT_EQ(events.by_id.size(), ids.size());
-  expect_published(replies, events);
+  expect_all_on_topic(bootstrap, replies);
 }
 
 TEST_F(KafkaPublication, PublishedRowsAreDeletedAfterTheirRetention) {
@@ -446,9 +443,7 @@ TEST_F(KafkaPublication, PublishedRowsAreDeletedAfterTheirRetention) {
   config.storage->kafka.published_retention_ms = 200;
   engine eng(config);
   auto users = create_users(eng, 4);
-  std::vector<order_command> tops;
-  for (size_t i = 0; i < users.size(); ++i) tops.push_back(top_up("t-" + std::to_string(i), users[i], 100));
-  run_all(eng, tops);
+  run_all(eng, top_ups(users, 100));
   ASSERT_TRUE(eng.sync_storage());
   EXPECT_EQ(count("orders"), 4);
   ASSERT_TRUE(wait_for([&] { return eng.publication().unpublished == 0; }, std::chrono::seconds(30)));
