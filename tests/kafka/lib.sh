@@ -9,7 +9,7 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 check_eq() {  # check_eq WHAT GOT WANT
-  if [ "$2" = "$3" ]; then ok "$1 = $2"; else fail "$1 = '$2', wanted '$3'"; fi
+  if [ "$2" = "$3" ]; then ok "$1 = $2"; else fail "$1 = '$2', wanted '$3'"; return 1; fi
 }
 
 kafka_test_cleanup() {
