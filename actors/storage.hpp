@@ -38,7 +38,8 @@ struct publication_config {
   //! Outbox rows not yet published past which hosts refuse new commands with `unavailable`
   //! (Kafka down for long); running orders finish, the outbox drains when Kafka returns.
   int64_t outbox_unpublished_max = 1'000'000;
-  //! Rows read per outbox table per query, and messages produced but not yet delivered, at most.
+  //! Rows read per outbox table per query, and messages produced but not yet marked published
+  //! (in flight or waiting for their UPDATE), at most.
   uint32_t page_rows = 2000;
   uint32_t in_flight_max = 20000;
   //! librdkafka `message.timeout.ms`: a message not delivered by then is read again from the

@@ -358,14 +358,16 @@ struct outbox_publisher::impl {
   bool read_and_produce(int64_t now) {
     uint64_t written = link.outbox_rows_written.load();
     bool due = read_now || written != written_seen || now - last_read_ms >= rescan_ms;
-    if (!due || in_flight >= kafka.in_flight_max || !reader.ready(now)) return false;
+    // known = in flight + delivered and not yet marked: bounded together, so a slow marker
+    // (MySQL) holds up reading instead of growing this process's memory.
+    if (!due || known.size() >= kafka.in_flight_max || !reader.ready(now)) return false;
     written_seen = written;
     read_now = false;
     last_read_ms = now;
     bool produced_any = false;
     try {
-      for (size_t t = 0; t < tables.size() && in_flight < kafka.in_flight_max; ++t) {
-        size_t room = std::min<size_t>(kafka.page_rows, kafka.in_flight_max - in_flight);
+      for (size_t t = 0; t < tables.size() && known.size() < kafka.in_flight_max; ++t) {
+        size_t room = std::min<size_t>(kafka.page_rows, kafka.in_flight_max - known.size());
         auto rs = reader.conn->query("SELECT event_id,topic,event_key,payload,created_ms FROM " + tables[t] +
                                      " WHERE published_ms=0 ORDER BY event_id LIMIT " +
                                      std::to_string(known_per_table[t] + room));

@@ -395,11 +395,15 @@ TEST_F(KafkaPublication, RestartPublishesWhatWasLeft) {
   EXPECT_EQ(count("outbox", "published_ms=0"), static_cast<int64_t>(replies.size()));
 
   cluster_->set_all_down(false);
-  engine eng(test_config(bootstrap));
+  auto config = test_config(bootstrap);
+  config.storage->kafka.page_rows = 3;      // many small pages and rounds
+  config.storage->kafka.in_flight_max = 7;
+  engine eng(config);
   EXPECT_EQ(eng.publication().unpublished, static_cast<int64_t>(replies.size()));  // counted at start
   ASSERT_TRUE(wait_for([&] { return eng.publication().unpublished == 0; }, std::chrono::seconds(30)))
       << eng.publication().last_error;
   EXPECT_EQ(count("outbox", "published_ms=0"), 0);
+  EXPECT_EQ(eng.publication().marked, replies.size());
   expect_all_on_topic(bootstrap, replies);
 }
 
