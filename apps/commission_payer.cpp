@@ -51,8 +51,8 @@ void usage(FILE* out) {
 }
 
 struct stats {
-  uint64_t messages = 0, batches = 0, payments = 0, paid = 0, repeats = 0, rejected = 0, zero = 0, duplicates = 0,
-           skipped = 0, malformed = 0, retries = 0, reconnects = 0, commit_errors = 0;
+  loop_counters loop;
+  uint64_t payments = 0, paid = 0, repeats = 0, rejected = 0, zero = 0, duplicates = 0, retries = 0, reconnects = 0;
   int64_t amount_paid = 0;
 };
 
@@ -64,8 +64,9 @@ std::string stats_json(const stats& s, uint64_t kafka_errors) {
                 ",\"duplicates\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"retries\":%" PRIu64
                 ",\"reconnects\":%" PRIu64 ",\"commit_errors\":%" PRIu64 ",\"amount_paid\":%" PRId64
                 ",\"kafka_errors\":%" PRIu64 "}",
-                consumer_name, s.messages, s.batches, s.payments, s.paid, s.repeats, s.rejected, s.zero, s.duplicates,
-                s.skipped, s.malformed, s.retries, s.reconnects, s.commit_errors, s.amount_paid, kafka_errors);
+                consumer_name, s.loop.messages, s.loop.batches, s.payments, s.paid, s.repeats, s.rejected, s.zero,
+                s.duplicates, s.loop.skipped, s.loop.malformed, s.retries, s.reconnects, s.loop.commit_errors,
+                s.amount_paid, kafka_errors);
   return buf;
 }
 
@@ -183,41 +184,29 @@ void store_outcomes(persistence::mysql_connection& db, const std::vector<kafka_m
   if (calls.empty()) return;
   // IGNORE: a second instance (during a rebalance) may have stored the same event; the engine
   // answered both with the same order, so either row is right.
-  std::string processed =
-      "INSERT IGNORE INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset) VALUES ";
-  std::string payments =
+  std::vector<size_t> rows;
+  for (const auto& c : calls) rows.push_back(c.event_index);
+  insert_processed(db, consumer_name, batch, events, rows, true);
+  auto q = db.prepare(
       "INSERT IGNORE INTO commission_payments (event_id, tenant, payment_order_id, merchant, platform_wallet, "
       "payment_amount, commission_amount, currency, request_id, commission_order_id, result_code, duplicate_answer) "
-      "VALUES ";
-  for (size_t k = 0; k < calls.size(); ++k) {
-    processed += k ? ",(?,?,?,?,?)" : "(?,?,?,?,?)";
-    payments += k ? ",(?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?)";
-  }
-  auto p = db.prepare(processed);
-  auto q = db.prepare(payments);
-  unsigned pi = 1, qi = 1;
+      "VALUES " + values_placeholders(calls.size(), 12));
+  unsigned n = 1;
   for (const auto& c : calls) {
     const auto& e = events[c.event_index];
-    const auto& m = batch[c.event_index];
-    p->setString(pi++, consumer_name);
-    p->setUInt64(pi++, e.event_id);
-    p->setString(pi++, m.topic);
-    p->setInt(pi++, m.partition);
-    p->setInt64(pi++, m.offset);
-    q->setUInt64(qi++, e.event_id);
-    q->setUInt(qi++, e.tenant);
-    q->setUInt64(qi++, e.order_id);
-    q->setUInt64(qi++, e.merchant);
-    q->setUInt64(qi++, popt.platform_wallet);
-    q->setInt64(qi++, settled_amount(e));
-    q->setInt64(qi++, c.amount);
-    q->setString(qi++, e.currency);
-    q->setString(qi++, commission_request_id(e.event_id));
-    q->setUInt64(qi++, c.final ? c.final->order_id : 0);
-    q->setInt(qi++, c.final ? c.final->code : 0);
-    q->setInt(qi++, c.final && c.final->duplicate ? 1 : 0);
+    q->setUInt64(n++, e.event_id);
+    q->setUInt(n++, e.tenant);
+    q->setUInt64(n++, e.order_id);
+    q->setUInt64(n++, e.merchant);
+    q->setUInt64(n++, popt.platform_wallet);
+    q->setInt64(n++, settled_amount(e));
+    q->setInt64(n++, c.amount);
+    q->setString(n++, e.currency);
+    q->setString(n++, commission_request_id(e.event_id));
+    q->setUInt64(n++, c.final ? c.final->order_id : 0);
+    q->setInt(n++, c.final ? c.final->code : 0);
+    q->setInt(n++, c.final && c.final->duplicate ? 1 : 0);
   }
-  p->executeUpdate();
   q->executeUpdate();
 }
 
@@ -284,72 +273,34 @@ int main(int argc, char** argv) {
     usage(stderr);
     return exit_usage;
   }
-  install_stop_signals();
   persistence::mysql_thread_scope mysql_scope;
-
   std::unique_ptr<persistence::mysql_connection> db;
-  if (!with_store(opt, db, [](persistence::mysql_connection&) {}, error)) {
-    std::fprintf(stderr, "commission-payer: cannot reach MySQL: %s\n", error.c_str());
-    return exit_failed;
-  }
   batch_consumer consumer(opt);
-  if (!consumer.start(error)) {
-    std::fprintf(stderr, "commission-payer: %s\n", error.c_str());
-    return exit_failed;
-  }
+  if (!start_consumer(opt, consumer_name, db, consumer)) return exit_failed;
   engine_link engine(popt, std::chrono::milliseconds(call_timeout_ms));
 
   stats s;
-  int rc = exit_ok;
-  int64_t last_message = steady_ms(), last_stats = steady_ms();
-  while (!stop_requested()) {
-    auto batch = consumer.poll_batch();
-    int64_t now = steady_ms();
-    if (opt.stats_interval_ms > 0 && now - last_stats >= opt.stats_interval_ms) {
-      std::fprintf(stderr, "%s\n", stats_json(s, consumer.errors()).c_str());
-      last_stats = now;
-    }
-    if (batch.empty()) {
-      // Idle counts only while partitions are assigned (not while the group rebalances).
-      if (opt.idle_exit_ms > 0 && !consumer.assigned()) last_message = now;
-      if (opt.idle_exit_ms > 0 && now - last_message >= opt.idle_exit_ms) break;
-      continue;
-    }
-    last_message = now;
-    std::vector<finalized_event> events(batch.size());
-    std::vector<size_t> eligible;
+  // One batch: which events are new, their commissions resolved by the engine, then the
+  // answers and processed rows in one transaction.
+  auto store = [&](const std::vector<kafka_message>& batch, const decoded_batch& d, std::string& err) {
     std::vector<uint64_t> ids;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!decode_event(batch[i].payload, events[i]) || !is_well_formed(events[i])) {
-        ++s.malformed;
-        std::fprintf(stderr, "commission-payer: malformed event at %s[%d]@%" PRId64 " skipped\n",
-                     batch[i].topic.c_str(), batch[i].partition, batch[i].offset);
-      } else if (is_succeeded_payment(events[i])) {
-        eligible.push_back(i);
-        ids.push_back(events[i].event_id);
-      } else {
-        ++s.skipped;
-      }
-    }
-    // Which of them were already handled (by this or an earlier run)?
+    for (size_t i : d.eligible) ids.push_back(d.events[i].event_id);
+    if (ids.empty()) return true;
     std::unordered_set<uint64_t> done;
-    if (!ids.empty() &&
-        !with_store(opt, db, [&](persistence::mysql_connection& c) { done = processed_among(c, consumer_name, ids); },
-                    error)) {
-      std::fprintf(stderr, "commission-payer: giving up on a batch: %s\n", error.c_str());
-      rc = exit_failed;
-      break;
-    }
+    if (!with_store(opt, db, [&](persistence::mysql_connection& c) { done = processed_among(c, consumer_name, ids); },
+                    err))
+      return false;
     std::vector<commission_call> calls;
+    uint64_t zero = 0;
     for (size_t k : new_events(ids, done)) {
-      size_t i = eligible[k];
-      const auto& e = events[i];
+      size_t i = d.eligible[k];
+      const auto& e = d.events[i];
       commission_call c;
       c.event_index = i;
       c.amount = commission_amount(settled_amount(e), popt.bps).value_or(0);
       if (c.amount == 0) {
         c.final = outcome{};  // nothing to pay; recorded as processed
-        ++s.zero;
+        ++zero;
       } else {
         auto* r = c.request.mutable_commission();
         r->set_request_id(commission_request_id(e.event_id));
@@ -360,27 +311,23 @@ int main(int argc, char** argv) {
       }
       calls.push_back(std::move(c));
     }
-    s.duplicates += ids.size() - calls.size();
     if (!engine.resolve(calls, s)) {
-      // Offsets stay uncommitted: after a restart the same request ids are sent again.
-      std::fprintf(stderr, "commission-payer: the engine gave no final answer after %d attempts; stopping\n",
-                   popt.max_attempts);
-      rc = exit_failed;
-      break;
+      // The same request ids are sent again after a restart.
+      err = "the engine gave no final answer after " + std::to_string(popt.max_attempts) + " attempts";
+      return false;
     }
-    if (!with_store(opt, db, [&](persistence::mysql_connection& c) { store_outcomes(c, batch, events, calls, popt); },
-                    error)) {
-      std::fprintf(stderr, "commission-payer: giving up on a batch: %s\n", error.c_str());
-      rc = exit_failed;
-      break;
-    }
+    if (!with_store(opt, db, [&](persistence::mysql_connection& c) { store_outcomes(c, batch, d.events, calls, popt); },
+                    err))
+      return false;
+    s.zero += zero;
+    s.duplicates += ids.size() - calls.size();
     for (const auto& c : calls) {
       if (c.amount == 0) continue;
       ++s.payments;
       if (c.final->code != 0) {
         ++s.rejected;
         std::fprintf(stderr, "commission-payer: commission of event %" PRIu64 " rejected by the engine (code %d)\n",
-                     events[c.event_index].event_id, c.final->code);
+                     d.events[c.event_index].event_id, c.final->code);
       } else if (c.final->duplicate) {
         ++s.repeats;
       } else {
@@ -388,14 +335,10 @@ int main(int argc, char** argv) {
         s.amount_paid += c.amount;
       }
     }
-    s.messages += batch.size();
-    ++s.batches;
-    if (!consumer.commit(batch, error)) {
-      ++s.commit_errors;
-      std::fprintf(stderr, "commission-payer: %s (the batch will be redelivered and deduplicated)\n", error.c_str());
-    }
-    if (opt.max_messages > 0 && s.messages >= static_cast<uint64_t>(opt.max_messages)) break;
-  }
+    return true;
+  };
+  int rc = run_consumer_loop(opt, consumer_name, consumer, s.loop, store,
+                             [&] { return stats_json(s, consumer.errors()); });
   consumer.close();
   if (opt.json)
     std::printf("%s\n", stats_json(s, consumer.errors()).c_str());
@@ -403,6 +346,7 @@ int main(int argc, char** argv) {
     std::printf("commission-payer: %" PRIu64 " messages, %" PRIu64 " commissions paid (%" PRId64
                 " minor units), %" PRIu64 " answered as repeats, %" PRIu64 " rejected, %" PRIu64 " duplicates, %" PRIu64
                 " skipped, %" PRIu64 " malformed\n",
-                s.messages, s.paid, s.amount_paid, s.repeats, s.rejected, s.duplicates, s.skipped, s.malformed);
+                s.loop.messages, s.paid, s.amount_paid, s.repeats, s.rejected, s.duplicates, s.loop.skipped,
+                s.loop.malformed);
   return rc;
 }

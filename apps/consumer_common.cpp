@@ -310,6 +310,76 @@ bool decode_event(const std::string& payload, finalized_event& out) {
   return true;
 }
 
+decoded_batch decode_batch(const std::string& name, const std::vector<kafka_message>& batch) {
+  decoded_batch d;
+  d.events.resize(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!decode_event(batch[i].payload, d.events[i]) || !is_well_formed(d.events[i])) {
+      // A poison message cannot become valid by retrying: count it, log it, move on.
+      ++d.malformed;
+      std::fprintf(stderr, "%s: malformed event at %s[%d]@%lld skipped\n", name.c_str(), batch[i].topic.c_str(),
+                   batch[i].partition, static_cast<long long>(batch[i].offset));
+    } else if (is_succeeded_payment(d.events[i])) {
+      d.eligible.push_back(i);
+    } else {
+      ++d.skipped;
+    }
+  }
+  return d;
+}
+
+bool start_consumer(const common_options& opt, const std::string& name,
+                    std::unique_ptr<persistence::mysql_connection>& db, batch_consumer& consumer) {
+  install_stop_signals();
+  std::string error;
+  if (!with_store(opt, db, [](persistence::mysql_connection&) {}, error)) {
+    std::fprintf(stderr, "%s: cannot reach MySQL: %s\n", name.c_str(), error.c_str());
+    return false;
+  }
+  if (!consumer.start(error)) {
+    std::fprintf(stderr, "%s: %s\n", name.c_str(), error.c_str());
+    return false;
+  }
+  return true;
+}
+
+int run_consumer_loop(const common_options& opt, const std::string& name, batch_consumer& consumer,
+                      loop_counters& counters, const batch_store& store, const std::function<std::string()>& stats) {
+  int64_t last_message = steady_ms(), last_stats = steady_ms();
+  std::string error;
+  while (!stop_requested()) {
+    auto batch = consumer.poll_batch();
+    int64_t now = steady_ms();
+    if (opt.stats_interval_ms > 0 && now - last_stats >= opt.stats_interval_ms) {
+      std::fprintf(stderr, "%s\n", stats().c_str());
+      last_stats = now;
+    }
+    if (batch.empty()) {
+      // Idle counts only while partitions are assigned (not while the group rebalances).
+      if (opt.idle_exit_ms > 0 && !consumer.assigned()) last_message = now;
+      if (opt.idle_exit_ms > 0 && now - last_message >= opt.idle_exit_ms) break;
+      continue;
+    }
+    last_message = now;
+    decoded_batch decoded = decode_batch(name, batch);
+    if (!store(batch, decoded, error)) {
+      // Offsets of this batch stay uncommitted: it is redelivered after a restart.
+      std::fprintf(stderr, "%s: giving up on a batch: %s\n", name.c_str(), error.c_str());
+      return 3;
+    }
+    counters.skipped += decoded.skipped;
+    counters.malformed += decoded.malformed;
+    counters.messages += batch.size();
+    ++counters.batches;
+    if (!consumer.commit(batch, error)) {
+      ++counters.commit_errors;
+      std::fprintf(stderr, "%s: %s (the batch will be redelivered and deduplicated)\n", name.c_str(), error.c_str());
+    }
+    if (opt.max_messages > 0 && counters.messages >= static_cast<uint64_t>(opt.max_messages)) break;
+  }
+  return 0;
+}
+
 // ---- MySQL -----------------------------------------------------------------------------------
 
 std::unique_ptr<persistence::mysql_connection> connect_store(const common_options& opt) {
@@ -336,6 +406,37 @@ std::unordered_set<uint64_t> processed_among(persistence::mysql_connection& db, 
   std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
   while (rs->next()) out.insert(rs->getUInt64(1));
   return out;
+}
+
+std::string values_placeholders(size_t rows, size_t columns) {
+  std::string group = "(";
+  for (size_t c = 0; c < columns; ++c) group += c ? ",?" : "?";
+  group += ")";
+  std::string out;
+  out.reserve(rows * (group.size() + 1));
+  for (size_t r = 0; r < rows; ++r) {
+    if (r) out += ",";
+    out += group;
+  }
+  return out;
+}
+
+void insert_processed(persistence::mysql_connection& db, const std::string& name,
+                      const std::vector<kafka_message>& batch, const std::vector<finalized_event>& events,
+                      const std::vector<size_t>& indexes, bool ignore) {
+  if (indexes.empty()) return;
+  auto st = db.prepare(std::string(ignore ? "INSERT IGNORE" : "INSERT") +
+                       " INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset) VALUES " +
+                       values_placeholders(indexes.size(), 5));
+  unsigned n = 1;
+  for (size_t i : indexes) {
+    st->setString(n++, name);
+    st->setUInt64(n++, events[i].event_id);
+    st->setString(n++, batch[i].topic);
+    st->setInt(n++, batch[i].partition);
+    st->setInt64(n++, batch[i].offset);
+  }
+  st->executeUpdate();
 }
 
 bool store_attempt_failed(const common_options& opt, std::unique_ptr<persistence::mysql_connection>& db,

@@ -4,6 +4,7 @@
 // MySQL schema of what they store, and event decoding. docs/kafka.md describes the design.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -81,12 +82,50 @@ class batch_consumer {
 //! Decodes an OrderFinalized payload; false when it is not one (a poison message).
 bool decode_event(const std::string& payload, finalized_event& out);
 
+//! A batch decoded: `events[i]` for message i, the indexes of the succeeded payments, and how
+//! many messages were other events or malformed (those are logged with their offsets).
+struct decoded_batch {
+  std::vector<finalized_event> events;
+  std::vector<size_t> eligible;
+  uint64_t skipped = 0, malformed = 0;
+};
+decoded_batch decode_batch(const std::string& name, const std::vector<kafka_message>& batch);
+
+struct loop_counters {
+  uint64_t messages = 0, batches = 0, skipped = 0, malformed = 0, commit_errors = 0;
+};
+
+//! What a consumer does with one decoded batch: store its effects durably; false (and a
+//! reason) to give up, leaving the batch's offsets uncommitted.
+using batch_store = std::function<bool(const std::vector<kafka_message>&, const decoded_batch&, std::string& error)>;
+
+//! Stop signals, the MySQL store (schema created when missing) and the group subscription;
+//! false after printing why.
+bool start_consumer(const common_options& opt, const std::string& name,
+                    std::unique_ptr<persistence::mysql_connection>& db, batch_consumer& consumer);
+
+//! The loop of both consumers until a stop signal, the idle or message limit, or a failure:
+//! poll a batch, decode it, `store` it, then commit its offsets; a `stats()` line on stderr
+//! every stats_interval_ms. Returns the exit code (0, or 3 when `store` gave up).
+int run_consumer_loop(const common_options& opt, const std::string& name, batch_consumer& consumer,
+                      loop_counters& counters, const batch_store& store, const std::function<std::string()>& stats);
+
 //! Connects to the consumers' database (creating it and its tables when missing).
 std::unique_ptr<persistence::mysql_connection> connect_store(const common_options& opt);
 
 //! Which of `ids` the consumer `name` has already processed (processed_events).
 std::unordered_set<uint64_t> processed_among(persistence::mysql_connection& db, const std::string& name,
                                              const std::vector<uint64_t>& ids);
+
+//! "(?,?,...),(?,?,...)": `rows` groups of `columns` placeholders for a multi-row INSERT.
+std::string values_placeholders(size_t rows, size_t columns);
+
+//! Inserts the processed_events rows of `name` for the messages batch[i], i in `indexes`, in the
+//! caller's transaction. `ignore`: rows another instance stored first are kept (INSERT IGNORE);
+//! otherwise a duplicate key fails the statement.
+void insert_processed(persistence::mysql_connection& db, const std::string& name,
+                      const std::vector<kafka_message>& batch, const std::vector<finalized_event>& events,
+                      const std::vector<size_t>& indexes, bool ignore);
 
 //! Runs `store` (one MySQL transaction) until it succeeds, reconnecting after a lost
 //! connection, at most opt.max_store_attempts times; false (and `error`) when it never did.

@@ -23,7 +23,8 @@ void usage(FILE* out) {
 }
 
 struct stats {
-  uint64_t messages = 0, batches = 0, recorded = 0, duplicates = 0, skipped = 0, malformed = 0, commit_errors = 0;
+  loop_counters loop;
+  uint64_t recorded = 0, duplicates = 0;
 };
 
 std::string stats_json(const stats& s, uint64_t kafka_errors) {
@@ -32,53 +33,43 @@ std::string stats_json(const stats& s, uint64_t kafka_errors) {
                 "{\"consumer\":\"%s\",\"messages\":%" PRIu64 ",\"batches\":%" PRIu64 ",\"recorded\":%" PRIu64
                 ",\"duplicates\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"malformed\":%" PRIu64
                 ",\"commit_errors\":%" PRIu64 ",\"kafka_errors\":%" PRIu64 "}",
-                consumer_name, s.messages, s.batches, s.recorded, s.duplicates, s.skipped, s.malformed,
-                s.commit_errors, kafka_errors);
+                consumer_name, s.loop.messages, s.loop.batches, s.recorded, s.duplicates, s.loop.skipped,
+                s.loop.malformed, s.loop.commit_errors, kafka_errors);
   return buf;
 }
 
 // Stores one batch: the new succeeded payments' delivery requests and their processed rows.
-void store_batch(persistence::mysql_connection& db, const std::vector<kafka_message>& batch,
-                 const std::vector<finalized_event>& events, const std::vector<size_t>& eligible, stats& s) {
+void store_batch(persistence::mysql_connection& db, const std::vector<kafka_message>& batch, const decoded_batch& d,
+                 stats& s) {
+  const auto& events = d.events;
+  const auto& eligible = d.eligible;
   std::vector<uint64_t> ids;
   ids.reserve(eligible.size());
   for (size_t i : eligible) ids.push_back(events[i].event_id);
   auto fresh = new_events(ids, processed_among(db, consumer_name, ids));
   s.duplicates += ids.size() - fresh.size();
   if (fresh.empty()) return;
-  std::string processed =
-      "INSERT INTO processed_events (consumer, event_id, topic, kafka_partition, kafka_offset) VALUES ";
-  std::string requests =
-      "INSERT INTO delivery_requests (event_id, tenant, order_id, payer, merchant, amount, currency, paid_at_ms) VALUES ";
-  for (size_t k = 0; k < fresh.size(); ++k) {
-    processed += k ? ",(?,?,?,?,?)" : "(?,?,?,?,?)";
-    requests += k ? ",(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?)";
-  }
-  auto p = db.prepare(processed);
-  auto r = db.prepare(requests);
-  unsigned pi = 1, ri = 1;
-  for (size_t k : fresh) {
-    size_t i = eligible[k];
+  std::vector<size_t> rows;
+  for (size_t k : fresh) rows.push_back(eligible[k]);
+  auto r = db.prepare(
+      "INSERT INTO delivery_requests (event_id, tenant, order_id, payer, merchant, amount, currency, paid_at_ms) "
+      "VALUES " + values_placeholders(rows.size(), 8));
+  unsigned n = 1;
+  for (size_t i : rows) {
     const auto& e = events[i];
-    const auto& m = batch[i];
-    p->setString(pi++, consumer_name);
-    p->setUInt64(pi++, e.event_id);
-    p->setString(pi++, m.topic);
-    p->setInt(pi++, m.partition);
-    p->setInt64(pi++, m.offset);
-    r->setUInt64(ri++, e.event_id);
-    r->setUInt(ri++, e.tenant);
-    r->setUInt64(ri++, e.order_id);
-    r->setUInt64(ri++, e.payer);
-    r->setUInt64(ri++, e.merchant);
-    r->setInt64(ri++, settled_amount(e));
-    r->setString(ri++, e.currency);
-    r->setInt64(ri++, e.final_ms);
+    r->setUInt64(n++, e.event_id);
+    r->setUInt(n++, e.tenant);
+    r->setUInt64(n++, e.order_id);
+    r->setUInt64(n++, e.payer);
+    r->setUInt64(n++, e.merchant);
+    r->setInt64(n++, settled_amount(e));
+    r->setString(n++, e.currency);
+    r->setInt64(n++, e.final_ms);
   }
   // A concurrent instance (during a rebalance) that stored one of these first makes this
   // insert fail with a duplicate key: the transaction rolls back and the batch is retried,
   // finding those rows processed.
-  p->executeUpdate();
+  insert_processed(db, consumer_name, batch, events, rows, false);
   r->executeUpdate();
   s.recorded += fresh.size();
 }
@@ -103,81 +94,34 @@ int main(int argc, char** argv) {
     usage(stderr);
     return exit_usage;
   }
-  install_stop_signals();
   persistence::mysql_thread_scope mysql_scope;
-
   std::unique_ptr<persistence::mysql_connection> db;
-  if (!with_store(opt, db, [](persistence::mysql_connection&) {}, error)) {
-    std::fprintf(stderr, "delivery-notifier: cannot reach MySQL: %s\n", error.c_str());
-    return exit_failed;
-  }
   batch_consumer consumer(opt);
-  if (!consumer.start(error)) {
-    std::fprintf(stderr, "delivery-notifier: %s\n", error.c_str());
-    return exit_failed;
-  }
+  if (!start_consumer(opt, consumer_name, db, consumer)) return exit_failed;
 
   stats s;
-  int rc = exit_ok;
-  int64_t last_message = steady_ms(), last_stats = steady_ms();
-  while (!stop_requested()) {
-    auto batch = consumer.poll_batch();
-    int64_t now = steady_ms();
-    if (opt.stats_interval_ms > 0 && now - last_stats >= opt.stats_interval_ms) {
-      std::fprintf(stderr, "%s\n", stats_json(s, consumer.errors()).c_str());
-      last_stats = now;
-    }
-    if (batch.empty()) {
-      // Idle counts only while partitions are assigned (not while the group rebalances).
-      if (opt.idle_exit_ms > 0 && !consumer.assigned()) last_message = now;
-      if (opt.idle_exit_ms > 0 && now - last_message >= opt.idle_exit_ms) break;
-      continue;
-    }
-    last_message = now;
-    std::vector<finalized_event> events(batch.size());
-    std::vector<size_t> eligible;
-    uint64_t skipped = 0, malformed = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!decode_event(batch[i].payload, events[i]) || !is_well_formed(events[i])) {
-        // A poison message cannot become valid by retrying: count it, log it, move on.
-        ++malformed;
-        std::fprintf(stderr, "delivery-notifier: malformed event at %s[%d]@%" PRId64 " skipped\n",
-                     batch[i].topic.c_str(), batch[i].partition, batch[i].offset);
-      } else if (is_succeeded_payment(events[i])) {
-        eligible.push_back(i);
-      } else {
-        ++skipped;
-      }
-    }
-    stats attempt;
-    bool stored = eligible.empty() || with_store(opt, db, [&](persistence::mysql_connection& c) {
-                    attempt = stats{};  // counts of the attempt that committed
-                    store_batch(c, batch, events, eligible, attempt);
-                  }, error);
-    if (!stored) {
-      // Offsets of this batch stay uncommitted: it is redelivered after a restart.
-      std::fprintf(stderr, "delivery-notifier: giving up on a batch: %s\n", error.c_str());
-      rc = exit_failed;
-      break;
-    }
-    s.recorded += attempt.recorded;
-    s.duplicates += attempt.duplicates;
-    s.skipped += skipped;
-    s.malformed += malformed;
-    s.messages += batch.size();
-    ++s.batches;
-    if (!consumer.commit(batch, error)) {
-      ++s.commit_errors;
-      std::fprintf(stderr, "delivery-notifier: %s (the batch will be redelivered and deduplicated)\n", error.c_str());
-    }
-    if (opt.max_messages > 0 && s.messages >= static_cast<uint64_t>(opt.max_messages)) break;
-  }
+  int rc = run_consumer_loop(
+      opt, consumer_name, consumer, s.loop,
+      [&](const std::vector<kafka_message>& batch, const decoded_batch& d, std::string& err) {
+        if (d.eligible.empty()) return true;
+        stats attempt;
+        bool stored = with_store(opt, db, [&](persistence::mysql_connection& c) {
+          attempt = stats{};  // the counts of the attempt that committed
+          store_batch(c, batch, d, attempt);
+        }, err);
+        if (stored) {
+          s.recorded += attempt.recorded;
+          s.duplicates += attempt.duplicates;
+        }
+        return stored;
+      },
+      [&] { return stats_json(s, consumer.errors()); });
   consumer.close();
   if (opt.json)
     std::printf("%s\n", stats_json(s, consumer.errors()).c_str());
   else
     std::printf("delivery-notifier: %" PRIu64 " messages, %" PRIu64 " delivery requests recorded, %" PRIu64
                 " duplicates, %" PRIu64 " skipped, %" PRIu64 " malformed\n",
-                s.messages, s.recorded, s.duplicates, s.skipped, s.malformed);
+                s.loop.messages, s.recorded, s.duplicates, s.loop.skipped, s.loop.malformed);
   return rc;
 }
