@@ -47,7 +47,8 @@ struct publication_config {
   int64_t message_timeout_ms = 30000;
   //! librdkafka `linger.ms`: how long the producer gathers a batch (lag versus requests).
   int64_t linger_ms = 2;
-  //! How long stopping waits for messages in flight to be delivered and marked.
+  //! How long stopping keeps publishing (until the outbox is empty) before it drops what is
+  //! in flight (published again by the next start).
   int64_t stop_flush_ms = 2000;
   //! Published rows older than this are deleted from the outbox (bounded pages every 10 s);
   //! 0 keeps them.

@@ -463,10 +463,16 @@ struct outbox_publisher::impl {
       std::lock_guard<std::mutex> lock(mutex);
       shared.in_flight = static_cast<int64_t>(in_flight);
     }
-    // Stopping: give what is in flight a bounded time, let the marker mark what was
-    // delivered, drop the rest (read again by the next start).
+    // Stopping (the writer has committed its last batch by now): keep publishing for at most
+    // stop_flush_ms until the outbox is empty, let the marker mark what was delivered, drop
+    // the rest (read again by the next start).
     int64_t deadline = wall_clock_ms() + kafka.stop_flush_ms;
-    while (producer != nullptr && in_flight > 0 && wall_clock_ms() < deadline) rd_kafka_poll(producer, 10);
+    while (producer != nullptr && wall_clock_ms() < deadline &&
+           (in_flight > 0 || link.outbox_unpublished.load() > 0)) {
+      rd_kafka_poll(producer, idle_poll_ms);
+      collect_marked();
+      read_and_produce(wall_clock_ms());
+    }
     destroy_producer();
     {
       std::lock_guard<std::mutex> lock(mark_mutex);

@@ -38,8 +38,8 @@ class outbox_publisher {
   outbox_publisher(const outbox_publisher&) = delete;
   outbox_publisher& operator=(const outbox_publisher&) = delete;
 
-  //! Stops the thread: waits at most stop_flush_ms for messages in flight, marks what was
-  //! delivered, drops the rest (read again by the next start). Idempotent.
+  //! Stops the threads: keeps publishing for at most stop_flush_ms until the outbox is empty,
+  //! marks what was delivered, drops the rest (read again by the next start). Idempotent.
   void stop();
   //! Lag and counters; safe from any thread.
   publication_stats stats() const;

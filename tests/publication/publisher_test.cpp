@@ -455,3 +455,20 @@ TEST_F(KafkaPublication, PublishedRowsAreDeletedAfterTheirRetention) {
   EXPECT_EQ(count("orders"), 4);
   EXPECT_EQ(eng.publication().marked, 4u);
 }
+
+TEST_F(KafkaPublication, ACleanStopPublishesWhatWasCommitted) {
+  std::string bootstrap = cluster_->bootstrap_servers();
+  auto config = test_config(bootstrap);
+  config.storage->kafka.stop_flush_ms = 20'000;  // a bound; the stop ends once the outbox is empty
+  std::vector<order_reply> replies;
+  {
+    engine eng(config);
+    auto users = create_users(eng, 10);
+    replies = run_all(eng, top_ups(users, 100'000));
+    auto more = run_all(eng, workload(users, 100, "x-"));
+    replies.insert(replies.end(), more.begin(), more.end());
+  }  // no wait for the publisher: the engine's stop publishes what is left
+  EXPECT_EQ(count("outbox"), static_cast<int64_t>(replies.size()));
+  EXPECT_EQ(count("outbox", "published_ms=0"), 0);
+  expect_all_on_topic(bootstrap, replies);
+}
