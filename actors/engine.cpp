@@ -5,6 +5,8 @@
 #include <thread>
 #include <unordered_set>
 
+#include <spdlog/spdlog.h>
+
 #include "actors/channel_actor.hpp"
 #include "actors/core/check.hpp"
 #include "actors/core/order_id_generator.hpp"
@@ -21,7 +23,6 @@ namespace txengine::publication {
 class outbox_publisher {};
 }  // namespace txengine::publication
 #endif
-#include <spdlog/spdlog.h>
 
 namespace txengine {
 
