@@ -5,6 +5,8 @@
 #include <thread>
 #include <unordered_set>
 
+#include <spdlog/spdlog.h>
+
 #include "actors/channel_actor.hpp"
 #include "actors/core/check.hpp"
 #include "actors/core/order_id_generator.hpp"
@@ -13,6 +15,14 @@
 #ifdef TXENGINE_WITH_MYSQL
 #include "persistence/order_loader.hpp"
 #include "persistence/writer.hpp"
+#endif
+#ifdef TXENGINE_WITH_KAFKA
+#include "publication/publisher.hpp"
+#else
+namespace txengine::publication {
+// Without librdkafka there is never a publisher; the engine still holds the (empty) pointer.
+class outbox_publisher {};
+}  // namespace txengine::publication
 #endif
 
 namespace txengine {
@@ -116,6 +126,7 @@ engine::~engine() {
     storage_->loader = caf::actor();
     storage_->order_loader = caf::actor();
   }
+  publisher_.reset();  // bounded (kafka.stop_flush_ms); what is left is published by the next start
   system_.reset();     // waits for every actor to finish
 }
 
@@ -129,6 +140,7 @@ void engine::start_storage() {
   storage_ = std::make_unique<storage_link>();
   storage_->config = *config_.storage;
   storage_->orders_at_start = start.orders;
+  start_publication();  // before the writer: the publisher counts the unpublished rows first
   storage_->writer = persistence::spawn_writer(*system_, storage_.get());
   storage_->loader = persistence::spawn_wallet_loader(*system_, storage_.get());
   storage_->order_loader = persistence::spawn_order_loader(*system_, storage_.get());
@@ -183,6 +195,39 @@ std::string recovery_report::summary() const {
   if (!error.empty()) s += "; " + error;
   if (!done) s += " (still running)";
   return s;
+}
+
+void engine::start_publication() {
+  const publication_config& kafka = storage_->config.kafka;
+  if (!kafka.enabled()) {
+    publication_description_ =
+        "Kafka publication OFF (kafka.bootstrap_servers is empty): final states are not published, no outbox rows";
+    spdlog::warn("{}", publication_description_);
+    return;
+  }
+#ifdef TXENGINE_WITH_KAFKA
+  try {
+    publisher_ = std::make_unique<publication::outbox_publisher>(storage_->config, *storage_);
+  } catch (const std::exception& e) {
+    throw storage_unavailable(std::string("kafka: ") + e.what());
+  }
+  publication_description_ = publisher_->description();
+#else
+  throw storage_unavailable("kafka: this build has no Kafka support (librdkafka-dev was not found)");
+#endif
+}
+
+publication_stats engine::publication() {
+#ifdef TXENGINE_WITH_KAFKA
+  if (publisher_) return publisher_->stats();
+#endif
+  return publication_stats();
+}
+
+void engine::reset_publication_latency() {
+#ifdef TXENGINE_WITH_KAFKA
+  if (publisher_) publisher_->reset_latency();
+#endif
 }
 
 bool engine::sync_storage(std::chrono::milliseconds timeout) {
@@ -311,6 +356,7 @@ engine_stats engine::stats() {
     result.storage_rows_committed = storage_->rows_committed.load();
     result.storage_commit_failures = storage_->commit_failures.load();
     result.storage_commit_us_total = storage_->commit_us_total.load();
+    result.publication = publication();
   }
   return result;
 }

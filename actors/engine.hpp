@@ -22,6 +22,10 @@
 
 namespace txengine {
 
+namespace publication {
+class outbox_publisher;
+}
+
 struct engine_config {
   uint32_t node_id = 0;
   //! Order hosts (lanes) of this node; at most order_id_generator::lanes_max.
@@ -54,6 +58,8 @@ struct engine_stats {
   uint64_t storage_rows_committed = 0;
   uint64_t storage_commit_failures = 0;
   uint64_t storage_commit_us_total = 0;
+  // Kafka publication (all zero when off).
+  publication_stats publication;
 };
 
 //! Result of auditing every wallet (while no order is in flight).
@@ -82,6 +88,13 @@ class engine {
   //! "in memory (nothing persisted)" or "MySQL <uri> (...), ack durable|memory".
   const std::string& storage_description() const { return storage_description_; }
   bool persistent() const { return storage_ != nullptr; }
+  //! "Kafka <servers>, topic <topic> ..." or why final states are not published.
+  const std::string& publication_description() const { return publication_description_; }
+  bool publishing() const { return publisher_ != nullptr; }
+  //! The publisher's lag and counters (zero when not publishing).
+  publication_stats publication();
+  //! Forgets the publisher's latency samples so far (benchmarks measure one phase).
+  void reset_publication_latency();
   //! Storage mode: waits until everything handed to the writer so far is committed; true
   //! at once in memory mode, false on timeout.
   bool sync_storage(std::chrono::milliseconds timeout = std::chrono::seconds(30));
@@ -122,7 +135,9 @@ class engine {
  private:
   engine_config config_;
   std::string storage_description_ = "in memory (nothing persisted)";
+  std::string publication_description_ = "Kafka publication off (needs MySQL storage and kafka.bootstrap_servers)";
   std::unique_ptr<storage_link> storage_;
+  std::unique_ptr<publication::outbox_publisher> publisher_;
   std::unique_ptr<caf::actor_system_config> caf_config_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<wallet_directory> directory_;
@@ -135,6 +150,7 @@ class engine {
     std::vector<std::tuple<tenant_id, uint32_t, wallet_id>> system_wallets;
   } storage_start_;
   void start_storage();
+  void start_publication();
 };
 
 }  // namespace txengine

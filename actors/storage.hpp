@@ -5,11 +5,14 @@
 // (persistence/writer.cpp, persistence/wallet_loader.cpp) do the blocking I/O on their own
 // threads (detached actors), never on CAF's workers.
 #include <array>
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -25,6 +28,61 @@ namespace txengine {
 enum class ack_mode : uint8_t {
   durable = 0,  //!< after the batch holding the order's final row is committed (default)
   memory = 1,   //!< as soon as it is applied: may lose the last moments on a crash
+};
+
+//! Kafka publication of final states (issue 5, docs/protocol.md "Events"): the outbox rows
+//! the writer adds to a final order's transaction and the publisher that produces them.
+struct publication_config {
+  //! librdkafka `bootstrap.servers` ("host:port,..."). Empty: no publication and no outbox
+  //! rows (the engine says so at start). A real cluster is this one line.
+  std::string bootstrap_servers;
+  std::string topic = "txengine.orders.finalized";
+  //! Outbox rows not yet published past which hosts refuse new commands with `unavailable`
+  //! (Kafka down for long); running orders finish, the outbox drains when Kafka returns.
+  int64_t outbox_unpublished_max = 1'000'000;
+  //! Rows read per outbox table per query, and messages produced but not yet marked published
+  //! (in flight or waiting for their UPDATE), at most.
+  uint32_t page_rows = 2000;
+  uint32_t in_flight_max = 20000;
+  //! librdkafka `message.timeout.ms`: a message not delivered by then is read again from the
+  //! outbox and produced again (at least once; consumers de-duplicate by event id).
+  int64_t message_timeout_ms = 30000;
+  //! librdkafka `linger.ms`: how long the producer gathers a batch (lag versus requests).
+  int64_t linger_ms = 2;
+  //! How long stopping keeps publishing (until the outbox is empty) before it drops what is
+  //! in flight (published again by the next start).
+  int64_t stop_flush_ms = 2000;
+  //! Published rows older than this are deleted from the outbox (bounded pages every 10 s);
+  //! 0 keeps them.
+  int64_t published_retention_ms = 24 * 3600 * 1000;
+  //! Further librdkafka properties (security, compression, ...), applied last.
+  std::vector<std::pair<std::string, std::string>> properties;
+  bool enabled() const { return !bootstrap_servers.empty(); }
+};
+
+//! The publisher's lag and counters (publication/publisher.hpp); all zero when disabled.
+struct publication_stats {
+  bool enabled = false;
+  int64_t unpublished = 0;                //!< outbox rows not yet marked published
+  int64_t oldest_unpublished_age_ms = 0;  //!< age of the oldest of them (0 when none)
+  int64_t in_flight = 0;                  //!< produced, delivery report not yet seen
+  uint64_t produced = 0;
+  uint64_t delivered = 0;                 //!< delivery reports without error
+  uint64_t delivery_failures = 0;         //!< delivery reports with an error (produced again)
+  uint64_t marked = 0;                    //!< outbox rows marked published
+  uint64_t producer_restarts = 0;         //!< after a fatal idempotent-producer error
+  //! From the outbox row's created_ms (the writer building the final order's transaction,
+  //! so MySQL's commit time included) to its delivery report (acks=all).
+  uint64_t latency_samples = 0;
+  int64_t latency_p50_ms = 0;
+  int64_t latency_p99_ms = 0;
+  int64_t latency_max_ms = 0;
+  //! From the commit of that transaction to the delivery report: the publication's own part.
+  uint64_t commit_latency_samples = 0;
+  int64_t commit_latency_p50_ms = 0;
+  int64_t commit_latency_p99_ms = 0;
+  int64_t commit_latency_max_ms = 0;
+  std::string last_error;
 };
 
 struct storage_config {
@@ -43,6 +101,8 @@ struct storage_config {
   //! them a step gets no answer (its order resends it after its backoff).
   size_t loads_pending_max = 4096;
   size_t stash_per_wallet_max = 1024;
+  //! Kafka publication through the outbox; disabled by default.
+  publication_config kafka;
 };
 
 //! A wallet's row: identity, limits, status, balances and version (= its last journal sequence).
@@ -206,6 +266,27 @@ struct storage_link {
   std::atomic<uint64_t> rows_committed{0};
   std::atomic<uint64_t> commit_failures{0};
   std::atomic<uint64_t> commit_us_total{0};  //!< time spent committing (building and running statements)
+  //! Outbox rows committed and not yet marked published (the writer adds, the publisher
+  //! subtracts), and outbox rows committed so far (the publisher reads when it changes).
+  std::atomic<int64_t> outbox_unpublished{0};
+  std::atomic<uint64_t> outbox_rows_written{0};
+  //! When the batches holding outbox rows committed, by the created_ms written into their rows
+  //! (the publisher's commit-to-delivery lag); the most recent outbox_commits_max batches.
+  static constexpr size_t outbox_commits_max = 4096;
+  std::mutex outbox_commits_mutex;
+  std::map<int64_t, int64_t> outbox_commits;
+  void outbox_committed(int64_t created_ms, int64_t committed_ms) {
+    std::lock_guard<std::mutex> lock(outbox_commits_mutex);
+    auto& at = outbox_commits[created_ms];
+    at = std::max(at, committed_ms);
+    while (outbox_commits.size() > outbox_commits_max) outbox_commits.erase(outbox_commits.begin());
+  }
+  //! The commit time of rows created at created_ms, or 0 when no longer known.
+  int64_t outbox_commit_of(int64_t created_ms) {
+    std::lock_guard<std::mutex> lock(outbox_commits_mutex);
+    auto it = outbox_commits.find(created_ms);
+    return it == outbox_commits.end() ? 0 : it->second;
+  }
   //! Set when the engine goes away: the writer stops retrying (what is not committed is lost,
   //! as in a crash).
   std::atomic<bool> stopping{false};
@@ -220,7 +301,10 @@ struct storage_link {
   mutable std::mutex recovery_mutex;
   recovery_report recovery;
   bool durable_ack() const { return config.ack == ack_mode::durable; }
-  bool over_high_water() const { return rows_queued.load(std::memory_order_relaxed) > config.queue_rows_high_water; }
+  bool over_high_water() const {
+    return rows_queued.load(std::memory_order_relaxed) > config.queue_rows_high_water ||
+           outbox_unpublished.load(std::memory_order_relaxed) > config.kafka.outbox_unpublished_max;
+  }
   //! False while new commands must be refused with `unavailable` (running orders keep going).
   bool accepting_new() const { return !storage_down.load(std::memory_order_relaxed) && !over_high_water(); }
 };

@@ -120,6 +120,34 @@ const std::map<std::string, handler>& handlers() {
       {"storage.queue_rows_high_water",
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return storage(s).queue_rows_high_water; }, 1,
                             100'000'000)},
+      // [kafka]: publication of final states through the MySQL outbox (needs [storage]).
+      {"kafka.bootstrap_servers", string_key([](serve_settings& s) -> std::string& { return s.kafka.bootstrap_servers; })},
+      {"kafka.topic", string_key([](serve_settings& s) -> std::string& { return s.kafka.topic; })},
+      {"kafka.outbox_unpublished_max",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.kafka.outbox_unpublished_max; }, 1,
+                            1'000'000'000)},
+      {"kafka.message_timeout_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.kafka.message_timeout_ms; }, 1, int64_max)},
+      {"kafka.linger_ms", integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.kafka.linger_ms; }, 0, 60'000)},
+      {"kafka.published_retention_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.kafka.published_retention_ms; }, 0, int64_max)},
+      {"kafka.properties",
+       [](const toml::node& node, serve_settings& s, std::string& why) {
+         const toml::table* t = node.as_table();
+         if (!t) {
+           why = "expects a table of librdkafka properties (name = \"value\")";
+           return false;
+         }
+         for (const auto& [name, value] : *t) {
+           auto v = value.value_exact<std::string>();
+           if (!v) {
+             why = "." + std::string(name.str()) + " expects a string";
+             return false;
+           }
+           s.kafka.properties.emplace_back(std::string(name.str()), *v);
+         }
+         return true;
+       }},
   };
   return table;
 }
@@ -132,6 +160,7 @@ bool apply(const toml::table& root, const std::string& source, serve_settings& s
       error = source + ": '" + section_name + "' must be a section ([" + section_name + "])";
       return false;
     }
+    if (section_name == "storage") storage(settings);  // an empty [storage] still turns storage on
     for (const auto& [key, node] : *keys) {
       std::string name = section_name + "." + std::string(key.str());
       auto found = handlers().find(name);
@@ -145,6 +174,10 @@ bool apply(const toml::table& root, const std::string& source, serve_settings& s
         return false;
       }
     }
+  }
+  if (settings.kafka.enabled() && !settings.engine.storage) {
+    error = source + ": kafka.bootstrap_servers needs [storage] (events go through the MySQL outbox)";
+    return false;
   }
   if (settings.engine.storage && settings.engine.storage->uri.empty()) {
     error = source + ": storage.mysql must name a server when [storage] is present";

@@ -16,6 +16,8 @@ struct serve_settings {
   wire::server_config server;
   std::string listen;     //!< HOST:PORT, empty = the server's default
   std::string keys_file;  //!< empty = development mode
+  //! [kafka]: publication of final states (needs [storage]; the engine takes it from there).
+  publication_config kafka;
 };
 
 //! Applies the file's keys on top of `settings`. False with `error` ("FILE: key: reason").

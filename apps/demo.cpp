@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "actors/engine.hpp"
+#ifdef TXENGINE_DEMO_KAFKA
+#include "apps/demo_kafka.hpp"
+#endif
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #ifdef TXENGINE_WITH_MYSQL
@@ -33,6 +36,7 @@ struct demo_options {
   bool json = false;
   std::string mysql;  //!< --mysql URI: MySQL storage (empty: in memory)
   std::string ack = "durable";
+  std::string kafka;  //!< --kafka SERVERS: publish final states (needs --mysql)
 };
 
 //! Expected balances, rebuilt from the engine's own answers: a succeeded order's effects
@@ -179,13 +183,20 @@ bool parse(int argc, char** argv, demo_options& opt) {
     else if (arg == "--ack" && i + 1 < argc) {
       opt.ack = argv[++i];
       ok = opt.ack == "durable" || opt.ack == "memory";
+    } else if (arg == "--kafka" && i + 1 < argc) {
+      opt.kafka = argv[++i];
+      ok = !opt.kafka.empty();
     } else ok = false;
     if (!ok) {
       std::fprintf(stderr,
                    "usage: txengine demo [--wallets N] [--orders N] [--concurrency N] [--json]\n"
-                   "                     [--mysql URI [--ack durable|memory]]\n");
+                   "                     [--mysql URI [--ack durable|memory] [--kafka HOST:PORT,...]]\n");
       return false;
     }
+  }
+  if (!opt.kafka.empty() && opt.mysql.empty()) {
+    std::fprintf(stderr, "txengine demo: --kafka needs --mysql URI (events go through the MySQL outbox)\n");
+    return false;
   }
   return opt.users >= 2 && opt.orders > 0 && opt.concurrency > 0;
 }
@@ -240,6 +251,7 @@ int run_demo(int argc, char** argv) {
     storage.uri = opt.mysql;
     storage.ack = opt.ack == "memory" ? ack_mode::memory : ack_mode::durable;
     storage.prefix = "txdemo";  // the demo's own databases, recreated each run
+    storage.kafka.bootstrap_servers = opt.kafka;
 #ifdef TXENGINE_WITH_MYSQL
     try {
       persistence::mysql_endpoint endpoint;
@@ -268,6 +280,7 @@ int run_demo(int argc, char** argv) {
   log("txengine demo: storage %s%s; %zu users, %zu merchants, %llu orders\n", eng.storage_description().c_str(),
       eng.persistent() ? "" : " -- IN MEMORY ONLY, NOTHING IS PERSISTED", opt.users, opt.merchants,
       (unsigned long long)opt.orders);
+  log("txengine demo: publication %s\n", eng.publication_description().c_str());
   currency usd = *currency::parse("USD");
   auto users = create_wallets(eng, demo_tenant, usd, wallet_kind::user, opt.users);
   auto merchants = create_wallets(eng, demo_tenant, usd, wallet_kind::merchant, opt.merchants);
@@ -398,7 +411,25 @@ int run_demo(int argc, char** argv) {
     if (!audit.detail.empty()) std::printf("  audit: %s\n", audit.detail.c_str());
     std::printf("%s\n", invariants_ok ? "demo: all invariants hold" : "demo: INVARIANT VIOLATED");
   }
-  return invariants_ok ? 0 : 1;
+  if (!invariants_ok) return 1;
+#ifdef TXENGINE_DEMO_KAFKA
+  if (!opt.kafka.empty() && eng.persistent()) {
+    // The events of everything above are in Kafka: the consumers act on them (apps/demo_kafka.cpp).
+    kafka_demo_options k;
+    k.mysql_uri = opt.mysql;
+    k.bootstrap = opt.kafka;
+    k.engine_prefix = config.storage->prefix;
+    k.json = opt.json;
+    bool kafka_ok = run_kafka_demo_phase(eng, k);
+    if (!opt.json)
+      std::printf("%s\n", kafka_ok ? "demo: events flowed through Kafka, one delivery request and one commission per payment"
+                                   : "demo: KAFKA CHECK FAILED");
+    if (!kafka_ok) return 1;
+  }
+#else
+  if (!opt.kafka.empty()) log("txengine demo: built without the consumers; events published, not consumed\n");
+#endif
+  return 0;
 }
 
 }  // namespace txengine

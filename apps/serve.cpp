@@ -33,6 +33,12 @@ void serve_usage() {
       "  --db-prefix P       with --mysql: databases P_0 .. P_<D-1> (default txengine)\n"
       "  --databases D       with --mysql: wallet id mod D picks the database (default 1)\n"
       "  --tables T          with --mysql: wallet id mod T picks the table (default 1)\n"
+      "  --kafka SERVERS     with --mysql: publish final states to Kafka (bootstrap servers host:port,...;\n"
+      "                      default: not published)\n"
+      "  --kafka-topic NAME  topic of the OrderFinalized events (default txengine.orders.finalized)\n"
+      "  --outbox-max N      unpublished outbox rows past which new commands get 'unavailable'\n"
+      "                      (default 1000000)\n"
+      "  --kafka-property NAME=VALUE   a librdkafka producer property (security, compression, ...)\n"
       "Channel 1 is a well-behaved simulated provider; channel 2 misbehaves (declines, lost replies).\n",
       std::string(wire::dev_secret).c_str());
 }
@@ -68,6 +74,9 @@ int run_serve(int argc, char** argv) {
   wire::server_config& config = settings.server;
   engine_config& engine_cfg = settings.engine;
   std::string& keys_file = settings.keys_file;
+  // [storage] in the file turns MySQL storage on, like --mysql; the other storage flags need one of them.
+  bool mysql_given = settings.engine.storage.has_value();
+  publication_config& kafka = settings.kafka;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> const char* {
@@ -93,6 +102,32 @@ int run_serve(int argc, char** argv) {
     } else if (arg == "--mysql") {
       if (!engine_cfg.storage) engine_cfg.storage = storage_config{};
       engine_cfg.storage->uri = value();
+      mysql_given = true;
+    } else if (arg == "--kafka") {
+      kafka.bootstrap_servers = value();
+      if (kafka.bootstrap_servers.empty()) {
+        std::fprintf(stderr, "txengine serve: --kafka expects host:port[,host:port...]\n");
+        return 2;
+      }
+    } else if (arg == "--kafka-topic") {
+      kafka.topic = value();
+    } else if (arg == "--outbox-max") {
+      char* end = nullptr;
+      const char* text = value();
+      long long n = std::strtoll(text, &end, 10);
+      if (end == text || *end != '\0' || n < 1) {
+        std::fprintf(stderr, "txengine serve: --outbox-max expects a positive number\n");
+        return 2;
+      }
+      kafka.outbox_unpublished_max = n;
+    } else if (arg == "--kafka-property") {
+      std::string property = value();
+      auto eq = property.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "txengine serve: --kafka-property expects NAME=VALUE\n");
+        return 2;
+      }
+      kafka.properties.emplace_back(property.substr(0, eq), property.substr(eq + 1));
     } else if (arg == "--ack") {
       std::string mode = value();
       if (mode != "durable" && mode != "memory") {
@@ -145,10 +180,15 @@ int run_serve(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  if (engine_cfg.storage && engine_cfg.storage->uri.empty()) {
+  if (engine_cfg.storage && !mysql_given) {
     std::fprintf(stderr, "txengine serve: --ack, --db-prefix, --databases and --tables need --mysql URI\n");
     return 2;
   }
+  if (kafka.enabled() && !mysql_given) {
+    std::fprintf(stderr, "txengine serve: --kafka needs --mysql URI (events go through the MySQL outbox)\n");
+    return 2;
+  }
+  if (engine_cfg.storage) engine_cfg.storage->kafka = kafka;
   std::unique_ptr<engine> engine_owner;
   try {
     engine_owner = std::make_unique<engine>(engine_cfg);
@@ -158,6 +198,7 @@ int run_serve(int argc, char** argv) {
   }
   engine& eng = *engine_owner;
   std::printf("storage: %s\n", eng.storage_description().c_str());
+  std::printf("publication: %s\n", eng.publication_description().c_str());
   wire::server srv(eng, config);
   std::string error;
   if (!srv.start(error)) {

@@ -9,8 +9,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/clock.hpp"
 #include "actors/core/check.hpp"
 #include "persistence/mysql_connection.hpp"
+#include "persistence/outbox.hpp"
 #include "persistence/schema.hpp"
 #include "persistence/shard_layout.hpp"
 
@@ -210,6 +212,7 @@ struct writer_state {
     if (batch.empty()) return;
     auto started = std::chrono::steady_clock::now();
     std::vector<std::string> sql = batch.statements(layout);
+    size_t outbox_rows = append_outbox(sql);
     int64_t backoff_ms = 5;
     for (uint32_t attempt = 1;; ++attempt) {
       if (link->stopping.load()) return;  // the engine is going away: as if it had crashed now
@@ -251,9 +254,26 @@ struct writer_state {
     link->rows_queued.fetch_sub(batch.rows_received);
     link->rows_committed.fetch_add(static_cast<uint64_t>(batch.rows_received));
     link->batches_committed.fetch_add(1);
+    if (outbox_rows > 0) {
+      link->outbox_committed(outbox_created_ms_, wall_clock_ms());
+      link->outbox_unpublished.fetch_add(static_cast<int64_t>(outbox_rows));
+      link->outbox_rows_written.fetch_add(outbox_rows);
+    }
     for (const auto& [sender, seq] : batch.acks) self->send(sender, committed_atom::value, seq);
     for (auto& promise : batch.syncs) promise.deliver(true);
     batch = pending_batch();
+  }
+
+  //! Issue 5: the outbox rows of the batch's final orders join the batch's transaction.
+  int64_t outbox_created_ms_ = 0;
+  size_t append_outbox(std::vector<std::string>& sql) {
+    const publication_config& kafka = link->config.kafka;
+    if (!kafka.enabled()) return 0;
+    std::vector<const order_row*> rows;
+    rows.reserve(batch.orders.size());
+    for (const auto& [id, o] : batch.orders) rows.push_back(&o);
+    outbox_created_ms_ = wall_clock_ms();
+    return append_outbox_statements(layout, kafka.topic, rows, outbox_created_ms_, sql);
   }
 
   void maybe_commit(caf::event_based_actor* self) {

@@ -46,6 +46,33 @@ TEST(ConfigFile, ExampleFileStatesTheDefaults) {
   EXPECT_EQ(s.engine.storage->tables, storage_defaults.tables);
   EXPECT_EQ(s.engine.storage->batch_rows_max, storage_defaults.batch_rows_max);
   EXPECT_EQ(s.engine.storage->queue_rows_high_water, storage_defaults.queue_rows_high_water);
+  publication_config kafka_defaults;
+  EXPECT_EQ(s.kafka.bootstrap_servers, kafka_defaults.bootstrap_servers);
+  EXPECT_EQ(s.kafka.topic, kafka_defaults.topic);
+  EXPECT_EQ(s.kafka.outbox_unpublished_max, kafka_defaults.outbox_unpublished_max);
+  EXPECT_EQ(s.kafka.message_timeout_ms, kafka_defaults.message_timeout_ms);
+  EXPECT_EQ(s.kafka.linger_ms, kafka_defaults.linger_ms);
+  EXPECT_EQ(s.kafka.published_retention_ms, kafka_defaults.published_retention_ms);
+  EXPECT_TRUE(s.kafka.properties.empty());
+}
+
+TEST(ConfigFile, KafkaIsOneLineAndNeedsStorage) {
+  serve_settings s;
+  std::string error;
+  ASSERT_TRUE(load("[storage]\n[kafka]\nbootstrap_servers = \"k1:9092,k2:9092\"\n"
+                   "[kafka.properties]\n\"compression.type\" = \"lz4\"\n",
+                   s, error))
+      << error;
+  EXPECT_EQ(s.kafka.bootstrap_servers, "k1:9092,k2:9092");
+  ASSERT_EQ(s.kafka.properties.size(), 1u);
+  EXPECT_EQ(s.kafka.properties[0].first, "compression.type");
+  EXPECT_EQ(s.kafka.properties[0].second, "lz4");
+  serve_settings t;
+  EXPECT_FALSE(load("[kafka]\nbootstrap_servers = \"k1:9092\"\n", t, error));
+  EXPECT_NE(error.find("kafka.bootstrap_servers needs [storage]"), std::string::npos) << error;
+  serve_settings u;
+  EXPECT_FALSE(load("[storage]\n[kafka]\nproperties = 3\n", u, error));
+  EXPECT_NE(error.find("kafka.properties expects a table"), std::string::npos) << error;
 }
 
 TEST(ConfigFile, KeysReachTheirSettings) {

@@ -1,0 +1,352 @@
+// commission-payer: consumes OrderFinalized events and, for each succeeded payment to a
+// merchant, submits a commission order to the engine over the wire protocol: `bps` basis points
+// of the settled amount, from the platform's commission wallet to the merchant (the commission
+// kind of DESIGN.md). The request id is "commission-<event id>", so a redelivered event, a
+// restart or a second instance pays once: the engine answers the repeat with the original order.
+// Retryable answers (overloaded, busy, unavailable) and lost connections are retried with
+// backoff, bounded; the engine's final answer and the processed_events row commit in one MySQL
+// transaction, and only then are the Kafka offsets committed (docs/kafka.md).
+// Exit codes: 0 stopped (signal, idle or message limit), 2 usage, 3 Kafka, MySQL or engine failure.
+#include <cinttypes>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apps/consumer_common.hpp"
+#include "protocol/client.hpp"
+
+using namespace txengine;
+using namespace txengine::consumers;
+
+namespace {
+
+constexpr const char* consumer_name = "commission-payer";
+constexpr int exit_ok = 0, exit_usage = 2, exit_failed = 3;
+
+struct payer_options {
+  wire::client_options engine;
+  uint64_t platform_wallet = 0;
+  uint32_t bps = 100;
+  int max_attempts = 8;
+  int backoff_base_ms = 50;
+  int backoff_cap_ms = 2'000;
+};
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: commission-payer --bootstrap HOST:PORT --platform-wallet ID [options]\n"
+               "  --engine HOST:PORT            txengine server (default 127.0.0.1:7400 or TXCTL_SERVER)\n"
+               "  --key-id ID --secret S        signing key (default the development key, or TXCTL_KEY_ID/TXCTL_SECRET)\n"
+               "  --platform-wallet ID          the fee wallet commissions are paid from (required)\n"
+               "  --bps N                       commission in basis points of the payment, 0..10000 (default 100 = 1%%)\n"
+               "  --max-attempts N              engine attempts per commission, 1..100 (default 8)\n"
+               "  --call-timeout-ms MS          wait for the engine's answers to one round (default 30000)\n"
+               "%s",
+               common_usage());
+}
+
+struct stats {
+  loop_counters loop;
+  uint64_t payments = 0, paid = 0, repeats = 0, rejected = 0, zero = 0, duplicates = 0, retries = 0, reconnects = 0;
+  int64_t amount_paid = 0;
+};
+
+std::string stats_json(const stats& s, uint64_t kafka_errors) {
+  char buf[768];
+  std::snprintf(buf, sizeof buf,
+                "{\"consumer\":\"%s\",\"messages\":%" PRIu64 ",\"batches\":%" PRIu64 ",\"payments\":%" PRIu64
+                ",\"paid\":%" PRIu64 ",\"engine_repeats\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"zero\":%" PRIu64
+                ",\"duplicates\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"retries\":%" PRIu64
+                ",\"reconnects\":%" PRIu64 ",\"commit_errors\":%" PRIu64 ",\"amount_paid\":%" PRId64
+                ",\"kafka_errors\":%" PRIu64 "}",
+                consumer_name, s.loop.messages, s.loop.batches, s.payments, s.paid, s.repeats, s.rejected, s.zero,
+                s.duplicates, s.loop.skipped, s.loop.malformed, s.retries, s.reconnects, s.loop.commit_errors,
+                s.amount_paid, kafka_errors);
+  return buf;
+}
+
+//! The engine's final answer to one commission.
+struct outcome {
+  int code = 0;
+  uint64_t order_id = 0;
+  bool duplicate = false;
+};
+
+struct commission_call {
+  size_t event_index = 0;
+  int64_t amount = 0;
+  wire::Request request;
+  std::optional<outcome> final;
+};
+
+// Talks to the engine: one connection, reconnected when lost, requests pipelined per round.
+class engine_link {
+ public:
+  engine_link(const payer_options& opt, std::chrono::milliseconds round_timeout)
+      : opt_(opt), round_timeout_(round_timeout) {}
+
+  //! Resolves every call (a final answer) or returns false once max_attempts rounds left some
+  //! without one. Retryable codes and lost connections are retried with the same request.
+  bool resolve(std::vector<commission_call>& calls, stats& s) {
+    for (int round = 0; round < opt_.max_attempts && !stop_requested(); ++round) {
+      std::vector<commission_call*> open;
+      for (auto& c : calls)
+        if (!c.final) open.push_back(&c);
+      if (open.empty()) return true;
+      if (round > 0) {
+        s.retries += open.size();
+        sleep_unless_stopped(backoff_ms(round - 1, opt_.backoff_base_ms, opt_.backoff_cap_ms));
+      }
+      if (!ensure_connected(s)) continue;
+      send_round(open);
+    }
+    for (auto& c : calls)
+      if (!c.final) return false;
+    return true;
+  }
+
+ private:
+  bool ensure_connected(stats& s) {
+    if (client_ && client_->connected()) return true;
+    if (client_) ++s.reconnects;
+    client_ = std::make_unique<wire::client>(opt_.engine);
+    std::string error;
+    if (!client_->connect(error)) {
+      std::fprintf(stderr, "commission-payer: engine %s:%u: %s\n", opt_.engine.host.c_str(), opt_.engine.port,
+                   error.c_str());
+      client_.reset();
+      return false;
+    }
+    return true;
+  }
+
+  void send_round(const std::vector<commission_call*>& open) {
+    struct round_state {
+      std::mutex mutex;
+      std::condition_variable cv;
+      size_t outstanding = 0;
+      std::vector<std::optional<wire::Reply>> replies;
+    };
+    auto st = std::make_shared<round_state>();
+    st->replies.resize(open.size());
+    st->outstanding = open.size();
+    for (size_t i = 0; i < open.size(); ++i) {
+      bool sent = client_->call_async(open[i]->request, [st, i](const wire::Reply* r) {
+        std::lock_guard<std::mutex> g(st->mutex);
+        if (r) st->replies[i] = *r;
+        if (--st->outstanding == 0) st->cv.notify_all();
+      });
+      if (!sent) {
+        std::lock_guard<std::mutex> g(st->mutex);
+        if (--st->outstanding == 0) st->cv.notify_all();
+      }
+    }
+    {
+      std::unique_lock<std::mutex> lock(st->mutex);
+      if (!st->cv.wait_for(lock, round_timeout_, [&] { return st->outstanding == 0; })) {
+        lock.unlock();
+        // No answer in time: drop the connection; close() fails what is pending (outcome
+        // unknown, retried with the same request id next round).
+        std::fprintf(stderr, "commission-payer: no answer from the engine within %lld ms; reconnecting\n",
+                     static_cast<long long>(round_timeout_.count()));
+        client_->close();
+      }
+    }
+    std::lock_guard<std::mutex> g(st->mutex);
+    for (size_t i = 0; i < open.size(); ++i) {
+      const auto& r = st->replies[i];
+      if (!r) continue;  // lost: retry
+      if (is_retryable_code(static_cast<int>(r->code()))) continue;
+      outcome o;
+      o.code = static_cast<int>(r->code());
+      if (r->has_order()) {
+        o.order_id = r->order().order_id();
+        o.duplicate = r->order().duplicate();
+      }
+      open[i]->final = o;
+    }
+    if (!client_->connected()) client_.reset();
+  }
+
+  const payer_options& opt_;
+  std::chrono::milliseconds round_timeout_;
+  std::unique_ptr<wire::client> client_;
+};
+
+void store_outcomes(persistence::mysql_connection& db, const std::vector<kafka_message>& batch,
+                    const std::vector<finalized_event>& events, const std::vector<commission_call>& calls,
+                    const payer_options& popt) {
+  if (calls.empty()) return;
+  // IGNORE: a second instance (during a rebalance) may have stored the same event; the engine
+  // answered both with the same order, so either row is right.
+  std::vector<size_t> rows;
+  for (const auto& c : calls) rows.push_back(c.event_index);
+  insert_processed(db, consumer_name, batch, events, rows, true);
+  auto q = db.prepare(
+      "INSERT IGNORE INTO commission_payments (event_id, tenant, payment_order_id, merchant, platform_wallet, "
+      "payment_amount, commission_amount, currency, request_id, commission_order_id, result_code, duplicate_answer) "
+      "VALUES " + values_placeholders(calls.size(), 12));
+  unsigned n = 1;
+  for (const auto& c : calls) {
+    const auto& e = events[c.event_index];
+    q->setUInt64(n++, e.event_id);
+    q->setUInt(n++, e.tenant);
+    q->setUInt64(n++, e.order_id);
+    q->setUInt64(n++, e.merchant);
+    q->setUInt64(n++, popt.platform_wallet);
+    q->setInt64(n++, settled_amount(e));
+    q->setInt64(n++, c.amount);
+    q->setString(n++, e.currency);
+    q->setString(n++, commission_request_id(e.event_id));
+    q->setUInt64(n++, c.final ? c.final->order_id : 0);
+    q->setInt(n++, c.final ? c.final->code : 0);
+    q->setInt(n++, c.final && c.final->duplicate ? 1 : 0);
+  }
+  q->executeUpdate();
+}
+
+bool parse_u64(const char* text, uint64_t lo, uint64_t hi, uint64_t& out) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < lo || v > hi) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  common_options opt;
+  payer_options popt;
+  if (const char* s = std::getenv("TXCTL_SERVER")) wire::parse_address(s, popt.engine.host, popt.engine.port);
+  if (const char* s = std::getenv("TXCTL_KEY_ID")) popt.engine.key_id = s;
+  if (const char* s = std::getenv("TXCTL_SECRET")) popt.engine.secret = s;
+  uint64_t call_timeout_ms = 30'000;
+  std::string error;
+  for (int i = 1; i < argc && error.empty(); ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return exit_ok;
+    }
+    if (parse_common_flag(argc, argv, i, opt, error)) continue;
+    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+    uint64_t n = 0;
+    if (a == "--engine" || a == "--key-id" || a == "--secret" || a == "--platform-wallet" || a == "--bps" ||
+        a == "--max-attempts" || a == "--call-timeout-ms") {
+      if (!v) {
+        error = a + " needs a value";
+        break;
+      }
+      ++i;
+    }
+    if (a == "--engine") {
+      if (!wire::parse_address(v, popt.engine.host, popt.engine.port)) error = "--engine expects HOST:PORT";
+    } else if (a == "--key-id") {
+      popt.engine.key_id = v;
+    } else if (a == "--secret") {
+      popt.engine.secret = v;
+    } else if (a == "--platform-wallet") {
+      if (!parse_u64(v, 1, UINT64_MAX, popt.platform_wallet)) error = "--platform-wallet expects a wallet id";
+    } else if (a == "--bps") {
+      if (!parse_u64(v, 0, max_basis_points, n)) error = "--bps must be 0..10000";
+      popt.bps = static_cast<uint32_t>(n);
+    } else if (a == "--max-attempts") {
+      if (!parse_u64(v, 1, 100, n)) error = "--max-attempts must be 1..100";
+      popt.max_attempts = static_cast<int>(n);
+    } else if (a == "--call-timeout-ms") {
+      if (!parse_u64(v, 100, 600'000, call_timeout_ms)) error = "--call-timeout-ms must be 100..600000";
+    } else {
+      error = "unknown argument '" + a + "'";
+    }
+  }
+  if (error.empty() && finish_common_options(opt, consumer_name, error) && popt.platform_wallet == 0)
+    error = "--platform-wallet is required";
+  if (!error.empty()) {
+    std::fprintf(stderr, "commission-payer: %s\n", error.c_str());
+    usage(stderr);
+    return exit_usage;
+  }
+  persistence::mysql_thread_scope mysql_scope;
+  std::unique_ptr<persistence::mysql_connection> db;
+  batch_consumer consumer(opt);
+  if (!start_consumer(opt, consumer_name, db, consumer)) return exit_failed;
+  engine_link engine(popt, std::chrono::milliseconds(call_timeout_ms));
+
+  stats s;
+  // One batch: which events are new, their commissions resolved by the engine, then the
+  // answers and processed rows in one transaction.
+  auto store = [&](const std::vector<kafka_message>& batch, const decoded_batch& d, std::string& err) {
+    std::vector<uint64_t> ids;
+    for (size_t i : d.eligible) ids.push_back(d.events[i].event_id);
+    if (ids.empty()) return true;
+    std::unordered_set<uint64_t> done;
+    if (!with_store(opt, db, [&](persistence::mysql_connection& c) { done = processed_among(c, consumer_name, ids); },
+                    err))
+      return false;
+    std::vector<commission_call> calls;
+    uint64_t zero = 0;
+    for (size_t k : new_events(ids, done)) {
+      size_t i = d.eligible[k];
+      const auto& e = d.events[i];
+      commission_call c;
+      c.event_index = i;
+      c.amount = commission_amount(settled_amount(e), popt.bps).value_or(0);
+      if (c.amount == 0) {
+        c.final = outcome{};  // nothing to pay; recorded as processed
+        ++zero;
+      } else {
+        auto* r = c.request.mutable_commission();
+        r->set_request_id(commission_request_id(e.event_id));
+        r->set_from(popt.platform_wallet);
+        r->set_to(e.merchant);
+        r->set_amount(c.amount);
+        r->set_currency(e.currency);
+      }
+      calls.push_back(std::move(c));
+    }
+    if (!engine.resolve(calls, s)) {
+      // The same request ids are sent again after a restart.
+      err = "the engine gave no final answer after " + std::to_string(popt.max_attempts) + " attempts";
+      return false;
+    }
+    if (!with_store(opt, db, [&](persistence::mysql_connection& c) { store_outcomes(c, batch, d.events, calls, popt); },
+                    err))
+      return false;
+    s.zero += zero;
+    s.duplicates += ids.size() - calls.size();
+    for (const auto& c : calls) {
+      if (c.amount == 0) continue;
+      ++s.payments;
+      if (c.final->code != 0) {
+        ++s.rejected;
+        std::fprintf(stderr, "commission-payer: commission of event %" PRIu64 " rejected by the engine (code %d)\n",
+                     d.events[c.event_index].event_id, c.final->code);
+      } else if (c.final->duplicate) {
+        ++s.repeats;
+      } else {
+        ++s.paid;
+        s.amount_paid += c.amount;
+      }
+    }
+    return true;
+  };
+  int rc = run_consumer_loop(opt, consumer_name, consumer, s.loop, store,
+                             [&] { return stats_json(s, consumer.errors()); });
+  consumer.close();
+  if (opt.json)
+    std::printf("%s\n", stats_json(s, consumer.errors()).c_str());
+  else
+    std::printf("commission-payer: %" PRIu64 " messages, %" PRIu64 " commissions paid (%" PRId64
+                " minor units), %" PRIu64 " answered as repeats, %" PRIu64 " rejected, %" PRIu64 " duplicates, %" PRIu64
+                " skipped, %" PRIu64 " malformed\n",
+                s.loop.messages, s.paid, s.amount_paid, s.repeats, s.rejected, s.duplicates, s.loop.skipped,
+                s.loop.malformed);
+  return rc;
+}

@@ -1,0 +1,83 @@
+#pragma once
+// The rules of the Kafka consumers (delivery-notifier, commission-payer), plain C++: no Kafka,
+// MySQL or network include, deterministic, unit-tested in tests/kafka/consumer_core_test.cpp.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace txengine::consumers {
+
+// Numbers of the wire enums (protocol/txengine.proto), kept here so the rules need no
+// generated header.
+constexpr int order_kind_pay = 1;
+constexpr int order_state_succeeded = 5;
+
+//! An OrderFinalized event reduced to what the consumers decide on.
+struct finalized_event {
+  uint64_t event_id = 0;
+  uint32_t tenant = 0;
+  uint64_t order_id = 0;
+  int kind = -1;
+  int state = -1;
+  std::string currency;
+  int64_t amount = 0;
+  int64_t confirmed_amount = 0;
+  uint64_t payer = 0;
+  uint64_t merchant = 0;
+  int64_t final_ms = 0;
+};
+
+//! Both consumers act only on payments that succeeded; every other final state is skipped.
+inline bool is_succeeded_payment(const finalized_event& e) {
+  return e.kind == order_kind_pay && e.state == order_state_succeeded;
+}
+
+//! An event the consumers can trust: ids set, a positive amount, a merchant, a currency.
+inline bool is_well_formed(const finalized_event& e) {
+  return e.event_id != 0 && e.order_id != 0 && e.amount > 0 && e.confirmed_amount >= 0 &&
+         e.confirmed_amount <= e.amount && e.currency.size() == 3;
+}
+
+//! What the merchant actually received: the confirmed amount (a provider may settle less).
+inline int64_t settled_amount(const finalized_event& e) {
+  return e.confirmed_amount > 0 ? e.confirmed_amount : e.amount;
+}
+
+constexpr uint32_t max_basis_points = 10'000;
+
+//! floor(amount * bps / 10000) without overflow (amount >= 0, bps <= 10000); nullopt on bad input.
+inline std::optional<int64_t> commission_amount(int64_t amount, uint32_t bps) {
+  if (amount < 0 || bps > max_basis_points) return std::nullopt;
+  // Split so no intermediate exceeds amount: (q*10000 + r) * bps / 10000 = q*bps + r*bps/10000.
+  int64_t q = amount / 10'000, r = amount % 10'000;
+  return q * static_cast<int64_t>(bps) + r * static_cast<int64_t>(bps) / 10'000;
+}
+
+//! The engine's idempotency key of the commission for one event: a redelivered event submits
+//! the same request id, and the engine answers the repeat with the original order.
+inline std::string commission_request_id(uint64_t event_id) { return "commission-" + std::to_string(event_id); }
+
+//! Engine answers after which the same request may succeed later (nothing changed):
+//! OVERLOADED 80, WALLET_BUSY 81, UNAVAILABLE 82, CHANNEL_BUSY 83 (docs/protocol.md).
+inline bool is_retryable_code(int code) { return code >= 80 && code <= 83; }
+
+//! Exponential backoff: base * 2^attempt, capped.
+inline int64_t backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms) {
+  int64_t d = base_ms;
+  for (int i = 0; i < attempt && d < cap_ms; ++i) d *= 2;
+  return d < cap_ms ? d : cap_ms;
+}
+
+//! Indexes of the first occurrence of each event id among `ids` that is not in `done`
+//! (a redelivered batch may hold the same event twice, and the store may know it already).
+inline std::vector<size_t> new_events(const std::vector<uint64_t>& ids, const std::unordered_set<uint64_t>& done) {
+  std::vector<size_t> out;
+  std::unordered_set<uint64_t> seen;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (done.count(ids[i]) == 0 && seen.insert(ids[i]).second) out.push_back(i);
+  return out;
+}
+
+}  // namespace txengine::consumers
