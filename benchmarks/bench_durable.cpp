@@ -1,7 +1,8 @@
 // bench_durable: durable throughput on MariaDB. Issue 4 compares the engine (write-behind group
-// commit) with the classic design of seed 000 on the same server; this build has the BASELINE
-// HALF ONLY, the classic row-lock design:
+// commit, docs/durability-design.md) with the classic design of seed 000 on the same server, in
+// the same run, on the same seeded data.
 //
+// The baseline, the classic row-lock design:
 //   one MySQL transaction per order:
 //     INSERT the request id (idempotency; a duplicate is answered from it)
 //     SELECT ... FOR UPDATE each wallet of the order, in wallet id order (no deadlocks)
@@ -10,6 +11,11 @@
 //     INSERT the order in its final state
 //     COMMIT (innodb_flush_log_at_trx_commit = 1: durable when acknowledged)
 //   run by a pool of worker threads, one connection each.
+//
+// The engine: txengine with MySQL storage on the same freshly seeded databases (its wallets
+// load lazily from MySQL on first use), driven closed-loop by the load driver with
+// --concurrency orders outstanding; ack durable (a client hears the final state only after it
+// is committed) and/or memory (--ack). ratio = engine ops/s / baseline ops/s of the same workload.
 //
 // Workloads (the same as bench_engine): transfer_uniform (transfers among W wallets chosen
 // uniformly) and pay_hot_wallet (payments from W payers into one merchant wallet). Wallets are
@@ -20,6 +26,7 @@
 //
 // Usage: bench_durable [--orders N] [--wallets W] [--threads C] [--databases D] [--tables T]
 //                      [--prefix NAME] [--mysql URI] [--workload NAME] [--json]
+//                      [--ack durable|memory|both] [--concurrency N] [--no-baseline] [--no-engine]
 //                      [--inject-violation]   (tests: corrupts one balance before the audit, which must fail)
 #include <algorithm>
 #include <atomic>
@@ -34,6 +41,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actors/engine.hpp"
+#include "apps/load_driver.hpp"
 #include "persistence/audit.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/schema.hpp"
@@ -62,11 +71,18 @@ struct options {
   std::string only;
   bool json = false;
   bool inject_violation = false;  //!< test of the audit: a cent out of nowhere before it runs
+  bool baseline = true;
+  std::vector<std::string> acks = {"durable"};  //!< engine runs, by ack mode (empty: no engine run)
+  uint32_t concurrency = 2'000;                  //!< engine: orders outstanding (closed loop)
 };
 
 struct result {
   std::string name;
+  std::string design = "baseline";  //!< "baseline" or "engine"
+  std::string ack;                  //!< engine: "durable" or "memory"
   uint64_t orders = 0;
+  uint32_t threads = 0;  //!< baseline: worker threads
+  uint64_t refused = 0;
   uint64_t succeeded = 0;
   uint64_t failed = 0;
   uint64_t retries = 0;
@@ -76,6 +92,11 @@ struct result {
   double p99_us = 0;
   bool audit_ok = false;
   std::string audit_summary;
+  // Engine: what the writer did during the run (rows handed to it, statement time per row).
+  double rows_per_order = 0;
+  double us_per_row = 0;
+  double rows_per_batch = 0;
+  double drain_s = 0;  //!< after the last reply, until everything handed to the writer was committed
 };
 
 int64_t now_ms() {
@@ -287,10 +308,11 @@ double percentile(std::vector<uint32_t>& sorted, double p) {
   return sorted[i];
 }
 
-result run_workload(const std::string& name, const options& opt) {
+result run_baseline(const std::string& name, const options& opt) {
   result r;
   r.name = name;
   r.orders = opt.orders;
+  r.threads = opt.threads;
   mysql_connection admin(opt.endpoint);
   auto seed_started = std::chrono::steady_clock::now();
   seed(admin, opt);
@@ -376,6 +398,116 @@ result run_workload(const std::string& name, const options& opt) {
   return r;
 }
 
+// -- the engine half -------------------------------------------------------------------
+
+//! The endpoint as a URI for the engine's storage configuration.
+std::string uri_of(const mysql_endpoint& e) {
+  std::string uri = "mysql://" + e.user + ":" + e.password + "@" + e.host + ":" + std::to_string(e.port);
+  if (!e.database.empty()) uri += "/" + e.database;
+  if (!e.socket.empty()) uri += "?socket=" + e.socket;
+  return uri;
+}
+
+//! The baseline's orders as engine commands (same wallets, amounts and request ids).
+class durable_load : public workload {
+ public:
+  durable_load(std::string name, uint64_t wallets) : name_(std::move(name)), wallets_(wallets) {}
+  order_command next(uint64_t sequence) override {
+    order_spec o = make_order(name_, sequence - 1, wallets_);  // the driver counts from 1
+    order_command c;
+    c.tenant = bench_tenant;
+    c.request_id = name_.substr(0, 1) + "-" + std::to_string(o.id);
+    c.kind = o.kind == 1 ? order_kind::pay : order_kind::transfer;
+    c.source = o.source;
+    c.destination = o.destination;
+    c.amount = o.amount;
+    c.cur = usd_;
+    return c;
+  }
+
+ private:
+  std::string name_;
+  uint64_t wallets_;
+  currency usd_ = *currency::parse("USD");
+};
+
+int64_t count_rows(mysql_connection& conn, const shard_layout& layout, const std::string& family,
+                   const std::string& where) {
+  int64_t total = 0;
+  for (uint32_t d = 0; d < layout.databases; ++d)
+    for (uint32_t t : layout.tables_in(d))
+      total += conn.query_int("SELECT COUNT(*) FROM " + layout.table_at(family, d, t) + " WHERE " + where);
+  return total;
+}
+
+//! The engine on MySQL storage, on freshly seeded databases (the same seed as the baseline).
+result run_engine(const std::string& name, const options& opt, const std::string& ack) {
+  result r;
+  r.name = name;
+  r.design = "engine";
+  r.ack = ack;
+  r.orders = opt.orders;
+  mysql_connection admin(opt.endpoint);
+  auto seed_started = std::chrono::steady_clock::now();
+  seed(admin, opt);
+  if (!opt.json)
+    std::fprintf(stderr, "%s: engine (ack %s): seeded %llu wallets in %.1f s\n", name.c_str(), ack.c_str(),
+                 (unsigned long long)opt.wallets,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - seed_started).count());
+  engine_config config;
+  storage_config storage;
+  storage.uri = uri_of(opt.endpoint);
+  storage.databases = opt.layout.databases;
+  storage.tables = opt.layout.tables;
+  storage.prefix = opt.layout.prefix;
+  storage.ack = ack == "memory" ? ack_mode::memory : ack_mode::durable;
+  config.storage = storage;
+  engine_stats before, after;
+  load_result load;
+  {
+    engine eng(config);
+    durable_load workload(name, opt.wallets);
+    load_options load_opt;
+    load_opt.orders = opt.orders;
+    load_opt.concurrency = opt.concurrency;
+    before = eng.stats();
+    load = run_load(eng, workload, load_opt);
+    auto drain_started = std::chrono::steady_clock::now();
+    if (!eng.wait_until_quiet(std::chrono::seconds(60))) throw std::runtime_error(name + ": orders still in flight");
+    if (!eng.sync_storage(std::chrono::seconds(120))) throw std::runtime_error(name + ": storage did not sync");
+    r.drain_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_started).count();
+    after = eng.stats();
+  }
+  r.succeeded = load.succeeded;
+  r.failed = load.failed;
+  r.refused = load.refused;
+  r.seconds = load.elapsed_s;
+  r.ops_per_s = load.ops_per_s;
+  r.p50_us = load.p50_us;
+  r.p99_us = load.p99_us;
+  double rows = static_cast<double>(after.storage_rows_committed - before.storage_rows_committed);
+  double batches = static_cast<double>(after.storage_batches_committed - before.storage_batches_committed);
+  r.rows_per_order = rows / static_cast<double>(opt.orders);
+  r.us_per_row = rows > 0 ? static_cast<double>(after.storage_commit_us_total - before.storage_commit_us_total) / rows : 0;
+  r.rows_per_batch = batches > 0 ? rows / batches : 0;
+
+  if (opt.inject_violation)
+    admin.execute("UPDATE " + opt.layout.table_for("wallets", 2) + " SET available = available + 1 WHERE id = 2");
+  audit_report a = audit(admin, opt.layout);
+  std::string extra;
+  if (a.orders != opt.orders) extra += "; " + std::to_string(a.orders) + " order rows, expected " + std::to_string(opt.orders);
+  if (int64_t open = count_rows(admin, opt.layout, "orders", "is_final=0"); open != 0)
+    extra += "; " + std::to_string(open) + " orders not final";
+  if (int64_t open = count_rows(admin, opt.layout, "tcc_records", "state=0"); open != 0)
+    extra += "; " + std::to_string(open) + " TCC records still tried";
+  if (r.refused != 0) extra += "; " + std::to_string(r.refused) + " orders refused";
+  r.audit_ok = a.ok && extra.empty();
+  r.audit_summary = a.summary() + extra;
+  if (!r.audit_ok)
+    std::fprintf(stderr, "%s: engine (ack %s): AUDIT FAILED: %s\n", name.c_str(), ack.c_str(), r.audit_summary.c_str());
+  return r;
+}
+
 bool parse_u64(const char* text, uint64_t& out) {
   char* end = nullptr;
   unsigned long long v = std::strtoull(text, &end, 10);
@@ -388,10 +520,67 @@ int usage() {
   std::fprintf(stderr,
                "usage: bench_durable [--orders N] [--wallets W] [--threads C] [--databases D] [--tables T]\n"
                "                     [--prefix NAME] [--mysql URI] [--workload transfer_uniform|pay_hot_wallet] [--json]\n"
-               "  default: 50000 orders per workload, 100000 wallets, 32 threads, 1x1 shards, prefix txbench,\n"
-               "  the private server of scripts/mariadb.sh (TXENGINE_MYSQL_URI overrides). The databases\n"
-               "  <prefix>_0.. are dropped and recreated for every workload.\n");
+               "                     [--ack durable|memory|both] [--concurrency N] [--no-baseline] [--no-engine]\n"
+               "  default: 50000 orders per workload, 100000 wallets, 1x1 shards, prefix txbench, the private\n"
+               "  server of scripts/mariadb.sh (TXENGINE_MYSQL_URI overrides); the baseline with 32 threads,\n"
+               "  then the engine with ack durable and 2000 orders outstanding. The databases <prefix>_0..\n"
+               "  are dropped and recreated (and seeded) before every run.\n");
   return 2;
+}
+
+std::string json_number(double v, const char* format = "%.1f") {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, v);
+  return buffer;
+}
+
+//! One workload's engine run as JSON fields (without braces), its ratio to `baseline` (null without one).
+std::string engine_fields(const result& e, const result* baseline) {
+  std::string out = "\"ack\":\"" + e.ack + "\",\"orders\":" + std::to_string(e.orders) +
+                    ",\"succeeded\":" + std::to_string(e.succeeded) + ",\"failed\":" + std::to_string(e.failed) +
+                    ",\"refused\":" + std::to_string(e.refused) + ",\"ops_per_s\":" + json_number(e.ops_per_s) +
+                    ",\"p50_us\":" + json_number(e.p50_us, "%.0f") + ",\"p99_us\":" + json_number(e.p99_us, "%.0f");
+  out += ",\"baseline_ops_per_s\":" + (baseline ? json_number(baseline->ops_per_s) : std::string("null"));
+  out += ",\"ratio\":" + (baseline && baseline->ops_per_s > 0 ? json_number(e.ops_per_s / baseline->ops_per_s, "%.2f")
+                                                              : std::string("null"));
+  out += ",\"rows_per_order\":" + json_number(e.rows_per_order, "%.2f") +
+         ",\"us_per_row\":" + json_number(e.us_per_row, "%.2f") +
+         ",\"rows_per_batch\":" + json_number(e.rows_per_batch, "%.0f") + ",\"drain_s\":" + json_number(e.drain_s, "%.2f") +
+         ",\"audit_ok\":" + (e.audit_ok ? "true" : "false");
+  return out;
+}
+
+//! One JSON object per workload: the first engine run at the top level (issue 4's fields),
+//! the baseline and further ack modes nested. Without an engine run, the baseline's fields.
+std::string workload_json(const std::vector<result>& runs) {
+  const result* baseline = nullptr;
+  std::vector<const result*> engines;
+  for (const auto& r : runs) {
+    if (r.design == "baseline") baseline = &r;
+    else engines.push_back(&r);
+  }
+  std::string base;
+  if (baseline)
+    base = "{\"design\":\"baseline_row_lock\",\"threads\":" + std::to_string(baseline->threads) + ",\"orders\":" +
+           std::to_string(baseline->orders) + ",\"succeeded\":" + std::to_string(baseline->succeeded) +
+           ",\"failed\":" + std::to_string(baseline->failed) + ",\"retries\":" + std::to_string(baseline->retries) +
+           ",\"ops_per_s\":" + json_number(baseline->ops_per_s) + ",\"p50_us\":" + json_number(baseline->p50_us, "%.0f") +
+           ",\"p99_us\":" + json_number(baseline->p99_us, "%.0f") + ",\"audit_ok\":" +
+           (baseline->audit_ok ? "true" : "false") + "}";
+  const std::string& name = runs.front().name;
+  if (engines.empty())
+    return "{\"name\":\"" + name + "\",\"design\":\"baseline_row_lock\",\"ops_per_s\":" + json_number(baseline->ops_per_s) +
+           ",\"p50_us\":" + json_number(baseline->p50_us, "%.0f") + ",\"p99_us\":" +
+           json_number(baseline->p99_us, "%.0f") + ",\"baseline_ops_per_s\":" + json_number(baseline->ops_per_s) +
+           ",\"ratio\":null,\"baseline\":" + base + "}";
+  std::string out = "{\"name\":\"" + name + "\",\"design\":\"engine\"," + engine_fields(*engines[0], baseline);
+  if (baseline) out += ",\"baseline\":" + base;
+  if (engines.size() > 1) {
+    out += ",\"other_acks\":[";
+    for (size_t i = 1; i < engines.size(); ++i) out += (i > 1 ? ",{" : "{") + engine_fields(*engines[i], baseline) + "}";
+    out += "]";
+  }
+  return out + "}";
 }
 
 }  // namespace
@@ -399,6 +588,7 @@ int usage() {
 int main(int argc, char** argv) {
   options opt;
   opt.layout.prefix = "txbench";
+  bool engine_runs = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     uint64_t v = 0;
@@ -407,8 +597,12 @@ int main(int argc, char** argv) {
       opt.json = true;
     } else if (arg == "--inject-violation") {
       opt.inject_violation = true;
+    } else if (arg == "--no-baseline") {
+      opt.baseline = false;
+    } else if (arg == "--no-engine") {
+      engine_runs = false;
     } else if (arg == "--orders" || arg == "--wallets" || arg == "--threads" || arg == "--databases" ||
-               arg == "--tables") {
+               arg == "--tables" || arg == "--concurrency") {
       const char* text = value();
       if (!text || !parse_u64(text, v) || v == 0) return usage();
       if (arg == "--orders") opt.orders = v;
@@ -416,6 +610,14 @@ int main(int argc, char** argv) {
       if (arg == "--threads") opt.threads = static_cast<uint32_t>(std::min<uint64_t>(v, 1000));
       if (arg == "--databases") opt.layout.databases = static_cast<uint32_t>(std::min<uint64_t>(v, 1u << 20));
       if (arg == "--tables") opt.layout.tables = static_cast<uint32_t>(std::min<uint64_t>(v, 1u << 20));
+      if (arg == "--concurrency") opt.concurrency = static_cast<uint32_t>(std::min<uint64_t>(v, 100'000));
+    } else if (arg == "--ack") {
+      const char* text = value();
+      if (!text) return usage();
+      std::string mode = text;
+      if (mode == "both") opt.acks = {"durable", "memory"};
+      else if (mode == "durable" || mode == "memory") opt.acks = {mode};
+      else return usage();
     } else if (arg == "--prefix") {
       const char* text = value();
       if (!text) return usage();
@@ -435,12 +637,13 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
+  if (!engine_runs) opt.acks.clear();
   std::string why;
   if (!opt.layout.valid(&why)) {
     std::fprintf(stderr, "bench_durable: %s\n", why.c_str());
     return 2;
   }
-  if (opt.wallets < 2) return usage();
+  if (opt.wallets < 2 || (!opt.baseline && opt.acks.empty())) return usage();
   std::vector<std::string> names;
   for (const char* n : {"transfer_uniform", "pay_hot_wallet"})
     if (opt.only.empty() || opt.only == n) names.push_back(n);
@@ -448,29 +651,24 @@ int main(int argc, char** argv) {
 
   if (!opt.json)
     std::printf(
-        "bench_durable: BASELINE ONLY (classic row-lock design of seed 000): one MySQL transaction per order,\n"
-        "SELECT ... FOR UPDATE on the wallets in id order, balance check, updates, fund-movement inserts, commit.\n"
-        "The engine half (write-behind group commit) is not built yet: ratio n/a.\n"
-        "server %s, shards %ux%u, %u threads, %llu orders per workload, %llu wallets\n\n",
-        opt.endpoint.describe().c_str(), opt.layout.databases, opt.layout.tables, opt.threads,
-        (unsigned long long)opt.orders, (unsigned long long)opt.wallets);
+        "bench_durable: the engine (write-behind group commit, docs/durability-design.md) against the classic\n"
+        "row-lock design of seed 000 (one MySQL transaction per order, SELECT ... FOR UPDATE on the wallets in\n"
+        "id order, balance check, updates, fund-movement inserts, commit), same server, same seed, same run.\n"
+        "server %s, shards %ux%u, %llu orders per workload, %llu wallets; baseline %u threads, engine %u outstanding\n\n",
+        opt.endpoint.describe().c_str(), opt.layout.databases, opt.layout.tables, (unsigned long long)opt.orders,
+        (unsigned long long)opt.wallets, opt.threads, opt.concurrency);
   mysql_thread_scope scope;
-  std::vector<result> results;
+  std::vector<std::vector<result>> results;
   bool all_ok = true;
   try {
     for (const auto& name : names) {
-      results.push_back(run_workload(name, opt));
-      const result& r = results.back();
-      all_ok = all_ok && r.audit_ok;
-      if (opt.json)
-        std::printf(
-            "{\"name\":\"%s\",\"design\":\"baseline_row_lock\",\"orders\":%llu,\"succeeded\":%llu,\"failed\":%llu,"
-            "\"retries\":%llu,\"threads\":%u,\"ops_per_s\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f,"
-            "\"baseline_ops_per_s\":%.1f,\"ratio\":null,\"audit_ok\":%s}\n",
-            r.name.c_str(), (unsigned long long)r.orders, (unsigned long long)r.succeeded,
-            (unsigned long long)r.failed, (unsigned long long)r.retries, opt.threads, r.ops_per_s, r.p50_us, r.p99_us,
-            r.ops_per_s, r.audit_ok ? "true" : "false");
+      std::vector<result> runs;
+      if (opt.baseline) runs.push_back(run_baseline(name, opt));
+      for (const auto& ack : opt.acks) runs.push_back(run_engine(name, opt, ack));
+      for (const auto& r : runs) all_ok = all_ok && r.audit_ok;
+      if (opt.json) std::printf("%s\n", workload_json(runs).c_str());
       std::fflush(stdout);
+      results.push_back(std::move(runs));
     }
   } catch (const sql::SQLException& e) {
     std::fprintf(stderr, "bench_durable: MySQL error %d (%s) at %s: %s\n", e.getErrorCode(), e.getSQLStateCStr(),
@@ -481,13 +679,30 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!opt.json) {
-    std::printf("%-18s %-20s %9s %10s %10s %10s %8s %8s  %s\n", "workload", "design", "orders", "ops/s", "p50 us",
-                "p99 us", "retries", "failed", "audit");
-    for (const auto& r : results)
-      std::printf("%-18s %-20s %9llu %10.0f %10.0f %10.0f %8llu %8llu  %s\n", r.name.c_str(), "baseline (row lock)",
-                  (unsigned long long)r.orders, r.ops_per_s, r.p50_us, r.p99_us, (unsigned long long)r.retries,
-                  (unsigned long long)r.failed, r.audit_ok ? "ok" : "FAILED");
-    for (const auto& r : results) std::printf("audit %s: %s\n", r.name.c_str(), r.audit_summary.c_str());
+    std::printf("%-18s %-22s %9s %10s %10s %10s %8s %9s %9s %8s  %s\n", "workload", "design", "orders", "ops/s",
+                "p50 us", "p99 us", "ratio", "rows/ord", "us/row", "failed", "audit");
+    for (const auto& runs : results) {
+      const result* baseline = nullptr;
+      for (const auto& r : runs)
+        if (r.design == "baseline") baseline = &r;
+      for (const auto& r : runs) {
+        std::string design = r.design == "baseline" ? "baseline (row lock)" : "engine (ack " + r.ack + ")";
+        std::string ratio = r.design == "engine" && baseline && baseline->ops_per_s > 0
+                                ? json_number(r.ops_per_s / baseline->ops_per_s, "%.2f")
+                                : std::string("-");
+        std::string rows = r.design == "engine" ? json_number(r.rows_per_order, "%.2f") : std::string("-");
+        std::string us = r.design == "engine" ? json_number(r.us_per_row, "%.2f") : std::string("-");
+        std::printf("%-18s %-22s %9llu %10.0f %10.0f %10.0f %8s %9s %9s %8llu  %s\n", r.name.c_str(), design.c_str(),
+                    (unsigned long long)r.orders, r.ops_per_s, r.p50_us, r.p99_us, ratio.c_str(), rows.c_str(),
+                    us.c_str(), (unsigned long long)r.failed, r.audit_ok ? "ok" : "FAILED");
+      }
+    }
+    for (const auto& runs : results)
+      for (const auto& r : runs)
+        std::printf("audit %s %s%s: %s\n", r.name.c_str(), r.design.c_str(), r.ack.empty() ? "" : (" " + r.ack).c_str(),
+                    r.audit_summary.c_str());
+    std::printf("ratio: engine ops/s / baseline ops/s (same workload, same run). rows/ord: rows handed to the writer\n"
+                "per order; us/row: the writer's time building and running its statements per row.\n");
   }
   return all_ok ? 0 : 1;
 }
