@@ -31,13 +31,12 @@ struct storage_config {
   uint32_t tables = 1;     //!< T: table = wallet id mod T
   std::string prefix = "txengine";
   ack_mode ack = ack_mode::durable;
-  //! A batch is committed when it holds this many rows (as handed to the writer), or when no
-  //! message came for `batch_idle_ms` (the orders in flight finish into the batch: one order
-  //! row instead of two, no TCC rows), or when it is `batch_latency_max_ms` old and the
-  //! writer's mailbox is empty. batch_idle_ms = 0: as soon as the mailbox is empty.
+  //! A batch is committed when it holds this many rows (as handed to the writer); else once the
+  //! writer's mailbox is empty and every order among wallets with an effect in the batch has its
+  //! final row there too (so an order writes one order row and no TCC rows), or at the latest
+  //! when the batch is `batch_latency_max_ms` old and the mailbox is empty.
   size_t batch_rows_max = 50000;
-  int64_t batch_idle_ms = 1;
-  int64_t batch_latency_max_ms = 20;
+  int64_t batch_latency_max_ms = 50;
   //! Rows handed to the writer and not yet committed past which hosts refuse new commands
   //! with `unavailable` (running orders keep going, so every started order can finish).
   int64_t queue_rows_high_water = 400'000;

@@ -39,6 +39,8 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <ctime>
+#include <unistd.h>
 #include <vector>
 
 #include "actors/engine.hpp"
@@ -72,6 +74,7 @@ struct options {
   bool json = false;
   bool inject_violation = false;  //!< test of the audit: a cent out of nowhere before it runs
   bool baseline = true;
+  int64_t batch_latency_ms = -1;  //!< engine: storage_config::batch_latency_max_ms (-1: its default)
   bool cold = false;  //!< engine: wallets load lazily during the timed part (else all before it)
   std::vector<std::string> acks = {"durable"};  //!< engine runs, by ack mode (empty: no engine run)
   uint32_t concurrency = 2'000;                  //!< engine: orders outstanding (closed loop)
@@ -88,6 +91,9 @@ struct result {
   uint64_t failed = 0;
   uint64_t retries = 0;
   double seconds = 0;
+  double client_cpu_us = 0;   //!< this process's CPU per order during the timed part
+  double server_cpu_us = -1;  //!< the MySQL server's CPU per order during it (-1: not on this machine)
+  double committed_ops_per_s = 0;  //!< engine: orders / (timed part + drain): what MySQL kept up with
   double ops_per_s = 0;
   double p50_us = 0;
   double p99_us = 0;
@@ -105,6 +111,56 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+//! CPU seconds (user + system) of a process, from /proc; -1 when it cannot be read.
+double process_cpu_s(long pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return -1;
+  char buffer[1024] = {};
+  size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
+  std::fclose(f);
+  const char* after_name = std::strrchr(buffer, ')');  // the command name may hold spaces
+  unsigned long utime = 0, stime = 0;
+  if (n == 0 || after_name == nullptr ||
+      std::sscanf(after_name + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+    return -1;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+//! The MySQL server's process id when it runs on this machine (its pid file is readable); 0 otherwise.
+long server_pid(mysql_connection& conn) {
+  try {
+    auto rs = conn.query("SELECT @@pid_file");
+    if (!rs->next()) return 0;
+    std::FILE* f = std::fopen(std::string(rs->getString(1)).c_str(), "r");
+    if (f == nullptr) return 0;
+    long pid = 0;
+    if (std::fscanf(f, "%ld", &pid) != 1) pid = 0;
+    std::fclose(f);
+    return pid > 0 && process_cpu_s(pid) >= 0 ? pid : 0;
+  } catch (const sql::SQLException&) {
+    return 0;
+  }
+}
+
+double own_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+//! CPU used by this process and by the server during a timed part.
+struct cpu_meter {
+  long pid = 0;
+  double own = 0, server = 0;
+  explicit cpu_meter(long server_pid) : pid(server_pid), own(own_cpu_s()), server(pid ? process_cpu_s(pid) : 0) {}
+  //! (own, server) CPU microseconds per order since construction; server -1 when unknown.
+  std::pair<double, double> per_order(uint64_t orders) const {
+    double n = static_cast<double>(std::max<uint64_t>(orders, 1));
+    double server_now = pid ? process_cpu_s(pid) : -1;
+    return {(own_cpu_s() - own) * 1e6 / n, pid && server_now >= 0 ? (server_now - server) * 1e6 / n : -1};
+  }
+};
 
 uint64_t splitmix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -330,6 +386,7 @@ result run_baseline(const std::string& name, const options& opt) {
   // Connect every worker first, so the timed part measures orders only.
   std::vector<std::unique_ptr<mysql_connection>> connections;
   for (uint32_t i = 0; i < opt.threads; ++i) connections.push_back(std::make_unique<mysql_connection>(opt.endpoint));
+  cpu_meter cpu(server_pid(admin));
   auto started = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (uint32_t i = 0; i < opt.threads; ++i) {
@@ -374,6 +431,7 @@ result run_baseline(const std::string& name, const options& opt) {
   }
   for (auto& t : workers) t.join();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::tie(r.client_cpu_us, r.server_cpu_us) = cpu.per_order(opt.orders);
   connections.clear();
   if (broken) throw std::runtime_error(name + ": " + error);
   std::vector<uint32_t> all;
@@ -463,6 +521,11 @@ result run_engine(const std::string& name, const options& opt, const std::string
   storage.tables = opt.layout.tables;
   storage.prefix = opt.layout.prefix;
   storage.ack = ack == "memory" ? ack_mode::memory : ack_mode::durable;
+  if (opt.batch_latency_ms >= 0) storage.batch_latency_max_ms = opt.batch_latency_ms;
+  // Memory acks run ahead of MySQL; room for the whole run's rows, so no order is refused and
+  // the drain time shows how far behind the writer was.
+  if (storage.ack == ack_mode::memory)
+    storage.queue_rows_high_water = std::max<int64_t>(storage.queue_rows_high_water, static_cast<int64_t>(opt.orders) * 16);
   config.storage = storage;
   engine_stats before, after;
   load_result load;
@@ -493,11 +556,13 @@ result run_engine(const std::string& name, const options& opt, const std::string
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - warm_started).count());
     }
     before = eng.stats();
+    cpu_meter cpu(server_pid(admin));
     load = run_load(eng, workload, load_opt);
     auto drain_started = std::chrono::steady_clock::now();
     if (!eng.wait_until_quiet(std::chrono::seconds(60))) throw std::runtime_error(name + ": orders still in flight");
-    if (!eng.sync_storage(std::chrono::seconds(120))) throw std::runtime_error(name + ": storage did not sync");
+    if (!eng.sync_storage(std::chrono::seconds(300))) throw std::runtime_error(name + ": storage did not sync");
     r.drain_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_started).count();
+    std::tie(r.client_cpu_us, r.server_cpu_us) = cpu.per_order(opt.orders);
     after = eng.stats();
   }
   r.succeeded = load.succeeded;
@@ -505,6 +570,7 @@ result run_engine(const std::string& name, const options& opt, const std::string
   r.refused = load.refused;
   r.seconds = load.elapsed_s;
   r.ops_per_s = load.ops_per_s;
+  r.committed_ops_per_s = static_cast<double>(opt.orders) / (load.elapsed_s + r.drain_s);
   r.p50_us = load.p50_us;
   r.p99_us = load.p99_us;
   double rows = static_cast<double>(after.storage_rows_written - before.storage_rows_written);
@@ -546,6 +612,7 @@ int usage() {
                "usage: bench_durable [--orders N] [--wallets W] [--threads C] [--databases D] [--tables T]\n"
                "                     [--prefix NAME] [--mysql URI] [--workload transfer_uniform|pay_hot_wallet] [--json]\n"
                "                     [--ack durable|memory|both] [--concurrency N] [--cold] [--no-baseline] [--no-engine]\n"
+               "                     [--batch-latency-ms N]   (the engine writer's batching, storage_config)\n"
                "  --cold: the engine's wallets load lazily during the timed part (default: all loaded before it)\n"
                "  default: 50000 orders per workload, 100000 wallets, 1x1 shards, prefix txbench, the private\n"
                "  server of scripts/mariadb.sh (TXENGINE_MYSQL_URI overrides); the baseline with 32 threads,\n"
@@ -572,6 +639,9 @@ std::string engine_fields(const result& e, const result* baseline) {
   out += ",\"rows_per_order\":" + json_number(e.rows_per_order, "%.2f") +
          ",\"us_per_row\":" + json_number(e.us_per_row, "%.2f") +
          ",\"rows_per_batch\":" + json_number(e.rows_per_batch, "%.0f") + ",\"drain_s\":" + json_number(e.drain_s, "%.2f") +
+         ",\"committed_ops_per_s\":" + json_number(e.committed_ops_per_s) +
+         ",\"client_cpu_us_per_order\":" + json_number(e.client_cpu_us) +
+         ",\"server_cpu_us_per_order\":" + (e.server_cpu_us >= 0 ? json_number(e.server_cpu_us) : std::string("null")) +
          ",\"audit_ok\":" + (e.audit_ok ? "true" : "false");
   return out;
 }
@@ -591,7 +661,9 @@ std::string workload_json(const std::vector<result>& runs) {
            std::to_string(baseline->orders) + ",\"succeeded\":" + std::to_string(baseline->succeeded) +
            ",\"failed\":" + std::to_string(baseline->failed) + ",\"retries\":" + std::to_string(baseline->retries) +
            ",\"ops_per_s\":" + json_number(baseline->ops_per_s) + ",\"p50_us\":" + json_number(baseline->p50_us, "%.0f") +
-           ",\"p99_us\":" + json_number(baseline->p99_us, "%.0f") + ",\"audit_ok\":" +
+           ",\"p99_us\":" + json_number(baseline->p99_us, "%.0f") +
+           ",\"client_cpu_us_per_order\":" + json_number(baseline->client_cpu_us) + ",\"server_cpu_us_per_order\":" +
+           (baseline->server_cpu_us >= 0 ? json_number(baseline->server_cpu_us) : std::string("null")) + ",\"audit_ok\":" +
            (baseline->audit_ok ? "true" : "false") + "}";
   const std::string& name = runs.front().name;
   if (engines.empty())
@@ -623,6 +695,10 @@ int main(int argc, char** argv) {
       opt.json = true;
     } else if (arg == "--inject-violation") {
       opt.inject_violation = true;
+    } else if (arg == "--batch-latency-ms") {
+      const char* text = value();
+      if (!text || !parse_u64(text, v)) return usage();
+      opt.batch_latency_ms = static_cast<int64_t>(std::min<uint64_t>(v, 10'000));
     } else if (arg == "--cold") {
       opt.cold = true;
     } else if (arg == "--no-baseline") {
@@ -707,8 +783,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!opt.json) {
-    std::printf("%-18s %-22s %9s %10s %10s %10s %8s %9s %9s %8s  %s\n", "workload", "design", "orders", "ops/s",
-                "p50 us", "p99 us", "ratio", "rows/ord", "us/row", "failed", "audit");
+    std::printf("%-18s %-22s %9s %10s %10s %10s %8s %9s %9s %10s %10s %8s  %s\n", "workload", "design", "orders",
+                "ops/s", "p50 us", "p99 us", "ratio", "rows/ord", "us/row", "cpu us/op", "db us/op", "failed", "audit");
     for (const auto& runs : results) {
       const result* baseline = nullptr;
       for (const auto& r : runs)
@@ -720,9 +796,14 @@ int main(int argc, char** argv) {
                                 : std::string("-");
         std::string rows = r.design == "engine" ? json_number(r.rows_per_order, "%.2f") : std::string("-");
         std::string us = r.design == "engine" ? json_number(r.us_per_row, "%.2f") : std::string("-");
-        std::printf("%-18s %-22s %9llu %10.0f %10.0f %10.0f %8s %9s %9s %8llu  %s\n", r.name.c_str(), design.c_str(),
-                    (unsigned long long)r.orders, r.ops_per_s, r.p50_us, r.p99_us, ratio.c_str(), rows.c_str(),
-                    us.c_str(), (unsigned long long)r.failed, r.audit_ok ? "ok" : "FAILED");
+        std::string server = r.server_cpu_us >= 0 ? json_number(r.server_cpu_us, "%.0f") : std::string("-");
+        std::printf("%-18s %-22s %9llu %10.0f %10.0f %10.0f %8s %9s %9s %10.0f %10s %8llu  %s\n", r.name.c_str(),
+                    design.c_str(), (unsigned long long)r.orders, r.ops_per_s, r.p50_us, r.p99_us, ratio.c_str(),
+                    rows.c_str(), us.c_str(), r.client_cpu_us, server.c_str(), (unsigned long long)r.failed,
+                    r.audit_ok ? "ok" : "FAILED");
+        if (r.design == "engine" && r.ack == "memory")
+          std::printf("%-18s %-22s %9s %10.0f   (committed: timed part + %.1f s until the writer caught up)\n", "",
+                      "  committed", "", r.committed_ops_per_s, r.drain_s);
       }
     }
     for (const auto& runs : results)
@@ -730,7 +811,9 @@ int main(int argc, char** argv) {
         std::printf("audit %s %s%s: %s\n", r.name.c_str(), r.design.c_str(), r.ack.empty() ? "" : (" " + r.ack).c_str(),
                     r.audit_summary.c_str());
     std::printf("ratio: engine ops/s / baseline ops/s (same workload, same run). rows/ord: rows the writer wrote\n"
-                "(or deleted) per order; us/row: the writer's time building and running its statements per row.\n");
+                "(or deleted) per order; us/row: the writer's time building and running its statements per row.\n"
+                "cpu us/op: this process's CPU per order (engine or baseline clients); db us/op: the MySQL server's\n"
+                "CPU per order (when it runs here). 2e6 / (cpu + db) bounds ops/s on 2 idle cores.\n");
   }
   return all_ok ? 0 : 1;
 }

@@ -356,19 +356,41 @@ struct writer_state {
     batch = pending_batch();
     for (auto& o : carried) batch.orders.emplace(o.id, std::move(o));
     ready_at = std::chrono::steady_clock::now();
+    unfinished.clear();
   }
 
-  //! Commits when the batch is full, or when nothing came for a while (the idle timeout of the
-  //! behavior, `batch_idle_ms`: lets the orders in flight finish into this batch) or the batch
-  //! is `batch_latency_max_ms` old and the mailbox is empty.
+  //! Orders among wallets with an effect in the batch and no final row yet: committing now
+  //! would split them over two batches (their order row twice, their TCC rows written and
+  //! deleted). Orders with a channel wait for the outside world and are not waited for.
+  std::unordered_set<order_id> unfinished;
+  std::unordered_set<order_id> channel_orders;  //!< not final; bounded by the hosts' in-flight bound
+
+  void track(const write_batch& b) {
+    for (const auto& o : b.orders) {
+      if (is_final(o.state)) {
+        unfinished.erase(o.id);
+        channel_orders.erase(o.id);
+      } else if (o.intent && (o.command.kind == order_kind::top_up || o.command.kind == order_kind::withdraw)) {
+        channel_orders.insert(o.id);
+      }
+    }
+    auto effect = [this](order_id id) {
+      if (channel_orders.count(id) != 0) return;
+      auto found = batch.orders.find(id);
+      if (found == batch.orders.end() || !is_final(found->second.state)) unfinished.insert(id);
+    };
+    for (const auto& m : b.movements) effect(m.entry.txn);
+    for (const auto& t : b.tcc) effect(t.order);
+  }
+
+  //! Commits when the batch is full; else once the mailbox is empty and no order is unfinished
+  //! in the batch, or the batch is `batch_latency_max_ms` old (counted from the end of the last
+  //! commit: the orders the replies of that commit set going are what it waits for).
   void maybe_commit(caf::event_based_actor* self) {
     if (static_cast<size_t>(batch.rows_received) >= link->config.batch_rows_max) return commit(self);
     if (!self->mailbox().empty() || batch.empty()) return;
-    // Messages that queued up during the last commit are not what this waits for: the orders
-    // those replies set going are.
     auto age = std::chrono::steady_clock::now() - std::max(batch.first_at, ready_at);
-    if (link->config.batch_idle_ms == 0 || age >= std::chrono::milliseconds(link->config.batch_latency_max_ms))
-      commit(self);
+    if (unfinished.empty() || age >= std::chrono::milliseconds(link->config.batch_latency_max_ms)) commit(self);
   }
 };
 
@@ -393,6 +415,7 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
   });
   return {
       [=](persist_atom, write_batch& b) {
+        self->state.track(b);
         self->state.batch.add(b, caf::actor_cast<caf::actor>(self->current_sender()));
         self->state.maybe_commit(self);
       },
@@ -400,8 +423,7 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
         self->state.batch.syncs.push_back(self->make_response_promise());
         self->state.maybe_commit(self);
       },
-      caf::after(std::chrono::milliseconds(std::max<int64_t>(link->config.batch_idle_ms, 1))) >>
-          [=] { self->state.commit(self); },
+      caf::after(std::chrono::milliseconds(1)) >> [=] { self->state.maybe_commit(self); },
   };
 }
 
