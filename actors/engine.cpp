@@ -354,6 +354,7 @@ engine_stats engine::stats() {
     result.storage_rows_queued = storage_->rows_queued.load();
     result.storage_batches_committed = storage_->batches_committed.load();
     result.storage_rows_committed = storage_->rows_committed.load();
+    result.storage_rows_written = storage_->rows_written.load();
     result.storage_commit_failures = storage_->commit_failures.load();
     result.storage_commit_us_total = storage_->commit_us_total.load();
     result.publication = publication();

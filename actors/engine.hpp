@@ -56,6 +56,7 @@ struct engine_stats {
   int64_t storage_rows_queued = 0;
   uint64_t storage_batches_committed = 0;
   uint64_t storage_rows_committed = 0;
+  uint64_t storage_rows_written = 0;  //!< rows the writer's statements wrote or deleted (after dedup)
   uint64_t storage_commit_failures = 0;
   uint64_t storage_commit_us_total = 0;
   // Kafka publication (all zero when off).

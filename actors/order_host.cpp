@@ -469,8 +469,14 @@ class host_state {
     TX_CHECK(inserted);
     if (storage_ != nullptr) {
       writer_outbox_.orders.push_back(order_row_of(it->second.core, now, true));
-      if (storage_->durable_ack()) {
-        // Write-ahead of intent: the first try goes out once the order row is committed.
+      // Write-ahead of intent. The intent goes to the writer at the next flush, before any
+      // step (flush() sends the writer batch first, and a local send enqueues at once), so
+      // every wallet effect of the order reaches the writer's mailbox after it and commits
+      // in the same batch or a later one: an order among wallets starts now. An order with
+      // a channel (top-up, withdrawal) acts outside MySQL, where nothing orders it after the
+      // intent: with durable acks it starts once the intent is committed.
+      order_kind kind = it->second.core.command().kind;
+      if (storage_->durable_ack() && (kind == order_kind::top_up || kind == order_kind::withdraw)) {
         waits_.push_back({writer_seq_ + 1, id, caf::actor(), order_reply()});
         return;
       }

@@ -92,8 +92,12 @@ struct storage_config {
   uint32_t tables = 1;     //!< T: table = wallet id mod T
   std::string prefix = "txengine";
   ack_mode ack = ack_mode::durable;
-  //! A batch is committed when it holds this many rows, or as soon as the writer's mailbox is empty.
-  size_t batch_rows_max = 4000;
+  //! A batch is committed when it holds this many rows (as handed to the writer); else once the
+  //! writer's mailbox is empty and every order among wallets with an effect in the batch has its
+  //! final row there too (so an order writes one order row and no TCC rows), or at the latest
+  //! when the batch is `batch_latency_max_ms` old and the mailbox is empty.
+  size_t batch_rows_max = 50000;
+  int64_t batch_latency_max_ms = 50;
   //! Rows handed to the writer and not yet committed past which hosts refuse new commands
   //! with `unavailable` (running orders keep going, so every started order can finish).
   int64_t queue_rows_high_water = 400'000;
@@ -263,7 +267,8 @@ struct storage_link {
   //! Rows handed to the writer and not yet committed (senders add, the writer subtracts).
   std::atomic<int64_t> rows_queued{0};
   std::atomic<uint64_t> batches_committed{0};
-  std::atomic<uint64_t> rows_committed{0};
+  std::atomic<uint64_t> rows_committed{0};  //!< rows handed to the writer and committed
+  std::atomic<uint64_t> rows_written{0};    //!< rows its statements wrote or deleted (after dedup)
   std::atomic<uint64_t> commit_failures{0};
   std::atomic<uint64_t> commit_us_total{0};  //!< time spent committing (building and running statements)
   //! Outbox rows committed and not yet marked published (the writer adds, the publisher

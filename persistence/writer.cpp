@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -54,25 +55,27 @@ class statement_set {
  public:
   statement_set(std::string head, std::string tail) : head_(std::move(head)), tail_(std::move(tail)) {}
   std::string& row(const std::string& table) {
-    std::string& values = by_table_[table];
-    if (!values.empty()) values += ',';
+    auto& [values, rows] = by_table_[table];
+    if (rows++ > 0) values += ',';
     return values;
   }
-  void emit(std::vector<std::string>& out) const {
+  //! Appends the statements to `out` and their row counts to `rows`.
+  void emit(std::vector<std::string>& out, std::vector<size_t>& rows) const {
     for (const auto& [table, values] : by_table_) {
       std::string sql = head_;
       auto at = sql.find("{table}");
       sql.replace(at, 7, table);
-      sql += values;
+      sql += values.first;
       sql += tail_;
       out.push_back(std::move(sql));
+      rows.push_back(values.second);
     }
   }
 
  private:
   std::string head_;
   std::string tail_;
-  std::map<std::string, std::string> by_table_;
+  std::map<std::string, std::pair<std::string, size_t>> by_table_;
 };
 
 template <class... Ts>
@@ -90,6 +93,14 @@ struct tcc_key_hash {
   size_t operator()(const std::pair<wallet_id, order_id>& k) const { return k.first * 0x9E3779B97F4A7C15ull ^ k.second; }
 };
 
+//! What a batch's statements write, beyond the SQL: for the writer's bookkeeping after the commit.
+struct built_rows {
+  size_t rows = 0;                                       //!< rows written or deleted
+  std::vector<std::pair<order_id, wallet_id>> tcc_kept;  //!< TCC rows written for orders not final
+  std::vector<order_id> tcc_deleted;                     //!< final orders whose stored TCC rows are deleted
+  std::vector<size_t> statement_rows;                    //!< per statement
+};
+
 //! The batch being gathered: rows deduplicated (a wallet's newest row, a record's newest
 //! state, an order's newest row), plus who waits for it.
 struct pending_batch {
@@ -100,10 +111,13 @@ struct pending_batch {
   std::vector<std::pair<caf::actor, uint64_t>> acks;
   std::vector<caf::response_promise> syncs;
   int64_t rows_received = 0;  //!< as counted into storage_link::rows_queued by the senders
+  std::chrono::steady_clock::time_point first_at;  //!< when the first message of this batch came
 
+  //! Intents carried over from an earlier batch do not make a batch worth committing by themselves.
   bool empty() const { return rows_received == 0 && acks.empty() && syncs.empty(); }
 
   void add(write_batch& b, const caf::actor& sender) {
+    if (empty()) first_at = std::chrono::steady_clock::now();
     rows_received += static_cast<int64_t>(b.rows());
     for (auto& w : b.wallets) {
       auto [it, inserted] = wallets.emplace(w.info.id, w);
@@ -122,8 +136,42 @@ struct pending_batch {
     if (b.ack_seq != 0) acks.emplace_back(sender, b.ack_seq);
   }
 
-  std::vector<std::string> statements(const shard_layout& layout) const {
+  //! Takes out the intent rows of orders that have no effect in this batch and need not be
+  //! committed yet: an intent must be committed no later than the order's first effect, which
+  //! is in a later batch then, so it goes there (most orders then write one order row, intent
+  //! and final state at once, and no TCC rows). Orders with a channel are not carried: their
+  //! host waits for the intent's commit before it acts outside MySQL.
+  std::vector<order_row> take_carried_intents() {
+    std::vector<order_row> carried;
+    std::unordered_set<order_id> with_effects;
+    for (const auto& m : movements) with_effects.insert(m.entry.txn);
+    for (const auto& [key, t] : tcc) with_effects.insert(t.order);
+    for (auto it = orders.begin(); it != orders.end();) {
+      const order_row& o = it->second;
+      order_kind kind = o.command.kind;
+      if (o.intent && !is_final(o.state) && kind != order_kind::top_up && kind != order_kind::withdraw &&
+          with_effects.count(it->first) == 0) {
+        carried.push_back(std::move(it->second));
+        it = orders.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return carried;
+  }
+
+  //! The statements of this batch. TCC records of an order that is final in this batch are
+  //! not written, and the rows earlier batches wrote for it (`stored`) are deleted: once the
+  //! final row is committed no step of the order can come after a restart (final orders are
+  //! not resumed), and until then the shard's memory answers late repeats. `written` gets the
+  //! TCC rows this batch keeps, and the row count.
+  std::vector<std::string> statements(const shard_layout& layout,
+                                      const std::unordered_map<order_id, std::vector<wallet_id>>& stored,
+                                      built_rows& written) const {
     std::vector<std::string> out;
+    std::unordered_set<order_id> finals;
+    for (const auto& [id, o] : orders)
+      if (is_final(o.state)) finals.insert(id);
     statement_set wallet_set(
         "INSERT INTO {table} (id,tenant,currency,kind,status,overdraft_limit,available,frozen,incoming,version,"
         "created_ms,updated_ms) VALUES ",
@@ -139,7 +187,8 @@ struct pending_batch {
                     n(w.current.available), n(w.current.frozen), n(w.current.incoming), u(w.version), n(w.updated_ms),
                     n(w.updated_ms));
     }
-    wallet_set.emit(out);
+    written.rows += wallets.size();
+    wallet_set.emit(out, written.statement_rows);
     statement_set movement_set(
         "INSERT IGNORE INTO {table} (wallet_id,seq,order_id,phase,d_available,d_frozen,d_incoming,available_after,"
         "frozen_after,incoming_after,at_ms) VALUES ",
@@ -150,20 +199,39 @@ struct pending_batch {
                     u(e.txn), u(static_cast<unsigned>(e.phase)), n(e.delta.available), n(e.delta.frozen),
                     n(e.delta.incoming), n(e.after.available), n(e.after.frozen), n(e.after.incoming), n(e.at_ms));
     }
-    movement_set.emit(out);
+    written.rows += movements.size();
+    movement_set.emit(out, written.statement_rows);
     statement_set tcc_set(
         "INSERT INTO {table} (wallet_id,order_id,leg_type,state,try_result,tried_amount,confirmed_amount,"
         "try_deadline_ms,updated_ms) VALUES ",
         " ON DUPLICATE KEY UPDATE state=VALUES(state),try_result=VALUES(try_result),"
         "confirmed_amount=VALUES(confirmed_amount),updated_ms=VALUES(updated_ms)");
     for (const auto& [key, t] : tcc) {
+      if (finals.count(t.order)) continue;
+      written.tcc_kept.emplace_back(t.order, t.wallet);
+      ++written.rows;
       const auto& r = t.record;
       append_values(tcc_set.row(layout.table_for("tcc_records", t.wallet)), u(t.wallet), u(t.order),
                     u(static_cast<unsigned>(r.type)), u(static_cast<unsigned>(r.state)),
                     u(static_cast<unsigned>(r.try_result)), n(r.tried_amount), n(r.confirmed_amount), "0",
                     n(t.updated_ms));
     }
-    tcc_set.emit(out);
+    tcc_set.emit(out, written.statement_rows);
+    // By order id (index by_order): every record of a final order goes.
+    statement_set tcc_delete("DELETE FROM {table} WHERE order_id IN (", ")");
+    for (order_id id : finals) {
+      auto found = stored.find(id);
+      if (found == stored.end()) continue;
+      written.tcc_deleted.push_back(id);
+      std::vector<std::string> tables;
+      for (wallet_id w : found->second) {
+        std::string table = layout.table_for("tcc_records", w);
+        if (std::find(tables.begin(), tables.end(), table) == tables.end()) tables.push_back(std::move(table));
+        ++written.rows;
+      }
+      for (const auto& table : tables) tcc_delete.row(table) += u(id);
+    }
+    tcc_delete.emit(out, written.statement_rows);
     statement_set order_set(
         "INSERT INTO {table} (id,tenant,request_id,kind,state,is_final,result_code,currency,amount,confirmed_amount,"
         "source,destination,fee_wallet,fee_amount,original_order,channel,legs,attempts,try_deadline_ms,created_ms,"
@@ -184,12 +252,14 @@ struct pending_batch {
                     n(c.amount), n(o.posted_amount), u(c.source), u(c.destination), u(c.fee_wallet), n(c.fee_amount),
                     u(c.original_order), u(c.channel), "'" + o.legs_json + "'", u(o.attempts), n(o.try_deadline_ms),
                     n(o.created_ms), n(o.updated_ms), n(o.final_ms));
+      ++written.rows;
+      if (o.intent) ++written.rows;
       if (o.intent)
         append_values(request_set.row(layout.table_for("request_ids", shard_layout::request_key(c.tenant, c.request_id))),
                       u(c.tenant), hex_literal(c.request_id), u(id), u(content_hash(c)), n(o.created_ms));
     }
-    order_set.emit(out);
-    request_set.emit(out);
+    order_set.emit(out, written.statement_rows);
+    request_set.emit(out, written.statement_rows);
     return out;
   }
 };
@@ -202,17 +272,33 @@ struct writer_state {
   std::unique_ptr<mysql_thread_scope> thread_scope;
   std::unique_ptr<mysql_connection> conn;
   pending_batch batch;
+  std::chrono::steady_clock::time_point ready_at;  //!< when the last commit ended
   uint64_t batches = 0;
+  //! TCC rows committed for orders not final yet, by order: deleted with the order's final row.
+  //! Bounded: past the bound new ones are not tracked and their rows stay (harmless: a record
+  //! of a final order is never asked for after a restart).
+  std::unordered_map<order_id, std::vector<wallet_id>> tcc_stored;
+  static constexpr size_t tcc_stored_max = size_t{1} << 20;
   //! TXENGINE_WRITER_PROFILE=1: time per table family, printed when the writer stops.
   bool profile_ = std::getenv("TXENGINE_WRITER_PROFILE") != nullptr;
   std::map<std::string, int64_t> profile_us_;
+  std::map<std::string, int64_t> profile_rows_;
 
-  //! Commits the batch; retries (reconnecting) until it commits or the engine stops.
-  void commit(caf::event_based_actor* self) {
+  //! Commits the batch; retries (reconnecting) until it commits or the engine stops. `carry`:
+  //! intents without effects may wait for the next batch (not when someone waits for a sync).
+  void commit(caf::event_based_actor* self, bool carry = true) {
     if (batch.empty()) return;
     auto started = std::chrono::steady_clock::now();
-    std::vector<std::string> sql = batch.statements(layout);
+    std::vector<order_row> carried;
+    if (carry && batch.syncs.empty()) carried = batch.take_carried_intents();
+    built_rows written;
+    std::vector<std::string> sql = batch.statements(layout, tcc_stored, written);
+    // Issue 5: the outbox rows of the batch's final orders, in the same transaction (carried
+    // intents are not final: they have none).
     size_t outbox_rows = append_outbox(sql);
+    if (profile_)
+      profile_us_["(build)"] += std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::steady_clock::now() - started).count();
     int64_t backoff_ms = 5;
     for (uint32_t attempt = 1;; ++attempt) {
       if (link->stopping.load()) return;  // the engine is going away: as if it had crashed now
@@ -220,19 +306,26 @@ struct writer_state {
         if (!conn) conn = std::make_unique<mysql_connection>(endpoint);
         if (!sql.empty()) {
           conn->begin();
-          for (const auto& statement : sql) {
+          for (size_t i = 0; i < sql.size(); ++i) {
+            const std::string& statement = sql[i];
             if (profile_) {
               auto t0 = std::chrono::steady_clock::now();
               conn->execute(statement);
               auto at = statement.find("`.`");
               std::string family = statement.substr(at + 3, statement.find('_', at + 3) - at - 3);
+              if (statement.compare(0, 6, "DELETE") == 0) family += " delete";
               profile_us_[family] += std::chrono::duration_cast<std::chrono::microseconds>(
                                          std::chrono::steady_clock::now() - t0).count();
+              if (attempt == 1) profile_rows_[family] += static_cast<int64_t>(written.statement_rows[i]);
             } else {
               conn->execute(statement);
             }
           }
+          auto t0 = std::chrono::steady_clock::now();
           conn->commit();
+          if (profile_)
+            profile_us_["(commit)"] += std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::steady_clock::now() - t0).count();
         }
         break;
       } catch (const sql::SQLException& e) {
@@ -249,6 +342,17 @@ struct writer_state {
     }
     ++batches;
     link->storage_down.store(false);
+    for (order_id id : written.tcc_deleted) tcc_stored.erase(id);
+    for (const auto& [id, wallet] : written.tcc_kept) {
+      auto found = tcc_stored.find(id);
+      if (found == tcc_stored.end()) {
+        if (tcc_stored.size() >= tcc_stored_max) continue;
+        found = tcc_stored.emplace(id, std::vector<wallet_id>{}).first;
+      }
+      if (std::find(found->second.begin(), found->second.end(), wallet) == found->second.end())
+        found->second.push_back(wallet);
+    }
+    link->rows_written.fetch_add(written.rows);
     link->commit_us_total.fetch_add(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
     link->rows_queued.fetch_sub(batch.rows_received);
@@ -262,6 +366,9 @@ struct writer_state {
     for (const auto& [sender, seq] : batch.acks) self->send(sender, committed_atom::value, seq);
     for (auto& promise : batch.syncs) promise.deliver(true);
     batch = pending_batch();
+    for (auto& o : carried) batch.orders.emplace(o.id, std::move(o));
+    ready_at = std::chrono::steady_clock::now();
+    unfinished.clear();
   }
 
   //! Issue 5: the outbox rows of the batch's final orders join the batch's transaction.
@@ -276,9 +383,38 @@ struct writer_state {
     return append_outbox_statements(layout, kafka.topic, rows, outbox_created_ms_, sql);
   }
 
+  //! Orders among wallets with an effect in the batch and no final row yet: committing now
+  //! would split them over two batches (their order row twice, their TCC rows written and
+  //! deleted). Orders with a channel wait for the outside world and are not waited for.
+  std::unordered_set<order_id> unfinished;
+  std::unordered_set<order_id> channel_orders;  //!< not final; bounded by the hosts' in-flight bound
+
+  void track(const write_batch& b) {
+    for (const auto& o : b.orders) {
+      if (is_final(o.state)) {
+        unfinished.erase(o.id);
+        channel_orders.erase(o.id);
+      } else if (o.intent && (o.command.kind == order_kind::top_up || o.command.kind == order_kind::withdraw)) {
+        channel_orders.insert(o.id);
+      }
+    }
+    auto effect = [this](order_id id) {
+      if (channel_orders.count(id) != 0) return;
+      auto found = batch.orders.find(id);
+      if (found == batch.orders.end() || !is_final(found->second.state)) unfinished.insert(id);
+    };
+    for (const auto& m : b.movements) effect(m.entry.txn);
+    for (const auto& t : b.tcc) effect(t.order);
+  }
+
+  //! Commits when the batch is full; else once the mailbox is empty and no order is unfinished
+  //! in the batch, or the batch is `batch_latency_max_ms` old (counted from the end of the last
+  //! commit: the orders the replies of that commit set going are what it waits for).
   void maybe_commit(caf::event_based_actor* self) {
-    if (static_cast<size_t>(batch.rows_received) >= link->config.batch_rows_max || self->mailbox().empty())
-      commit(self);
+    if (static_cast<size_t>(batch.rows_received) >= link->config.batch_rows_max) return commit(self);
+    if (!self->mailbox().empty() || batch.empty()) return;
+    auto age = std::chrono::steady_clock::now() - std::max(batch.first_at, ready_at);
+    if (unfinished.empty() || age >= std::chrono::milliseconds(link->config.batch_latency_max_ms)) commit(self);
   }
 };
 
@@ -291,15 +427,19 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
   st.endpoint = endpoint_of(link->config);
   st.thread_scope = std::make_unique<mysql_thread_scope>();
   self->set_exit_handler([=](const caf::exit_msg& msg) {
-    if (!link->stopping.load()) self->state.commit(self);  // a clean stop: commit what came before
-    for (const auto& [family, us] : self->state.profile_us_)
-      spdlog::info("storage writer: {} statements: {:.1f} ms in {} batches", family, us / 1e3, self->state.batches);
+    if (!link->stopping.load()) self->state.commit(self, false);  // a clean stop: commit what came before
+    for (const auto& [family, us] : self->state.profile_us_) {
+      int64_t rows = self->state.profile_rows_[family];
+      spdlog::info("storage writer: {} statements: {:.1f} ms, {} rows ({:.1f} us/row) in {} batches", family, us / 1e3,
+                   rows, rows > 0 ? static_cast<double>(us) / static_cast<double>(rows) : 0.0, self->state.batches);
+    }
     self->state.conn.reset();
     self->state.thread_scope.reset();
     self->quit(msg.reason);
   });
   return {
       [=](persist_atom, write_batch& b) {
+        self->state.track(b);
         self->state.batch.add(b, caf::actor_cast<caf::actor>(self->current_sender()));
         self->state.maybe_commit(self);
       },
@@ -307,6 +447,7 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
         self->state.batch.syncs.push_back(self->make_response_promise());
         self->state.maybe_commit(self);
       },
+      caf::after(std::chrono::milliseconds(1)) >> [=] { self->state.maybe_commit(self); },
   };
 }
 
@@ -320,21 +461,40 @@ struct loader_state {
   std::unique_ptr<mysql_thread_scope> thread_scope;
   std::unique_ptr<mysql_connection> conn;
 
-  loaded_wallet load(wallet_id id) {
-    loaded_wallet result;
-    for (int attempt = 0; attempt < 2; ++attempt) {
+  //! Wallets asked for and not yet read, with who asked: read together (one query per table
+  //! and family for up to `load_batch_max` wallets) when the mailbox is empty or the batch is full.
+  std::vector<std::pair<caf::actor, wallet_id>> load_queue;
+  static constexpr size_t load_batch_max = 1000;
+
+  void load_queued(caf::event_based_actor* self) {
+    if (load_queue.empty()) return;
+    std::vector<wallet_id> ids;
+    ids.reserve(load_queue.size());
+    for (const auto& [sender, id] : load_queue) ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::unordered_map<wallet_id, loaded_wallet> found;
+    bool failed = true;
+    for (int attempt = 0; attempt < 2 && failed; ++attempt) {
       try {
         if (!conn) conn = std::make_unique<mysql_connection>(endpoint);
-        result = read(id);
-        return result;
+        found = read(ids);
+        failed = false;
       } catch (const sql::SQLException& e) {
         conn.reset();
-        spdlog::error("wallet loader: wallet {} not loaded: {} ({})", id, e.what(), e.getErrorCode());
+        spdlog::error("wallet loader: {} wallets not loaded: {} ({})", ids.size(), e.what(), e.getErrorCode());
       }
     }
-    result = loaded_wallet();
-    result.failed = true;
-    return result;
+    for (const auto& [sender, id] : load_queue) {
+      loaded_wallet result;
+      if (failed) {
+        result.failed = true;
+      } else if (auto it = found.find(id); it != found.end()) {
+        result = it->second;
+      }
+      self->send(sender, loaded_atom::value, id, std::move(result));
+    }
+    load_queue.clear();
   }
 
   std::vector<request_found> lookup(const std::vector<request_lookup>& keys) {
@@ -373,37 +533,54 @@ struct loader_state {
     return out;
   }
 
-  loaded_wallet read(wallet_id id) {
-    loaded_wallet result;
-    auto rs = conn->query(
-        "SELECT tenant,currency,kind,status,overdraft_limit,available,frozen,incoming,version,updated_ms FROM " +
-        layout.table_for("wallets", id) + " WHERE id=" + std::to_string(id));
-    if (!rs->next()) return result;
-    result.found = true;
-    wallet_row& w = result.row;
-    w.info.id = id;
-    w.info.tenant = static_cast<tenant_id>(rs->getUInt(1));
-    w.info.cur = currency::parse(std::string(rs->getString(2))).value_or(currency{});
-    w.info.kind = static_cast<wallet_kind>(rs->getUInt(3));
-    w.info.status = static_cast<wallet_status>(rs->getUInt(4));
-    w.info.overdraft_limit = rs->getInt64(5);
-    w.current = {rs->getInt64(6), rs->getInt64(7), rs->getInt64(8)};
-    w.version = rs->getUInt64(9);
-    w.updated_ms = rs->getInt64(10);
-    auto records = conn->query(
-        "SELECT order_id,leg_type,state,try_result,tried_amount,confirmed_amount,updated_ms FROM " +
-        layout.table_for("tcc_records", id) + " WHERE wallet_id=" + std::to_string(id));
-    while (records->next()) {
-      tcc_row t;
-      t.wallet = id;
-      t.order = records->getUInt64(1);
-      t.record.type = static_cast<leg_type>(records->getUInt(2));
-      t.record.state = static_cast<tcc_record_state>(records->getUInt(3));
-      t.record.try_result = static_cast<result_code>(records->getUInt(4));
-      t.record.tried_amount = records->getInt64(5);
-      t.record.confirmed_amount = records->getInt64(6);
-      t.updated_ms = records->getInt64(7);
-      result.records.push_back(t);
+  //! The wallets among `ids` that MySQL holds, with their TCC records.
+  std::unordered_map<wallet_id, loaded_wallet> read(const std::vector<wallet_id>& ids) {
+    std::unordered_map<wallet_id, loaded_wallet> result;
+    std::map<std::string, std::string> wallet_lists, record_lists;  // "id,id,..." by table
+    for (wallet_id id : ids) {
+      for (auto* lists : {&wallet_lists, &record_lists}) {
+        std::string& list = (*lists)[layout.table_for(lists == &wallet_lists ? "wallets" : "tcc_records", id)];
+        if (!list.empty()) list += ',';
+        list += std::to_string(id);
+      }
+    }
+    for (const auto& [table, list] : wallet_lists) {
+      auto rs = conn->query(
+          "SELECT id,tenant,currency,kind,status,overdraft_limit,available,frozen,incoming,version,updated_ms FROM " +
+          table + " WHERE id IN (" + list + ")");
+      while (rs->next()) {
+        wallet_id id = rs->getUInt64(1);
+        loaded_wallet& loaded = result[id];
+        loaded.found = true;
+        wallet_row& w = loaded.row;
+        w.info.id = id;
+        w.info.tenant = static_cast<tenant_id>(rs->getUInt(2));
+        w.info.cur = currency::parse(std::string(rs->getString(3))).value_or(currency{});
+        w.info.kind = static_cast<wallet_kind>(rs->getUInt(4));
+        w.info.status = static_cast<wallet_status>(rs->getUInt(5));
+        w.info.overdraft_limit = rs->getInt64(6);
+        w.current = {rs->getInt64(7), rs->getInt64(8), rs->getInt64(9)};
+        w.version = rs->getUInt64(10);
+        w.updated_ms = rs->getInt64(11);
+      }
+    }
+    for (const auto& [table, list] : record_lists) {
+      auto records = conn->query(
+          "SELECT wallet_id,order_id,leg_type,state,try_result,tried_amount,confirmed_amount,updated_ms FROM " + table +
+          " WHERE wallet_id IN (" + list + ")");
+      while (records->next()) {
+        tcc_row t;
+        t.wallet = records->getUInt64(1);
+        t.order = records->getUInt64(2);
+        t.record.type = static_cast<leg_type>(records->getUInt(3));
+        t.record.state = static_cast<tcc_record_state>(records->getUInt(4));
+        t.record.try_result = static_cast<result_code>(records->getUInt(5));
+        t.record.tried_amount = records->getInt64(6);
+        t.record.confirmed_amount = records->getInt64(7);
+        t.updated_ms = records->getInt64(8);
+        auto owner = result.find(t.wallet);
+        if (owner != result.end()) owner->second.records.push_back(t);  // a record without its wallet: ignored
+      }
     }
     return result;
   }
@@ -426,10 +603,12 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link) {
       [=](lookup_atom, const std::vector<request_lookup>& keys) {
         self->send(caf::actor_cast<caf::actor>(self->current_sender()), found_atom::value,
                    self->state.lookup(keys));
+        if (self->mailbox().empty()) self->state.load_queued(self);  // loads queued before this message
       },
       [=](load_atom, wallet_id id) {
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), loaded_atom::value, id,
-                   self->state.load(id));
+        auto& st = self->state;
+        st.load_queue.emplace_back(caf::actor_cast<caf::actor>(self->current_sender()), id);
+        if (st.load_queue.size() >= loader_state::load_batch_max || self->mailbox().empty()) st.load_queued(self);
       },
   };
 }
