@@ -96,16 +96,21 @@ engine::engine(engine_config config) : config_(std::move(config)) {
 }
 
 engine::~engine() {
-  std::vector<caf::actor> stopped;  // storage mode: waited for before the writer stops
-  if (storage_) {
-    stopped = hosts_;
-    for (const auto& [id, channel] : channels_) stopped.push_back(channel);
-    for (const auto& shard : directory_->shards()) stopped.push_back(shard);
-  }
+  // Hosts and channels first, and waited for: a host mid-message still uses the directory.
+  std::vector<caf::actor> stopped = hosts_;
+  for (const auto& [id, channel] : channels_) stopped.push_back(channel);
   for (const auto& host : hosts_) caf::anon_send_exit(host, caf::exit_reason::user_shutdown);
   for (const auto& [id, channel] : channels_) caf::anon_send_exit(channel, caf::exit_reason::user_shutdown);
+  {
+    caf::scoped_actor self{*system_};
+    self->wait_for(stopped);
+  }
+  stopped.clear();
   hosts_.clear();
   channels_.clear();
+  // Storage mode: the shards are waited for too before the writer stops.
+  if (storage_)
+    for (const auto& shard : directory_->shards()) stopped.push_back(shard);
   directory_.reset();  // stops the active wallets
   if (storage_) {
     {

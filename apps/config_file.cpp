@@ -117,6 +117,8 @@ const std::map<std::string, handler>& handlers() {
        integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return storage(s).tables; }, 1, 4096)},
       {"storage.batch_rows_max",
        integer_key<size_t>([](serve_settings& s) -> size_t& { return storage(s).batch_rows_max; }, 1, 1'000'000)},
+      {"storage.batch_latency_max_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return storage(s).batch_latency_max_ms; }, 0, 10'000)},
       {"storage.queue_rows_high_water",
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return storage(s).queue_rows_high_water; }, 1,
                             100'000'000)},

@@ -165,9 +165,12 @@ struct pending_batch {
   //! final row is committed no step of the order can come after a restart (final orders are
   //! not resumed), and until then the shard's memory answers late repeats. `written` gets the
   //! TCC rows this batch keeps, and the row count.
+  //! `fresh`: orders whose intent this writer committed and whose TCC rows it tracks in
+  //! `stored`; a final order not among them (resumed after a restart, or past the tracking
+  //! bounds) may have rows an earlier process wrote: they are deleted in every table.
   std::vector<std::string> statements(const shard_layout& layout,
                                       const std::unordered_map<order_id, std::vector<wallet_id>>& stored,
-                                      built_rows& written) const {
+                                      const std::unordered_set<order_id>& fresh, built_rows& written) const {
     std::vector<std::string> out;
     std::unordered_set<order_id> finals;
     for (const auto& [id, o] : orders)
@@ -219,9 +222,13 @@ struct pending_batch {
     tcc_set.emit(out, written.statement_rows);
     // By order id (index by_order): every record of a final order goes.
     statement_set tcc_delete("DELETE FROM {table} WHERE order_id IN (", ")");
+    std::vector<order_id> unknown;
     for (order_id id : finals) {
       auto found = stored.find(id);
-      if (found == stored.end()) continue;
+      if (found == stored.end()) {
+        if (fresh.count(id) == 0) unknown.push_back(id);
+        continue;
+      }
       written.tcc_deleted.push_back(id);
       std::vector<std::string> tables;
       for (wallet_id w : found->second) {
@@ -231,6 +238,12 @@ struct pending_batch {
       }
       for (const auto& table : tables) tcc_delete.row(table) += u(id);
     }
+    if (!unknown.empty())
+      for (uint32_t d = 0; d < layout.databases; ++d)
+        for (uint32_t t : layout.tables_in(d)) {
+          std::string& row = tcc_delete.row(layout.table_at("tcc_records", d, t));
+          for (size_t i = 0; i < unknown.size(); ++i) row += (i == 0 ? "" : ",") + u(unknown[i]);
+        }
     tcc_delete.emit(out, written.statement_rows);
     statement_set order_set(
         "INSERT INTO {table} (id,tenant,request_id,kind,state,is_final,result_code,currency,amount,confirmed_amount,"
@@ -279,6 +292,11 @@ struct writer_state {
   //! of a final order is never asked for after a restart).
   std::unordered_map<order_id, std::vector<wallet_id>> tcc_stored;
   static constexpr size_t tcc_stored_max = size_t{1} << 20;
+  //! Orders whose intent went through this writer and are not final yet: their TCC rows, if any,
+  //! are in `tcc_stored` (unless it was full). Bounded; past the bound an order counts as
+  //! unknown, which only costs a DELETE in every table when it is final.
+  std::unordered_set<order_id> fresh;
+  static constexpr size_t fresh_max = size_t{1} << 22;
   //! TXENGINE_WRITER_PROFILE=1: time per table family, printed when the writer stops.
   bool profile_ = std::getenv("TXENGINE_WRITER_PROFILE") != nullptr;
   std::map<std::string, int64_t> profile_us_;
@@ -292,7 +310,9 @@ struct writer_state {
     std::vector<order_row> carried;
     if (carry && batch.syncs.empty()) carried = batch.take_carried_intents();
     built_rows written;
-    std::vector<std::string> sql = batch.statements(layout, tcc_stored, written);
+    for (const auto& [id, o] : batch.orders)
+      if (o.intent && fresh.size() < fresh_max && tcc_stored.size() < tcc_stored_max) fresh.insert(id);
+    std::vector<std::string> sql = batch.statements(layout, tcc_stored, fresh, written);
     // Issue 5: the outbox rows of the batch's final orders, in the same transaction (carried
     // intents are not final: they have none).
     size_t outbox_rows = append_outbox(sql);
@@ -343,6 +363,8 @@ struct writer_state {
     ++batches;
     link->storage_down.store(false);
     for (order_id id : written.tcc_deleted) tcc_stored.erase(id);
+    for (const auto& [id, o] : batch.orders)
+      if (is_final(o.state)) fresh.erase(id);
     for (const auto& [id, wallet] : written.tcc_kept) {
       auto found = tcc_stored.find(id);
       if (found == tcc_stored.end()) {
