@@ -4,6 +4,7 @@
 //   - the ledger invariants of persistence/audit (per-currency sums zero, balances equal their
 //     fund movements, the movements of each order sum to zero);
 //   - no request id belongs to two orders, and no wallet has two movements of one order's phase;
+//   - no open (tried) TCC record belongs to a final or unknown order;
 //   - every order a client heard as final (txbench --ack-log files) is committed with that state.
 // Exit codes: 0 all hold, 1 a check failed, 2 bad usage, 3 MySQL could not be read.
 #include <chrono>
@@ -51,7 +52,7 @@ struct ack {
 
 struct findings {
   uint64_t orders = 0, open_orders = 0, acks = 0, acks_missing = 0, acks_wrong_state = 0, duplicate_request_ids = 0,
-           duplicate_movements = 0;
+           duplicate_movements = 0, stale_tcc = 0;
   std::vector<std::string> problems;
   void add(std::string p) {
     if (problems.size() < 20) problems.push_back(std::move(p));
@@ -179,6 +180,20 @@ int main(int argc, char** argv) {
                 " movements of order " + std::to_string(dup->getUInt64(2)) + " phase " + std::to_string(dup->getInt(3)));
         }
       }
+    // An open TCC record (tried) of a final order would hold its wallet's funds forever.
+    for (uint32_t d = 0; d < o.layout.databases; ++d)
+      for (uint32_t t : o.layout.tables_in(d)) {
+        auto rs = conn.query("SELECT wallet_id, order_id FROM " + o.layout.table_at("tcc_records", d, t) +
+                             " WHERE state = 0 AND try_result = 0");
+        while (rs->next()) {
+          auto it = state_by_order.find(rs->getUInt64(2));
+          if (it == state_by_order.end() || it->second.first != -1) {
+            ++f.stale_tcc;
+            f.add("wallet " + std::to_string(rs->getUInt64(1)) + " holds an open TCC record of order " +
+                  std::to_string(rs->getUInt64(2)) + (it == state_by_order.end() ? " (no such order)" : " (final)"));
+          }
+        }
+      }
     for (const auto& a : acks) {
       ++f.acks;
       auto it = state_by_order.find(a.order);
@@ -199,24 +214,25 @@ int main(int argc, char** argv) {
   }
 
   bool ok = ledger.ok && f.open_orders == 0 && f.duplicate_request_ids == 0 && f.duplicate_movements == 0 &&
-            f.acks_missing == 0 && f.acks_wrong_state == 0;
+            f.stale_tcc == 0 && f.acks_missing == 0 && f.acks_wrong_state == 0;
   if (o.json) {
     std::string sums;
     for (const auto& [cur, sum] : ledger.sum_by_currency)
       sums += (sums.empty() ? "\"" : ",\"") + cur + "\":" + std::to_string(sum);
     std::printf("{\"ok\":%s,\"orders\":%" PRIu64 ",\"open_orders\":%" PRIu64 ",\"waited_s\":%.1f,\"wallets\":%" PRIu64
                 ",\"movements\":%" PRIu64 ",\"ledger_ok\":%s,\"ledger_problems\":%" PRIu64 ",\"sums\":{%s}"
-                ",\"duplicate_request_ids\":%" PRIu64 ",\"duplicate_movements\":%" PRIu64 ",\"acks\":%" PRIu64
+                ",\"duplicate_request_ids\":%" PRIu64 ",\"duplicate_movements\":%" PRIu64 ",\"stale_tcc\":%" PRIu64
+                ",\"acks\":%" PRIu64
                 ",\"acks_missing\":%" PRIu64 ",\"acks_wrong_state\":%" PRIu64 "}\n",
                 ok ? "true" : "false", f.orders, f.open_orders, waited_s, ledger.wallets, ledger.movements,
                 ledger.ok ? "true" : "false", ledger.problem_count, sums.c_str(), f.duplicate_request_ids,
-                f.duplicate_movements, f.acks, f.acks_missing, f.acks_wrong_state);
+                f.duplicate_movements, f.stale_tcc, f.acks, f.acks_missing, f.acks_wrong_state);
   } else {
     std::printf("txaudit %s: %" PRIu64 " orders (%" PRIu64 " not final after %.1f s), %" PRIu64
                 " acknowledged checked (%" PRIu64 " missing, %" PRIu64 " with another state), %" PRIu64
-                " duplicate request ids, %" PRIu64 " duplicate movements\n",
+                " duplicate request ids, %" PRIu64 " duplicate movements, %" PRIu64 " open TCC records of final orders\n",
                 ok ? "ok" : "FAILED", f.orders, f.open_orders, waited_s, f.acks, f.acks_missing, f.acks_wrong_state,
-                f.duplicate_request_ids, f.duplicate_movements);
+                f.duplicate_request_ids, f.duplicate_movements, f.stale_tcc);
     std::printf("ledger %s\n", ledger.summary().c_str());
   }
   for (const auto& p : f.problems) std::fprintf(o.json ? stderr : stdout, "  %s\n", p.c_str());
