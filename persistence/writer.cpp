@@ -89,6 +89,8 @@ void append_values(std::string& out, Ts... values) {
 std::string n(int64_t v) { return std::to_string(v); }
 std::string u(uint64_t v) { return std::to_string(v); }
 
+using writer_tick_atom = caf::atom_constant<caf::atom("wtick")>;
+
 struct tcc_key_hash {
   size_t operator()(const std::pair<wallet_id, order_id>& k) const { return k.first * 0x9E3779B97F4A7C15ull ^ k.second; }
 };
@@ -432,6 +434,15 @@ struct writer_state {
   //! Commits when the batch is full; else once the mailbox is empty and no order is unfinished
   //! in the batch, or the batch is `batch_latency_max_ms` old (counted from the end of the last
   //! commit: the orders the replies of that commit set going are what it waits for).
+  //! A batch left waiting (for the mailbox to drain, or for its unfinished orders) is looked at
+  //! again after a millisecond; an idle writer (empty batch) sleeps instead of polling.
+  bool tick_pending = false;
+  void arm_tick(caf::event_based_actor* self) {
+    if (tick_pending || batch.empty()) return;
+    tick_pending = true;
+    self->delayed_send(self, std::chrono::milliseconds(1), writer_tick_atom::value);
+  }
+
   void maybe_commit(caf::event_based_actor* self) {
     if (static_cast<size_t>(batch.rows_received) >= link->config.batch_rows_max) return commit(self);
     if (!self->mailbox().empty() || batch.empty()) return;
@@ -464,12 +475,18 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
         self->state.track(b);
         self->state.batch.add(b, caf::actor_cast<caf::actor>(self->current_sender()));
         self->state.maybe_commit(self);
+        self->state.arm_tick(self);
       },
       [=](sync_atom) {
         self->state.batch.syncs.push_back(self->make_response_promise());
         self->state.maybe_commit(self);
+        self->state.arm_tick(self);
       },
-      caf::after(std::chrono::milliseconds(1)) >> [=] { self->state.maybe_commit(self); },
+      [=](writer_tick_atom) {
+        self->state.tick_pending = false;
+        self->state.maybe_commit(self);
+        self->state.arm_tick(self);
+      },
   };
 }
 
