@@ -72,7 +72,8 @@ void usage(FILE* out) {
                "  --retry-unavailable MS  resend a request answered `unavailable` after MS (default 50;\n"
                "                  0: count it as an error)\n"
                "mixes: transfer (user to user), pay_hot (every payment to one merchant),\n"
-               "       mixed (70%% transfer, 20%% pay to 10 merchants, 10%% wallet queries)\n");
+               "       mixed (70%% transfer, 20%% pay to 10 merchants, 10%% wallet queries),\n"
+               "       with_top_ups (60%% transfer, 20%% pay to 10 merchants, 20%% top-ups through channel 1)\n");
 }
 
 struct setup_result {
@@ -181,7 +182,7 @@ bool setup(const options& o, setup_result& s, std::string& error) {
 //! One order command txbench sent, enough to send it again with the same request id.
 struct command {
   std::string request_id;  //!< empty: a wallet query (no request id)
-  char kind = 't';         //!< t transfer, p pay, q wallet query
+  char kind = 't';         //!< t transfer, p pay, u top-up (channel 1), q wallet query
   uint64_t source = 0, destination = 0;
   int64_t amount = 0;
 };
@@ -192,6 +193,10 @@ void build_request(const command& cmd, const std::string& currency, Request& r) 
     auto* t = r.mutable_transfer();
     t->set_request_id(cmd.request_id), t->set_from(cmd.source), t->set_to(cmd.destination);
     t->set_amount(cmd.amount), t->set_currency(currency);
+  } else if (cmd.kind == 'u') {
+    auto* t = r.mutable_top_up();
+    t->set_request_id(cmd.request_id), t->set_wallet(cmd.source), t->set_amount(cmd.amount);
+    t->set_currency(currency), t->set_channel(1);
   } else if (cmd.kind == 'p') {
     auto* p = r.mutable_pay();
     p->set_request_id(cmd.request_id), p->set_payer(cmd.source), p->set_merchant(cmd.destination);
@@ -216,8 +221,8 @@ bool read_commands(const std::string& path, std::vector<command>& out, std::stri
     int n = std::fscanf(f, "%255s %7s %llu %llu %lld", id, kind, &source, &destination, &amount);
     if (n == EOF) break;
     ++line;
-    if (n != 5 || (kind[0] != 't' && kind[0] != 'p') || amount <= 0) {
-      error = path + ":" + std::to_string(line) + ": expected 'request_id t|p source destination amount'";
+    if (n != 5 || (kind[0] != 't' && kind[0] != 'p' && kind[0] != 'u') || amount <= 0) {
+      error = path + ":" + std::to_string(line) + ": expected 'request_id t|p|u source destination amount'";
       std::fclose(f);
       return false;
     }
@@ -319,8 +324,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (o.mix != "transfer" && o.mix != "pay_hot" && o.mix != "mixed") {
-    std::fprintf(stderr, "txbench: --mix must be transfer, pay_hot or mixed\n");
+  if (o.mix != "transfer" && o.mix != "pay_hot" && o.mix != "mixed" && o.mix != "with_top_ups") {
+    std::fprintf(stderr, "txbench: --mix must be transfer, pay_hot, mixed or with_top_ups\n");
     return 2;
   }
   setup_result s;
@@ -407,7 +412,17 @@ int main(int argc, char** argv) {
         x.source = user();
         x.destination = user();
         while (x.destination == x.source) x.destination = user();
-      } else if (o.mix == "pay_hot" || pick < 90) {
+      } else if (o.mix == "with_top_ups" && pick < 60) {
+        x.kind = 't';
+        x.source = user();
+        x.destination = user();
+        while (x.destination == x.source) x.destination = user();
+      } else if (o.mix == "with_top_ups" && pick >= 80) {
+        // Through the provider: the order waits for its intent's commit and for the channel, so
+        // a crash finds some of them mid-way (recovery queries the provider).
+        x.kind = 'u';
+        x.source = user();
+      } else if (o.mix == "pay_hot" || o.mix == "with_top_ups" || pick < 90) {
         x.kind = 'p';
         x.source = user();
         x.destination = o.mix == "pay_hot" ? s.merchants[0] : s.merchants[rng() % s.merchants.size()];

@@ -58,13 +58,13 @@ start_server() {
   SERVER=$(sed -n 's/^txengine listening on \(.*\)$/\1/p' "$log")
 }
 
-mixes=(transfer pay_hot mixed)
+mixes=(transfer pay_hot mixed with_top_ups)
 previous_unanswered=/dev/null
 : >"$WORK/unanswered-0"
 previous_unanswered=$WORK/unanswered-0
 for cycle in $(seq 1 "$CYCLES"); do
   start_server "$WORK/server-$cycle.log"
-  mix=${mixes[$((cycle % 3))]}
+  mix=${mixes[$((cycle % 4))]}
   "$TXBENCH" --server "$SERVER" --connections 4 --window 32 --wallets 40 --duration 60 --mix "$mix" \
     --ack-log "$WORK/acks-$cycle" --unanswered-log "$WORK/unanswered-$cycle" --replay "$previous_unanswered" \
     >"$WORK/bench-$cycle.log" 2>&1 &
