@@ -407,12 +407,7 @@ int main(int argc, char** argv) {
       x.amount = 1 + static_cast<int64_t>(rng() % 100);
       uint64_t pick = rng() % 100;
       auto user = [&] { return s.users[rng() % s.users.size()]; };
-      if (o.mix == "transfer" || (o.mix == "mixed" && pick < 70)) {
-        x.kind = 't';
-        x.source = user();
-        x.destination = user();
-        while (x.destination == x.source) x.destination = user();
-      } else if (o.mix == "with_top_ups" && pick < 60) {
+      if (o.mix == "transfer" || (o.mix == "mixed" && pick < 70) || (o.mix == "with_top_ups" && pick < 60)) {
         x.kind = 't';
         x.source = user();
         x.destination = user();
