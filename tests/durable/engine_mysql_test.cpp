@@ -19,11 +19,7 @@ constexpr tenant_id tenant = 7;
 db::shard_layout test_layout() { return layout_with_prefix("txtest_durable"); }
 
 engine_config test_config(ack_mode ack = ack_mode::durable) {
-  engine_config config;
-  config.scheduler_threads = 2;
-  config.channels = {{1, always_yes_channel(1)}};
-  config.storage = storage_for(test_layout(), ack);
-  return config;
+  return engine_config_for(storage_for(test_layout(), ack), 1);  // a provider that always answers, and says yes
 }
 
 order_command transfer(const std::string& request_id, wallet_id from, wallet_id to, int64_t amount) {

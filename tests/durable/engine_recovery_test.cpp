@@ -25,15 +25,12 @@ constexpr tenant_id tenant = 7;
 db::shard_layout test_layout() { return layout_with_prefix("txtest_recovery"); }
 
 engine_config test_config(ack_mode ack, int64_t try_deadline_ms = 5'000) {
-  engine_config config;
-  config.scheduler_threads = 2;
   // A provider that says yes, slowly: top-ups and withdrawals are caught mid-way.
-  config.channels = {{1, always_yes_channel(150)}};
+  engine_config config = engine_config_for(storage_for(test_layout(), ack), 150);
   config.order.try_deadline_ms = try_deadline_ms;
   // The provider forgets everything on a restart: orders it was processing are declined once
   // "not found" has lasted this long after their submit.
   config.order.channel_not_found_final_ms = 1'000;
-  config.storage = storage_for(test_layout(), ack);
   return config;
 }
 

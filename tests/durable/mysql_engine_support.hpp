@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "actors/engine.hpp"
@@ -52,6 +53,16 @@ inline channel_config always_yes_channel(int64_t latency_ms) {
   c.latency_ms = latency_ms;
   c.decline_ppm = c.reply_lost_ppm = c.reply_unknown_ppm = c.submit_lost_ppm = c.partial_ppm = 0;
   return c;
+}
+
+//! Two scheduler threads, channel 1 a provider that always says yes after
+//! `channel_latency_ms`, and `storage`.
+inline engine_config engine_config_for(storage_config storage, int64_t channel_latency_ms) {
+  engine_config config;
+  config.scheduler_threads = 2;
+  config.channels = {{1, always_yes_channel(channel_latency_ms)}};
+  config.storage = std::move(storage);
+  return config;
 }
 
 //! A command of `kind` in USD; top-ups and withdrawals go through channel 1.

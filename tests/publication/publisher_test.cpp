@@ -25,16 +25,12 @@ constexpr int partitions = 4;
 db::shard_layout test_layout() { return layout_with_prefix("txtest_kpub"); }
 
 engine_config test_config(const std::string& bootstrap) {
-  engine_config config;
-  config.scheduler_threads = 2;
-  config.channels = {{1, always_yes_channel(1)}};
   storage_config s = storage_for(test_layout());
   s.kafka.bootstrap_servers = bootstrap;
   s.kafka.topic = topic;
   s.kafka.message_timeout_ms = 2000;  // a broker outage recycles messages quickly
   s.kafka.stop_flush_ms = 500;
-  config.storage = s;
-  return config;
+  return engine_config_for(std::move(s), 1);
 }
 
 order_command transfer(const std::string& request_id, wallet_id from, wallet_id to, int64_t amount) {
