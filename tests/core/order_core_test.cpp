@@ -16,86 +16,20 @@ using ak = order_action_kind;
 using lt = leg_type;
 using os = order_state;
 
-// Wallet ids of the tests.
-constexpr wallet_id system_w = 1, user_a = 2, user_b = 3, merchant_w = 4, fee_w = 5;
-constexpr order_id the_order = 100, original_payment = 500;
-constexpr int64_t t_start = 10'000;
-
-order_command command_of(order_kind kind, int64_t amount = 1000) {
-  order_command c;
-  c.tenant = tenant;
-  c.request_id = "r-1";
-  c.kind = kind;
-  c.amount = amount;
-  c.cur = usd;
-  switch (kind) {
-    case order_kind::top_up:
-      c.destination = user_a;
-      c.channel = 1;
-      break;
-    case order_kind::pay:
-      c.source = user_a;
-      c.destination = merchant_w;
-      break;
-    case order_kind::withdraw:
-      c.source = user_a;
-      c.channel = 1;
-      break;
-    case order_kind::transfer:
-      c.source = user_a;
-      c.destination = user_b;
-      break;
-    case order_kind::commission:
-      c.source = fee_w;
-      c.destination = merchant_w;
-      break;
-    case order_kind::refund:
-      c.original_order = original_payment;
-      break;
-  }
-  return c;
-}
-
-size_t count_of(const std::vector<order_action>& actions, ak kind) {
-  size_t n = 0;
-  for (const auto& a : actions) n += a.kind == kind;
-  return n;
-}
-
 size_t alerts_of(const std::vector<order_action>& actions, alert_kind alert) {
   size_t n = 0;
   for (const auto& a : actions) n += a.kind == ak::alert && a.alert == alert;
   return n;
 }
 
-std::vector<uint16_t> sent_legs(const std::vector<order_action>& actions) {
-  std::vector<uint16_t> legs;
-  for (const auto& a : actions)
-    if (a.kind == ak::send_step) legs.push_back(a.leg);
-  return legs;
-}
-
 //! Drives one order by hand: the test plays every wallet and the channel.
-struct driver {
+struct driver : order_stepper {
   explicit driver(order_command c, order_config config = {}, wallet_id system = system_w)
-      : order(the_order, std::move(c), system, config, t_start) {}
+      : order_stepper(order_core(the_order, std::move(c), system, config, t_start), t_start) {}
 
   std::vector<order_action> start() {
     order.start(now, out);
     return take();
-  }
-  std::vector<order_action> reply(uint16_t leg, tcc_phase phase, result_code code) {
-    order.on_step_reply(leg, phase, code, balances{}, now, out);
-    return take();
-  }
-  //! Answers every leg's current step with `code`.
-  std::vector<order_action> reply_all(tcc_phase phase, result_code code = result_code::ok) {
-    std::vector<order_action> all;
-    for (uint16_t i = 0; i < order.legs().size(); ++i) {
-      auto got = reply(i, phase, code);
-      all.insert(all.end(), got.begin(), got.end());
-    }
-    return all;
   }
   std::vector<order_action> channel(channel_outcome outcome, int64_t settled = 0,
                                     result_code reason = result_code::channel_declined) {
@@ -114,15 +48,6 @@ struct driver {
     now = at;
     return timer();
   }
-  std::vector<order_action> take() {
-    auto got = std::move(out);
-    out.clear();
-    return got;
-  }
-
-  order_core order;
-  int64_t now = t_start;
-  std::vector<order_action> out;
 };
 
 // ---------------------------------------------------------------------------------------

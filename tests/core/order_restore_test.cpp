@@ -14,47 +14,13 @@ using namespace txengine::test;
 using ak = order_action_kind;
 using os = order_state;
 
-constexpr wallet_id system_w = 1, user_a = 2, user_b = 3, merchant_w = 4, fee_w = 5;
-constexpr order_id the_order = 100, original_payment = 500;
-constexpr int64_t t_start = 10'000;
-
-order_command command_of(order_kind kind, int64_t amount = 1000) {
-  order_command c;
-  c.tenant = tenant;
-  c.request_id = "r-1";
-  c.kind = kind;
-  c.amount = amount;
-  c.cur = usd;
-  switch (kind) {
-    case order_kind::top_up: c.destination = user_a, c.channel = 1; break;
-    case order_kind::pay:
-      c.source = user_a, c.destination = merchant_w, c.fee_wallet = fee_w, c.fee_amount = amount / 10;
-      break;
-    case order_kind::withdraw: c.source = user_a, c.channel = 1; break;
-    case order_kind::transfer: c.source = user_a, c.destination = user_b; break;
-    case order_kind::commission: c.source = fee_w, c.destination = merchant_w; break;
-    case order_kind::refund: c.original_order = original_payment; break;
-  }
-  return c;
-}
+//! A command of `kind`; pays carry a fee, so their stored rows hold a fee leg too.
+order_command command_with_fee(order_kind kind) { return command_of(kind, 1000, 100); }
 
 constexpr order_kind all_kinds[] = {order_kind::top_up,   order_kind::pay,    order_kind::withdraw,
                                     order_kind::transfer, order_kind::refund, order_kind::commission};
 
 bool channel_kind(order_kind k) { return k == order_kind::top_up || k == order_kind::withdraw; }
-
-size_t count_of(const std::vector<order_action>& actions, ak kind) {
-  size_t n = 0;
-  for (const auto& a : actions) n += a.kind == kind;
-  return n;
-}
-
-std::vector<uint16_t> sent_legs(const std::vector<order_action>& actions) {
-  std::vector<uint16_t> legs;
-  for (const auto& a : actions)
-    if (a.kind == ak::send_step) legs.push_back(a.leg);
-  return legs;
-}
 
 //! The row an order holds as its intent (before its first try).
 stored_order intent_of(const order_command& c) {
@@ -70,33 +36,14 @@ order_core restore_or_die(const order_command& c, const stored_order& row, const
   return std::move(*core);
 }
 
-struct resumed {
+//! An order restored from `row`, driven by hand from `at`.
+struct resumed : order_stepper {
   resumed(const order_command& c, const stored_order& row, int64_t at, const order_config& config = {})
-      : order(restore_or_die(c, row, config)), now(at) {}
+      : order_stepper(restore_or_die(c, row, config), at) {}
   std::vector<order_action> resume() {
     order.resume(now, out);
     return take();
   }
-  std::vector<order_action> reply(uint16_t leg, tcc_phase phase, result_code code = result_code::ok) {
-    order.on_step_reply(leg, phase, code, balances{}, now, out);
-    return take();
-  }
-  std::vector<order_action> reply_all(tcc_phase phase, result_code code = result_code::ok) {
-    std::vector<order_action> all;
-    for (uint16_t i = 0; i < order.legs().size(); ++i) {
-      auto got = reply(i, phase, code);
-      all.insert(all.end(), got.begin(), got.end());
-    }
-    return all;
-  }
-  std::vector<order_action> take() {
-    auto got = std::move(out);
-    out.clear();
-    return got;
-  }
-  order_core order;
-  int64_t now;
-  std::vector<order_action> out;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -104,7 +51,7 @@ struct resumed {
 
 TEST(order_restore_test, legs_json_round_trips_every_kind_and_phase) {
   for (order_kind kind : all_kinds) {
-    order_core o(the_order, command_of(kind), system_w, order_config{}, t_start);
+    order_core o(the_order, command_with_fee(kind), system_w, order_config{}, t_start);
     std::vector<order_action> out;
     o.start(t_start, out);
     if (kind == order_kind::refund) o.on_refund_origin({user_a, merchant_w}, t_start, out);
@@ -169,7 +116,7 @@ TEST(order_restore_test, bad_legs_json_is_refused_with_a_reason) {
 TEST(order_restore_test, intent_row_resumes_every_kind_and_succeeds) {
   for (order_kind kind : all_kinds) {
     SCOPED_TRACE(std::string(to_string(kind)));
-    order_command c = command_of(kind);
+    order_command c = command_with_fee(kind);
     resumed r(c, intent_of(c), t_start + 100);
     EXPECT_TRUE(r.order.restored());
     EXPECT_EQ(r.order.state(), os::trying);
@@ -202,7 +149,7 @@ TEST(order_restore_test, intent_row_resumes_every_kind_and_succeeds) {
 TEST(order_restore_test, try_phase_past_its_deadline_waits_for_the_wallets) {
   // Restarted long after the deadline: the timer never cancels (a leg may be confirmed); every
   // leg's answer decides. All tries recorded: it confirms.
-  order_command c = command_of(order_kind::transfer);
+  order_command c = command_with_fee(order_kind::transfer);
   resumed r(c, intent_of(c), t_start + 60'000);
   r.resume();
   for (int i = 0; i < 20; ++i) {
@@ -223,7 +170,7 @@ TEST(order_restore_test, try_refused_after_the_deadline_compensates) {
   // cancels every leg and fails with that reason.
   for (order_kind kind : all_kinds) {
     SCOPED_TRACE(std::string(to_string(kind)));
-    order_command c = command_of(kind);
+    order_command c = command_with_fee(kind);
     resumed r(c, intent_of(c), t_start + 60'000);
     r.resume();
     if (kind == order_kind::refund) {
@@ -244,7 +191,7 @@ TEST(order_restore_test, try_refused_after_the_deadline_compensates) {
 TEST(order_restore_test, try_phase_before_its_deadline_still_ends_at_it) {
   // Resumed in time: a lost try is applied anew; a wallet that keeps answering "busy" is
   // retried until its deadline passes and it refuses the try (the wallets enforce it).
-  order_command c = command_of(order_kind::pay);
+  order_command c = command_with_fee(order_kind::pay);
   resumed r(c, intent_of(c), t_start + 1'000);
   r.resume();
   r.reply(0, tcc_phase::try_);
@@ -264,7 +211,7 @@ TEST(order_restore_test, try_phase_before_its_deadline_still_ends_at_it) {
 TEST(order_restore_test, processing_row_queries_the_channel_and_never_submits) {
   for (order_kind kind : {order_kind::top_up, order_kind::withdraw}) {
     SCOPED_TRACE(std::string(to_string(kind)));
-    order_command c = command_of(kind);
+    order_command c = command_with_fee(kind);
     stored_order row = intent_of(c);
     row.state = os::processing;
     row.updated_ms = t_start + 50;  // the submit
@@ -290,7 +237,7 @@ TEST(order_restore_test, processing_row_queries_the_channel_and_never_submits) {
     EXPECT_EQ(r.order.reason(), result_code::channel_declined);
   }
   // A provider that remembers answers the query: partial settlement, confirmed with its amount.
-  order_command c = command_of(order_kind::top_up);
+  order_command c = command_with_fee(order_kind::top_up);
   stored_order row = intent_of(c);
   row.state = os::processing;
   row.updated_ms = t_start;
@@ -308,7 +255,7 @@ TEST(order_restore_test, processing_row_queries_the_channel_and_never_submits) {
 
 TEST(order_restore_test, confirming_row_confirms_what_is_not_done_with_the_stored_amount) {
   // A top-up that settled 600 of 1000, its first confirm acknowledged before the stop.
-  order_command c = command_of(order_kind::top_up);
+  order_command c = command_with_fee(order_kind::top_up);
   order_core before(the_order, c, system_w, order_config{}, t_start);
   std::vector<order_action> out;
   before.start(t_start, out);
@@ -347,7 +294,7 @@ TEST(order_restore_test, confirming_and_cancelling_rows_of_every_kind) {
   for (order_kind kind : all_kinds) {
     for (os state : {os::confirming, os::cancelling}) {
       SCOPED_TRACE(std::string(to_string(kind)) + " " + std::string(to_string(state)));
-      order_command c = command_of(kind);
+      order_command c = command_with_fee(kind);
       stored_order row = intent_of(c);
       if (kind == order_kind::refund) {
         row.legs.push_back({participant_kind::wallet, merchant_w, leg_type::debit_hold, c.amount, 0, tcc_phase::try_, false});
@@ -381,7 +328,7 @@ TEST(order_restore_test, confirming_and_cancelling_rows_of_every_kind) {
 }
 
 TEST(order_restore_test, refund_with_its_wallet_legs_resumes_all_three) {
-  order_command c = command_of(order_kind::refund);
+  order_command c = command_with_fee(order_kind::refund);
   order_core before(the_order, c, system_w, order_config{}, t_start);
   std::vector<order_action> out;
   before.start(t_start, out);
@@ -420,7 +367,7 @@ TEST(order_restore_test, refund_with_its_wallet_legs_resumes_all_three) {
 }
 
 TEST(order_restore_test, config_changes_do_not_move_a_stored_deadline) {
-  order_command c = command_of(order_kind::transfer);
+  order_command c = command_with_fee(order_kind::transfer);
   stored_order row = intent_of(c);
   order_config other;
   other.try_deadline_ms = 1;
@@ -429,7 +376,7 @@ TEST(order_restore_test, config_changes_do_not_move_a_stored_deadline) {
 }
 
 TEST(order_restore_test, rows_that_are_not_a_resumable_order_are_refused) {
-  order_command c = command_of(order_kind::pay);
+  order_command c = command_with_fee(order_kind::pay);
   auto refused = [](const order_command& command, const stored_order& row) {
     std::string error;
     auto core = order_core::restore(the_order, command, row, order_config{}, &error);
@@ -458,14 +405,14 @@ TEST(order_restore_test, rows_that_are_not_a_resumable_order_are_refused) {
   order_command invalid = c;
   invalid.amount = 0;
   refused(invalid, row);
-  order_command top_up = command_of(order_kind::top_up);
+  order_command top_up = command_with_fee(order_kind::top_up);
   stored_order settled = intent_of(top_up);
   settled.state = os::confirming;
   settled.posted_amount = top_up.amount + 1;
   refused(top_up, settled);
   settled.legs[0].target = no_wallet;
   refused(top_up, settled);
-  order_command refund = command_of(order_kind::refund);
+  order_command refund = command_with_fee(order_kind::refund);
   stored_order confirming_refund = intent_of(refund);
   confirming_refund.state = os::confirming;
   refused(refund, confirming_refund);  // confirming needs the wallet legs

@@ -1,11 +1,14 @@
 #pragma once
 // Small helpers shared by the core tests: a fixed tenant and currency, wallet and leg
-// builders, so each test states only what it is about.
+// builders, order commands and a hand-driven order, so each test states only what it is about.
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <ostream>
+#include <utility>
+#include <vector>
 
+#include "actors/core/order_core.hpp"
 #include "actors/core/wallet_core.hpp"
 
 namespace txengine::test {
@@ -65,6 +68,94 @@ inline balances bal(int64_t available, int64_t frozen = 0, int64_t incoming = 0)
   b.incoming = incoming;
   return b;
 }
+
+// ---------------------------------------------------------------------------------------
+// Orders (order_core_test, order_restore_test).
+
+// Wallet ids of the order tests.
+constexpr wallet_id system_w = 1, user_a = 2, user_b = 3, merchant_w = 4, fee_w = 5;
+constexpr order_id the_order = 100, original_payment = 500;
+constexpr int64_t t_start = 10'000;
+
+//! A valid command of `kind` among the wallets above; a pay with `pay_fee` > 0 pays that fee to fee_w.
+inline order_command command_of(order_kind kind, int64_t amount = 1000, int64_t pay_fee = 0) {
+  order_command c;
+  c.tenant = tenant;
+  c.request_id = "r-1";
+  c.kind = kind;
+  c.amount = amount;
+  c.cur = usd;
+  switch (kind) {
+    case order_kind::top_up:
+      c.destination = user_a;
+      c.channel = 1;
+      break;
+    case order_kind::pay:
+      c.source = user_a;
+      c.destination = merchant_w;
+      if (pay_fee > 0) c.fee_wallet = fee_w, c.fee_amount = pay_fee;
+      break;
+    case order_kind::withdraw:
+      c.source = user_a;
+      c.channel = 1;
+      break;
+    case order_kind::transfer:
+      c.source = user_a;
+      c.destination = user_b;
+      break;
+    case order_kind::commission:
+      c.source = fee_w;
+      c.destination = merchant_w;
+      break;
+    case order_kind::refund:
+      c.original_order = original_payment;
+      break;
+  }
+  return c;
+}
+
+inline size_t count_of(const std::vector<order_action>& actions, order_action_kind kind) {
+  size_t n = 0;
+  for (const auto& a : actions) n += a.kind == kind;
+  return n;
+}
+
+//! The legs of the steps sent, in order.
+inline std::vector<uint16_t> sent_legs(const std::vector<order_action>& actions) {
+  std::vector<uint16_t> legs;
+  for (const auto& a : actions)
+    if (a.kind == order_action_kind::send_step) legs.push_back(a.leg);
+  return legs;
+}
+
+//! One order driven by hand at `now`: the test plays every wallet; each call returns the
+//! actions it made.
+struct order_stepper {
+  order_stepper(order_core o, int64_t at) : order(std::move(o)), now(at) {}
+
+  std::vector<order_action> reply(uint16_t leg, tcc_phase phase, result_code code = result_code::ok) {
+    order.on_step_reply(leg, phase, code, balances{}, now, out);
+    return take();
+  }
+  //! Answers every leg's current step with `code`.
+  std::vector<order_action> reply_all(tcc_phase phase, result_code code = result_code::ok) {
+    std::vector<order_action> all;
+    for (uint16_t i = 0; i < order.legs().size(); ++i) {
+      auto got = reply(i, phase, code);
+      all.insert(all.end(), got.begin(), got.end());
+    }
+    return all;
+  }
+  std::vector<order_action> take() {
+    auto got = std::move(out);
+    out.clear();
+    return got;
+  }
+
+  order_core order;
+  int64_t now;
+  std::vector<order_action> out;
+};
 
 }  // namespace txengine::test
 

@@ -4,104 +4,35 @@
 // new engine on the same databases sees the wallets (lazy loading).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <map>
 #include <random>
 
-#include "actors/engine.hpp"
-#include "persistence/audit.hpp"
-#include "persistence/mysql_connection.hpp"
-#include "persistence/schema.hpp"
-#include "persistence/shard_layout.hpp"
+#include "tests/durable/mysql_engine_support.hpp"
 
 using namespace txengine;
-namespace db = txengine::persistence;
+using namespace txengine::mysql_test;
 
 namespace {
 
 constexpr tenant_id tenant = 7;
-const currency usd = *currency::parse("USD");
 
-db::shard_layout test_layout() {
-  db::shard_layout layout;
-  layout.databases = 2;
-  layout.tables = 4;
-  layout.prefix = "txtest_durable";
-  return layout;
-}
-
-storage_config test_storage(ack_mode ack = ack_mode::durable) {
-  storage_config s;
-  if (const char* uri = std::getenv("TXENGINE_MYSQL_URI"); uri && *uri) s.uri = uri;
-  auto layout = test_layout();
-  s.databases = layout.databases;
-  s.tables = layout.tables;
-  s.prefix = layout.prefix;
-  s.ack = ack;
-  return s;
-}
+db::shard_layout test_layout() { return layout_with_prefix("txtest_durable"); }
 
 engine_config test_config(ack_mode ack = ack_mode::durable) {
-  engine_config config;
-  config.scheduler_threads = 2;
-  channel_config good;  // a provider that always answers, and says yes
-  good.latency_ms = 1;
-  good.decline_ppm = good.reply_lost_ppm = good.reply_unknown_ppm = good.submit_lost_ppm = good.partial_ppm = 0;
-  config.channels = {{1, good}};
-  config.storage = test_storage(ack);
-  return config;
+  return engine_config_for(storage_for(test_layout(), ack), 1);  // a provider that always answers, and says yes
 }
 
 order_command transfer(const std::string& request_id, wallet_id from, wallet_id to, int64_t amount) {
-  order_command c;
-  c.tenant = tenant;
-  c.request_id = request_id;
-  c.kind = order_kind::transfer;
-  c.source = from;
-  c.destination = to;
-  c.amount = amount;
-  c.cur = usd;
-  return c;
+  return make_command(tenant, order_kind::transfer, request_id, from, to, amount);
 }
 
 order_command top_up(const std::string& request_id, wallet_id to, int64_t amount) {
-  order_command c = transfer(request_id, no_wallet, to, amount);
-  c.kind = order_kind::top_up;
-  c.channel = 1;
-  return c;
+  return make_command(tenant, order_kind::top_up, request_id, no_wallet, to, amount);
 }
 
 //! Submits every command at once (batches per host) and waits for every reply.
 std::vector<order_reply> run_all(engine& eng, const std::vector<order_command>& commands) {
-  caf::scoped_actor self{eng.system()};
-  std::vector<std::vector<submit_item>> by_host(eng.hosts().size());
-  for (size_t i = 0; i < commands.size(); ++i) {
-    const caf::actor& host = eng.host_for(commands[i].tenant, commands[i].request_id);
-    size_t h = 0;
-    while (eng.hosts()[h] != host) ++h;
-    by_host[h].push_back(submit_item{i + 1, commands[i]});
-  }
-  for (size_t h = 0; h < by_host.size(); ++h)
-    for (size_t from = 0; from < by_host[h].size(); from += 200) {
-      std::vector<submit_item> chunk(by_host[h].begin() + from,
-                                     by_host[h].begin() + std::min(by_host[h].size(), from + 200));
-      self->send(eng.hosts()[h], submit_atom::value, std::move(chunk));
-    }
-  std::vector<order_reply> replies(commands.size());
-  size_t received = 0;
-  bool timed_out = false;
-  while (received < commands.size() && !timed_out) {
-    self->receive(
-        [&](replies_atom, std::vector<order_reply>& batch) {
-          for (auto& reply : batch) {
-            replies.at(reply.client_tag - 1) = std::move(reply);
-            ++received;
-          }
-        },
-        caf::after(std::chrono::seconds(60)) >> [&] { timed_out = true; });
-  }
-  EXPECT_EQ(received, commands.size());
-  return replies;
+  return submit_all(eng, commands, 200);
 }
 
 std::vector<wallet_id> create_users(engine& eng, size_t count) {
@@ -133,45 +64,20 @@ std::vector<order_command> workload(const std::vector<wallet_id>& users, size_t 
   return commands;
 }
 
-class DurableEngine : public ::testing::Test {
+class DurableEngine : public mysql_engine_test {
  protected:
-  void SetUp() override {
-    conn_ = std::make_unique<db::mysql_connection>(db::endpoint_from_environment());
-    db::drop_schema(*conn_, test_layout());
-  }
-  void TearDown() override { db::drop_schema(*conn_, test_layout()); }
-
-  int64_t count(const std::string& family, const std::string& where = "1=1") {
-    auto layout = test_layout();
-    int64_t total = 0;
-    for (uint32_t d = 0; d < layout.databases; ++d)
-      for (uint32_t t : layout.tables_in(d))
-        total += conn_->query_int("SELECT COUNT(*) FROM " + layout.table_at(family, d, t) + " WHERE " + where);
-    return total;
-  }
-
-  balances stored_balances(wallet_id id) {
-    auto rs = conn_->query("SELECT available, frozen, incoming FROM " + test_layout().table_for("wallets", id) +
-                           " WHERE id=" + std::to_string(id));
-    balances b;
-    if (rs->next()) b = {rs->getInt64(1), rs->getInt64(2), rs->getInt64(3)};
-    return b;
-  }
+  DurableEngine() : mysql_engine_test(test_layout()) {}
 
   void expect_committed_and_consistent(engine& eng, const std::vector<wallet_id>& wallets, int64_t orders) {
     ASSERT_TRUE(eng.wait_until_quiet(std::chrono::seconds(30)));
     ASSERT_TRUE(eng.sync_storage());
-    auto report = db::audit(*conn_, test_layout());
-    EXPECT_TRUE(report.ok) << report.summary();
-    for (const auto& [cur, sum] : report.sum_by_currency) EXPECT_EQ(sum, 0) << cur;
+    expect_audit_ok();
     EXPECT_EQ(count("orders"), orders);
     EXPECT_EQ(count("orders", "is_final=0"), 0);
     EXPECT_EQ(count("request_ids"), orders);
     EXPECT_EQ(count("tcc_records", "state=0"), 0);  // no open TCC record once every order is final
     for (wallet_id id : wallets) EXPECT_EQ(stored_balances(id), eng.get_wallet(tenant, id).current) << id;
   }
-
-  std::unique_ptr<db::mysql_connection> conn_;
 };
 
 void run_and_check_final(engine& eng, const std::vector<order_command>& commands, size_t* failed = nullptr) {

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
@@ -14,61 +13,29 @@
 
 #include "actors/clock.hpp"
 #include "actors/core/order_id_generator.hpp"
-#include "actors/engine.hpp"
-#include "persistence/audit.hpp"
-#include "persistence/mysql_connection.hpp"
-#include "persistence/schema.hpp"
-#include "persistence/shard_layout.hpp"
+#include "tests/durable/mysql_engine_support.hpp"
 
 using namespace txengine;
-namespace db = txengine::persistence;
+using namespace txengine::mysql_test;
 
 namespace {
 
 constexpr tenant_id tenant = 7;
-const currency usd = *currency::parse("USD");
 
-db::shard_layout test_layout() {
-  db::shard_layout layout;
-  layout.databases = 2;
-  layout.tables = 4;
-  layout.prefix = "txtest_recovery";
-  return layout;
-}
+db::shard_layout test_layout() { return layout_with_prefix("txtest_recovery"); }
 
 engine_config test_config(ack_mode ack, int64_t try_deadline_ms = 5'000) {
-  engine_config config;
-  config.scheduler_threads = 2;
-  channel_config slow;  // a provider that says yes, slowly: top-ups and withdrawals are caught mid-way
-  slow.latency_ms = 150;
-  slow.decline_ppm = slow.reply_lost_ppm = slow.reply_unknown_ppm = slow.submit_lost_ppm = slow.partial_ppm = 0;
-  config.channels = {{1, slow}};
+  // A provider that says yes, slowly: top-ups and withdrawals are caught mid-way.
+  engine_config config = engine_config_for(storage_for(test_layout(), ack), 150);
   config.order.try_deadline_ms = try_deadline_ms;
   // The provider forgets everything on a restart: orders it was processing are declined once
   // "not found" has lasted this long after their submit.
   config.order.channel_not_found_final_ms = 1'000;
-  storage_config s;
-  if (const char* uri = std::getenv("TXENGINE_MYSQL_URI"); uri && *uri) s.uri = uri;
-  auto layout = test_layout();
-  s.databases = layout.databases;
-  s.tables = layout.tables;
-  s.prefix = layout.prefix;
-  s.ack = ack;
-  config.storage = s;
   return config;
 }
 
 order_command command(order_kind kind, const std::string& request_id, wallet_id from, wallet_id to, int64_t amount) {
-  order_command c;
-  c.tenant = tenant;
-  c.request_id = request_id;
-  c.kind = kind;
-  c.source = from;
-  c.destination = to;
-  c.amount = amount;
-  c.cur = usd;
-  if (kind == order_kind::top_up || kind == order_kind::withdraw) c.channel = 1;
-  return c;
+  return make_command(tenant, kind, request_id, from, to, amount);
 }
 
 order_command refund_of(const std::string& request_id, order_id original, int64_t amount) {
@@ -80,35 +47,7 @@ order_command refund_of(const std::string& request_id, order_id original, int64_
 //! Sends every command at once (batches per host) and collects replies until `stop_after` of
 //! them came (all by default), within a bound.
 std::vector<order_reply> submit(engine& eng, const std::vector<order_command>& commands, size_t stop_after = SIZE_MAX) {
-  caf::scoped_actor self{eng.system()};
-  std::vector<std::vector<submit_item>> by_host(eng.hosts().size());
-  for (size_t i = 0; i < commands.size(); ++i) {
-    const caf::actor& host = eng.host_for(commands[i].tenant, commands[i].request_id);
-    size_t h = 0;
-    while (eng.hosts()[h] != host) ++h;
-    by_host[h].push_back(submit_item{i + 1, commands[i]});
-  }
-  for (size_t h = 0; h < by_host.size(); ++h)
-    for (size_t from = 0; from < by_host[h].size(); from += 100) {
-      std::vector<submit_item> chunk(by_host[h].begin() + from,
-                                     by_host[h].begin() + std::min(by_host[h].size(), from + 100));
-      self->send(eng.hosts()[h], submit_atom::value, std::move(chunk));
-    }
-  std::vector<order_reply> replies(commands.size());
-  size_t received = 0, wanted = std::min(stop_after, commands.size());
-  bool timed_out = false;
-  while (received < wanted && !timed_out) {
-    self->receive(
-        [&](replies_atom, std::vector<order_reply>& batch) {
-          for (auto& reply : batch) {
-            replies.at(reply.client_tag - 1) = std::move(reply);
-            ++received;
-          }
-        },
-        caf::after(std::chrono::seconds(60)) >> [&] { timed_out = true; });
-  }
-  EXPECT_GE(received, wanted);
-  return replies;
+  return submit_all(eng, commands, 100, stop_after);
 }
 
 struct stored_row {
@@ -122,13 +61,9 @@ struct stored_row {
   bool legs_ok = false;
 };
 
-class Recovery : public ::testing::Test {
+class Recovery : public mysql_engine_test {
  protected:
-  void SetUp() override {
-    conn_ = std::make_unique<db::mysql_connection>(db::endpoint_from_environment());
-    db::drop_schema(*conn_, test_layout());
-  }
-  void TearDown() override { db::drop_schema(*conn_, test_layout()); }
+  Recovery() : mysql_engine_test(test_layout()) {}
 
   std::vector<stored_row> orders(const std::string& where = "1=1") {
     auto layout = test_layout();
@@ -176,17 +111,10 @@ class Recovery : public ::testing::Test {
   }
 
   void expect_consistent(size_t orders_expected) {
-    auto report = db::audit(*conn_, test_layout());
-    EXPECT_TRUE(report.ok) << report.summary();
-    for (const auto& [cur, sum] : report.sum_by_currency) EXPECT_EQ(sum, 0) << cur;
+    expect_audit_ok();
     EXPECT_EQ(orders("is_final=0").size(), 0u);
     EXPECT_EQ(orders().size(), orders_expected);
-    int64_t open = 0;
-    auto layout = test_layout();
-    for (uint32_t d = 0; d < layout.databases; ++d)
-      for (uint32_t t : layout.tables_in(d))
-        open += conn_->query_int("SELECT COUNT(*) FROM " + layout.table_at("tcc_records", d, t) + " WHERE state=0");
-    EXPECT_EQ(open, 0);
+    EXPECT_EQ(count("tcc_records", "state=0"), 0);
     // Refunds never took more than their payment.
     std::map<order_id, int64_t> paid, refunded;
     for (const auto& r : orders("is_final=1 AND state=5")) {
@@ -195,8 +123,6 @@ class Recovery : public ::testing::Test {
     }
     for (const auto& [original, amount] : refunded) EXPECT_LE(amount, paid[original]) << original;
   }
-
-  std::unique_ptr<db::mysql_connection> conn_;
 };
 
 struct population {

@@ -3,99 +3,47 @@
 // rdkafka_mock) and marks it published. Against the private MariaDB server (TXENGINE_MYSQL_URI).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <map>
 #include <set>
 #include <thread>
 
-#include "actors/engine.hpp"
 #include "events.pb.h"
-#include "persistence/mysql_connection.hpp"
 #include "persistence/outbox.hpp"
-#include "persistence/schema.hpp"
-#include "persistence/shard_layout.hpp"
 #include "publication/mock_cluster.hpp"
 #include "publication/publisher.hpp"
+#include "tests/durable/mysql_engine_support.hpp"
 
 using namespace txengine;
-namespace db = txengine::persistence;
+using namespace txengine::mysql_test;
 
 namespace {
 
 constexpr tenant_id tenant = 9;
-const currency usd = *currency::parse("USD");
 const std::string topic = "txengine.orders.finalized";
 constexpr int partitions = 4;
 
-db::shard_layout test_layout() {
-  db::shard_layout layout;
-  layout.databases = 2;
-  layout.tables = 4;
-  layout.prefix = "txtest_kpub";
-  return layout;
-}
+db::shard_layout test_layout() { return layout_with_prefix("txtest_kpub"); }
 
 engine_config test_config(const std::string& bootstrap) {
-  engine_config config;
-  config.scheduler_threads = 2;
-  channel_config good;
-  good.latency_ms = 1;
-  good.decline_ppm = good.reply_lost_ppm = good.reply_unknown_ppm = good.submit_lost_ppm = good.partial_ppm = 0;
-  config.channels = {{1, good}};
-  storage_config s;
-  if (const char* uri = std::getenv("TXENGINE_MYSQL_URI"); uri && *uri) s.uri = uri;
-  auto layout = test_layout();
-  s.databases = layout.databases;
-  s.tables = layout.tables;
-  s.prefix = layout.prefix;
+  storage_config s = storage_for(test_layout());
   s.kafka.bootstrap_servers = bootstrap;
   s.kafka.topic = topic;
   s.kafka.message_timeout_ms = 2000;  // a broker outage recycles messages quickly
   s.kafka.stop_flush_ms = 500;
-  config.storage = s;
-  return config;
+  return engine_config_for(std::move(s), 1);
 }
 
 order_command transfer(const std::string& request_id, wallet_id from, wallet_id to, int64_t amount) {
-  order_command c;
-  c.tenant = tenant;
-  c.request_id = request_id;
-  c.kind = order_kind::transfer;
-  c.source = from;
-  c.destination = to;
-  c.amount = amount;
-  c.cur = usd;
-  return c;
+  return make_command(tenant, order_kind::transfer, request_id, from, to, amount);
 }
 
 order_command top_up(const std::string& request_id, wallet_id to, int64_t amount) {
-  order_command c = transfer(request_id, no_wallet, to, amount);
-  c.kind = order_kind::top_up;
-  c.channel = 1;
-  return c;
+  return make_command(tenant, order_kind::top_up, request_id, no_wallet, to, amount);
 }
 
-//! Submits every command at once and waits (bounded) for every reply.
+//! Submits every command at once, each in a message of its own, and waits (bounded) for every reply.
 std::vector<order_reply> run_all(engine& eng, const std::vector<order_command>& commands) {
-  caf::scoped_actor self{eng.system()};
-  for (size_t i = 0; i < commands.size(); ++i)
-    self->send(eng.host_for(commands[i].tenant, commands[i].request_id), submit_atom::value,
-               std::vector<submit_item>{submit_item{i + 1, commands[i]}});
-  std::vector<order_reply> replies(commands.size());
-  size_t received = 0;
-  bool timed_out = false;
-  while (received < commands.size() && !timed_out) {
-    self->receive(
-        [&](replies_atom, std::vector<order_reply>& batch) {
-          for (auto& reply : batch) {
-            replies.at(reply.client_tag - 1) = std::move(reply);
-            ++received;
-          }
-        },
-        caf::after(std::chrono::seconds(60)) >> [&] { timed_out = true; });
-  }
-  EXPECT_EQ(received, commands.size());
-  return replies;
+  return submit_all(eng, commands, 1);
 }
 
 std::vector<wallet_id> create_users(engine& eng, size_t count) {
@@ -170,23 +118,14 @@ published read_events(const std::string& bootstrap, const std::set<uint64_t>& ex
   return out;
 }
 
-class KafkaPublication : public ::testing::Test {
+class KafkaPublication : public mysql_engine_test {
  protected:
+  KafkaPublication() : mysql_engine_test(test_layout()) {}
+
   void SetUp() override {
-    conn_ = std::make_unique<db::mysql_connection>(db::endpoint_from_environment());
-    db::drop_schema(*conn_, test_layout());
+    mysql_engine_test::SetUp();
     cluster_ = std::make_unique<publication::mock_cluster>(3);
     cluster_->create_topic(topic, partitions);
-  }
-  void TearDown() override { db::drop_schema(*conn_, test_layout()); }
-
-  int64_t count(const std::string& family, const std::string& where = "1=1") {
-    auto layout = test_layout();
-    int64_t total = 0;
-    for (uint32_t d = 0; d < layout.databases; ++d)
-      for (uint32_t t : layout.tables_in(d))
-        total += conn_->query_int("SELECT COUNT(*) FROM " + layout.table_at(family, d, t) + " WHERE " + where);
-    return total;
   }
 
   //! Every reply's order is on the topic with the reply's content; returns the ids.
@@ -235,7 +174,6 @@ class KafkaPublication : public ::testing::Test {
     return replies;
   }
 
-  std::unique_ptr<db::mysql_connection> conn_;
   std::unique_ptr<publication::mock_cluster> cluster_;
 };
 

@@ -1,0 +1,162 @@
+#pragma once
+// Helpers shared by the tests of the engine on MySQL storage (tests/durable, tests/publication),
+// against the private MariaDB server (TXENGINE_MYSQL_URI overrides where it is): the storage
+// configuration, a fixture with fresh test databases, submitting commands in batches, and reading
+// the stored rows back. Each test binary names its own databases (its prefix): ctest runs the
+// binaries in parallel.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/engine.hpp"
+#include "persistence/audit.hpp"
+#include "persistence/mysql_connection.hpp"
+#include "persistence/schema.hpp"
+#include "persistence/shard_layout.hpp"
+
+namespace txengine::mysql_test {
+
+namespace db = txengine::persistence;
+
+inline const currency usd = *currency::parse("USD");
+
+//! Two databases of four tables each, named after `prefix`.
+inline db::shard_layout layout_with_prefix(const std::string& prefix) {
+  db::shard_layout layout;
+  layout.databases = 2;
+  layout.tables = 4;
+  layout.prefix = prefix;
+  return layout;
+}
+
+//! Storage in `layout` on the test server (TXENGINE_MYSQL_URI when set, else the default).
+inline storage_config storage_for(const db::shard_layout& layout, ack_mode ack = ack_mode::durable) {
+  storage_config s;
+  if (const char* uri = std::getenv("TXENGINE_MYSQL_URI"); uri && *uri) s.uri = uri;
+  s.databases = layout.databases;
+  s.tables = layout.tables;
+  s.prefix = layout.prefix;
+  s.ack = ack;
+  return s;
+}
+
+//! A provider that always answers, and says yes, after `latency_ms`.
+inline channel_config always_yes_channel(int64_t latency_ms) {
+  channel_config c;
+  c.latency_ms = latency_ms;
+  c.decline_ppm = c.reply_lost_ppm = c.reply_unknown_ppm = c.submit_lost_ppm = c.partial_ppm = 0;
+  return c;
+}
+
+//! Two scheduler threads, channel 1 a provider that always says yes after
+//! `channel_latency_ms`, and `storage`.
+inline engine_config engine_config_for(storage_config storage, int64_t channel_latency_ms) {
+  engine_config config;
+  config.scheduler_threads = 2;
+  config.channels = {{1, always_yes_channel(channel_latency_ms)}};
+  config.storage = std::move(storage);
+  return config;
+}
+
+//! A command of `kind` in USD; top-ups and withdrawals go through channel 1.
+inline order_command make_command(tenant_id tenant, order_kind kind, const std::string& request_id, wallet_id from,
+                                  wallet_id to, int64_t amount) {
+  order_command c;
+  c.tenant = tenant;
+  c.request_id = request_id;
+  c.kind = kind;
+  c.source = from;
+  c.destination = to;
+  c.amount = amount;
+  c.cur = usd;
+  if (kind == order_kind::top_up || kind == order_kind::withdraw) c.channel = 1;
+  return c;
+}
+
+//! Sends every command at once, to its host in chunks of at most `chunk`, and collects replies
+//! (in the order of `commands`) until `stop_after` of them came (all by default), waiting at
+//! most 60 s for each batch of replies.
+inline std::vector<order_reply> submit_all(engine& eng, const std::vector<order_command>& commands, size_t chunk,
+                                           size_t stop_after = SIZE_MAX) {
+  caf::scoped_actor self{eng.system()};
+  std::vector<std::vector<submit_item>> by_host(eng.hosts().size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    const caf::actor& host = eng.host_for(commands[i].tenant, commands[i].request_id);
+    size_t h = 0;
+    while (eng.hosts()[h] != host) ++h;
+    by_host[h].push_back(submit_item{i + 1, commands[i]});
+  }
+  for (size_t h = 0; h < by_host.size(); ++h)
+    for (size_t from = 0; from < by_host[h].size(); from += chunk) {
+      std::vector<submit_item> part(by_host[h].begin() + from,
+                                    by_host[h].begin() + std::min(by_host[h].size(), from + chunk));
+      self->send(eng.hosts()[h], submit_atom::value, std::move(part));
+    }
+  std::vector<order_reply> replies(commands.size());
+  size_t received = 0, wanted = std::min(stop_after, commands.size());
+  bool timed_out = false;
+  while (received < wanted && !timed_out) {
+    self->receive(
+        [&](replies_atom, std::vector<order_reply>& batch) {
+          for (auto& reply : batch) {
+            replies.at(reply.client_tag - 1) = std::move(reply);
+            ++received;
+          }
+        },
+        caf::after(std::chrono::seconds(60)) >> [&] { timed_out = true; });
+  }
+  if (wanted == commands.size())
+    EXPECT_EQ(received, commands.size());
+  else
+    EXPECT_GE(received, wanted);  // replies come in batches: more than asked for may have come
+  return replies;
+}
+
+//! A test on fresh databases in `layout`: dropped before and after each test.
+class mysql_engine_test : public ::testing::Test {
+ protected:
+  explicit mysql_engine_test(db::shard_layout layout) : layout_(std::move(layout)) {}
+
+  void SetUp() override {
+    conn_ = std::make_unique<db::mysql_connection>(db::endpoint_from_environment());
+    db::drop_schema(*conn_, layout_);
+  }
+  void TearDown() override { db::drop_schema(*conn_, layout_); }
+
+  //! Rows of the table family `family` matching `where`, over every database and table.
+  int64_t count(const std::string& family, const std::string& where = "1=1") {
+    int64_t total = 0;
+    for (uint32_t d = 0; d < layout_.databases; ++d)
+      for (uint32_t t : layout_.tables_in(d))
+        total += conn_->query_int("SELECT COUNT(*) FROM " + layout_.table_at(family, d, t) + " WHERE " + where);
+    return total;
+  }
+
+  //! The committed balances of a wallet (all zero when it has no row).
+  balances stored_balances(wallet_id id) {
+    auto rs = conn_->query("SELECT available, frozen, incoming FROM " + layout_.table_for("wallets", id) +
+                           " WHERE id=" + std::to_string(id));
+    balances b;
+    if (rs->next()) b = {rs->getInt64(1), rs->getInt64(2), rs->getInt64(3)};
+    return b;
+  }
+
+  //! The audit of the stored rows passes and money is conserved in every currency.
+  void expect_audit_ok() {
+    auto report = db::audit(*conn_, layout_);
+    EXPECT_TRUE(report.ok) << report.summary();
+    for (const auto& [cur, sum] : report.sum_by_currency) EXPECT_EQ(sum, 0) << cur;
+  }
+
+  db::shard_layout layout_;
+  std::unique_ptr<db::mysql_connection> conn_;
+};
+
+}  // namespace txengine::mysql_test
