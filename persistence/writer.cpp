@@ -227,10 +227,14 @@ struct pending_batch {
     std::vector<order_id> unknown;
     for (order_id id : finals) {
       auto found = stored.find(id);
-      if (found == stored.end()) {
-        if (fresh.count(id) == 0) unknown.push_back(id);
+      if (fresh.count(id) == 0) {
+        // Rows of wallets this writer never wrote may exist (an earlier process wrote them):
+        // every table, even when this writer also stored some of the order's rows.
+        unknown.push_back(id);
+        if (found != stored.end()) written.tcc_deleted.push_back(id);
         continue;
       }
+      if (found == stored.end()) continue;
       written.tcc_deleted.push_back(id);
       std::vector<std::string> tables;
       for (wallet_id w : found->second) {

@@ -110,11 +110,36 @@ class Recovery : public mysql_engine_test {
     return true;
   }
 
+  //! The first open TCC records with their order's stored state, to tell why they stayed.
+  std::string open_tcc_records() {
+    std::map<order_id, stored_row> by_id;
+    for (const auto& r : orders()) by_id[r.id] = r;
+    std::string out;
+    size_t shown = 0;
+    for (uint32_t d = 0; d < test_layout().databases && shown < 10; ++d)
+      for (uint32_t t : test_layout().tables_in(d)) {
+        auto rs = conn_->query("SELECT wallet_id, order_id, leg_type, tried_amount FROM " +
+                               test_layout().table_at("tcc_records", d, t) + " WHERE state=0 LIMIT 10");
+        while (rs->next() && shown < 10) {
+          ++shown;
+          order_id id = rs->getUInt64(2);
+          auto found = by_id.find(id);
+          out += "\n  wallet " + std::to_string(rs->getUInt64(1)) + " order " + std::to_string(id) + " leg type " +
+                 std::to_string(rs->getUInt(3)) + " tried " + std::to_string(rs->getInt64(4)) + ": ";
+          if (found == by_id.end()) out += "no order row";
+          else
+            out += "kind " + std::to_string(static_cast<int>(found->second.kind)) + " state " +
+                   std::to_string(static_cast<int>(found->second.state));
+        }
+      }
+    return out;
+  }
+
   void expect_consistent(size_t orders_expected) {
     expect_audit_ok();
     EXPECT_EQ(orders("is_final=0").size(), 0u);
     EXPECT_EQ(orders().size(), orders_expected);
-    EXPECT_EQ(count("tcc_records", "state=0"), 0);
+    EXPECT_EQ(count("tcc_records", "state=0"), 0) << open_tcc_records();
     // Refunds never took more than their payment.
     std::map<order_id, int64_t> paid, refunded;
     for (const auto& r : orders("is_final=1 AND state=5")) {
