@@ -52,6 +52,8 @@ struct options {
   uint32_t retry_unavailable_ms = 50;
   //! Retries of one request at most, past which it counts as an error.
   uint32_t retries_max = 200;
+  //! After the load, how long the answers still outstanding are waited for.
+  double drain_s = 30;
 };
 
 void usage(FILE* out) {
@@ -59,7 +61,7 @@ void usage(FILE* out) {
                "usage: txbench [--server HOST:PORT] [--connections N] [--duration SECONDS]\n"
                "               [--mix transfer|pay_hot|mixed] [--window N] [--wallets N] [--json]\n"
                "               [--csv FILE] [--ack-log FILE] [--unanswered-log FILE] [--replay FILE]\n"
-               "               [--retry-unavailable MS] [--key-id ID --secret S]\n"
+               "               [--retry-unavailable MS] [--drain-s SECONDS] [--key-id ID --secret S]\n"
                "  --window N    requests in flight per connection (closed loop; default 256)\n"
                "  --wallets N   user wallets created and funded before the run (default 1000)\n"
                "  --csv FILE    one line per acknowledged request: latency_us,code\n"
@@ -69,6 +71,7 @@ void usage(FILE* out) {
                "                  lost, drain timeout): request_id kind source destination amount\n"
                "  --replay FILE   first resend the commands of an --unanswered-log, same request ids\n"
                "                  (after a crash: each must get its original order, never a second one)\n"
+               "  --drain-s SECONDS  after the load, wait this long for outstanding answers (default 30)\n"
                "  --retry-unavailable MS  resend a request answered `unavailable` after MS (default 50;\n"
                "                  0: count it as an error)\n"
                "mixes: transfer (user to user), pay_hot (every payment to one merchant),\n"
@@ -312,6 +315,7 @@ int main(int argc, char** argv) {
     else if (a == "--ack-log") o.ack_log = value();
     else if (a == "--unanswered-log") o.unanswered_log = value();
     else if (a == "--replay") o.replay = value();
+    else if (a == "--drain-s") o.drain_s = std::max(0.0, std::atof(value().c_str()));
     else if (a == "--retry-unavailable") o.retry_unavailable_ms = static_cast<uint32_t>(std::max(0, std::atoi(value().c_str())));
     else if (a == "--key-id") o.server.key_id = value();
     else if (a == "--secret") o.server.secret = value();
@@ -495,7 +499,7 @@ int main(int argc, char** argv) {
   Envelope envelope;
   std::vector<epoll_event> events(conns.size());
   size_t open = conns.size();
-  auto drain_deadline = end + std::chrono::seconds(30);
+  auto drain_deadline = end + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.drain_s));
   for (;;) {
     auto now = clock_type::now();
     if (sending && now >= end) sending = false;

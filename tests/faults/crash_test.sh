@@ -47,7 +47,8 @@ fail() {
 # Starts the engine and waits (bounded) until it listens; sets SERVER_PID and SERVER.
 start_server() {
   local log=$1
-  "$TXENGINE" serve --listen 127.0.0.1:0 --mysql "$URI" --ack "$ACK" "${LAYOUT[@]}" >"$log" 2>&1 &
+  "$TXENGINE" serve --config "$WORK/engine.toml" --listen 127.0.0.1:0 --mysql "$URI" --ack "$ACK" "${LAYOUT[@]}" \
+    >"$log" 2>&1 &
   SERVER_PID=$!
   local deadline=$((SECONDS + 120))
   until grep -q "listening on" "$log" 2>/dev/null; do
@@ -58,6 +59,9 @@ start_server() {
   SERVER=$(sed -n 's/^txengine listening on \(.*\)$/\1/p' "$log")
 }
 
+# The simulated provider forgets everything at a crash: a resumed top-up hears "not found" and
+# takes it as a decline once this long has passed since its submit (30 s by default).
+printf '[order]\nchannel_not_found_final_ms = 5000\n' >"$WORK/engine.toml"
 mixes=(transfer pay_hot mixed with_top_ups)
 previous_unanswered=/dev/null
 : >"$WORK/unanswered-0"
@@ -94,7 +98,9 @@ done
 # sent once more (each must get its original order, never a second one).
 start_server "$WORK/server-final.log"
 grep -i "resumed" "$WORK/server-final.log" | head -3
-"$TXBENCH" --server "$SERVER" --connections 2 --window 16 --wallets 10 --duration 1 --mix transfer \
+# A replayed top-up that attaches to a resumed one waits for the provider's "not found" to become
+# definitive (order.channel_not_found_final_ms, 5 s here), hence the long drain.
+"$TXBENCH" --server "$SERVER" --connections 2 --window 16 --wallets 10 --duration 1 --mix transfer --drain-s 120 \
   --ack-log "$WORK/acks-final" --replay "$previous_unanswered" >"$WORK/bench-final.log" 2>&1 ||
   fail "txbench after the last restart: $(tail -n 5 "$WORK/bench-final.log")"
 
