@@ -8,6 +8,7 @@
 #include "actors/order_host.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
+#include "persistence/storage_target.hpp"
 
 namespace txengine::persistence {
 
@@ -264,21 +265,12 @@ struct loader_state {
 
 using loader_actor = caf::stateful_actor<loader_state>;
 
-shard_layout layout_of(const storage_config& config) {
-  shard_layout layout;
-  layout.databases = config.databases;
-  layout.tables = config.tables;
-  layout.prefix = config.prefix;
-  return layout;
-}
-
 caf::behavior loader_behavior(loader_actor* self, storage_link* link, order_loader_config config) {
   auto& st = self->state;
   st.link = link;
   st.config = config;
   st.layout = layout_of(link->config);
-  std::string error;
-  if (!parse_mysql_uri(link->config.uri, st.endpoint, &error)) throw std::invalid_argument("bad MySQL URI: " + error);
+  st.endpoint = endpoint_of(link->config);
   for (uint32_t d = 0; d < st.layout.databases; ++d)
     for (uint32_t t : st.layout.tables_in(d)) st.tables.push_back(st.layout.table_at("orders", d, t));
   st.thread_scope = std::make_unique<mysql_thread_scope>();

@@ -16,25 +16,11 @@
 #include "persistence/outbox.hpp"
 #include "persistence/schema.hpp"
 #include "persistence/shard_layout.hpp"
+#include "persistence/storage_target.hpp"
 
 namespace txengine::persistence {
 
 namespace {
-
-shard_layout layout_of(const storage_config& config) {
-  shard_layout layout;
-  layout.databases = config.databases;
-  layout.tables = config.tables;
-  layout.prefix = config.prefix;
-  return layout;
-}
-
-mysql_endpoint endpoint_of(const storage_config& config) {
-  mysql_endpoint endpoint;
-  std::string error;
-  if (!parse_mysql_uri(config.uri, endpoint, &error)) throw std::invalid_argument("bad MySQL URI: " + error);
-  return endpoint;
-}
 
 wallet_id home_of(const order_command& c) { return order_home(c); }
 uint64_t content_hash(const order_command& c) { return command_content_hash(c); }

@@ -18,6 +18,7 @@
 #include "actors/core/check.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
+#include "persistence/storage_target.hpp"
 
 namespace txengine::publication {
 
@@ -165,11 +166,9 @@ struct outbox_publisher::impl {
   impl(const storage_config& c, storage_link& l) : config(c), kafka(config.kafka), link(l) {
     std::string why;
     if (!validate(kafka, &why)) throw std::runtime_error(why);
-    layout.databases = config.databases;
-    layout.tables = config.tables;
-    layout.prefix = config.prefix;
+    layout = persistence::layout_of(config);
     if (!layout.valid(&why)) throw std::runtime_error(why);
-    if (!persistence::parse_mysql_uri(config.uri, endpoint, &why)) throw std::runtime_error("bad MySQL URI: " + why);
+    endpoint = persistence::endpoint_of(config);  // std::invalid_argument: a std::exception, as the engine expects
     for (uint32_t d = 0; d < layout.databases; ++d)
       for (uint32_t t : layout.tables_in(d)) tables.push_back(layout.table_at("outbox", d, t));
     known_per_table.assign(tables.size(), 0);
