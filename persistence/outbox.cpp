@@ -36,42 +36,26 @@ std::string order_finalized_payload(const order_row& row) {
   return bytes;
 }
 
-namespace {
-
-void append_hex(std::string& out, const std::string& bytes) {
-  static const char* digits = "0123456789ABCDEF";
-  out += "X'";
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  out += '\'';
-}
-
-}  // namespace
-
 size_t append_outbox_statements(const shard_layout& layout, const std::string& topic,
                                 const std::vector<const order_row*>& orders, int64_t created_ms,
-                                std::vector<std::string>& out) {
-  std::map<std::string, std::string> values_by_table;
-  size_t rows = 0;
+                                std::vector<table_statement>& out) {
+  table_statements outbox("outbox",
+                          "INSERT IGNORE INTO {table} (event_id,order_id,topic,event_key,payload,created_ms,"
+                          "published_ms) VALUES (?,?,?,?,?,?,0)",
+                          {column_kind::uint64, column_kind::uint64, column_kind::bytes, column_kind::bytes,
+                           column_kind::bytes, column_kind::int64});
   for (const order_row* o : orders) {
     if (!is_final(o->state)) continue;
-    std::string& values = values_by_table[layout.table_for("outbox", order_home(o->command))];
-    if (!values.empty()) values += ',';
-    values += '(' + std::to_string(o->id) + ',' + std::to_string(o->id) + ',';
-    append_hex(values, topic);
-    values += ',';
-    append_hex(values, order_event_key(o->id));
-    values += ',';
-    append_hex(values, order_finalized_payload(*o));
-    values += ',' + std::to_string(created_ms) + ",0)";
-    ++rows;
+    outbox.rows_for(layout.table_for("outbox", order_home(o->command)))
+        .u(o->id)
+        .u(o->id)
+        .b(topic)
+        .b(order_event_key(o->id))
+        .b(order_finalized_payload(*o))
+        .i(created_ms)
+        .end_row();
   }
-  for (auto& [table, values] : values_by_table)
-    out.push_back("INSERT IGNORE INTO " + table +
-                  " (event_id,order_id,topic,event_key,payload,created_ms,published_ms) VALUES " + values);
-  return rows;
+  return outbox.emit(out);
 }
 
 }  // namespace txengine::persistence

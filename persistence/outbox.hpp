@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors/storage.hpp"
+#include "persistence/bulk_connection.hpp"
 #include "persistence/shard_layout.hpp"
 
 namespace txengine::persistence {
@@ -18,11 +19,11 @@ std::string order_event_key(order_id id);
 //! The serialized txengine.events.OrderFinalized of a final order row (event id = order id).
 std::string order_finalized_payload(const order_row& row);
 
-//! Adds one `INSERT IGNORE INTO outbox_t ...` per outbox table for the final rows among
+//! Adds one array-bound `INSERT IGNORE INTO outbox_t ...` per outbox table for the final rows among
 //! `orders` (rows not final are skipped) and returns how many rows it added. INSERT IGNORE:
 //! a batch committed again after a lost answer leaves the first row (and its published_ms) alone.
 size_t append_outbox_statements(const shard_layout& layout, const std::string& topic,
                                 const std::vector<const order_row*>& orders, int64_t created_ms,
-                                std::vector<std::string>& out);
+                                std::vector<table_statement>& out);
 
 }  // namespace txengine::persistence

@@ -12,6 +12,7 @@
 
 #include "actors/clock.hpp"
 #include "actors/core/check.hpp"
+#include "persistence/bulk_connection.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/outbox.hpp"
 #include "persistence/schema.hpp"
@@ -36,44 +37,9 @@ std::string hex_literal(const std::string& bytes) {
   return s;
 }
 
-//! Multi-row statements, one per shard table: prefix + rows + suffix.
-class statement_set {
- public:
-  statement_set(std::string head, std::string tail) : head_(std::move(head)), tail_(std::move(tail)) {}
-  std::string& row(const std::string& table) {
-    auto& [values, rows] = by_table_[table];
-    if (rows++ > 0) values += ',';
-    return values;
-  }
-  //! Appends the statements to `out` and their row counts to `rows`.
-  void emit(std::vector<std::string>& out, std::vector<size_t>& rows) const {
-    for (const auto& [table, values] : by_table_) {
-      std::string sql = head_;
-      auto at = sql.find("{table}");
-      sql.replace(at, 7, table);
-      sql += values.first;
-      sql += tail_;
-      out.push_back(std::move(sql));
-      rows.push_back(values.second);
-    }
-  }
-
- private:
-  std::string head_;
-  std::string tail_;
-  std::map<std::string, std::pair<std::string, size_t>> by_table_;
-};
-
-template <class... Ts>
-void append_values(std::string& out, Ts... values) {
-  out += '(';
-  bool first = true;
-  ((out += (first ? "" : ","), out += values, first = false), ...);
-  out += ')';
-}
-
-std::string n(int64_t v) { return std::to_string(v); }
-std::string u(uint64_t v) { return std::to_string(v); }
+constexpr column_kind I = column_kind::int64;
+constexpr column_kind U = column_kind::uint64;
+constexpr column_kind B = column_kind::bytes;
 
 using writer_tick_atom = caf::atom_constant<caf::atom("wtick")>;
 
@@ -156,60 +122,97 @@ struct pending_batch {
   //! `fresh`: orders whose intent this writer committed and whose TCC rows it tracks in
   //! `stored`; a final order not among them (resumed after a restart, or past the tracking
   //! bounds) may have rows an earlier process wrote: they are deleted in every table.
-  std::vector<std::string> statements(const shard_layout& layout,
-                                      const std::unordered_map<order_id, std::vector<wallet_id>>& stored,
-                                      const std::unordered_set<order_id>& fresh, built_rows& written) const {
-    std::vector<std::string> out;
+  std::vector<table_statement> statements(const shard_layout& layout,
+                                          const std::unordered_map<order_id, std::vector<wallet_id>>& stored,
+                                          const std::unordered_set<order_id>& fresh, built_rows& written) const {
+    std::vector<table_statement> out;
     std::unordered_set<order_id> finals;
     for (const auto& [id, o] : orders)
       if (is_final(o.state)) finals.insert(id);
-    statement_set wallet_set(
+    auto emit = [&](table_statements& set) {
+      size_t before = out.size();
+      set.emit(out);
+      for (size_t i = before; i < out.size(); ++i) written.statement_rows.push_back(out[i].rows.size());
+    };
+    table_statements wallet_set(
+        "wallets",
         "INSERT INTO {table} (id,tenant,currency,kind,status,overdraft_limit,available,frozen,incoming,version,"
-        "created_ms,updated_ms) VALUES ",
+        "created_ms,updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON DUPLICATE KEY UPDATE status=VALUES(status),overdraft_limit=VALUES(overdraft_limit),"
         "available=IF(VALUES(version)>=version,VALUES(available),available),"
         "frozen=IF(VALUES(version)>=version,VALUES(frozen),frozen),"
         "incoming=IF(VALUES(version)>=version,VALUES(incoming),incoming),"
-        "updated_ms=VALUES(updated_ms),version=GREATEST(version,VALUES(version))");
+        "updated_ms=VALUES(updated_ms),version=GREATEST(version,VALUES(version))",
+        {U, U, B, U, U, I, I, I, I, U, I, I});
     for (const auto& [id, w] : wallets) {
       const auto& i = w.info;
-      append_values(wallet_set.row(layout.table_for("wallets", id)), u(id), u(i.tenant), "'" + i.cur.code() + "'",
-                    u(static_cast<unsigned>(i.kind)), u(static_cast<unsigned>(i.status)), n(i.overdraft_limit),
-                    n(w.current.available), n(w.current.frozen), n(w.current.incoming), u(w.version), n(w.updated_ms),
-                    n(w.updated_ms));
+      wallet_set.rows_for(layout.table_for("wallets", id))
+          .u(id)
+          .u(i.tenant)
+          .b(i.cur.code())
+          .u(static_cast<unsigned>(i.kind))
+          .u(static_cast<unsigned>(i.status))
+          .i(i.overdraft_limit)
+          .i(w.current.available)
+          .i(w.current.frozen)
+          .i(w.current.incoming)
+          .u(w.version)
+          .i(w.updated_ms)
+          .i(w.updated_ms)
+          .end_row();
     }
     written.rows += wallets.size();
-    wallet_set.emit(out, written.statement_rows);
-    statement_set movement_set(
+    emit(wallet_set);
+    table_statements movement_set(
+        "fund_movements",
         "INSERT IGNORE INTO {table} (wallet_id,seq,order_id,phase,d_available,d_frozen,d_incoming,available_after,"
-        "frozen_after,incoming_after,at_ms) VALUES ",
-        "");
+        "frozen_after,incoming_after,at_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        {U, U, U, U, I, I, I, I, I, I, I});
     for (const auto& m : movements) {
       const auto& e = m.entry;
-      append_values(movement_set.row(layout.table_for("fund_movements", m.wallet)), u(m.wallet), u(e.sequence),
-                    u(e.txn), u(static_cast<unsigned>(e.phase)), n(e.delta.available), n(e.delta.frozen),
-                    n(e.delta.incoming), n(e.after.available), n(e.after.frozen), n(e.after.incoming), n(e.at_ms));
+      movement_set.rows_for(layout.table_for("fund_movements", m.wallet))
+          .u(m.wallet)
+          .u(e.sequence)
+          .u(e.txn)
+          .u(static_cast<unsigned>(e.phase))
+          .i(e.delta.available)
+          .i(e.delta.frozen)
+          .i(e.delta.incoming)
+          .i(e.after.available)
+          .i(e.after.frozen)
+          .i(e.after.incoming)
+          .i(e.at_ms)
+          .end_row();
     }
     written.rows += movements.size();
-    movement_set.emit(out, written.statement_rows);
-    statement_set tcc_set(
+    emit(movement_set);
+    table_statements tcc_set(
+        "tcc_records",
         "INSERT INTO {table} (wallet_id,order_id,leg_type,state,try_result,tried_amount,confirmed_amount,"
-        "try_deadline_ms,updated_ms) VALUES ",
+        "try_deadline_ms,updated_ms) VALUES (?,?,?,?,?,?,?,?,?)"
         " ON DUPLICATE KEY UPDATE state=VALUES(state),try_result=VALUES(try_result),"
-        "confirmed_amount=VALUES(confirmed_amount),updated_ms=VALUES(updated_ms)");
+        "confirmed_amount=VALUES(confirmed_amount),updated_ms=VALUES(updated_ms)",
+        {U, U, U, U, U, I, I, I, I});
     for (const auto& [key, t] : tcc) {
       if (finals.count(t.order)) continue;
       written.tcc_kept.emplace_back(t.order, t.wallet);
       ++written.rows;
       const auto& r = t.record;
-      append_values(tcc_set.row(layout.table_for("tcc_records", t.wallet)), u(t.wallet), u(t.order),
-                    u(static_cast<unsigned>(r.type)), u(static_cast<unsigned>(r.state)),
-                    u(static_cast<unsigned>(r.try_result)), n(r.tried_amount), n(r.confirmed_amount), "0",
-                    n(t.updated_ms));
+      tcc_set.rows_for(layout.table_for("tcc_records", t.wallet))
+          .u(t.wallet)
+          .u(t.order)
+          .u(static_cast<unsigned>(r.type))
+          .u(static_cast<unsigned>(r.state))
+          .u(static_cast<unsigned>(r.try_result))
+          .i(r.tried_amount)
+          .i(r.confirmed_amount)
+          .i(0)
+          .i(t.updated_ms)
+          .end_row();
     }
-    tcc_set.emit(out, written.statement_rows);
+    emit(tcc_set);
     // By order id (index by_order): every record of a final order goes.
-    statement_set tcc_delete("DELETE FROM {table} WHERE order_id IN (", ")");
+    table_statements tcc_delete("tcc_records delete", "DELETE FROM {table} WHERE order_id=?", {U});
     std::vector<order_id> unknown;
     for (order_id id : finals) {
       auto found = stored.find(id);
@@ -228,43 +231,71 @@ struct pending_batch {
         if (std::find(tables.begin(), tables.end(), table) == tables.end()) tables.push_back(std::move(table));
         ++written.rows;
       }
-      for (const auto& table : tables) tcc_delete.row(table) += u(id);
+      for (const auto& table : tables) tcc_delete.rows_for(table).u(id).end_row();
     }
     if (!unknown.empty())
       for (uint32_t d = 0; d < layout.databases; ++d)
         for (uint32_t t : layout.tables_in(d)) {
-          std::string& row = tcc_delete.row(layout.table_at("tcc_records", d, t));
-          for (size_t i = 0; i < unknown.size(); ++i) row += (i == 0 ? "" : ",") + u(unknown[i]);
+          bulk_rows& rows = tcc_delete.rows_for(layout.table_at("tcc_records", d, t));
+          for (order_id id : unknown) rows.u(id).end_row();
         }
-    tcc_delete.emit(out, written.statement_rows);
-    statement_set order_set(
+    emit(tcc_delete);
+    table_statements order_set(
+        "orders",
         "INSERT INTO {table} (id,tenant,request_id,kind,state,is_final,result_code,currency,amount,confirmed_amount,"
         "source,destination,fee_wallet,fee_amount,original_order,channel,legs,attempts,try_deadline_ms,created_ms,"
-        "updated_ms,final_ms) VALUES ",
+        "updated_ms,final_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON DUPLICATE KEY UPDATE state=IF(is_final=1,state,VALUES(state)),"
         "result_code=IF(is_final=1,result_code,VALUES(result_code)),"
         "confirmed_amount=IF(is_final=1,confirmed_amount,VALUES(confirmed_amount)),"
         "legs=IF(is_final=1,legs,VALUES(legs)),attempts=IF(is_final=1,attempts,VALUES(attempts)),"
         "final_ms=IF(is_final=1,final_ms,VALUES(final_ms)),updated_ms=VALUES(updated_ms),"
-        "is_final=GREATEST(is_final,VALUES(is_final))");
-    statement_set request_set(
-        "INSERT IGNORE INTO {table} (tenant,request_id,order_id,content_hash,created_ms) VALUES ", "");
+        "is_final=GREATEST(is_final,VALUES(is_final))",
+        {U, U, B, U, U, U, U, B, I, I, U, U, U, I, U, U, B, U, I, I, I, I});
+    table_statements request_set(
+        "request_ids",
+        "INSERT IGNORE INTO {table} (tenant,request_id,order_id,content_hash,created_ms) VALUES (?,?,?,?,?)",
+        {U, B, U, U, I});
     for (const auto& [id, o] : orders) {
       const auto& c = o.command;
-      append_values(order_set.row(layout.table_for("orders", home_of(c))), u(id), u(c.tenant),
-                    hex_literal(c.request_id), u(static_cast<unsigned>(c.kind)), u(static_cast<unsigned>(o.state)),
-                    is_final(o.state) ? "1" : "0", u(static_cast<unsigned>(o.reason)), "'" + c.cur.code() + "'",
-                    n(c.amount), n(o.posted_amount), u(c.source), u(c.destination), u(c.fee_wallet), n(c.fee_amount),
-                    u(c.original_order), u(c.channel), "'" + o.legs_json + "'", u(o.attempts), n(o.try_deadline_ms),
-                    n(o.created_ms), n(o.updated_ms), n(o.final_ms));
+      order_set.rows_for(layout.table_for("orders", home_of(c)))
+          .u(id)
+          .u(c.tenant)
+          .b(c.request_id)
+          .u(static_cast<unsigned>(c.kind))
+          .u(static_cast<unsigned>(o.state))
+          .u(is_final(o.state) ? 1 : 0)
+          .u(static_cast<unsigned>(o.reason))
+          .b(c.cur.code())
+          .i(c.amount)
+          .i(o.posted_amount)
+          .u(c.source)
+          .u(c.destination)
+          .u(c.fee_wallet)
+          .i(c.fee_amount)
+          .u(c.original_order)
+          .u(c.channel)
+          .b(o.legs_json)
+          .u(o.attempts)
+          .i(o.try_deadline_ms)
+          .i(o.created_ms)
+          .i(o.updated_ms)
+          .i(o.final_ms)
+          .end_row();
       ++written.rows;
-      if (o.intent) ++written.rows;
-      if (o.intent)
-        append_values(request_set.row(layout.table_for("request_ids", shard_layout::request_key(c.tenant, c.request_id))),
-                      u(c.tenant), hex_literal(c.request_id), u(id), u(content_hash(c)), n(o.created_ms));
+      if (o.intent) {
+        ++written.rows;
+        request_set.rows_for(layout.table_for("request_ids", shard_layout::request_key(c.tenant, c.request_id)))
+            .u(c.tenant)
+            .b(c.request_id)
+            .u(id)
+            .u(content_hash(c))
+            .i(o.created_ms)
+            .end_row();
+      }
     }
-    order_set.emit(out, written.statement_rows);
-    request_set.emit(out, written.statement_rows);
+    emit(order_set);
+    emit(request_set);
     return out;
   }
 };
@@ -275,7 +306,7 @@ struct writer_state {
   shard_layout layout;
   mysql_endpoint endpoint;
   std::unique_ptr<mysql_thread_scope> thread_scope;
-  std::unique_ptr<mysql_connection> conn;
+  std::unique_ptr<bulk_connection> conn;
   pending_batch batch;
   std::chrono::steady_clock::time_point ready_at;  //!< when the last commit ended
   uint64_t batches = 0;
@@ -304,10 +335,10 @@ struct writer_state {
     built_rows written;
     for (const auto& [id, o] : batch.orders)
       if (o.intent && fresh.size() < fresh_max && tcc_stored.size() < tcc_stored_max) fresh.insert(id);
-    std::vector<std::string> sql = batch.statements(layout, tcc_stored, fresh, written);
+    std::vector<table_statement> statements = batch.statements(layout, tcc_stored, fresh, written);
     // Issue 5: the outbox rows of the batch's final orders, in the same transaction (carried
     // intents are not final: they have none).
-    size_t outbox_rows = append_outbox(sql);
+    size_t outbox_rows = append_outbox(statements);
     if (profile_)
       profile_us_["(build)"] += std::chrono::duration_cast<std::chrono::microseconds>(
                                     std::chrono::steady_clock::now() - started).count();
@@ -315,22 +346,15 @@ struct writer_state {
     for (uint32_t attempt = 1;; ++attempt) {
       if (link->stopping.load()) return;  // the engine is going away: as if it had crashed now
       try {
-        if (!conn) conn = std::make_unique<mysql_connection>(endpoint);
-        if (!sql.empty()) {
-          conn->begin();
-          for (size_t i = 0; i < sql.size(); ++i) {
-            const std::string& statement = sql[i];
+        if (!conn) conn = std::make_unique<bulk_connection>(endpoint);
+        if (!statements.empty()) {
+          for (const table_statement& statement : statements) {
+            auto t0 = std::chrono::steady_clock::now();
+            conn->execute_bulk(statement.sql, statement.rows);
             if (profile_) {
-              auto t0 = std::chrono::steady_clock::now();
-              conn->execute(statement);
-              auto at = statement.find("`.`");
-              std::string family = statement.substr(at + 3, statement.find('_', at + 3) - at - 3);
-              if (statement.compare(0, 6, "DELETE") == 0) family += " delete";
-              profile_us_[family] += std::chrono::duration_cast<std::chrono::microseconds>(
-                                         std::chrono::steady_clock::now() - t0).count();
-              if (attempt == 1) profile_rows_[family] += static_cast<int64_t>(written.statement_rows[i]);
-            } else {
-              conn->execute(statement);
+              profile_us_[statement.family] += std::chrono::duration_cast<std::chrono::microseconds>(
+                                                   std::chrono::steady_clock::now() - t0).count();
+              if (attempt == 1) profile_rows_[statement.family] += static_cast<int64_t>(statement.rows.size());
             }
           }
           auto t0 = std::chrono::steady_clock::now();
@@ -387,7 +411,7 @@ struct writer_state {
 
   //! Issue 5: the outbox rows of the batch's final orders join the batch's transaction.
   int64_t outbox_created_ms_ = 0;
-  size_t append_outbox(std::vector<std::string>& sql) {
+  size_t append_outbox(std::vector<table_statement>& sql) {
     const publication_config& kafka = link->config.kafka;
     if (!kafka.enabled()) return 0;
     std::vector<const order_row*> rows;

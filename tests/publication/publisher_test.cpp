@@ -203,11 +203,12 @@ TEST(KafkaOutbox, PayloadAndStatements) {
   order_row intent = row;
   intent.id = 12346;
   intent.state = order_state::trying;
-  std::vector<std::string> sql;
+  std::vector<db::table_statement> sql;
   EXPECT_EQ(db::append_outbox_statements(test_layout(), topic, {&row, &intent}, 5, sql), 1u);
   ASSERT_EQ(sql.size(), 1u);
-  EXPECT_NE(sql[0].find("INSERT IGNORE INTO " + test_layout().table_for("outbox", 5)), std::string::npos);
-  EXPECT_EQ(sql[0].find("12346"), std::string::npos);
+  EXPECT_NE(sql[0].sql.find("INSERT IGNORE INTO " + test_layout().table_for("outbox", 5)), std::string::npos);
+  ASSERT_EQ(sql[0].rows.size(), 1u);
+  EXPECT_EQ(sql[0].rows.integers(0).at(0), 12345u);  // event id = order id; the intent has no row
 }
 
 TEST(KafkaOutbox, BadConfigurationIsRefused) {
