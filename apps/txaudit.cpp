@@ -1,8 +1,10 @@
 // txaudit: checks what a txengine has committed in MySQL, for operators and for the crash and
 // outage tests. Read-only. Checks:
 //   - every order is final (optionally waiting, bounded, while a restarted engine recovers);
-//   - the ledger invariants of persistence/audit (per-currency sums zero, balances equal their
-//     fund movements, the movements of each order sum to zero);
+//   - the ledger invariants of persistence/audit over each wallet's effective state (the wallet
+//     row is a checkpoint, persistence/wallet_state.hpp): per-currency sums zero, balances equal
+//     their fund movements, each checkpoint equals its movement, the movements of each order sum
+//     to zero;
 //   - no request id belongs to two orders, and no wallet has two movements of one order's phase;
 //   - no open (tried) TCC record belongs to a final or unknown order;
 //   - every order a client heard as final (txbench --ack-log files) is committed with that state.

@@ -444,6 +444,8 @@ result run_baseline(const std::string& name, const options& opt) {
   r.p50_us = percentile(all, 0.50);
   r.p99_us = percentile(all, 0.99);
 
+  // The baseline writes wallet 2's row with every change: the cent shows in the sum of balances,
+  // and against its journal and its last movement.
   if (opt.inject_violation)
     admin.execute("UPDATE " + opt.layout.table_for("wallets", 2) + " SET available = available + 1 WHERE id = 2");
   audit_report a = audit(admin, opt.layout);
@@ -582,6 +584,9 @@ result run_engine(const std::string& name, const options& opt, const std::string
   if (!r.failed_by.empty() && !opt.json)
     std::fprintf(stderr, "%s: engine (ack %s): failed orders: %s\n", name.c_str(), ack.c_str(), r.failed_by.c_str());
 
+  // The engine's wallet row is a checkpoint that may be older than the wallet's journal: the audit
+  // then sees the cent as a checkpoint that disagrees with its movement (the effective balance,
+  // and so the sum, comes from the journal); with a current row, as in the baseline.
   if (opt.inject_violation)
     admin.execute("UPDATE " + opt.layout.table_for("wallets", 2) + " SET available = available + 1 WHERE id = 2");
   audit_report a = audit(admin, opt.layout);

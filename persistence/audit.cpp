@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include "persistence/wallet_state.hpp"
+
 namespace txengine::persistence {
 
 namespace {
@@ -32,9 +34,12 @@ audit_report audit(mysql_connection& conn, const shard_layout& layout, const aud
       const std::string wallets = layout.table_at("wallets", d, t);
       const std::string movements = layout.table_at("fund_movements", d, t);
       const std::string where = layout.database_name(d) + " table " + std::to_string(t);
+      // The wallet rows are checkpoints (persistence/wallet_state.hpp): sums and journal checks
+      // are over the effective state, and the checkpoint itself is checked against its movement.
+      const std::string effective = "(" + effective_wallets_sql(wallets, movements) + ")";
       {
         auto rs = conn.query("SELECT currency, COUNT(*), CAST(SUM(available) + SUM(frozen) + SUM(incoming) AS SIGNED) FROM " +
-                             wallets + " GROUP BY currency");
+                             effective + " e GROUP BY currency");
         while (rs->next()) {
           r.wallets += rs->getUInt64(2);
           r.sum_by_currency[std::string(rs->getString(1))] += rs->getInt64(3);
@@ -43,15 +48,17 @@ audit_report audit(mysql_connection& conn, const shard_layout& layout, const aud
       r.movements += static_cast<uint64_t>(conn.query_int("SELECT COUNT(*) FROM " + movements));
       r.orders += static_cast<uint64_t>(conn.query_int("SELECT COUNT(*) FROM " + layout.table_at("orders", d, t)));
       {
+        // The effective balances are the sum of the journal, the effective version its last seq
+        // and the seqs have no gap (last seq = count).
         auto rs = conn.query(
-            "SELECT w.id, w.available, w.frozen, w.incoming, w.version, COALESCE(m.a, 0), COALESCE(m.f, 0), "
+            "SELECT e.id, e.available, e.frozen, e.incoming, e.version, COALESCE(m.a, 0), COALESCE(m.f, 0), "
             "COALESCE(m.i, 0), COALESCE(m.s, 0), COALESCE(m.n, 0) FROM " +
-            wallets +
-            " w LEFT JOIN (SELECT wallet_id, CAST(SUM(d_available) AS SIGNED) a, CAST(SUM(d_frozen) AS SIGNED) f, "
+            effective +
+            " e LEFT JOIN (SELECT wallet_id, CAST(SUM(d_available) AS SIGNED) a, CAST(SUM(d_frozen) AS SIGNED) f, "
             "CAST(SUM(d_incoming) AS SIGNED) i, MAX(seq) s, COUNT(*) n FROM " +
             movements +
-            " GROUP BY wallet_id) m ON m.wallet_id = w.id WHERE w.available <> COALESCE(m.a, 0) OR w.frozen <> "
-            "COALESCE(m.f, 0) OR w.incoming <> COALESCE(m.i, 0) OR w.version <> COALESCE(m.s, 0) OR "
+            " GROUP BY wallet_id) m ON m.wallet_id = e.id WHERE e.available <> COALESCE(m.a, 0) OR e.frozen <> "
+            "COALESCE(m.f, 0) OR e.incoming <> COALESCE(m.i, 0) OR e.version <> COALESCE(m.s, 0) OR "
             "COALESCE(m.s, 0) <> COALESCE(m.n, 0)");
         while (rs->next())
           problem(r, options,
@@ -61,6 +68,29 @@ audit_report audit(mysql_connection& conn, const shard_layout& layout, const aud
                       ", movements sum to " + std::to_string(rs->getInt64(6)) + "/" + std::to_string(rs->getInt64(7)) +
                       "/" + std::to_string(rs->getInt64(8)) + " last seq " + std::to_string(rs->getUInt64(9)) +
                       " count " + std::to_string(rs->getUInt64(10)));
+      }
+      {
+        // The checkpoint: a row at version v > 0 holds the balances after movement v; at version 0, none.
+        auto rs = conn.query(
+            "SELECT w.id, w.version, w.available, w.frozen, w.incoming, c.seq IS NOT NULL, "
+            "COALESCE(c.available_after, 0), COALESCE(c.frozen_after, 0), COALESCE(c.incoming_after, 0) FROM " +
+            wallets + " w LEFT JOIN " + movements +
+            " c ON c.wallet_id = w.id AND c.seq = w.version WHERE (w.version = 0 AND (w.available <> 0 OR w.frozen <> 0 "
+            "OR w.incoming <> 0)) OR (w.version > 0 AND (c.seq IS NULL OR c.available_after <> w.available OR "
+            "c.frozen_after <> w.frozen OR c.incoming_after <> w.incoming))");
+        while (rs->next()) {
+          std::string text = where + ": wallet " + std::to_string(rs->getUInt64(1)) + " row (checkpoint) at version " +
+                             std::to_string(rs->getUInt64(2)) + " holds " + std::to_string(rs->getInt64(3)) + "/" +
+                             std::to_string(rs->getInt64(4)) + "/" + std::to_string(rs->getInt64(5));
+          if (rs->getUInt64(2) == 0)
+            text += ", not 0/0/0";
+          else if (!rs->getBoolean(6))
+            text += ", but the wallet has no movement with that seq";
+          else
+            text += ", its movement says " + std::to_string(rs->getInt64(7)) + "/" + std::to_string(rs->getInt64(8)) +
+                    "/" + std::to_string(rs->getInt64(9));
+          problem(r, options, std::move(text));
+        }
       }
       {
         int64_t orphans = conn.query_int("SELECT COUNT(*) FROM " + movements + " m LEFT JOIN " + wallets +

@@ -1,8 +1,13 @@
 #pragma once
 // The invariants of what is committed in MySQL, checked with SQL over every shard:
-//   - per currency, the sum of all sub-balances of all wallets (system wallets included) is zero;
-//   - every wallet's balances equal the sum of its fund movements, its version is the sequence
-//     of its last movement and the sequences have no gap;
+// Wallet state is the effective state of persistence/wallet_state.hpp (the wallet row is a
+// checkpoint; the newest movement may be newer).
+//   - per currency, the sum of all effective sub-balances of all wallets (system wallets
+//     included) is zero;
+//   - every wallet's effective balances equal the sum of its fund movements, its effective
+//     version is the sequence of its last movement and the sequences have no gap;
+//   - every checkpoint is consistent: a wallet row at version v > 0 holds the resulting balances
+//     of its movement v; at version 0 its balances are zero;
 //   - every movement's resulting balances equal the running sum of the deltas before it;
 //   - every movement belongs to a wallet that exists;
 //   - optionally, the movements of each order sum to zero (true when no order is mid-phase).

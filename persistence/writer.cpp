@@ -18,6 +18,7 @@
 #include "persistence/schema.hpp"
 #include "persistence/shard_layout.hpp"
 #include "persistence/storage_target.hpp"
+#include "persistence/wallet_state.hpp"
 
 namespace txengine::persistence {
 
@@ -586,41 +587,41 @@ struct loader_state {
     return out;
   }
 
-  //! The wallets among `ids` that MySQL holds, with their TCC records.
+  //! The wallets among `ids` that MySQL holds, in their effective state (the wallet row is a
+  //! checkpoint, the newest fund movement may be newer: persistence/wallet_state.hpp), with their
+  //! TCC records.
   std::unordered_map<wallet_id, loaded_wallet> read(const std::vector<wallet_id>& ids) {
     std::unordered_map<wallet_id, loaded_wallet> result;
-    std::map<std::string, std::string> wallet_lists, record_lists;  // "id,id,..." by table
+    // "id,id,..." by shard (database, table index), for the wallets and the TCC records alike.
+    std::map<std::pair<uint32_t, uint32_t>, std::string> lists;
     for (wallet_id id : ids) {
-      for (auto* lists : {&wallet_lists, &record_lists}) {
-        std::string& list = (*lists)[layout.table_for(lists == &wallet_lists ? "wallets" : "tcc_records", id)];
-        if (!list.empty()) list += ',';
-        list += std::to_string(id);
-      }
+      std::string& list = lists[{layout.database_of(id), layout.table_of(id)}];
+      if (!list.empty()) list += ',';
+      list += std::to_string(id);
     }
-    for (const auto& [table, list] : wallet_lists) {
-      auto rs = conn->query(
-          "SELECT id,tenant,currency,kind,status,overdraft_limit,available,frozen,incoming,version,updated_ms FROM " +
-          table + " WHERE id IN (" + list + ")");
+    for (const auto& [shard, list] : lists) {
+      auto rs = conn->query(effective_wallets_sql(layout, shard.first, shard.second, list));
+      namespace c = effective_column;
       while (rs->next()) {
-        wallet_id id = rs->getUInt64(1);
+        wallet_id id = rs->getUInt64(c::id);
         loaded_wallet& loaded = result[id];
         loaded.found = true;
         wallet_row& w = loaded.row;
         w.info.id = id;
-        w.info.tenant = static_cast<tenant_id>(rs->getUInt(2));
-        w.info.cur = currency::parse(std::string(rs->getString(3))).value_or(currency{});
-        w.info.kind = static_cast<wallet_kind>(rs->getUInt(4));
-        w.info.status = static_cast<wallet_status>(rs->getUInt(5));
-        w.info.overdraft_limit = rs->getInt64(6);
-        w.current = {rs->getInt64(7), rs->getInt64(8), rs->getInt64(9)};
-        w.version = rs->getUInt64(10);
-        w.updated_ms = rs->getInt64(11);
+        w.info.tenant = static_cast<tenant_id>(rs->getUInt(c::tenant));
+        w.info.cur = currency::parse(std::string(rs->getString(c::currency))).value_or(currency{});
+        w.info.kind = static_cast<wallet_kind>(rs->getUInt(c::kind));
+        w.info.status = static_cast<wallet_status>(rs->getUInt(c::status));
+        w.info.overdraft_limit = rs->getInt64(c::overdraft_limit);
+        w.current = {rs->getInt64(c::available), rs->getInt64(c::frozen), rs->getInt64(c::incoming)};
+        w.version = rs->getUInt64(c::version);
+        w.updated_ms = rs->getInt64(c::updated_ms);
       }
     }
-    for (const auto& [table, list] : record_lists) {
+    for (const auto& [shard, list] : lists) {
       auto records = conn->query(
-          "SELECT wallet_id,order_id,leg_type,state,try_result,tried_amount,confirmed_amount,updated_ms FROM " + table +
-          " WHERE wallet_id IN (" + list + ")");
+          "SELECT wallet_id,order_id,leg_type,state,try_result,tried_amount,confirmed_amount,updated_ms FROM " +
+          layout.table_at("tcc_records", shard.first, shard.second) + " WHERE wallet_id IN (" + list + ")");
       while (records->next()) {
         tcc_row t;
         t.wallet = records->getUInt64(1);

@@ -178,6 +178,58 @@ TEST_F(DurableEngine, RestartLoadsWalletsLazily) {
   expect_committed_and_consistent(second, all, orders);
 }
 
+TEST_F(DurableEngine, RestartLoadsAStaleCheckpointFromItsJournal) {
+  // The wallet row is a checkpoint; after a crash it may be older than the wallet's journal
+  // (docs/persistence.md). Made here by hand: the row of `payer` goes back to its version 3.
+  wallet_id payer = 0, payee = 0;
+  {
+    engine first(test_config());
+    auto users = create_users(first, 2);
+    payer = users[0];
+    payee = users[1];
+    // The top-up: payer seq 1, 2 (incoming, then available); each transfer: payer seq +2 (hold, confirm).
+    for (const auto& c : {top_up("k-top", payer, 1'000), transfer("k-1", payer, payee, 100),
+                          transfer("k-2", payer, payee, 50)})
+      run_and_check_final(first, {c});  // one after the other: the sequences are known
+    ASSERT_TRUE(first.wait_until_quiet(std::chrono::seconds(30)));
+    EXPECT_EQ(first.get_wallet(tenant, payer).journal_sequence, 6u);
+  }
+  const std::string wallets = layout_.table_for("wallets", payer), movements = layout_.table_for("fund_movements", payer);
+  conn_->execute("UPDATE " + wallets + " w JOIN " + movements +
+                 " m ON m.wallet_id = w.id AND m.seq = 3 SET w.available = m.available_after, w.frozen = "
+                 "m.frozen_after, w.incoming = m.incoming_after, w.version = 3 WHERE w.id = " +
+                 std::to_string(payer));
+  ASSERT_EQ(conn_->query_int("SELECT version FROM " + wallets + " WHERE id = " + std::to_string(payer)), 3);
+  ASSERT_EQ(conn_->query_int("SELECT available FROM " + wallets + " WHERE id = " + std::to_string(payer)), 900);
+  ASSERT_EQ(conn_->query_int("SELECT frozen FROM " + wallets + " WHERE id = " + std::to_string(payer)), 100);
+  expect_audit_ok();  // stale but consistent
+
+  engine second(test_config());
+  auto view = second.get_wallet(tenant, payer);
+  ASSERT_EQ(view.code, result_code::ok);
+  EXPECT_EQ(view.current, (balances{850, 0, 0}));  // movement 6's, not the row's 900
+  EXPECT_EQ(view.journal_sequence, 6u);
+  auto replies = run_all(second, {transfer("k-3", payer, payee, 25)});
+  ASSERT_EQ(replies[0].state, order_state::succeeded) << to_string(replies[0].code);
+  ASSERT_TRUE(second.wait_until_quiet(std::chrono::seconds(30)));
+  ASSERT_TRUE(second.sync_storage());
+  // The journal goes on at 7 (no duplicate key swallowed, no gap), with this order.
+  auto rs = conn_->query("SELECT seq, order_id, available_after FROM " + movements +
+                         " WHERE wallet_id = " + std::to_string(payer) + " AND seq > 6 ORDER BY seq");
+  ASSERT_TRUE(rs->next());
+  EXPECT_EQ(rs->getUInt64(1), 7u);
+  EXPECT_EQ(rs->getUInt64(2), replies[0].id);
+  EXPECT_EQ(rs->getInt64(3), 825);
+  ASSERT_TRUE(rs->next());
+  EXPECT_EQ(rs->getUInt64(1), 8u);
+  EXPECT_FALSE(rs->next());
+  auto stored = db::read_effective_wallet(*conn_, layout_, payer);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->version, 8u);
+  EXPECT_EQ(stored->available, 825);
+  expect_committed_and_consistent(second, {payer, payee, second.system_wallet(tenant, usd)}, 4);
+}
+
 TEST_F(DurableEngine, RestartLoadsWalletsForSteps) {
   // The first thing the second engine sees is a step for a wallet it must load (no query first).
   std::vector<wallet_id> users;

@@ -282,10 +282,9 @@ TEST_P(RecoveryCrash, EveryOrderResumesToAFinalStateAndMoneyIsConserved) {
   EXPECT_GT(checked, 0u);
   // Balances in memory equal the committed ones.
   for (wallet_id w : pop.users) {
-    auto rs = conn_->query("SELECT available, frozen, incoming FROM " + test_layout().table_for("wallets", w) +
-                           " WHERE id=" + std::to_string(w));
-    ASSERT_TRUE(rs->next());
-    EXPECT_EQ((balances{rs->getInt64(1), rs->getInt64(2), rs->getInt64(3)}), second.get_wallet(tenant, w).current);
+    auto stored = db::read_effective_wallet(*conn_, test_layout(), w);
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ((balances{stored->available, stored->frozen, stored->incoming}), second.get_wallet(tenant, w).current);
   }
   // The engine goes on: new orders, and refunds of the earlier payments up to what is left.
   auto more = mixed(pop, 500, "after-", 43);
@@ -412,15 +411,16 @@ class row_writer {
     return id;
   }
 
-  //! A committed step of one wallet leg: its fund movement (when the balances change), the
-  //! wallet's new balances and version, and its TCC record.
+  //! A committed step of one wallet leg: its fund movement (when the balances change) and its
+  //! TCC record. The wallet row is left as it was: it is a checkpoint, the movement carries the
+  //! new balances and version (docs/persistence.md), so the engine must load the stale row's
+  //! wallet from its journal.
   void step(wallet_id wallet, order_id order, leg_type type, tcc_phase phase, int64_t amount) {
     auto layout = test_layout();
-    auto rs = conn_.query("SELECT available, frozen, incoming, version FROM " + layout.table_for("wallets", wallet) +
-                          " WHERE id=" + std::to_string(wallet));
-    ASSERT_TRUE(rs->next());
-    balances b{rs->getInt64(1), rs->getInt64(2), rs->getInt64(3)};
-    uint64_t version = rs->getUInt64(4);
+    auto current = db::read_effective_wallet(conn_, layout, wallet);
+    ASSERT_TRUE(current.has_value());
+    balances b{current->available, current->frozen, current->incoming};
+    uint64_t version = current->version;
     balances d;
     if (type == leg_type::debit_hold) d = phase == tcc_phase::try_ ? balances{-amount, amount, 0} : balances{0, -amount, 0};
     if (type == leg_type::credit_on_confirm && phase == tcc_phase::confirm) d = {amount, 0, 0};
@@ -434,10 +434,6 @@ class row_writer {
                     std::to_string(d.frozen) + "," + std::to_string(d.incoming) + "," + std::to_string(after.available) +
                     "," + std::to_string(after.frozen) + "," + std::to_string(after.incoming) + "," +
                     std::to_string(wall_clock_ms()) + ")");
-      conn_.execute("UPDATE " + layout.table_for("wallets", wallet) + " SET available=" +
-                    std::to_string(after.available) + ", frozen=" + std::to_string(after.frozen) +
-                    ", incoming=" + std::to_string(after.incoming) + ", version=" + std::to_string(version + 1) +
-                    " WHERE id=" + std::to_string(wallet));
     }
     auto state = phase == tcc_phase::try_ ? tcc_record_state::tried : tcc_record_state::confirmed;
     conn_.execute("INSERT INTO " + layout.table_for("tcc_records", wallet) +

@@ -20,6 +20,7 @@
 #include "persistence/mysql_connection.hpp"
 #include "persistence/schema.hpp"
 #include "persistence/shard_layout.hpp"
+#include "persistence/wallet_state.hpp"
 
 namespace txengine::mysql_test {
 
@@ -139,12 +140,11 @@ class mysql_engine_test : public ::testing::Test {
     return total;
   }
 
-  //! The committed balances of a wallet (all zero when it has no row).
+  //! The committed balances of a wallet, its effective state (the row is a checkpoint: all zero
+  //! when it has no row).
   balances stored_balances(wallet_id id) {
-    auto rs = conn_->query("SELECT available, frozen, incoming FROM " + layout_.table_for("wallets", id) +
-                           " WHERE id=" + std::to_string(id));
     balances b;
-    if (rs->next()) b = {rs->getInt64(1), rs->getInt64(2), rs->getInt64(3)};
+    if (auto w = db::read_effective_wallet(*conn_, layout_, id)) b = {w->available, w->frozen, w->incoming};
     return b;
   }
 
