@@ -98,6 +98,15 @@ struct storage_config {
   //! when the batch is `batch_latency_max_ms` old and the mailbox is empty.
   size_t batch_rows_max = 50000;
   int64_t batch_latency_max_ms = 50;
+  //! Wallet rows are checkpoints (docs/durability-design.md): a wallet's newest fund movement
+  //! holds its balances and version, so a wallet changed only by movements has its row written
+  //! at most this long after its first change since its last checkpoint (and at a clean stop).
+  //! Creation, status and limit changes are written with the batch that carries them.
+  int64_t wallet_checkpoint_interval_ms = 30'000;
+  //! Checkpoint rows added to one batch at most (the rest wait for the next batches), and
+  //! wallets waiting for a checkpoint at most (past it the oldest are written right away).
+  size_t checkpoint_rows_per_batch_max = 5000;
+  size_t checkpoint_pending_max = size_t{1} << 21;
   //! Rows handed to the writer and not yet committed past which hosts refuse new commands
   //! with `unavailable` (running orders keep going, so every started order can finish).
   int64_t queue_rows_high_water = 400'000;
@@ -115,7 +124,16 @@ struct wallet_row {
   balances current;
   uint64_t version = 0;
   int64_t updated_ms = 0;
+  //! Write the row with this batch: the wallet is new, or its status or limit changed (those
+  //! are in no fund movement). Rows without it are checkpoints the writer may defer.
+  bool write_now = false;
 };
+
+//! fund_movements.phase values: tcc_phase (0 try, 1 confirm, 2 cancel), 3 a one-step change
+//! (the baseline's and seeding's), and 4 a try and its confirm committed together as one row,
+//! which stands for two sequence numbers (the row's seq is the confirm's).
+constexpr unsigned movement_phase_direct = 3;
+constexpr unsigned movement_phase_try_confirm = 4;
 
 //! One journal entry of one wallet: a fund movement.
 struct movement_row {
@@ -270,6 +288,7 @@ struct storage_link {
   std::atomic<uint64_t> rows_committed{0};  //!< rows handed to the writer and committed
   std::atomic<uint64_t> rows_written{0};    //!< rows its statements wrote or deleted (after dedup)
   std::atomic<uint64_t> commit_failures{0};
+  std::atomic<int64_t> checkpoints_pending{0};  //!< wallets whose row is older than their journal
   std::atomic<uint64_t> commit_us_total{0};  //!< time spent committing (building and running statements)
   //! Outbox rows committed and not yet marked published (the writer adds, the publisher
   //! subtracts), and outbox rows committed so far (the publisher reads when it changes).
@@ -317,6 +336,8 @@ struct storage_link {
 using persist_atom = caf::atom_constant<caf::atom("persist")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
+//! (sync_atom, checkpoint_all_atom): a sync that also writes every wallet's deferred checkpoint.
+using checkpoint_all_atom = caf::atom_constant<caf::atom("ckptall")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
 using lookup_atom = caf::atom_constant<caf::atom("lookup")>;

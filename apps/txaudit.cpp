@@ -173,13 +173,20 @@ int main(int argc, char** argv) {
           }
           state_by_order[id] = {rs->getInt(5) ? rs->getInt(4) : -1, std::string(rs->getString(3))};
         }
-        auto dup = conn.query("SELECT wallet_id, order_id, phase, COUNT(*) FROM " +
-                              o.layout.table_at("fund_movements", d, t) +
-                              " GROUP BY wallet_id, order_id, phase HAVING COUNT(*) > 1");
+        // Per wallet and order at most one try, one confirm, one cancel, one one-step change; a
+        // phase-4 row (try and confirm stored together) counts as a try and as a confirm.
+        auto dup = conn.query(
+            "SELECT wallet_id, order_id, tries, confirms, cancels, directs FROM (SELECT wallet_id, order_id, "
+            "CAST(SUM(phase IN (0,4)) AS UNSIGNED) tries, CAST(SUM(phase IN (1,4)) AS UNSIGNED) confirms, "
+            "CAST(SUM(phase=2) AS UNSIGNED) cancels, CAST(SUM(phase=3) AS UNSIGNED) directs FROM " +
+            o.layout.table_at("fund_movements", d, t) +
+            " GROUP BY wallet_id, order_id) x WHERE tries > 1 OR confirms > 1 OR cancels > 1 OR directs > 1");
         while (dup->next()) {
           ++f.duplicate_movements;
-          f.add("wallet " + std::to_string(dup->getUInt64(1)) + " has " + std::to_string(dup->getUInt64(4)) +
-                " movements of order " + std::to_string(dup->getUInt64(2)) + " phase " + std::to_string(dup->getInt(3)));
+          f.add("wallet " + std::to_string(dup->getUInt64(1)) + " has movements of order " +
+                std::to_string(dup->getUInt64(2)) + " applied more than once (tries " +
+                std::to_string(dup->getUInt64(3)) + ", confirms " + std::to_string(dup->getUInt64(4)) + ", cancels " +
+                std::to_string(dup->getUInt64(5)) + ", one-step " + std::to_string(dup->getUInt64(6)) + ")");
         }
       }
     // An open TCC record (tried) of a final order would hold its wallet's funds forever.

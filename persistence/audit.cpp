@@ -49,13 +49,14 @@ audit_report audit(mysql_connection& conn, const shard_layout& layout, const aud
       r.orders += static_cast<uint64_t>(conn.query_int("SELECT COUNT(*) FROM " + layout.table_at("orders", d, t)));
       {
         // The effective balances are the sum of the journal, the effective version its last seq
-        // and the seqs have no gap (last seq = count).
+        // and the seqs have no gap (last seq = count; a phase-4 row, a try and its confirm stored
+        // together, stands for two sequence numbers).
         auto rs = conn.query(
             "SELECT e.id, e.available, e.frozen, e.incoming, e.version, COALESCE(m.a, 0), COALESCE(m.f, 0), "
             "COALESCE(m.i, 0), COALESCE(m.s, 0), COALESCE(m.n, 0) FROM " +
             effective +
             " e LEFT JOIN (SELECT wallet_id, CAST(SUM(d_available) AS SIGNED) a, CAST(SUM(d_frozen) AS SIGNED) f, "
-            "CAST(SUM(d_incoming) AS SIGNED) i, MAX(seq) s, COUNT(*) n FROM " +
+            "CAST(SUM(d_incoming) AS SIGNED) i, MAX(seq) s, CAST(SUM(IF(phase=4,2,1)) AS UNSIGNED) n FROM " +
             movements +
             " GROUP BY wallet_id) m ON m.wallet_id = e.id WHERE e.available <> COALESCE(m.a, 0) OR e.frozen <> "
             "COALESCE(m.f, 0) OR e.incoming <> COALESCE(m.i, 0) OR e.version <> COALESCE(m.s, 0) OR "

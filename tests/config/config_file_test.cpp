@@ -46,6 +46,7 @@ TEST(ConfigFile, ExampleFileStatesTheDefaults) {
   EXPECT_EQ(s.engine.storage->tables, storage_defaults.tables);
   EXPECT_EQ(s.engine.storage->batch_rows_max, storage_defaults.batch_rows_max);
   EXPECT_EQ(s.engine.storage->batch_latency_max_ms, storage_defaults.batch_latency_max_ms);
+  EXPECT_EQ(s.engine.storage->wallet_checkpoint_interval_ms, storage_defaults.wallet_checkpoint_interval_ms);
   EXPECT_EQ(s.engine.storage->queue_rows_high_water, storage_defaults.queue_rows_high_water);
   publication_config kafka_defaults;
   EXPECT_EQ(s.kafka.bootstrap_servers, kafka_defaults.bootstrap_servers);

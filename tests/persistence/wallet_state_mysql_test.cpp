@@ -227,3 +227,20 @@ TEST_F(WalletCheckpoint, AuditFailsWhenTheEffectiveSumIsNotZero) {
   audit_report with_orders = audit(*conn_, layout_);
   EXPECT_TRUE(mentions(with_orders, "movements of order 42 sum to 1")) << with_orders.summary();
 }
+
+TEST_F(WalletCheckpoint, AuditCountsATryAndConfirmRowAsTwoSequenceNumbers) {
+  stale_but_consistent();
+  // The writer stores a try and its confirm committed together as one row of phase 4 with the
+  // confirm's seq: wallet 5's journal goes 6 -> 8 with it, and that is no gap.
+  conn_->execute("INSERT INTO " + layout_.table_for("fund_movements", 5) +
+                 " VALUES (5, 8, 43, 4, -6, 0, 0, 40, 4, 0, 1008)");
+  move(8, 43, 6);
+  audit_report r = audit(*conn_, layout_);
+  EXPECT_TRUE(r.ok) << r.summary();
+  // The same row as a plain confirm leaves seq 7 missing.
+  conn_->execute("UPDATE " + layout_.table_for("fund_movements", 5) + " SET phase = 1 WHERE wallet_id = 5 AND seq = 8");
+  audit_report gap = audit(*conn_, layout_);
+  EXPECT_FALSE(gap.ok);
+  EXPECT_TRUE(mentions(gap, "wallet 5 balances 40/4/0 version 8, movements sum to 40/4/0 last seq 8 count 7"))
+      << gap.summary();
+}
