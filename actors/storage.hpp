@@ -119,14 +119,13 @@ struct storage_config {
 };
 
 //! A wallet's row: identity, limits, status, balances and version (= its last journal sequence).
+//! Handed to the writer when a wallet is created or its status or limit changes; balance
+//! changes travel as movement rows only (the writer checkpoints the row from them).
 struct wallet_row {
   wallet_info info;
   balances current;
   uint64_t version = 0;
   int64_t updated_ms = 0;
-  //! Write the row with this batch: the wallet is new, or its status or limit changed (those
-  //! are in no fund movement). Rows without it are checkpoints the writer may defer.
-  bool write_now = false;
 };
 
 //! fund_movements.phase values: tcc_phase (0 try, 1 confirm, 2 cancel), 3 a one-step change

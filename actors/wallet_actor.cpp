@@ -75,8 +75,9 @@ struct shard_state {
     const wallet_core& core = wallet.core;
     if (core.journal_sequence() != sequence_before) {
       TX_CHECK(core.journal_sequence() == sequence_before + 1 && !core.journal().empty());
+      // The movement carries the wallet's resulting balances and version: the writer derives
+      // the wallet row's checkpoint from it (no wallet row per movement).
       effects.movements.push_back({core.info().id, core.journal().back()});
-      effects.wallets.push_back({core.info(), core.current(), core.journal_sequence(), now});
     }
     if (!outcome.repeated)
       if (const tcc_record* record = core.find_record(txn)) effects.tcc.push_back({core.info().id, txn, *record, now});
@@ -266,7 +267,7 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
               if (code == result_code::ok && self->state.storage != nullptr) {
                 // Status and limit are part of the wallet's row.
                 self->state.effects.wallets.push_back({core.info(), core.current(), core.journal_sequence(),
-                                                       wall_clock_ms(), true});
+                                                       wall_clock_ms()});
                 self->state.send_effects(self);
               }
               wallet_view view = view_of(core, tenant);

@@ -117,16 +117,14 @@ struct pending_batch {
     rows_received += static_cast<int64_t>(b.rows());
     for (auto& w : b.wallets) {
       auto [it, inserted] = wallets.emplace(w.info.id, w);
-      if (!inserted) {
-        bool write_now = it->second.write_now || w.write_now;
-        if (w.version >= it->second.version) it->second = std::move(w);
-        it->second.write_now = write_now;
-      }
+      if (!inserted && w.version >= it->second.version) it->second = std::move(w);
     }
-    for (auto& m : b.movements) movements.push_back(m);
+    movements.insert(movements.end(), std::make_move_iterator(b.movements.begin()),
+                     std::make_move_iterator(b.movements.end()));
     for (auto& t : b.tcc) tcc[{t.wallet, t.order}] = t;
     for (auto& o : b.orders) {
-      auto [it, inserted] = orders.emplace(o.id, o);
+      order_id id = o.id;
+      auto [it, inserted] = orders.try_emplace(id, std::move(o));
       if (!inserted) {
         bool intent = it->second.intent || o.intent;
         it->second = std::move(o);
@@ -371,36 +369,40 @@ struct writer_state {
   //! each wallet whose row is older than its journal, and the order in which they became so.
   //! Both bounded by checkpoint_pending_max (queue entries of wallets written since are skipped).
   struct pending_checkpoint {
-    wallet_row row;
-    std::chrono::steady_clock::time_point since;
+    uint64_t version = 0;  //!< the sequence of the wallet's newest movement
+    balances current;      //!< its resulting balances
+    int64_t updated_ms = 0;
+    std::chrono::steady_clock::time_point since;  //!< when the row first fell behind
   };
   std::unordered_map<wallet_id, pending_checkpoint> checkpoints;
   std::deque<std::pair<std::chrono::steady_clock::time_point, wallet_id>> checkpoint_queue;
   bool checkpoint_timer_armed = false;
+  //! The checkpoints this batch writes (UPDATE of balances and version, by id and older version).
+  std::vector<std::pair<wallet_id, pending_checkpoint>> checkpoints_chosen;
 
-  //! Moves the batch's deferrable wallet rows to `checkpoints` and puts the checkpoints that
-  //! are due (all of them with `flush_all`, at a clean stop) into the batch.
-  void choose_wallet_rows(bool flush_all) {
+  //! Notes the batch's movements as pending checkpoints of their wallets and chooses the ones
+  //! that are due (all of them with `flush_all`, at a clean stop) for this batch. A wallet row
+  //! in the batch (creation, status, limit) is written whole and is checkpoint enough.
+  void choose_checkpoints(bool flush_all) {
     const storage_config& config = link->config;
     auto now = std::chrono::steady_clock::now();
-    for (auto it = batch.wallets.begin(); it != batch.wallets.end();) {
-      wallet_row& row = it->second;
-      if (row.write_now) {
-        checkpoints.erase(it->first);  // this row is newer than any pending checkpoint
-        ++it;
-        continue;
-      }
-      auto [pending, inserted] = checkpoints.try_emplace(it->first, pending_checkpoint{row, now});
+    checkpoints_chosen.clear();
+    for (const auto& m : batch.movements) {
+      const journal_entry& e = m.entry;
+      auto [pending, inserted] = checkpoints.try_emplace(m.wallet);
       if (inserted) {
-        checkpoint_queue.emplace_back(now, it->first);
-      } else if (row.version >= pending->second.row.version) {
-        pending->second.row = std::move(row);
+        pending->second.since = now;
+        checkpoint_queue.emplace_back(now, m.wallet);
       }
-      it = batch.wallets.erase(it);
+      if (e.sequence > pending->second.version)
+        pending->second = pending_checkpoint{e.sequence, e.after, e.at_ms, pending->second.since};
+    }
+    for (const auto& [id, row] : batch.wallets) {
+      auto pending = checkpoints.find(id);
+      if (pending != checkpoints.end() && pending->second.version <= row.version) checkpoints.erase(pending);
     }
     auto interval = std::chrono::milliseconds(config.wallet_checkpoint_interval_ms);
-    size_t added = 0;
-    while (!checkpoint_queue.empty() && (flush_all || added < config.checkpoint_rows_per_batch_max)) {
+    while (!checkpoint_queue.empty() && (flush_all || checkpoints_chosen.size() < config.checkpoint_rows_per_batch_max)) {
       auto [since, id] = checkpoint_queue.front();
       bool over_bound = checkpoints.size() > config.checkpoint_pending_max ||
                         checkpoint_queue.size() > 2 * config.checkpoint_pending_max;
@@ -408,13 +410,29 @@ struct writer_state {
       checkpoint_queue.pop_front();
       auto found = checkpoints.find(id);
       if (found == checkpoints.end() || found->second.since != since) continue;  // written since
-      wallet_row row = std::move(found->second.row);
+      checkpoints_chosen.emplace_back(id, found->second);
       checkpoints.erase(found);
-      row.write_now = true;
-      batch.wallets.emplace(id, std::move(row));
-      ++added;
     }
     link->checkpoints_pending.store(static_cast<int64_t>(checkpoints.size()));
+  }
+
+  //! The chosen checkpoints as statements (after the batch's movements: the same transaction).
+  size_t checkpoint_statements(std::vector<table_statement>& out) {
+    table_statements update("wallets checkpoint",
+                            "UPDATE {table} SET available=?,frozen=?,incoming=?,version=?,updated_ms=? "
+                            "WHERE id=? AND version<?",
+                            {I, I, I, U, I, U, U});
+    for (const auto& [id, c] : checkpoints_chosen)
+      update.rows_for(layout.table_for("wallets", id))
+          .i(c.current.available)
+          .i(c.current.frozen)
+          .i(c.current.incoming)
+          .u(c.version)
+          .i(c.updated_ms)
+          .u(id)
+          .u(c.version)
+          .end_row();
+    return update.emit(out);
   }
 
   //! True when a checkpoint is due now (an idle writer commits them on its own).
@@ -433,7 +451,7 @@ struct writer_state {
   void commit(caf::event_based_actor* self, bool carry = true, bool flush_checkpoints = false) {
     if (batch.empty() && !(flush_checkpoints && !checkpoints.empty()) && !checkpoint_due()) return;
     auto started = std::chrono::steady_clock::now();
-    choose_wallet_rows(flush_checkpoints);
+    choose_checkpoints(flush_checkpoints);
     std::vector<order_row> carried;
     if (carry && batch.syncs.empty()) carried = batch.take_carried_intents();
     built_rows written;
@@ -443,6 +461,7 @@ struct writer_state {
     // Issue 5: the outbox rows of the batch's final orders, in the same transaction (carried
     // intents are not final: they have none).
     size_t outbox_rows = append_outbox(statements);
+    written.rows += checkpoint_statements(statements);
     if (profile_)
       profile_us_["(build)"] += std::chrono::duration_cast<std::chrono::microseconds>(
                                     std::chrono::steady_clock::now() - started).count();
