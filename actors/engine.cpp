@@ -158,7 +158,11 @@ void engine::start_storage() {
   storage_description_ = "MySQL " + start.description + ", ack " +
                          (storage_->durable_ack() ? "durable" : "memory (may lose the last moments on a crash)") +
                          ", " + std::to_string(start.wallets) + " wallets and " + std::to_string(start.orders) +
-                         " orders stored";
+                         " orders stored" +
+                         (start.branches_committed + start.branches_rolled_back > 0
+                              ? ", prepared branches settled: " + std::to_string(start.branches_committed) +
+                                    " committed, " + std::to_string(start.branches_rolled_back) + " rolled back"
+                              : std::string());
 #else
   throw storage_unavailable("storage: this build has no MySQL support (libmysqlcppconn-dev was not found)");
 #endif

@@ -107,6 +107,10 @@ struct storage_config {
   //! wallets waiting for a checkpoint at most (past it the oldest are written right away).
   size_t checkpoint_rows_per_batch_max = 5000;
   size_t checkpoint_pending_max = size_t{1} << 21;
+  //! Two connections, one decision (persistence/split_commit.hpp): a batch's order rows run as
+  //! an XA branch on a second connection in parallel with its wallet rows, so MariaDB works on
+  //! two cores; atomic through a decision row. False: one connection, one transaction.
+  bool split_commit = true;
   //! Rows handed to the writer and not yet committed past which hosts refuse new commands
   //! with `unavailable` (running orders keep going, so every started order can finish).
   int64_t queue_rows_high_water = 400'000;

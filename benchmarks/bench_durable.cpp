@@ -75,6 +75,7 @@ struct options {
   bool inject_violation = false;  //!< test of the audit: a cent out of nowhere before it runs
   bool baseline = true;
   int64_t batch_latency_ms = -1;  //!< engine: storage_config::batch_latency_max_ms (-1: its default)
+  bool single_connection = false;  //!< engine: storage_config::split_commit off
   bool cold = false;  //!< engine: wallets load lazily during the timed part (else all before it)
   std::vector<std::string> acks = {"durable"};  //!< engine runs, by ack mode (empty: no engine run)
   uint32_t concurrency = 2'000;                  //!< engine: orders outstanding (closed loop)
@@ -524,6 +525,7 @@ result run_engine(const std::string& name, const options& opt, const std::string
   storage.prefix = opt.layout.prefix;
   storage.ack = ack == "memory" ? ack_mode::memory : ack_mode::durable;
   if (opt.batch_latency_ms >= 0) storage.batch_latency_max_ms = opt.batch_latency_ms;
+  if (opt.single_connection) storage.split_commit = false;
   // Memory acks run ahead of MySQL; room for the whole run's rows, so no order is refused and
   // the drain time shows how far behind the writer was.
   if (storage.ack == ack_mode::memory)
@@ -618,6 +620,7 @@ int usage() {
                "                     [--prefix NAME] [--mysql URI] [--workload transfer_uniform|pay_hot_wallet] [--json]\n"
                "                     [--ack durable|memory|both] [--concurrency N] [--cold] [--no-baseline] [--no-engine]\n"
                "                     [--batch-latency-ms N]   (the engine writer's batching, storage_config)\n"
+               "                     [--single-connection]    (the writer commits on one connection, no XA branch)\n"
                "  --cold: the engine's wallets load lazily during the timed part (default: all loaded before it)\n"
                "  default: 50000 orders per workload, 100000 wallets, 1x1 shards, prefix txbench, the private\n"
                "  server of scripts/mariadb.sh (TXENGINE_MYSQL_URI overrides); the baseline with 32 threads,\n"
@@ -700,6 +703,8 @@ int main(int argc, char** argv) {
       opt.json = true;
     } else if (arg == "--inject-violation") {
       opt.inject_violation = true;
+    } else if (arg == "--single-connection") {
+      opt.single_connection = true;
     } else if (arg == "--batch-latency-ms") {
       const char* text = value();
       if (!text || !parse_u64(text, v)) return usage();

@@ -1,5 +1,6 @@
 #include "persistence/bulk_connection.hpp"
 
+#include <cstdlib>
 #include <cstring>
 
 #include <mariadb/mysql.h>
@@ -143,8 +144,45 @@ void bulk_connection::execute(const std::string& sql) {
   if (MYSQL_RES* result = mysql_store_result(mysql_)) mysql_free_result(result);
 }
 
+std::vector<std::vector<std::string>> bulk_connection::query_rows(const std::string& sql, size_t rows_max) {
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) fail_connection("query");
+  std::vector<std::vector<std::string>> rows;
+  MYSQL_RES* result = mysql_store_result(mysql_);
+  if (result == nullptr) {
+    if (mysql_errno(mysql_) != 0) fail_connection("query result");
+    return rows;
+  }
+  unsigned int columns = mysql_num_fields(result);
+  while (MYSQL_ROW row = mysql_fetch_row(result)) {
+    if (rows.size() >= rows_max) break;
+    unsigned long* lengths = mysql_fetch_lengths(result);
+    std::vector<std::string>& out = rows.emplace_back();
+    for (unsigned int c = 0; c < columns; ++c) out.emplace_back(row[c] != nullptr ? std::string(row[c], lengths[c]) : "");
+  }
+  mysql_free_result(result);
+  return rows;
+}
+
+int64_t bulk_connection::query_int(const std::string& sql, int64_t fallback) {
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) fail_connection("query");
+  MYSQL_RES* result = mysql_store_result(mysql_);
+  if (result == nullptr) {
+    if (mysql_errno(mysql_) != 0) fail_connection("query result");
+    return fallback;
+  }
+  int64_t value = fallback;
+  MYSQL_ROW row = mysql_fetch_row(result);
+  if (row != nullptr && row[0] != nullptr) value = std::strtoll(row[0], nullptr, 10);
+  mysql_free_result(result);
+  return value;
+}
+
 void bulk_connection::commit() {
   if (mysql_commit(mysql_) != 0) fail_connection("commit");
+}
+
+void bulk_connection::set_autocommit(bool on) {
+  if (mysql_autocommit(mysql_, on ? 1 : 0) != 0) fail_connection(on ? "autocommit on" : "autocommit off");
 }
 
 void bulk_connection::rollback() noexcept {

@@ -94,13 +94,20 @@ class bulk_connection {
   bulk_connection& operator=(const bulk_connection&) = delete;
 
   void execute(const std::string& sql);
+  //! Every row of a result, each column as text ("" for NULL); at most `rows_max` rows.
+  std::vector<std::vector<std::string>> query_rows(const std::string& sql, size_t rows_max);
+  //! First column of the first row as an integer (`fallback` when there is none or it is NULL).
+  int64_t query_int(const std::string& sql, int64_t fallback = 0);
   //! Runs `sql` (with one `?` per column of `rows`) once per row, as array executions.
   //! Returns the affected-row count the server reports.
   uint64_t execute_bulk(const std::string& sql, const bulk_rows& rows);
-  //! Autocommit is off for the connection's life: every statement runs in a transaction that
+  //! Autocommit is off (unless set_autocommit(true)): every statement runs in a transaction that
   //! commit() or rollback() ends.
   void commit();
   void rollback() noexcept;
+  //! On for statements that must run outside any transaction (MariaDB refuses XA COMMIT and
+  //! XA ROLLBACK of another session's branch with XAER_OUTSIDE while autocommit is off).
+  void set_autocommit(bool on);
   //! False when the server does not take array executions (not MariaDB 10.2+): execute_bulk()
   //! then executes row by row, correct and slow.
   bool bulk_supported() const { return bulk_supported_; }

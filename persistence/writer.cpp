@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <future>
+#include <mutex>
 #include <cstdlib>
 #include <map>
 #include <thread>
+
+#include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -18,6 +22,7 @@
 #include "persistence/outbox.hpp"
 #include "persistence/schema.hpp"
 #include "persistence/shard_layout.hpp"
+#include "persistence/split_commit.hpp"
 #include "persistence/storage_target.hpp"
 #include "persistence/wallet_state.hpp"
 
@@ -443,6 +448,7 @@ struct writer_state {
 
   //! TXENGINE_WRITER_PROFILE=1: time per table family, printed when the writer stops.
   bool profile_ = std::getenv("TXENGINE_WRITER_PROFILE") != nullptr;
+  std::mutex profile_mutex_;  //!< the order side's thread adds to the profile too
   std::map<std::string, int64_t> profile_us_;
   std::map<std::string, int64_t> profile_rows_;
 
@@ -466,22 +472,39 @@ struct writer_state {
       profile_us_["(build)"] += std::chrono::duration_cast<std::chrono::microseconds>(
                                     std::chrono::steady_clock::now() - started).count();
     int64_t backoff_ms = 5;
+    // Two connections (storage_config::split_commit): the order side runs as a prepared XA
+    // branch beside the wallet side (split_commit.hpp).
+    std::vector<table_statement> order_side;
+    if (link->config.split_commit) {
+      for (auto it = statements.begin(); it != statements.end();) {
+        if (it->family == "orders" || it->family == "request_ids" || it->family == "outbox") {
+          order_side.push_back(std::move(*it));
+          it = statements.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
     for (uint32_t attempt = 1;; ++attempt) {
       if (link->stopping.load()) return;  // the engine is going away: as if it had crashed now
       try {
         if (!conn) conn = std::make_unique<bulk_connection>(endpoint);
-        if (!statements.empty()) {
-          for (const table_statement& statement : statements) {
-            auto t0 = std::chrono::steady_clock::now();
-            conn->execute_bulk(statement.sql, statement.rows);
-            if (profile_) {
-              profile_us_[statement.family] += std::chrono::duration_cast<std::chrono::microseconds>(
-                                                   std::chrono::steady_clock::now() - t0).count();
-              if (attempt == 1) profile_rows_[statement.family] += static_cast<int64_t>(statement.rows.size());
-            }
-          }
+        if (!unsettled_xid.empty()) {
+          // A branch from a failed attempt (or this batch's, its decision's commit unanswered).
+          conn_b.reset();  // a branch prepared by a live session cannot be settled by another
+          bool committed = settle_branch(*conn, layout, unsettled_xid);
+          bool this_batch = unsettled_is_current;
+          unsettled_xid.clear();
+          if (committed && this_batch) break;  // the decision was committed: so is the batch
+        }
+        if (!order_side.empty()) {
+          run_split(statements, order_side, attempt);
+        } else if (!statements.empty() || !decisions_done.empty()) {
+          run_statements(*conn, statements, attempt);
+          delete_done_decisions();
           auto t0 = std::chrono::steady_clock::now();
           conn->commit();
+          decisions_done.clear();
           if (profile_)
             profile_us_["(commit)"] += std::chrono::duration_cast<std::chrono::microseconds>(
                                            std::chrono::steady_clock::now() - t0).count();
@@ -531,6 +554,94 @@ struct writer_state {
     ready_at = std::chrono::steady_clock::now();
     unfinished.clear();
     arm_checkpoint_timer(self);
+  }
+
+  // -- two connections, one decision (split_commit.hpp) --------------------------------
+  std::unique_ptr<bulk_connection> conn_b;  //!< the order side's XA branches
+  std::string branch_prefix;
+  uint64_t branch_nonce = 0;
+  uint64_t branch_seq = 0;
+  //! A branch whose fate a failed attempt left open: settled (by its decision row) before the
+  //! next attempt. `unsettled_is_current`: it is this batch's, and its decision may be committed.
+  std::string unsettled_xid;
+  bool unsettled_is_current = false;
+  //! Decisions whose branches are committed: deleted in the next batch's transaction.
+  std::vector<std::string> decisions_done;
+  static constexpr size_t decisions_done_max = 4096;
+
+  void run_statements(bulk_connection& c, const std::vector<table_statement>& list, uint32_t attempt) {
+    for (const table_statement& statement : list) {
+      auto t0 = std::chrono::steady_clock::now();
+      c.execute_bulk(statement.sql, statement.rows);
+      if (profile_) {
+        std::lock_guard<std::mutex> guard(profile_mutex_);
+        profile_us_[statement.family] += std::chrono::duration_cast<std::chrono::microseconds>(
+                                             std::chrono::steady_clock::now() - t0).count();
+        if (attempt == 1) profile_rows_[statement.family] += static_cast<int64_t>(statement.rows.size());
+      }
+    }
+  }
+
+  void delete_done_decisions() {
+    if (decisions_done.empty()) return;
+    std::string list;
+    for (const auto& xid : decisions_done) list += (list.empty() ? "'" : ",'") + xid + "'";
+    conn->execute("DELETE FROM " + xa_decisions_table(layout) + " WHERE xid IN (" + list + ")");
+  }
+
+  //! The order side as a branch on `conn_b` (its own thread) while the wallet side runs here;
+  //! then the decision commits with the wallet side, then the branch. Throws on any failure,
+  //! leaving `unsettled_xid` for the next attempt to settle.
+  void run_split(const std::vector<table_statement>& wallet_side, const std::vector<table_statement>& order_side,
+                 uint32_t attempt) {
+    if (!conn_b) conn_b = std::make_unique<bulk_connection>(endpoint);
+    if (branch_prefix.empty()) {
+      branch_prefix = xa_branch_prefix(link->config.prefix);
+      branch_nonce = (static_cast<uint64_t>(wall_clock_ms()) << 20) ^ static_cast<uint64_t>(::getpid());
+    }
+    const std::string xid = xa_branch_id(branch_prefix, branch_nonce, ++branch_seq);
+    bulk_connection& branch = *conn_b;
+    auto prepared = std::async(std::launch::async, [&] {
+      branch.execute("XA START '" + xid + "'");
+      run_statements(branch, order_side, attempt);
+      branch.execute("XA END '" + xid + "'");
+      branch.execute("XA PREPARE '" + xid + "'");
+    });
+    std::exception_ptr wallet_error;
+    try {
+      run_statements(*conn, wallet_side, attempt);
+      conn->execute("INSERT INTO " + xa_decisions_table(layout) + " (xid, created_ms) VALUES ('" + xid + "'," +
+                    std::to_string(wall_clock_ms()) + ")");
+      delete_done_decisions();
+    } catch (...) {
+      wallet_error = std::current_exception();
+    }
+    try {
+      prepared.get();
+    } catch (...) {
+      unsettled_xid = xid;  // maybe prepared: settled (rolled back, no decision) next attempt
+      unsettled_is_current = false;
+      conn_b.reset();
+      throw;
+    }
+    if (wallet_error) {
+      unsettled_xid = xid;  // prepared, no decision committed: rolled back next attempt
+      unsettled_is_current = false;
+      std::rethrow_exception(wallet_error);
+    }
+    unsettled_xid = xid;  // from here the decision may be committed even if the answer is lost
+    unsettled_is_current = true;
+    auto t0 = std::chrono::steady_clock::now();
+    conn->commit();
+    decisions_done.clear();
+    branch.execute("XA COMMIT '" + xid + "'");
+    unsettled_xid.clear();
+    if (decisions_done.size() < decisions_done_max) decisions_done.push_back(xid);
+    if (profile_) {
+      std::lock_guard<std::mutex> guard(profile_mutex_);
+      profile_us_["(commit)"] += std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now() - t0).count();
+    }
   }
 
   //! Issue 5: the outbox rows of the batch's final orders join the batch's transaction.
@@ -616,6 +727,7 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
                    rows, rows > 0 ? static_cast<double>(us) / static_cast<double>(rows) : 0.0, self->state.batches);
     }
     self->state.conn.reset();
+    self->state.conn_b.reset();
     self->state.thread_scope.reset();
     self->quit(msg.reason);
   });
@@ -830,6 +942,14 @@ storage_start prepare_storage(const storage_config& config) {
     mysql_connection conn(endpoint);
     schema_report report = apply_schema(conn, layout);
     start.migrations_applied = report.migrations_applied;
+    {
+      // Branches of two-connection commits a crash left prepared: committed when their decision
+      // was, else rolled back, before anything reads (they hold their rows' locks until then).
+      bulk_connection settler(endpoint);
+      settle_report settled = settle_prepared_branches(settler, layout, xa_branch_prefix(config.prefix));
+      start.branches_committed = settled.committed;
+      start.branches_rolled_back = settled.rolled_back;
+    }
     for (uint32_t d = 0; d < layout.databases; ++d)
       for (uint32_t t : layout.tables_in(d)) {
         std::string table = layout.table_at("wallets", d, t);

@@ -30,6 +30,10 @@ struct storage_start {
   wallet_id max_wallet_id = 0;
   uint64_t wallets = 0;
   uint64_t orders = 0;
+  //! Prepared order-side branches found at start (split_commit.hpp): committed (their decision
+  //! was) and rolled back (it was not).
+  uint32_t branches_committed = 0;
+  uint32_t branches_rolled_back = 0;
   //! (tenant, packed currency, wallet id) of every system wallet.
   std::vector<std::tuple<tenant_id, uint32_t, wallet_id>> system_wallets;
 };

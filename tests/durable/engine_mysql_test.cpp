@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "persistence/split_commit.hpp"
 #include "tests/durable/mysql_engine_support.hpp"
 
 using namespace txengine;
@@ -348,4 +349,60 @@ TEST_F(DurableEngine, StatusAndLimitChangesAreWrittenAtOnce) {
   // Written with its balances and version (a row is always a consistent checkpoint).
   EXPECT_EQ(stale_rows(*conn_, layout_, users), 0);
   expect_audit_ok();
+}
+
+TEST_F(DurableEngine, PreparedBranchesAreSettledByTheirDecisionAtStart) {
+  // What a crash between the order side's XA PREPARE and its XA COMMIT leaves (split_commit.hpp):
+  // prepared branches, with or without their decision row. Made here by hand.
+  {
+    engine first(test_config());
+    create_users(first, 1);
+  }
+  const std::string ours = db::xa_branch_prefix(layout_.prefix);
+  const std::string decided = db::xa_branch_id(ours, 42, 1), undecided = db::xa_branch_id(ours, 42, 2);
+  const std::string foreign = db::xa_branch_id(db::xa_branch_prefix("another_prefix"), 42, 3);
+  const std::string request_ids = layout_.table_for("request_ids", 1);
+  auto prepare = [&](const std::string& xid, const std::string& request) {
+    db::bulk_connection c(db::endpoint_from_environment());
+    c.set_autocommit(true);
+    c.execute("XA START '" + xid + "'");
+    c.execute("INSERT INTO " + request_ids + " (tenant, request_id, order_id, content_hash, created_ms) VALUES (99, '" +
+              request + "', 1, 1, 1)");
+    c.execute("XA END '" + xid + "'");
+    c.execute("XA PREPARE '" + xid + "'");
+  };  // the connection closes: the branch stays prepared, detached
+  prepare(decided, "xa-decided");
+  prepare(undecided, "xa-undecided");
+  prepare(foreign, "xa-foreign");
+  conn_->execute("INSERT INTO " + db::xa_decisions_table(layout_) + " (xid, created_ms) VALUES ('" + decided + "', 1)");
+  auto requests = [&](const std::string& request) {
+    return conn_->query_int("SELECT COUNT(*) FROM " + request_ids + " WHERE request_id = '" + request + "'");
+  };
+  EXPECT_EQ(requests("xa-decided"), 0);  // prepared is not committed
+  {
+    engine second(test_config());
+    EXPECT_NE(second.storage_description().find("prepared branches settled: 1 committed, 1 rolled back"),
+              std::string::npos)
+        << second.storage_description();
+  }
+  EXPECT_EQ(requests("xa-decided"), 1);
+  EXPECT_EQ(requests("xa-undecided"), 0);
+  EXPECT_EQ(conn_->query_int("SELECT COUNT(*) FROM " + db::xa_decisions_table(layout_)), 0);  // spent
+  // Another prefix's branch is not ours to settle.
+  bool foreign_left = false;
+  auto rs = conn_->query("XA RECOVER");
+  while (rs->next()) foreign_left = foreign_left || std::string(rs->getString(4)) == foreign;
+  EXPECT_TRUE(foreign_left);
+  conn_->execute("XA ROLLBACK '" + foreign + "'");  // it holds locks the schema drop would wait for
+}
+
+TEST_F(DurableEngine, OneConnectionCommitsWithoutBranches) {
+  engine_config config = test_config();
+  config.storage->split_commit = false;
+  engine eng(config);
+  auto users = create_users(eng, 10);
+  run_and_check_final(eng, workload(users, 200, "one-", 13));
+  auto all = users;
+  all.push_back(eng.system_wallet(tenant, usd));
+  expect_committed_and_consistent(eng, all, 200);
 }

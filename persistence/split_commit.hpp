@@ -1,0 +1,42 @@
+#pragma once
+// Two connections, one decision (docs/durability-design.md): the storage writer runs a batch's
+// wallet-side rows (journal, TCC records, wallet rows, checkpoints) on its main connection and
+// its order-side rows (orders, request ids, outbox) as an XA branch on a second connection, in
+// parallel: MariaDB runs one connection's statements on one thread, so one connection cannot use
+// both cores. The branch is prepared first; the main transaction then commits together with a
+// decision row naming the branch, and only then is the branch committed. A crash at any point
+// leaves either no decision (the branch is rolled back: nothing of the batch is committed) or
+// the decision (the branch is committed: all of it is), settled here at the next start.
+#include <cstdint>
+#include <string>
+
+#include "persistence/bulk_connection.hpp"
+#include "persistence/shard_layout.hpp"
+
+namespace txengine::persistence {
+
+//! Branch ids of one storage prefix start with this ("txw-" and a hash of the prefix): a server
+//! shared by several prefixes settles only its own branches. At most 21 characters.
+std::string xa_branch_prefix(const std::string& storage_prefix);
+
+//! A process's branch ids: the prefix, a per-process nonce and the batch number (< 64 bytes).
+std::string xa_branch_id(const std::string& branch_prefix, uint64_t nonce, uint64_t batch);
+
+//! `db0`.`xa_decisions` of the layout.
+std::string xa_decisions_table(const shard_layout& layout);
+
+//! Settles one branch: commits it when its decision row exists, else rolls it back. A branch
+//! that is not prepared (never was, or already settled) is left alone. True when the decision
+//! exists (the batch is committed). `conn` must have no transaction open.
+bool settle_branch(bulk_connection& conn, const shard_layout& layout, const std::string& xid);
+
+struct settle_report {
+  uint32_t committed = 0;
+  uint32_t rolled_back = 0;
+};
+
+//! At start: every prepared branch of `branch_prefix` on the server (XA RECOVER) is settled.
+settle_report settle_prepared_branches(bulk_connection& conn, const shard_layout& layout,
+                                       const std::string& branch_prefix);
+
+}  // namespace txengine::persistence
