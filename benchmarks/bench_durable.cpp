@@ -163,6 +163,24 @@ struct cpu_meter {
   }
 };
 
+//! Waits (at most `timeout`) until the local server is idle: below 5% of a core over two
+//! 250 ms samples in a row. Seeding and the design measured before leave the server flushing
+//! dirty pages and purging for seconds; each design's timed part starts on a quiet server.
+//! Returns the seconds waited (0 when the server is not local).
+double wait_for_idle_server(long pid, std::chrono::seconds timeout) {
+  if (pid == 0) return 0;
+  auto started = std::chrono::steady_clock::now();
+  int quiet_samples = 0;
+  double last = process_cpu_s(pid);
+  while (quiet_samples < 2 && std::chrono::steady_clock::now() - started < timeout) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    double now = process_cpu_s(pid);
+    quiet_samples = now - last < 0.05 * 0.25 ? quiet_samples + 1 : 0;
+    last = now;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
 uint64_t splitmix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -387,6 +405,7 @@ result run_baseline(const std::string& name, const options& opt) {
   // Connect every worker first, so the timed part measures orders only.
   std::vector<std::unique_ptr<mysql_connection>> connections;
   for (uint32_t i = 0; i < opt.threads; ++i) connections.push_back(std::make_unique<mysql_connection>(opt.endpoint));
+  wait_for_idle_server(server_pid(admin), std::chrono::seconds(60));
   cpu_meter cpu(server_pid(admin));
   auto started = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
@@ -559,6 +578,7 @@ result run_engine(const std::string& name, const options& opt, const std::string
                      (unsigned long long)last,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - warm_started).count());
     }
+    wait_for_idle_server(server_pid(admin), std::chrono::seconds(60));
     before = eng.stats();
     cpu_meter cpu(server_pid(admin));
     load = run_load(eng, workload, load_opt);
