@@ -1,6 +1,7 @@
 #include "persistence/split_commit.hpp"
 
 #include <cstdio>
+#include <vector>
 
 #include "actors/core/check.hpp"
 
@@ -62,14 +63,29 @@ bool settle_branch(bulk_connection& conn, const shard_layout& layout, const std:
   return decided;
 }
 
-settle_report settle_prepared_branches(bulk_connection& conn, const shard_layout& layout,
-                                       const std::string& branch_prefix) {
-  settle_report report;
+namespace {
+
+std::vector<std::string> prepared_ids(bulk_connection& conn, const std::string& branch_prefix) {
+  std::vector<std::string> ids;
   // formatID, gtrid_length, bqual_length, data (gtrid followed by bqual; ours have no bqual).
   for (const auto& row : conn.query_rows("XA RECOVER", 1'000'000)) {
     if (row.size() < 4) continue;
     const std::string& xid = row[3];
-    if (xid.compare(0, branch_prefix.size(), branch_prefix) != 0 || !is_branch_id(xid)) continue;
+    if (xid.compare(0, branch_prefix.size(), branch_prefix) == 0 && is_branch_id(xid)) ids.push_back(xid);
+  }
+  return ids;
+}
+
+}  // namespace
+
+uint64_t prepared_branches(bulk_connection& conn, const std::string& branch_prefix) {
+  return prepared_ids(conn, branch_prefix).size();
+}
+
+settle_report settle_prepared_branches(bulk_connection& conn, const shard_layout& layout,
+                                       const std::string& branch_prefix) {
+  settle_report report;
+  for (const std::string& xid : prepared_ids(conn, branch_prefix)) {
     if (settle_branch(conn, layout, xid)) {
       ++report.committed;
     } else {

@@ -35,6 +35,9 @@ struct settle_report {
   uint32_t rolled_back = 0;
 };
 
+//! Prepared branches of `branch_prefix` on the server (after a crash, until the next start).
+uint64_t prepared_branches(bulk_connection& conn, const std::string& branch_prefix);
+
 //! At start: every prepared branch of `branch_prefix` on the server (XA RECOVER) is settled.
 settle_report settle_prepared_branches(bulk_connection& conn, const shard_layout& layout,
                                        const std::string& branch_prefix);

@@ -380,6 +380,10 @@ TEST_F(DurableEngine, PreparedBranchesAreSettledByTheirDecisionAtStart) {
   };
   EXPECT_EQ(requests("xa-decided"), 0);  // prepared is not committed
   {
+    db::bulk_connection c(db::endpoint_from_environment());
+    EXPECT_EQ(db::prepared_branches(c, ours), 2u);  // what txaudit reports as not settled
+  }
+  {
     engine second(test_config());
     EXPECT_NE(second.storage_description().find("prepared branches settled: 1 committed, 1 rolled back"),
               std::string::npos)
@@ -388,6 +392,10 @@ TEST_F(DurableEngine, PreparedBranchesAreSettledByTheirDecisionAtStart) {
   EXPECT_EQ(requests("xa-decided"), 1);
   EXPECT_EQ(requests("xa-undecided"), 0);
   EXPECT_EQ(conn_->query_int("SELECT COUNT(*) FROM " + db::xa_decisions_table(layout_)), 0);  // spent
+  {
+    db::bulk_connection c(db::endpoint_from_environment());
+    EXPECT_EQ(db::prepared_branches(c, ours), 0u);
+  }
   // Another prefix's branch is not ours to settle.
   bool foreign_left = false;
   auto rs = conn_->query("XA RECOVER");
