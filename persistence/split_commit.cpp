@@ -92,6 +92,10 @@ settle_report settle_prepared_branches(bulk_connection& conn, const shard_layout
       ++report.rolled_back;
     }
   }
+  // No branch of this prefix is prepared any more, so every decision left is spent (a crash
+  // between a branch's commit and the next batch, which deletes its decision, leaves one).
+  conn.execute("DELETE FROM " + xa_decisions_table(layout));
+  conn.commit();
   return report;
 }
 

@@ -38,7 +38,8 @@ struct settle_report {
 //! Prepared branches of `branch_prefix` on the server (after a crash, until the next start).
 uint64_t prepared_branches(bulk_connection& conn, const std::string& branch_prefix);
 
-//! At start: every prepared branch of `branch_prefix` on the server (XA RECOVER) is settled.
+//! At start: every prepared branch of `branch_prefix` on the server (XA RECOVER) is settled,
+//! then the spent decision rows are deleted. Only while no writer of this prefix runs.
 settle_report settle_prepared_branches(bulk_connection& conn, const shard_layout& layout,
                                        const std::string& branch_prefix);
 

@@ -375,6 +375,9 @@ TEST_F(DurableEngine, PreparedBranchesAreSettledByTheirDecisionAtStart) {
   prepare(undecided, "xa-undecided");
   prepare(foreign, "xa-foreign");
   conn_->execute("INSERT INTO " + db::xa_decisions_table(layout_) + " (xid, created_ms) VALUES ('" + decided + "', 1)");
+  // A spent decision (its branch committed, the process gone before the next batch deleted it).
+  conn_->execute("INSERT INTO " + db::xa_decisions_table(layout_) + " (xid, created_ms) VALUES ('" +
+                 db::xa_branch_id(ours, 41, 9) + "', 1)");
   auto requests = [&](const std::string& request) {
     return conn_->query_int("SELECT COUNT(*) FROM " + request_ids + " WHERE request_id = '" + request + "'");
   };
