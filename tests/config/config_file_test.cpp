@@ -96,6 +96,7 @@ ack = "memory"
 databases = 2
 tables = 8
 prefix = "prod"
+wallet_checkpoint_interval_ms = 5000
 )",
                    s, error))
       << error;
@@ -111,6 +112,7 @@ prefix = "prod"
   EXPECT_EQ(s.engine.storage->databases, 2u);
   EXPECT_EQ(s.engine.storage->tables, 8u);
   EXPECT_EQ(s.engine.storage->prefix, "prod");
+  EXPECT_EQ(s.engine.storage->wallet_checkpoint_interval_ms, 5000);
 }
 
 TEST(ConfigFile, NoStorageSectionMeansInMemory) {
@@ -137,6 +139,7 @@ TEST(ConfigFile, BadInputIsRefusedWithItsName) {
       {"[storage]\nack = \"sometimes\"\n", "storage.ack expects \"durable\" or \"memory\""},
       {"[storage]\nmysql = \"\"\n", "storage.mysql must name a server"},
       {"[storage]\ndatabases = 1000\n", "storage.databases expects 1 .. 256"},
+      {"[storage]\nwallet_checkpoint_interval_ms = 0\n", "storage.wallet_checkpoint_interval_ms expects 1 .."},
       {"[engine\norder_hosts = 2\n", "test.toml:"},  // a TOML syntax error, with its place
   };
   for (const auto& c : cases) {
