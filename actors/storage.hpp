@@ -291,7 +291,6 @@ struct storage_link {
   std::atomic<uint64_t> rows_committed{0};  //!< rows handed to the writer and committed
   std::atomic<uint64_t> rows_written{0};    //!< rows its statements wrote or deleted (after dedup)
   std::atomic<uint64_t> commit_failures{0};
-  std::atomic<int64_t> checkpoints_pending{0};  //!< wallets whose row is older than their journal
   std::atomic<uint64_t> commit_us_total{0};  //!< time spent committing (building and running statements)
   //! Outbox rows committed and not yet marked published (the writer adds, the publisher
   //! subtracts), and outbox rows committed so far (the publisher reads when it changes).

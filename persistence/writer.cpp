@@ -99,7 +99,6 @@ struct built_rows {
   size_t rows = 0;                                       //!< rows written or deleted
   std::vector<std::pair<order_id, wallet_id>> tcc_kept;  //!< TCC rows written for orders not final
   std::vector<order_id> tcc_deleted;                     //!< final orders whose stored TCC rows are deleted
-  std::vector<size_t> statement_rows;                    //!< per statement
 };
 
 //! The batch being gathered: rows deduplicated (a wallet's newest row, a record's newest
@@ -178,11 +177,6 @@ struct pending_batch {
     std::unordered_set<order_id> finals;
     for (const auto& [id, o] : orders)
       if (is_final(o.state)) finals.insert(id);
-    auto emit = [&](table_statements& set) {
-      size_t before = out.size();
-      set.emit(out);
-      for (size_t i = before; i < out.size(); ++i) written.statement_rows.push_back(out[i].rows.size());
-    };
     table_statements wallet_set(
         "wallets",
         "INSERT INTO {table} (id,tenant,currency,kind,status,overdraft_limit,available,frozen,incoming,version,"
@@ -211,7 +205,7 @@ struct pending_batch {
           .end_row();
     }
     written.rows += wallets.size();
-    emit(wallet_set);
+    wallet_set.emit(out);
     table_statements movement_set(
         "fund_movements",
         "INSERT IGNORE INTO {table} (wallet_id,seq,order_id,phase,d_available,d_frozen,d_incoming,available_after,"
@@ -235,7 +229,7 @@ struct pending_batch {
           .end_row();
     }
     written.rows += journal.size();
-    emit(movement_set);
+    movement_set.emit(out);
     table_statements tcc_set(
         "tcc_records",
         "INSERT INTO {table} (wallet_id,order_id,leg_type,state,try_result,tried_amount,confirmed_amount,"
@@ -260,7 +254,7 @@ struct pending_batch {
           .i(t.updated_ms)
           .end_row();
     }
-    emit(tcc_set);
+    tcc_set.emit(out);
     // By order id (index by_order): every record of a final order goes.
     table_statements tcc_delete("tcc_records delete", "DELETE FROM {table} WHERE order_id=?", {U});
     std::vector<order_id> unknown;
@@ -289,7 +283,7 @@ struct pending_batch {
           bulk_rows& rows = tcc_delete.rows_for(layout.table_at("tcc_records", d, t));
           for (order_id id : unknown) rows.u(id).end_row();
         }
-    emit(tcc_delete);
+    tcc_delete.emit(out);
     table_statements order_set(
         "orders",
         "INSERT INTO {table} (id,tenant,request_id,kind,state,is_final,result_code,currency,amount,confirmed_amount,"
@@ -344,8 +338,8 @@ struct pending_batch {
             .end_row();
       }
     }
-    emit(order_set);
-    emit(request_set);
+    order_set.emit(out);
+    request_set.emit(out);
     return out;
   }
 };
@@ -418,7 +412,6 @@ struct writer_state {
       checkpoints_chosen.emplace_back(id, found->second);
       checkpoints.erase(found);
     }
-    link->checkpoints_pending.store(static_cast<int64_t>(checkpoints.size()));
   }
 
   //! The chosen checkpoints as statements (after the batch's movements: the same transaction).
