@@ -90,11 +90,12 @@ struct leg_result {
   tcc_phase phase = tcc_phase::try_;
   result_code code = result_code::ok;
   balances after;
+  uint64_t sequence = 0;  //!< the journal entry the step made at the wallet (0: none, or a repeat)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, leg_result& x) {
-  return f(caf::meta::type_name("leg_result"), x.txn, x.leg, x.phase, x.code, x.after);
+  return f(caf::meta::type_name("leg_result"), x.txn, x.leg, x.phase, x.code, x.after, x.sequence);
 }
 
 //! A client's command with the tag the client correlates the reply by.

@@ -134,7 +134,7 @@ class host_state {
       auto found = live_.find(r.txn);
       if (found == live_.end()) continue;  // a repeat answer for an order already final
       actions_.clear();
-      found->second.core.on_step_reply(r.leg, r.phase, r.code, r.after, now, actions_);
+      found->second.core.on_step_reply(r.leg, r.phase, r.code, r.after, now, actions_, r.sequence);
       run(found, now);
     }
     after_input(now);

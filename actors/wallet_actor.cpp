@@ -67,7 +67,8 @@ struct shard_state {
     uint64_t sequence_before = wallet->core.journal_sequence();
     leg_outcome outcome = wallet->core.apply(step.command, now);
     if (storage != nullptr) record_effects(*wallet, step.command.txn, sequence_before, outcome, now);
-    results.push_back({step.command.txn, step.leg, step.command.phase, outcome.code, outcome.after});
+    uint64_t made = wallet->core.journal_sequence() != sequence_before ? wallet->core.journal_sequence() : 0;
+    results.push_back({step.command.txn, step.leg, step.command.phase, outcome.code, outcome.after, made});
   }
 
   void record_effects(const wallet_slot& wallet, order_id txn, uint64_t sequence_before, const leg_outcome& outcome,

@@ -169,7 +169,7 @@ void order_core::on_refund_origin(const refund_origin& origin, int64_t now_ms, s
 }
 
 void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, const balances& after,
-                               int64_t now_ms, std::vector<order_action>& out) {
+                               int64_t now_ms, std::vector<order_action>& out, uint64_t journal_sequence) {
   if (leg >= legs_.size()) return;
   order_leg& l = legs_[leg];
   if (l.phase != phase || !l.awaiting) return;  // a late answer to an earlier step
@@ -177,6 +177,8 @@ void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, 
   if (l.participant == participant_kind::original_order && phase == tcc_phase::try_ && code == result_code::ok)
     return;
   if (l.participant == participant_kind::wallet) l.last_balances = after;
+  if (code == result_code::ok && journal_sequence != 0)
+    (phase == tcc_phase::try_ ? l.try_sequence : l.step_sequence) = journal_sequence;
   if (phase == tcc_phase::try_) {
     if (code == result_code::ok) {
       l.awaiting = false;
@@ -325,7 +327,8 @@ stored_order order_core::stored(int64_t updated_ms) const {
   for (uint16_t i = 0; i < legs_.size(); ++i) {
     const order_leg& l = legs_[i];
     int64_t confirmed = l.phase == tcc_phase::confirm ? step_amount(i) : 0;
-    row.legs.push_back({l.participant, l.target, l.type, l.amount, confirmed, l.phase, l.done});
+    row.legs.push_back(
+        {l.participant, l.target, l.type, l.amount, confirmed, l.phase, l.done, l.try_sequence, l.step_sequence});
   }
   return row;
 }
@@ -397,6 +400,8 @@ std::optional<order_core> order_core::restore(order_id id, order_command command
     // Past the try phase every leg was tried (a cancel does not care either way).
     l.tried = row.state != order_state::trying;
     l.done = phase != tcc_phase::try_ && row.legs[i].phase == phase && row.legs[i].done;
+    l.try_sequence = row.legs[i].try_sequence;
+    if (row.legs[i].phase == phase && phase != tcc_phase::try_) l.step_sequence = row.legs[i].step_sequence;
   }
   if (row.state == order_state::processing) {
     core.channel_submitted_ms_ = row.updated_ms;
@@ -463,7 +468,10 @@ std::string format_legs_json(const std::vector<stored_leg>& legs) {
     json += "{\"p\":" + std::to_string(static_cast<unsigned>(leg.participant)) + ",\"w\":" + std::to_string(leg.target) +
             ",\"type\":" + std::to_string(static_cast<unsigned>(leg.type)) + ",\"amount\":" + std::to_string(leg.amount) +
             ",\"confirmed\":" + std::to_string(leg.confirmed) + ",\"step\":" +
-            std::to_string(static_cast<unsigned>(leg.phase)) + ",\"done\":" + (leg.done ? "1" : "0") + "}";
+            std::to_string(static_cast<unsigned>(leg.phase)) + ",\"done\":" + (leg.done ? "1" : "0");
+    if (leg.try_sequence != 0) json += ",\"tseq\":" + std::to_string(leg.try_sequence);
+    if (leg.step_sequence != 0) json += ",\"seq\":" + std::to_string(leg.step_sequence);
+    json += '}';
   }
   return json + "]";
 }
@@ -525,6 +533,9 @@ class legs_reader {
           if (value < 0 || value > 1) return fail(error, "bad done");
           leg.done = value == 1;
           seen |= 16;
+        } else if (key == "tseq" || key == "seq") {
+          if (value < 0) return fail(error, "bad journal sequence");
+          (key == "tseq" ? leg.try_sequence : leg.step_sequence) = static_cast<uint64_t>(value);
         }  // other members: written by a newer build, not needed here
       } while (take(','));
       if (!take('}')) return fail(error, "expected ',' or '}'");

@@ -70,6 +70,11 @@ struct order_leg {
   uint32_t attempts = 0;
   int64_t resend_at_ms = 0;
   balances last_balances;    //!< the wallet's balances in its latest answer
+  //! The wallet's journal entries this leg made (fund_movements_{t} (wallet_id, seq)): its try's
+  //! and its confirm's or cancel's; 0 when it made none, or when the step was answered again
+  //! after a restart (the wallet no longer knows which entry it was).
+  uint64_t try_sequence = 0;
+  uint64_t step_sequence = 0;
 };
 
 //! What the host must do for an order. `persist`: rewrite the order's stored row now (stored()),
@@ -98,9 +103,14 @@ struct stored_leg {
   int64_t confirmed = 0;  //!< the amount its confirm carries (confirm phase), else 0
   tcc_phase phase = tcc_phase::try_;
   bool done = false;
+  //! Where the leg's fund movements are, so an order's journal is found by primary key (the
+  //! journal has no index by order): "tseq" and "seq" in the JSON, left out when 0.
+  uint64_t try_sequence = 0;
+  uint64_t step_sequence = 0;
   friend bool operator==(const stored_leg& a, const stored_leg& b) {
     return a.participant == b.participant && a.target == b.target && a.type == b.type && a.amount == b.amount &&
-           a.confirmed == b.confirmed && a.phase == b.phase && a.done == b.done;
+           a.confirmed == b.confirmed && a.phase == b.phase && a.done == b.done &&
+           a.try_sequence == b.try_sequence && a.step_sequence == b.step_sequence;
   }
 };
 
@@ -127,8 +137,9 @@ class order_core {
              int64_t now_ms);
 
   void start(int64_t now_ms, std::vector<order_action>& out);
+  //! `journal_sequence`: the wallet's journal entry the step made (0: none, or not known).
   void on_step_reply(uint16_t leg, tcc_phase phase, result_code code, const balances& after, int64_t now_ms,
-                     std::vector<order_action>& out);
+                     std::vector<order_action>& out, uint64_t journal_sequence = 0);
   //! The refund's allowance try succeeded: adds the wallet legs and tries them.
   void on_refund_origin(const refund_origin& origin, int64_t now_ms, std::vector<order_action>& out);
   //! `decline_reason`: the failure reason a definitive decline records (channel_busy when

@@ -80,6 +80,39 @@ TEST(order_restore_test, legs_json_round_trips_every_kind_and_phase) {
   EXPECT_TRUE(parsed.empty());
 }
 
+// Each leg points at the journal entries its steps made, so an order's fund movements are found
+// by primary key (the journal has no index by order, migration 0005); a restore keeps them.
+TEST(order_restore_test, legs_keep_the_journal_entries_their_steps_made) {
+  order_core o(the_order, command_of(order_kind::transfer), system_w, {}, t_start);
+  std::vector<order_action> out;
+  o.start(t_start, out);
+  o.on_step_reply(0, tcc_phase::try_, result_code::ok, {}, t_start, out, 41);
+  o.on_step_reply(1, tcc_phase::try_, result_code::ok, {}, t_start, out, 7);
+  ASSERT_EQ(o.state(), os::confirming);
+  o.on_step_reply(0, tcc_phase::confirm, result_code::ok, {}, t_start, out, 42);
+  o.on_step_reply(1, tcc_phase::confirm, result_code::wallet_busy, {}, t_start, out, 99);  // refused: no entry
+  stored_order row = o.stored(t_start);
+  EXPECT_EQ(row.legs[0].try_sequence, 41u);
+  EXPECT_EQ(row.legs[0].step_sequence, 42u);
+  EXPECT_EQ(row.legs[1].try_sequence, 7u);
+  EXPECT_EQ(row.legs[1].step_sequence, 0u);
+  std::string json = format_legs_json(row.legs);
+  EXPECT_NE(json.find(R"("done":1,"tseq":41,"seq":42})"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("done":0,"tseq":7})"), std::string::npos) << json;
+  std::vector<stored_leg> parsed;
+  ASSERT_TRUE(parse_legs_json(json, parsed));
+  EXPECT_EQ(parsed, row.legs);
+  auto restored = order_core::restore(the_order, command_of(order_kind::transfer), row, {});
+  ASSERT_TRUE(restored);
+  EXPECT_EQ(restored->stored(t_start).legs, row.legs);
+  // A repeat answer (after a restart the wallet no longer knows the entry) keeps what is known.
+  std::vector<order_action> more;
+  restored->resume(t_start, more);
+  restored->on_step_reply(1, tcc_phase::confirm, result_code::ok, {}, t_start, more, 0);
+  EXPECT_EQ(restored->stored(t_start).legs[1].try_sequence, 7u);
+  EXPECT_EQ(restored->stored(t_start).legs[1].step_sequence, 0u);
+}
+
 TEST(order_restore_test, bad_legs_json_is_refused_with_a_reason) {
   const char* bad[] = {
       "",
@@ -96,6 +129,8 @@ TEST(order_restore_test, bad_legs_json_is_refused_with_a_reason) {
       R"([{"w":99999999999999999999,"type":0,"amount":5,"step":0,"done":0}])",  // too large
       R"([{"w":1,"type":0,"amount":5,"step":0,"done":0}] x)",         // trailing text
       R"([{"w":1,"type":0,"amount":5,"step":0,"done":0},])",
+      R"([{"w":1,"type":0,"amount":5,"step":0,"done":0,"seq":-3}])",  // journal sequence
+      R"([{"w":1,"type":0,"amount":5,"step":0,"done":0,"tseq":-1}])",
   };
   for (const char* text : bad) {
     std::vector<stored_leg> legs{stored_leg{}};

@@ -108,6 +108,52 @@ TEST_F(DurableEngine, OrdersEndCommittedDurableAck) {
   expect_committed_and_consistent(eng, all, static_cast<int64_t>(commands.size()));
 }
 
+// The journal has no index by order (migration 0005): each order's legs name the journal entries
+// their steps made, and every movement of every order is found from them by primary key.
+TEST_F(DurableEngine, EveryOrdersMovementsAreFoundByPrimaryKeyFromItsLegs) {
+  engine eng(test_config(ack_mode::durable));
+  auto users = create_users(eng, 20);
+  auto commands = workload(users, 400, "j-", 3);
+  run_and_check_final(eng, commands);
+  ASSERT_TRUE(eng.wait_until_quiet(std::chrono::seconds(30)));
+  ASSERT_TRUE(eng.sync_storage());
+  db::shard_layout layout = test_layout();
+  for (uint32_t d = 0; d < layout.databases; ++d)
+    for (uint32_t t : layout.tables_in(d))
+      EXPECT_EQ(conn_->query_int("SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema='" +
+                                 layout.database_name(d) + "' AND table_name='fund_movements_" + std::to_string(t) +
+                                 "' AND index_name='by_order'"),
+                0);
+  int64_t orders = 0, pointed = 0, scanned = 0;
+  for (uint32_t d = 0; d < layout.databases; ++d)
+    for (uint32_t t : layout.tables_in(d)) {
+      auto rs = conn_->query("SELECT id, legs FROM " + layout.table_at("orders", d, t));
+      while (rs->next()) {
+        ++orders;
+        order_id id = rs->getUInt64(1);
+        std::vector<stored_leg> legs;
+        ASSERT_TRUE(parse_legs_json(std::string(rs->getString(2)), legs)) << id;
+        for (const auto& leg : legs) {
+          if (leg.participant != participant_kind::wallet) continue;
+          std::string table = layout.table_for("fund_movements", leg.target);
+          std::string where = " WHERE wallet_id=" + std::to_string(leg.target);
+          int64_t by_scan = conn_->query_int("SELECT COUNT(*) FROM " + table + where + " AND order_id=" + std::to_string(id));
+          std::string seqs = std::to_string(leg.try_sequence) + "," + std::to_string(leg.step_sequence);
+          int64_t by_key = conn_->query_int("SELECT COUNT(*) FROM " + table + where + " AND seq IN (" + seqs + ")");
+          int64_t by_key_ours = conn_->query_int("SELECT COUNT(*) FROM " + table + where + " AND seq IN (" + seqs +
+                                                 ") AND order_id=" + std::to_string(id));
+          EXPECT_EQ(by_key, by_key_ours) << "order " << id << ": a pointer names another order's movement";
+          EXPECT_EQ(by_key, by_scan) << "order " << id << " wallet " << leg.target << " legs " << rs->getString(2);
+          pointed += by_key;
+          scanned += by_scan;
+        }
+      }
+    }
+  EXPECT_EQ(orders, static_cast<int64_t>(commands.size()));
+  EXPECT_GT(pointed, orders);  // most orders moved money on two wallets
+  EXPECT_EQ(pointed, scanned);
+}
+
 TEST_F(DurableEngine, OrdersEndCommittedMemoryAck) {
   engine eng(test_config(ack_mode::memory));
   auto users = create_users(eng, 100);
