@@ -67,6 +67,19 @@ bulk_rows& table_statements::rows_for(const std::string& table) {
   return by_table_.back().second;
 }
 
+bulk_rows& table_statements::rows_for(const shard_layout& layout, std::string_view base, uint64_t key) {
+  uint32_t d = layout.database_of(key);
+  uint32_t t = layout.table_of(key);
+  auto [slot, inserted] = by_shard_.try_emplace((static_cast<uint64_t>(d) << 32) | t, by_table_.size());
+  if (inserted) {
+    std::string table = layout.table_at(base, d, t);
+    for (size_t i = 0; i < by_table_.size(); ++i)
+      if (by_table_[i].first == table) slot->second = i;  // named by rows_for(table) before
+    if (slot->second == by_table_.size()) by_table_.emplace_back(std::move(table), bulk_rows(kinds_));
+  }
+  return by_table_[slot->second].second;
+}
+
 size_t table_statements::emit(std::vector<table_statement>& out) {
   size_t total = 0;
   for (auto& [table, rows] : by_table_) {
@@ -77,6 +90,7 @@ size_t table_statements::emit(std::vector<table_statement>& out) {
     out.push_back(table_statement{family_, std::move(sql), std::move(rows)});
   }
   by_table_.clear();
+  by_shard_.clear();
   return total;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "persistence/mysql_connection.hpp"
+#include "persistence/shard_layout.hpp"
 
 struct st_mysql;
 struct st_mysql_stmt;
@@ -67,6 +68,9 @@ class table_statements {
   table_statements(std::string family, std::string sql, std::vector<column_kind> kinds);
   //! The rows of `table` (qualified name, as shard_layout gives it).
   bulk_rows& rows_for(const std::string& table);
+  //! The rows of the table of family `base` that holds `key` (layout.table_for(base, key)),
+  //! without building the table's name again for every row of a shard already seen.
+  bulk_rows& rows_for(const shard_layout& layout, std::string_view base, uint64_t key);
   //! Moves the statements with rows to `out`; returns their row count.
   size_t emit(std::vector<table_statement>& out);
 
@@ -75,6 +79,7 @@ class table_statements {
   std::string sql_;
   std::vector<column_kind> kinds_;
   std::vector<std::pair<std::string, bulk_rows>> by_table_;  //!< few tables: a linear search
+  std::unordered_map<uint64_t, size_t> by_shard_;             //!< (database, table index) -> by_table_
 };
 
 //! One connection with explicit transactions, text statements and array-bound statements.

@@ -145,14 +145,19 @@ struct pending_batch {
   //! host waits for the intent's commit before it acts outside MySQL.
   std::vector<order_row> take_carried_intents() {
     std::vector<order_row> carried;
-    std::unordered_set<order_id> with_effects;
-    for (const auto& m : movements) with_effects.insert(m.entry.txn);
-    for (const auto& [key, t] : tcc) with_effects.insert(t.order);
-    for (auto it = orders.begin(); it != orders.end();) {
-      const order_row& o = it->second;
+    // The candidates are few (the orders that came last): they are looked up by every effect,
+    // rather than every effect's order put in a set.
+    std::unordered_set<order_id> candidates;
+    for (const auto& [id, o] : orders) {
       order_kind kind = o.command.kind;
-      if (o.intent && !is_final(o.state) && kind != order_kind::top_up && kind != order_kind::withdraw &&
-          with_effects.count(it->first) == 0) {
+      if (o.intent && !is_final(o.state) && kind != order_kind::top_up && kind != order_kind::withdraw)
+        candidates.insert(id);
+    }
+    if (candidates.empty()) return carried;
+    for (const auto& m : movements) candidates.erase(m.entry.txn);
+    for (const auto& [key, t] : tcc) candidates.erase(t.order);
+    for (auto it = orders.begin(); it != orders.end();) {
+      if (candidates.count(it->first) != 0) {
         carried.push_back(std::move(it->second));
         it = orders.erase(it);
       } else {
@@ -214,7 +219,7 @@ struct pending_batch {
     std::vector<stored_movement> journal = coalesce(movements);
     for (const auto& m : journal) {
       const auto& e = *m.entry;
-      movement_set.rows_for(layout.table_for("fund_movements", m.wallet))
+      movement_set.rows_for(layout, "fund_movements", m.wallet)
           .u(m.wallet)
           .u(e.sequence)
           .u(e.txn)
@@ -421,7 +426,7 @@ struct writer_state {
                             "WHERE id=? AND version<?",
                             {I, I, I, U, I, U, U});
     for (const auto& [id, c] : checkpoints_chosen)
-      update.rows_for(layout.table_for("wallets", id))
+      update.rows_for(layout, "wallets", id)
           .i(c.current.available)
           .i(c.current.frozen)
           .i(c.current.incoming)
@@ -658,14 +663,14 @@ struct writer_state {
   void track(const write_batch& b) {
     for (const auto& o : b.orders) {
       if (is_final(o.state)) {
-        unfinished.erase(o.id);
-        channel_orders.erase(o.id);
+        if (!unfinished.empty()) unfinished.erase(o.id);
+        if (!channel_orders.empty()) channel_orders.erase(o.id);
       } else if (o.intent && (o.command.kind == order_kind::top_up || o.command.kind == order_kind::withdraw)) {
         channel_orders.insert(o.id);
       }
     }
     auto effect = [this](order_id id) {
-      if (channel_orders.count(id) != 0) return;
+      if (!channel_orders.empty() && channel_orders.count(id) != 0) return;
       auto found = batch.orders.find(id);
       if (found == batch.orders.end() || !is_final(found->second.state)) unfinished.insert(id);
     };

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "persistence/audit.hpp"
+#include "persistence/bulk_connection.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/schema.hpp"
 #include "persistence/shard_layout.hpp"
@@ -96,6 +97,28 @@ TEST(ShardLayout, WalletIdModDAndModT) {
   bad = test_layout();
   bad.prefix = "x`; drop";
   EXPECT_FALSE(bad.valid());
+}
+
+// The writer names a row's table by (family, key); rows of one shard table go to one statement,
+// whichever way the table was named, and each statement gets its table's name.
+TEST(TableStatements, RowsByShardKeyAndByNameMeetInOneStatementPerTable) {
+  shard_layout l = test_layout(2, 4);
+  table_statements set("fund_movements", "INSERT INTO {table} (a) VALUES (?)", {column_kind::uint64});
+  for (uint64_t key : {7u, 15u, 2u, 7u}) set.rows_for(l, "fund_movements", key).u(key).end_row();
+  set.rows_for(l.table_for("fund_movements", 23)).u(23).end_row();  // 23 is in 7's table
+  std::vector<table_statement> out;
+  EXPECT_EQ(set.emit(out), 5u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].sql, "INSERT INTO " + l.table_for("fund_movements", 7) + " (a) VALUES (?)");
+  EXPECT_EQ(out[0].rows.integers(0), (std::vector<uint64_t>{7, 15, 7, 23}));
+  EXPECT_EQ(out[1].sql, "INSERT INTO " + l.table_for("fund_movements", 2) + " (a) VALUES (?)");
+  EXPECT_EQ(out[1].rows.size(), 1u);
+  // After emit the set starts empty: no stale shard slot points past its tables.
+  set.rows_for(l, "fund_movements", 2).u(2).end_row();
+  out.clear();
+  EXPECT_EQ(set.emit(out), 1u);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].sql, "INSERT INTO " + l.table_for("fund_movements", 2) + " (a) VALUES (?)");
 }
 
 TEST(Migrations, AreNumberedAndSplit) {
