@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -50,6 +51,7 @@ constexpr column_kind B = column_kind::bytes;
 
 using writer_tick_atom = caf::atom_constant<caf::atom("wtick")>;
 using writer_checkpoint_atom = caf::atom_constant<caf::atom("wckpt")>;
+using writer_committed_atom = caf::atom_constant<caf::atom("wdone")>;
 
 struct tcc_key_hash {
   size_t operator()(const std::pair<wallet_id, order_id>& k) const { return k.first * 0x9E3779B97F4A7C15ull ^ k.second; }
@@ -450,41 +452,67 @@ struct writer_state {
   std::map<std::string, int64_t> profile_us_;
   std::map<std::string, int64_t> profile_rows_;
 
-  //! Commits the batch; retries (reconnecting) until it commits or the engine stops. `carry`:
-  //! intents without effects may wait for the next batch (not when someone waits for a sync).
-  void commit(caf::event_based_actor* self, bool carry = true, bool flush_checkpoints = false) {
-    if (batch.empty() && !(flush_checkpoints && !checkpoints.empty()) && !checkpoint_due()) return;
-    auto started = std::chrono::steady_clock::now();
-    choose_checkpoints(flush_checkpoints);
-    std::vector<order_row> carried;
-    if (carry && batch.syncs.empty()) carried = batch.take_carried_intents();
+  // -- the executor: a batch's statements run on their own thread ---------------------
+  //! A batch handed to the executor: its statements, and what the writer does once they are
+  //! committed. While it runs, the writer gathers the next batch (the senders' messages are
+  //! taken in, not left to pile up in the mailbox) and builds it as soon as this one ends.
+  struct flight {
+    pending_batch batch;
     built_rows written;
-    for (const auto& [id, o] : batch.orders)
-      if (o.intent && fresh.size() < fresh_max && tcc_stored.size() < tcc_stored_max) fresh.insert(id);
-    std::vector<table_statement> statements = batch.statements(layout, tcc_stored, fresh, written);
-    // Issue 5: the outbox rows of the batch's final orders, in the same transaction (carried
-    // intents are not final: they have none).
-    size_t outbox_rows = append_outbox(statements);
-    written.rows += checkpoint_statements(statements);
-    if (profile_)
-      profile_us_["(build)"] += std::chrono::duration_cast<std::chrono::microseconds>(
-                                    std::chrono::steady_clock::now() - started).count();
-    int64_t backoff_ms = 5;
-    // Two connections (storage_config::split_commit): the order side runs as a prepared XA
-    // branch beside the wallet side (split_commit.hpp).
+    size_t outbox_rows = 0;
+    int64_t outbox_created_ms = 0;
+    std::chrono::steady_clock::time_point started;
+    std::vector<table_statement> wallet_side;
     std::vector<table_statement> order_side;
-    if (link->config.split_commit) {
-      for (auto it = statements.begin(); it != statements.end();) {
-        if (it->family == "orders" || it->family == "request_ids" || it->family == "outbox") {
-          order_side.push_back(std::move(*it));
-          it = statements.erase(it);
-        } else {
-          ++it;
-        }
-      }
+    bool done = false;       //!< guarded by executor_mutex
+    bool committed = false;  //!< guarded by executor_mutex; false: the engine stopped first
+  };
+  std::unique_ptr<flight> in_flight;  //!< at most one batch runs at a time (order per wallet)
+  caf::actor self_handle;             //!< the executor's notice goes here; reset at exit
+  std::thread executor;
+  std::mutex executor_mutex;
+  std::condition_variable executor_cv;
+  flight* executor_job = nullptr;  //!< guarded by executor_mutex
+  bool executor_quit = false;      //!< guarded by executor_mutex
+
+  void executor_main() {
+    mysql_thread_scope scope;
+    std::unique_lock<std::mutex> lock(executor_mutex);
+    for (;;) {
+      executor_cv.wait(lock, [this] { return executor_quit || executor_job != nullptr; });
+      if (executor_job == nullptr) break;
+      flight* job = executor_job;
+      lock.unlock();
+      bool committed = execute(*job);
+      lock.lock();
+      job->committed = committed;
+      job->done = true;
+      executor_job = nullptr;
+      executor_cv.notify_all();
+      caf::anon_send(self_handle, writer_committed_atom::value);
     }
+    conn.reset();
+    conn_b.reset();
+  }
+
+  void stop_executor() {
+    if (!executor.joinable()) return;
+    {
+      std::lock_guard<std::mutex> guard(executor_mutex);
+      executor_quit = true;
+    }
+    executor_cv.notify_all();
+    executor.join();
+  }
+
+  ~writer_state() { stop_executor(); }
+
+  //! Runs a batch's statements; retries (reconnecting) until they commit (true) or the engine
+  //! stops (false). On the executor's thread: touches only the connections and their XA state.
+  bool execute(flight& f) {
+    int64_t backoff_ms = 5;
     for (uint32_t attempt = 1;; ++attempt) {
-      if (link->stopping.load()) return;  // the engine is going away: as if it had crashed now
+      if (link->stopping.load()) return false;  // the engine is going away: as if it had crashed now
       try {
         if (!conn) conn = std::make_unique<bulk_connection>(endpoint);
         if (!unsettled_xid.empty()) {
@@ -495,17 +523,15 @@ struct writer_state {
           unsettled_xid.clear();
           if (committed && this_batch) break;  // the decision was committed: so is the batch
         }
-        if (!order_side.empty()) {
-          run_split(statements, order_side, attempt);
-        } else if (!statements.empty() || !decisions_done.empty()) {
-          run_statements(*conn, statements, attempt);
+        if (!f.order_side.empty()) {
+          run_split(f.wallet_side, f.order_side, attempt);
+        } else if (!f.wallet_side.empty() || !decisions_done.empty()) {
+          run_statements(*conn, f.wallet_side, attempt);
           delete_done_decisions();
           auto t0 = std::chrono::steady_clock::now();
           conn->commit();
           decisions_done.clear();
-          if (profile_)
-            profile_us_["(commit)"] += std::chrono::duration_cast<std::chrono::microseconds>(
-                                           std::chrono::steady_clock::now() - t0).count();
+          add_profile("(commit)", t0);
         }
         break;
       } catch (const sql::SQLException& e) {
@@ -514,18 +540,56 @@ struct writer_state {
         if (conn) conn->rollback();
         if (!is_transient(e)) conn.reset();  // reconnect: the same batch is idempotent
         if (attempt == 1 || attempt % 20 == 0)
-          spdlog::error("storage writer: batch of {} rows not committed (attempt {}): {} ({})", batch.rows_received,
+          spdlog::error("storage writer: batch of {} rows not committed (attempt {}): {} ({})", f.batch.rows_received,
                         attempt, e.what(), e.getErrorCode());
-        std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));  // own thread: detached actor
+        std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));  // own thread
         backoff_ms = std::min<int64_t>(backoff_ms * 2, 1000);
       }
     }
-    ++batches;
     link->storage_down.store(false);
-    for (order_id id : written.tcc_deleted) tcc_stored.erase(id);
+    return true;
+  }
+
+  void add_profile(const char* family, std::chrono::steady_clock::time_point since) {
+    if (!profile_) return;
+    std::lock_guard<std::mutex> guard(profile_mutex_);
+    profile_us_[family] +=
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - since).count();
+  }
+
+  //! Builds the batch's statements and hands them to the executor; the writer goes on gathering
+  //! the next batch. `carry`: intents without effects may wait for the next batch (not when
+  //! someone waits for a sync). One batch runs at a time: callers wait for the one in flight.
+  void commit(caf::event_based_actor* self, bool carry = true, bool flush_checkpoints = false) {
+    TX_CHECK(!in_flight);
+    if (batch.empty() && !(flush_checkpoints && !checkpoints.empty()) && !checkpoint_due()) return;
+    auto f = std::make_unique<flight>();
+    f->started = std::chrono::steady_clock::now();
+    choose_checkpoints(flush_checkpoints);
+    std::vector<order_row> carried;
+    if (carry && batch.syncs.empty()) carried = batch.take_carried_intents();
+    for (const auto& [id, o] : batch.orders)
+      if (o.intent && fresh.size() < fresh_max && tcc_stored.size() < tcc_stored_max) fresh.insert(id);
+    std::vector<table_statement> statements = batch.statements(layout, tcc_stored, fresh, f->written);
+    // Issue 5: the outbox rows of the batch's final orders, in the same transaction (carried
+    // intents are not final: they have none).
+    f->outbox_rows = append_outbox(statements);
+    f->outbox_created_ms = outbox_created_ms_;
+    f->written.rows += checkpoint_statements(statements);
+    add_profile("(build)", f->started);
+    // Two connections (storage_config::split_commit): the order side runs as a prepared XA
+    // branch beside the wallet side (split_commit.hpp).
+    for (auto& statement : statements) {
+      bool order_side = link->config.split_commit && (statement.family == "orders" || statement.family == "request_ids" ||
+                                                      statement.family == "outbox");
+      (order_side ? f->order_side : f->wallet_side).push_back(std::move(statement));
+    }
+    // What the next batch builds on (the TCC rows stored, the orders whose intents are) is
+    // known now: the batch commits, or the engine stops and nothing is built any more.
+    for (order_id id : f->written.tcc_deleted) tcc_stored.erase(id);
     for (const auto& [id, o] : batch.orders)
       if (is_final(o.state)) fresh.erase(id);
-    for (const auto& [id, wallet] : written.tcc_kept) {
+    for (const auto& [id, wallet] : f->written.tcc_kept) {
       auto found = tcc_stored.find(id);
       if (found == tcc_stored.end()) {
         if (tcc_stored.size() >= tcc_stored_max) continue;
@@ -534,24 +598,65 @@ struct writer_state {
       if (std::find(found->second.begin(), found->second.end(), wallet) == found->second.end())
         found->second.push_back(wallet);
     }
-    link->rows_written.fetch_add(written.rows);
-    link->commit_us_total.fetch_add(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
-    link->rows_queued.fetch_sub(batch.rows_received);
-    link->rows_committed.fetch_add(static_cast<uint64_t>(batch.rows_received));
-    link->batches_committed.fetch_add(1);
-    if (outbox_rows > 0) {
-      link->outbox_committed(outbox_created_ms_, wall_clock_ms());
-      link->outbox_unpublished.fetch_add(static_cast<int64_t>(outbox_rows));
-      link->outbox_rows_written.fetch_add(outbox_rows);
-    }
-    for (const auto& [sender, seq] : batch.acks) self->send(sender, committed_atom::value, seq);
-    for (auto& promise : batch.syncs) promise.deliver(true);
+    f->batch = std::move(batch);
     batch = pending_batch();
     for (auto& o : carried) batch.orders.emplace(o.id, std::move(o));
-    ready_at = std::chrono::steady_clock::now();
     unfinished.clear();
+    if (!self_handle) self_handle = caf::actor_cast<caf::actor>(self);
+    if (!executor.joinable()) executor = std::thread([this] { executor_main(); });
+    {
+      std::lock_guard<std::mutex> guard(executor_mutex);
+      in_flight = std::move(f);
+      executor_job = in_flight.get();
+    }
+    executor_cv.notify_all();
+  }
+
+  //! Waits for the batch in flight (the writer's own thread: it is detached) and finishes it.
+  void wait_in_flight(caf::event_based_actor* self) {
+    if (!in_flight) return;
+    {
+      std::unique_lock<std::mutex> lock(executor_mutex);
+      executor_cv.wait(lock, [this] { return in_flight->done; });
+    }
+    finish_in_flight(self);
+  }
+
+  //! The batch in flight is committed: its senders hear so. (The engine stopped first: nobody does.)
+  void finish_in_flight(caf::event_based_actor* self) {
+    if (!in_flight) return;
+    bool committed = false;
+    {
+      std::lock_guard<std::mutex> guard(executor_mutex);
+      if (!in_flight->done) return;  // a notice of an earlier batch, waited for already
+      committed = in_flight->committed;
+    }
+    std::unique_ptr<flight> f = std::move(in_flight);
+    if (!committed) return;
+    ++batches;
+    const pending_batch& done = f->batch;
+    link->rows_written.fetch_add(f->written.rows);
+    link->commit_us_total.fetch_add(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - f->started).count()));
+    link->rows_queued.fetch_sub(done.rows_received);
+    link->rows_committed.fetch_add(static_cast<uint64_t>(done.rows_received));
+    link->batches_committed.fetch_add(1);
+    if (f->outbox_rows > 0) {
+      link->outbox_committed(f->outbox_created_ms, wall_clock_ms());
+      link->outbox_unpublished.fetch_add(static_cast<int64_t>(f->outbox_rows));
+      link->outbox_rows_written.fetch_add(f->outbox_rows);
+    }
+    for (const auto& [sender, seq] : done.acks) self->send(sender, committed_atom::value, seq);
+    for (auto& promise : f->batch.syncs) promise.deliver(true);
+    ready_at = std::chrono::steady_clock::now();
     arm_checkpoint_timer(self);
+  }
+
+  //! Commits everything gathered and waits until it is committed (a sync, a clean stop).
+  void commit_and_wait(caf::event_based_actor* self, bool flush_checkpoints) {
+    wait_in_flight(self);
+    commit(self, false, flush_checkpoints);
+    wait_in_flight(self);
   }
 
   // -- two connections, one decision (split_commit.hpp) --------------------------------
@@ -695,12 +800,13 @@ struct writer_state {
 
   bool tick_pending = false;
   void arm_tick(caf::event_based_actor* self) {
-    if (tick_pending || batch.empty()) return;
+    if (tick_pending || batch.empty() || in_flight) return;  // the batch in flight's end looks again
     tick_pending = true;
     self->delayed_send(self, std::chrono::milliseconds(1), writer_tick_atom::value);
   }
 
   void maybe_commit(caf::event_based_actor* self) {
+    if (in_flight) return;  // its end looks again
     if (static_cast<size_t>(batch.rows_received) >= link->config.batch_rows_max) return commit(self);
     if (!self->mailbox().empty() || batch.empty()) return;
     auto age = std::chrono::steady_clock::now() - std::max(batch.first_at, ready_at);
@@ -718,7 +824,9 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
   st.thread_scope = std::make_unique<mysql_thread_scope>();
   self->set_exit_handler([=](const caf::exit_msg& msg) {
     // A clean stop: commit what came before, and every wallet's checkpoint.
-    if (!link->stopping.load()) self->state.commit(self, false, true);
+    if (!link->stopping.load()) self->state.commit_and_wait(self, true);
+    self->state.stop_executor();
+    self->state.self_handle = caf::actor();
     for (const auto& [family, us] : self->state.profile_us_) {
       int64_t rows = self->state.profile_rows_[family];
       spdlog::info("storage writer: {} statements: {:.1f} ms, {} rows ({:.1f} us/row) in {} batches", family, us / 1e3,
@@ -744,7 +852,13 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
       [=](sync_atom, checkpoint_all_atom) {
         auto& st = self->state;
         st.batch.syncs.push_back(self->make_response_promise());
-        st.commit(self, false, true);
+        st.commit_and_wait(self, true);
+      },
+      [=](writer_committed_atom) {
+        auto& st = self->state;
+        st.finish_in_flight(self);
+        st.maybe_commit(self);
+        st.arm_tick(self);
       },
       [=](writer_tick_atom) {
         self->state.tick_pending = false;
@@ -754,7 +868,7 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
       [=](writer_checkpoint_atom) {
         auto& st = self->state;
         st.checkpoint_timer_armed = false;
-        if (st.batch.empty() && st.checkpoint_due()) st.commit(self);
+        if (st.batch.empty() && !st.in_flight && st.checkpoint_due()) st.commit(self);
         st.arm_checkpoint_timer(self);
       },
   };
