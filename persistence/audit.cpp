@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "actors/core/types.hpp"
 #include "persistence/wallet_state.hpp"
 
 namespace txengine::persistence {
@@ -110,6 +111,39 @@ audit_report audit(mysql_connection& conn, const shard_layout& layout, const aud
           problem(r, options,
                   where + ": movement " + std::to_string(rs->getUInt64(1)) + "#" + std::to_string(rs->getUInt64(2)) +
                       " resulting balances differ from the running sum");
+      }
+      {
+        // The side tables of the order rows (migration 0006) agree with them: recovery finds the
+        // non-final orders through open_orders, and a payment's refunds through refunds.
+        const std::string orders = layout.table_at("orders", d, t);
+        const std::string open = layout.table_at("open_orders", d, t);
+        const std::string refunds = layout.table_at("refunds", d, t);
+        const std::string refund_kind = std::to_string(static_cast<unsigned>(order_kind::refund));
+        auto check = [&](const std::string& from_where, const std::string& what) {
+          auto rs = conn.query("SELECT id FROM (SELECT " + from_where + ") x ORDER BY id LIMIT 6");
+          std::string ids;
+          size_t n = 0;
+          while (rs->next()) {
+            if (++n == 6) {
+              ids += ", ...";
+              break;
+            }
+            ids += (ids.empty() ? "" : ", ") + std::to_string(rs->getUInt64(1));
+          }
+          if (n > 0) problem(r, options, where + ": " + what + " (orders " + ids + ")");
+        };
+        check("o.id FROM " + orders + " o LEFT JOIN " + open + " p ON p.id = o.id WHERE o.is_final = 0 AND p.id IS NULL",
+              "orders not final without their open_orders row: recovery would not resume them");
+        check("p.id FROM " + open + " p LEFT JOIN " + orders + " o ON o.id = p.id WHERE o.id IS NULL OR o.is_final <> 0",
+              "open_orders rows of final or missing orders");
+        check("o.id FROM " + orders + " o LEFT JOIN " + refunds +
+                  " f ON f.refund_id = o.id AND f.original_order = o.original_order WHERE o.kind = " + refund_kind +
+                  " AND f.refund_id IS NULL",
+              "refunds without their refunds row: a restart would not count them against their payment");
+        check("f.refund_id AS id FROM " + refunds + " f LEFT JOIN " + orders +
+                  " o ON o.id = f.refund_id AND o.original_order = f.original_order AND o.kind = " + refund_kind +
+                  " WHERE o.id IS NULL",
+              "refunds rows without their refund order");
       }
       if (options.orders_zero_sum) {
         auto rs = conn.query("SELECT order_id, CAST(SUM(d_available) + SUM(d_frozen) + SUM(d_incoming) AS SIGNED) FROM " +

@@ -10,7 +10,10 @@
 //     of its movement v; at version 0 its balances are zero;
 //   - every movement's resulting balances equal the running sum of the deltas before it;
 //   - every movement belongs to a wallet that exists;
-//   - optionally, the movements of each order sum to zero (true when no order is mid-phase).
+//   - optionally, the movements of each order sum to zero (true when no order is mid-phase);
+//   - the side tables of the orders (migration 0006) agree with the order rows: every order not
+//     final has its open_orders row and no other order has one; every refund has its refunds
+//     row and every refunds row its refund.
 // Used by bench_durable after a run and by the tests; the crash test will use it after recovery.
 #include <cstdint>
 #include <map>

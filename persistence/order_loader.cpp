@@ -21,6 +21,16 @@ constexpr const char* order_columns =
     "id,tenant,request_id,kind,state,result_code,currency,amount,confirmed_amount,source,destination,fee_wallet,"
     "fee_amount,original_order,channel,legs,try_deadline_ms,created_ms,updated_ms,final_ms";
 
+//! order_columns, each qualified by `alias` ("o." for "o.id,o.tenant,...").
+std::string qualified_columns(const std::string& alias) {
+  std::string out = alias;
+  for (const char* c = order_columns; *c != '\0'; ++c) {
+    out += *c;
+    if (*c == ',') out += alias;
+  }
+  return out;
+}
+
 //! Reads the command of an order row (columns as in order_columns); false when a value is out of range.
 bool read_command(sql::ResultSet& rs, order_command& c, std::string& error) {
   c.tenant = static_cast<tenant_id>(rs.getUInt(2));
@@ -63,7 +73,11 @@ struct loader_state {
   std::unique_ptr<mysql_connection> conn;
   // Recovery.
   std::vector<caf::actor> hosts;
-  std::vector<std::string> tables;  //!< every orders table, read one after the other
+  //! The tables of one shard table index: its orders and their side tables (migration 0006).
+  struct shard_tables {
+    std::string orders, open_orders, refunds;
+  };
+  std::vector<shard_tables> tables;  //!< every shard table, read one after the other
   size_t table = 0;
   order_id after_id = 0;  //!< keyset: the last id read from the current table
   size_t outstanding = 0;  //!< pages handed to hosts and not yet taken
@@ -76,28 +90,40 @@ struct loader_state {
     return *conn;
   }
 
-  std::string all_tables_union(const std::string& select, const std::string& where) const {
+  //! `select_from(t)` ("SELECT ... FROM ... WHERE ..." of one shard table) over every shard table.
+  template <typename F>
+  std::string all_tables_union(F select_from) const {
     std::string sql;
     for (const auto& t : tables) {
       if (!sql.empty()) sql += " UNION ALL ";
-      sql += "SELECT " + select + " FROM " + t + " WHERE " + where;
+      sql += select_from(t);
     }
     return sql;
   }
 
-  //! One page of non-final orders of the current table, parsed; rows that are not an order
-  //! are counted and logged. False when MySQL failed.
+  //! One page of non-final orders of the current table (its open_orders rows, keyset on the
+  //! id, joined to their order rows), parsed; rows that are not an order are counted and
+  //! logged. An open_orders row of a final or missing order is skipped with a warning (the
+  //! audit reports it). False when MySQL failed.
   bool read_page(std::vector<recovered_order>& out, size_t& rows) {
     rows = 0;
+    const shard_tables& t = tables[table];
     try {
-      auto rs = connection().query("SELECT " + std::string(order_columns) + " FROM " + tables[table] +
-                                   " WHERE is_final=0 AND id>" + std::to_string(after_id) + " ORDER BY id LIMIT " +
-                                   std::to_string(config.page_rows));
+      static const std::string columns = qualified_columns("o.");
+      auto rs = connection().query("SELECT " + columns + ",p.id,o.is_final FROM " + t.open_orders + " p LEFT JOIN " +
+                                   t.orders + " o ON o.id=p.id WHERE p.id>" + std::to_string(after_id) +
+                                   " ORDER BY p.id LIMIT " + std::to_string(config.page_rows));
+      constexpr int open_id_column = 21, is_final_column = 22;
       while (rs->next()) {
         ++rows;
+        after_id = rs->getUInt64(open_id_column);
+        if (rs->isNull(1) || rs->getUInt(is_final_column) != 0) {
+          spdlog::warn("recovery: {} lists order {}, which is {}: skipped", t.open_orders, after_id,
+                       rs->isNull(1) ? "missing" : "final");
+          continue;
+        }
         recovered_order r;
         r.id = rs->getUInt64(1);
-        after_id = r.id;
         ++report.orders;
         std::string error;
         unsigned state = rs->getUInt(5);
@@ -114,7 +140,7 @@ struct loader_state {
           ok = parse_legs_json(std::string(rs->getString(16)), r.row.legs, &error);
         }
         if (!ok) {
-          spdlog::error("recovery: order {} in {} is not readable ({}): left as it is", r.id, tables[table], error);
+          spdlog::error("recovery: order {} in {} is not readable ({}): left as it is", r.id, t.orders, error);
           continue;
         }
         out.push_back(std::move(r));
@@ -124,7 +150,7 @@ struct loader_state {
     } catch (const sql::SQLException& e) {
       conn.reset();
       ++failures;
-      spdlog::error("recovery: reading {} failed (attempt {}): {} ({})", tables[table], failures, e.what(),
+      spdlog::error("recovery: reading {} failed (attempt {}): {} ({})", t.open_orders, failures, e.what(),
                     e.getErrorCode());
       return false;
     }
@@ -229,7 +255,9 @@ struct loader_state {
       out[index] = loaded_original();
       out[index].id = id;
     }
-    auto rs = connection().query(all_tables_union(order_columns, "id IN (" + list + ")"));
+    auto rs = connection().query(all_tables_union([&](const shard_tables& t) {
+      return "SELECT " + std::string(order_columns) + " FROM " + t.orders + " WHERE id IN (" + list + ")";
+    }));
     while (rs->next()) {
       auto found = at.find(rs->getUInt64(1));
       if (found == at.end()) continue;
@@ -245,9 +273,11 @@ struct loader_state {
       o.created_ms = rs->getInt64(18);
       o.final_ms = rs->getInt64(20);
     }
-    auto refunds = connection().query(all_tables_union(
-        "original_order,id,state,amount,legs",
-        "original_order IN (" + list + ") AND kind=" + std::to_string(static_cast<unsigned>(order_kind::refund))));
+    // Every refund of them (refunds_{t}, in each refund's own table index, beside its order row).
+    auto refunds = connection().query(all_tables_union([&](const shard_tables& t) {
+      return "SELECT r.original_order,o.id,o.state,o.amount,o.legs FROM " + t.refunds + " r JOIN " + t.orders +
+             " o ON o.id=r.refund_id WHERE r.original_order IN (" + list + ")";
+    }));
     while (refunds->next()) {
       auto found = at.find(refunds->getUInt64(1));
       if (found == at.end()) continue;
@@ -272,7 +302,9 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link, order_load
   st.layout = layout_of(link->config);
   st.endpoint = endpoint_of(link->config);
   for (uint32_t d = 0; d < st.layout.databases; ++d)
-    for (uint32_t t : st.layout.tables_in(d)) st.tables.push_back(st.layout.table_at("orders", d, t));
+    for (uint32_t t : st.layout.tables_in(d))
+      st.tables.push_back({st.layout.table_at("orders", d, t), st.layout.table_at("open_orders", d, t),
+                           st.layout.table_at("refunds", d, t)});
   st.thread_scope = std::make_unique<mysql_thread_scope>();
   self->set_exit_handler([=](const caf::exit_msg& msg) {
     self->state.conn.reset();

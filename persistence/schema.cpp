@@ -117,11 +117,11 @@ const std::vector<migration>& migrations() {
 
 uint32_t latest_schema_version() { return migrations().empty() ? 0 : migrations().back().version; }
 
-schema_report apply_schema(mysql_connection& conn, const shard_layout& layout) {
+schema_report apply_schema(mysql_connection& conn, const shard_layout& layout, uint32_t up_to_version) {
   std::string why;
   if (!layout.valid(&why)) throw schema_error("invalid shard layout: " + why);
   schema_report report;
-  report.version = latest_schema_version();
+  report.version = std::min(latest_schema_version(), up_to_version);
   named_lock lock(conn);
   for (uint32_t d = 0; d < layout.databases; ++d) {
     const std::string db = quote_identifier(layout.database_name(d));
@@ -154,16 +154,16 @@ schema_report apply_schema(mysql_connection& conn, const shard_layout& layout) {
       while (rs->next()) applied[rs->getUInt(1)] = std::string(rs->getString(2));
     }
     for (const auto& [version, checksum] : applied) {
-      if (version > report.version)
+      if (version > latest_schema_version())
         throw schema_error(db + " has schema version " + std::to_string(version) + ", newer than this build (" +
-                           std::to_string(report.version) + ")");
+                           std::to_string(latest_schema_version()) + ")");
       if (checksum != hex(migrations()[version - 1].checksum))
         throw schema_error(db + ": migration " + std::to_string(version) +
                            " was applied from a different file (checksum); migrations must never change");
     }
     conn.use(layout.database_name(d));
     for (const migration& m : migrations()) {
-      if (applied.count(m.version)) continue;
+      if (applied.count(m.version) || m.version > up_to_version) continue;
       for (uint32_t t : table_indices)
         for (const std::string& statement : m.statements())
           conn.execute(replace_all(statement, "{t}", std::to_string(t)));

@@ -47,8 +47,9 @@ struct schema_report {
 
 //! Creates the databases of `layout` and applies the missing migrations, under a server-wide
 //! named lock so concurrent starts do not race. Running it again changes nothing. Throws
-//! schema_error or sql::SQLException.
-schema_report apply_schema(mysql_connection& conn, const shard_layout& layout);
+//! schema_error or sql::SQLException. `up_to_version`: the migrations up to this one only (tests
+//! of a migration against the schema before it).
+schema_report apply_schema(mysql_connection& conn, const shard_layout& layout, uint32_t up_to_version = UINT32_MAX);
 
 //! Drops every database of the layout (tests and benchmarks only).
 void drop_schema(mysql_connection& conn, const shard_layout& layout);

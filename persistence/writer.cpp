@@ -177,6 +177,7 @@ struct pending_batch {
   //! `fresh`: orders whose intent this writer committed and whose TCC rows it tracks in
   //! `stored`; a final order not among them (resumed after a restart, or past the tracking
   //! bounds) may have rows an earlier process wrote: they are deleted in every table.
+  //! The side tables of the order rows (open_orders, refunds) go with them (the order side).
   std::vector<table_statement> statements(const shard_layout& layout,
                                           const std::unordered_map<order_id, std::vector<wallet_id>>& stored,
                                           const std::unordered_set<order_id>& fresh, built_rows& written) const {
@@ -307,8 +308,28 @@ struct pending_batch {
         "request_ids",
         "INSERT IGNORE INTO {table} (tenant,request_id,order_id,content_hash,created_ms) VALUES (?,?,?,?,?)",
         {U, B, U, U, I});
+    // The side tables of migration 0006, in the order's own table index (order side: they
+    // commit with the order rows). open_orders: an order whose intent commits before its final
+    // row is in it until that row (a resumed order's first row came before this process);
+    // an order whose first row is final, most of them, never is, and costs nothing here.
+    table_statements open_set("open_orders", "INSERT IGNORE INTO {table} (id) VALUES (?)", {U});
+    table_statements open_delete("open_orders delete", "DELETE FROM {table} WHERE id=?", {U});
+    table_statements refund_set("refunds", "INSERT IGNORE INTO {table} (original_order,refund_id) VALUES (?,?)",
+                                {U, U});
     for (const auto& [id, o] : orders) {
       const auto& c = o.command;
+      const bool final_row = is_final(o.state);
+      if (o.intent && !final_row) {
+        open_set.rows_for(layout.table_for("open_orders", home_of(c))).u(id).end_row();
+        ++written.rows;
+      } else if (!o.intent && final_row) {
+        open_delete.rows_for(layout.table_for("open_orders", home_of(c))).u(id).end_row();
+        ++written.rows;
+      }
+      if (o.intent && c.kind == order_kind::refund) {
+        refund_set.rows_for(layout.table_for("refunds", home_of(c))).u(c.original_order).u(id).end_row();
+        ++written.rows;
+      }
       order_set.rows_for(layout.table_for("orders", home_of(c)))
           .u(id)
           .u(c.tenant)
@@ -347,6 +368,9 @@ struct pending_batch {
     }
     order_set.emit(out);
     request_set.emit(out);
+    open_set.emit(out);
+    open_delete.emit(out);
+    refund_set.emit(out);
     return out;
   }
 };
@@ -580,8 +604,10 @@ struct writer_state {
     // Two connections (storage_config::split_commit): the order side runs as a prepared XA
     // branch beside the wallet side (split_commit.hpp).
     for (auto& statement : statements) {
-      bool order_side = link->config.split_commit && (statement.family == "orders" || statement.family == "request_ids" ||
-                                                      statement.family == "outbox");
+      const std::string& family = statement.family;
+      bool order_side = link->config.split_commit &&
+                        (family == "orders" || family == "request_ids" || family == "outbox" ||
+                         family == "open_orders" || family == "open_orders delete" || family == "refunds");
       (order_side ? f->order_side : f->wallet_side).push_back(std::move(statement));
     }
     // What the next batch builds on (the TCC rows stored, the orders whose intents are) is
@@ -1052,16 +1078,22 @@ storage_start prepare_storage(const storage_config& config) {
                         std::to_string(config.tables) + " tables, prefix " + config.prefix + ")";
     mysql_thread_scope scope;
     mysql_connection conn(endpoint);
-    schema_report report = apply_schema(conn, layout);
-    start.migrations_applied = report.migrations_applied;
-    {
-      // Branches of two-connection commits a crash left prepared: committed when their decision
-      // was, else rolled back, before anything reads (they hold their rows' locks until then).
+    // Branches of two-connection commits a crash left prepared: committed when their decision
+    // was, else rolled back, before anything reads (they hold their rows' locks until then).
+    // Before the migrations too when the decisions exist already (migration 0004): a migration
+    // must not wait for a branch's locks, nor backfill without its rows (0006 does).
+    auto settle = [&] {
       bulk_connection settler(endpoint);
       settle_report settled = settle_prepared_branches(settler, layout, xa_branch_prefix(config.prefix));
-      start.branches_committed = settled.committed;
-      start.branches_rolled_back = settled.rolled_back;
-    }
+      start.branches_committed += settled.committed;
+      start.branches_rolled_back += settled.rolled_back;
+    };
+    if (conn.query_int("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='" +
+                       layout.database_name(0) + "' AND TABLE_NAME='xa_decisions'") > 0)
+      settle();
+    schema_report report = apply_schema(conn, layout);
+    start.migrations_applied = report.migrations_applied;
+    settle();
     for (uint32_t d = 0; d < layout.databases; ++d)
       for (uint32_t t : layout.tables_in(d)) {
         std::string table = layout.table_at("wallets", d, t);

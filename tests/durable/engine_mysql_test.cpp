@@ -108,7 +108,7 @@ TEST_F(DurableEngine, OrdersEndCommittedDurableAck) {
   expect_committed_and_consistent(eng, all, static_cast<int64_t>(commands.size()));
 }
 
-// The journal has no index by order (migration 0005): each order's legs name the journal entries
+// The journal has no index by order (migration 0006): each order's legs name the journal entries
 // their steps made, and every movement of every order is found from them by primary key.
 TEST_F(DurableEngine, EveryOrdersMovementsAreFoundByPrimaryKeyFromItsLegs) {
   engine eng(test_config(ack_mode::durable));
@@ -462,4 +462,72 @@ TEST_F(DurableEngine, OneConnectionCommitsWithoutBranches) {
   auto all = users;
   all.push_back(eng.system_wallet(tenant, usd));
   expect_committed_and_consistent(eng, all, 200);
+}
+
+TEST_F(DurableEngine, OpenOrdersAndRefundsSideTablesFollowTheOrderRows) {
+  // A slow provider: with durable acks a top-up's intent is committed before it is sent, long
+  // before its final row, so the order is in open_orders meanwhile.
+  engine eng(engine_config_for(storage_for(test_layout(), ack_mode::durable), 400));
+  auto users = create_users(eng, 2);
+  wallet_id merchant = eng.create_wallet(tenant, usd, wallet_kind::merchant).id;
+  order_reply topped;
+  std::thread client([&] { topped = eng.execute(top_up("slow", users[0], 5'000)); });
+  bool seen_open = false;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       !seen_open && std::chrono::steady_clock::now() < until;) {
+    seen_open = count("open_orders") == 1;
+    if (!seen_open) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling, bounded
+  }
+  client.join();
+  EXPECT_TRUE(seen_open) << "the top-up's intent never showed in open_orders";
+  ASSERT_EQ(topped.state, order_state::succeeded);
+  EXPECT_EQ(count("open_orders", "id=" + std::to_string(topped.id)), 0);  // gone with the final row
+  EXPECT_EQ(count("open_orders"), 0);
+
+  // Orders whose first row is final write no side-table row; refunds write theirs, refused or not.
+  run_and_check_final(eng, workload(users, 100, "side-", 21));
+  auto paid = eng.execute(make_command(tenant, order_kind::pay, "pay", users[1], merchant, 1'000));
+  ASSERT_EQ(paid.state, order_state::succeeded);
+  order_command refund = make_command(tenant, order_kind::refund, "refund", no_wallet, no_wallet, 600);
+  refund.original_order = paid.id;
+  auto granted = eng.execute(refund);
+  ASSERT_EQ(granted.state, order_state::succeeded);
+  refund.request_id = "refund-too-much";
+  auto refused = eng.execute(refund);
+  ASSERT_EQ(refused.code, result_code::refund_exceeds_original);
+  ASSERT_TRUE(eng.wait_until_quiet(std::chrono::seconds(30)));
+  ASSERT_TRUE(eng.sync_storage());
+  EXPECT_EQ(count("open_orders"), 0);
+  EXPECT_EQ(count("refunds"), 2);
+  for (order_id id : {granted.id, refused.id})
+    EXPECT_EQ(count("refunds", "original_order=" + std::to_string(paid.id) + " AND refund_id=" + std::to_string(id)), 1)
+        << id;
+  expect_audit_ok();
+}
+
+TEST_F(DurableEngine, BranchesAreSettledBeforeMigrationSixBackfillsFromThem) {
+  // A database of migrations 0001-0005 where a crash of that version left a decided branch
+  // holding a non-final order row (no open_orders row then). The branch must be committed before
+  // 0006 backfills open_orders (else the backfill waits on its locks and misses the order).
+  db::apply_schema(*conn_, layout_, 5);
+  const std::string xid = db::xa_branch_id(db::xa_branch_prefix(layout_.prefix), 7, 1);
+  const wallet_id home = 5;
+  {
+    db::bulk_connection c(db::endpoint_from_environment());
+    c.set_autocommit(true);
+    c.execute("XA START '" + xid + "'");
+    // Legs that do not parse: recovery reports the order and leaves it (nothing to resume).
+    c.execute("INSERT INTO " + layout_.table_for("orders", home) +
+              " (id, tenant, request_id, kind, state, is_final, currency, amount, source, destination, legs, "
+              "created_ms, updated_ms) VALUES (77, 7, 'cut-short', 3, 1, 0, 'USD', 10, 5, 6, '[{\"w\":1}]', 1, 1)");
+    c.execute("XA END '" + xid + "'");
+    c.execute("XA PREPARE '" + xid + "'");
+  }
+  conn_->execute("INSERT INTO " + db::xa_decisions_table(layout_) + " (xid, created_ms) VALUES ('" + xid + "', 1)");
+  engine eng(test_config());
+  EXPECT_NE(eng.storage_description().find("prepared branches settled: 1 committed"), std::string::npos)
+      << eng.storage_description();
+  ASSERT_TRUE(eng.wait_for_recovery(std::chrono::seconds(30)));
+  EXPECT_EQ(eng.recovery().orders, 1u) << eng.recovery().summary();
+  EXPECT_EQ(count("open_orders", "id=77"), 1);
 }

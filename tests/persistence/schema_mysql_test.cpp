@@ -127,7 +127,7 @@ TEST(Migrations, AreNumberedAndSplit) {
   EXPECT_EQ(migrations().front().name, "initial");
   EXPECT_EQ(latest_schema_version(), migrations().back().version);
   auto statements = migrations().front().statements();
-  EXPECT_EQ(statements.size(), table_families().size());
+  EXPECT_EQ(statements.size(), 6u);  // the first six families; 0006 adds open_orders and refunds
   for (const auto& s : statements) {
     EXPECT_NE(s.find("IF NOT EXISTS"), std::string::npos) << s;
     EXPECT_NE(s.find("{t}"), std::string::npos) << s;
@@ -204,4 +204,84 @@ TEST_F(MysqlSchema, AuditFindsBrokenBalances) {
   EXPECT_FALSE(bad.ok);
   // The wallet vs its journal, its row (a checkpoint at version 1) vs movement 1, and the USD sum.
   EXPECT_EQ(bad.problem_count, 3u) << bad.summary();
+}
+
+TEST_F(MysqlSchema, MigrationSixMovesTheOrderIndexesToBackfilledSideTables) {
+  shard_layout l = test_layout(2, 4);
+  apply_schema(*conn_, l, 5);  // a database as migrations 0001-0005 left it
+  auto has_index = [&](uint64_t home, const std::string& index) {
+    return conn_->query_int("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA='" +
+                            l.database_name(l.database_of(home)) + "' AND TABLE_NAME='orders_" +
+                            std::to_string(l.table_of(home)) + "' AND INDEX_NAME='" + index + "'") > 0;
+  };
+  EXPECT_TRUE(has_index(5, "open_orders"));
+  EXPECT_TRUE(has_index(6, "by_original"));
+  EXPECT_EQ(count_shard_tables(*conn_, l), 4u * 6u);  // no side table yet
+  // Orders of that schema: (id, home wallet, kind, final, original order).
+  auto order = [&](uint64_t id, uint64_t home, int kind, bool final, uint64_t original) {
+    conn_->execute("INSERT INTO " + l.table_for("orders", home) +
+                   " (id, tenant, request_id, kind, state, is_final, currency, amount, source, original_order, legs, "
+                   "created_ms, updated_ms) VALUES (" +
+                   std::to_string(id) + ", 1, 'r" + std::to_string(id) + "', " + std::to_string(kind) + ", " +
+                   (final ? "5, 1" : "1, 0") + ", 'USD', 10, " + std::to_string(home) + ", " +
+                   std::to_string(original) + ", '[]', 0, 0)");
+  };
+  order(101, 5, 1, true, 0);     // a payment, final
+  order(102, 5, 3, false, 0);    // a transfer cut short
+  order(103, 6, 4, true, 101);   // a refund of 101, final, in another table
+  order(104, 7, 4, false, 101);  // a refund of 101 cut short
+  order(105, 7, 3, true, 0);
+
+  schema_report report = apply_schema(*conn_, l);
+  EXPECT_EQ(report.migrations_applied, 2u);  // 0006 in both databases
+  EXPECT_EQ(count_shard_tables(*conn_, l), 4u * table_families().size());
+  auto ids = [&](const std::string& family, uint64_t home, const std::string& column) {
+    std::vector<uint64_t> out;
+    auto rs = conn_->query("SELECT " + column + " FROM " + l.table_for(family, home) + " ORDER BY " + column);
+    while (rs->next()) out.push_back(rs->getUInt64(1));
+    return out;
+  };
+  EXPECT_EQ(ids("open_orders", 5, "id"), (std::vector<uint64_t>{102}));
+  EXPECT_EQ(ids("open_orders", 7, "id"), (std::vector<uint64_t>{104}));
+  EXPECT_EQ(ids("open_orders", 6, "id"), (std::vector<uint64_t>{}));
+  EXPECT_EQ(ids("refunds", 6, "refund_id"), (std::vector<uint64_t>{103}));
+  EXPECT_EQ(ids("refunds", 7, "refund_id"), (std::vector<uint64_t>{104}));
+  EXPECT_EQ(ids("refunds", 7, "original_order"), (std::vector<uint64_t>{101}));
+  EXPECT_EQ(ids("refunds", 5, "refund_id"), (std::vector<uint64_t>{}));
+  for (uint64_t home : {4u, 5u, 6u, 7u}) {
+    EXPECT_FALSE(has_index(home, "open_orders")) << home;
+    EXPECT_FALSE(has_index(home, "by_original")) << home;
+  }
+  audit_report consistent = audit(*conn_, l);
+  EXPECT_TRUE(consistent.ok) << consistent.summary();
+
+  // A half-applied 0006 (its version not recorded) runs again: nothing changes, nothing fails.
+  conn_->execute("DELETE FROM " + db(1) + ".schema_migrations WHERE version = 5");
+  EXPECT_EQ(apply_schema(*conn_, l).migrations_applied, 1u);
+  EXPECT_EQ(ids("open_orders", 7, "id"), (std::vector<uint64_t>{104}));
+  EXPECT_EQ(ids("refunds", 7, "refund_id"), (std::vector<uint64_t>{104}));
+
+  // The audit finds the side tables out of step with the orders, and says how.
+  auto problems_after = [&](const std::string& change, const std::string& undo) {
+    conn_->execute(change);
+    audit_report r = audit(*conn_, l);
+    conn_->execute(undo);
+    EXPECT_FALSE(r.ok) << change;
+    return r.summary();
+  };
+  std::string missing = problems_after("DELETE FROM " + l.table_for("open_orders", 5) + " WHERE id = 102",
+                                       "INSERT INTO " + l.table_for("open_orders", 5) + " (id) VALUES (102)");
+  EXPECT_NE(missing.find("orders not final without their open_orders row"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("102"), std::string::npos) << missing;
+  std::string stale = problems_after("INSERT INTO " + l.table_for("open_orders", 7) + " (id) VALUES (105), (999)",
+                                     "DELETE FROM " + l.table_for("open_orders", 7) + " WHERE id IN (105, 999)");
+  EXPECT_NE(stale.find("open_orders rows of final or missing orders (orders 105, 999)"), std::string::npos) << stale;
+  std::string refund = problems_after("DELETE FROM " + l.table_for("refunds", 6),
+                                      "INSERT INTO " + l.table_for("refunds", 6) + " VALUES (101, 103)");
+  EXPECT_NE(refund.find("refunds without their refunds row"), std::string::npos) << refund;
+  std::string orphan = problems_after("INSERT INTO " + l.table_for("refunds", 5) + " VALUES (101, 102)",
+                                      "DELETE FROM " + l.table_for("refunds", 5));
+  EXPECT_NE(orphan.find("refunds rows without their refund order"), std::string::npos) << orphan;
+  audit_report again = audit(*conn_, l);
+  EXPECT_TRUE(again.ok) << again.summary();
 }
