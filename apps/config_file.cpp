@@ -46,6 +46,18 @@ handler string_key(std::function<std::string&(serve_settings&)> target) {
   };
 }
 
+handler bool_key(std::function<bool&(serve_settings&)> target) {
+  return [target](const toml::node& node, serve_settings& s, std::string& why) {
+    auto v = node.value_exact<bool>();
+    if (!v) {
+      why = "expects true or false";
+      return false;
+    }
+    target(s) = *v;
+    return true;
+  };
+}
+
 storage_config& storage(serve_settings& s) {
   if (!s.engine.storage) s.engine.storage = storage_config{};
   return *s.engine.storage;
@@ -122,6 +134,7 @@ const std::map<std::string, handler>& handlers() {
       {"storage.wallet_checkpoint_interval_ms",
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return storage(s).wallet_checkpoint_interval_ms; }, 1,
                             86'400'000)},
+      {"storage.split_commit", bool_key([](serve_settings& s) -> bool& { return storage(s).split_commit; })},
       {"storage.queue_rows_high_water",
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return storage(s).queue_rows_high_water; }, 1,
                             100'000'000)},

@@ -47,6 +47,7 @@ TEST(ConfigFile, ExampleFileStatesTheDefaults) {
   EXPECT_EQ(s.engine.storage->batch_rows_max, storage_defaults.batch_rows_max);
   EXPECT_EQ(s.engine.storage->batch_latency_max_ms, storage_defaults.batch_latency_max_ms);
   EXPECT_EQ(s.engine.storage->wallet_checkpoint_interval_ms, storage_defaults.wallet_checkpoint_interval_ms);
+  EXPECT_EQ(s.engine.storage->split_commit, storage_defaults.split_commit);
   EXPECT_EQ(s.engine.storage->queue_rows_high_water, storage_defaults.queue_rows_high_water);
   publication_config kafka_defaults;
   EXPECT_EQ(s.kafka.bootstrap_servers, kafka_defaults.bootstrap_servers);
@@ -97,6 +98,7 @@ databases = 2
 tables = 8
 prefix = "prod"
 wallet_checkpoint_interval_ms = 5000
+split_commit = false
 )",
                    s, error))
       << error;
@@ -113,6 +115,7 @@ wallet_checkpoint_interval_ms = 5000
   EXPECT_EQ(s.engine.storage->tables, 8u);
   EXPECT_EQ(s.engine.storage->prefix, "prod");
   EXPECT_EQ(s.engine.storage->wallet_checkpoint_interval_ms, 5000);
+  EXPECT_FALSE(s.engine.storage->split_commit);
 }
 
 TEST(ConfigFile, NoStorageSectionMeansInMemory) {
@@ -140,6 +143,8 @@ TEST(ConfigFile, BadInputIsRefusedWithItsName) {
       {"[storage]\nmysql = \"\"\n", "storage.mysql must name a server"},
       {"[storage]\ndatabases = 1000\n", "storage.databases expects 1 .. 256"},
       {"[storage]\nwallet_checkpoint_interval_ms = 0\n", "storage.wallet_checkpoint_interval_ms expects 1 .."},
+      {"[storage]\nsplit_commit = 1\n", "storage.split_commit expects true or false"},
+      {"[storage]\nsplit_commit = \"no\"\n", "storage.split_commit expects true or false"},
       {"[engine\norder_hosts = 2\n", "test.toml:"},  // a TOML syntax error, with its place
   };
   for (const auto& c : cases) {
