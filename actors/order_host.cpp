@@ -813,7 +813,7 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
 
 }  // namespace
 
-std::string legs_json(const order_core& core) { return format_legs_json(core.stored(0).legs); }
+std::string legs_json(const order_core& core) { return core.legs_json(); }
 
 size_t host_index(tenant_id tenant, const std::string& request_id, size_t hosts) {
   size_t h = std::hash<std::string>{}(request_id) ^ (std::hash<uint32_t>{}(tenant) * 0x9E3779B97F4A7C15ull);

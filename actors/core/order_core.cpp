@@ -1,6 +1,7 @@
 #include "actors/core/order_core.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include "actors/core/check.hpp"
 #include "actors/core/order_state.hpp"
@@ -455,17 +456,69 @@ int64_t order_core::next_wakeup_ms() const {
   return wakeup;
 }
 
-std::string format_legs_json(const std::vector<stored_leg>& legs) {
-  std::string json = "[";
-  for (size_t i = 0; i < legs.size(); ++i) {
-    const stored_leg& leg = legs[i];
-    if (i > 0) json += ',';
-    json += "{\"p\":" + std::to_string(static_cast<unsigned>(leg.participant)) + ",\"w\":" + std::to_string(leg.target) +
-            ",\"type\":" + std::to_string(static_cast<unsigned>(leg.type)) + ",\"amount\":" + std::to_string(leg.amount) +
-            ",\"confirmed\":" + std::to_string(leg.confirmed) + ",\"step\":" +
-            std::to_string(static_cast<unsigned>(leg.phase)) + ",\"done\":" + (leg.done ? "1" : "0") + "}";
+namespace {
+
+// The legs JSON is written for every order row (twice per order), so it is built in place:
+// one allocation, std::to_chars instead of a temporary string per number.
+constexpr size_t leg_json_max = 160;  // 62 characters of names and punctuation, 3 numbers of at most 20, 3 small ones
+
+char* append_text(char* at, std::string_view text) {
+  for (char c : text) *at++ = c;
+  return at;
+}
+
+template <class Integer>
+char* append_number(char* at, Integer value) {
+  return std::to_chars(at, at + 20, value).ptr;  // 20 characters hold every 64-bit integer
+}
+
+char* append_leg_json(char* at, participant_kind participant, uint64_t target, leg_type type, int64_t amount,
+                      int64_t confirmed, tcc_phase phase, bool done) {
+  at = append_text(at, "{\"p\":");
+  at = append_number(at, static_cast<unsigned>(participant));
+  at = append_text(at, ",\"w\":");
+  at = append_number(at, target);
+  at = append_text(at, ",\"type\":");
+  at = append_number(at, static_cast<unsigned>(type));
+  at = append_text(at, ",\"amount\":");
+  at = append_number(at, amount);
+  at = append_text(at, ",\"confirmed\":");
+  at = append_number(at, confirmed);
+  at = append_text(at, ",\"step\":");
+  at = append_number(at, static_cast<unsigned>(phase));
+  return append_text(at, done ? ",\"done\":1}" : ",\"done\":0}");
+}
+
+//! Writes "[" + `count` legs (each by `leg(i, at)`) + "]" into one string.
+template <class WriteLeg>
+std::string legs_json_of(size_t count, WriteLeg&& leg) {
+  std::string json(2 + count * (leg_json_max + 1), '\0');
+  char* at = json.data();
+  *at++ = '[';
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) *at++ = ',';
+    at = leg(i, at);
   }
-  return json + "]";
+  *at++ = ']';
+  json.resize(static_cast<size_t>(at - json.data()));
+  return json;
+}
+
+}  // namespace
+
+std::string format_legs_json(const std::vector<stored_leg>& legs) {
+  return legs_json_of(legs.size(), [&legs](size_t i, char* at) {
+    const stored_leg& l = legs[i];
+    return append_leg_json(at, l.participant, l.target, l.type, l.amount, l.confirmed, l.phase, l.done);
+  });
+}
+
+std::string order_core::legs_json() const {
+  return legs_json_of(legs_.size(), [this](size_t i, char* at) {
+    const order_leg& l = legs_[i];
+    int64_t confirmed = l.phase == tcc_phase::confirm ? step_amount(static_cast<uint16_t>(i)) : 0;
+    return append_leg_json(at, l.participant, l.target, l.type, l.amount, confirmed, l.phase, l.done);
+  });
 }
 
 namespace {

@@ -139,6 +139,8 @@ class order_core {
 
   //! What the order's row holds now; `updated_ms` is the time of writing.
   stored_order stored(int64_t updated_ms) const;
+  //! format_legs_json(stored(t).legs), without building the stored legs.
+  std::string legs_json() const;
   //! Rebuilds a non-final order from its stored row (recovery after a restart): the legs must
   //! be the ones `command` makes (a refund's wallet legs, once its allowance was granted), the
   //! state one of trying, processing, confirming, cancelling. std::nullopt and `error` otherwise.
