@@ -187,6 +187,11 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         std::vector<leg_result> results;
         results.reserve(steps.size());
+        if (st.storage != nullptr) {
+          // At most one movement and one TCC record per step: one allocation each, not a growth series.
+          st.effects.movements.reserve(steps.size());
+          st.effects.tcc.reserve(steps.size());
+        }
         for (const auto& step : steps) {
           wallet_slot* wallet = st.find(step.wallet, now);
           if (wallet == nullptr && st.storage != nullptr && step.wallet != no_wallet) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include "actors/core/check.hpp"
 #include "actors/core/order_state.hpp"
@@ -39,6 +40,8 @@ order_core::order_core(order_id id, order_command command, wallet_id system_wall
       created_ms_(now_ms),
       try_deadline_ms_(now_ms + config.try_deadline_ms) {
   const auto& c = command_;
+  // One allocation for every leg the order will have (a refund gets two more once granted).
+  legs_.reserve(c.kind == order_kind::refund || (c.kind == order_kind::pay && c.fee_amount > 0) ? 3 : 2);
   switch (c.kind) {
     case order_kind::top_up:
       add_leg(participant_kind::wallet, system_wallet_, leg_type::debit_direct, c.amount, system_wallets);
@@ -462,9 +465,11 @@ namespace {
 // one allocation, std::to_chars instead of a temporary string per number.
 constexpr size_t leg_json_max = 160;  // 62 characters of names and punctuation, 3 numbers of at most 20, 3 small ones
 
-char* append_text(char* at, std::string_view text) {
-  for (char c : text) *at++ = c;
-  return at;
+//! A literal: its length is known at compile time, so the copy is a few moves.
+template <size_t N>
+char* append_text(char* at, const char (&text)[N]) {
+  std::memcpy(at, text, N - 1);
+  return at + (N - 1);
 }
 
 template <class Integer>
