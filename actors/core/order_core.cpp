@@ -40,8 +40,6 @@ order_core::order_core(order_id id, order_command command, wallet_id system_wall
       created_ms_(now_ms),
       try_deadline_ms_(now_ms + config.try_deadline_ms) {
   const auto& c = command_;
-  // One allocation for every leg the order will have (a refund gets two more once granted).
-  legs_.reserve(c.kind == order_kind::refund || (c.kind == order_kind::pay && c.fee_amount > 0) ? 3 : 2);
   switch (c.kind) {
     case order_kind::top_up:
       add_leg(participant_kind::wallet, system_wallet_, leg_type::debit_direct, c.amount, system_wallets);
