@@ -475,36 +475,54 @@ char* append_number(char* at, Integer value) {
   return std::to_chars(at, at + 20, value).ptr;  // 20 characters hold every 64-bit integer
 }
 
+//! An enum's value: one digit for every value the enums here have.
+char* append_small(char* at, unsigned value) {
+  if (value < 10) {
+    *at = static_cast<char>('0' + value);
+    return at + 1;
+  }
+  return append_number(at, value);
+}
+
 char* append_leg_json(char* at, participant_kind participant, uint64_t target, leg_type type, int64_t amount,
                       int64_t confirmed, tcc_phase phase, bool done) {
   at = append_text(at, "{\"p\":");
-  at = append_number(at, static_cast<unsigned>(participant));
+  at = append_small(at, static_cast<unsigned>(participant));
   at = append_text(at, ",\"w\":");
   at = append_number(at, target);
   at = append_text(at, ",\"type\":");
-  at = append_number(at, static_cast<unsigned>(type));
+  at = append_small(at, static_cast<unsigned>(type));
   at = append_text(at, ",\"amount\":");
   at = append_number(at, amount);
   at = append_text(at, ",\"confirmed\":");
   at = append_number(at, confirmed);
   at = append_text(at, ",\"step\":");
-  at = append_number(at, static_cast<unsigned>(phase));
+  at = append_small(at, static_cast<unsigned>(phase));
   return append_text(at, done ? ",\"done\":1}" : ",\"done\":0}");
 }
 
-//! Writes "[" + `count` legs (each by `leg(i, at)`) + "]" into one string.
+//! Writes "[" + `count` legs (each by `leg(i, at)`) + "]" into one string: on the stack first
+//! for an order's few legs, so the string is allocated once at its final size.
 template <class WriteLeg>
 std::string legs_json_of(size_t count, WriteLeg&& leg) {
-  std::string json(2 + count * (leg_json_max + 1), '\0');
-  char* at = json.data();
+  constexpr size_t stack_legs = 4;
+  char stack[2 + stack_legs * (leg_json_max + 1)];
+  std::string heap;
+  if (count > stack_legs) heap.resize(2 + count * (leg_json_max + 1));
+  char* const start = count > stack_legs ? heap.data() : stack;
+  char* at = start;
   *at++ = '[';
   for (size_t i = 0; i < count; ++i) {
     if (i > 0) *at++ = ',';
     at = leg(i, at);
   }
   *at++ = ']';
-  json.resize(static_cast<size_t>(at - json.data()));
-  return json;
+  size_t length = static_cast<size_t>(at - start);
+  if (count > stack_legs) {
+    heap.resize(length);
+    return heap;
+  }
+  return std::string(stack, length);
 }
 
 }  // namespace
