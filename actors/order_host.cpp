@@ -294,8 +294,12 @@ class host_state {
       // Before the steps: an order's row precedes its effects in the writer's mailbox.
       writer_outbox_.ack_seq = ++writer_seq_;
       storage_->rows_queued.fetch_add(static_cast<int64_t>(writer_outbox_.rows()));
+      size_t orders = writer_outbox_.orders.size();
       self_->send(storage_->writer, persist_atom::value, std::move(writer_outbox_));
       writer_outbox_ = write_batch();
+      // The next burst brings about as many rows: one allocation instead of a growth series
+      // (each step of which moves every order row).
+      writer_outbox_.orders.reserve(std::min<size_t>(orders, 4096));
     }
     if (storage_ != nullptr && !lookup_outbox_.empty()) {
       self_->send(storage_->loader, lookup_atom::value, std::move(lookup_outbox_));
@@ -468,7 +472,7 @@ class host_state {
                                                        {waiter{client, item.client_tag}}, never});
     TX_CHECK(inserted);
     if (storage_ != nullptr) {
-      writer_outbox_.orders.push_back(order_row_of(it->second.core, now, true));
+      persist_order(it->second.core, now, true);
       // Write-ahead of intent. The intent goes to the writer at the next flush, before any
       // step (flush() sends the writer batch first, and a local send enqueues at once), so
       // every wallet effect of the order reaches the writer's mailbox after it and commits
@@ -486,8 +490,9 @@ class host_state {
     run(it, now);
   }
 
-  static order_row order_row_of(const order_core& core, int64_t now, bool intent) {
-    order_row row;
+  //! Appends the order's row to the writer's next batch (built in place: an order row is large).
+  void persist_order(const order_core& core, int64_t now, bool intent) {
+    order_row& row = writer_outbox_.orders.emplace_back();
     row.id = core.id();
     row.command = core.command();
     row.state = intent ? order_state::trying : core.state();
@@ -500,7 +505,6 @@ class host_state {
     row.updated_ms = now;
     row.final_ms = core.finished_ms();
     row.intent = intent;
-    return row;
   }
 
  public:
@@ -577,11 +581,11 @@ class host_state {
         case order_action_kind::alert: alert(order, action); break;
         case order_action_kind::persist:
           // Before the steps that follow: the writer gets this host's rows first at the flush.
-          if (storage_ != nullptr) writer_outbox_.orders.push_back(order_row_of(order.core, now, false));
+          if (storage_ != nullptr) persist_order(order.core, now, false);
           break;
       }
     }
-    if (finished) return finalize(it);
+    if (finished) return finalize(it, now);
     int64_t wakeup = order.core.next_wakeup_ms();
     if (wakeup < order.armed_ms) {
       order.armed_ms = wakeup;
@@ -654,7 +658,7 @@ class host_state {
                  action.leg < core.legs().size() ? core.legs()[action.leg].attempts : 0);
   }
 
-  void finalize(std::unordered_map<order_id, live_order>::iterator it) {
+  void finalize(std::unordered_map<order_id, live_order>::iterator it, int64_t now) {
     const order_core& core = it->second.core;
     TX_CHECK(is_final(core.state()));
     if (core.state() == order_state::succeeded) {
@@ -667,20 +671,23 @@ class host_state {
                        core.finished_ms(), wallets_of(core), nullptr};
     bool wait_for_commit = false;
     if (storage_ != nullptr) {
-      writer_outbox_.orders.push_back(order_row_of(core, wall_clock_ms(), false));
+      persist_order(core, now, false);
       if (storage_->durable_ack()) {
         record.commit_seq = writer_seq_ + 1;
         wait_for_commit = true;
       }
     }
     order_reply reply = reply_of(it->first, record);
-    for (size_t i = 0; i < it->second.waiters.size(); ++i) {
-      const waiter& w = it->second.waiters[i];
+    const auto& waiters = it->second.waiters;
+    for (size_t i = 0; i < waiters.size(); ++i) {
+      const waiter& w = waiters[i];
       reply.client_tag = w.client_tag;
       // Later waiters repeated the request id while it ran; a resumed order's waiters all did.
       reply.duplicate = i > 0 || core.restored();
-      if (wait_for_commit) waits_.push_back({record.commit_seq, 0, w.client, reply});
-      else reply_outbox_[w.client].push_back(reply);
+      // The last waiter (usually the only one) takes the reply itself, not a copy.
+      order_reply answer = i + 1 == waiters.size() ? std::move(reply) : reply;
+      if (wait_for_commit) waits_.push_back({record.commit_seq, 0, w.client, std::move(answer)});
+      else reply_outbox_[w.client].push_back(std::move(answer));
     }
     final_.emplace(it->first, std::move(record));
     live_.erase(it);
@@ -688,6 +695,7 @@ class host_state {
 
   static std::vector<wallet_balance> wallets_of(const order_core& core) {
     std::vector<wallet_balance> wallets;
+    wallets.reserve(core.legs().size());
     for (const auto& leg : core.legs())
       if (leg.participant == participant_kind::wallet) wallets.push_back({leg.target, leg.last_balances});
     return wallets;
@@ -813,7 +821,7 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
 
 }  // namespace
 
-std::string legs_json(const order_core& core) { return format_legs_json(core.stored(0).legs); }
+std::string legs_json(const order_core& core) { return core.legs_json(); }
 
 size_t host_index(tenant_id tenant, const std::string& request_id, size_t hosts) {
   size_t h = std::hash<std::string>{}(request_id) ^ (std::hash<uint32_t>{}(tenant) * 0x9E3779B97F4A7C15ull);

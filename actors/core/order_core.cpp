@@ -1,6 +1,8 @@
 #include "actors/core/order_core.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 
 #include "actors/core/check.hpp"
 #include "actors/core/order_state.hpp"
@@ -460,20 +462,103 @@ int64_t order_core::next_wakeup_ms() const {
   return wakeup;
 }
 
-std::string format_legs_json(const std::vector<stored_leg>& legs) {
-  std::string json = "[";
-  for (size_t i = 0; i < legs.size(); ++i) {
-    const stored_leg& leg = legs[i];
-    if (i > 0) json += ',';
-    json += "{\"p\":" + std::to_string(static_cast<unsigned>(leg.participant)) + ",\"w\":" + std::to_string(leg.target) +
-            ",\"type\":" + std::to_string(static_cast<unsigned>(leg.type)) + ",\"amount\":" + std::to_string(leg.amount) +
-            ",\"confirmed\":" + std::to_string(leg.confirmed) + ",\"step\":" +
-            std::to_string(static_cast<unsigned>(leg.phase)) + ",\"done\":" + (leg.done ? "1" : "0");
-    if (leg.try_sequence != 0) json += ",\"tseq\":" + std::to_string(leg.try_sequence);
-    if (leg.step_sequence != 0) json += ",\"seq\":" + std::to_string(leg.step_sequence);
-    json += '}';
+namespace {
+
+// The legs JSON is written for every order row (twice per order), so it is built in place:
+// one allocation, std::to_chars instead of a temporary string per number.
+// 62 characters of names and punctuation, 3 numbers of at most 20, 3 small ones; the journal
+// pointers ",\"tseq\":" and ",\"seq\":" with a number of at most 20 each.
+constexpr size_t leg_json_max = 160 + 28 + 27;
+
+//! A literal: its length is known at compile time, so the copy is a few moves.
+template <size_t N>
+char* append_text(char* at, const char (&text)[N]) {
+  std::memcpy(at, text, N - 1);
+  return at + (N - 1);
+}
+
+template <class Integer>
+char* append_number(char* at, Integer value) {
+  return std::to_chars(at, at + 20, value).ptr;  // 20 characters hold every 64-bit integer
+}
+
+//! An enum's value: one digit for every value the enums here have.
+char* append_small(char* at, unsigned value) {
+  if (value < 10) {
+    *at = static_cast<char>('0' + value);
+    return at + 1;
   }
-  return json + "]";
+  return append_number(at, value);
+}
+
+char* append_leg_json(char* at, participant_kind participant, uint64_t target, leg_type type, int64_t amount,
+                      int64_t confirmed, tcc_phase phase, bool done, uint64_t try_sequence, uint64_t step_sequence) {
+  at = append_text(at, "{\"p\":");
+  at = append_small(at, static_cast<unsigned>(participant));
+  at = append_text(at, ",\"w\":");
+  at = append_number(at, target);
+  at = append_text(at, ",\"type\":");
+  at = append_small(at, static_cast<unsigned>(type));
+  at = append_text(at, ",\"amount\":");
+  at = append_number(at, amount);
+  at = append_text(at, ",\"confirmed\":");
+  at = append_number(at, confirmed);
+  at = append_text(at, ",\"step\":");
+  at = append_small(at, static_cast<unsigned>(phase));
+  at = append_text(at, done ? ",\"done\":1" : ",\"done\":0");
+  if (try_sequence != 0) {
+    at = append_text(at, ",\"tseq\":");
+    at = append_number(at, try_sequence);
+  }
+  if (step_sequence != 0) {
+    at = append_text(at, ",\"seq\":");
+    at = append_number(at, step_sequence);
+  }
+  *at++ = '}';
+  return at;
+}
+
+//! Writes "[" + `count` legs (each by `leg(i, at)`) + "]" into one string: on the stack first
+//! for an order's few legs, so the string is allocated once at its final size.
+template <class WriteLeg>
+std::string legs_json_of(size_t count, WriteLeg&& leg) {
+  constexpr size_t stack_legs = 4;
+  char stack[2 + stack_legs * (leg_json_max + 1)];
+  std::string heap;
+  if (count > stack_legs) heap.resize(2 + count * (leg_json_max + 1));
+  char* const start = count > stack_legs ? heap.data() : stack;
+  char* at = start;
+  *at++ = '[';
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) *at++ = ',';
+    at = leg(i, at);
+  }
+  *at++ = ']';
+  size_t length = static_cast<size_t>(at - start);
+  if (count > stack_legs) {
+    heap.resize(length);
+    return heap;
+  }
+  return std::string(stack, length);
+}
+
+}  // namespace
+
+std::string format_legs_json(const std::vector<stored_leg>& legs) {
+  return legs_json_of(legs.size(), [&legs](size_t i, char* at) {
+    const stored_leg& l = legs[i];
+    return append_leg_json(at, l.participant, l.target, l.type, l.amount, l.confirmed, l.phase, l.done,
+                           l.try_sequence, l.step_sequence);
+  });
+}
+
+std::string order_core::legs_json() const {
+  return legs_json_of(legs_.size(), [this](size_t i, char* at) {
+    const order_leg& l = legs_[i];
+    int64_t confirmed = l.phase == tcc_phase::confirm ? step_amount(static_cast<uint16_t>(i)) : 0;
+    return append_leg_json(at, l.participant, l.target, l.type, l.amount, confirmed, l.phase, l.done, l.try_sequence,
+                           l.step_sequence);
+  });
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/core/inline_vector.hpp"
 #include "actors/core/order_command.hpp"
 #include "actors/core/result_code.hpp"
 #include "actors/core/types.hpp"
@@ -150,6 +151,8 @@ class order_core {
 
   //! What the order's row holds now; `updated_ms` is the time of writing.
   stored_order stored(int64_t updated_ms) const;
+  //! format_legs_json(stored(t).legs), without building the stored legs.
+  std::string legs_json() const;
   //! Rebuilds a non-final order from its stored row (recovery after a restart): the legs must
   //! be the ones `command` makes (a refund's wallet legs, once its allowance was granted), the
   //! state one of trying, processing, confirming, cancelling. std::nullopt and `error` otherwise.
@@ -172,7 +175,9 @@ class order_core {
   order_state state() const { return state_; }
   //! ok for a success; the first refusal (or the channel's decline) for a failure.
   result_code reason() const { return reason_; }
-  const std::vector<order_leg>& legs() const { return legs_; }
+  //! At most 4: a pay's payer, merchant and fee wallet; a refund's original and its two wallets.
+  using leg_list = inline_vector<order_leg, 4>;
+  const leg_list& legs() const { return legs_; }
   int64_t created_ms() const { return created_ms_; }
   int64_t finished_ms() const { return finished_ms_; }
   int64_t try_deadline_ms() const { return try_deadline_ms_; }
@@ -198,7 +203,7 @@ class order_core {
   order_config config_;
   order_state state_ = order_state::received;
   result_code reason_ = result_code::ok;
-  std::vector<order_leg> legs_;
+  leg_list legs_;
   int64_t created_ms_;
   int64_t try_deadline_ms_;
   int64_t finished_ms_ = 0;

@@ -3,6 +3,8 @@
 // kind, deadlines passed, partial progress, and rows that must be refused.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "actors/core/order_core.hpp"
 #include "actors/core/refund_allowance.hpp"
 #include "tests/core/test_support.hpp"
@@ -67,7 +69,26 @@ TEST(order_restore_test, legs_json_round_trips_every_kind_and_phase) {
     std::string error;
     ASSERT_TRUE(parse_legs_json(json, parsed, &error)) << error << " in " << json;
     EXPECT_EQ(parsed, row.legs) << json;
+    EXPECT_EQ(o.legs_json(), json);  // the host's shortcut writes the same text
   }
+  // The extremes of every number, and an empty array.
+  std::vector<stored_leg> extremes{
+      {participant_kind::wallet, std::numeric_limits<int64_t>::max(), leg_type::credit_on_confirm,
+       std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), tcc_phase::cancel, true,
+       std::numeric_limits<uint64_t>::max(), 1},
+      {participant_kind::original_order, 0, leg_type::debit_hold, -1, std::numeric_limits<int64_t>::min(),
+       tcc_phase::confirm, false}};
+  EXPECT_EQ(format_legs_json(extremes),
+            R"([{"p":0,"w":9223372036854775807,"type":3,"amount":-9223372036854775808,"confirmed":9223372036854775807,)"
+            R"("step":2,"done":1,"tseq":18446744073709551615,"seq":1},{"p":1,"w":0,"type":0,"amount":-1,"confirmed":-9223372036854775808,"step":1,"done":0}])");
+  EXPECT_EQ(format_legs_json({}), "[]");
+  // More legs than an order has (formatted on the heap, not the stack) still round-trip.
+  std::vector<stored_leg> six;
+  for (int i = 0; i < 6; ++i)
+    six.push_back({participant_kind::wallet, 1000u + i, leg_type::debit_hold, 10 * i, i, tcc_phase::confirm, i % 2 == 0});
+  std::vector<stored_leg> six_parsed;
+  ASSERT_TRUE(parse_legs_json(format_legs_json(six), six_parsed));
+  EXPECT_EQ(six_parsed, six);
   // The exact format the orders table has always held.
   std::vector<stored_leg> legs{{participant_kind::original_order, 77, leg_type::debit_hold, 5, 0, tcc_phase::try_, false}};
   EXPECT_EQ(format_legs_json(legs), R"([{"p":1,"w":77,"type":0,"amount":5,"confirmed":0,"step":0,"done":0}])");
