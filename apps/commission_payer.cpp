@@ -63,10 +63,10 @@ std::string stats_json(const stats& s, uint64_t kafka_errors) {
                 ",\"paid\":%" PRIu64 ",\"engine_repeats\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"zero\":%" PRIu64
                 ",\"duplicates\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"retries\":%" PRIu64
                 ",\"reconnects\":%" PRIu64 ",\"commit_errors\":%" PRIu64 ",\"amount_paid\":%" PRId64
-                ",\"kafka_errors\":%" PRIu64 "}",
+                ",\"kafka_errors\":%" PRIu64 ",\"pruned\":%" PRIu64 "}",
                 consumer_name, s.loop.messages, s.loop.batches, s.payments, s.paid, s.repeats, s.rejected, s.zero,
                 s.duplicates, s.loop.skipped, s.loop.malformed, s.retries, s.reconnects, s.loop.commit_errors,
-                s.amount_paid, kafka_errors);
+                s.amount_paid, kafka_errors, s.loop.pruned);
   return buf;
 }
 

@@ -78,6 +78,8 @@ const char* common_usage() {
          "  --max-messages N              exit after N messages (default 0: no limit)\n"
          "  --max-store-attempts N        MySQL attempts per batch before exiting with 3 (default 10)\n"
          "  --session-timeout-ms MS       group session timeout: a dead member's partitions move after it (default 6000)\n"
+         "  --processed-retention-hours H processed_events rows (the de-duplication record) kept H hours, 1..87600\n"
+         "                                (default 168; 0 keeps them forever)\n"
          "  --json                        final summary as one JSON line on stdout\n";
 }
 
@@ -113,6 +115,7 @@ bool parse_common_flag(int argc, char** argv, int& i, common_options& opt, std::
   if (a == "--idle-exit-ms") return int_flag(0, 86'400'000, opt.idle_exit_ms);
   if (a == "--max-store-attempts") return int_flag(1, 1000, opt.max_store_attempts);
   if (a == "--session-timeout-ms") return int_flag(1000, 300'000, opt.session_timeout_ms);
+  if (a == "--processed-retention-hours") return int_flag(0, 87'600, opt.processed_retention_hours);
   if (a == "--max-messages") {
     const char* v = value();
     if (v && !parse_int64(v, 0, INT64_MAX, opt.max_messages)) error = "--max-messages must be >= 0";
@@ -343,13 +346,47 @@ bool start_consumer(const common_options& opt, const std::string& name,
   return true;
 }
 
+namespace {
+
+//! Retention of processed_events, between batches on a connection of its own. A failure is
+//! logged and tried again at the next interval: the record only grows meanwhile.
+class processed_pruner {
+ public:
+  processed_pruner(const common_options& opt, const std::string& name) : opt_(opt), name_(name) {}
+
+  void maybe_prune(int64_t now, loop_counters& counters) {
+    if (opt_.processed_retention_hours == 0 || now < next_ms_) return;
+    next_ms_ = now + prune_interval_ms;
+    try {
+      if (!db_) db_ = connect_store(opt_);
+      uint64_t deleted = prune_processed(*db_, name_, opt_.processed_retention_hours, prune_rows_per_call);
+      counters.pruned += deleted;
+      if (deleted == prune_rows_per_call) next_ms_ = now;  // more waiting: the next chunk after the next batch
+    } catch (const sql::SQLException& e) {
+      db_.reset();
+      std::fprintf(stderr, "%s: pruning processed_events failed (tried again in %lld s): %s\n", name_.c_str(),
+                   static_cast<long long>(prune_interval_ms / 1000), e.what());
+    }
+  }
+
+ private:
+  const common_options& opt_;
+  std::string name_;
+  std::unique_ptr<persistence::mysql_connection> db_;
+  int64_t next_ms_ = 0;
+};
+
+}  // namespace
+
 int run_consumer_loop(const common_options& opt, const std::string& name, batch_consumer& consumer,
                       loop_counters& counters, const batch_store& store, const std::function<std::string()>& stats) {
   int64_t last_message = steady_ms(), last_stats = steady_ms();
   std::string error;
+  processed_pruner pruner(opt, name);
   while (!stop_requested()) {
     auto batch = consumer.poll_batch();
     int64_t now = steady_ms();
+    pruner.maybe_prune(now, counters);
     if (opt.stats_interval_ms > 0 && now - last_stats >= opt.stats_interval_ms) {
       std::fprintf(stderr, "%s\n", stats().c_str());
       last_stats = now;
@@ -406,6 +443,19 @@ std::unordered_set<uint64_t> processed_among(persistence::mysql_connection& db, 
   std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
   while (rs->next()) out.insert(rs->getUInt64(1));
   return out;
+}
+
+uint64_t prune_processed(persistence::mysql_connection& db, const std::string& name, int retention_hours,
+                         uint64_t rows_max) {
+  db.begin();
+  auto st = db.prepare(
+      "DELETE FROM processed_events WHERE consumer = ? AND processed_at < NOW(3) - INTERVAL ? HOUR LIMIT ?");
+  st->setString(1, name);
+  st->setInt(2, retention_hours);
+  st->setUInt64(3, rows_max);
+  uint64_t deleted = static_cast<uint64_t>(st->executeUpdate());
+  db.commit();
+  return deleted;
 }
 
 std::string values_placeholders(size_t rows, size_t columns) {

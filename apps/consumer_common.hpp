@@ -30,6 +30,9 @@ struct common_options {
   int64_t max_messages = 0;                           //!< exit after this many messages; 0 = no limit
   int max_store_attempts = 10;                        //!< MySQL attempts per batch before giving up
   int session_timeout_ms = 6'000;                     //!< consumer group session timeout
+  //! processed_events rows older than this are deleted (0 keeps them). A redelivery comes at the
+  //! latest one outbox message timeout after the event (30 s by default): days are a wide margin.
+  int processed_retention_hours = 168;
   bool json = false;
 };
 
@@ -93,6 +96,7 @@ decoded_batch decode_batch(const std::string& name, const std::vector<kafka_mess
 
 struct loop_counters {
   uint64_t messages = 0, batches = 0, skipped = 0, malformed = 0, commit_errors = 0;
+  uint64_t pruned = 0;  //!< processed_events rows deleted past their retention
 };
 
 //! What a consumer does with one decoded batch: store its effects durably; false (and a
@@ -116,6 +120,15 @@ std::unique_ptr<persistence::mysql_connection> connect_store(const common_option
 //! Which of `ids` the consumer `name` has already processed (processed_events).
 std::unordered_set<uint64_t> processed_among(persistence::mysql_connection& db, const std::string& name,
                                              const std::vector<uint64_t>& ids);
+
+//! Deletes at most `rows_max` processed_events rows of `name` older than `retention_hours`, in
+//! their own transaction; returns how many. The de-duplication record is bounded this way.
+uint64_t prune_processed(persistence::mysql_connection& db, const std::string& name, int retention_hours,
+                         uint64_t rows_max);
+//! Rows prune_processed deletes per call, and how often the loop calls it (sooner while a call
+//! deletes a full chunk: a backlog is worked off chunk by chunk, between batches).
+constexpr uint64_t prune_rows_per_call = 10'000;
+constexpr int64_t prune_interval_ms = 60'000;
 
 //! "(?,?,...),(?,?,...)": `rows` groups of `columns` placeholders for a multi-row INSERT.
 std::string values_placeholders(size_t rows, size_t columns);

@@ -48,3 +48,7 @@ CREATE TABLE IF NOT EXISTS commission_payments (
   PRIMARY KEY (event_id),
   KEY by_merchant (merchant)
 ) ENGINE=InnoDB;
+
+-- Retention of the de-duplication record (--processed-retention-hours): the oldest rows of a
+-- consumer, found without reading the rest.
+CREATE INDEX IF NOT EXISTS by_age ON processed_events (consumer, processed_at);

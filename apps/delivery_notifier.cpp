@@ -32,9 +32,9 @@ std::string stats_json(const stats& s, uint64_t kafka_errors) {
   std::snprintf(buf, sizeof buf,
                 "{\"consumer\":\"%s\",\"messages\":%" PRIu64 ",\"batches\":%" PRIu64 ",\"recorded\":%" PRIu64
                 ",\"duplicates\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"malformed\":%" PRIu64
-                ",\"commit_errors\":%" PRIu64 ",\"kafka_errors\":%" PRIu64 "}",
+                ",\"commit_errors\":%" PRIu64 ",\"kafka_errors\":%" PRIu64 ",\"pruned\":%" PRIu64 "}",
                 consumer_name, s.loop.messages, s.loop.batches, s.recorded, s.duplicates, s.loop.skipped,
-                s.loop.malformed, s.loop.commit_errors, kafka_errors);
+                s.loop.malformed, s.loop.commit_errors, kafka_errors, s.loop.pruned);
   return buf;
 }
 
@@ -51,9 +51,12 @@ void store_batch(persistence::mysql_connection& db, const std::vector<kafka_mess
   if (fresh.empty()) return;
   std::vector<size_t> rows;
   for (size_t k : fresh) rows.push_back(eligible[k]);
+  // IGNORE: a request stored long ago (its processed_events row pruned past the retention, the
+  // event redelivered after a consumer-group offset reset) is kept, not stored again, and not a
+  // failure that would stop the consumer; the event counts as a duplicate.
   auto r = db.prepare(
-      "INSERT INTO delivery_requests (event_id, tenant, order_id, payer, merchant, amount, currency, paid_at_ms) "
-      "VALUES " + values_placeholders(rows.size(), 8));
+      "INSERT IGNORE INTO delivery_requests (event_id, tenant, order_id, payer, merchant, amount, currency, "
+      "paid_at_ms) VALUES " + values_placeholders(rows.size(), 8));
   unsigned n = 1;
   for (size_t i : rows) {
     const auto& e = events[i];
@@ -70,8 +73,9 @@ void store_batch(persistence::mysql_connection& db, const std::vector<kafka_mess
   // insert fail with a duplicate key: the transaction rolls back and the batch is retried,
   // finding those rows processed.
   insert_processed(db, consumer_name, batch, events, rows, false);
-  r->executeUpdate();
-  s.recorded += fresh.size();
+  auto inserted = static_cast<uint64_t>(r->executeUpdate());
+  s.recorded += inserted;
+  s.duplicates += fresh.size() - inserted;
 }
 
 }  // namespace

@@ -88,6 +88,17 @@ check_eq "rejections recorded as insufficient_funds (25)" \
   "$(sql "SELECT COUNT(*) FROM \`$TEST_DB\`.commission_payments WHERE result_code = 25")" 9 \
   || sql "SELECT result_code, COUNT(*) FROM \`$TEST_DB\`.commission_payments GROUP BY result_code"
 
+# The de-duplication record is bounded (--processed-retention-hours): rows past it are pruned,
+# and an event redelivered after that (here: another group over the same events) finds its
+# delivery request stored long ago: kept, counted as a duplicate, not a failure.
+expect_exit 0 '"recorded":9,"duplicates":0' -- "$NOTIFIER" "${COMMON[@]}" --group notifier-first
+sql "UPDATE \`$DB\`.processed_events SET processed_at = NOW(3) - INTERVAL 200 HOUR WHERE consumer = 'delivery-notifier'"
+expect_exit 0 '"recorded":0,"duplicates":9,.*"pruned":9' -- "$NOTIFIER" "${COMMON[@]}" --group notifier-later \
+  --processed-retention-hours 168
+check_eq "delivery requests after the redelivery" "$(rows delivery_requests)" 9
+check_eq "processed rows of the notifier (the redelivered ones again)" \
+  "$(sql "SELECT COUNT(*) FROM \`$DB\`.processed_events WHERE consumer = 'delivery-notifier'")" 9
+
 # MySQL unreachable: bounded attempts, exit 3.
 expect_exit 3 "cannot reach MySQL" -- "$NOTIFIER" --bootstrap "$BOOTSTRAP" --mysql mysql://nobody:x@127.0.0.1:1 \
   --max-store-attempts 2
