@@ -55,8 +55,9 @@ size_t bulk_rows::bytes_between(size_t from, size_t to) const {
 
 // -- table_statements ------------------------------------------------------------------
 
-table_statements::table_statements(std::string family, std::string sql, std::vector<column_kind> kinds)
-    : family_(std::move(family)), sql_(std::move(sql)), kinds_(std::move(kinds)) {
+table_statements::table_statements(std::string family, std::string sql, std::vector<column_kind> kinds,
+                                   commit_side side)
+    : family_(std::move(family)), sql_(std::move(sql)), kinds_(std::move(kinds)), side_(side) {
   TX_CHECK(sql_.find("{table}") != std::string::npos);
 }
 
@@ -87,7 +88,7 @@ size_t table_statements::emit(std::vector<table_statement>& out) {
     std::string sql = sql_;
     sql.replace(sql.find("{table}"), 7, table);
     total += rows.size();
-    out.push_back(table_statement{family_, std::move(sql), std::move(rows)});
+    out.push_back(table_statement{family_, std::move(sql), std::move(rows), side_});
   }
   by_table_.clear();
   by_shard_.clear();

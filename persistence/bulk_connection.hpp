@@ -55,17 +55,22 @@ class bulk_rows {
 };
 
 //! One array-bound statement for one shard table.
+//! Which connection of a two-connection commit (persistence/split_commit.hpp) runs a statement.
+enum class commit_side : uint8_t { wallet, order };
+
 struct table_statement {
   std::string family;  //!< the table family ("fund_movements"), for profiles and logs
   std::string sql;
   bulk_rows rows;
+  commit_side side = commit_side::wallet;
 };
 
 //! Statements of one shape, one per shard table they touch. `sql` names the table `{table}`
 //! and has one `?` per column of `kinds`.
 class table_statements {
  public:
-  table_statements(std::string family, std::string sql, std::vector<column_kind> kinds);
+  table_statements(std::string family, std::string sql, std::vector<column_kind> kinds,
+                   commit_side side = commit_side::wallet);
   //! The rows of `table` (qualified name, as shard_layout gives it).
   bulk_rows& rows_for(const std::string& table);
   //! The rows of the table of family `base` that holds `key` (layout.table_for(base, key)),
@@ -78,6 +83,7 @@ class table_statements {
   std::string family_;
   std::string sql_;
   std::vector<column_kind> kinds_;
+  commit_side side_;
   std::vector<std::pair<std::string, bulk_rows>> by_table_;  //!< few tables: a linear search
   std::unordered_map<uint64_t, size_t> by_shard_;             //!< (database, table index) -> by_table_
 };

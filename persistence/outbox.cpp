@@ -43,10 +43,11 @@ size_t append_outbox_statements(const shard_layout& layout, const std::string& t
                           "INSERT IGNORE INTO {table} (event_id,order_id,topic,event_key,payload,created_ms,"
                           "published_ms) VALUES (?,?,?,?,?,?,0)",
                           {column_kind::uint64, column_kind::uint64, column_kind::bytes, column_kind::bytes,
-                           column_kind::bytes, column_kind::int64});
+                           column_kind::bytes, column_kind::int64},
+                          commit_side::order);  // with its order row
   for (const order_row* o : orders) {
     if (!is_final(o->state)) continue;
-    outbox.rows_for(layout.table_for("outbox", order_home(o->command)))
+    outbox.rows_for(layout, "outbox", order_home(o->command))
         .u(o->id)
         .u(o->id)
         .b(topic)

@@ -197,7 +197,7 @@ struct pending_batch {
         {U, U, B, U, U, I, I, I, I, U, I, I});
     for (const auto& [id, w] : wallets) {
       const auto& i = w.info;
-      wallet_set.rows_for(layout.table_for("wallets", id))
+      wallet_set.rows_for(layout, "wallets", id)
           .u(id)
           .u(i.tenant)
           .b(i.cur.code())
@@ -250,7 +250,7 @@ struct pending_batch {
       written.tcc_kept.emplace_back(t.order, t.wallet);
       ++written.rows;
       const auto& r = t.record;
-      tcc_set.rows_for(layout.table_for("tcc_records", t.wallet))
+      tcc_set.rows_for(layout, "tcc_records", t.wallet)
           .u(t.wallet)
           .u(t.order)
           .u(static_cast<unsigned>(r.type))
@@ -303,34 +303,34 @@ struct pending_batch {
         "legs=IF(is_final=1,legs,VALUES(legs)),attempts=IF(is_final=1,attempts,VALUES(attempts)),"
         "final_ms=IF(is_final=1,final_ms,VALUES(final_ms)),updated_ms=VALUES(updated_ms),"
         "is_final=GREATEST(is_final,VALUES(is_final))",
-        {U, U, B, U, U, U, U, B, I, I, U, U, U, I, U, U, B, U, I, I, I, I});
+        {U, U, B, U, U, U, U, B, I, I, U, U, U, I, U, U, B, U, I, I, I, I}, commit_side::order);
     table_statements request_set(
         "request_ids",
         "INSERT IGNORE INTO {table} (tenant,request_id,order_id,content_hash,created_ms) VALUES (?,?,?,?,?)",
-        {U, B, U, U, I});
+        {U, B, U, U, I}, commit_side::order);
     // The side tables of migration 0006, in the order's own table index (order side: they
     // commit with the order rows). open_orders: an order whose intent commits before its final
     // row is in it until that row (a resumed order's first row came before this process);
     // an order whose first row is final, most of them, never is, and costs nothing here.
-    table_statements open_set("open_orders", "INSERT IGNORE INTO {table} (id) VALUES (?)", {U});
-    table_statements open_delete("open_orders delete", "DELETE FROM {table} WHERE id=?", {U});
+    table_statements open_set("open_orders", "INSERT IGNORE INTO {table} (id) VALUES (?)", {U}, commit_side::order);
+    table_statements open_delete("open_orders delete", "DELETE FROM {table} WHERE id=?", {U}, commit_side::order);
     table_statements refund_set("refunds", "INSERT IGNORE INTO {table} (original_order,refund_id) VALUES (?,?)",
-                                {U, U});
+                                {U, U}, commit_side::order);
     for (const auto& [id, o] : orders) {
       const auto& c = o.command;
       const bool final_row = is_final(o.state);
       if (o.intent && !final_row) {
-        open_set.rows_for(layout.table_for("open_orders", home_of(c))).u(id).end_row();
+        open_set.rows_for(layout, "open_orders", home_of(c)).u(id).end_row();
         ++written.rows;
       } else if (!o.intent && final_row) {
-        open_delete.rows_for(layout.table_for("open_orders", home_of(c))).u(id).end_row();
+        open_delete.rows_for(layout, "open_orders", home_of(c)).u(id).end_row();
         ++written.rows;
       }
       if (o.intent && c.kind == order_kind::refund) {
-        refund_set.rows_for(layout.table_for("refunds", home_of(c))).u(c.original_order).u(id).end_row();
+        refund_set.rows_for(layout, "refunds", home_of(c)).u(c.original_order).u(id).end_row();
         ++written.rows;
       }
-      order_set.rows_for(layout.table_for("orders", home_of(c)))
+      order_set.rows_for(layout, "orders", home_of(c))
           .u(id)
           .u(c.tenant)
           .b(c.request_id)
@@ -357,7 +357,7 @@ struct pending_batch {
       ++written.rows;
       if (o.intent) {
         ++written.rows;
-        request_set.rows_for(layout.table_for("request_ids", shard_layout::request_key(c.tenant, c.request_id)))
+        request_set.rows_for(layout, "request_ids", shard_layout::request_key(c.tenant, c.request_id))
             .u(c.tenant)
             .b(c.request_id)
             .u(id)
@@ -606,10 +606,7 @@ struct writer_state {
     // Two connections (storage_config::split_commit): the order side runs as a prepared XA
     // branch beside the wallet side (split_commit.hpp).
     for (auto& statement : statements) {
-      const std::string& family = statement.family;
-      bool order_side = link->config.split_commit &&
-                        (family == "orders" || family == "request_ids" || family == "outbox" ||
-                         family == "open_orders" || family == "open_orders delete" || family == "refunds");
+      bool order_side = link->config.split_commit && statement.side == commit_side::order;
       (order_side ? f->order_side : f->wallet_side).push_back(std::move(statement));
     }
     // What the next batch builds on (the TCC rows stored, the orders whose intents are) is

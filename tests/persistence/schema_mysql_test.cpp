@@ -119,6 +119,14 @@ TEST(TableStatements, RowsByShardKeyAndByNameMeetInOneStatementPerTable) {
   EXPECT_EQ(set.emit(out), 1u);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].sql, "INSERT INTO " + l.table_for("fund_movements", 2) + " (a) VALUES (?)");
+  EXPECT_EQ(out[0].side, commit_side::wallet);  // the default
+  // A statement says which connection of a two-connection commit runs it.
+  table_statements orders("orders", "INSERT INTO {table} (id) VALUES (?)", {column_kind::uint64}, commit_side::order);
+  orders.rows_for(l, "orders", 7).u(1).end_row();
+  out.clear();
+  orders.emit(out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].side, commit_side::order);
 }
 
 TEST(Migrations, AreNumberedAndSplit) {
