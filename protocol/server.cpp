@@ -95,9 +95,11 @@ Reply execute_query(engine& eng, const Request& request, tenant_id tenant) {
       auto kind = static_cast<wallet_kind>(r.kind());
       // System wallets exist once per currency and are created by the engine itself.
       if (kind == wallet_kind::system) return code_only(result_code::wallet_kind_not_allowed);
-      auto created = eng.create_wallet(tenant, *cur, kind, r.overdraft_limit());
+      auto created = eng.create_wallet(tenant, *cur, kind, r.overdraft_limit(), r.request_id());
       if (created.code != result_code::ok) return code_only(created.code);
-      return wallet_reply(eng.get_wallet(tenant, created.id));
+      Reply reply = wallet_reply(eng.get_wallet(tenant, created.id));
+      if (reply.has_wallet()) reply.mutable_wallet()->set_duplicate(created.duplicate);
+      return reply;
     }
     case Request::kSetLimit:
       if (request.set_limit().overdraft_limit() < 0) return code_only(result_code::invalid_limit);
