@@ -42,6 +42,10 @@ struct engine_config {
   std::optional<storage_config> storage;
 };
 
+//! Why settings that are each in range do not fit together (empty when they do), e.g. a wallet
+//! forgetting a finished TCC record before its order's last try could arrive.
+std::string engine_config_problem(const engine_config& config);
+
 //! Thrown by the engine's constructor when storage is configured but cannot be used.
 class storage_unavailable : public std::runtime_error {
  public:
