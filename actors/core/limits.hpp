@@ -34,6 +34,12 @@ constexpr int64_t order_final_retention_ms_max = 7 * 24 * 3600 * 1000ll;
 //! A query or administration call (wallet get, movements, order get, stats) not answered by
 //! then gets `unavailable` (retryable) instead of holding its caller.
 constexpr int64_t query_deadline_ms = 10'000;
+//! ListMovements pages being read from MySQL per wallet shard (older than the journal in
+//! memory), at most; past it a page request gets `unavailable` (retryable).
+constexpr size_t wallet_history_reads_pending_max = 64;
+//! GetOrder with movements being gathered per order host (from MySQL, or from the wallet
+//! shards without storage), at most; past it `unavailable` (retryable).
+constexpr size_t order_history_pending_max = 64;
 //! Requests one simulated channel holds queued, at most.
 constexpr size_t channel_queue_max = 1 << 18;
 
