@@ -375,13 +375,15 @@ order_reply engine::execute(const order_command& command, std::chrono::milliseco
 //! or MySQL is slow to read what left memory.
 const auto query_deadline = std::chrono::milliseconds(limits::query_deadline_ms);
 
-order_reply engine::get_order(tenant_id tenant, order_id id) {
+order_reply engine::get_order(tenant_id tenant, order_id id) { return get_order(tenant, id, false); }
+
+order_reply engine::get_order(tenant_id tenant, order_id id, bool include_movements) {
   order_reply result;
   result.code = result_code::unknown_order;
   const caf::actor* host = host_of(id);
   if (host == nullptr) return result;
   caf::scoped_actor self{*system_};
-  self->request(*host, query_deadline, get_order_atom::value, tenant, id)
+  self->request(*host, query_deadline, get_order_atom::value, tenant, id, include_movements)
       .receive([&](order_reply& reply) { result = std::move(reply); },
                [&](caf::error&) { result.code = result_code::unavailable; });
   return result;

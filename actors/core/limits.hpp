@@ -45,6 +45,12 @@ constexpr int64_t query_deadline_ms = 10'000;
 //! With storage, create_wallet request ids remembered in memory at most (the newest); older
 //! ones are looked up in MySQL (wallet_requests) again.
 constexpr size_t wallet_requests_cached_max = 1 << 20;
+//! ListMovements pages being read from MySQL per wallet shard (older than the journal in
+//! memory), at most; past it a page request gets `unavailable` (retryable).
+constexpr size_t wallet_history_reads_pending_max = 64;
+//! GetOrder with movements being gathered per order host (from MySQL, or from the wallet
+//! shards without storage), at most; past it `unavailable` (retryable).
+constexpr size_t order_history_pending_max = 64;
 //! Requests one simulated channel holds queued, at most.
 constexpr size_t channel_queue_max = 1 << 18;
 

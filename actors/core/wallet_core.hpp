@@ -75,6 +75,10 @@ struct wallet_config {
   size_t journal_entries_max = limits::wallet_journal_entries_max;
 };
 
+//! The sub-balance change one step of a leg makes (`tried` the amount tried, `posted` the amount
+//! a confirm posts): the table of docs/engine.md.
+balances leg_step_delta(leg_type type, tcc_phase phase, int64_t tried, int64_t posted);
+
 class wallet_core {
  public:
   wallet_core(wallet_info info, wallet_config config = {});
