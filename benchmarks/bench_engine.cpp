@@ -8,7 +8,9 @@
 // adding isolation, timers, retries and idempotency.
 //
 // Usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H]
-//                     [--shards S] [--workload NAME] [--json]
+//                     [--shards S] [--retained-max N] [--workload NAME] [--json]
+// --retained-max N: final orders kept in memory (the engine's orders_retained_max); a small
+// value makes eviction run all the time (its cost against the default, in the same sitting).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -38,6 +40,7 @@ struct options {
   uint32_t concurrency = 2'000;
   uint32_t hosts = 2;
   uint32_t shards = 0;  //!< wallet shards; 0 = the engine's default
+  size_t retained_max = 0;  //!< final orders kept in memory; 0 = the engine's default
   std::string only;
   bool json = false;
   std::string mysql;  //!< --mysql URI: the engine on MySQL storage (databases txbench_engine_*, dropped first)
@@ -152,6 +155,7 @@ engine_config make_config(const options& opt) {
   engine_config config;
   config.order_hosts = opt.hosts;
   config.wallet.shards = opt.shards;
+  if (opt.retained_max != 0) config.orders_retained_max = opt.retained_max;
   channel_config clean;  // funding and throughput: a provider that behaves
   clean.latency_ms = 1;
   clean.decline_ppm = clean.reply_lost_ppm = clean.reply_unknown_ppm = clean.submit_lost_ppm = clean.partial_ppm = 0;
@@ -247,12 +251,13 @@ bool parse(int argc, char** argv, options& opt) {
     else if (arg == "--concurrency" && (v = value())) opt.concurrency = static_cast<uint32_t>(std::stoul(v));
     else if (arg == "--hosts" && (v = value())) opt.hosts = static_cast<uint32_t>(std::stoul(v));
     else if (arg == "--shards" && (v = value())) opt.shards = static_cast<uint32_t>(std::stoul(v));
+    else if (arg == "--retained-max" && (v = value())) opt.retained_max = std::stoull(v);
     else if (arg == "--workload" && (v = value())) opt.only = v;
     else if (arg == "--mysql" && (v = value())) opt.mysql = v;
     else if (arg == "--ack" && (v = value())) opt.ack = v;
     else {
       std::fprintf(stderr,
-                   "usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H] [--shards S] "
+                   "usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H] [--shards S] [--retained-max N] "
                    "[--workload transfer_uniform|pay_hot_wallet|topup_channel] [--json]\n"
                    "                    [--mysql URI [--ack durable|memory]]\n");
       return false;
