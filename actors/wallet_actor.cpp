@@ -332,7 +332,7 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
           movements_reply reply{result_code::ok, {}};
           auto& core = w.core;
           if (tenant != core.info().tenant) {
-            reply.first = result_code::tenant_mismatch;
+            reply.first = result_code::unknown_wallet;  // as for a wallet that does not exist
             return reply;
           }
           for (const auto& entry : core.journal()) {
@@ -398,7 +398,7 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
 wallet_view view_of(const wallet_core& core, tenant_id tenant) {
   wallet_view view;
   if (tenant != core.info().tenant) {
-    view.code = result_code::tenant_mismatch;
+    view.code = result_code::unknown_wallet;  // another tenant's wallet is answered as if it did not exist
     return view;
   }
   view.info = core.info();
