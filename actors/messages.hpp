@@ -89,13 +89,16 @@ struct leg_result {
   uint16_t leg = 0;
   tcc_phase phase = tcc_phase::try_;
   result_code code = result_code::ok;
+  //! The wallet's tenant (0 when no wallet answered: an unknown id): the order keeps the
+  //! balances only of a wallet of its own tenant.
+  tenant_id tenant = 0;
   balances after;
   uint64_t sequence = 0;  //!< the journal entry the step made at the wallet (0: none, or a repeat)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, leg_result& x) {
-  return f(caf::meta::type_name("leg_result"), x.txn, x.leg, x.phase, x.code, x.after, x.sequence);
+  return f(caf::meta::type_name("leg_result"), x.txn, x.leg, x.phase, x.code, x.tenant, x.after, x.sequence);
 }
 
 //! A client's command with the tag the client correlates the reply by.

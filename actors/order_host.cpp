@@ -134,7 +134,7 @@ class host_state {
       auto found = live_.find(r.txn);
       if (found == live_.end()) continue;  // a repeat answer for an order already final
       actions_.clear();
-      found->second.core.on_step_reply(r.leg, r.phase, r.code, r.after, now, actions_, r.sequence);
+      found->second.core.on_step_reply(r.leg, r.phase, r.code, r.tenant, r.after, now, actions_, r.sequence);
       run(found, now);
     }
     after_input(now);
@@ -161,7 +161,7 @@ class host_state {
       if (r.phase == tcc_phase::try_ && r.code == result_code::ok)
         found->second.core.on_refund_origin({r.payer, r.merchant}, now, actions_);
       else
-        found->second.core.on_step_reply(0, r.phase, r.code, {}, now, actions_);
+        found->second.core.on_step_reply(0, r.phase, r.code, 0, {}, now, actions_);
       run(found, now);
     }
     after_input(now);
@@ -602,7 +602,7 @@ class host_state {
       if (order_id_generator::node_of(leg.target) != config_.node_id || lane >= hosts_.size()) {
         // No such original here: nothing was reserved, so its cancel trivially succeeds.
         result_code code = leg.phase == tcc_phase::cancel ? result_code::ok : result_code::unknown_order;
-        order.core.on_step_reply(leg_index, leg.phase, code, {}, now, actions_);
+        order.core.on_step_reply(leg_index, leg.phase, code, 0, {}, now, actions_);
         return;
       }
       self_->send(hosts_[lane], allowance_atom::value, step);
@@ -693,11 +693,14 @@ class host_state {
     live_.erase(it);
   }
 
+  //! The balances an order's reply may show: only of wallets of the order's tenant that accepted
+  //! a step (never of an unknown wallet or another tenant's: DESIGN.md, "Tenants").
   static std::vector<wallet_balance> wallets_of(const order_core& core) {
     std::vector<wallet_balance> wallets;
     wallets.reserve(core.legs().size());
     for (const auto& leg : core.legs())
-      if (leg.participant == participant_kind::wallet) wallets.push_back({leg.target, leg.last_balances});
+      if (leg.participant == participant_kind::wallet && leg.balances_tenant == core.command().tenant)
+        wallets.push_back({leg.target, leg.last_balances});
     return wallets;
   }
 

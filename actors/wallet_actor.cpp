@@ -165,14 +165,15 @@ struct shard_state {
       // Nothing was ever tried on a wallet that does not exist: its cancel succeeds, so
       // the order's compensation completes.
       result_code code = step.command.phase == tcc_phase::cancel ? result_code::ok : result_code::unknown_wallet;
-      results.push_back({step.command.txn, step.leg, step.command.phase, code, {}});
+      results.push_back({step.command.txn, step.leg, step.command.phase, code, 0, {}});
       return;
     }
     uint64_t sequence_before = wallet->core.journal_sequence();
     leg_outcome outcome = wallet->core.apply(step.command, now);
     if (storage != nullptr) record_effects(*wallet, step.command.txn, sequence_before, outcome, now);
     uint64_t made = wallet->core.journal_sequence() != sequence_before ? wallet->core.journal_sequence() : 0;
-    results.push_back({step.command.txn, step.leg, step.command.phase, outcome.code, outcome.after, made});
+    results.push_back(
+        {step.command.txn, step.leg, step.command.phase, outcome.code, wallet->core.info().tenant, outcome.after, made});
   }
 
   void record_effects(const wallet_slot& wallet, order_id txn, uint64_t sequence_before, const leg_outcome& outcome,

@@ -1,0 +1,178 @@
+// Tenant isolation (issue 13, DESIGN.md "Tenants"): tenant B learns nothing about tenant A
+// through any request, neither balances nor which wallets and orders exist, and nothing of A
+// changes. Each probe naming one of A's wallets or orders is sent again naming an id that does
+// not exist; both answers must be the same field by field, once the ids the caller chose and
+// the new order's own id and times are set aside.
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/actors/actor_test_support.hpp"
+
+namespace txengine::actor_test {
+namespace {
+
+constexpr tenant_id tenant_a = tenant;
+constexpr tenant_id tenant_b = other_tenant;
+//! No wallet has this id: ids are handed out from 1 and the test creates a few dozen.
+constexpr wallet_id ghost_wallet = 900'000;
+
+//! An order reply as text, without what differs between two probes by construction: the
+//! wallet the probe named (shown as X), the order's id (only whether there is one), request id,
+//! times and client tag.
+std::string describe(const order_reply& r, wallet_id probed) {
+  auto id = [probed](wallet_id w) { return w == probed ? std::string("X") : std::to_string(w); };
+  std::ostringstream os;
+  os << "order " << (r.id == 0 ? "none" : "some") << " tenant " << r.tenant << " kind " << to_string(r.kind)
+     << " state " << to_string(r.state) << " code " << to_string(r.code) << " amount " << r.amount << " posted "
+     << r.posted_amount << " currency " << (r.cur.valid() ? r.cur.code() : std::string("-")) << " source "
+     << id(r.source) << " destination " << id(r.destination) << " duplicate " << r.duplicate << " wallets [";
+  for (const auto& w : r.wallets)
+    os << " " << id(w.wallet) << ":" << w.after.available << "/" << w.after.frozen << "/" << w.after.incoming;
+  os << " ]";
+  return os.str();
+}
+
+//! A wallet view as text, every field.
+std::string describe(const wallet_view& v) {
+  std::ostringstream os;
+  os << "code " << to_string(v.code) << " id " << v.info.id << " tenant " << v.info.tenant << " currency "
+     << (v.info.cur.valid() ? v.info.cur.code() : std::string("-")) << " kind " << to_string(v.info.kind)
+     << " status " << to_string(v.info.status) << " limit " << v.info.overdraft_limit << " balances "
+     << v.current.available << "/" << v.current.frozen << "/" << v.current.incoming << " open "
+     << v.open_transactions << " sequence " << v.journal_sequence << " journal_ok " << v.journal_ok;
+  return os.str();
+}
+
+std::string describe(const std::pair<result_code, std::vector<journal_entry>>& m) {
+  return std::string(to_string(m.first)) + " entries " + std::to_string(m.second.size());
+}
+
+//! Two worlds in one engine. Tenant A: a funded user, a merchant paid by it, a fee wallet with
+//! its fee, a frozen and a closed wallet, its system wallet (negative). Tenant B: its own user,
+//! merchant and fee wallet, funded, so that B's probes would succeed with B's own wallets.
+class EngineTenantIsolation : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    h.patience = 10s;
+    a_user = h.wallet(wallet_kind::user, tenant_a);
+    a_merchant = h.wallet(wallet_kind::merchant, tenant_a);
+    a_fee = h.wallet(wallet_kind::fee, tenant_a);
+    a_frozen = h.wallet(wallet_kind::user, tenant_a);
+    a_closed = h.wallet(wallet_kind::user, tenant_a);
+    h.fund(a_user, 10'000, tenant_a);
+    h.fund(a_frozen, 500, tenant_a);
+    a_paid = h.must_succeed(h.pay(a_user, a_merchant, 2'000, a_fee, 100, tenant_a)).id;
+    ASSERT_EQ(h.eng.admin(tenant_a, a_frozen, admin_op::freeze).code, result_code::ok);
+    ASSERT_EQ(h.eng.admin(tenant_a, a_closed, admin_op::close).code, result_code::ok);
+    a_system = h.system(tenant_a);
+    a_wallets = {a_user, a_merchant, a_fee, a_frozen, a_closed, a_system};
+
+    b_user = h.wallet(wallet_kind::user, tenant_b);
+    b_merchant = h.wallet(wallet_kind::merchant, tenant_b);
+    b_fee = h.wallet(wallet_kind::fee, tenant_b);
+    h.fund(b_user, 50'000, tenant_b);
+    h.must_succeed(h.pay(b_user, b_merchant, 5'000, b_fee, 1'000, tenant_b));
+    h.expect_conserved();
+    ghost_order = a_paid + (uint64_t{1'000'000} << 22);  // same node and lane, 1000 s later: nobody has it
+  }
+
+  //! Everything of tenant A a probe could change, as A itself sees it.
+  std::vector<std::string> state_of_a() {
+    EXPECT_TRUE(h.eng.wait_until_quiet(h.patience));
+    std::vector<std::string> state;
+    for (wallet_id w : a_wallets) {
+      state.push_back(describe(h.eng.get_wallet(tenant_a, w)));
+      state.push_back(describe(h.eng.movements(tenant_a, w, 0, 1000)));
+    }
+    state.push_back(describe(h.eng.get_order(tenant_a, a_paid), no_wallet));
+    return state;
+  }
+
+  //! B's order naming A's wallet `a` and the same order naming the ghost wallet: the same
+  //! answer, and no balances of any of A's wallets. Repeats of both request ids too.
+  void expect_same_as_ghost(const std::function<order_command(wallet_id)>& probe, wallet_id a) {
+    order_command with_a = probe(a);
+    order_command with_ghost = probe(ghost_wallet);
+    ASSERT_EQ(with_a.tenant, tenant_b);
+    for (int round = 0; round < 2; ++round) {  // the second round repeats both request ids
+      order_reply got = h.run(with_a);
+      order_reply want = h.run(with_ghost);
+      EXPECT_EQ(describe(got, a), describe(want, ghost_wallet))
+          << "wallet " << a << " " << to_string(with_a.kind) << (round ? " (repeat)" : "");
+      EXPECT_EQ(got.code, result_code::unknown_wallet);
+      expect_no_balance_of_a(got);
+      // B asking for that order later: the same, too.
+      EXPECT_EQ(describe(h.eng.get_order(tenant_b, got.id), a), describe(h.eng.get_order(tenant_b, want.id), ghost_wallet));
+      expect_no_balance_of_a(h.eng.get_order(tenant_b, got.id));
+    }
+  }
+
+  void expect_no_balance_of_a(const order_reply& r) {
+    for (const auto& w : r.wallets)
+      for (wallet_id mine : a_wallets) EXPECT_NE(w.wallet, mine) << "order " << r.id << " shows a wallet of A";
+  }
+
+  harness h;
+  wallet_id a_user = no_wallet, a_merchant = no_wallet, a_fee = no_wallet, a_frozen = no_wallet,
+            a_closed = no_wallet, a_system = no_wallet;
+  std::vector<wallet_id> a_wallets;
+  order_id a_paid = 0, ghost_order = 0;
+  wallet_id b_user = no_wallet, b_merchant = no_wallet, b_fee = no_wallet;
+};
+
+TEST_F(EngineTenantIsolation, OrdersNamingAnotherTenantWalletAnswerAsForAnUnknownWallet) {
+  auto before = state_of_a();
+  for (wallet_id a : a_wallets) {
+    // Every order kind, A's wallet on each side it can take.
+    expect_same_as_ghost([&](wallet_id w) { return h.transfer(w, b_user, 100, tenant_b); }, a);
+    expect_same_as_ghost([&](wallet_id w) { return h.transfer(b_user, w, 100, tenant_b); }, a);
+    expect_same_as_ghost([&](wallet_id w) { return h.pay(w, b_merchant, 100, no_wallet, 0, tenant_b); }, a);
+    expect_same_as_ghost([&](wallet_id w) { return h.pay(b_user, w, 100, no_wallet, 0, tenant_b); }, a);
+    expect_same_as_ghost([&](wallet_id w) { return h.pay(b_user, b_merchant, 100, w, 10, tenant_b); }, a);
+    expect_same_as_ghost([&](wallet_id w) { return h.withdraw(w, 100, good_channel, tenant_b); }, a);
+    expect_same_as_ghost([&](wallet_id w) { return h.top_up(w, 100, good_channel, tenant_b); }, a);
+    expect_same_as_ghost([&](wallet_id w) { return h.commission(w, b_merchant, 100, tenant_b); }, a);
+    expect_same_as_ghost([&](wallet_id w) { return h.commission(b_fee, w, 100, tenant_b); }, a);
+  }
+  EXPECT_EQ(state_of_a(), before);
+  h.expect_conserved();
+}
+
+TEST_F(EngineTenantIsolation, WalletQueriesAndAdministrationOfAnotherTenantAnswerAsForAnUnknownWallet) {
+  auto before = state_of_a();
+  const wallet_view ghost_view = h.eng.get_wallet(tenant_b, ghost_wallet);
+  EXPECT_EQ(ghost_view.code, result_code::unknown_wallet);
+  for (wallet_id a : a_wallets) {
+    SCOPED_TRACE("wallet " + std::to_string(a));
+    EXPECT_EQ(describe(h.eng.get_wallet(tenant_b, a)), describe(ghost_view));
+    for (auto op : {admin_op::freeze, admin_op::unfreeze, admin_op::close})
+      EXPECT_EQ(describe(h.eng.admin(tenant_b, a, op)), describe(h.eng.admin(tenant_b, ghost_wallet, op)));
+    for (int64_t limit : {int64_t{0}, int64_t{5}, int64_t{1'000'000}, int64_t{-1}})
+      EXPECT_EQ(describe(h.eng.admin(tenant_b, a, admin_op::set_overdraft_limit, limit)),
+                describe(h.eng.admin(tenant_b, ghost_wallet, admin_op::set_overdraft_limit, limit)));
+    for (uint64_t from : {uint64_t{0}, uint64_t{1}, uint64_t{3}})
+      EXPECT_EQ(describe(h.eng.movements(tenant_b, a, from, 1000)),
+                describe(h.eng.movements(tenant_b, ghost_wallet, from, 1000)));
+    EXPECT_EQ(h.eng.movements(tenant_b, a, 0, 1000).first, result_code::unknown_wallet);
+  }
+  EXPECT_EQ(state_of_a(), before);
+}
+
+TEST_F(EngineTenantIsolation, GetOrderOfAnotherTenantAnswersAsForAnUnknownOrder) {
+  auto before = state_of_a();
+  order_reply ghost = h.eng.get_order(tenant_b, ghost_order);
+  EXPECT_EQ(ghost.code, result_code::unknown_order);
+  EXPECT_EQ(describe(h.eng.get_order(tenant_b, a_paid), no_wallet), describe(ghost, no_wallet));
+  // A's top-ups too (another host lane, probably).
+  order_reply topped = h.must_succeed(h.top_up(a_user, 1, good_channel, tenant_a));
+  EXPECT_EQ(describe(h.eng.get_order(tenant_b, topped.id), no_wallet), describe(ghost, no_wallet));
+  before = state_of_a();
+  EXPECT_EQ(describe(h.eng.get_order(tenant_b, topped.id), no_wallet), describe(ghost, no_wallet));
+  EXPECT_EQ(state_of_a(), before);
+}
+
+}  // namespace
+}  // namespace txengine::actor_test
