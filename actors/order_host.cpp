@@ -199,8 +199,10 @@ class host_state {
       if (!original.failed && original.found && is_final(original.state)) adopt_original(original);
       for (auto& [sender, step] : node.mapped()) {
         allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
+        // Another tenant's order is answered as one that does not exist (apply_allowance_step).
+        bool visible = original.found && original.command.tenant == step.tenant;
         if (original.failed) result.code = result_code::unavailable;
-        else if (original.found && !is_final(original.state) && final_.count(original.id) == 0)
+        else if (visible && !is_final(original.state) && final_.count(original.id) == 0)
           result.code = step.phase == tcc_phase::cancel ? result_code::ok : result_code::original_not_refundable;
         else result = apply_allowance_step(step);
         self_->send(sender, allow_ack_atom::value, result);
@@ -246,16 +248,19 @@ class host_state {
  public:
   allowance_result apply_allowance_step(const allowance_step& step) {
     allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
+    // Another tenant's order is answered exactly as one that does not exist (DESIGN.md, "Tenants").
     auto found = final_.find(step.original);
+    if (found != final_.end() && found->second.command.tenant != step.tenant) found = final_.end();
     if (found == final_.end()) {
       if (step.phase == tcc_phase::cancel) return result;  // nothing was reserved
-      result.code = live_.count(step.original) ? result_code::original_not_refundable : result_code::unknown_order;
+      auto running = live_.find(step.original);
+      bool own_running = running != live_.end() && running->second.core.command().tenant == step.tenant;
+      result.code = own_running ? result_code::original_not_refundable : result_code::unknown_order;
       return result;
     }
     final_order& original = found->second;
     if (step.phase == tcc_phase::try_) {
-      if (original.command.tenant != step.tenant) result.code = result_code::tenant_mismatch;
-      else if (original.command.kind != order_kind::pay || original.state != order_state::succeeded)
+      if (original.command.kind != order_kind::pay || original.state != order_state::succeeded)
         result.code = result_code::original_not_refundable;
       else if (original.command.cur != step.cur) result.code = result_code::currency_mismatch;
       if (result.code != result_code::ok) return result;

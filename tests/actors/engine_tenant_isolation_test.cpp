@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "actors/clock.hpp"
+#include "actors/core/order_id_generator.hpp"
 #include "tests/actors/actor_test_support.hpp"
 
 namespace txengine::actor_test {
@@ -161,6 +163,34 @@ TEST_F(EngineTenantIsolation, WalletQueriesAndAdministrationOfAnotherTenantAnswe
   EXPECT_EQ(state_of_a(), before);
 }
 
+TEST_F(EngineTenantIsolation, RefundOfAnotherTenantOrderAnswersAsForAnUnknownOrder) {
+  auto before = state_of_a();
+  // A's succeeded payment, refunded by B in full, in part, in another currency, repeated.
+  for (int64_t amount : {int64_t{100}, int64_t{2'000}, int64_t{2'001}})
+    for (currency cur : {usd, eur}) {
+      order_command with_a = h.refund(a_paid, amount, tenant_b, cur);
+      order_command with_ghost = h.refund(ghost_order, amount, tenant_b, cur);
+      for (int round = 0; round < 2; ++round) {
+        order_reply got = h.run(with_a);
+        order_reply want = h.run(with_ghost);
+        EXPECT_EQ(got.code, result_code::unknown_order);
+        EXPECT_EQ(describe(got, no_wallet), describe(want, no_wallet)) << amount << " " << cur.code();
+        expect_no_balance_of_a(got);
+        EXPECT_EQ(describe(h.eng.get_order(tenant_b, got.id), no_wallet),
+                  describe(h.eng.get_order(tenant_b, want.id), no_wallet));
+      }
+    }
+  // A's other orders (a top-up, not refundable for A either) answer the same.
+  order_id a_top_up = h.must_succeed(h.top_up(a_user, 1, good_channel, tenant_a)).id;
+  before = state_of_a();
+  EXPECT_EQ(describe(h.run(h.refund(a_top_up, 1, tenant_b)), no_wallet),
+            describe(h.run(h.refund(ghost_order, 1, tenant_b)), no_wallet));
+  EXPECT_EQ(state_of_a(), before);
+  // A still refunds all its merchant holds of the payment: B's attempts reserved nothing of it.
+  h.must_succeed(h.refund(a_paid, 1'900, tenant_a));
+  h.expect_conserved();
+}
+
 TEST_F(EngineTenantIsolation, GetOrderOfAnotherTenantAnswersAsForAnUnknownOrder) {
   auto before = state_of_a();
   order_reply ghost = h.eng.get_order(tenant_b, ghost_order);
@@ -172,6 +202,49 @@ TEST_F(EngineTenantIsolation, GetOrderOfAnotherTenantAnswersAsForAnUnknownOrder)
   before = state_of_a();
   EXPECT_EQ(describe(h.eng.get_order(tenant_b, topped.id), no_wallet), describe(ghost, no_wallet));
   EXPECT_EQ(state_of_a(), before);
+}
+
+// An order of A still running (its provider never answers) is as invisible to B as a final
+// one: a refund of it and a query of it answer as for an order that does not exist.
+TEST(EngineTenantIsolationRunning, RunningOrderOfAnotherTenantAnswersAsForAnUnknownOrder) {
+  engine_config config = fast_config();
+  channel_config silent = well_behaved_channel();
+  silent.submit_lost_ppm = 1'000'000;                   // the provider never hears of it ...
+  config.order.channel_not_found_final_ms = 3'600'000;  // ... and "not found" is not final for an hour
+  config.channels = {{good_channel, silent}};
+  harness h(config);
+  wallet_id a_user = h.wallet(wallet_kind::user, tenant_a);
+  order_command top_up = h.top_up(a_user, 5'000, good_channel, tenant_a);
+  // The first order of the engine: its id is (ms, node 0, its host's lane, sequence 0).
+  uint32_t lane = 0;
+  while (h.eng.hosts()[lane] != h.eng.host_for(tenant_a, top_up.request_id)) ++lane;
+  int64_t from_ms = wall_clock_ms();
+  EXPECT_EQ(h.run(top_up, 50ms).id, 0u);  // no final answer: it keeps running
+  int64_t to_ms = wall_clock_ms();
+  ASSERT_TRUE(poll_until([&] { return h.eng.stats().orders.in_flight == 1; }, 10s));
+  order_reply running;
+  for (int64_t ms = from_ms; ms <= to_ms && running.id == 0; ++ms) {
+    order_id id = (static_cast<uint64_t>(ms - order_id_generator::epoch_ms) << 22) | (uint64_t{lane} << 12);
+    running = h.eng.get_order(tenant_a, id);
+  }
+  ASSERT_NE(running.id, 0u);
+  ASSERT_EQ(running.state, order_state::processing);
+  order_id ghost_order = running.id + (uint64_t{1'000'000} << 22);
+  // A sees its running order, and may not refund it (not a succeeded payment).
+  order_reply own = h.run(h.refund(running.id, 100, tenant_a));
+  EXPECT_EQ(own.code, result_code::original_not_refundable);
+  // B: the same as for an id nobody has.
+  order_reply refund = h.run(h.refund(running.id, 100, tenant_b));
+  order_reply ghost_refund = h.run(h.refund(ghost_order, 100, tenant_b));
+  EXPECT_EQ(refund.code, result_code::unknown_order);
+  EXPECT_EQ(describe(refund, no_wallet), describe(ghost_refund, no_wallet));
+  EXPECT_EQ(describe(h.eng.get_order(tenant_b, running.id), no_wallet),
+            describe(h.eng.get_order(tenant_b, ghost_order), no_wallet));
+  // Nothing of A's order changed.
+  order_reply after = h.eng.get_order(tenant_a, running.id);
+  EXPECT_EQ(after.state, order_state::processing);
+  EXPECT_EQ(describe(after, no_wallet), describe(running, no_wallet));
+  EXPECT_EQ(h.balance(a_user, tenant_a), (balances{0, 0, 5'000}));
 }
 
 }  // namespace
