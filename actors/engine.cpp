@@ -377,6 +377,25 @@ engine_stats engine::stats() {
   return result;
 }
 
+tenant_stats engine::stats_of(tenant_id tenant) {
+  tenant_stats result;
+  caf::scoped_actor self{*system_};
+  for (const auto& host : hosts_)
+    self->request(host, caf::infinite, stats_atom::value, tenant)
+        .receive(
+            [&](const tenant_stats& s) {
+              result.submitted += s.submitted;
+              result.refused += s.refused;
+              result.duplicates += s.duplicates;
+              result.succeeded += s.succeeded;
+              result.failed += s.failed;
+              result.in_flight += s.in_flight;
+            },
+            [&](caf::error&) {});
+  result.wallets = directory_->wallets_of(tenant);
+  return result;
+}
+
 bool engine::wait_until_quiet(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

@@ -127,7 +127,10 @@ class engine {
   wallet_view admin(tenant_id tenant, wallet_id id, admin_op op, int64_t argument = 0);
   std::pair<result_code, std::vector<journal_entry>> movements(tenant_id tenant, wallet_id id, uint64_t from_sequence,
                                                                uint32_t limit);
+  //! Engine-wide counters of every tenant, for the operator (benchmarks, the demo, tests).
   engine_stats stats();
+  //! One tenant's counters, which are all a client of that tenant may see (GetStats).
+  tenant_stats stats_of(tenant_id tenant);
   //! Waits until no order is in flight; false on timeout.
   bool wait_until_quiet(std::chrono::milliseconds timeout);
   //! Audits every wallet: conservation per currency, limits, journals. Call when quiet.

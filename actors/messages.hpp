@@ -209,6 +209,25 @@ typename Inspector::result_type inspect(Inspector& f, channel_response& x) {
   return f(caf::meta::type_name("channel_response"), x.order, x.outcome, x.settled_amount, x.busy);
 }
 
+//! What one tenant may see of the engine's counters: its own orders and wallets, nothing of
+//! other tenants (GetStats on the wire). An order host counts its orders per tenant; the
+//! engine sums the hosts and adds the tenant's wallets from the directory.
+struct tenant_stats {
+  uint64_t submitted = 0;
+  uint64_t refused = 0;  //!< refused before an order existed (validation, overload)
+  uint64_t duplicates = 0;
+  uint64_t succeeded = 0;
+  uint64_t failed = 0;
+  uint64_t in_flight = 0;
+  uint64_t wallets = 0;  //!< the tenant's wallets this engine knows (system wallets included)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_stats& x) {
+  return f(caf::meta::type_name("tenant_stats"), x.submitted, x.refused, x.duplicates, x.succeeded, x.failed,
+           x.in_flight, x.wallets);
+}
+
 //! Counters of one order host; the engine sums them.
 struct host_stats {
   uint64_t submitted = 0;

@@ -350,9 +350,16 @@ class host_state {
     return s;
   }
 
+  //! One tenant's counts (its wallets are the directory's: 0 here).
+  tenant_stats stats_of(tenant_id tenant) const {
+    auto found = tenant_stats_.find(tenant);
+    return found == tenant_stats_.end() ? tenant_stats{} : found->second;
+  }
+
  private:
   void submit_one(const caf::actor& client, submit_item& item, int64_t now) {
     ++stats_.submitted;
+    ++counts_of(item.command.tenant).submitted;
     order_command& command = item.command;
     result_code code = validate(command);
     if (code != result_code::ok) return refuse(client, item, code);
@@ -433,6 +440,7 @@ class host_state {
       TX_CHECK(inserted);
       ++resumed;
       ++stats_.resumed;
+      ++counts_of(it->second.core.command().tenant).in_flight;
       if (auto waiting = awaiting_recovery_.extract(key); !waiting.empty()) {
         awaiting_recovery_count_ -= waiting.mapped().size();
         for (auto& [client, item] : waiting.mapped()) repeat(client, item, r.id);
@@ -476,6 +484,7 @@ class host_state {
     auto [it, inserted] = live_.emplace(id, live_order{order_core(id, std::move(command), system, config_.order, now),
                                                        {waiter{client, item.client_tag}}, never});
     TX_CHECK(inserted);
+    ++counts_of(it->second.core.command().tenant).in_flight;
     if (storage_ != nullptr) {
       persist_order(it->second.core, now, true);
       // Write-ahead of intent. The intent goes to the writer at the next flush, before any
@@ -537,6 +546,7 @@ class host_state {
 
   void refuse(const caf::actor& client, const submit_item& item, result_code code) {
     ++stats_.refused;
+    ++counts_of(item.command.tenant).refused;
     order_reply reply;
     reply.client_tag = item.client_tag;
     reply.tenant = item.command.tenant;
@@ -551,6 +561,7 @@ class host_state {
   //! Same request id again: same content gets the original order, other content a conflict.
   void repeat(const caf::actor& client, const submit_item& item, order_id id) {
     ++stats_.duplicates;
+    ++counts_of(item.command.tenant).duplicates;
     if (auto found = live_.find(id); found != live_.end()) {
       if (!found->second.core.command().same_content(item.command))
         return refuse(client, item, result_code::duplicate_conflict);
@@ -666,6 +677,10 @@ class host_state {
   void finalize(std::unordered_map<order_id, live_order>::iterator it, int64_t now) {
     const order_core& core = it->second.core;
     TX_CHECK(is_final(core.state()));
+    tenant_stats& counts = counts_of(core.command().tenant);
+    TX_CHECK(counts.in_flight > 0);
+    --counts.in_flight;
+    ++(core.state() == order_state::succeeded ? counts.succeeded : counts.failed);
     if (core.state() == order_state::succeeded) {
       ++stats_.succeeded;
     } else {
@@ -777,6 +792,18 @@ class host_state {
   bool tick_pending_ = false;
   int64_t tick_due_ms_ = never;
   host_stats stats_;
+  //! The same counts per tenant, for GetStats (one small entry per tenant that sent a command).
+  std::unordered_map<tenant_id, tenant_stats> tenant_stats_;
+  //! The entry used last: most bursts come from one tenant (references into the map stay valid).
+  tenant_stats* last_counts_ = nullptr;
+  tenant_id last_counts_tenant_ = 0;
+  tenant_stats& counts_of(tenant_id tenant) {
+    if (last_counts_ == nullptr || last_counts_tenant_ != tenant) {
+      last_counts_ = &tenant_stats_[tenant];
+      last_counts_tenant_ = tenant;
+    }
+    return *last_counts_;
+  }
   // Storage.
   storage_link* storage_ = nullptr;
   write_batch writer_outbox_;   //!< rows for the writer, sent at the next flush
@@ -824,6 +851,7 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
       [=](found_atom, std::vector<request_found>& answers) { self->state.on_found(answers); },
       [=](get_order_atom, tenant_id tenant, order_id id) { return self->state.get_order(tenant, id); },
       [=](stats_atom) { return self->state.stats(); },
+      [=](stats_atom, tenant_id tenant) { return self->state.stats_of(tenant); },
   };
 }
 

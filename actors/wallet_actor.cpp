@@ -210,7 +210,7 @@ struct shard_state {
       records.reserve(loaded.records.size());
       for (const auto& t : loaded.records) records.emplace_back(t.order, t.record);
       const wallet_row& row = loaded.row;
-      directory->adopt(id);
+      directory->adopt(id, row.info.tenant);
       wallet = wallets.insert(
           id, wallet_slot{wallet_core::restore(row.info, config.core, row.current, row.version, records, now), now});
     }

@@ -48,6 +48,13 @@ std::string describe(const wallet_view& v) {
   return os.str();
 }
 
+std::string describe(const tenant_stats& s) {
+  std::ostringstream os;
+  os << "submitted " << s.submitted << " refused " << s.refused << " duplicates " << s.duplicates << " succeeded "
+     << s.succeeded << " failed " << s.failed << " in_flight " << s.in_flight << " wallets " << s.wallets;
+  return os.str();
+}
+
 std::string describe(const std::pair<result_code, std::vector<journal_entry>>& m) {
   return std::string(to_string(m.first)) + " entries " + std::to_string(m.second.size());
 }
@@ -204,6 +211,50 @@ TEST_F(EngineTenantIsolation, GetOrderOfAnotherTenantAnswersAsForAnUnknownOrder)
   EXPECT_EQ(state_of_a(), before);
 }
 
+// GetStats gives a tenant its own counts only: exact for each tenant, zero for a tenant that
+// did nothing, unchanged by what another tenant does.
+TEST(EngineTenantIsolationStats, EachTenantSeesOnlyItsOwnCounts) {
+  harness h;
+  constexpr tenant_id idle_tenant = 3;
+  EXPECT_EQ(describe(h.eng.stats_of(tenant_a)), describe(tenant_stats{}));
+  wallet_id a1 = h.wallet(wallet_kind::user, tenant_a);
+  wallet_id a2 = h.wallet(wallet_kind::user, tenant_a);
+  order_command top_up = h.top_up(a1, 1'000, good_channel, tenant_a);
+  h.must_succeed(top_up);                                           // submitted 1, succeeded 1, system wallet
+  h.must_succeed(h.transfer(a1, a2, 100, tenant_a));                // 2, succeeded 2
+  h.expect_refused(h.transfer(a1, a2, 0, tenant_a), result_code::invalid_amount);  // 3, refused 1
+  EXPECT_TRUE(h.run(top_up).duplicate);                             // 4, duplicates 1
+  h.expect_failed(h.transfer(a1, a2, 5'000, tenant_a), result_code::insufficient_funds);  // 5, failed 1
+  tenant_stats a = h.eng.stats_of(tenant_a);
+  tenant_stats want_a{5, 1, 1, 2, 1, 0, 3};  // wallets: a1, a2 and A's USD system wallet
+  EXPECT_EQ(describe(a), describe(want_a));
+
+  wallet_id b1 = h.wallet(wallet_kind::user, tenant_b);
+  h.must_succeed(h.top_up(b1, 500, good_channel, tenant_b));
+  tenant_stats want_b{1, 0, 0, 1, 0, 0, 2};
+  EXPECT_EQ(describe(h.eng.stats_of(tenant_b)), describe(want_b));
+  EXPECT_EQ(describe(h.eng.stats_of(tenant_a)), describe(want_a));  // B's work is not A's
+  EXPECT_EQ(describe(h.eng.stats_of(idle_tenant)), describe(tenant_stats{}));
+
+  // A works on, and probes B's wallet: B's counts do not move, A's count A's own orders.
+  for (int i = 0; i < 5; ++i) h.must_succeed(h.transfer(a1, a2, 1, tenant_a));
+  h.expect_failed(h.transfer(b1, a2, 1, tenant_a), result_code::unknown_wallet);
+  h.wallet(wallet_kind::merchant, tenant_a);
+  EXPECT_EQ(describe(h.eng.stats_of(tenant_b)), describe(want_b));
+  EXPECT_EQ(describe(h.eng.stats_of(idle_tenant)), describe(tenant_stats{}));
+  want_a = {11, 1, 1, 7, 2, 0, 4};
+  EXPECT_EQ(describe(h.eng.stats_of(tenant_a)), describe(want_a));
+
+  // The engine-wide counters (in process only) are the sums.
+  engine_stats all = h.eng.stats();
+  EXPECT_EQ(all.orders.submitted, want_a.submitted + want_b.submitted);
+  EXPECT_EQ(all.orders.succeeded, want_a.succeeded + want_b.succeeded);
+  EXPECT_EQ(all.orders.failed, want_a.failed + want_b.failed);
+  EXPECT_EQ(all.orders.refused, want_a.refused + want_b.refused);
+  EXPECT_EQ(all.orders.duplicates, want_a.duplicates + want_b.duplicates);
+  EXPECT_EQ(all.wallets, want_a.wallets + want_b.wallets);
+}
+
 // An order of A still running (its provider never answers) is as invisible to B as a final
 // one: a refund of it and a query of it answer as for an order that does not exist.
 TEST(EngineTenantIsolationRunning, RunningOrderOfAnotherTenantAnswersAsForAnUnknownOrder) {
@@ -229,6 +280,8 @@ TEST(EngineTenantIsolationRunning, RunningOrderOfAnotherTenantAnswersAsForAnUnkn
   }
   ASSERT_NE(running.id, 0u);
   ASSERT_EQ(running.state, order_state::processing);
+  EXPECT_EQ(h.eng.stats_of(tenant_a).in_flight, 1u);
+  EXPECT_EQ(h.eng.stats_of(tenant_b).in_flight, 0u);
   order_id ghost_order = running.id + (uint64_t{1'000'000} << 22);
   // A sees its running order, and may not refund it (not a succeeded payment).
   order_reply own = h.run(h.refund(running.id, 100, tenant_a));
@@ -245,6 +298,8 @@ TEST(EngineTenantIsolationRunning, RunningOrderOfAnotherTenantAnswersAsForAnUnkn
   EXPECT_EQ(after.state, order_state::processing);
   EXPECT_EQ(describe(after, no_wallet), describe(running, no_wallet));
   EXPECT_EQ(h.balance(a_user, tenant_a), (balances{0, 0, 5'000}));
+  EXPECT_EQ(h.eng.stats_of(tenant_a).in_flight, 1u);
+  EXPECT_EQ(h.eng.stats_of(tenant_b).in_flight, 0u);  // B's refunds are final
 }
 
 }  // namespace
