@@ -168,7 +168,7 @@ TEST_F(EngineRejections, CurrencyMismatch) {
   EXPECT_EQ(h.balance(h.system(tenant, eur)), avail(-5'000));
 }
 
-TEST_F(EngineRejections, TenantMismatchOfQueriesAdminAndRefunds) {
+TEST_F(EngineRejections, OtherTenantQueriesAdminAndRefundsAnswerAsUnknown) {
   // Tenant 2 cannot refund tenant 1's payment: for tenant 2 it does not exist.
   h.expect_failed(h.refund(paid, 100, other_tenant), result_code::unknown_order);
   // Queries and admin of another tenant's wallet: answered as for a wallet that does not exist.
@@ -188,7 +188,7 @@ TEST_F(EngineRejections, TenantMismatchOfQueriesAdminAndRefunds) {
   h.expect_conserved();
 }
 
-TEST_F(EngineRejections, TenantMismatch) {
+TEST_F(EngineRejections, OtherTenantWalletInAnOrderAnswersAsUnknown) {
   h.patience = 3s;
   wallet_id foreign = h.wallet(wallet_kind::user, other_tenant);
   wallet_id foreign_merchant = h.wallet(wallet_kind::merchant, other_tenant);

@@ -62,7 +62,7 @@ std::string describe(const std::pair<result_code, std::vector<journal_entry>>& m
 //! Two worlds in one engine. Tenant A: a funded user, a merchant paid by it, a fee wallet with
 //! its fee, a frozen and a closed wallet, its system wallet (negative). Tenant B: its own user,
 //! merchant and fee wallet, funded, so that B's probes would succeed with B's own wallets.
-class EngineTenantIsolation : public ::testing::Test {
+class engine_tenant_isolation : public ::testing::Test {
  protected:
   void SetUp() override {
     h.patience = 10s;
@@ -114,7 +114,8 @@ class EngineTenantIsolation : public ::testing::Test {
       EXPECT_EQ(got.code, result_code::unknown_wallet);
       expect_no_balance_of_a(got);
       // B asking for that order later: the same, too.
-      EXPECT_EQ(describe(h.eng.get_order(tenant_b, got.id), a), describe(h.eng.get_order(tenant_b, want.id), ghost_wallet));
+      EXPECT_EQ(describe(h.eng.get_order(tenant_b, got.id), a),
+                describe(h.eng.get_order(tenant_b, want.id), ghost_wallet));
       expect_no_balance_of_a(h.eng.get_order(tenant_b, got.id));
     }
   }
@@ -132,7 +133,7 @@ class EngineTenantIsolation : public ::testing::Test {
   wallet_id b_user = no_wallet, b_merchant = no_wallet, b_fee = no_wallet;
 };
 
-TEST_F(EngineTenantIsolation, OrdersNamingAnotherTenantWalletAnswerAsForAnUnknownWallet) {
+TEST_F(engine_tenant_isolation, orders_naming_another_tenant_wallet_answer_as_for_an_unknown_wallet) {
   auto before = state_of_a();
   for (wallet_id a : a_wallets) {
     // Every order kind, A's wallet on each side it can take.
@@ -150,7 +151,7 @@ TEST_F(EngineTenantIsolation, OrdersNamingAnotherTenantWalletAnswerAsForAnUnknow
   h.expect_conserved();
 }
 
-TEST_F(EngineTenantIsolation, WalletQueriesAndAdministrationOfAnotherTenantAnswerAsForAnUnknownWallet) {
+TEST_F(engine_tenant_isolation, wallet_queries_of_another_tenant_answer_as_for_an_unknown_wallet) {
   auto before = state_of_a();
   const wallet_view ghost_view = h.eng.get_wallet(tenant_b, ghost_wallet);
   EXPECT_EQ(ghost_view.code, result_code::unknown_wallet);
@@ -170,7 +171,7 @@ TEST_F(EngineTenantIsolation, WalletQueriesAndAdministrationOfAnotherTenantAnswe
   EXPECT_EQ(state_of_a(), before);
 }
 
-TEST_F(EngineTenantIsolation, RefundOfAnotherTenantOrderAnswersAsForAnUnknownOrder) {
+TEST_F(engine_tenant_isolation, refund_of_another_tenant_order_answers_as_for_an_unknown_order) {
   auto before = state_of_a();
   // A's succeeded payment, refunded by B in full, in part, in another currency, repeated.
   for (int64_t amount : {int64_t{100}, int64_t{2'000}, int64_t{2'001}})
@@ -198,7 +199,7 @@ TEST_F(EngineTenantIsolation, RefundOfAnotherTenantOrderAnswersAsForAnUnknownOrd
   h.expect_conserved();
 }
 
-TEST_F(EngineTenantIsolation, GetOrderOfAnotherTenantAnswersAsForAnUnknownOrder) {
+TEST_F(engine_tenant_isolation, get_order_of_another_tenant_answers_as_for_an_unknown_order) {
   auto before = state_of_a();
   order_reply ghost = h.eng.get_order(tenant_b, ghost_order);
   EXPECT_EQ(ghost.code, result_code::unknown_order);
@@ -213,7 +214,7 @@ TEST_F(EngineTenantIsolation, GetOrderOfAnotherTenantAnswersAsForAnUnknownOrder)
 
 // GetStats gives a tenant its own counts only: exact for each tenant, zero for a tenant that
 // did nothing, unchanged by what another tenant does.
-TEST(EngineTenantIsolationStats, EachTenantSeesOnlyItsOwnCounts) {
+TEST(engine_tenant_isolation_stats, each_tenant_sees_only_its_own_counts) {
   harness h;
   constexpr tenant_id idle_tenant = 3;
   EXPECT_EQ(describe(h.eng.stats_of(tenant_a)), describe(tenant_stats{}));
@@ -257,7 +258,7 @@ TEST(EngineTenantIsolationStats, EachTenantSeesOnlyItsOwnCounts) {
 
 // An order of A still running (its provider never answers) is as invisible to B as a final
 // one: a refund of it and a query of it answer as for an order that does not exist.
-TEST(EngineTenantIsolationRunning, RunningOrderOfAnotherTenantAnswersAsForAnUnknownOrder) {
+TEST(engine_tenant_isolation_running, running_order_of_another_tenant_is_an_unknown_order) {
   engine_config config = fast_config();
   channel_config silent = well_behaved_channel();
   silent.submit_lost_ppm = 1'000'000;                   // the provider never hears of it ...
