@@ -55,6 +55,8 @@ void add(host_stats& total, const host_stats& s) {
   total.channel_queries += s.channel_queries;
   total.alerts += s.alerts;
   total.resumed += s.resumed;
+  total.final_retained += s.final_retained;
+  total.evicted += s.evicted;
   for (size_t i = 0; i < total.alerts_by_kind.size() && i < s.alerts_by_kind.size(); ++i)
     total.alerts_by_kind[i] += s.alerts_by_kind[i];
   for (size_t i = 0; i < total.failed_by_code.size() && i < s.failed_by_code.size(); ++i)
@@ -293,13 +295,17 @@ order_reply engine::execute(const order_command& command, std::chrono::milliseco
   return result;
 }
 
+//! A query not answered by then gets `unavailable` (retryable): the shard or host is swamped,
+//! or MySQL is slow to read what left memory.
+const auto query_deadline = std::chrono::milliseconds(limits::query_deadline_ms);
+
 order_reply engine::get_order(tenant_id tenant, order_id id) {
   order_reply result;
   result.code = result_code::unknown_order;
   const caf::actor* host = host_of(id);
   if (host == nullptr) return result;
   caf::scoped_actor self{*system_};
-  self->request(*host, caf::infinite, get_order_atom::value, tenant, id)
+  self->request(*host, query_deadline, get_order_atom::value, tenant, id)
       .receive([&](order_reply& reply) { result = std::move(reply); },
                [&](caf::error&) { result.code = result_code::unavailable; });
   return result;
@@ -317,7 +323,7 @@ template <class... Ts>
 wallet_view ask_wallet(caf::actor_system& system, const caf::actor& wallet, Ts... args) {
   wallet_view result;
   caf::scoped_actor self{system};
-  self->request(wallet, caf::infinite, args...)
+  self->request(wallet, query_deadline, args...)
       .receive([&](wallet_view& view) { result = std::move(view); },
                [&](caf::error&) { result.code = result_code::unavailable; });
   return result;
@@ -347,7 +353,7 @@ std::pair<result_code, std::vector<journal_entry>> engine::movements(tenant_id t
   auto wallet = directory_->resolve(id);
   if (!wallet) return result;
   caf::scoped_actor self{*system_};
-  self->request(*wallet, caf::infinite, movements_atom::value, id, tenant, from_sequence, limit)
+  self->request(*wallet, query_deadline, movements_atom::value, id, tenant, from_sequence, limit)
       .receive(
           [&](result_code code, std::vector<journal_entry>& entries) {
             result.first = code;
@@ -361,7 +367,7 @@ engine_stats engine::stats() {
   engine_stats result;
   caf::scoped_actor self{*system_};
   for (const auto& host : hosts_)
-    self->request(host, caf::infinite, stats_atom::value)
+    self->request(host, query_deadline, stats_atom::value)
         .receive([&](host_stats& s) { add(result.orders, s); }, [&](caf::error&) {});
   result.wallets = directory_->wallets();
   result.active_wallets = directory_->active();

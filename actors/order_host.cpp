@@ -8,6 +8,7 @@
 
 #include "actors/clock.hpp"
 #include "actors/core/check.hpp"
+#include "actors/core/final_retention.hpp"
 #include "actors/core/order_id_generator.hpp"
 #include "actors/core/refund_allowance.hpp"
 #include "actors/core/timer_queue.hpp"
@@ -41,7 +42,8 @@ struct final_order {
   int64_t finished_ms;
   std::vector<wallet_balance> wallets;
   std::unique_ptr<refund_allowance> allowance;
-  //! Storage, durable ack: the host's writer batch holding the final row (0: nothing to wait for).
+  //! Storage: the host's writer batch holding the final row (0: nothing to wait for). A durable
+  //! ack waits for it; eviction waits for it (a lookup in MySQL must find what left memory).
   uint64_t commit_seq = 0;
   //! Read back from MySQL (a request id repeated after a restart): refunds made before the
   //! restart are not known here, so its allowance is loaded before any refund step.
@@ -106,6 +108,7 @@ class host_state {
     directory_ = directory;
     ids_.emplace(config.node_id, config.lane);
     storage_ = config.storage;
+    retention_.emplace(config.order.final_retention_ms, config.orders_retained_max);
     // Recovery runs only on a database that held orders at start; until it has handed every
     // non-final order over, a request id found in MySQL for one of them waits for it here.
     recovery_done_ = storage_ == nullptr || storage_->orders_at_start == 0;
@@ -173,13 +176,13 @@ class host_state {
   std::optional<allowance_result> on_allowance_step(const caf::actor& sender, const allowance_step& step) {
     auto found = final_.find(step.original);
     bool unknown = found == final_.end() && live_.count(step.original) == 0;
-    if (storage_ != nullptr && storage_->orders_at_start > 0 &&
+    if (may_be_stored() &&
         (unknown || (found != final_.end() && found->second.refunds_unknown))) {
       allowance_result busy{step.refund, step.phase, result_code::unavailable, no_wallet, no_wallet};
       auto pending = loading_originals_.find(step.original);
       if (pending == loading_originals_.end()) {
         if (loading_originals_.size() >= originals_pending_max) return busy;  // retryable: the refund resends
-        origin_outbox_.push_back(step.original);
+        if (querying_.count(step.original) == 0) origin_outbox_.push_back(step.original);
         pending = loading_originals_.emplace(step.original, std::vector<std::pair<caf::actor, allowance_step>>{}).first;
         after_input(wall_clock_ms());
       }
@@ -194,6 +197,7 @@ class host_state {
   //! its refund allowance rebuilt from the stored refunds, then the waiting steps are answered.
   void on_originals(std::vector<loaded_original>& loaded) {
     for (auto& original : loaded) {
+      answer_queries(original);
       auto node = loading_originals_.extract(original.id);
       if (node.empty()) continue;
       if (!original.failed && original.found && is_final(original.state)) adopt_original(original);
@@ -212,16 +216,60 @@ class host_state {
 
  private:
   static constexpr size_t originals_pending_max = 4096;
+  //! Orders being read from MySQL for queries, and queries waiting for one order, at most;
+  //! past either a query gets `unavailable` (retryable).
+  static constexpr size_t queries_pending_max = 4096;
+  static constexpr size_t queries_per_order_max = 256;
+
+  struct order_query {
+    tenant_id tenant;
+    caf::typed_response_promise<order_reply> promise;
+  };
+
+  static order_reply unknown_order_reply() {
+    order_reply reply;
+    reply.code = result_code::unknown_order;  // another tenant's order is not visible either
+    return reply;
+  }
+
+  //! The queries waiting for an order read from MySQL get what it holds: its stored state,
+  //! amounts and times (the balances after its steps are known only while it is in memory).
+  void answer_queries(const loaded_original& original) {
+    auto node = querying_.extract(original.id);
+    if (node.empty()) return;
+    for (auto& query : node.mapped()) {
+      order_reply reply;
+      if (original.failed) {
+        reply.code = result_code::unavailable;
+      } else if (auto found = final_.find(original.id); found != final_.end()) {
+        // Adopted meanwhile (a refund loaded it too): memory is as good and has the balances.
+        reply = found->second.command.tenant == query.tenant ? reply_of(original.id, found->second)
+                                                              : unknown_order_reply();
+      } else if (!original.found || original.command.tenant != query.tenant) {
+        reply = unknown_order_reply();
+      } else {
+        fill(reply, original.id, original.command);
+        reply.state = original.state;
+        reply.code = original.reason;
+        reply.posted_amount = original.posted_amount;
+        reply.created_ms = original.created_ms;
+        reply.finished_ms = is_final(original.state) ? original.final_ms : 0;
+      }
+      query.promise.deliver(std::move(reply));
+    }
+  }
   static constexpr size_t steps_per_original_max = 1024;
 
   void adopt_original(const loaded_original& original) {
     auto found = final_.find(original.id);
-    if (found == final_.end())
+    if (found == final_.end()) {
       found = final_
                   .emplace(original.id, final_order{original.command, original.state, original.reason,
                                                     original.posted_amount, original.created_ms, original.final_ms,
                                                     {}, nullptr, 0})
                   .first;
+      retention_->add(original.id, wall_clock_ms());
+    }
     final_order& record = found->second;
     record.refunds_unknown = false;
     if (record.command.kind != order_kind::pay || record.state != order_state::succeeded) return;
@@ -333,20 +381,40 @@ class host_state {
     });
   }
 
-  order_reply get_order(tenant_id tenant, order_id id) const {
-    if (auto found = live_.find(id); found != live_.end() && found->second.core.command().tenant == tenant)
-      return reply_of(found->second.core);
-    if (auto found = final_.find(id); found != final_.end() && found->second.command.tenant == tenant)
-      return reply_of(id, found->second);
-    order_reply reply;
-    reply.code = result_code::unknown_order;  // another tenant's order is not visible either
-    return reply;
+  //! An order of this host: from memory, else (storage: it may have left memory, or finished
+  //! before a restart) from MySQL, answered once the order loader read it.
+  caf::result<order_reply> get_order(tenant_id tenant, order_id id) {
+    if (auto found = live_.find(id); found != live_.end())
+      return found->second.core.command().tenant == tenant ? reply_of(found->second.core) : unknown_order_reply();
+    if (auto found = final_.find(id); found != final_.end())
+      return found->second.command.tenant == tenant ? reply_of(id, found->second) : unknown_order_reply();
+    if (!may_be_stored()) return unknown_order_reply();
+    auto pending = querying_.find(id);
+    if (pending == querying_.end()) {
+      if (querying_.size() >= queries_pending_max) {
+        order_reply busy;
+        busy.code = result_code::unavailable;  // retryable: too many orders being read at once
+        return busy;
+      }
+      if (loading_originals_.count(id) == 0) origin_outbox_.push_back(id);
+      pending = querying_.emplace(id, std::vector<order_query>{}).first;
+      after_input(wall_clock_ms());
+    }
+    if (pending->second.size() >= queries_per_order_max) {
+      order_reply busy;
+      busy.code = result_code::unavailable;
+      return busy;
+    }
+    auto promise = self_->make_response_promise<order_reply>();
+    pending->second.push_back({tenant, promise});
+    return promise;
   }
 
   host_stats stats() const {
     host_stats s = stats_;
     s.in_flight = live_.size();
     s.retained = live_.size() + final_.size();
+    s.final_retained = final_.size();
     return s;
   }
 
@@ -365,8 +433,9 @@ class host_state {
     if (code != result_code::ok) return refuse(client, item, code);
     std::string key = request_key(command.tenant, command.request_id);
     if (auto found = requests_.find(key); found != requests_.end()) return repeat(client, item, found->second);
-    if (storage_ != nullptr && storage_->orders_at_start > 0) {
-      // After a restart a request id unknown here may be in MySQL: look it up first.
+    if (may_be_stored()) {
+      // After a restart, or once final orders left memory, a request id unknown here may be
+      // in MySQL: look it up first.
       auto pending = looking_up_.find(key);
       if (pending == looking_up_.end()) {
         if (looking_up_.size() >= lookups_pending_max) return refuse(client, item, result_code::unavailable);
@@ -409,7 +478,10 @@ class host_state {
           auto [record, inserted] = final_.emplace(
               f.id, final_order{item.command, f.state, f.reason, f.posted_amount, f.created_ms, f.final_ms, {},
                                 nullptr, 0});
-          if (inserted) record->second.refunds_unknown = true;
+          if (inserted) {
+            record->second.refunds_unknown = true;
+            retention_->add(f.id, now);
+          }
           requests_.emplace(key, f.id);
           repeat(client, item, f.id);
         }
@@ -472,8 +544,13 @@ class host_state {
   void submit_new(const caf::actor& client, submit_item& item, std::string key, int64_t now) {
     order_command& command = item.command;
     if (storage_ != nullptr && !storage_->accepting_new()) return refuse(client, item, result_code::unavailable);
-    if (live_.size() >= config_.orders_in_flight_max || live_.size() + final_.size() >= config_.orders_retained_max)
-      return refuse(client, item, result_code::overloaded);
+    if (live_.size() >= config_.orders_in_flight_max) return refuse(client, item, result_code::overloaded);
+    if (final_.size() > config_.orders_retained_max) {
+      // Past the bound the oldest final orders leave memory; while they cannot leave yet (their
+      // final rows not yet committed: the writer is behind) new orders wait, retryably.
+      evict(now);
+      if (final_.size() > config_.orders_retained_max) return refuse(client, item, result_code::overloaded);
+    }
     wallet_id system = no_wallet;
     if (command.kind == order_kind::top_up || command.kind == order_kind::withdraw) {
       if (channels_.count(command.channel) == 0) return refuse(client, item, result_code::unknown_channel);
@@ -575,7 +652,7 @@ class host_state {
     order_reply reply = reply_of(id, found->second);
     reply.client_tag = item.client_tag;
     reply.duplicate = true;
-    if (found->second.commit_seq > committed_seq_) {
+    if (storage_ != nullptr && storage_->durable_ack() && found->second.commit_seq > committed_seq_) {
       waits_.push_back({found->second.commit_seq, 0, client, std::move(reply)});  // final, not yet committed
       return;
     }
@@ -692,10 +769,8 @@ class host_state {
     bool wait_for_commit = false;
     if (storage_ != nullptr) {
       persist_order(core, now, false);
-      if (storage_->durable_ack()) {
-        record.commit_seq = writer_seq_ + 1;
-        wait_for_commit = true;
-      }
+      record.commit_seq = writer_seq_ + 1;
+      wait_for_commit = storage_->durable_ack();
     }
     order_reply reply = reply_of(it->first, record);
     const auto& waiters = it->second.waiters;
@@ -710,6 +785,7 @@ class host_state {
       else reply_outbox_[w.client].push_back(std::move(answer));
     }
     final_.emplace(it->first, std::move(record));
+    retention_->add(it->first, now);
     live_.erase(it);
   }
 
@@ -758,7 +834,32 @@ class host_state {
     reply.destination = command.destination;
   }
 
+  //! Storage may hold orders this host does not know: it held orders at start, or final
+  //! orders left this host's memory since.
+  bool may_be_stored() const {
+    return storage_ != nullptr && (storage_->orders_at_start > 0 || stats_.evicted > 0);
+  }
+
+  //! Final orders past the idempotency window or the retained maximum leave memory, oldest
+  //! first (final_retention). One stays while its final row is not committed (a lookup in
+  //! MySQL must find it) or while a refund holds part of it reserved.
+  void evict(int64_t now) {
+    stats_.evicted += retention_->expire(now, final_.size(), [&](order_id id) {
+      auto found = final_.find(id);
+      if (found == final_.end()) return eviction::gone;
+      final_order& record = found->second;
+      if (storage_ != nullptr && record.commit_seq > committed_seq_) return eviction::not_yet;
+      if (record.allowance && record.allowance->reserved() > 0) return eviction::pinned;
+      if (auto request = requests_.find(request_key(record.command.tenant, record.command.request_id));
+          request != requests_.end() && request->second == id)
+        requests_.erase(request);
+      final_.erase(found);
+      return eviction::evict;
+    });
+  }
+
   void after_input(int64_t now) {
+    evict(now);
     if (!flush_pending_ && (steps_pending_ || !reply_outbox_.empty() || !channel_outbox_.empty() ||
                             (storage_ != nullptr &&
                              (!writer_outbox_.empty() || !lookup_outbox_.empty() || !origin_outbox_.empty())))) {
@@ -781,6 +882,7 @@ class host_state {
   std::unordered_map<order_id, live_order> live_;
   std::unordered_map<order_id, final_order> final_;
   std::unordered_map<std::string, order_id> requests_;
+  std::optional<final_retention> retention_;  //!< which final orders leave memory, and when
   timer_queue<order_id> timers_;
   std::vector<order_action> actions_;
   std::vector<std::vector<leg_step>> step_outbox_;  //!< by wallet shard index
@@ -819,6 +921,7 @@ class host_state {
   size_t awaiting_recovery_count_ = 0;
   std::vector<order_id> origin_outbox_;  //!< originals to load from MySQL, sent at the next flush
   std::unordered_map<order_id, std::vector<std::pair<caf::actor, allowance_step>>> loading_originals_;
+  std::unordered_map<order_id, std::vector<order_query>> querying_;  //!< GetOrder of orders read from MySQL
 };
 
 using host_actor = caf::stateful_actor<host_state>;
@@ -849,7 +952,9 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
       [=](flush_atom) { self->state.flush(); },
       [=](committed_atom, uint64_t seq) { self->state.on_committed(seq); },
       [=](found_atom, std::vector<request_found>& answers) { self->state.on_found(answers); },
-      [=](get_order_atom, tenant_id tenant, order_id id) { return self->state.get_order(tenant, id); },
+      [=](get_order_atom, tenant_id tenant, order_id id) -> caf::result<order_reply> {
+        return self->state.get_order(tenant, id);
+      },
       [=](stats_atom) { return self->state.stats(); },
       [=](stats_atom, tenant_id tenant) { return self->state.stats_of(tenant); },
   };

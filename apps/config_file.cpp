@@ -87,6 +87,9 @@ const std::map<std::string, handler>& handlers() {
       {"engine.orders_in_flight_max",
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.engine.orders_in_flight_max; }, 1,
                            static_cast<int64_t>(limits::engine_orders_in_flight_max))},
+      {"engine.orders_retained_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return s.engine.orders_retained_max; }, 1,
+                           static_cast<int64_t>(limits::engine_orders_retained_max))},
       {"engine.wallet_shards",
        integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return s.engine.wallet.shards; }, 0, uint32_max)},
       // [order]
@@ -110,6 +113,9 @@ const std::map<std::string, handler>& handlers() {
       {"order.processing_alert_ms",
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.engine.order.processing_alert_ms; }, 1,
                             int64_max)},
+      {"order.final_retention_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.engine.order.final_retention_ms; },
+                            limits::order_final_retention_ms_min, limits::order_final_retention_ms_max)},
       // [storage]: its presence turns MySQL storage on.
       {"storage.mysql", string_key([](serve_settings& s) -> std::string& { return storage(s).uri; })},
       {"storage.ack",

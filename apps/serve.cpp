@@ -205,6 +205,17 @@ int run_serve(int argc, char** argv) {
     std::fprintf(stderr, "txengine serve: %s\n", error.c_str());
     return 3;
   }
+  const auto& cfg = eng.config();
+  if (eng.persistent()) {
+    std::printf("retention: final orders stay in memory %lld s (at most %zu); later repeats and queries are answered "
+                "from MySQL\n",
+                static_cast<long long>(cfg.order.final_retention_ms / 1000), cfg.orders_retained_max);
+  } else {
+    std::printf("retention: no storage, so the idempotency window is the retention: a final order is forgotten %lld s "
+                "after it finished (or sooner past %zu final orders); a request id repeated later starts a new "
+                "order, and a query or refund of it gets UNKNOWN_ORDER\n",
+                static_cast<long long>(cfg.order.final_retention_ms / 1000), cfg.orders_retained_max);
+  }
   if (eng.persistent()) {
     // Orders not final at the last stop are resumed while the server already takes commands;
     // the report comes once all of them were read and handed to their hosts.

@@ -20,8 +20,20 @@ constexpr size_t wallet_finished_records_max = 1 << 21;
 constexpr size_t wallet_journal_entries_max = 1 << 16;
 //! Orders in flight (not yet final) on one engine, at most.
 constexpr size_t engine_orders_in_flight_max = 1 << 20;
-//! Orders an engine keeps in memory (final ones included) before refusing new ones.
+//! Final orders an engine keeps in memory at most (config `[engine] orders_retained_max`);
+//! past it the oldest leave memory (final_retention.hpp). New orders are refused
+//! (`overloaded`) only while the oldest cannot leave yet (final rows not yet committed).
 constexpr size_t engine_orders_retained_max = 1 << 25;
+//! How long a final order stays in memory by default (config `[order] final_retention_ms`):
+//! the idempotency window without storage.
+constexpr int64_t order_final_retention_ms_default = 10 * 60 * 1000;
+//! Bounds of that setting: at least a second (a repeat right after the answer must find the
+//! order), at most a week.
+constexpr int64_t order_final_retention_ms_min = 1000;
+constexpr int64_t order_final_retention_ms_max = 7 * 24 * 3600 * 1000ll;
+//! A query or administration call (wallet get, movements, order get, stats) not answered by
+//! then gets `unavailable` (retryable) instead of holding its caller.
+constexpr int64_t query_deadline_ms = 10'000;
 //! Requests one simulated channel holds queued, at most.
 constexpr size_t channel_queue_max = 1 << 18;
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "actors/core/inline_vector.hpp"
+#include "actors/core/limits.hpp"
 #include "actors/core/order_command.hpp"
 #include "actors/core/result_code.hpp"
 #include "actors/core/types.hpp"
@@ -34,6 +35,10 @@ struct order_config {
   int64_t channel_not_found_final_ms = 30'000;
   //! An order still processing this long raises an alert (it keeps going).
   int64_t processing_alert_ms = 60'000;
+  //! Not the order's own rule but its host's: how long a final order stays in memory for
+  //! idempotent repeats and queries (the idempotency window without storage; with storage a
+  //! later repeat or query is answered from MySQL). See final_retention.hpp.
+  int64_t final_retention_ms = limits::order_final_retention_ms_default;
 };
 
 //! What a channel said about an order.
