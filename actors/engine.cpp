@@ -383,11 +383,12 @@ engine_stats engine::stats() {
   return result;
 }
 
-tenant_stats engine::stats_of(tenant_id tenant) {
+std::optional<tenant_stats> engine::stats_of(tenant_id tenant) {
   tenant_stats result;
+  bool complete = true;
   caf::scoped_actor self{*system_};
   for (const auto& host : hosts_)
-    self->request(host, caf::infinite, stats_atom::value, tenant)
+    self->request(host, query_deadline, stats_atom::value, tenant)
         .receive(
             [&](const tenant_stats& s) {
               result.submitted += s.submitted;
@@ -397,7 +398,8 @@ tenant_stats engine::stats_of(tenant_id tenant) {
               result.failed += s.failed;
               result.in_flight += s.in_flight;
             },
-            [&](caf::error&) {});
+            [&](caf::error&) { complete = false; });
+  if (!complete) return std::nullopt;
   result.wallets = directory_->wallets_of(tenant);
   return result;
 }

@@ -134,7 +134,9 @@ Reply execute_query(engine& eng, const Request& request, tenant_id tenant) {
     }
     case Request::kGetStats: {
       // The caller's tenant only: engine-wide counts would tell one tenant about the others.
-      auto s = eng.stats_of(tenant);
+      auto counted = eng.stats_of(tenant);
+      if (!counted) return code_only(result_code::unavailable);  // retryable: a host did not answer in time
+      const tenant_stats& s = *counted;
       Reply reply = code_only(result_code::ok);
       auto* out = reply.mutable_stats();
       out->set_submitted(s.submitted);

@@ -3,6 +3,7 @@
 // changes. Each probe naming one of A's wallets or orders is sent again naming an id that does
 // not exist; both answers must be the same field by field, once the ids the caller chose and
 // the new order's own id and times are set aside.
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -54,6 +55,8 @@ std::string describe(const tenant_stats& s) {
      << s.succeeded << " failed " << s.failed << " in_flight " << s.in_flight << " wallets " << s.wallets;
   return os.str();
 }
+
+std::string describe(const std::optional<tenant_stats>& s) { return s ? describe(*s) : "no answer"; }
 
 std::string describe(const std::pair<result_code, std::vector<journal_entry>>& m) {
   return std::string(to_string(m.first)) + " entries " + std::to_string(m.second.size());
@@ -226,7 +229,7 @@ TEST(engine_tenant_isolation_stats, each_tenant_sees_only_its_own_counts) {
   h.expect_refused(h.transfer(a1, a2, 0, tenant_a), result_code::invalid_amount);  // 3, refused 1
   EXPECT_TRUE(h.run(top_up).duplicate);                             // 4, duplicates 1
   h.expect_failed(h.transfer(a1, a2, 5'000, tenant_a), result_code::insufficient_funds);  // 5, failed 1
-  tenant_stats a = h.eng.stats_of(tenant_a);
+  tenant_stats a = h.eng.stats_of(tenant_a).value();
   tenant_stats want_a{5, 1, 1, 2, 1, 0, 3};  // wallets: a1, a2 and A's USD system wallet
   EXPECT_EQ(describe(a), describe(want_a));
 
@@ -281,8 +284,8 @@ TEST(engine_tenant_isolation_running, running_order_of_another_tenant_is_an_unkn
   }
   ASSERT_NE(running.id, 0u);
   ASSERT_EQ(running.state, order_state::processing);
-  EXPECT_EQ(h.eng.stats_of(tenant_a).in_flight, 1u);
-  EXPECT_EQ(h.eng.stats_of(tenant_b).in_flight, 0u);
+  EXPECT_EQ(h.eng.stats_of(tenant_a).value().in_flight, 1u);
+  EXPECT_EQ(h.eng.stats_of(tenant_b).value().in_flight, 0u);
   order_id ghost_order = running.id + (uint64_t{1'000'000} << 22);
   // A sees its running order, and may not refund it (not a succeeded payment).
   order_reply own = h.run(h.refund(running.id, 100, tenant_a));
@@ -299,8 +302,8 @@ TEST(engine_tenant_isolation_running, running_order_of_another_tenant_is_an_unkn
   EXPECT_EQ(after.state, order_state::processing);
   EXPECT_EQ(describe(after, no_wallet), describe(running, no_wallet));
   EXPECT_EQ(h.balance(a_user, tenant_a), (balances{0, 0, 5'000}));
-  EXPECT_EQ(h.eng.stats_of(tenant_a).in_flight, 1u);
-  EXPECT_EQ(h.eng.stats_of(tenant_b).in_flight, 0u);  // B's refunds are final
+  EXPECT_EQ(h.eng.stats_of(tenant_a).value().in_flight, 1u);
+  EXPECT_EQ(h.eng.stats_of(tenant_b).value().in_flight, 0u);  // B's refunds are final
 }
 
 }  // namespace
