@@ -4,6 +4,7 @@
 
 #include "actors/clock.hpp"
 #include "actors/core/check.hpp"
+#include "actors/core/limits.hpp"
 #include "actors/wallet_actor.hpp"
 
 namespace txengine {
@@ -20,14 +21,68 @@ wallet_directory::~wallet_directory() {
   for (const auto& shard : shards_) caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
 }
 
+namespace {
+
+std::string request_map_key(tenant_id tenant, const std::string& request_id) {
+  std::string key(reinterpret_cast<const char*>(&tenant), sizeof tenant);
+  key += request_id;
+  return key;
+}
+
+}  // namespace
+
+result_code wallet_directory::validate(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit) {
+  if (tenant == 0) return result_code::invalid_argument;
+  if (!cur.valid()) return result_code::invalid_currency;
+  if (static_cast<uint8_t>(kind) > static_cast<uint8_t>(wallet_kind::fee)) return result_code::invalid_argument;
+  if (overdraft_limit < 0) return result_code::invalid_limit;
+  if (kind == wallet_kind::system && overdraft_limit != 0) return result_code::invalid_limit;
+  return result_code::ok;
+}
+
+uint64_t wallet_directory::request_hash(currency cur, wallet_kind kind, int64_t overdraft_limit) {
+  uint64_t h = 14695981039346656037ull;
+  for (uint64_t v : {uint64_t{cur.packed()}, uint64_t{static_cast<uint8_t>(kind)}, static_cast<uint64_t>(overdraft_limit)})
+    for (int i = 0; i < 8; ++i) {
+      h ^= (v >> (8 * i)) & 0xFF;
+      h *= 1099511628211ull;
+    }
+  return h & 0x7FFFFFFFFFFFFFFFull;
+}
+
+wallet_directory::wallet_request wallet_directory::claim_request(tenant_id tenant, const std::string& request_id) {
+  std::lock_guard<std::mutex> guard(requests_mutex_);
+  auto [it, inserted] = requests_.try_emplace(request_map_key(tenant, request_id));
+  if (inserted) {
+    it->second.st = wallet_request::state::pending;
+    return wallet_request{};  // claimed by the caller
+  }
+  return it->second;
+}
+
+void wallet_directory::settle_request(tenant_id tenant, const std::string& request_id, wallet_id id, uint64_t hash) {
+  std::lock_guard<std::mutex> guard(requests_mutex_);
+  std::string key = request_map_key(tenant, request_id);
+  auto& entry = requests_[key];
+  entry = wallet_request{wallet_request::state::known, id, hash};
+  if (storage_ == nullptr) return;
+  requests_order_.push_back(std::move(key));
+  while (requests_order_.size() > limits::wallet_requests_cached_max) {
+    auto old = requests_.find(requests_order_.front());
+    if (old != requests_.end() && old->second.st == wallet_request::state::known) requests_.erase(old);
+    requests_order_.pop_front();
+  }
+}
+
+void wallet_directory::release_request(tenant_id tenant, const std::string& request_id) {
+  std::lock_guard<std::mutex> guard(requests_mutex_);
+  auto found = requests_.find(request_map_key(tenant, request_id));
+  if (found != requests_.end() && found->second.st == wallet_request::state::pending) requests_.erase(found);
+}
+
 wallet_id wallet_directory::create(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit,
-                                   result_code& code) {
-  code = result_code::ok;
-  if (tenant == 0) code = result_code::invalid_argument;
-  else if (!cur.valid()) code = result_code::invalid_currency;
-  else if (static_cast<uint8_t>(kind) > static_cast<uint8_t>(wallet_kind::fee)) code = result_code::invalid_argument;
-  else if (overdraft_limit < 0) code = result_code::invalid_limit;
-  else if (kind == wallet_kind::system && overdraft_limit != 0) code = result_code::invalid_limit;
+                                   result_code& code, const std::string& request_id, uint64_t request_hash) {
+  code = validate(tenant, cur, kind, overdraft_limit);
   if (code != result_code::ok) return no_wallet;
   wallet_info info;
   info.id = next_id_.fetch_add(1);
@@ -39,7 +94,7 @@ wallet_id wallet_directory::create(tenant_id tenant, currency cur, wallet_kind k
     // Handed to the writer before the id is returned, so it precedes every effect on the
     // wallet in the writer's mailbox (and so in what is committed).
     write_batch batch;
-    batch.wallets.push_back(wallet_row{info, balances{}, 0, wall_clock_ms()});
+    batch.wallets.push_back(wallet_row{info, balances{}, 0, wall_clock_ms(), request_id, request_hash});
     storage_->rows_queued.fetch_add(1);
     caf::anon_send(storage_->writer, persist_atom::value, std::move(batch));
   }

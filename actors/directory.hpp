@@ -15,6 +15,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <string>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -50,7 +52,28 @@ class wallet_directory {
   ~wallet_directory();
 
   //! Creates a dormant wallet; its id is assigned here. Returns no_wallet on bad input via `code`.
-  wallet_id create(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit, result_code& code);
+  //! `request_id` (with its content hash): idempotent creation, written with the wallet's row.
+  wallet_id create(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit, result_code& code,
+                   const std::string& request_id = {}, uint64_t request_hash = 0);
+
+  //! Idempotent creation: what is known here of a create_wallet request id.
+  struct wallet_request {
+    enum class state : uint8_t {
+      claimed,  //!< unknown until now: the caller owns it and must settle() or release() it
+      pending,  //!< another call is creating it right now
+      known,    //!< created (here, or found in storage): `id` and `hash`
+    };
+    state st = state::claimed;
+    wallet_id id = no_wallet;
+    uint64_t hash = 0;
+  };
+  wallet_request claim_request(tenant_id tenant, const std::string& request_id);
+  void settle_request(tenant_id tenant, const std::string& request_id, wallet_id id, uint64_t hash);
+  void release_request(tenant_id tenant, const std::string& request_id);
+  //! Why a wallet cannot be created with these values (ok when it can).
+  static result_code validate(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit);
+  //! The content a create_wallet request id stands for (currency, kind, overdraft limit).
+  static uint64_t request_hash(currency cur, wallet_kind kind, int64_t overdraft_limit);
 
   //! The tenant's system wallet for a currency, created on first use.
   wallet_id system_wallet(tenant_id tenant, currency cur);
@@ -111,6 +134,12 @@ class wallet_directory {
   std::atomic<size_t> active_count_{0};
   mutable std::mutex tenant_counts_mutex_;
   std::unordered_map<tenant_id, size_t> wallets_by_tenant_;  //!< one entry per tenant with a wallet
+  //! Request ids of wallets created with one, by (tenant, request id). Memory only: as many as
+  //! wallets (each wallet is kept here too). Storage: a cache of wallet_requests, the newest
+  //! limits::wallet_requests_cached_max (older ones are looked up in MySQL again).
+  std::mutex requests_mutex_;
+  std::unordered_map<std::string, wallet_request> requests_;
+  std::deque<std::string> requests_order_;
   std::mutex system_wallets_mutex_;
   std::map<std::pair<tenant_id, uint32_t>, wallet_id> system_wallets_;
 };

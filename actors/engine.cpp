@@ -263,6 +263,69 @@ engine::created_wallet engine::create_wallet(tenant_id tenant, currency cur, wal
   return created;
 }
 
+engine::created_wallet engine::create_wallet(tenant_id tenant, currency cur, wallet_kind kind,
+                                             int64_t overdraft_limit, const std::string& request_id) {
+  created_wallet created;
+  if (request_id.empty()) return create_wallet(tenant, cur, kind, overdraft_limit);
+  if (request_id.size() > limits::request_id_length_max) {
+    created.code = result_code::invalid_request_id;
+    return created;
+  }
+  created.code = wallet_directory::validate(tenant, cur, kind, overdraft_limit);
+  if (created.code != result_code::ok) return created;
+  uint64_t hash = wallet_directory::request_hash(cur, kind, overdraft_limit);
+  auto known = [&](wallet_id id, uint64_t stored_hash) {
+    if (stored_hash != hash) {
+      created.code = result_code::duplicate_conflict;
+      return created;
+    }
+    created.id = id;
+    created.duplicate = true;
+    // It may have been created moments ago: answer once it is committed, as the first answer was.
+    if (storage_ && !sync_storage(std::chrono::milliseconds(limits::query_deadline_ms))) {
+      created.code = result_code::unavailable;
+      created.id = no_wallet;
+    }
+    return created;
+  };
+  auto claim = directory_->claim_request(tenant, request_id);
+  using state = wallet_directory::wallet_request::state;
+  if (claim.st == state::known) return known(claim.id, claim.hash);
+  if (claim.st == state::pending) {
+    created.code = result_code::unavailable;  // the same request id is being created right now
+    return created;
+  }
+  // Claimed: nobody else creates this request id until it is settled or released.
+  if (storage_) {
+    wallet_request_found found;
+    found.failed = true;
+    caf::scoped_actor self{*system_};
+    self->request(storage_->loader, std::chrono::milliseconds(limits::query_deadline_ms), wallet_lookup_atom::value,
+                  tenant, request_id)
+        .receive([&](wallet_request_found& answer) { found = answer; }, [&](caf::error&) {});
+    if (found.failed) {
+      directory_->release_request(tenant, request_id);
+      created.code = result_code::unavailable;
+      return created;
+    }
+    if (found.found) {
+      directory_->settle_request(tenant, request_id, found.id, found.content_hash);
+      return known(found.id, found.content_hash);
+    }
+  }
+  created.id = directory_->create(tenant, cur, kind, overdraft_limit, created.code, request_id, hash);
+  if (created.code != result_code::ok) {
+    directory_->release_request(tenant, request_id);
+    return created;
+  }
+  directory_->settle_request(tenant, request_id, created.id, hash);
+  if (storage_ && !sync_storage(std::chrono::milliseconds(limits::query_deadline_ms))) {
+    created.code = result_code::unavailable;  // not known to be committed: the same request id later returns it
+    created.id = no_wallet;
+  }
+  return created;
+}
+
 const caf::actor& engine::host_for(tenant_id tenant, const std::string& request_id) const {
   return hosts_[host_index(tenant, request_id, hosts_.size())];
 }

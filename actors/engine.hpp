@@ -110,8 +110,18 @@ class engine {
   struct created_wallet {
     result_code code = result_code::ok;
     wallet_id id = no_wallet;
+    bool duplicate = false;  //!< a repeated request id answered with its wallet
   };
+  //! Creates a wallet; each call creates one (no request id). Storage: returns before the row
+  //! is committed (ordered before any effect on the wallet).
   created_wallet create_wallet(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit = 0);
+  //! Idempotent creation: the same request id with the same content (currency, kind, overdraft
+  //! limit) returns the same wallet (`duplicate`), also after a restart; other content gets
+  //! `duplicate_conflict`; a repeat while the first call runs gets `unavailable` (retryable).
+  //! Storage: returns once the wallet and its request id are committed (`unavailable` past the
+  //! query deadline: the same request id later returns the wallet).
+  created_wallet create_wallet(tenant_id tenant, currency cur, wallet_kind kind, int64_t overdraft_limit,
+                               const std::string& request_id);
   wallet_id system_wallet(tenant_id tenant, currency cur) { return directory_->system_wallet(tenant, cur); }
 
   //! The host that owns a request id (and so its idempotency record and its order).

@@ -130,7 +130,24 @@ struct wallet_row {
   balances current;
   uint64_t version = 0;
   int64_t updated_ms = 0;
+  //! Creation with a request id (idempotent create_wallet): its wallet_requests row goes with
+  //! this one. Empty otherwise.
+  std::string request_id;
+  uint64_t request_hash = 0;
 };
+
+//! What MySQL knows about a create_wallet request id: its wallet, if any.
+struct wallet_request_found {
+  bool found = false;
+  bool failed = false;  //!< MySQL did not answer
+  wallet_id id = no_wallet;
+  uint64_t content_hash = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wallet_request_found& x) {
+  return f(caf::meta::type_name("wallet_request_found"), x.found, x.failed, x.id, x.content_hash);
+}
 
 //! fund_movements.phase values: tcc_phase (0 try, 1 confirm, 2 cancel), 3 a one-step change
 //! (the baseline's and seeding's), and 4 a try and its confirm committed together as one row,
@@ -348,6 +365,8 @@ using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using recovered_atom = caf::atom_constant<caf::atom("recovered")>;
 using origin_atom = caf::atom_constant<caf::atom("origin")>;
 using origin_found_atom = caf::atom_constant<caf::atom("originfnd")>;
+//! (wallet_lookup_atom, tenant, request_id) -> wallet_request_found, answered by the loader.
+using wallet_lookup_atom = caf::atom_constant<caf::atom("wlookup")>;
 
 //! The legs of an order as the orders table keeps them (JSON, see persistence/migrations/0001).
 std::string legs_json(const class order_core& core);

@@ -379,7 +379,7 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
               if (code == result_code::ok && self->state.storage != nullptr) {
                 // Status and limit are part of the wallet's row.
                 self->state.effects.wallets.push_back({core.info(), core.current(), core.journal_sequence(),
-                                                       wall_clock_ms()});
+                                                       wall_clock_ms(), {}, 0});
                 self->state.send_effects(self);
               }
               wallet_view view = view_of(core, tenant);

@@ -75,6 +75,8 @@ const std::map<std::string, handler>& handlers() {
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.in_flight_max; }, 1, 1 << 20)},
       {"server.connections_max",
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.connections_max; }, 1, 1 << 20)},
+      {"server.query_queue_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.query_queue_max; }, 1, 1 << 20)},
       {"server.query_threads",
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.query_threads; }, 1, 64)},
       // [engine]

@@ -26,7 +26,7 @@ void usage(FILE* out) {
   std::fprintf(out,
                "usage: txctl [--server HOST:PORT] [--key-id ID] [--secret S] [--json] [--timeout MS] <command>\n"
                "commands:\n"
-               "  wallet create --kind user|merchant|fee --currency CUR [--overdraft AMOUNT]\n"
+               "  wallet create --kind user|merchant|fee --currency CUR [--overdraft AMOUNT] [--request-id R]\n"
                "  wallet get ID\n"
                "  wallet freeze ID | wallet unfreeze ID | wallet close ID\n"
                "  wallet set-limit ID --limit AMOUNT\n"
@@ -212,7 +212,7 @@ std::string to_json(const Reply& reply) {
            json_escape(w.currency()) + "\",\"overdraft_limit\":" + std::to_string(w.overdraft_limit()) +
            ",\"balances\":" + balances_json(w.balances()) + ",\"open_transactions\":" +
            std::to_string(w.open_transactions()) + ",\"journal_sequence\":" + std::to_string(w.journal_sequence()) +
-           "}";
+           ",\"duplicate\":" + (w.duplicate() ? "true" : "false") + "}";
   }
   if (reply.has_movements()) {
     const auto& m = reply.movements();
@@ -261,7 +261,7 @@ void print_text(const Reply& reply) {
   }
   if (reply.has_wallet()) {
     const auto& w = reply.wallet();
-    std::printf("wallet      %" PRIu64 "\n", w.wallet());
+    std::printf("wallet      %" PRIu64 "%s\n", w.wallet(), w.duplicate() ? "  (duplicate: created before)" : "");
     std::printf("kind        %s\n", enum_name(WalletKind_Name(w.kind()), "WALLET_KIND_").c_str());
     std::printf("status      %s\n", enum_name(WalletStatus_Name(w.status()), "WALLET_STATUS_").c_str());
     std::printf("currency    %s\n", w.currency().c_str());
@@ -324,6 +324,7 @@ Request build(const std::vector<std::string>& words, const args& a, bool json, b
       c->set_kind(kind);
       c->set_currency(a.need("currency"));
       if (a.has("overdraft")) c->set_overdraft_limit(a.amount("overdraft"));
+      c->set_request_id(request_id(a, json));
     } else if (what == "get") {
       r.mutable_get_wallet()->set_wallet(a.position(2, "wallet id"));
     } else if (what == "freeze") {

@@ -46,7 +46,8 @@ bool shard_layout::valid(std::string* error) const {
 
 const std::vector<std::string>& table_families() {
   static const std::vector<std::string> families = {"wallets",     "fund_movements", "orders",     "request_ids",
-                                                    "tcc_records", "outbox",         "open_orders", "refunds"};
+                                                    "tcc_records", "outbox",         "open_orders", "refunds",
+                                                    "wallet_requests"};
   return families;
 }
 

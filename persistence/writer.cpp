@@ -123,7 +123,14 @@ struct pending_batch {
     rows_received += static_cast<int64_t>(b.rows());
     for (auto& w : b.wallets) {
       auto [it, inserted] = wallets.emplace(w.info.id, w);
-      if (!inserted && w.version >= it->second.version) it->second = std::move(w);
+      if (!inserted && w.version >= it->second.version) {
+        // A later row of a wallet created in this batch keeps its creation's request id.
+        if (w.request_id.empty() && !it->second.request_id.empty()) {
+          w.request_id = std::move(it->second.request_id);
+          w.request_hash = it->second.request_hash;
+        }
+        it->second = std::move(w);
+      }
     }
     movements.insert(movements.end(), std::make_move_iterator(b.movements.begin()),
                      std::make_move_iterator(b.movements.end()));
@@ -214,6 +221,24 @@ struct pending_batch {
     }
     written.rows += wallets.size();
     wallet_set.emit(out);
+    // Idempotent wallet creation (migration 0007): the request id's row commits with the
+    // wallet's first row, on the wallet side.
+    table_statements wallet_request_set(
+        "wallet_requests",
+        "INSERT IGNORE INTO {table} (tenant,request_id,wallet_id,content_hash,created_ms) VALUES (?,?,?,?,?)",
+        {U, B, U, U, I});
+    for (const auto& [id, w] : wallets) {
+      if (w.request_id.empty()) continue;
+      wallet_request_set.rows_for(layout, "wallet_requests", shard_layout::request_key(w.info.tenant, w.request_id))
+          .u(w.info.tenant)
+          .b(w.request_id)
+          .u(id)
+          .u(w.request_hash)
+          .i(w.updated_ms)
+          .end_row();
+      ++written.rows;
+    }
+    wallet_request_set.emit(out);
     table_statements movement_set(
         "fund_movements",
         "INSERT IGNORE INTO {table} (wallet_id,seq,order_id,phase,d_available,d_frozen,d_incoming,available_after,"
@@ -936,6 +961,27 @@ struct loader_state {
     load_queue.clear();
   }
 
+  //! The wallet a create_wallet request id made, if MySQL holds one.
+  wallet_request_found lookup_wallet_request(tenant_id tenant, const std::string& request_id) {
+    wallet_request_found f;
+    try {
+      if (!conn) conn = std::make_unique<mysql_connection>(endpoint);
+      auto rs = conn->query("SELECT wallet_id, content_hash FROM " +
+                            layout.table_for("wallet_requests", shard_layout::request_key(tenant, request_id)) +
+                            " WHERE tenant=" + std::to_string(tenant) + " AND request_id=" + hex_literal(request_id));
+      if (rs->next()) {
+        f.found = true;
+        f.id = rs->getUInt64(1);
+        f.content_hash = rs->getUInt64(2);
+      }
+    } catch (const sql::SQLException& e) {
+      conn.reset();
+      f.failed = true;
+      spdlog::error("wallet request lookup: {} ({})", e.what(), e.getErrorCode());
+    }
+    return f;
+  }
+
   std::vector<request_found> lookup(const std::vector<request_lookup>& keys) {
     std::vector<request_found> out;
     for (const auto& key : keys) {
@@ -1043,6 +1089,11 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link) {
         self->send(caf::actor_cast<caf::actor>(self->current_sender()), found_atom::value,
                    self->state.lookup(keys));
         if (self->mailbox().empty()) self->state.load_queued(self);  // loads queued before this message
+      },
+      [=](wallet_lookup_atom, tenant_id tenant, const std::string& request_id) {
+        auto found = self->state.lookup_wallet_request(tenant, request_id);
+        if (self->mailbox().empty()) self->state.load_queued(self);
+        return found;
       },
       [=](load_atom, wallet_id id) {
         auto& st = self->state;

@@ -1,5 +1,7 @@
 #include "protocol/server.hpp"
 
+#include "protocol/query_pool.hpp"
+
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -29,53 +31,6 @@ class caf_server_config : public caf::actor_system_config {
   }
 };
 
-//! Runs blocking engine calls off the broker's thread.
-class query_pool {
- public:
-  explicit query_pool(size_t threads) {
-    for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) threads_.emplace_back([this] { run(); });
-  }
-  ~query_pool() { stop(); }
-  void post(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> guard(mutex_);
-      if (stopping_) return;
-      jobs_.push_back(std::move(job));
-    }
-    cv_.notify_one();
-  }
-  void stop() {
-    {
-      std::lock_guard<std::mutex> guard(mutex_);
-      if (stopping_ && threads_.empty()) return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-
- private:
-  void run() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job();
-    }
-  }
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  bool stopping_ = false;
-};
-
 Reply code_only(result_code code) { return error_reply(code); }
 
 }  // namespace
@@ -95,9 +50,11 @@ Reply execute_query(engine& eng, const Request& request, tenant_id tenant) {
       auto kind = static_cast<wallet_kind>(r.kind());
       // System wallets exist once per currency and are created by the engine itself.
       if (kind == wallet_kind::system) return code_only(result_code::wallet_kind_not_allowed);
-      auto created = eng.create_wallet(tenant, *cur, kind, r.overdraft_limit());
+      auto created = eng.create_wallet(tenant, *cur, kind, r.overdraft_limit(), r.request_id());
       if (created.code != result_code::ok) return code_only(created.code);
-      return wallet_reply(eng.get_wallet(tenant, created.id));
+      Reply reply = wallet_reply(eng.get_wallet(tenant, created.id));
+      if (reply.has_wallet()) reply.mutable_wallet()->set_duplicate(created.duplicate);
+      return reply;
     }
     case Request::kSetLimit:
       if (request.set_limit().overdraft_limit() < 0) return code_only(result_code::invalid_limit);
@@ -192,7 +149,7 @@ struct server::impl {
   Envelope reply_scratch;
 
   impl(engine& e, const server_config& c, std::shared_ptr<server_counters> k)
-      : eng(e), config(c), counters(std::move(k)), pool(c.query_threads), batches(e.hosts().size()) {}
+      : eng(e), config(c), counters(std::move(k)), pool(c.query_threads, c.query_queue_max), batches(e.hosts().size()) {}
 
   connection* by_serial(uint64_t serial) {
     auto s = serials.find(serial);
@@ -328,7 +285,7 @@ struct server::impl {
     uint64_t correlation = req.correlation_id;
     engine* e = &eng;
     caf::actor broker = self_handle;
-    pool.post([e, request, tenant, serial, correlation, broker] {
+    bool taken = pool.post([e, request, tenant, serial, correlation, broker] {
       Envelope envelope;
       envelope.set_correlation_id(correlation);
       *envelope.mutable_reply() = execute_query(*e, *request, tenant);
@@ -336,6 +293,11 @@ struct server::impl {
       append_envelope_frame(frame, envelope);
       caf::anon_send(broker, query_done_atom::value, serial, std::move(frame));
     });
+    if (!taken) {
+      // The query queue is full: refused at once, retryable, rather than queued without bound.
+      --c.in_flight;
+      queue_reply(c, correlation, code_only(result_code::unavailable));
+    }
   }
 
   void send_batch(size_t index) {

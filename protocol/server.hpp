@@ -31,6 +31,9 @@ struct server_config {
   size_t connections_max = 1024;
   //! Threads that run queries and wallet administration (blocking engine calls).
   size_t query_threads = 2;
+  //! Queries waiting for a query thread, at most (all connections together); past it a query
+  //! is answered `unavailable` (retryable) at once. Each query also has the engine's deadline.
+  size_t query_queue_max = 4096;
   int64_t timestamp_window_ms = wire::timestamp_window_ms;
   key_table keys;
 };

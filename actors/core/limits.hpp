@@ -34,6 +34,9 @@ constexpr int64_t order_final_retention_ms_max = 7 * 24 * 3600 * 1000ll;
 //! A query or administration call (wallet get, movements, order get, stats) not answered by
 //! then gets `unavailable` (retryable) instead of holding its caller.
 constexpr int64_t query_deadline_ms = 10'000;
+//! With storage, create_wallet request ids remembered in memory at most (the newest); older
+//! ones are looked up in MySQL (wallet_requests) again.
+constexpr size_t wallet_requests_cached_max = 1 << 20;
 //! Requests one simulated channel holds queued, at most.
 constexpr size_t channel_queue_max = 1 << 18;
 

@@ -80,3 +80,48 @@ TEST(EngineRetention, ARefundOfARetainedPaymentStaysWithinIt) {
 
 }  // namespace
 }  // namespace txengine::actor_test
+
+namespace txengine::actor_test {
+namespace {
+
+TEST(EngineRetentionWalletRequests, CreateWalletWithARequestIdIsIdempotent) {
+  harness h;
+  auto first = h.eng.create_wallet(tenant, usd, wallet_kind::user, 100, "w-1");
+  ASSERT_EQ(first.code, result_code::ok);
+  EXPECT_FALSE(first.duplicate);
+  auto again = h.eng.create_wallet(tenant, usd, wallet_kind::user, 100, "w-1");
+  EXPECT_EQ(again.code, result_code::ok);
+  EXPECT_EQ(again.id, first.id);
+  EXPECT_TRUE(again.duplicate);
+  // Other content under the same request id: a conflict, and no wallet is made.
+  size_t wallets = h.eng.directory().wallets();
+  EXPECT_EQ(h.eng.create_wallet(tenant, eur, wallet_kind::user, 100, "w-1").code, result_code::duplicate_conflict);
+  EXPECT_EQ(h.eng.create_wallet(tenant, usd, wallet_kind::merchant, 100, "w-1").code, result_code::duplicate_conflict);
+  EXPECT_EQ(h.eng.create_wallet(tenant, usd, wallet_kind::user, 101, "w-1").code, result_code::duplicate_conflict);
+  EXPECT_EQ(h.eng.directory().wallets(), wallets);
+  // Per tenant: another tenant's same request id is its own wallet.
+  auto theirs = h.eng.create_wallet(tenant + 1, usd, wallet_kind::user, 100, "w-1");
+  EXPECT_EQ(theirs.code, result_code::ok);
+  EXPECT_NE(theirs.id, first.id);
+  EXPECT_FALSE(theirs.duplicate);
+  // Without a request id each call creates one.
+  EXPECT_NE(h.eng.create_wallet(tenant, usd, wallet_kind::user, 100).id,
+            h.eng.create_wallet(tenant, usd, wallet_kind::user, 100).id);
+}
+
+TEST(EngineRetentionWalletRequests, BadInputIsRefusedAndRemembersNothing) {
+  harness h;
+  EXPECT_EQ(h.eng.create_wallet(tenant, usd, wallet_kind::user, 0, std::string(65, 'x')).code,
+            result_code::invalid_request_id);
+  EXPECT_EQ(h.eng.create_wallet(tenant, currency{}, wallet_kind::user, 0, "w-bad").code, result_code::invalid_currency);
+  EXPECT_EQ(h.eng.create_wallet(tenant, usd, wallet_kind::user, -1, "w-bad").code, result_code::invalid_limit);
+  EXPECT_EQ(h.eng.create_wallet(0, usd, wallet_kind::user, 0, "w-bad").code, result_code::invalid_argument);
+  // The refused request id is still free for a good request.
+  auto good = h.eng.create_wallet(tenant, usd, wallet_kind::user, 0, "w-bad");
+  EXPECT_EQ(good.code, result_code::ok);
+  EXPECT_FALSE(good.duplicate);
+  EXPECT_EQ(h.eng.create_wallet(tenant, usd, wallet_kind::user, 0, std::string(64, 'x')).code, result_code::ok);
+}
+
+}  // namespace
+}  // namespace txengine::actor_test

@@ -24,6 +24,9 @@ TEST(ConfigFile, ExampleFileStatesTheDefaults) {
   EXPECT_EQ(s.server.in_flight_max, defaults.server.in_flight_max);
   EXPECT_EQ(s.server.connections_max, defaults.server.connections_max);
   EXPECT_EQ(s.server.query_threads, defaults.server.query_threads);
+  EXPECT_EQ(s.server.query_queue_max, defaults.server.query_queue_max);
+  EXPECT_EQ(s.engine.orders_retained_max, defaults.engine.orders_retained_max);
+  EXPECT_EQ(s.engine.order.final_retention_ms, defaults.engine.order.final_retention_ms);
   EXPECT_EQ(s.engine.node_id, defaults.engine.node_id);
   EXPECT_EQ(s.engine.order_hosts, defaults.engine.order_hosts);
   EXPECT_EQ(s.engine.scheduler_threads, defaults.engine.scheduler_threads);
@@ -86,11 +89,14 @@ TEST(ConfigFile, KeysReachTheirSettings) {
 listen = "0.0.0.0:9000"
 keys = "/etc/txengine/keys"
 in_flight_max = 64
+query_queue_max = 10
 [engine]
 node_id = 7
 order_hosts = 4
+orders_retained_max = 100000
 [order]
 try_deadline_ms = 1500
+final_retention_ms = 60000
 [storage]
 mysql = "mysql://u:p@db:3306"
 ack = "memory"
@@ -108,6 +114,9 @@ split_commit = false
   EXPECT_EQ(s.engine.node_id, 7u);
   EXPECT_EQ(s.engine.order_hosts, 4u);
   EXPECT_EQ(s.engine.order.try_deadline_ms, 1500);
+  EXPECT_EQ(s.server.query_queue_max, 10u);
+  EXPECT_EQ(s.engine.orders_retained_max, 100000u);
+  EXPECT_EQ(s.engine.order.final_retention_ms, 60000);
   ASSERT_TRUE(s.engine.storage.has_value());
   EXPECT_EQ(s.engine.storage->uri, "mysql://u:p@db:3306");
   EXPECT_EQ(s.engine.storage->ack, ack_mode::memory);
@@ -143,6 +152,9 @@ TEST(ConfigFile, BadInputIsRefusedWithItsName) {
       {"[storage]\nmysql = \"\"\n", "storage.mysql must name a server"},
       {"[storage]\ndatabases = 1000\n", "storage.databases expects 1 .. 256"},
       {"[storage]\nwallet_checkpoint_interval_ms = 0\n", "storage.wallet_checkpoint_interval_ms expects 1 .."},
+      {"[order]\nfinal_retention_ms = 999\n", "order.final_retention_ms expects 1000 .. 604800000, got 999"},
+      {"[engine]\norders_retained_max = 0\n", "engine.orders_retained_max expects 1 .."},
+      {"[server]\nquery_queue_max = 0\n", "server.query_queue_max expects 1 .."},
       {"[storage]\nsplit_commit = 1\n", "storage.split_commit expects true or false"},
       {"[storage]\nsplit_commit = \"no\"\n", "storage.split_commit expects true or false"},
       {"[engine\norder_hosts = 2\n", "test.toml:"},  // a TOML syntax error, with its place

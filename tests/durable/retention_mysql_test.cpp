@@ -177,3 +177,52 @@ INSTANTIATE_TEST_SUITE_P(Ack, Retention, ::testing::Values(ack_mode::durable, ac
                          });
 
 }  // namespace
+
+namespace {
+
+class RetentionWalletRequests : public mysql_engine_test {
+ protected:
+  RetentionWalletRequests() : mysql_engine_test(test_layout()) {}
+};
+
+TEST_F(RetentionWalletRequests, CreateWalletIsIdempotentAcrossARestart) {
+  wallet_id created = no_wallet, other = no_wallet;
+  {
+    engine eng(test_config(ack_mode::durable));
+    auto first = eng.create_wallet(tenant, usd, wallet_kind::merchant, 500, "w-1");
+    ASSERT_EQ(first.code, result_code::ok);
+    EXPECT_FALSE(first.duplicate);
+    created = first.id;
+    // Committed before it was answered: its request id row is there.
+    EXPECT_EQ(count("wallet_requests", "request_id='w-1'"), 1);
+    auto again = eng.create_wallet(tenant, usd, wallet_kind::merchant, 500, "w-1");
+    EXPECT_EQ(again.code, result_code::ok);
+    EXPECT_EQ(again.id, created);
+    EXPECT_TRUE(again.duplicate);
+    EXPECT_EQ(eng.create_wallet(tenant, usd, wallet_kind::merchant, 501, "w-1").code, result_code::duplicate_conflict);
+    // Request ids are per tenant.
+    auto theirs = eng.create_wallet(tenant + 1, usd, wallet_kind::merchant, 500, "w-1");
+    ASSERT_EQ(theirs.code, result_code::ok);
+    EXPECT_NE(theirs.id, created);
+    EXPECT_FALSE(theirs.duplicate);
+    other = theirs.id;
+    // A later limit change does not change what the request id stands for.
+    ASSERT_EQ(eng.admin(tenant, created, admin_op::set_overdraft_limit, 900).code, result_code::ok);
+    EXPECT_EQ(eng.create_wallet(tenant, usd, wallet_kind::merchant, 500, "w-1").id, created);
+  }
+  engine eng(test_config(ack_mode::durable));
+  auto after = eng.create_wallet(tenant, usd, wallet_kind::merchant, 500, "w-1");
+  EXPECT_EQ(after.code, result_code::ok);
+  EXPECT_EQ(after.id, created);
+  EXPECT_TRUE(after.duplicate);
+  EXPECT_EQ(eng.create_wallet(tenant, usd, wallet_kind::user, 500, "w-1").code, result_code::duplicate_conflict);
+  EXPECT_EQ(eng.create_wallet(tenant + 1, usd, wallet_kind::merchant, 500, "w-1").id, other);
+  EXPECT_EQ(eng.get_wallet(tenant, created).info.overdraft_limit, 900);
+  // A new request id after the restart makes a new wallet with a new id.
+  auto fresh = eng.create_wallet(tenant, usd, wallet_kind::user, 0, "w-2");
+  EXPECT_EQ(fresh.code, result_code::ok);
+  EXPECT_GT(fresh.id, std::max(created, other));
+  EXPECT_EQ(count("wallet_requests"), 3);
+}
+
+}  // namespace

@@ -26,6 +26,10 @@ F=$(ctl --json wallet create --kind fee --currency USD | sed -n 's/.*"wallet":{"
 [ -n "$U1" ] && [ -n "$U2" ] && [ -n "$M" ] && [ -n "$F" ] || { echo "FAIL: wallet create"; exit 1; }
 
 expect 0 "status +active" -- ctl wallet create --kind user --currency EUR
+W1=$(ctl --json wallet create --kind merchant --currency USD --request-id wc1 | sed -n 's/.*"wallet":{"wallet":\([0-9]*\).*/\1/p')
+expect 0 "^wallet +$W1 +\(duplicate" -- ctl wallet create --kind merchant --currency USD --request-id wc1
+expect 0 '"duplicate":true' -- ctl --json wallet create --kind merchant --currency USD --request-id wc1
+expect 1 "duplicate_conflict" -- ctl wallet create --kind user --currency USD --request-id wc1
 expect 0 "available +0.00" -- ctl wallet get "$U1"
 expect 0 "state +succeeded" -- ctl top-up --wallet "$U1" --amount 100.00 --currency USD --request-id t1
 expect 0 "duplicate" -- ctl top-up --wallet "$U1" --amount 100.00 --currency USD --request-id t1
