@@ -256,6 +256,19 @@ bool engine::sync_storage(std::chrono::milliseconds timeout) {
   return ok;
 }
 
+std::string engine_config_problem(const engine_config& config) {
+  const auto& o = config.order;
+  int64_t horizon = o.try_deadline_ms + o.retry_max_ms;
+  if (config.wallet.core.finished_record_retention_ms <= horizon)
+    return "wallet.finished_record_retention_ms (" + std::to_string(config.wallet.core.finished_record_retention_ms) +
+           ") must exceed order.try_deadline_ms + order.retry_max_ms (" + std::to_string(horizon) +
+           "): a late try or repeat would no longer find its record";
+  if (o.retry_initial_ms > o.retry_max_ms)
+    return "order.retry_initial_ms (" + std::to_string(o.retry_initial_ms) + ") must not exceed order.retry_max_ms (" +
+           std::to_string(o.retry_max_ms) + ")";
+  return {};
+}
+
 engine::created_wallet engine::create_wallet(tenant_id tenant, currency cur, wallet_kind kind,
                                              int64_t overdraft_limit) {
   created_wallet created;
@@ -362,13 +375,15 @@ order_reply engine::execute(const order_command& command, std::chrono::milliseco
 //! or MySQL is slow to read what left memory.
 const auto query_deadline = std::chrono::milliseconds(limits::query_deadline_ms);
 
-order_reply engine::get_order(tenant_id tenant, order_id id) {
+order_reply engine::get_order(tenant_id tenant, order_id id) { return get_order(tenant, id, false); }
+
+order_reply engine::get_order(tenant_id tenant, order_id id, bool include_movements) {
   order_reply result;
   result.code = result_code::unknown_order;
   const caf::actor* host = host_of(id);
   if (host == nullptr) return result;
   caf::scoped_actor self{*system_};
-  self->request(*host, query_deadline, get_order_atom::value, tenant, id)
+  self->request(*host, query_deadline, get_order_atom::value, tenant, id, include_movements)
       .receive([&](order_reply& reply) { result = std::move(reply); },
                [&](caf::error&) { result.code = result_code::unavailable; });
   return result;

@@ -42,6 +42,10 @@ struct engine_config {
   std::optional<storage_config> storage;
 };
 
+//! Why settings that are each in range do not fit together (empty when they do), e.g. a wallet
+//! forgetting a finished TCC record before its order's last try could arrive.
+std::string engine_config_problem(const engine_config& config);
+
 //! Thrown by the engine's constructor when storage is configured but cannot be used.
 class storage_unavailable : public std::runtime_error {
  public:
@@ -133,8 +137,13 @@ class engine {
   //! Submits one command and waits for its final state (or a refusal).
   order_reply execute(const order_command& command, std::chrono::milliseconds timeout = std::chrono::seconds(60));
   order_reply get_order(tenant_id tenant, order_id id);
+  //! With `include_movements`: also the journal entries its steps made (`movements`): with
+  //! storage what MySQL holds (docs/persistence.md, "History"), else the wallets' journals in memory.
+  order_reply get_order(tenant_id tenant, order_id id, bool include_movements);
   wallet_view get_wallet(tenant_id tenant, wallet_id id);
   wallet_view admin(tenant_id tenant, wallet_id id, admin_op op, int64_t argument = 0);
+  //! A page of a wallet's journal from `from_sequence`, oldest first. With storage, entries older
+  //! than the journal in memory are read from MySQL (docs/persistence.md, "History").
   std::pair<result_code, std::vector<journal_entry>> movements(tenant_id tenant, wallet_id id, uint64_t from_sequence,
                                                                uint32_t limit);
   //! Engine-wide counters of every tenant, for the operator (benchmarks, the demo, tests).

@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 
 #include "actors/core/order_command.hpp"
+#include "actors/core/movement_history.hpp"
 #include "actors/core/order_core.hpp"
 #include "actors/core/result_code.hpp"
 #include "actors/core/simulated_channel.hpp"
@@ -69,6 +70,11 @@ typename Inspector::result_type inspect(Inspector& f, journal_entry& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wallet_info& x) {
   return f(caf::meta::type_name("wallet_info"), x.id, x.tenant, x.cur, x.kind, x.status, x.overdraft_limit);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_movement& x) {
+  return f(caf::meta::type_name("order_movement"), x.wallet, x.entry);
 }
 
 //! One TCC step for one wallet, from an order host.
@@ -143,13 +149,15 @@ struct order_reply {
   int64_t finished_ms = 0;
   //! True when this answers a repeated request id with the original order.
   bool duplicate = false;
+  //! GetOrder with movements: the journal entries the order's steps made, by wallet leg.
+  std::vector<order_movement> movements;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, order_reply& x) {
   return f(caf::meta::type_name("order_reply"), x.client_tag, x.id, x.tenant, x.request_id, x.kind, x.state, x.code,
            x.amount, x.posted_amount, x.cur, x.source, x.destination, x.wallets, x.created_ms, x.finished_ms,
-           x.duplicate);
+           x.duplicate, x.movements);
 }
 
 //! A wallet as queries see it.

@@ -1,5 +1,6 @@
 #include "actors/order_host.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <unordered_map>
@@ -9,6 +10,7 @@
 #include "actors/clock.hpp"
 #include "actors/core/check.hpp"
 #include "actors/core/final_retention.hpp"
+#include "actors/core/limits.hpp"
 #include "actors/core/order_id_generator.hpp"
 #include "actors/core/refund_allowance.hpp"
 #include "actors/core/timer_queue.hpp"
@@ -224,6 +226,7 @@ class host_state {
   struct order_query {
     tenant_id tenant;
     caf::typed_response_promise<order_reply> promise;
+    bool with_movements = false;
   };
 
   static order_reply unknown_order_reply() {
@@ -254,6 +257,11 @@ class host_state {
         reply.posted_amount = original.posted_amount;
         reply.created_ms = original.created_ms;
         reply.finished_ms = is_final(original.state) ? original.final_ms : 0;
+      }
+      if (query.with_movements && reply.id != 0) {
+        // Its movements by the journal entries its stored legs name.
+        start_history(std::move(reply), query.promise, {original.id, query.tenant, no_wallet, true, original.legs}, {});
+        continue;
       }
       query.promise.deliver(std::move(reply));
     }
@@ -383,11 +391,28 @@ class host_state {
 
   //! An order of this host: from memory, else (storage: it may have left memory, or finished
   //! before a restart) from MySQL, answered once the order loader read it.
-  caf::result<order_reply> get_order(tenant_id tenant, order_id id) {
-    if (auto found = live_.find(id); found != live_.end())
-      return found->second.core.command().tenant == tenant ? reply_of(found->second.core) : unknown_order_reply();
-    if (auto found = final_.find(id); found != final_.end())
-      return found->second.command.tenant == tenant ? reply_of(id, found->second) : unknown_order_reply();
+  caf::result<order_reply> get_order(tenant_id tenant, order_id id, bool with_movements = false) {
+    if (auto found = live_.find(id); found != live_.end()) {
+      const order_core& core = found->second.core;
+      if (core.command().tenant != tenant) return unknown_order_reply();
+      if (!with_movements) return reply_of(core);
+      auto promise = self_->make_response_promise<order_reply>();
+      auto legs = core.stored(wall_clock_ms()).legs;
+      start_history(reply_of(core), promise, {id, tenant, no_wallet, true, legs}, wallets_in(legs));
+      return promise;
+    }
+    if (auto found = final_.find(id); found != final_.end()) {
+      const final_order& record = found->second;
+      if (record.command.tenant != tenant) return unknown_order_reply();
+      if (!with_movements) return reply_of(id, record);
+      // Its legs are not kept once final: with storage they are read from its row, without it
+      // the wallets' journals in memory are searched for its entries.
+      auto promise = self_->make_response_promise<order_reply>();
+      std::vector<wallet_id> wallets;
+      for (const auto& w : record.wallets) wallets.push_back(w.wallet);
+      start_history(reply_of(id, record), promise, {id, tenant, order_home(record.command), false, {}}, wallets);
+      return promise;
+    }
     if (!may_be_stored()) return unknown_order_reply();
     auto pending = querying_.find(id);
     if (pending == querying_.end()) {
@@ -406,8 +431,77 @@ class host_state {
       return busy;
     }
     auto promise = self_->make_response_promise<order_reply>();
-    pending->second.push_back({tenant, promise});
+    pending->second.push_back({tenant, promise, with_movements});
     return promise;
+  }
+
+  static std::vector<wallet_id> wallets_in(const std::vector<stored_leg>& legs) {
+    std::vector<wallet_id> wallets;
+    for (const auto& leg : legs)
+      if (leg.participant == participant_kind::wallet) wallets.push_back(leg.target);
+    return wallets;
+  }
+
+  //! GetOrder with movements: `reply` goes out through `promise` once the order's movements are
+  //! gathered: with storage from MySQL by the order loader (what is committed), without it from
+  //! the journals in memory of `wallets` (their shards). At most order_history_pending_max at
+  //! once per host; past it `unavailable` (retryable).
+  void start_history(order_reply reply, caf::typed_response_promise<order_reply> promise,
+                     order_history_request request, std::vector<wallet_id> wallets) {
+    auto refuse = [](caf::typed_response_promise<order_reply>& p) {
+      order_reply busy;
+      busy.code = result_code::unavailable;
+      p.deliver(std::move(busy));
+    };
+    if (history_pending_ >= limits::order_history_pending_max) return refuse(promise);
+    ++history_pending_;
+    if (storage_ != nullptr) {
+      self_->request(storage_->order_loader, caf::infinite, history_atom::value, std::move(request))
+          .then(
+              [this, reply, promise, refuse](order_history& found) mutable {
+                --history_pending_;
+                if (found.failed) return refuse(promise);
+                reply.movements = std::move(found.movements);
+                promise.deliver(std::move(reply));
+              },
+              [this, promise, refuse](caf::error&) mutable {
+                --history_pending_;
+                refuse(promise);
+              });
+      return;
+    }
+    std::sort(wallets.begin(), wallets.end());
+    wallets.erase(std::unique(wallets.begin(), wallets.end()), wallets.end());
+    struct gather {
+      order_reply reply;
+      caf::typed_response_promise<order_reply> promise;
+      size_t waiting = 0;
+      bool failed = false;
+    };
+    auto g = std::make_shared<gather>(gather{std::move(reply), promise, wallets.size(), false});
+    auto done = [this, g, refuse] {
+      if (--g->waiting != 0) return;
+      --history_pending_;
+      if (g->failed) return refuse(g->promise);
+      g->promise.deliver(std::move(g->reply));
+    };
+    if (wallets.empty()) {
+      ++g->waiting;
+      return done();
+    }
+    for (wallet_id w : wallets) {
+      const caf::actor& shard = directory_->shards()[directory_->shard_index(w)];
+      self_->request(shard, caf::infinite, history_atom::value, w, request.tenant, request.order)
+          .then(
+              [g, w, done](std::vector<journal_entry>& entries) {
+                for (auto& e : entries) g->reply.movements.push_back({w, e});
+                done();
+              },
+              [g, done](caf::error&) {
+                g->failed = true;
+                done();
+              });
+    }
   }
 
   host_stats stats() const {
@@ -922,6 +1016,7 @@ class host_state {
   std::vector<order_id> origin_outbox_;  //!< originals to load from MySQL, sent at the next flush
   std::unordered_map<order_id, std::vector<std::pair<caf::actor, allowance_step>>> loading_originals_;
   std::unordered_map<order_id, std::vector<order_query>> querying_;  //!< GetOrder of orders read from MySQL
+  size_t history_pending_ = 0;  //!< GetOrder with movements being gathered (start_history)
 };
 
 using host_actor = caf::stateful_actor<host_state>;
@@ -954,6 +1049,9 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
       [=](found_atom, std::vector<request_found>& answers) { self->state.on_found(answers); },
       [=](get_order_atom, tenant_id tenant, order_id id) -> caf::result<order_reply> {
         return self->state.get_order(tenant, id);
+      },
+      [=](get_order_atom, tenant_id tenant, order_id id, bool with_movements) -> caf::result<order_reply> {
+        return self->state.get_order(tenant, id, with_movements);
       },
       [=](stats_atom) { return self->state.stats(); },
       [=](stats_atom, tenant_id tenant) { return self->state.stats_of(tenant); },

@@ -18,6 +18,7 @@
 #include <caf/all.hpp>
 
 #include "actors/core/order_command.hpp"
+#include "actors/core/movement_history.hpp"
 #include "actors/core/order_core.hpp"
 #include "actors/core/types.hpp"
 #include "actors/core/wallet_core.hpp"
@@ -254,6 +255,39 @@ struct loaded_original {
   int64_t created_ms = 0;
   int64_t final_ms = 0;
   std::vector<stored_refund> refunds;
+  std::vector<stored_leg> legs;  //!< its stored legs (history: the journal entries they name)
+};
+
+//! History (issue 12): a page of a wallet's journal older than its entries in memory, read
+//! by the order loader (ListMovements): entries with `from_sequence <= seq <= last_sequence`
+//! (the first entry in memory included, so a stored try-and-confirm row at the boundary gives
+//! both halves), at most `limit` stored rows, oldest first.
+struct history_page_request {
+  wallet_id wallet = no_wallet;
+  uint64_t from_sequence = 0;
+  uint64_t last_sequence = 0;
+  uint32_t limit = 0;
+};
+
+struct history_page {
+  bool failed = false;  //!< MySQL did not answer: the query gets `unavailable`
+  std::vector<journal_entry> entries;
+};
+
+//! History: an order's fund movements, read by the order loader (GetOrder include_movements).
+//! With `legs_known` its legs are these (an order in memory); otherwise they are read from its
+//! row in the orders table of `home`.
+struct order_history_request {
+  order_id order = 0;
+  tenant_id tenant = 0;
+  wallet_id home = no_wallet;
+  bool legs_known = false;
+  std::vector<stored_leg> legs;
+};
+
+struct order_history {
+  bool failed = false;  //!< MySQL did not answer: the query gets `unavailable`
+  std::vector<order_movement> movements;  //!< by wallet leg, each wallet's oldest first
 };
 
 //! What recovery found and resumed at start (engine::recovery()).
@@ -367,6 +401,8 @@ using origin_atom = caf::atom_constant<caf::atom("origin")>;
 using origin_found_atom = caf::atom_constant<caf::atom("originfnd")>;
 //! (wallet_lookup_atom, tenant, request_id) -> wallet_request_found, answered by the loader.
 using wallet_lookup_atom = caf::atom_constant<caf::atom("wlookup")>;
+//! (history_atom, history_page_request) -> history_page; (history_atom, order_history_request) -> order_history
+using history_atom = caf::atom_constant<caf::atom("history")>;
 
 //! The legs of an order as the orders table keeps them (JSON, see persistence/migrations/0001).
 std::string legs_json(const class order_core& core);
@@ -380,3 +416,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::request_lookup>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::request_found>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::recovered_order>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<txengine::loaded_original>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(txengine::history_page_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(txengine::history_page)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(txengine::order_history_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(txengine::order_history)

@@ -7,6 +7,8 @@
 
 #include "actors/clock.hpp"
 #include "actors/core/check.hpp"
+#include "actors/core/limits.hpp"
+#include "actors/core/movement_history.hpp"
 #include "actors/messages.hpp"
 
 namespace txengine {
@@ -135,6 +137,7 @@ struct shard_state {
   storage_link* storage = nullptr;
   std::unordered_map<wallet_id, pending_load> loading;
   write_batch effects;  //!< storage mode: the effects of the message being handled
+  size_t history_reads = 0;  //!< ListMovements pages being read from MySQL
   static inline const char* name = "wallet_shard";
 
   //! The wallet, activated if dormant; nullptr for an unknown wallet.
@@ -268,7 +271,52 @@ caf::result<T> with_wallet(shard_actor* self, wallet_id id, T unknown, T unavail
   return promise;
 }
 
-using movements_reply = std::pair<result_code, std::vector<journal_entry>>;
+using movements_promise = caf::typed_response_promise<result_code, std::vector<journal_entry>>;
+
+//! ListMovements of a wallet in memory: from its journal in memory, or (storage) from MySQL
+//! for the entries older than it (folded into the base, or made before the wallet was loaded),
+//! joined with those in memory. Reads pending per shard are bounded (past: `unavailable`).
+void answer_movements(shard_actor* self, wallet_slot& wallet, tenant_id tenant, uint64_t from_sequence,
+                      uint32_t limit, movements_promise promise) {
+  auto& st = self->state;
+  const wallet_core& core = wallet.core;
+  if (tenant != core.info().tenant) {
+    // Another tenant's wallet is answered as if it did not exist (DESIGN.md, "Tenants").
+    promise.deliver(result_code::unknown_wallet, std::vector<journal_entry>{});
+    return;
+  }
+  uint64_t first = first_in_memory(core.journal(), core.journal_sequence());
+  if (st.storage == nullptr || from_sequence >= first || first <= 1 || limit == 0) {
+    promise.deliver(result_code::ok, join_page({}, core.journal(), from_sequence, limit));
+    return;
+  }
+  if (st.history_reads >= limits::wallet_history_reads_pending_max) {
+    promise.deliver(result_code::unavailable, std::vector<journal_entry>{});
+    return;
+  }
+  ++st.history_reads;
+  wallet_id id = core.info().id;
+  history_page_request request{id, from_sequence, first, limit};
+  self->request(st.storage->order_loader, caf::infinite, history_atom::value, request)
+      .then(
+          [self, id, from_sequence, limit, promise](history_page& page) mutable {
+            auto& st = self->state;
+            --st.history_reads;
+            if (page.failed) {
+              promise.deliver(result_code::unavailable, std::vector<journal_entry>{});
+              return;
+            }
+            // The wallet may have been passivated meanwhile: then the stored page alone.
+            const wallet_slot* now = st.wallets.find(id);
+            static const fifo_vector<journal_entry> none;
+            promise.deliver(result_code::ok,
+                            join_page(std::move(page.entries), now ? now->core.journal() : none, from_sequence, limit));
+          },
+          [self, promise](caf::error&) mutable {
+            --self->state.history_reads;
+            promise.deliver(result_code::unavailable, std::vector<journal_entry>{});
+          });
+}
 
 caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wallet_actor_config config) {
   self->state.directory = directory;
@@ -329,41 +377,32 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
       },
       [=](movements_atom, wallet_id id, tenant_id tenant, uint64_t from_sequence,
           uint32_t limit) -> caf::result<result_code, std::vector<journal_entry>> {
-        auto answer = [tenant, from_sequence, limit](wallet_slot& w) {
-          movements_reply reply{result_code::ok, {}};
-          auto& core = w.core;
-          if (tenant != core.info().tenant) {
-            reply.first = result_code::unknown_wallet;  // as for a wallet that does not exist
-            return reply;
-          }
-          for (const auto& entry : core.journal()) {
-            if (entry.sequence < from_sequence) continue;
-            if (reply.second.size() >= limit) break;
-            reply.second.push_back(entry);
-          }
-          return reply;
-        };
         auto& st = self->state;
+        auto promise = self->make_response_promise<result_code, std::vector<journal_entry>>();
         wallet_slot* wallet = st.find(id, wall_clock_ms());
         if (wallet != nullptr) {
-          auto reply = answer(*wallet);
-          return {reply.first, std::move(reply.second)};
+          answer_movements(self, *wallet, tenant, from_sequence, limit, promise);
+        } else if (st.storage == nullptr || id == no_wallet) {
+          promise.deliver(result_code::unknown_wallet, std::vector<journal_entry>{});
+        } else if (pending_load* pending = st.start_load(self, id); pending == nullptr) {
+          promise.deliver(result_code::unavailable, std::vector<journal_entry>{});
+        } else {
+          pending->waiters.push_back([self, promise, tenant, from_sequence, limit](wallet_slot* w, bool failed) mutable {
+            if (failed) promise.deliver(result_code::unavailable, std::vector<journal_entry>{});
+            else if (w == nullptr) promise.deliver(result_code::unknown_wallet, std::vector<journal_entry>{});
+            else answer_movements(self, *w, tenant, from_sequence, limit, promise);
+          });
         }
-        if (st.storage == nullptr || id == no_wallet) return {result_code::unknown_wallet, std::vector<journal_entry>{}};
-        pending_load* pending = st.start_load(self, id);
-        if (pending == nullptr) return {result_code::unavailable, std::vector<journal_entry>{}};
-        auto promise = self->make_response_promise<result_code, std::vector<journal_entry>>();
-        pending->waiters.push_back([promise, answer](wallet_slot* w, bool failed) mutable {
-          if (failed) {
-            promise.deliver(result_code::unavailable, std::vector<journal_entry>{});
-          } else if (w == nullptr) {
-            promise.deliver(result_code::unknown_wallet, std::vector<journal_entry>{});
-          } else {
-            auto reply = answer(*w);
-            promise.deliver(reply.first, std::move(reply.second));
-          }
-        });
         return promise;
+      },
+      [=](history_atom, wallet_id id, tenant_id tenant, order_id order) -> std::vector<journal_entry> {
+        // An order's entries still in this wallet's journal in memory (engine without storage).
+        std::vector<journal_entry> entries;
+        const wallet_slot* wallet = self->state.find(id, wall_clock_ms());
+        if (wallet == nullptr || wallet->core.info().tenant != tenant) return entries;
+        for (const auto& entry : wallet->core.journal())
+          if (entry.txn == order) entries.push_back(entry);
+        return entries;
       },
       [=](admin_atom, wallet_id id, admin_op op, tenant_id tenant, int64_t argument) -> caf::result<wallet_view> {
         return with_wallet<wallet_view>(

@@ -10,6 +10,9 @@
 //   (admin_atom, wallet_id, admin_op, tenant_id, int64_t argument) -> wallet_view
 //   (movements_atom, wallet_id, tenant_id, uint64_t from_sequence, uint32_t limit)
 //                                                 -> (result_code, std::vector<journal_entry>)
+//       (storage: entries older than the journal in memory are read by the order loader)
+//   (history_atom, wallet_id, tenant_id, order_id) -> std::vector<journal_entry> of the order
+//                                                    in the wallet's journal in memory
 //   (audit_atom)                                  -> std::vector<wallet_view> of its active wallets
 #include <caf/all.hpp>
 

@@ -94,6 +94,16 @@ const std::map<std::string, handler>& handlers() {
                            static_cast<int64_t>(limits::engine_orders_retained_max))},
       {"engine.wallet_shards",
        integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return s.engine.wallet.shards; }, 0, uint32_max)},
+      // [wallet]
+      {"wallet.journal_entries_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return s.engine.wallet.core.journal_entries_max; }, 1,
+                           static_cast<int64_t>(limits::wallet_journal_entries_limit))},
+      {"wallet.finished_record_retention_ms",
+       integer_key<int64_t>(
+           [](serve_settings& s) -> int64_t& { return s.engine.wallet.core.finished_record_retention_ms; }, 1,
+           int64_max)},
+      {"wallet.idle_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.engine.wallet.idle_ms; }, 1, int64_max)},
       // [order]
       {"order.try_deadline_ms",
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.engine.order.try_deadline_ms; }, 1, int64_max)},
@@ -200,6 +210,10 @@ bool apply(const toml::table& root, const std::string& source, serve_settings& s
         return false;
       }
     }
+  }
+  if (std::string problem = engine_config_problem(settings.engine); !problem.empty()) {
+    error = source + ": " + problem;
+    return false;
   }
   if (settings.kafka.enabled() && !settings.engine.storage) {
     error = source + ": kafka.bootstrap_servers needs [storage] (events go through the MySQL outbox)";

@@ -189,6 +189,10 @@ int run_serve(int argc, char** argv) {
     return 2;
   }
   if (engine_cfg.storage) engine_cfg.storage->kafka = kafka;
+  if (std::string problem = engine_config_problem(engine_cfg); !problem.empty()) {
+    std::fprintf(stderr, "txengine serve: %s\n", problem.c_str());
+    return 2;
+  }
   std::unique_ptr<engine> engine_owner;
   try {
     engine_owner = std::make_unique<engine>(engine_cfg);

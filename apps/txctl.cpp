@@ -38,7 +38,7 @@ void usage(FILE* out) {
                "           [--request-id R]\n"
                "  refund   --order ID --amount AMOUNT --currency CUR [--request-id R]\n"
                "  commission --from FEE_WALLET --to MERCHANT --amount AMOUNT --currency CUR [--request-id R]\n"
-               "  order get ID\n"
+               "  order get ID [--movements]\n"
                "  stats    (the counts of the key's tenant only)\n"
                "AMOUNT is decimal with at most 2 places (10.00 = 1000 minor units). Without --request-id a\n"
                "random one is generated and printed. Defaults: --server 127.0.0.1:7400 and the development\n"
@@ -122,7 +122,7 @@ struct args {
   }
 };
 
-const std::vector<std::string> boolean_flags = {"all", "json", "help"};
+const std::vector<std::string> boolean_flags = {"all", "json", "help", "movements"};
 
 args parse(int argc, char** argv, int from) {
   args a;
@@ -187,6 +187,13 @@ std::string balances_json(const Balances& b) {
   return buf;
 }
 
+std::string movement_json(const Movement& e, bool with_wallet) {
+  return std::string("{") + (with_wallet ? "\"wallet\":" + std::to_string(e.wallet()) + "," : "") +
+         "\"sequence\":" + std::to_string(e.sequence()) + ",\"order_id\":" + std::to_string(e.order_id()) +
+         ",\"phase\":" + std::to_string(e.phase()) + ",\"delta\":" + balances_json(e.delta()) +
+         ",\"after\":" + balances_json(e.after()) + ",\"at_ms\":" + std::to_string(e.at_ms()) + "}";
+}
+
 std::string to_json(const Reply& reply) {
   std::string out = "{\"code\":" + std::to_string(reply.code()) + ",\"result\":\"" + code_name(reply.code()) + "\"";
   if (reply.has_order()) {
@@ -202,7 +209,13 @@ std::string to_json(const Reply& reply) {
     for (int i = 0; i < o.wallets_size(); ++i)
       out += std::string(i ? "," : "") + "{\"wallet\":" + std::to_string(o.wallets(i).wallet()) +
              ",\"balances\":" + balances_json(o.wallets(i).balances()) + "}";
-    out += "]}";
+    out += "]";
+    if (o.movements_size() > 0) {
+      out += ",\"movements\":[";
+      for (int i = 0; i < o.movements_size(); ++i) out += std::string(i ? "," : "") + movement_json(o.movements(i), true);
+      out += "]";
+    }
+    out += "}";
   }
   if (reply.has_wallet()) {
     const auto& w = reply.wallet();
@@ -219,11 +232,7 @@ std::string to_json(const Reply& reply) {
     out += ",\"movements\":{\"wallet\":" + std::to_string(m.wallet()) + ",\"next_sequence\":" +
            std::to_string(m.next_sequence()) + ",\"more\":" + (m.more() ? "true" : "false") + ",\"entries\":[";
     for (int i = 0; i < m.movements_size(); ++i) {
-      const auto& e = m.movements(i);
-      out += std::string(i ? "," : "") + "{\"sequence\":" + std::to_string(e.sequence()) +
-             ",\"order_id\":" + std::to_string(e.order_id()) + ",\"phase\":" + std::to_string(e.phase()) +
-             ",\"delta\":" + balances_json(e.delta()) + ",\"after\":" + balances_json(e.after()) +
-             ",\"at_ms\":" + std::to_string(e.at_ms()) + "}";
+      out += std::string(i ? "," : "") + movement_json(m.movements(i), false);
     }
     out += "]}";
   }
@@ -243,6 +252,13 @@ std::string balances_text(const Balances& b) {
          money(b.incoming());
 }
 
+//! A movement's phase: try, confirm, cancel; "direct" (one step, seeded), "try+conf" (a stored
+//! try and its confirm that could not be split; it stands for sequence - 1 and sequence).
+const char* phase_name(uint32_t phase) {
+  static const char* names[] = {"try", "confirm", "cancel", "direct", "try+conf"};
+  return phase < 5 ? names[phase] : "?";
+}
+
 void print_text(const Reply& reply) {
   if (reply.code() != OK) std::printf("REJECTED: %s (code %u)\n", code_name(reply.code()).c_str(), reply.code());
   if (reply.has_order()) {
@@ -258,6 +274,14 @@ void print_text(const Reply& reply) {
     if (o.destination()) std::printf("to          %" PRIu64 "\n", o.destination());
     for (const auto& w : o.wallets())
       std::printf("wallet %-5" PRIu64 " %s\n", w.wallet(), balances_text(w.balances()).c_str());
+    if (o.movements_size() > 0) {
+      std::printf("movements\n%-10s %-8s %-8s %14s %14s %14s %14s\n", "wallet", "seq", "phase", "delta avail",
+                  "delta frozen", "available", "frozen");
+      for (const auto& e : o.movements())
+        std::printf("%-10" PRIu64 " %-8" PRIu64 " %-8s %14s %14s %14s %14s\n", e.wallet(), e.sequence(),
+                    phase_name(e.phase()), money(e.delta().available()).c_str(), money(e.delta().frozen()).c_str(),
+                    money(e.after().available()).c_str(), money(e.after().frozen()).c_str());
+    }
   }
   if (reply.has_wallet()) {
     const auto& w = reply.wallet();
@@ -274,10 +298,9 @@ void print_text(const Reply& reply) {
   if (reply.has_movements()) {
     const auto& m = reply.movements();
     std::printf("%-8s %-20s %-8s %14s %14s %14s\n", "seq", "order", "phase", "delta avail", "available", "frozen");
-    static const char* phases[] = {"try", "confirm", "cancel"};
     for (const auto& e : m.movements())
       std::printf("%-8" PRIu64 " %-20" PRIu64 " %-8s %14s %14s %14s\n", e.sequence(), e.order_id(),
-                  e.phase() < 3 ? phases[e.phase()] : "?", money(e.delta().available()).c_str(),
+                  phase_name(e.phase()), money(e.delta().available()).c_str(),
                   money(e.after().available()).c_str(), money(e.after().frozen()).c_str());
     if (m.more()) std::printf("more: --from %" PRIu64 "\n", m.next_sequence());
   }
@@ -348,6 +371,7 @@ Request build(const std::vector<std::string>& words, const args& a, bool json, b
   } else if (cmd == "order") {
     if (sub(1) != "get") throw usage_error{"unknown order command '" + words[1] + "'"};
     r.mutable_get_order()->set_order_id(a.position(2, "order id"));
+    if (a.flags.count("movements")) r.mutable_get_order()->set_include_movements(true);
   } else if (cmd == "stats") {
     r.mutable_get_stats();
   } else if (cmd == "top-up" || cmd == "withdraw") {

@@ -9,7 +9,12 @@
 //       only once every host took the previous one; then (recovered_atom) to every host, the
 //       report into storage_link::recovery and a log line.
 //   (origin_atom, std::vector<order_id>)  -> sender gets (origin_found_atom,
-//       std::vector<loaded_original>): refunds' originals and their refunds (after a restart).
+//       std::vector<loaded_original>): refunds' originals and their refunds (after a restart),
+//       with their stored legs.
+//   (history_atom, order_history_request) -> order_history: an order's fund movements, by the
+//       journal pointers of its legs (docs/persistence.md, "History").
+//   (history_atom, history_page_request) -> history_page: a page of a wallet's journal older
+//       than its entries in memory, try-and-confirm rows split in two.
 #include <caf/all.hpp>
 
 #include "actors/storage.hpp"

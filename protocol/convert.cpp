@@ -106,6 +106,12 @@ void to_wire(const order_reply& reply, Order* out) {
   out->set_created_ms(reply.created_ms);
   out->set_finished_ms(reply.finished_ms);
   out->set_duplicate(reply.duplicate);
+  out->clear_movements();
+  for (const auto& m : reply.movements) {
+    auto* wire = out->add_movements();
+    to_wire(m.entry, wire);
+    wire->set_wallet(m.wallet);
+  }
 }
 
 void to_wire(const wallet_view& view, Wallet* out) {

@@ -69,7 +69,7 @@ Reply execute_query(engine& eng, const Request& request, tenant_id tenant) {
     case Request::kGetWallet:
       return wallet_reply(eng.get_wallet(tenant, request.get_wallet().wallet()));
     case Request::kGetOrder: {
-      auto found = eng.get_order(tenant, request.get_order().order_id());
+      auto found = eng.get_order(tenant, request.get_order().order_id(), request.get_order().include_movements());
       if (found.id == 0) return code_only(found.code == result_code::ok ? result_code::unknown_order : found.code);
       Reply reply = code_only(found.code);
       to_wire(found, reply.mutable_order());

@@ -16,8 +16,16 @@ constexpr size_t order_legs_max = 3;
 constexpr size_t wallet_open_transactions_max = 1 << 20;
 //! Finished TCC records kept per wallet for idempotent repeats, at most.
 constexpr size_t wallet_finished_records_max = 1 << 21;
-//! Journal entries kept in memory per wallet before the oldest are folded into a base.
-constexpr size_t wallet_journal_entries_max = 1 << 16;
+//! Journal entries kept in memory per wallet before the oldest are folded into a base (config
+//! `[wallet] journal_entries_max`, up to wallet_journal_entries_limit). The memory of the journals
+//! is this times the wallets: 4,096 entries of 80 bytes, ~330 KB a wallet at most. With storage
+//! the whole journal is in MySQL; in memory the last ones are what ListMovements can show.
+constexpr size_t wallet_journal_entries_max = 1 << 12;
+constexpr size_t wallet_journal_entries_limit = 1 << 20;
+//! How long a wallet keeps a finished TCC record (and cancel tombstones) for idempotent repeats
+//! (config `[wallet] finished_record_retention_ms`): it must exceed every order's try deadline
+//! plus its retry horizon, so a late step still finds its record.
+constexpr int64_t wallet_finished_record_retention_ms = 120'000;
 //! Orders in flight (not yet final) on one engine, at most.
 constexpr size_t engine_orders_in_flight_max = 1 << 20;
 //! Final orders an engine keeps in memory at most (config `[engine] orders_retained_max`);
@@ -37,6 +45,12 @@ constexpr int64_t query_deadline_ms = 10'000;
 //! With storage, create_wallet request ids remembered in memory at most (the newest); older
 //! ones are looked up in MySQL (wallet_requests) again.
 constexpr size_t wallet_requests_cached_max = 1 << 20;
+//! ListMovements pages being read from MySQL per wallet shard (older than the journal in
+//! memory), at most; past it a page request gets `unavailable` (retryable).
+constexpr size_t wallet_history_reads_pending_max = 64;
+//! GetOrder with movements being gathered per order host (from MySQL, or from the wallet
+//! shards without storage), at most; past it `unavailable` (retryable).
+constexpr size_t order_history_pending_max = 64;
 //! Requests one simulated channel holds queued, at most.
 constexpr size_t channel_queue_max = 1 << 18;
 

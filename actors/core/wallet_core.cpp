@@ -212,6 +212,10 @@ leg_outcome wallet_core::cancel_leg(const leg_command& command, int64_t now_ms) 
   return answer(result_code::ok);
 }
 
+balances leg_step_delta(leg_type type, tcc_phase phase, int64_t tried, int64_t posted) {
+  return delta_of(type, phase, tried, posted);
+}
+
 void wallet_core::post(order_id txn, tcc_phase phase, balances delta, int64_t now_ms) {
   balances after;
   // Tries were checked before; confirms and cancels are bounded by the try's headroom claim.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors/core/fifo_vector.hpp"
+#include "actors/core/limits.hpp"
 #include "actors/core/result_code.hpp"
 #include "actors/core/types.hpp"
 
@@ -70,11 +71,15 @@ struct tcc_record {
 struct wallet_config {
   //! How long finished TCC records (and cancel tombstones) are kept for idempotent repeats.
   //! Must exceed every order's try deadline and retry horizon.
-  int64_t finished_record_retention_ms = 120'000;
-  size_t finished_records_max = 1 << 21;
-  size_t open_transactions_max = 1 << 20;
-  size_t journal_entries_max = 1 << 16;
+  int64_t finished_record_retention_ms = limits::wallet_finished_record_retention_ms;
+  size_t finished_records_max = limits::wallet_finished_records_max;
+  size_t open_transactions_max = limits::wallet_open_transactions_max;
+  size_t journal_entries_max = limits::wallet_journal_entries_max;
 };
+
+//! The sub-balance change one step of a leg makes (`tried` the amount tried, `posted` the amount
+//! a confirm posts): the table of docs/engine.md.
+balances leg_step_delta(leg_type type, tcc_phase phase, int64_t tried, int64_t posted);
 
 class wallet_core {
  public:

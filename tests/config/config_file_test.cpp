@@ -32,6 +32,9 @@ TEST(ConfigFile, ExampleFileStatesTheDefaults) {
   EXPECT_EQ(s.engine.scheduler_threads, defaults.engine.scheduler_threads);
   EXPECT_EQ(s.engine.orders_in_flight_max, defaults.engine.orders_in_flight_max);
   EXPECT_EQ(s.engine.wallet.shards, defaults.engine.wallet.shards);
+  EXPECT_EQ(s.engine.wallet.core.journal_entries_max, defaults.engine.wallet.core.journal_entries_max);
+  EXPECT_EQ(s.engine.wallet.core.finished_record_retention_ms, defaults.engine.wallet.core.finished_record_retention_ms);
+  EXPECT_EQ(s.engine.wallet.idle_ms, defaults.engine.wallet.idle_ms);
   EXPECT_EQ(s.engine.order.try_deadline_ms, defaults.engine.order.try_deadline_ms);
   EXPECT_EQ(s.engine.order.retry_initial_ms, defaults.engine.order.retry_initial_ms);
   EXPECT_EQ(s.engine.order.retry_max_ms, defaults.engine.order.retry_max_ms);
@@ -155,6 +158,10 @@ TEST(ConfigFile, BadInputIsRefusedWithItsName) {
       {"[order]\nfinal_retention_ms = 999\n", "order.final_retention_ms expects 1000 .. 604800000, got 999"},
       {"[engine]\norders_retained_max = 0\n", "engine.orders_retained_max expects 1 .."},
       {"[server]\nquery_queue_max = 0\n", "server.query_queue_max expects 1 .."},
+      {"[wallet]\njournal_entries_max = 0\n", "wallet.journal_entries_max expects 1 .."},
+      {"[wallet]\nfinished_record_retention_ms = 10000\n",
+       "wallet.finished_record_retention_ms (10000) must exceed order.try_deadline_ms + order.retry_max_ms (10000)"},
+      {"[order]\nretry_initial_ms = 6000\n", "order.retry_initial_ms (6000) must not exceed order.retry_max_ms (5000)"},
       {"[storage]\nsplit_commit = 1\n", "storage.split_commit expects true or false"},
       {"[storage]\nsplit_commit = \"no\"\n", "storage.split_commit expects true or false"},
       {"[engine\norder_hosts = 2\n", "test.toml:"},  // a TOML syntax error, with its place
