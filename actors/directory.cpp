@@ -98,11 +98,25 @@ wallet_id wallet_directory::create(tenant_id tenant, currency cur, wallet_kind k
     storage_->rows_queued.fetch_add(1);
     caf::anon_send(storage_->writer, persist_atom::value, std::move(batch));
   }
-  auto& s = stripe_of(info.id);
-  std::lock_guard<std::mutex> guard(s.mutex);
-  s.entries[info.id].dormant.emplace(info, config_.core);
-  wallet_count_.fetch_add(1);
+  {
+    auto& s = stripe_of(info.id);
+    std::lock_guard<std::mutex> guard(s.mutex);
+    s.entries[info.id].dormant.emplace(info, config_.core);
+    wallet_count_.fetch_add(1);
+  }
+  count_for_tenant(tenant);
   return info.id;
+}
+
+void wallet_directory::count_for_tenant(tenant_id tenant) {
+  std::lock_guard<std::mutex> guard(tenant_counts_mutex_);
+  ++wallets_by_tenant_[tenant];
+}
+
+size_t wallet_directory::wallets_of(tenant_id tenant) const {
+  std::lock_guard<std::mutex> guard(tenant_counts_mutex_);
+  auto found = wallets_by_tenant_.find(tenant);
+  return found == wallets_by_tenant_.end() ? 0 : found->second;
 }
 
 wallet_id wallet_directory::system_wallet(tenant_id tenant, currency cur) {
@@ -125,14 +139,17 @@ void wallet_directory::restore_ids(wallet_id max_id,
   for (const auto& [tenant, cur, id] : system_wallets) system_wallets_[std::make_pair(tenant, cur)] = id;
 }
 
-void wallet_directory::adopt(wallet_id id) {
-  auto& s = stripe_of(id);
-  std::lock_guard<std::mutex> guard(s.mutex);
-  auto [it, inserted] = s.entries.try_emplace(id);
-  TX_CHECK(inserted || (!it->second.active && !it->second.dormant));
-  it->second.active = true;
-  wallet_count_.fetch_add(1);
-  active_count_.fetch_add(1);
+void wallet_directory::adopt(wallet_id id, tenant_id tenant) {
+  {
+    auto& s = stripe_of(id);
+    std::lock_guard<std::mutex> guard(s.mutex);
+    auto [it, inserted] = s.entries.try_emplace(id);
+    TX_CHECK(inserted || (!it->second.active && !it->second.dormant));
+    it->second.active = true;
+    wallet_count_.fetch_add(1);
+    active_count_.fetch_add(1);
+  }
+  count_for_tenant(tenant);
 }
 
 std::optional<caf::actor> wallet_directory::resolve(wallet_id id) {

@@ -95,12 +95,14 @@ class wallet_directory {
 
   //! Storage mode, at start: ids continue after `max_id`; the system wallets storage holds.
   void restore_ids(wallet_id max_id, const std::vector<std::tuple<tenant_id, uint32_t, wallet_id>>& system_wallets);
-  //! For the owning shard: a wallet it loaded from storage is now known and active.
-  void adopt(wallet_id id);
+  //! For the owning shard: a wallet of `tenant` it loaded from storage is now known and active.
+  void adopt(wallet_id id, tenant_id tenant);
   storage_link* storage() const { return storage_; }
 
   size_t wallets() const { return wallet_count_.load(); }
   size_t active() const { return active_count_.load(); }
+  //! How many of wallets() belong to `tenant` (GetStats of that tenant).
+  size_t wallets_of(tenant_id tenant) const;
 
   //! Calls `f` with every wallet id (active and dormant); for checks and reports.
   std::vector<wallet_id> all_ids() const;
@@ -118,6 +120,7 @@ class wallet_directory {
     std::unordered_map<wallet_id, entry> entries;
   };
   stripe& stripe_of(wallet_id id) { return stripes_[id % stripes]; }
+  void count_for_tenant(tenant_id tenant);
   const stripe& stripe_of(wallet_id id) const { return stripes_[id % stripes]; }
 
   caf::actor_system& system_;
@@ -129,6 +132,8 @@ class wallet_directory {
   std::atomic<wallet_id> next_id_{1};
   std::atomic<size_t> wallet_count_{0};
   std::atomic<size_t> active_count_{0};
+  mutable std::mutex tenant_counts_mutex_;
+  std::unordered_map<tenant_id, size_t> wallets_by_tenant_;  //!< one entry per tenant with a wallet
   //! Request ids of wallets created with one, by (tenant, request id). Memory only: as many as
   //! wallets (each wallet is kept here too). Storage: a cache of wallet_requests, the newest
   //! limits::wallet_requests_cached_max (older ones are looked up in MySQL again).

@@ -461,6 +461,27 @@ engine_stats engine::stats() {
   return result;
 }
 
+std::optional<tenant_stats> engine::stats_of(tenant_id tenant) {
+  tenant_stats result;
+  bool complete = true;
+  caf::scoped_actor self{*system_};
+  for (const auto& host : hosts_)
+    self->request(host, query_deadline, stats_atom::value, tenant)
+        .receive(
+            [&](const tenant_stats& s) {
+              result.submitted += s.submitted;
+              result.refused += s.refused;
+              result.duplicates += s.duplicates;
+              result.succeeded += s.succeeded;
+              result.failed += s.failed;
+              result.in_flight += s.in_flight;
+            },
+            [&](caf::error&) { complete = false; });
+  if (!complete) return std::nullopt;
+  result.wallets = directory_->wallets_of(tenant);
+  return result;
+}
+
 bool engine::wait_until_quiet(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

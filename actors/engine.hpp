@@ -146,7 +146,11 @@ class engine {
   //! than the journal in memory are read from MySQL (docs/persistence.md, "History").
   std::pair<result_code, std::vector<journal_entry>> movements(tenant_id tenant, wallet_id id, uint64_t from_sequence,
                                                                uint32_t limit);
+  //! Engine-wide counters of every tenant, for the operator (benchmarks, the demo, tests).
   engine_stats stats();
+  //! One tenant's counters, which are all a client of that tenant may see (GetStats);
+  //! std::nullopt when an order host did not answer within the query deadline.
+  std::optional<tenant_stats> stats_of(tenant_id tenant);
   //! Waits until no order is in flight; false on timeout.
   bool wait_until_quiet(std::chrono::milliseconds timeout);
   //! Audits every wallet: conservation per currency, limits, journals. Call when quiet.

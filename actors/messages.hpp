@@ -95,13 +95,16 @@ struct leg_result {
   uint16_t leg = 0;
   tcc_phase phase = tcc_phase::try_;
   result_code code = result_code::ok;
+  //! The wallet's tenant (0 when no wallet answered: an unknown id): the order keeps the
+  //! balances only of a wallet of its own tenant.
+  tenant_id tenant = 0;
   balances after;
   uint64_t sequence = 0;  //!< the journal entry the step made at the wallet (0: none, or a repeat)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, leg_result& x) {
-  return f(caf::meta::type_name("leg_result"), x.txn, x.leg, x.phase, x.code, x.after, x.sequence);
+  return f(caf::meta::type_name("leg_result"), x.txn, x.leg, x.phase, x.code, x.tenant, x.after, x.sequence);
 }
 
 //! A client's command with the tag the client correlates the reply by.
@@ -212,6 +215,25 @@ typename Inspector::result_type inspect(Inspector& f, channel_request& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, channel_response& x) {
   return f(caf::meta::type_name("channel_response"), x.order, x.outcome, x.settled_amount, x.busy);
+}
+
+//! What one tenant may see of the engine's counters: its own orders and wallets, nothing of
+//! other tenants (GetStats on the wire). An order host counts its orders per tenant; the
+//! engine sums the hosts and adds the tenant's wallets from the directory.
+struct tenant_stats {
+  uint64_t submitted = 0;
+  uint64_t refused = 0;  //!< refused before an order existed (validation, overload)
+  uint64_t duplicates = 0;
+  uint64_t succeeded = 0;
+  uint64_t failed = 0;
+  uint64_t in_flight = 0;
+  uint64_t wallets = 0;  //!< the tenant's wallets this engine knows (system wallets included)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_stats& x) {
+  return f(caf::meta::type_name("tenant_stats"), x.submitted, x.refused, x.duplicates, x.succeeded, x.failed,
+           x.in_flight, x.wallets);
 }
 
 //! Counters of one order host; the engine sums them.

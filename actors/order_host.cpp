@@ -139,7 +139,7 @@ class host_state {
       auto found = live_.find(r.txn);
       if (found == live_.end()) continue;  // a repeat answer for an order already final
       actions_.clear();
-      found->second.core.on_step_reply(r.leg, r.phase, r.code, r.after, now, actions_, r.sequence);
+      found->second.core.on_step_reply(r.leg, r.phase, r.code, r.tenant, r.after, now, actions_, r.sequence);
       run(found, now);
     }
     after_input(now);
@@ -166,7 +166,7 @@ class host_state {
       if (r.phase == tcc_phase::try_ && r.code == result_code::ok)
         found->second.core.on_refund_origin({r.payer, r.merchant}, now, actions_);
       else
-        found->second.core.on_step_reply(0, r.phase, r.code, {}, now, actions_);
+        found->second.core.on_step_reply(0, r.phase, r.code, 0, {}, now, actions_);
       run(found, now);
     }
     after_input(now);
@@ -205,8 +205,10 @@ class host_state {
       if (!original.failed && original.found && is_final(original.state)) adopt_original(original);
       for (auto& [sender, step] : node.mapped()) {
         allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
+        // Another tenant's order is answered as one that does not exist (apply_allowance_step).
+        bool visible = original.found && original.command.tenant == step.tenant;
         if (original.failed) result.code = result_code::unavailable;
-        else if (original.found && !is_final(original.state) && final_.count(original.id) == 0)
+        else if (visible && !is_final(original.state) && final_.count(original.id) == 0)
           result.code = step.phase == tcc_phase::cancel ? result_code::ok : result_code::original_not_refundable;
         else result = apply_allowance_step(step);
         self_->send(sender, allow_ack_atom::value, result);
@@ -302,16 +304,19 @@ class host_state {
  public:
   allowance_result apply_allowance_step(const allowance_step& step) {
     allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
+    // Another tenant's order is answered exactly as one that does not exist (DESIGN.md, "Tenants").
     auto found = final_.find(step.original);
+    if (found != final_.end() && found->second.command.tenant != step.tenant) found = final_.end();
     if (found == final_.end()) {
       if (step.phase == tcc_phase::cancel) return result;  // nothing was reserved
-      result.code = live_.count(step.original) ? result_code::original_not_refundable : result_code::unknown_order;
+      auto running = live_.find(step.original);
+      bool own_running = running != live_.end() && running->second.core.command().tenant == step.tenant;
+      result.code = own_running ? result_code::original_not_refundable : result_code::unknown_order;
       return result;
     }
     final_order& original = found->second;
     if (step.phase == tcc_phase::try_) {
-      if (original.command.tenant != step.tenant) result.code = result_code::tenant_mismatch;
-      else if (original.command.kind != order_kind::pay || original.state != order_state::succeeded)
+      if (original.command.kind != order_kind::pay || original.state != order_state::succeeded)
         result.code = result_code::original_not_refundable;
       else if (original.command.cur != step.cur) result.code = result_code::currency_mismatch;
       if (result.code != result_code::ok) return result;
@@ -507,9 +512,16 @@ class host_state {
     return s;
   }
 
+  //! One tenant's counts (its wallets are the directory's: 0 here).
+  tenant_stats stats_of(tenant_id tenant) const {
+    auto found = tenant_stats_.find(tenant);
+    return found == tenant_stats_.end() ? tenant_stats{} : found->second;
+  }
+
  private:
   void submit_one(const caf::actor& client, submit_item& item, int64_t now) {
     ++stats_.submitted;
+    ++counts_of(item.command.tenant).submitted;
     order_command& command = item.command;
     result_code code = validate(command);
     if (code != result_code::ok) return refuse(client, item, code);
@@ -594,6 +606,7 @@ class host_state {
       TX_CHECK(inserted);
       ++resumed;
       ++stats_.resumed;
+      ++counts_of(it->second.core.command().tenant).in_flight;
       if (auto waiting = awaiting_recovery_.extract(key); !waiting.empty()) {
         awaiting_recovery_count_ -= waiting.mapped().size();
         for (auto& [client, item] : waiting.mapped()) repeat(client, item, r.id);
@@ -642,6 +655,7 @@ class host_state {
     auto [it, inserted] = live_.emplace(id, live_order{order_core(id, std::move(command), system, config_.order, now),
                                                        {waiter{client, item.client_tag}}, never});
     TX_CHECK(inserted);
+    ++counts_of(it->second.core.command().tenant).in_flight;
     if (storage_ != nullptr) {
       persist_order(it->second.core, now, true);
       // Write-ahead of intent. The intent goes to the writer at the next flush, before any
@@ -703,6 +717,7 @@ class host_state {
 
   void refuse(const caf::actor& client, const submit_item& item, result_code code) {
     ++stats_.refused;
+    ++counts_of(item.command.tenant).refused;
     order_reply reply;
     reply.client_tag = item.client_tag;
     reply.tenant = item.command.tenant;
@@ -717,6 +732,7 @@ class host_state {
   //! Same request id again: same content gets the original order, other content a conflict.
   void repeat(const caf::actor& client, const submit_item& item, order_id id) {
     ++stats_.duplicates;
+    ++counts_of(item.command.tenant).duplicates;
     if (auto found = live_.find(id); found != live_.end()) {
       if (!found->second.core.command().same_content(item.command))
         return refuse(client, item, result_code::duplicate_conflict);
@@ -773,7 +789,7 @@ class host_state {
       if (order_id_generator::node_of(leg.target) != config_.node_id || lane >= hosts_.size()) {
         // No such original here: nothing was reserved, so its cancel trivially succeeds.
         result_code code = leg.phase == tcc_phase::cancel ? result_code::ok : result_code::unknown_order;
-        order.core.on_step_reply(leg_index, leg.phase, code, {}, now, actions_);
+        order.core.on_step_reply(leg_index, leg.phase, code, 0, {}, now, actions_);
         return;
       }
       self_->send(hosts_[lane], allowance_atom::value, step);
@@ -832,6 +848,10 @@ class host_state {
   void finalize(std::unordered_map<order_id, live_order>::iterator it, int64_t now) {
     const order_core& core = it->second.core;
     TX_CHECK(is_final(core.state()));
+    tenant_stats& counts = counts_of(core.command().tenant);
+    TX_CHECK(counts.in_flight > 0);
+    --counts.in_flight;
+    ++(core.state() == order_state::succeeded ? counts.succeeded : counts.failed);
     if (core.state() == order_state::succeeded) {
       ++stats_.succeeded;
     } else {
@@ -863,11 +883,14 @@ class host_state {
     live_.erase(it);
   }
 
+  //! The balances an order's reply may show: only of wallets of the order's tenant that accepted
+  //! a step (never of an unknown wallet or another tenant's: DESIGN.md, "Tenants").
   static std::vector<wallet_balance> wallets_of(const order_core& core) {
     std::vector<wallet_balance> wallets;
     wallets.reserve(core.legs().size());
     for (const auto& leg : core.legs())
-      if (leg.participant == participant_kind::wallet) wallets.push_back({leg.target, leg.last_balances});
+      if (leg.participant == participant_kind::wallet && leg.balances_tenant == core.command().tenant)
+        wallets.push_back({leg.target, leg.last_balances});
     return wallets;
   }
 
@@ -965,6 +988,18 @@ class host_state {
   bool tick_pending_ = false;
   int64_t tick_due_ms_ = never;
   host_stats stats_;
+  //! The same counts per tenant, for GetStats (one small entry per tenant that sent a command).
+  std::unordered_map<tenant_id, tenant_stats> tenant_stats_;
+  //! The entry used last: most bursts come from one tenant (references into the map stay valid).
+  tenant_stats* last_counts_ = nullptr;
+  tenant_id last_counts_tenant_ = 0;
+  tenant_stats& counts_of(tenant_id tenant) {
+    if (last_counts_ == nullptr || last_counts_tenant_ != tenant) {
+      last_counts_ = &tenant_stats_[tenant];
+      last_counts_tenant_ = tenant;
+    }
+    return *last_counts_;
+  }
   // Storage.
   storage_link* storage_ = nullptr;
   write_batch writer_outbox_;   //!< rows for the writer, sent at the next flush
@@ -1019,6 +1054,7 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
         return self->state.get_order(tenant, id, with_movements);
       },
       [=](stats_atom) { return self->state.stats(); },
+      [=](stats_atom, tenant_id tenant) { return self->state.stats_of(tenant); },
   };
 }
 

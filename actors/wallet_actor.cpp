@@ -168,14 +168,15 @@ struct shard_state {
       // Nothing was ever tried on a wallet that does not exist: its cancel succeeds, so
       // the order's compensation completes.
       result_code code = step.command.phase == tcc_phase::cancel ? result_code::ok : result_code::unknown_wallet;
-      results.push_back({step.command.txn, step.leg, step.command.phase, code, {}});
+      results.push_back({step.command.txn, step.leg, step.command.phase, code, 0, {}});
       return;
     }
     uint64_t sequence_before = wallet->core.journal_sequence();
     leg_outcome outcome = wallet->core.apply(step.command, now);
     if (storage != nullptr) record_effects(*wallet, step.command.txn, sequence_before, outcome, now);
     uint64_t made = wallet->core.journal_sequence() != sequence_before ? wallet->core.journal_sequence() : 0;
-    results.push_back({step.command.txn, step.leg, step.command.phase, outcome.code, outcome.after, made});
+    results.push_back(
+        {step.command.txn, step.leg, step.command.phase, outcome.code, wallet->core.info().tenant, outcome.after, made});
   }
 
   void record_effects(const wallet_slot& wallet, order_id txn, uint64_t sequence_before, const leg_outcome& outcome,
@@ -212,7 +213,7 @@ struct shard_state {
       records.reserve(loaded.records.size());
       for (const auto& t : loaded.records) records.emplace_back(t.order, t.record);
       const wallet_row& row = loaded.row;
-      directory->adopt(id);
+      directory->adopt(id, row.info.tenant);
       wallet = wallets.insert(
           id, wallet_slot{wallet_core::restore(row.info, config.core, row.current, row.version, records, now), now});
     }
@@ -280,7 +281,8 @@ void answer_movements(shard_actor* self, wallet_slot& wallet, tenant_id tenant, 
   auto& st = self->state;
   const wallet_core& core = wallet.core;
   if (tenant != core.info().tenant) {
-    promise.deliver(result_code::tenant_mismatch, std::vector<journal_entry>{});
+    // Another tenant's wallet is answered as if it did not exist (DESIGN.md, "Tenants").
+    promise.deliver(result_code::unknown_wallet, std::vector<journal_entry>{});
     return;
   }
   uint64_t first = first_in_memory(core.journal(), core.journal_sequence());
@@ -436,7 +438,7 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
 wallet_view view_of(const wallet_core& core, tenant_id tenant) {
   wallet_view view;
   if (tenant != core.info().tenant) {
-    view.code = result_code::tenant_mismatch;
+    view.code = result_code::unknown_wallet;  // another tenant's wallet is answered as if it did not exist
     return view;
   }
   view.info = core.info();

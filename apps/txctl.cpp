@@ -39,7 +39,7 @@ void usage(FILE* out) {
                "  refund   --order ID --amount AMOUNT --currency CUR [--request-id R]\n"
                "  commission --from FEE_WALLET --to MERCHANT --amount AMOUNT --currency CUR [--request-id R]\n"
                "  order get ID [--movements]\n"
-               "  stats\n"
+               "  stats    (the counts of the key's tenant only)\n"
                "AMOUNT is decimal with at most 2 places (10.00 = 1000 minor units). Without --request-id a\n"
                "random one is generated and printed. Defaults: --server 127.0.0.1:7400 and the development\n"
                "key (or TXCTL_SERVER, TXCTL_KEY_ID, TXCTL_SECRET).\n"
@@ -306,10 +306,10 @@ void print_text(const Reply& reply) {
   }
   if (reply.has_stats()) {
     const auto& s = reply.stats();
+    // The key's tenant only (docs/protocol.md, get_stats).
     std::printf("submitted   %" PRIu64 "\nsucceeded   %" PRIu64 "\nfailed      %" PRIu64 "\nrefused     %" PRIu64
-                "\nduplicates  %" PRIu64 "\nin flight   %" PRIu64 "\nwallets     %" PRIu64 " (%" PRIu64 " active)\n",
-                s.submitted(), s.succeeded(), s.failed(), s.refused(), s.duplicates(), s.in_flight(), s.wallets(),
-                s.active_wallets());
+                "\nduplicates  %" PRIu64 "\nin flight   %" PRIu64 "\nwallets     %" PRIu64 "\n",
+                s.submitted(), s.succeeded(), s.failed(), s.refused(), s.duplicates(), s.in_flight(), s.wallets());
   }
   if (reply.code() == OK && !reply.has_order() && !reply.has_wallet() && !reply.has_movements() && !reply.has_stats())
     std::printf("ok\n");

@@ -90,17 +90,20 @@ Reply execute_query(engine& eng, const Request& request, tenant_id tenant) {
       return reply;
     }
     case Request::kGetStats: {
-      auto s = eng.stats();
+      // The caller's tenant only: engine-wide counts would tell one tenant about the others.
+      auto counted = eng.stats_of(tenant);
+      if (!counted) return code_only(result_code::unavailable);  // retryable: a host did not answer in time
+      const tenant_stats& s = *counted;
       Reply reply = code_only(result_code::ok);
       auto* out = reply.mutable_stats();
-      out->set_submitted(s.orders.submitted);
-      out->set_refused(s.orders.refused);
-      out->set_duplicates(s.orders.duplicates);
-      out->set_succeeded(s.orders.succeeded);
-      out->set_failed(s.orders.failed);
-      out->set_in_flight(s.orders.in_flight);
+      out->set_submitted(s.submitted);
+      out->set_refused(s.refused);
+      out->set_duplicates(s.duplicates);
+      out->set_succeeded(s.succeeded);
+      out->set_failed(s.failed);
+      out->set_in_flight(s.in_flight);
       out->set_wallets(s.wallets);
-      out->set_active_wallets(s.active_wallets);
+      out->set_active_wallets(0);  // which wallets sit in memory is engine-wide: not a tenant's count
       return reply;
     }
     default:

@@ -170,15 +170,22 @@ void order_core::on_refund_origin(const refund_origin& origin, int64_t now_ms, s
   send(2, tcc_phase::try_, now_ms, out);
 }
 
-void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, const balances& after,
-                               int64_t now_ms, std::vector<order_action>& out, uint64_t journal_sequence) {
+void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, tenant_id wallet_tenant,
+                               const balances& after, int64_t now_ms, std::vector<order_action>& out,
+                               uint64_t journal_sequence) {
   if (leg >= legs_.size()) return;
   order_leg& l = legs_[leg];
   if (l.phase != phase || !l.awaiting) return;  // a late answer to an earlier step
   // A refund's accepted allowance carries the origin: the host calls on_refund_origin.
   if (l.participant == participant_kind::original_order && phase == tcc_phase::try_ && code == result_code::ok)
     return;
-  if (l.participant == participant_kind::wallet) l.last_balances = after;
+  // Balances only from a step the order may see: accepted by a wallet of its own tenant. A
+  // refusal shows nothing, whatever it carries (it may come from another tenant's wallet).
+  if (l.participant == participant_kind::wallet && code == result_code::ok && wallet_tenant == command_.tenant &&
+      wallet_tenant != 0) {
+    l.last_balances = after;
+    l.balances_tenant = wallet_tenant;
+  }
   if (code == result_code::ok && journal_sequence != 0)
     (phase == tcc_phase::try_ ? l.try_sequence : l.step_sequence) = journal_sequence;
   if (phase == tcc_phase::try_) {

@@ -75,7 +75,10 @@ struct order_leg {
   bool done = false;         //!< the current phase's step is acknowledged
   uint32_t attempts = 0;
   int64_t resend_at_ms = 0;
-  balances last_balances;    //!< the wallet's balances in its latest answer
+  //! The wallet's balances in its latest accepted answer, when that wallet is of the order's
+  //! tenant (balances_tenant); a refusal, an unknown wallet or another tenant's shows nothing.
+  balances last_balances;
+  tenant_id balances_tenant = 0;  //!< the tenant of the wallet last_balances are of; 0: none seen
   //! The wallet's journal entries this leg made (fund_movements_{t} (wallet_id, seq)): its try's
   //! and its confirm's or cancel's; 0 when it made none, or when the step was answered again
   //! after a restart (the wallet no longer knows which entry it was).
@@ -143,9 +146,12 @@ class order_core {
              int64_t now_ms);
 
   void start(int64_t now_ms, std::vector<order_action>& out);
-  //! `journal_sequence`: the wallet's journal entry the step made (0: none, or not known).
-  void on_step_reply(uint16_t leg, tcc_phase phase, result_code code, const balances& after, int64_t now_ms,
-                     std::vector<order_action>& out, uint64_t journal_sequence = 0);
+  //! `wallet_tenant`: the tenant of the wallet that answered (0: no wallet did, e.g. an unknown
+  //! id or a refund's allowance); the order keeps `after` only from an accepted step of a wallet
+  //! of its own tenant. `journal_sequence`: the wallet's journal entry the step made (0: none,
+  //! or not known).
+  void on_step_reply(uint16_t leg, tcc_phase phase, result_code code, tenant_id wallet_tenant, const balances& after,
+                     int64_t now_ms, std::vector<order_action>& out, uint64_t journal_sequence = 0);
   //! The refund's allowance try succeeded: adds the wallet legs and tries them.
   void on_refund_origin(const refund_origin& origin, int64_t now_ms, std::vector<order_action>& out);
   //! `decline_reason`: the failure reason a definitive decline records (channel_busy when

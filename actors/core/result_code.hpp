@@ -23,7 +23,8 @@ enum class result_code : uint16_t {
   wallet_frozen = 21,           //!< frozen wallets accept credits but no debits
   wallet_closed = 22,
   currency_mismatch = 23,
-  tenant_mismatch = 24,
+  tenant_mismatch = 24,         //!< reserved, no longer produced: another tenant's wallet or order is
+                                //!< answered unknown_wallet / unknown_order, so its existence stays hidden
   insufficient_funds = 25,
   wallet_not_empty = 26,        //!< closing needs zero balances and no open transactions
   wallet_kind_not_allowed = 27, //!< e.g. a system wallet used as a payer

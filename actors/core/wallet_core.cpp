@@ -85,13 +85,12 @@ wallet_core wallet_core::restore(wallet_info info, wallet_config config, balance
 
 leg_outcome wallet_core::apply(const leg_command& command, int64_t now_ms) {
   expire_finished(now_ms);
-  if (command.tenant != info_.tenant || command.cur != info_.cur) {
-    // A cancel of a leg this wallet refused for its tenant or currency has nothing to undo:
-    // such a try never leaves a record, and a repeat of it meets the same refusal (no
-    // hanging), so the order's compensation must not be refused forever.
-    if (command.phase == tcc_phase::cancel && records_.count(command.txn) == 0) return answer(result_code::ok);
-    return answer(command.tenant != info_.tenant ? result_code::tenant_mismatch : result_code::currency_mismatch);
-  }
+  // A cancel of a leg this wallet refused for its tenant or currency has nothing to undo:
+  // such a try never leaves a record, and a repeat of it meets the same refusal (no
+  // hanging), so the order's compensation must not be refused forever.
+  bool nothing_to_undo = command.phase == tcc_phase::cancel && records_.count(command.txn) == 0;
+  if (command.tenant != info_.tenant) return answer_other_tenant(nothing_to_undo);
+  if (command.cur != info_.cur) return answer(nothing_to_undo ? result_code::ok : result_code::currency_mismatch);
   switch (command.phase) {
     case tcc_phase::try_: return try_leg(command, now_ms);
     case tcc_phase::confirm: return confirm_leg(command, now_ms);
@@ -265,8 +264,15 @@ const tcc_record* wallet_core::find_record(order_id txn) const {
   return found == records_.end() ? nullptr : &found->second;
 }
 
+leg_outcome wallet_core::answer_other_tenant(bool nothing_to_undo) {
+  // What the shard answers for an id it does not know (wallet_actor.cpp): unknown_wallet, or
+  // ok for a cancel, and no balances. Another tenant cannot tell the two apart.
+  return {nothing_to_undo ? result_code::ok : result_code::unknown_wallet, balances{}, false};
+}
+
 result_code wallet_core::check_admin(tenant_id tenant) const {
-  if (tenant != info_.tenant) return result_code::tenant_mismatch;
+  // Another tenant's wallet is answered as if it did not exist (DESIGN.md, "Tenants").
+  if (tenant != info_.tenant) return result_code::unknown_wallet;
   if (info_.status == wallet_status::closed) return result_code::wallet_closed;
   return result_code::ok;
 }

@@ -41,6 +41,8 @@ struct leg_command {
 
 struct leg_outcome {
   result_code code = result_code::ok;
+  //! The wallet's balances after the step; all zero when the step is of another tenant (the
+  //! caller sees nothing of a wallet that is not its own).
   balances after;
   //! True when this was a repeat answered from the record, not a new change.
   bool repeated = false;
@@ -90,8 +92,11 @@ class wallet_core {
                              const std::vector<std::pair<order_id, tcc_record>>& records, int64_t now_ms);
 
   //! Applies one TCC step. Idempotent per (txn, phase); see DESIGN.md "TCC participant rules".
+  //! A step of another tenant changes nothing and gets what an unknown wallet gets:
+  //! unknown_wallet (ok for a cancel with nothing to undo) and no balances.
   leg_outcome apply(const leg_command& command, int64_t now_ms);
 
+  //! Administration; another tenant gets unknown_wallet, as for a wallet that does not exist.
   result_code freeze(tenant_id tenant);
   result_code unfreeze(tenant_id tenant);
   //! Closing needs zero sub-balances and no open transaction.
@@ -123,6 +128,8 @@ class wallet_core {
   void expire_finished(int64_t now_ms);
   void mark_finished(order_id txn, int64_t now_ms);
   leg_outcome answer(result_code code, bool repeated = false) const { return {code, balances_, repeated}; }
+  //! The answer to a step of another tenant: the same as for a wallet that does not exist.
+  static leg_outcome answer_other_tenant(bool nothing_to_undo);
 
   wallet_info info_;
   wallet_config config_;

@@ -168,17 +168,17 @@ TEST_F(EngineRejections, CurrencyMismatch) {
   EXPECT_EQ(h.balance(h.system(tenant, eur)), avail(-5'000));
 }
 
-TEST_F(EngineRejections, TenantMismatchOfQueriesAdminAndRefunds) {
-  // Tenant 2 cannot refund tenant 1's payment.
-  h.expect_failed(h.refund(paid, 100, other_tenant), result_code::tenant_mismatch);
-  // Queries and admin of another tenant's wallet.
-  EXPECT_EQ(h.eng.get_wallet(other_tenant, a).code, result_code::tenant_mismatch);
+TEST_F(EngineRejections, OtherTenantQueriesAdminAndRefundsAnswerAsUnknown) {
+  // Tenant 2 cannot refund tenant 1's payment: for tenant 2 it does not exist.
+  h.expect_failed(h.refund(paid, 100, other_tenant), result_code::unknown_order);
+  // Queries and admin of another tenant's wallet: answered as for a wallet that does not exist.
+  EXPECT_EQ(h.eng.get_wallet(other_tenant, a).code, result_code::unknown_wallet);
   EXPECT_EQ(h.eng.get_wallet(other_tenant, a).current, balances{});  // nothing leaks
-  EXPECT_EQ(h.eng.admin(other_tenant, a, admin_op::freeze).code, result_code::tenant_mismatch);
-  EXPECT_EQ(h.eng.admin(other_tenant, a, admin_op::close).code, result_code::tenant_mismatch);
+  EXPECT_EQ(h.eng.admin(other_tenant, a, admin_op::freeze).code, result_code::unknown_wallet);
+  EXPECT_EQ(h.eng.admin(other_tenant, a, admin_op::close).code, result_code::unknown_wallet);
   EXPECT_EQ(h.eng.admin(other_tenant, a, admin_op::set_overdraft_limit, 1'000'000).code,
-            result_code::tenant_mismatch);
-  EXPECT_EQ(h.eng.movements(other_tenant, a, 0, 10).first, result_code::tenant_mismatch);
+            result_code::unknown_wallet);
+  EXPECT_EQ(h.eng.movements(other_tenant, a, 0, 10).first, result_code::unknown_wallet);
   EXPECT_TRUE(h.eng.movements(other_tenant, a, 0, 10).second.empty());
   // Nothing of that changed wallet a: still active, no overdraft.
   wallet_view v = h.eng.get_wallet(tenant, a);
@@ -188,17 +188,17 @@ TEST_F(EngineRejections, TenantMismatchOfQueriesAdminAndRefunds) {
   h.expect_conserved();
 }
 
-TEST_F(EngineRejections, TenantMismatch) {
+TEST_F(EngineRejections, OtherTenantWalletInAnOrderAnswersAsUnknown) {
   h.patience = 3s;
   wallet_id foreign = h.wallet(wallet_kind::user, other_tenant);
   wallet_id foreign_merchant = h.wallet(wallet_kind::merchant, other_tenant);
   h.fund(foreign, 5'000, other_tenant);
-  // A wallet of tenant 2 in an order of tenant 1, either side.
-  h.expect_failed(h.transfer(a, foreign, 100), result_code::tenant_mismatch);
-  h.expect_failed(h.transfer(foreign, a, 100), result_code::tenant_mismatch);
-  h.expect_failed(h.top_up(foreign, 100), result_code::tenant_mismatch);
-  h.expect_failed(h.withdraw(foreign, 100), result_code::tenant_mismatch);
-  h.expect_failed(h.pay(a, foreign_merchant, 100), result_code::tenant_mismatch);
+  // A wallet of tenant 2 in an order of tenant 1, either side: as if it did not exist.
+  h.expect_failed(h.transfer(a, foreign, 100), result_code::unknown_wallet);
+  h.expect_failed(h.transfer(foreign, a, 100), result_code::unknown_wallet);
+  h.expect_failed(h.top_up(foreign, 100), result_code::unknown_wallet);
+  h.expect_failed(h.withdraw(foreign, 100), result_code::unknown_wallet);
+  h.expect_failed(h.pay(a, foreign_merchant, 100), result_code::unknown_wallet);
   h.expect_conserved();
 }
 

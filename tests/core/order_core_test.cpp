@@ -153,7 +153,7 @@ struct bank {
         if (phase == tcc_phase::try_ && code == result_code::ok)
           order.on_refund_origin(origins.at(leg.target), now, next);
         else
-          order.on_step_reply(a.leg, phase, code, balances{}, now, next);
+          order.on_step_reply(a.leg, phase, code, 0, balances{}, now, next);  // no wallet answers
       } else {
         leg_command c;
         c.txn = order.id();
@@ -167,8 +167,12 @@ struct bank {
         auto found = wallets.find(leg.target);
         leg_outcome outcome;
         outcome.code = result_code::unknown_wallet;
-        if (found != wallets.end()) outcome = found->second.apply(c, now);
-        order.on_step_reply(a.leg, phase, outcome.code, outcome.after, now, next);
+        tenant_id owner = 0;  // as the shard answers an unknown id
+        if (found != wallets.end()) {
+          outcome = found->second.apply(c, now);
+          owner = found->second.info().tenant;
+        }
+        order.on_step_reply(a.leg, phase, outcome.code, owner, outcome.after, now, next);
       }
       queue.insert(queue.end(), next.begin(), next.end());
     }
@@ -339,6 +343,91 @@ TEST(order_core_test, stale_refund_origin_is_ignored) {
   EXPECT_TRUE(e.reply(0, tcc_phase::try_, result_code::ok).empty());
   EXPECT_EQ(e.order.state(), os::trying);
   EXPECT_TRUE(e.order.legs()[0].awaiting);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tenants: an order keeps a leg's balances only from an accepted step of a wallet of its own
+// tenant, so nothing of another tenant's wallet can reach its reply.
+
+TEST(order_core_test, balances_only_from_an_accepted_step_of_a_wallet_of_the_order_tenant) {
+  const balances secret = bal(123'456, 789, 10);
+  // Every other answer shows nothing: refused by the order's own wallet, accepted or refused by
+  // another tenant's, or by no wallet at all (0: an unknown id).
+  struct answer {
+    result_code code;
+    tenant_id wallet_tenant;
+  };
+  for (answer a : {answer{result_code::insufficient_funds, tenant}, answer{result_code::ok, other_tenant},
+                   answer{result_code::unknown_wallet, other_tenant}, answer{result_code::ok, 0},
+                   answer{result_code::unknown_wallet, 0}}) {
+    SCOPED_TRACE(std::string(to_string(a.code)) + " from tenant " + std::to_string(a.wallet_tenant));
+    driver d(command_of(order_kind::transfer));
+    d.start();
+    d.order.on_step_reply(0, tcc_phase::try_, a.code, a.wallet_tenant, secret, d.now, d.out);
+    EXPECT_EQ(d.order.legs()[0].balances_tenant, 0u);
+    EXPECT_EQ(d.order.legs()[0].last_balances, balances{});
+  }
+  // An accepted step of its own tenant's wallet: kept.
+  driver d(command_of(order_kind::transfer));
+  d.start();
+  d.order.on_step_reply(0, tcc_phase::try_, result_code::ok, tenant, secret, d.now, d.out);
+  EXPECT_EQ(d.order.legs()[0].balances_tenant, tenant);
+  EXPECT_EQ(d.order.legs()[0].last_balances, secret);
+  // A later accepted step of another tenant's wallet cannot replace them (a forged or
+  // misrouted answer): what the leg shows is still its own wallet's.
+  d.order.on_step_reply(0, tcc_phase::try_, result_code::ok, other_tenant, bal(1), d.now, d.out);
+  EXPECT_EQ(d.order.legs()[0].last_balances, secret);
+}
+
+TEST(order_core_test, order_naming_another_tenant_wallet_ends_as_with_an_unknown_wallet) {
+  // With real wallets behind the legs: wallet 6 belongs to another tenant and holds money;
+  // wallet 7 does not exist. Orders naming either, on either side, end the same way, and the
+  // other tenant's wallet neither changes nor shows its balances.
+  constexpr wallet_id foreign = 6, ghost = 7;
+  auto run = [&](order_command command) {
+    bank b;
+    wallet_info info = make_info(foreign, wallet_kind::merchant);
+    info.tenant = other_tenant;
+    b.wallets.emplace(foreign, wallet_core(info));
+    b.top_up_directly(user_a, 5000);
+    b.top_up_directly(fee_w, 5000);
+    for (auto phase : {tcc_phase::try_, tcc_phase::confirm}) {  // money of the other tenant
+      leg_command c = make_leg(8'000'000, phase, lt::credit_incoming, 4000);
+      c.tenant = other_tenant;
+      EXPECT_EQ(b.wallets.at(foreign).apply(c, t_start).code, result_code::ok);
+    }
+    order_core o(the_order, command, system_w, {}, t_start);
+    b.start(o);
+    EXPECT_EQ(b.wallets.at(foreign).current(), bal(4000));
+    EXPECT_EQ(b.wallets.at(foreign).open_transactions(), 0u);
+    b.expect_all_closed();
+    return o;
+  };
+  auto named = [&](order_kind kind, bool as_source, wallet_id w) {
+    order_command c = command_of(kind);
+    (as_source ? c.source : c.destination) = w;
+    return c;
+  };
+  for (order_kind kind : {order_kind::transfer, order_kind::pay, order_kind::commission})
+    for (bool as_source : {true, false}) {
+      SCOPED_TRACE(std::string(to_string(kind)) + (as_source ? " from" : " to"));
+      order_core with_foreign = run(named(kind, as_source, foreign));
+      order_core with_ghost = run(named(kind, as_source, ghost));
+      EXPECT_EQ(with_foreign.state(), os::failed);
+      EXPECT_EQ(with_foreign.reason(), result_code::unknown_wallet);
+      EXPECT_EQ(with_foreign.reason(), with_ghost.reason());
+      ASSERT_EQ(with_foreign.legs().size(), with_ghost.legs().size());
+      for (size_t i = 0; i < with_foreign.legs().size(); ++i) {
+        const order_leg& f = with_foreign.legs()[i];
+        const order_leg& g = with_ghost.legs()[i];
+        EXPECT_EQ(f.balances_tenant, g.balances_tenant) << "leg " << i;
+        EXPECT_EQ(f.last_balances, g.last_balances) << "leg " << i;
+        if (f.target == foreign) {
+          EXPECT_EQ(f.balances_tenant, 0u);
+          EXPECT_EQ(f.last_balances, balances{});
+        }
+      }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

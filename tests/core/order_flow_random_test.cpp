@@ -167,7 +167,7 @@ struct world {
       if (m.origin)
         o.on_refund_origin(refund_origin{user_a, merchant_w}, now, out);
       else
-        o.on_step_reply(m.leg, m.phase, m.code, m.after, now, out);
+        o.on_step_reply(m.leg, m.phase, m.code, tenant, m.after, now, out);
       handle(m.order, out);
       return;
     }

@@ -57,9 +57,10 @@ TEST(order_restore_test, legs_json_round_trips_every_kind_and_phase) {
     std::vector<order_action> out;
     o.start(t_start, out);
     if (kind == order_kind::refund) o.on_refund_origin({user_a, merchant_w}, t_start, out);
-    for (uint16_t i = 0; i < o.legs().size(); ++i) o.on_step_reply(i, tcc_phase::try_, result_code::ok, {}, t_start, out);
+    for (uint16_t i = 0; i < o.legs().size(); ++i)
+      o.on_step_reply(i, tcc_phase::try_, result_code::ok, tenant, {}, t_start, out);
     if (channel_kind(kind)) o.on_channel(channel_outcome::succeeded, 700, t_start, out);
-    o.on_step_reply(0, tcc_phase::confirm, result_code::ok, {}, t_start, out);  // one confirm done
+    o.on_step_reply(0, tcc_phase::confirm, result_code::ok, tenant, {}, t_start, out);  // one confirm done
     stored_order row = o.stored(t_start + 5);
     ASSERT_EQ(row.state, os::confirming) << to_string(kind);
     EXPECT_TRUE(row.legs[0].done);
@@ -107,11 +108,11 @@ TEST(order_restore_test, legs_keep_the_journal_entries_their_steps_made) {
   order_core o(the_order, command_of(order_kind::transfer), system_w, {}, t_start);
   std::vector<order_action> out;
   o.start(t_start, out);
-  o.on_step_reply(0, tcc_phase::try_, result_code::ok, {}, t_start, out, 41);
-  o.on_step_reply(1, tcc_phase::try_, result_code::ok, {}, t_start, out, 7);
+  o.on_step_reply(0, tcc_phase::try_, result_code::ok, tenant, {}, t_start, out, 41);
+  o.on_step_reply(1, tcc_phase::try_, result_code::ok, tenant, {}, t_start, out, 7);
   ASSERT_EQ(o.state(), os::confirming);
-  o.on_step_reply(0, tcc_phase::confirm, result_code::ok, {}, t_start, out, 42);
-  o.on_step_reply(1, tcc_phase::confirm, result_code::wallet_busy, {}, t_start, out, 99);  // refused: no entry
+  o.on_step_reply(0, tcc_phase::confirm, result_code::ok, tenant, {}, t_start, out, 42);
+  o.on_step_reply(1, tcc_phase::confirm, result_code::wallet_busy, tenant, {}, t_start, out, 99);  // refused: no entry
   stored_order row = o.stored(t_start);
   EXPECT_EQ(row.legs[0].try_sequence, 41u);
   EXPECT_EQ(row.legs[0].step_sequence, 42u);
@@ -129,7 +130,7 @@ TEST(order_restore_test, legs_keep_the_journal_entries_their_steps_made) {
   // A repeat answer (after a restart the wallet no longer knows the entry) keeps what is known.
   std::vector<order_action> more;
   restored->resume(t_start, more);
-  restored->on_step_reply(1, tcc_phase::confirm, result_code::ok, {}, t_start, more, 0);
+  restored->on_step_reply(1, tcc_phase::confirm, result_code::ok, tenant, {}, t_start, more, 0);
   EXPECT_EQ(restored->stored(t_start).legs[1].try_sequence, 7u);
   EXPECT_EQ(restored->stored(t_start).legs[1].step_sequence, 0u);
 }
@@ -315,10 +316,10 @@ TEST(order_restore_test, confirming_row_confirms_what_is_not_done_with_the_store
   order_core before(the_order, c, system_w, order_config{}, t_start);
   std::vector<order_action> out;
   before.start(t_start, out);
-  before.on_step_reply(0, tcc_phase::try_, result_code::ok, {}, t_start, out);
-  before.on_step_reply(1, tcc_phase::try_, result_code::ok, {}, t_start, out);
+  before.on_step_reply(0, tcc_phase::try_, result_code::ok, tenant, {}, t_start, out);
+  before.on_step_reply(1, tcc_phase::try_, result_code::ok, tenant, {}, t_start, out);
   before.on_channel(channel_outcome::succeeded, 600, t_start + 10, out);
-  before.on_step_reply(0, tcc_phase::confirm, result_code::ok, {}, t_start + 20, out);
+  before.on_step_reply(0, tcc_phase::confirm, result_code::ok, tenant, {}, t_start + 20, out);
   stored_order row = before.stored(t_start + 20);
   resumed r(c, row, t_start + 90'000);
   EXPECT_EQ(r.order.state(), os::confirming);

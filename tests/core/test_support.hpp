@@ -134,7 +134,7 @@ struct order_stepper {
   order_stepper(order_core o, int64_t at) : order(std::move(o)), now(at) {}
 
   std::vector<order_action> reply(uint16_t leg, tcc_phase phase, result_code code = result_code::ok) {
-    order.on_step_reply(leg, phase, code, balances{}, now, out);
+    order.on_step_reply(leg, phase, code, tenant, balances{}, now, out);
     return take();
   }
   //! Answers every leg's current step with `code`.

@@ -318,7 +318,9 @@ TEST(wallet_core_test, currency_and_tenant_mismatch_for_every_phase) {
     EXPECT_EQ(w.apply(c, 1).code, result_code::currency_mismatch);
     c = make_leg(phase == tcc_phase::try_ ? 2 : 1, phase, lt::debit_hold, 300);
     c.tenant = other_tenant;
-    EXPECT_EQ(w.apply(c, 1).code, result_code::tenant_mismatch);
+    leg_outcome foreign = w.apply(c, 1);
+    EXPECT_EQ(foreign.code, result_code::unknown_wallet);  // as for a wallet that does not exist
+    EXPECT_EQ(foreign.after, balances{});                  // and no balances
   }
   // Another tenant's cancel of a transaction this wallet never recorded has nothing to undo:
   // it succeeds (so that order's compensation completes) and leaves no tombstone.
@@ -540,10 +542,10 @@ TEST(wallet_core_test, admin_operations) {
   EXPECT_EQ(w.set_overdraft_limit(tenant, -1), result_code::invalid_limit);
   EXPECT_EQ(w.info().overdraft_limit, 0);
   for (tenant_id wrong : {other_tenant, tenant_id{0}}) {
-    EXPECT_EQ(w.freeze(wrong), result_code::tenant_mismatch);
-    EXPECT_EQ(w.unfreeze(wrong), result_code::tenant_mismatch);
-    EXPECT_EQ(w.close(wrong), result_code::tenant_mismatch);
-    EXPECT_EQ(w.set_overdraft_limit(wrong, 5), result_code::tenant_mismatch);
+    EXPECT_EQ(w.freeze(wrong), result_code::unknown_wallet);
+    EXPECT_EQ(w.unfreeze(wrong), result_code::unknown_wallet);
+    EXPECT_EQ(w.close(wrong), result_code::unknown_wallet);
+    EXPECT_EQ(w.set_overdraft_limit(wrong, 5), result_code::unknown_wallet);
   }
   EXPECT_EQ(w.info().status, wallet_status::active);
   EXPECT_EQ(w.info().overdraft_limit, 0);
@@ -688,7 +690,7 @@ TEST(wallet_core_test, cancel_of_a_leg_refused_for_tenant_or_currency_succeeds) 
   wallet_core w(make_info(1));
   leg_command other_tenant_try = make_leg(9, tcc_phase::try_, leg_type::debit_hold, 10);
   other_tenant_try.tenant = other_tenant;
-  EXPECT_EQ(w.apply(other_tenant_try, 0).code, result_code::tenant_mismatch);
+  EXPECT_EQ(w.apply(other_tenant_try, 0).code, result_code::unknown_wallet);
   leg_command cancel = other_tenant_try;
   cancel.phase = tcc_phase::cancel;
   EXPECT_EQ(w.apply(cancel, 0).code, result_code::ok);
@@ -698,7 +700,91 @@ TEST(wallet_core_test, cancel_of_a_leg_refused_for_tenant_or_currency_succeeds) 
   EXPECT_EQ(w.current(), balances{});
   EXPECT_EQ(w.records(), 0u);
   // A repeat of the refused try is still refused: nothing can hang.
-  EXPECT_EQ(w.apply(other_tenant_try, 0).code, result_code::tenant_mismatch);
+  EXPECT_EQ(w.apply(other_tenant_try, 0).code, result_code::unknown_wallet);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tenants: another tenant learns nothing about a wallet, neither its balances nor that it
+// exists. The wallet shard answers a step for an id it does not know with unknown_wallet (ok
+// for a cancel) and no balances (wallet_actor.cpp); a step of another tenant gets exactly
+// that, in every phase and whatever the wallet holds, and changes nothing.
+
+//! Everything a wallet holds that a step could change.
+struct wallet_snapshot {
+  wallet_info info;
+  balances current;
+  size_t open = 0;
+  size_t records = 0;
+  uint64_t journal_sequence = 0;
+  bool operator==(const wallet_snapshot& o) const {
+    return info.id == o.info.id && info.tenant == o.info.tenant && info.cur == o.info.cur &&
+           info.kind == o.info.kind && info.status == o.info.status &&
+           info.overdraft_limit == o.info.overdraft_limit && current == o.current && open == o.open &&
+           records == o.records && journal_sequence == o.journal_sequence;
+  }
+};
+
+wallet_snapshot snapshot_of(const wallet_core& w) {
+  return {w.info(), w.current(), w.open_transactions(), w.records(), w.journal_sequence()};
+}
+
+//! Wallets in every state another tenant might probe: funded with an open hold, frozen,
+//! closed, a system wallet below zero, a merchant with an overdraft limit.
+std::vector<wallet_core> probed_wallets() {
+  std::vector<wallet_core> wallets;
+  wallets.push_back(funded_user(1000));
+  EXPECT_EQ(try_leg(wallets.back(), 1, lt::debit_hold, 300).code, result_code::ok);  // open: txn 1
+  wallets.push_back(funded_user(50));
+  EXPECT_EQ(wallets.back().freeze(tenant), result_code::ok);
+  wallets.push_back(funded_user(0));
+  EXPECT_EQ(wallets.back().close(tenant), result_code::ok);
+  wallets.emplace_back(make_info(2, wallet_kind::system));
+  EXPECT_EQ(try_leg(wallets.back(), 1, lt::debit_direct, 700).code, result_code::ok);
+  EXPECT_EQ(confirm_leg(wallets.back(), 1, lt::debit_direct, 700).code, result_code::ok);
+  wallets.emplace_back(make_info(3, wallet_kind::merchant, 400));
+  return wallets;
+}
+
+TEST(wallet_core_test, another_tenant_step_gets_the_answer_of_an_unknown_wallet) {
+  for (auto& w : probed_wallets()) {
+    SCOPED_TRACE("wallet kind " + std::string(to_string(w.info().kind)) + " status " +
+                 std::string(to_string(w.info().status)));
+    for (tenant_id stranger : {other_tenant, tenant_id{0}})
+      for (lt type : all_leg_types)
+        for (auto phase : {tcc_phase::try_, tcc_phase::confirm, tcc_phase::cancel})
+          for (order_id txn : {order_id{1}, order_id{1'000'000}, order_id{77}})  // open, finished, never seen
+            for (int64_t amount : {int64_t{300}, int64_t{0}, int64_t{-1}, max64})
+              for (currency cur : {usd, eur}) {
+                wallet_snapshot before = snapshot_of(w);
+                leg_command c = make_leg(txn, phase, type, amount);
+                c.tenant = stranger;
+                c.cur = cur;
+                leg_outcome got = w.apply(c, 2);
+                // What wallet_actor answers for an unknown id: ok for a cancel, else unknown_wallet.
+                // Only a cancel of a transaction this wallet holds is refused (an order of
+                // another tenant cannot share its id with one of this wallet's).
+                bool held = w.find_record(txn) != nullptr;
+                result_code want = phase == tcc_phase::cancel && !held ? result_code::ok : result_code::unknown_wallet;
+                EXPECT_EQ(got.code, want) << to_string(type) << " " << to_string(phase) << " txn " << txn;
+                EXPECT_EQ(got.after, balances{}) << to_string(type) << " " << to_string(phase);
+                EXPECT_FALSE(got.repeated);
+                EXPECT_TRUE(snapshot_of(w) == before) << to_string(type) << " " << to_string(phase);
+              }
+  }
+}
+
+TEST(wallet_core_test, another_tenant_administration_gets_unknown_wallet_and_changes_nothing) {
+  for (auto& w : probed_wallets()) {
+    wallet_snapshot before = snapshot_of(w);
+    for (tenant_id stranger : {other_tenant, tenant_id{0}}) {
+      EXPECT_EQ(w.freeze(stranger), result_code::unknown_wallet);
+      EXPECT_EQ(w.unfreeze(stranger), result_code::unknown_wallet);
+      EXPECT_EQ(w.close(stranger), result_code::unknown_wallet);
+      for (int64_t limit : {int64_t{0}, int64_t{5}, int64_t{-1}, max64})
+        EXPECT_EQ(w.set_overdraft_limit(stranger, limit), result_code::unknown_wallet);
+    }
+    EXPECT_TRUE(snapshot_of(w) == before);
+  }
 }
 
 }  // namespace

@@ -65,7 +65,8 @@ struct mwallet {
     if (c.tenant != tenant || c.cur != usd) {
       // Nothing to undo for a leg refused for its tenant or currency: the cancel succeeds.
       if (c.phase == tcc_phase::cancel && found == records.end()) return result_code::ok;
-      return c.tenant != tenant ? result_code::tenant_mismatch : result_code::currency_mismatch;
+      // Another tenant is answered as for a wallet that does not exist.
+      return c.tenant != tenant ? result_code::unknown_wallet : result_code::currency_mismatch;
     }
     if (c.phase == tcc_phase::try_) {
       if (found != records.end()) {
@@ -138,7 +139,7 @@ struct mwallet {
   }
 
   result_code admin_check(tenant_id t) const {
-    if (t != tenant) return result_code::tenant_mismatch;
+    if (t != tenant) return result_code::unknown_wallet;
     if (status == wallet_status::closed) return result_code::wallet_closed;
     return result_code::ok;
   }
@@ -240,7 +241,8 @@ TEST(wallet_model_random_test, random_tcc_steps_match_the_model) {
       ASSERT_EQ(got.code, want) << "step " << step << " wallet " << wi << " txn " << c.txn << " "
                                 << to_string(c.phase) << " " << to_string(c.type) << " " << c.amount;
       ASSERT_EQ(got.repeated, want_repeated) << "step " << step;
-      ASSERT_EQ(got.after, model.now()) << "step " << step;
+      // Another tenant's step shows no balances.
+      ASSERT_EQ(got.after, c.tenant == tenant ? model.now() : balances{}) << "step " << step;
       ASSERT_EQ(core.current(), model.now()) << "step " << step;
       ASSERT_EQ(core.open_transactions(), model.open) << "step " << step;
       auto mfound = model.records.find(c.txn);
@@ -257,7 +259,7 @@ TEST(wallet_model_random_test, random_tcc_steps_match_the_model) {
   }
   // The stream must exercise the happy cases, not only refusals, and every TCC rule.
   EXPECT_GT(ok_total, steps_total / 4);
-  for (auto code : {result_code::invalid_amount, result_code::tenant_mismatch, result_code::currency_mismatch,
+  for (auto code : {result_code::invalid_amount, result_code::unknown_wallet, result_code::currency_mismatch,
                     result_code::insufficient_funds, result_code::wallet_frozen, result_code::wallet_kind_not_allowed,
                     result_code::wallet_busy, result_code::tcc_cancelled, result_code::tcc_confirmed,
                     result_code::tcc_not_tried, result_code::confirm_exceeds_tried, result_code::tcc_deadline_passed,

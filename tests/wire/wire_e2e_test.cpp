@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "protocol/client.hpp"
 #include "protocol/server.hpp"
@@ -17,6 +20,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr tenant_id other_tenant = 2;
+constexpr tenant_id idle_tenant = 3;
 
 struct fixture_state {
   std::unique_ptr<engine> eng;
@@ -32,6 +36,7 @@ server_config base_config() {
   config.port = 0;
   config.keys.add(std::string(dev_key_id), std::string(dev_secret), dev_tenant);
   config.keys.add("other", "other-secret", other_tenant);
+  config.keys.add("idle", "idle-secret", idle_tenant);  // only tenant_stats_count_only_the_callers_tenant
   return config;
 }
 
@@ -356,32 +361,255 @@ TEST_F(WireTest, AuthenticationFailuresChangeNothing) {
   EXPECT_TRUE(unknown->connected());
 }
 
-TEST_F(WireTest, TenantIsolation) {
-  auto c = connect();
-  auto other = connect(0, "other", "other-secret");
-  uint64_t a = create_wallet(*c), b = create_wallet(*c);
-  auto topped = top_up(*c, a, 1000, unique("t"));
-  ASSERT_EQ(topped.code(), OK);
-  uint64_t mine = create_wallet(*other);
-  Request w;
-  w.mutable_get_wallet()->set_wallet(a);
-  auto seen = call(*other, w);
-  EXPECT_NE(seen.code(), OK);
-  EXPECT_FALSE(seen.has_wallet());
-  EXPECT_NE(transfer(*other, a, mine, 10, unique("steal")).code(), OK);
-  EXPECT_NE(transfer(*other, a, b, 10, unique("steal")).code(), OK);
-  Request freeze;
-  freeze.mutable_freeze_wallet()->set_wallet(a);
-  EXPECT_NE(call(*other, freeze).code(), OK);
-  Request get;
-  get.mutable_get_order()->set_order_id(topped.order().order_id());
-  EXPECT_EQ(call(*other, get).code(), UNKNOWN_ORDER);
-  Request list;
-  list.mutable_list_movements()->set_wallet(a);
-  EXPECT_NE(call(*other, list).code(), OK);
-  auto wallet = get_wallet(*c, a);
-  EXPECT_EQ(wallet.balances().available(), 1000);
-  EXPECT_EQ(wallet.status(), WALLET_STATUS_ACTIVE);
+// Tenant isolation (issue 13): tenant B ("other") learns nothing about tenant A (the dev key)
+// through any request. Every probe naming one of A's wallets or orders is sent again naming an
+// id nobody has; the two replies must be the same bytes once the ids B chose, and the new
+// order's own id, request id and times, are set aside. And nothing of A changes.
+namespace {
+
+constexpr uint64_t ghost_wallet = 999'999'999;
+
+//! The reply without what differs between two probes by construction: `probed` (the id B
+//! named) becomes 0 wherever it appears, and the order's id, request id and times are cleared.
+Reply normalized(Reply reply, uint64_t probed) {
+  if (!reply.has_order()) return reply;
+  Order* o = reply.mutable_order();
+  o->set_order_id(o->order_id() != 0 ? 1 : 0);
+  o->clear_request_id();
+  o->clear_created_ms();
+  o->clear_finished_ms();
+  if (o->source() == probed) o->set_source(0);
+  if (o->destination() == probed) o->set_destination(0);
+  for (auto& w : *o->mutable_wallets())
+    if (w.wallet() == probed) w.set_wallet(0);
+  return reply;
+}
+
+}  // namespace
+
+TEST_F(WireTest, tenant_b_learns_nothing_about_tenant_a) {
+  auto a = connect();
+  auto b = connect(0, "other", "other-secret");
+  // A: a funded user, a merchant paid with a fee, a frozen and a closed wallet, its system wallet.
+  uint64_t a_user = create_wallet(*a), a_merchant = create_wallet(*a, WALLET_KIND_MERCHANT);
+  uint64_t a_fee = create_wallet(*a, WALLET_KIND_FEE), a_frozen = create_wallet(*a), a_closed = create_wallet(*a);
+  ASSERT_EQ(top_up(*a, a_user, 10'000, unique("a-top")).code(), OK);
+  Request pay;
+  auto* p = pay.mutable_pay();
+  p->set_request_id(unique("a-pay"));
+  p->set_payer(a_user);
+  p->set_merchant(a_merchant);
+  p->set_amount(2'000);
+  p->set_currency("USD");
+  p->set_fee_wallet(a_fee);
+  p->set_fee_amount(100);
+  Reply paid = call(*a, pay);
+  ASSERT_EQ(paid.code(), OK);
+  Request admin;
+  admin.mutable_freeze_wallet()->set_wallet(a_frozen);
+  ASSERT_EQ(call(*a, admin).code(), OK);
+  admin.mutable_close_wallet()->set_wallet(a_closed);
+  ASSERT_EQ(call(*a, admin).code(), OK);
+  uint64_t a_system = state->eng->system_wallet(dev_tenant, *currency::parse("USD"));
+  const std::vector<uint64_t> a_wallets{a_user, a_merchant, a_fee, a_frozen, a_closed, a_system};
+  const uint64_t a_order = paid.order().order_id();
+  const uint64_t ghost_order = a_order + (uint64_t{1'000'000} << 22);  // same node and lane, 1000 s on
+
+  // B's own wallets, funded, so that its orders would go through with its own ids.
+  uint64_t b_user = create_wallet(*b), b_merchant = create_wallet(*b, WALLET_KIND_MERCHANT);
+  uint64_t b_fee = create_wallet(*b, WALLET_KIND_FEE);
+  ASSERT_EQ(top_up(*b, b_user, 50'000, unique("b-top")).code(), OK);
+  p->set_request_id(unique("b-pay"));  // the same payment shape among B's wallets: B's fee wallet gets 100
+  p->set_payer(b_user);
+  p->set_merchant(b_merchant);
+  p->set_fee_wallet(b_fee);
+  ASSERT_EQ(call(*b, pay).code(), OK);
+
+  // What A sees of itself, to compare at the end.
+  auto state_of_a = [&] {
+    std::vector<std::string> seen;
+    for (uint64_t w : a_wallets) {
+      Request r;
+      r.mutable_get_wallet()->set_wallet(w);
+      seen.push_back(call(*a, r).SerializeAsString());
+      r.mutable_list_movements()->set_wallet(w);
+      r.mutable_list_movements()->set_limit(1000);
+      seen.push_back(call(*a, r).SerializeAsString());
+    }
+    Request r;
+    r.mutable_get_order()->set_order_id(a_order);
+    seen.push_back(call(*a, r).SerializeAsString());
+    return seen;
+  };
+  Request stats;
+  stats.mutable_get_stats();
+  auto a_before = state_of_a();
+  std::string b_stats_before = call(*b, stats).SerializeAsString();
+
+  auto expect_same = [&](const std::function<Request(uint64_t)>& probe, uint64_t a_id, uint64_t ghost,
+                         ResultCode code) {
+    Request with_a = probe(a_id), with_ghost = probe(ghost);
+    for (int round = 0; round < 2; ++round) {  // the second round repeats the request ids
+      Reply got = call(*b, with_a), want = call(*b, with_ghost);
+      EXPECT_EQ(got.code(), code) << with_a.ShortDebugString();
+      EXPECT_EQ(normalized(got, a_id).SerializeAsString(), normalized(want, ghost).SerializeAsString())
+          << normalized(got, a_id).ShortDebugString() << "\nvs\n" << normalized(want, ghost).ShortDebugString();
+      for (const auto& w : got.order().wallets())
+        for (uint64_t mine : a_wallets) EXPECT_NE(w.wallet(), mine) << "a balance of A in " << got.ShortDebugString();
+      if (got.order().order_id() == 0) continue;
+      // The order B made, asked for later: the same again.
+      Request g;
+      g.mutable_get_order()->set_order_id(got.order().order_id());
+      Request h;
+      h.mutable_get_order()->set_order_id(want.order().order_id());
+      EXPECT_EQ(normalized(call(*b, g), a_id).SerializeAsString(), normalized(call(*b, h), ghost).SerializeAsString());
+    }
+  };
+  auto order = [&](auto fill) {
+    return [fill](uint64_t id) {
+      Request r;
+      fill(r, id, unique("b-probe"));
+      return r;
+    };
+  };
+  auto money = [](auto* m, const std::string& request_id) {
+    m->set_request_id(request_id);
+    m->set_amount(100);
+    m->set_currency("USD");
+  };
+  for (uint64_t w : a_wallets) {
+    SCOPED_TRACE("wallet of A " + std::to_string(w));
+    // Every order kind, A's wallet on each side it can take.
+    expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                  auto* t = r.mutable_transfer();
+                  money(t, rid);
+                  t->set_from(id);
+                  t->set_to(b_user);
+                }), w, ghost_wallet, UNKNOWN_WALLET);
+    expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                  auto* t = r.mutable_transfer();
+                  money(t, rid);
+                  t->set_from(b_user);
+                  t->set_to(id);
+                }), w, ghost_wallet, UNKNOWN_WALLET);
+    expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                  auto* t = r.mutable_pay();
+                  money(t, rid);
+                  t->set_payer(id);
+                  t->set_merchant(b_merchant);
+                }), w, ghost_wallet, UNKNOWN_WALLET);
+    expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                  auto* t = r.mutable_pay();
+                  money(t, rid);
+                  t->set_payer(b_user);
+                  t->set_merchant(id);
+                }), w, ghost_wallet, UNKNOWN_WALLET);
+    expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                  auto* t = r.mutable_pay();
+                  money(t, rid);
+                  t->set_payer(b_user);
+                  t->set_merchant(b_merchant);
+                  t->set_fee_wallet(id);
+                  t->set_fee_amount(10);
+                }), w, ghost_wallet, UNKNOWN_WALLET);
+    expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                  auto* t = r.mutable_withdraw();
+                  money(t, rid);
+                  t->set_wallet(id);
+                }), w, ghost_wallet, UNKNOWN_WALLET);
+    expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                  auto* t = r.mutable_top_up();
+                  money(t, rid);
+                  t->set_wallet(id);
+                }), w, ghost_wallet, UNKNOWN_WALLET);
+    expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                  auto* t = r.mutable_commission();
+                  money(t, rid);
+                  t->set_from(id);
+                  t->set_to(b_merchant);
+                }), w, ghost_wallet, UNKNOWN_WALLET);
+    expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                  auto* t = r.mutable_commission();
+                  money(t, rid);
+                  t->set_from(b_fee);
+                  t->set_to(id);
+                }), w, ghost_wallet, UNKNOWN_WALLET);
+    // Queries and administration of the wallet.
+    auto query = [](auto fill) {
+      return [fill](uint64_t id) {
+        Request r;
+        fill(r, id);
+        return r;
+      };
+    };
+    expect_same(query([](Request& r, uint64_t id) { r.mutable_get_wallet()->set_wallet(id); }), w, ghost_wallet,
+                UNKNOWN_WALLET);
+    expect_same(query([](Request& r, uint64_t id) { r.mutable_freeze_wallet()->set_wallet(id); }), w, ghost_wallet,
+                UNKNOWN_WALLET);
+    expect_same(query([](Request& r, uint64_t id) { r.mutable_unfreeze_wallet()->set_wallet(id); }), w,
+                ghost_wallet, UNKNOWN_WALLET);
+    expect_same(query([](Request& r, uint64_t id) { r.mutable_close_wallet()->set_wallet(id); }), w, ghost_wallet,
+                UNKNOWN_WALLET);
+    for (int64_t limit : {0, 5, 1'000'000})
+      expect_same(query([limit](Request& r, uint64_t id) {
+                    r.mutable_set_limit()->set_wallet(id);
+                    r.mutable_set_limit()->set_overdraft_limit(limit);
+                  }), w, ghost_wallet, UNKNOWN_WALLET);
+    for (uint64_t from : {0, 1, 3})
+      expect_same(query([from](Request& r, uint64_t id) {
+                    r.mutable_list_movements()->set_wallet(id);
+                    r.mutable_list_movements()->set_from_sequence(from);
+                  }), w, ghost_wallet, UNKNOWN_WALLET);
+  }
+  // A's order: refunded by B (in part, in full, in another currency), and asked for.
+  for (int64_t amount : {100, 2'000})
+    for (const char* cur : {"USD", "EUR"})
+      expect_same(order([&](Request& r, uint64_t id, const std::string& rid) {
+                    auto* t = r.mutable_refund();
+                    money(t, rid);
+                    t->set_original_order(id);
+                    t->set_amount(amount);
+                    t->set_currency(cur);
+                  }), a_order, ghost_order, UNKNOWN_ORDER);
+  expect_same([](uint64_t id) {
+    Request r;
+    r.mutable_get_order()->set_order_id(id);
+    return r;
+  }, a_order, ghost_order, UNKNOWN_ORDER);
+
+  // Nothing of A changed; B's counts moved only by B's own orders, and A's work does not move them.
+  EXPECT_EQ(state_of_a(), a_before);
+  Reply b_stats = call(*b, stats);
+  EXPECT_NE(b_stats.SerializeAsString(), b_stats_before);  // B's probes are B's own failed orders
+  std::string b_stats_now = b_stats.SerializeAsString();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(top_up(*a, a_user, 1, unique("a-more")).code(), OK);
+  create_wallet(*a);
+  EXPECT_EQ(call(*b, stats).SerializeAsString(), b_stats_now);
+  EXPECT_EQ(b_stats.stats().active_wallets(), 0u);
+  EXPECT_EQ(b_stats.stats().in_flight(), 0u);
+}
+
+// GetStats counts the caller's tenant only: a tenant that never sent anything sees zeros
+// however busy the others are.
+TEST_F(WireTest, tenant_stats_count_only_the_callers_tenant) {
+  auto a = connect();
+  auto idle = connect(0, "idle", "idle-secret");
+  uint64_t w = create_wallet(*a);
+  ASSERT_EQ(top_up(*a, w, 100, unique("t")).code(), OK);
+  Request stats;
+  stats.mutable_get_stats();
+  Reply zero = call(*idle, stats);
+  EXPECT_EQ(zero.code(), OK);
+  ASSERT_TRUE(zero.has_stats());
+  EXPECT_EQ(zero.stats().SerializeAsString(), Stats().SerializeAsString()) << zero.stats().ShortDebugString();
+  // The idle tenant's own work shows, exactly.
+  uint64_t mine = create_wallet(*idle);
+  ASSERT_EQ(top_up(*idle, mine, 100, unique("t")).code(), OK);
+  Reply own = call(*idle, stats);
+  EXPECT_EQ(own.stats().submitted(), 1u);
+  EXPECT_EQ(own.stats().succeeded(), 1u);
+  EXPECT_EQ(own.stats().failed(), 0u);
+  EXPECT_EQ(own.stats().wallets(), 2u);  // its wallet and its USD system wallet
 }
 
 namespace {
