@@ -87,7 +87,8 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
   st.load = load;
   st.options = options;
   st.done = done;
-  st.latencies_us.reserve(options.orders);
+  st.latencies_us.reserve(options.latency_samples_max ? std::min<uint64_t>(options.orders, options.latency_samples_max)
+                                                      : options.orders);
   st.started = st.last_progress = steady::now();
   st.cpu_started = process_cpu_s();
   if (options.orders == 0) {
@@ -106,12 +107,17 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
             // Nothing changed: the same command (same request id) again after a pause.
             ++found->second.retries;
             ++st.result.retried;
+            st.load->on_retry(found->second.command, reply);
             self->delayed_send(self, std::chrono::milliseconds(st.options.retry_delay_ms), resend_atom::value,
                                reply.client_tag);
             continue;
           }
           auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - found->second.sent).count();
-          st.latencies_us.push_back(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
+          auto sample = static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX));
+          if (st.options.latency_samples_max == 0 || st.latencies_us.size() < st.options.latency_samples_max)
+            st.latencies_us.push_back(sample);
+          else
+            st.latencies_us[st.completed % st.options.latency_samples_max] = sample;
           if (reply.id == 0) ++st.result.refused;
           else if (reply.state == order_state::succeeded) ++st.result.succeeded;
           else if (reply.state == order_state::failed) ++st.result.failed;

@@ -23,6 +23,11 @@ class workload {
     (void)command;
     (void)reply;
   }
+  //! A retryable refusal the driver is about to resend (on_reply sees only the last answer).
+  virtual void on_retry(const order_command& command, const order_reply& reply) {
+    (void)command;
+    (void)reply;
+  }
 };
 
 struct load_options {
@@ -33,6 +38,9 @@ struct load_options {
   //! `retries_max` times; past that its refusal counts as the reply.
   uint32_t retries_max = 500;
   uint32_t retry_delay_ms = 20;
+  //! Latencies kept for the percentiles: 0 keeps every one (memory grows with `orders`);
+  //! otherwise the newest this many (a ring), so a long run keeps flat memory.
+  size_t latency_samples_max = 0;
   //! Called about once a second with (done, total) while the load runs.
   std::function<void(uint64_t, uint64_t)> progress;
 };
