@@ -41,7 +41,8 @@ using driver_actor = caf::stateful_actor<driver_state>;
 
 void send_more(driver_actor* self) {
   auto& st = self->state;
-  while (st.sent < st.options.orders && st.in_flight.size() < st.options.concurrency) {
+  bool stopping = st.options.stop && st.options.stop->load(std::memory_order_relaxed);
+  while (!stopping && st.sent < st.options.orders && st.in_flight.size() < st.options.concurrency) {
     uint64_t tag = ++st.sent;
     order_command command = st.load->next(tag);
     const caf::actor& host = st.eng->host_for(command.tenant, command.request_id);
@@ -131,6 +132,8 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
           st.options.progress(st.completed, st.options.orders);
         }
         if (st.completed == st.options.orders) return finish(self);
+        if (st.in_flight.empty() && st.options.stop && st.options.stop->load(std::memory_order_relaxed))
+          return finish(self);
         send_more(self);
       },
       [=](resend_atom, uint64_t tag) {

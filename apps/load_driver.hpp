@@ -2,6 +2,7 @@
 // A closed-loop load driver: keeps a fixed number of orders outstanding against an engine's
 // order hosts, batching submits per host, and measures each order's latency from submit
 // to final reply. Used by the demo, the benchmark and the randomized actor tests.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -41,6 +42,9 @@ struct load_options {
   //! Latencies kept for the percentiles: 0 keeps every one (memory grows with `orders`);
   //! otherwise the newest this many (a ring), so a long run keeps flat memory.
   size_t latency_samples_max = 0;
+  //! When set and true, no further command is sent; the run ends once those outstanding are
+  //! answered (orders counts only those). For runs stopped by a signal or a duration.
+  const std::atomic<bool>* stop = nullptr;
   //! Called about once a second with (done, total) while the load runs.
   std::function<void(uint64_t, uint64_t)> progress;
 };
