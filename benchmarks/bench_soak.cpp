@@ -258,6 +258,8 @@ struct criterion {
 
 struct verdict {
   criterion rss, throughput, retention, overloaded, money;
+  criterion plateau;  //!< information only: from when on RSS stayed within ±10% of its value then
+  double rss_flat_from_s = -1;
   criterion cpu;  //!< information only (not part of ok): CPU per order, steadier than orders/s on a shared machine
   double rss_reference_mib = 0, rss_max_mib = 0, rss_min_after_mib = 0, rss_max_after_mib = 0;
   double first_minute_ops_per_s = 0, minute_ops_min = 0, minute_ops_max = 0;
@@ -300,10 +302,29 @@ std::string format(const char* fmt, double a, double b = 0, double c = 0, double
   return text;
 }
 
+//! The earliest sample from which on every later RSS stays within ±10% of that sample's: one
+//! pass from the end with the minimum and maximum of what follows.
+void find_plateau(const std::vector<sample>& samples, verdict& v) {
+  if (samples.size() < 2) return;
+  double low = samples.back().rss_mib, high = low;
+  for (size_t i = samples.size(); i-- > 0;) {
+    low = std::min(low, samples[i].rss_mib);
+    high = std::max(high, samples[i].rss_mib);
+    if (low >= 0.9 * samples[i].rss_mib && high <= 1.1 * samples[i].rss_mib) v.rss_flat_from_s = samples[i].t_s;
+    // an earlier sample may qualify again after one that did not: keep looking to the start
+  }
+  if (v.rss_flat_from_s >= 0) {
+    auto from = std::find_if(samples.begin(), samples.end(), [&](const sample& s) { return s.t_s == v.rss_flat_from_s; });
+    v.plateau.detail = format("RSS within 10%% of %.0f MiB from %.0f s (%.1f min) on, to the end at %.0f s", from->rss_mib,
+                              v.rss_flat_from_s, v.rss_flat_from_s / 60, samples.back().t_s);
+  }
+}
+
 void judge_steadiness(const std::vector<sample>& samples, verdict& v) {
   constexpr double minute_s = 60;
   double end = samples.empty() ? 0 : samples.back().t_s;
   for (const sample& s : samples) v.rss_max_mib = std::max(v.rss_max_mib, s.rss_mib);
+  find_plateau(samples, v);
   if (end < 2 * minute_s) {
     v.rss.detail = v.throughput.detail = "not applicable: shorter than 2 minutes";
     return;
@@ -614,6 +635,7 @@ void print_table(const options& opt, const run_result& r) {
   std::printf("%-12s %-5s %s\n", "retention", v.retention.word(), v.retention.detail.c_str());
   std::printf("%-12s %-5s %s\n", "overloaded", v.overloaded.word(), v.overloaded.detail.c_str());
   std::printf("%-12s %-5s %s\n", "money", v.money.word(), v.money.detail.c_str());
+  if (!v.plateau.detail.empty()) std::printf("%-12s %-5s %s\n", "plateau", "info", v.plateau.detail.c_str());
   if (!v.cpu.detail.empty()) std::printf("%-12s %-5s %s\n", "cpu", "info", v.cpu.detail.c_str());
   std::printf("soak %s (%s)\n", v.ok() ? "PASSED" : "FAILED", opt.mysql.empty() ? "in memory" : "MySQL");
 }
@@ -635,6 +657,7 @@ void print_json(const options& opt, const run_result& r) {
               r.load.ops_per_s, r.load.p50_us, r.load.p99_us);
   s += format(",\"rss_start_mib\":%.1f,\"rss_end_mib\":%.1f,\"rss_max_mib\":%.1f,\"rss_one_minute_mib\":%.1f",
               r.samples.front().rss_mib, r.samples.back().rss_mib, v.rss_max_mib, v.rss_reference_mib);
+  s += format(",\"rss_flat_from_s\":%.0f", v.rss_flat_from_s);
   s += format(",\"first_minute_ops_per_s\":%.0f,\"minute_ops_per_s_min\":%.0f,\"minute_ops_per_s_max\":%.0f",
               v.first_minute_ops_per_s, v.minute_ops_min, v.minute_ops_max);
   s += ",\"succeeded\":" + std::to_string(r.load.succeeded) + ",\"failed\":" + std::to_string(r.load.failed) +
