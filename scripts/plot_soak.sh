@@ -46,8 +46,8 @@ set y2label "final orders retained"
 set ytics nomirror
 set y2tics
 set yrange [0:*]
-set y2range [0:*]
-set offsets 0, 0, graph 0.15, 0
+stats "$csv" every ::1 using 7 nooutput name "RETAINED"
+set y2range [0:(RETAINED_max > 0 ? RETAINED_max * 1.3 : 1)]
 set key bottom right
 plot "$csv" using (\$1/60):4 with lines lw 2 lc rgb "#d62728" title "RSS MiB", \
      "$csv" using (\$1/60):7 axes x1y2 with lines lw 1 lc rgb "#7f7f7f" title "final orders retained (right)"
