@@ -539,6 +539,7 @@ struct run_result {
   double drain_s = 0;
   engine_stats stats;
   uint64_t repeats_sent = 0, duplicates = 0;
+  double audit_s = 0;  //!< the MySQL audit's time (--mysql)
 };
 
 criterion audit_engine(engine& eng) {
@@ -554,6 +555,8 @@ criterion audit_engine(engine& eng) {
   c.detail = "engine: " + std::to_string(audit.wallets) + " wallets, sums" + sums + (audit.ok ? "" : "; " + audit.detail);
   return c;
 }
+
+void print_table(const options& opt, const run_result& r);
 
 run_result run(const options& opt, std::FILE* csv) {
   run_result r;
@@ -596,13 +599,6 @@ run_result run(const options& opt, std::FILE* csv) {
     r.v.money.held = false;
     r.v.money.detail += quiet ? "; storage did not sync" : "; orders still in flight";
   }
-#ifdef TXENGINE_WITH_MYSQL
-  if (!opt.mysql.empty() && *r.v.money.held) {
-    criterion committed = audit_committed(opt);
-    r.v.money.held = committed.held;
-    r.v.money.detail += "; " + committed.detail;
-  }
-#endif
   judge_steadiness(r.samples, r.v);
   judge_retention(r.samples, opt, r.load.orders, r.v);
   r.repeats_sent = counters.repeats_sent.load();
@@ -612,6 +608,23 @@ run_result run(const options& opt, std::FILE* csv) {
   r.v.overloaded.detail = std::to_string(overloaded) + " answers `overloaded` (resent ones included), " +
                           std::to_string(counters.unavailable.load()) + " `unavailable`, " +
                           std::to_string(counters.refused.load()) + " refused in the end";
+#ifdef TXENGINE_WITH_MYSQL
+  if (!opt.mysql.empty() && *r.v.money.held) {
+    // The audit of a long run's data takes minutes: the verdict so far first, so that a run
+    // stopped during the audit still says what it measured.
+    if (!opt.json) {
+      std::printf("\nbefore the MySQL audit:");
+      print_table(opt, r);
+      std::printf("MySQL audit of the committed data...\n");
+      std::fflush(stdout);
+    }
+    auto audit_started = std::chrono::steady_clock::now();
+    criterion committed = audit_committed(opt);
+    r.audit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - audit_started).count();
+    r.v.money.held = committed.held;
+    r.v.money.detail += "; " + committed.detail;
+  }
+#endif
   return r;
 }
 
@@ -637,6 +650,7 @@ void print_table(const options& opt, const run_result& r) {
   std::printf("%-12s %-5s %s\n", "money", v.money.word(), v.money.detail.c_str());
   if (!v.plateau.detail.empty()) std::printf("%-12s %-5s %s\n", "plateau", "info", v.plateau.detail.c_str());
   if (!v.cpu.detail.empty()) std::printf("%-12s %-5s %s\n", "cpu", "info", v.cpu.detail.c_str());
+  if (r.audit_s > 0) std::printf("the MySQL audit took %.1f s\n", r.audit_s);
   std::printf("soak %s (%s)\n", v.ok() ? "PASSED" : "FAILED", opt.mysql.empty() ? "in memory" : "MySQL");
 }
 
