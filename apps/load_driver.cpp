@@ -41,7 +41,8 @@ using driver_actor = caf::stateful_actor<driver_state>;
 
 void send_more(driver_actor* self) {
   auto& st = self->state;
-  while (st.sent < st.options.orders && st.in_flight.size() < st.options.concurrency) {
+  bool stopping = st.options.stop && st.options.stop->load(std::memory_order_relaxed);
+  while (!stopping && st.sent < st.options.orders && st.in_flight.size() < st.options.concurrency) {
     uint64_t tag = ++st.sent;
     order_command command = st.load->next(tag);
     const caf::actor& host = st.eng->host_for(command.tenant, command.request_id);
@@ -87,7 +88,8 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
   st.load = load;
   st.options = options;
   st.done = done;
-  st.latencies_us.reserve(options.orders);
+  st.latencies_us.reserve(options.latency_samples_max ? std::min<uint64_t>(options.orders, options.latency_samples_max)
+                                                      : options.orders);
   st.started = st.last_progress = steady::now();
   st.cpu_started = process_cpu_s();
   if (options.orders == 0) {
@@ -106,12 +108,17 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
             // Nothing changed: the same command (same request id) again after a pause.
             ++found->second.retries;
             ++st.result.retried;
+            st.load->on_retry(found->second.command, reply);
             self->delayed_send(self, std::chrono::milliseconds(st.options.retry_delay_ms), resend_atom::value,
                                reply.client_tag);
             continue;
           }
           auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - found->second.sent).count();
-          st.latencies_us.push_back(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
+          auto sample = static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX));
+          if (st.options.latency_samples_max == 0 || st.latencies_us.size() < st.options.latency_samples_max)
+            st.latencies_us.push_back(sample);
+          else
+            st.latencies_us[st.completed % st.options.latency_samples_max] = sample;
           if (reply.id == 0) ++st.result.refused;
           else if (reply.state == order_state::succeeded) ++st.result.succeeded;
           else if (reply.state == order_state::failed) ++st.result.failed;
@@ -125,6 +132,8 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
           st.options.progress(st.completed, st.options.orders);
         }
         if (st.completed == st.options.orders) return finish(self);
+        if (st.in_flight.empty() && st.options.stop && st.options.stop->load(std::memory_order_relaxed))
+          return finish(self);
         send_more(self);
       },
       [=](resend_atom, uint64_t tag) {

@@ -2,6 +2,7 @@
 // A closed-loop load driver: keeps a fixed number of orders outstanding against an engine's
 // order hosts, batching submits per host, and measures each order's latency from submit
 // to final reply. Used by the demo, the benchmark and the randomized actor tests.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -23,6 +24,11 @@ class workload {
     (void)command;
     (void)reply;
   }
+  //! A retryable refusal the driver is about to resend (on_reply sees only the last answer).
+  virtual void on_retry(const order_command& command, const order_reply& reply) {
+    (void)command;
+    (void)reply;
+  }
 };
 
 struct load_options {
@@ -33,6 +39,12 @@ struct load_options {
   //! `retries_max` times; past that its refusal counts as the reply.
   uint32_t retries_max = 500;
   uint32_t retry_delay_ms = 20;
+  //! Latencies kept for the percentiles: 0 keeps every one (memory grows with `orders`);
+  //! otherwise the newest this many (a ring), so a long run keeps flat memory.
+  size_t latency_samples_max = 0;
+  //! When set and true, no further command is sent; the run ends once those outstanding are
+  //! answered (orders counts only those). For runs stopped by a signal or a duration.
+  const std::atomic<bool>* stop = nullptr;
   //! Called about once a second with (done, total) while the load runs.
   std::function<void(uint64_t, uint64_t)> progress;
 };

@@ -929,6 +929,28 @@ struct loader_state {
   //! and family for up to `load_batch_max` wallets) when the mailbox is empty or the batch is full.
   std::vector<std::pair<caf::actor, wallet_id>> load_queue;
   static constexpr size_t load_batch_max = 1000;
+  //! Request-id lookups asked for and not yet answered, by who asked: looked up together when
+  //! the mailbox is empty or `lookup_batch_max` keys wait.
+  std::vector<std::pair<caf::actor, std::vector<request_lookup>>> lookup_queue;
+  size_t lookup_queued_keys = 0;
+  static constexpr size_t lookup_batch_max = 4000;
+
+  void lookup_queued(caf::event_based_actor* self) {
+    if (lookup_queue.empty()) return;
+    std::vector<request_lookup> keys;
+    keys.reserve(lookup_queued_keys);
+    for (const auto& [sender, list] : lookup_queue) keys.insert(keys.end(), list.begin(), list.end());
+    std::vector<request_found> found = lookup(keys);
+    size_t next = 0;
+    for (auto& [sender, list] : lookup_queue) {
+      std::vector<request_found> answers(std::make_move_iterator(found.begin() + static_cast<std::ptrdiff_t>(next)),
+                                         std::make_move_iterator(found.begin() + static_cast<std::ptrdiff_t>(next + list.size())));
+      next += list.size();
+      self->send(sender, found_atom::value, std::move(answers));
+    }
+    lookup_queue.clear();
+    lookup_queued_keys = 0;
+  }
 
   void load_queued(caf::event_based_actor* self) {
     if (load_queue.empty()) return;
@@ -982,38 +1004,75 @@ struct loader_state {
     return f;
   }
 
+  //! Request ids per statement, at most.
+  static constexpr size_t lookup_statement_keys_max = 500;
+
+  //! Looks request ids up in batches: one statement per request-id table for up to 500 keys,
+  //! then one per orders table for the orders found (instead of a round trip per key).
   std::vector<request_found> lookup(const std::vector<request_lookup>& keys) {
-    std::vector<request_found> out;
-    for (const auto& key : keys) {
-      request_found f;
-      f.tenant = key.tenant;
-      f.request_id = key.request_id;
-      try {
-        if (!conn) conn = std::make_unique<mysql_connection>(endpoint);
-        auto rs = conn->query("SELECT order_id, content_hash FROM " +
-                              layout.table_for("request_ids", shard_layout::request_key(key.tenant, key.request_id)) +
-                              " WHERE tenant=" + std::to_string(key.tenant) +
-                              " AND request_id=" + hex_literal(key.request_id));
-        if (rs->next()) {
-          f.found = true;
-          f.id = rs->getUInt64(1);
-          f.content_hash = rs->getUInt64(2);
-          auto order = conn->query("SELECT state, result_code, confirmed_amount, created_ms, final_ms FROM " +
-                                   layout.table_for("orders", key.home) + " WHERE id=" + std::to_string(f.id));
-          if (order->next()) {
-            f.state = static_cast<order_state>(order->getUInt(1));
-            f.reason = static_cast<result_code>(order->getUInt(2));
-            f.posted_amount = order->getInt64(3);
-            f.created_ms = order->getInt64(4);
-            f.final_ms = order->getInt64(5);
+    std::vector<request_found> out(keys.size());
+    std::map<std::pair<tenant_id, std::string>, std::vector<size_t>> by_key;
+    std::map<std::string, std::vector<size_t>> by_table;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      out[i].tenant = keys[i].tenant;
+      out[i].request_id = keys[i].request_id;
+      auto& same = by_key[{keys[i].tenant, keys[i].request_id}];
+      if (same.empty())
+        by_table[layout.table_for("request_ids", shard_layout::request_key(keys[i].tenant, keys[i].request_id))]
+            .push_back(i);
+      same.push_back(i);
+    }
+    try {
+      if (!conn) conn = std::make_unique<mysql_connection>(endpoint);
+      std::map<std::string, std::vector<size_t>> orders_by_table;
+      for (const auto& [table, indices] : by_table)
+        for (size_t from = 0; from < indices.size(); from += lookup_statement_keys_max) {
+          std::string list;
+          for (size_t j = from; j < std::min(indices.size(), from + lookup_statement_keys_max); ++j) {
+            const auto& key = keys[indices[j]];
+            list += (list.empty() ? "(" : ",(") + std::to_string(key.tenant) + "," + hex_literal(key.request_id) + ")";
+          }
+          auto rs = conn->query("SELECT tenant, request_id, order_id, content_hash FROM " + table +
+                                " WHERE (tenant, request_id) IN (" + list + ")");
+          while (rs->next()) {
+            auto same = by_key.find({static_cast<tenant_id>(rs->getUInt(1)), std::string(rs->getString(2))});
+            if (same == by_key.end()) continue;
+            for (size_t i : same->second) {
+              out[i].found = true;
+              out[i].id = rs->getUInt64(3);
+              out[i].content_hash = rs->getUInt64(4);
+            }
+            orders_by_table[layout.table_for("orders", keys[same->second.front()].home)].push_back(same->second.front());
           }
         }
-      } catch (const sql::SQLException& e) {
-        conn.reset();
-        f.failed = true;
-        spdlog::error("request lookup: {} ({})", e.what(), e.getErrorCode());
-      }
-      out.push_back(std::move(f));
+      for (const auto& [table, indices] : orders_by_table)
+        for (size_t from = 0; from < indices.size(); from += lookup_statement_keys_max) {
+          std::unordered_map<order_id, std::vector<size_t>> by_id;
+          std::string list;
+          for (size_t j = from; j < std::min(indices.size(), from + lookup_statement_keys_max); ++j) {
+            const request_found& f = out[indices[j]];
+            auto& same = by_id[f.id];
+            if (same.empty()) list += (list.empty() ? "" : ",") + std::to_string(f.id);
+            for (size_t i : by_key[{f.tenant, f.request_id}]) same.push_back(i);
+          }
+          auto rs = conn->query("SELECT id, state, result_code, confirmed_amount, created_ms, final_ms FROM " + table +
+                                " WHERE id IN (" + list + ")");
+          while (rs->next()) {
+            auto same = by_id.find(rs->getUInt64(1));
+            if (same == by_id.end()) continue;
+            for (size_t i : same->second) {
+              out[i].state = static_cast<order_state>(rs->getUInt(2));
+              out[i].reason = static_cast<result_code>(rs->getUInt(3));
+              out[i].posted_amount = rs->getInt64(4);
+              out[i].created_ms = rs->getInt64(5);
+              out[i].final_ms = rs->getInt64(6);
+            }
+          }
+        }
+    } catch (const sql::SQLException& e) {
+      conn.reset();
+      for (auto& f : out) f = request_found{f.tenant, f.request_id, false, true};
+      spdlog::error("request lookup: {} ({})", e.what(), e.getErrorCode());
     }
     return out;
   }
@@ -1086,19 +1145,25 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link) {
   });
   return {
       [=](lookup_atom, const std::vector<request_lookup>& keys) {
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), found_atom::value,
-                   self->state.lookup(keys));
-        if (self->mailbox().empty()) self->state.load_queued(self);  // loads queued before this message
+        auto& st = self->state;
+        st.lookup_queue.emplace_back(caf::actor_cast<caf::actor>(self->current_sender()), keys);
+        st.lookup_queued_keys += keys.size();
+        if (st.lookup_queued_keys >= loader_state::lookup_batch_max || self->mailbox().empty()) st.lookup_queued(self);
+        if (self->mailbox().empty()) st.load_queued(self);  // loads queued before this message
       },
       [=](wallet_lookup_atom, tenant_id tenant, const std::string& request_id) {
         auto found = self->state.lookup_wallet_request(tenant, request_id);
-        if (self->mailbox().empty()) self->state.load_queued(self);
+        if (self->mailbox().empty()) {  // what was queued before this message
+          self->state.lookup_queued(self);
+          self->state.load_queued(self);
+        }
         return found;
       },
       [=](load_atom, wallet_id id) {
         auto& st = self->state;
         st.load_queue.emplace_back(caf::actor_cast<caf::actor>(self->current_sender()), id);
         if (st.load_queue.size() >= loader_state::load_batch_max || self->mailbox().empty()) st.load_queued(self);
+        if (self->mailbox().empty()) st.lookup_queued(self);  // lookups queued before this message
       },
   };
 }
