@@ -59,6 +59,9 @@ constexpr int64_t hour_ms = 3'600'000;
 //! Non-final orders the seeding engine may hold (above the default, for N up to this).
 constexpr size_t seed_in_flight_max = size_t{1} << 21;
 constexpr uint64_t orders_max = 2'000'000;
+//! The seeding engine's try deadline, and the pace of its submissions (orders per 100 ms).
+constexpr int64_t seed_try_deadline_ms = 120'000;
+constexpr uint64_t seed_orders_per_tick = 3'000;
 
 struct options {
   uint64_t orders = 1'000'000;
@@ -178,7 +181,7 @@ void submit_until_in_flight(engine& eng, const options& opt, const std::vector<s
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
     }
-    uint64_t chunk = std::min<uint64_t>(4'000, opt.orders - std::min(opt.orders, pending));
+    uint64_t chunk = std::min<uint64_t>(seed_orders_per_tick, opt.orders - std::min(opt.orders, pending));
     std::vector<std::vector<submit_item>> by_host(eng.hosts().size());
     for (uint64_t i = 0; i < chunk; ++i) {
       order_command c = seed_command(++sent, users, opt.withdraw_percent, rng);
@@ -188,7 +191,7 @@ void submit_until_in_flight(engine& eng, const options& opt, const std::vector<s
     }
     for (size_t h = 0; h < by_host.size(); ++h)
       if (!by_host[h].empty()) caf::send_as(sink, eng.hosts()[h], submit_atom::value, std::move(by_host[h]));
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (seconds_since(last_print) >= 5) {
       last_print = steady::now();
       std::fprintf(stderr, "seed: %.0f s: %llu sent, %llu in flight, %llu refused, %llu final, %lld rows queued\n",
@@ -216,6 +219,9 @@ void submit_until_in_flight(engine& eng, const options& opt, const std::vector<s
     config.order.channel_submit_timeout_ms = hour_ms;  // never query the provider that never answers
     config.order.channel_query_max_interval_ms = hour_ms;
     config.order.processing_alert_ms = hour_ms;
+    // Under this load a system wallet's shard may answer tries late; an order whose tries miss
+    // their deadline fails and is of no use here (it would leave nothing to recover).
+    config.order.try_deadline_ms = seed_try_deadline_ms;
     channel_config stuck = config.channels[0].second;
     stuck.latency_ms = hour_ms;
     stuck.queue_max = seed_in_flight_max;
