@@ -67,8 +67,12 @@ start() {
       --skip-test-db >"$DIR/install.log" 2>&1 || { cat "$DIR/install.log" >&2; exit 1; }
   fi
   rm -f "$SOCK" "$PIDFILE"
+  # Its own temporary directory: a starting server deletes every '#sql*' file in its tmpdir, so
+  # with the default /tmp a second private server (the outage test's) starting or restarting
+  # deleted the temporary tables of this one's running queries (txaudit failed "Error on delete").
+  mkdir -p "$DIR/tmp"
   # setsid: the server outlives this script and the test run that started it.
-  setsid mariadbd --no-defaults --user=root --datadir="$DATA" --socket="$SOCK" --port="$PORT" \
+  setsid mariadbd --no-defaults --user=root --datadir="$DATA" --socket="$SOCK" --port="$PORT" --tmpdir="$DIR/tmp" \
     --bind-address=127.0.0.1 --pid-file="$PIDFILE" --log-error="$LOG" --skip-name-resolve \
     --innodb-buffer-pool-size="$BUFFER_POOL" --innodb-log-file-size=512M --innodb-log-buffer-size=64M \
     --innodb-flush-log-at-trx-commit=1 --sync-binlog=0 --skip-log-bin --performance-schema=OFF \
