@@ -66,8 +66,8 @@ struct options {
   uint32_t concurrency = 2'000;
   uint32_t hosts = 2;
   size_t retained_max = 100'000;
-  size_t journal_max = 256;
-  int64_t record_retention_ms = 30'000;
+  size_t journal_max = limits::wallet_journal_entries_max;            //!< the engine's default
+  int64_t record_retention_ms = limits::wallet_finished_record_retention_ms;  //!< the engine's default
   double interval_s = 10;
   double duration_s = 0;  //!< 0: until --orders are done
   uint32_t repeat_ppm = 10'000;
@@ -703,9 +703,9 @@ int usage(const char* problem) {
                "  --wallets W       user wallets (default 10000), --merchants M (default 100)\n"
                "  --concurrency C   orders outstanding (default 2000), --hosts H order hosts (default 2)\n"
                "  --retained-max R  [engine] orders_retained_max (default 100000)\n"
-               "  --journal-max J   journal entries kept in memory per wallet (default 256)\n"
-               "  --record-retention-ms MS  how long wallets keep finished TCC records (default 30000;\n"
-               "                    the engine's default is 120000: memory reaches its plateau after it)\n"
+               "  --journal-max J   journal entries kept in memory per wallet (default: the engine's, 256)\n"
+               "  --record-retention-ms MS  how long wallets keep finished TCC records (default: the\n"
+               "                    engine's, 30000; memory reaches its plateau after it)\n"
                "  --interval-s S    seconds between samples (default 10)\n"
                "  --duration-s S    stop sending after S seconds (or at --orders, or on SIGINT/SIGTERM);\n"
                "                    the orders outstanding finish and the run is judged as usual\n"
@@ -746,7 +746,7 @@ std::optional<std::string> parse(int argc, char** argv, options& opt) {
     else if (arg == "--concurrency") { if (!(bad = number(1, 1'000'000))) opt.concurrency = static_cast<uint32_t>(n); }
     else if (arg == "--hosts") { if (!(bad = number(1, 16))) opt.hosts = static_cast<uint32_t>(n); }
     else if (arg == "--retained-max") { if (!(bad = number(1, limits::engine_orders_retained_max))) opt.retained_max = n; }
-    else if (arg == "--journal-max") { if (!(bad = number(1, limits::wallet_journal_entries_max))) opt.journal_max = n; }
+    else if (arg == "--journal-max") { if (!(bad = number(1, limits::wallet_journal_entries_limit))) opt.journal_max = n; }
     else if (arg == "--record-retention-ms") {
       if (!(bad = number(10'000, 3'600'000))) opt.record_retention_ms = static_cast<int64_t>(n);
     } else if (arg == "--interval-s") { if (!(bad = number(1, 3600))) opt.interval_s = static_cast<double>(n); }
