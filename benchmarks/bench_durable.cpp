@@ -626,14 +626,6 @@ result run_engine(const std::string& name, const options& opt, const std::string
   return r;
 }
 
-bool parse_u64(const char* text, uint64_t& out) {
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (!*text || *end) return false;
-  out = v;
-  return true;
-}
-
 int usage() {
   std::fprintf(stderr,
                "usage: bench_durable [--orders N] [--wallets W] [--threads C] [--databases D] [--tables T]\n"

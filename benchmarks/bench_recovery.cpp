@@ -41,6 +41,7 @@
 
 #include "actors/engine.hpp"
 #include "apps/funding.hpp"
+#include "apps/load_driver.hpp"
 #include "persistence/audit.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/schema.hpp"
@@ -389,16 +390,6 @@ int usage(const std::string& problem) {
                "  --prefix NAME         databases <prefix>_* (dropped first; default txbench_recovery)\n"
                "  --final-timeout-s S   give up waiting for all final after S seconds (default 600)\n");
   return 2;
-}
-
-bool parse_u64(const char* text, uint64_t& out) {
-  if (!text || !*text || *text == '-') return false;
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (*end || errno) return false;
-  out = v;
-  return true;
 }
 
 std::string parse(int argc, char** argv, options& opt) {

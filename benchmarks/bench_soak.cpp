@@ -717,16 +717,6 @@ int usage(const char* problem) {
   return 2;
 }
 
-bool parse_u64(const char* text, uint64_t& out) {
-  if (!text || !*text || *text == '-') return false;
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (*end || errno) return false;
-  out = v;
-  return true;
-}
-
 std::optional<std::string> parse(int argc, char** argv, options& opt) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
