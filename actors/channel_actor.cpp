@@ -2,9 +2,9 @@
 
 #include <unordered_map>
 
-#include "actors/clock.hpp"
-#include "actors/core/order_id_generator.hpp"
-#include "actors/messages.hpp"
+#include "ports/clock.hpp"
+#include "core/order_id_generator.hpp"
+#include "ports/messages.hpp"
 
 namespace txengine {
 

@@ -5,7 +5,7 @@
 
 #include <caf/all.hpp>
 
-#include "actors/core/simulated_channel.hpp"
+#include "core/simulated_channel.hpp"
 
 namespace txengine {
 

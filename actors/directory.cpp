@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "actors/clock.hpp"
-#include "actors/core/check.hpp"
-#include "actors/core/limits.hpp"
+#include "ports/clock.hpp"
+#include "core/check.hpp"
+#include "core/limits.hpp"
 #include "actors/wallet_actor.hpp"
 
 namespace txengine {

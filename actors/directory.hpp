@@ -27,10 +27,10 @@
 
 #include <caf/all.hpp>
 
-#include "actors/core/result_code.hpp"
-#include "actors/core/types.hpp"
-#include "actors/core/wallet_core.hpp"
-#include "actors/storage.hpp"
+#include "core/result_code.hpp"
+#include "core/types.hpp"
+#include "core/wallet_core.hpp"
+#include "ports/storage.hpp"
 
 namespace txengine {
 

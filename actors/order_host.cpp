@@ -7,14 +7,15 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/clock.hpp"
-#include "actors/core/check.hpp"
-#include "actors/core/final_retention.hpp"
-#include "actors/core/limits.hpp"
-#include "actors/core/order_id_generator.hpp"
-#include "actors/core/refund_allowance.hpp"
-#include "actors/core/timer_queue.hpp"
-#include "actors/messages.hpp"
+#include "ports/clock.hpp"
+#include "core/check.hpp"
+#include "core/final_retention.hpp"
+#include "core/limits.hpp"
+#include "core/order_id_generator.hpp"
+#include "core/refund_allowance.hpp"
+#include "core/routing.hpp"
+#include "core/timer_queue.hpp"
+#include "ports/messages.hpp"
 
 namespace txengine {
 
@@ -683,7 +684,7 @@ class host_state {
     row.state = intent ? order_state::trying : core.state();
     row.reason = core.reason();
     row.posted_amount = core.posted_amount();
-    row.legs_json = legs_json(core);
+    row.legs_json = core.legs_json();
     for (const auto& leg : core.legs()) row.attempts += leg.attempts;
     row.try_deadline_ms = core.try_deadline_ms();
     row.created_ms = core.created_ms();
@@ -1059,13 +1060,6 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
 }
 
 }  // namespace
-
-std::string legs_json(const order_core& core) { return core.legs_json(); }
-
-size_t host_index(tenant_id tenant, const std::string& request_id, size_t hosts) {
-  size_t h = std::hash<std::string>{}(request_id) ^ (std::hash<uint32_t>{}(tenant) * 0x9E3779B97F4A7C15ull);
-  return h % hosts;
-}
 
 caf::actor spawn_order_host(caf::actor_system& system, order_host_config config, wallet_directory* directory) {
   return system.spawn(host_behavior, config, directory);

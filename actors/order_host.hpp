@@ -13,9 +13,9 @@
 
 #include <caf/all.hpp>
 
-#include "actors/core/order_core.hpp"
+#include "core/order_core.hpp"
 #include "actors/directory.hpp"
-#include "actors/storage.hpp"
+#include "ports/storage.hpp"
 
 namespace txengine {
 
@@ -38,10 +38,6 @@ struct host_peers {
   std::vector<caf::actor> hosts;
   std::vector<std::pair<channel_id, caf::actor>> channels;
 };
-
-//! The lane of the host that owns a request id (its idempotency record and its order), of `hosts`.
-//! Order ids carry the lane too (order_id_generator): both agree while the lane count stays.
-size_t host_index(tenant_id tenant, const std::string& request_id, size_t hosts);
 
 caf::actor spawn_order_host(caf::actor_system& system, order_host_config config, wallet_directory* directory);
 

@@ -5,11 +5,11 @@
 #include <memory>
 #include <unordered_map>
 
-#include "actors/clock.hpp"
-#include "actors/core/check.hpp"
-#include "actors/core/limits.hpp"
-#include "actors/core/movement_history.hpp"
-#include "actors/messages.hpp"
+#include "ports/clock.hpp"
+#include "core/check.hpp"
+#include "core/limits.hpp"
+#include "core/movement_history.hpp"
+#include "ports/messages.hpp"
 
 namespace txengine {
 

@@ -16,7 +16,7 @@
 //   (audit_atom)                                  -> std::vector<wallet_view> of its active wallets
 #include <caf/all.hpp>
 
-#include "actors/core/wallet_core.hpp"
+#include "core/wallet_core.hpp"
 #include "actors/directory.hpp"
 
 namespace txengine {

@@ -6,7 +6,7 @@
 // the file. config/txengine.example.toml lists every key.
 #include <string>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #include "protocol/server.hpp"
 
 namespace txengine {

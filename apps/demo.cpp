@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #ifdef TXENGINE_DEMO_KAFKA
 #include "apps/demo_kafka.hpp"
 #endif

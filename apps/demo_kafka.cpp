@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #include "protocol/server.hpp"
 #ifdef TXENGINE_WITH_MYSQL
 #include "persistence/mysql_connection.hpp"

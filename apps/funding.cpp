@@ -1,6 +1,6 @@
 #include "apps/funding.hpp"
 
-#include "actors/core/check.hpp"
+#include "core/check.hpp"
 
 namespace txengine {
 

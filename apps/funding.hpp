@@ -2,7 +2,7 @@
 // Setup helpers shared by the demo, the benchmark and the tests.
 #include <vector>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #include "apps/load_driver.hpp"
 
 namespace txengine {

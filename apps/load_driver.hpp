@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 
 namespace txengine {
 

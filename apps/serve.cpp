@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #include "apps/config_file.hpp"
 #include "protocol/server.hpp"
 

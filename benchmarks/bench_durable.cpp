@@ -43,7 +43,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #include "apps/load_driver.hpp"
 #include "persistence/audit.hpp"
 #include "persistence/mysql_connection.hpp"

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/core/wallet_core.hpp"
-#include "actors/engine.hpp"
+#include "core/wallet_core.hpp"
+#include "node/engine.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #ifdef TXENGINE_WITH_MYSQL

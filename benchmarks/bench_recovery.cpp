@@ -39,7 +39,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #include "persistence/audit.hpp"

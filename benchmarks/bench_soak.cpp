@@ -39,7 +39,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #ifdef TXENGINE_WITH_MYSQL
@@ -56,7 +56,7 @@ constexpr tenant_id soak_tenant = 1;
 constexpr channel_id soak_channel = 1;
 constexpr channel_id funding_channel = 9;
 constexpr int64_t user_funding = 1'000'000'000;
-//! Bytes of one journal_entry (actors/core/wallet_core.hpp), for the printed memory bound.
+//! Bytes of one journal_entry (core/wallet_core.hpp), for the printed memory bound.
 constexpr size_t journal_entry_bytes = sizeof(journal_entry);
 
 struct options {

@@ -2,7 +2,7 @@
 
 #include <unordered_map>
 
-#include "actors/core/types.hpp"
+#include "core/types.hpp"
 #include "persistence/wallet_state.hpp"
 
 namespace txengine::persistence {

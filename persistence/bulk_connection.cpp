@@ -5,7 +5,7 @@
 
 #include <mariadb/mysql.h>
 
-#include "actors/core/check.hpp"
+#include "core/check.hpp"
 
 namespace txengine::persistence {
 

@@ -6,7 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/order_host.hpp"
+#include "core/routing.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
 #include "persistence/storage_target.hpp"

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "actors/core/check.hpp"
+#include "core/check.hpp"
 #include "events.pb.h"
 
 namespace txengine::persistence {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/storage.hpp"
+#include "ports/storage.hpp"
 #include "persistence/bulk_connection.hpp"
 #include "persistence/shard_layout.hpp"
 

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/core/types.hpp"
+#include "core/types.hpp"
 
 namespace txengine::persistence {
 

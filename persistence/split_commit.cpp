@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "actors/core/check.hpp"
+#include "core/check.hpp"
 
 namespace txengine::persistence {
 

@@ -16,8 +16,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/clock.hpp"
-#include "actors/core/check.hpp"
+#include "ports/clock.hpp"
+#include "core/check.hpp"
 #include "persistence/bulk_connection.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/outbox.hpp"

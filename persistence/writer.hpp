@@ -17,7 +17,7 @@
 
 #include <caf/all.hpp>
 
-#include "actors/storage.hpp"
+#include "ports/storage.hpp"
 
 namespace txengine::persistence {
 

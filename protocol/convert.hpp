@@ -2,7 +2,7 @@
 // Conversions between the wire messages and the engine's types.
 #include <vector>
 
-#include "actors/messages.hpp"
+#include "ports/messages.hpp"
 #include "txengine.pb.h"
 
 namespace txengine::wire {

@@ -12,7 +12,7 @@
 
 #include <caf/io/all.hpp>
 
-#include "actors/core/limits.hpp"
+#include "core/limits.hpp"
 #include "protocol/convert.hpp"
 
 namespace txengine::wire {

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #include "protocol/wire.hpp"
 
 namespace txengine::wire {

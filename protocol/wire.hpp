@@ -8,8 +8,8 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "actors/core/result_code.hpp"
-#include "actors/core/types.hpp"
+#include "core/result_code.hpp"
+#include "core/types.hpp"
 #include "txengine.pb.h"
 
 namespace txengine::wire {

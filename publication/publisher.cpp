@@ -14,8 +14,8 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/clock.hpp"
-#include "actors/core/check.hpp"
+#include "ports/clock.hpp"
+#include "core/check.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
 #include "persistence/storage_target.hpp"

@@ -21,7 +21,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/storage.hpp"
+#include "ports/storage.hpp"
 
 namespace txengine::publication {
 

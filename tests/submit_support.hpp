@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 
 namespace txengine {
 

@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 
 namespace txengine {
 

@@ -2,8 +2,8 @@
 // declines, and back-pressure (overloaded) with a slow provider.
 #include <gtest/gtest.h>
 
-#include "actors/core/order_id_generator.hpp"
-#include "actors/clock.hpp"
+#include "core/order_id_generator.hpp"
+#include "ports/clock.hpp"
 #include "tests/actors/actor_test_support.hpp"
 
 namespace txengine::actor_test {

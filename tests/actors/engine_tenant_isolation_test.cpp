@@ -10,8 +10,8 @@
 
 #include <gtest/gtest.h>
 
-#include "actors/clock.hpp"
-#include "actors/core/order_id_generator.hpp"
+#include "ports/clock.hpp"
+#include "core/order_id_generator.hpp"
 #include "tests/actors/actor_test_support.hpp"
 
 namespace txengine::actor_test {

@@ -4,7 +4,7 @@
 #include <set>
 #include <vector>
 
-#include "actors/core/final_retention.hpp"
+#include "core/final_retention.hpp"
 
 using namespace txengine;
 

@@ -1,12 +1,12 @@
-#include "actors/core/money.hpp"
+#include "core/money.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <limits>
 
-#include "actors/core/result_code.hpp"
-#include "actors/core/types.hpp"
+#include "core/result_code.hpp"
+#include "core/types.hpp"
 
 namespace txengine {
 namespace {

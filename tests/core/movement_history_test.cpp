@@ -1,4 +1,4 @@
-#include "actors/core/movement_history.hpp"
+#include "core/movement_history.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
-#include "actors/core/order_command.hpp"
+#include "core/order_command.hpp"
 
 #include <gtest/gtest.h>
 
-#include "actors/core/limits.hpp"
+#include "core/limits.hpp"
 
 namespace txengine {
 namespace {

@@ -1,11 +1,11 @@
-#include "actors/core/order_core.hpp"
+#include "core/order_core.hpp"
 
 #include <gtest/gtest.h>
 
 #include <deque>
 #include <map>
 
-#include "actors/core/refund_allowance.hpp"
+#include "core/refund_allowance.hpp"
 #include "tests/core/test_support.hpp"
 
 namespace txengine {

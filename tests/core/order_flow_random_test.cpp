@@ -14,9 +14,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "actors/core/order_core.hpp"
-#include "actors/core/refund_allowance.hpp"
-#include "actors/core/simulated_channel.hpp"
+#include "core/order_core.hpp"
+#include "core/refund_allowance.hpp"
+#include "core/simulated_channel.hpp"
 #include "tests/core/test_support.hpp"
 
 namespace txengine {

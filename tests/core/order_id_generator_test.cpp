@@ -1,4 +1,4 @@
-#include "actors/core/order_id_generator.hpp"
+#include "core/order_id_generator.hpp"
 
 #include <gtest/gtest.h>
 

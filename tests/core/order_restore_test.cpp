@@ -5,8 +5,8 @@
 
 #include <limits>
 
-#include "actors/core/order_core.hpp"
-#include "actors/core/refund_allowance.hpp"
+#include "core/order_core.hpp"
+#include "core/refund_allowance.hpp"
 #include "tests/core/test_support.hpp"
 
 namespace txengine {

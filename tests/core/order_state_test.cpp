@@ -1,4 +1,4 @@
-#include "actors/core/order_state.hpp"
+#include "core/order_state.hpp"
 
 #include <gtest/gtest.h>
 

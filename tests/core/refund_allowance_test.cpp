@@ -1,4 +1,4 @@
-#include "actors/core/refund_allowance.hpp"
+#include "core/refund_allowance.hpp"
 
 #include <gtest/gtest.h>
 

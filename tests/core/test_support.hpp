@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "actors/core/order_core.hpp"
-#include "actors/core/wallet_core.hpp"
+#include "core/order_core.hpp"
+#include "core/wallet_core.hpp"
 
 namespace txengine::test {
 

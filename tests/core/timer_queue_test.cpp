@@ -1,4 +1,4 @@
-#include "actors/core/timer_queue.hpp"
+#include "core/timer_queue.hpp"
 
 #include <gtest/gtest.h>
 

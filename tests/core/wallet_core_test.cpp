@@ -1,4 +1,4 @@
-#include "actors/core/wallet_core.hpp"
+#include "core/wallet_core.hpp"
 
 #include <gtest/gtest.h>
 

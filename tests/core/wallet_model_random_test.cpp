@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "actors/core/wallet_core.hpp"
+#include "core/wallet_core.hpp"
 #include "tests/core/test_support.hpp"
 
 namespace txengine {

@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
-#include "actors/clock.hpp"
-#include "actors/core/order_id_generator.hpp"
+#include "ports/clock.hpp"
+#include "core/order_id_generator.hpp"
 #include "tests/durable/mysql_engine_support.hpp"
 
 using namespace txengine;

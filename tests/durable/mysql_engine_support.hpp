@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 #include "tests/submit_support.hpp"
 #include "persistence/audit.hpp"
 #include "persistence/mysql_connection.hpp"

@@ -1,6 +1,6 @@
-#include "actors/core/order_command.hpp"
+#include "core/order_command.hpp"
 
-#include "actors/core/limits.hpp"
+#include "core/limits.hpp"
 
 namespace txengine {
 

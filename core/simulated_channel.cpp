@@ -1,4 +1,4 @@
-#include "actors/core/simulated_channel.hpp"
+#include "core/simulated_channel.hpp"
 
 #include <algorithm>
 

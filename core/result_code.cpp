@@ -1,4 +1,4 @@
-#include "actors/core/result_code.hpp"
+#include "core/result_code.hpp"
 
 namespace txengine {
 

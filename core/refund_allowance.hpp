@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <unordered_map>
 
-#include "actors/core/result_code.hpp"
-#include "actors/core/types.hpp"
+#include "core/result_code.hpp"
+#include "core/types.hpp"
 
 namespace txengine {
 

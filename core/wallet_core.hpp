@@ -6,10 +6,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "actors/core/fifo_vector.hpp"
-#include "actors/core/limits.hpp"
-#include "actors/core/result_code.hpp"
-#include "actors/core/types.hpp"
+#include "core/fifo_vector.hpp"
+#include "core/limits.hpp"
+#include "core/result_code.hpp"
+#include "core/types.hpp"
 
 namespace txengine {
 

@@ -1,4 +1,4 @@
-#include "actors/engine.hpp"
+#include "node/engine.hpp"
 
 #include <cstdlib>
 #include <functional>
@@ -8,8 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/channel_actor.hpp"
-#include "actors/core/check.hpp"
-#include "actors/core/order_id_generator.hpp"
+#include "core/check.hpp"
+#include "core/order_id_generator.hpp"
+#include "core/routing.hpp"
 #include "actors/order_host.hpp"
 #include "actors/wallet_actor.hpp"
 #ifdef TXENGINE_WITH_MYSQL

@@ -1,8 +1,8 @@
-#include "actors/core/movement_history.hpp"
+#include "core/movement_history.hpp"
 
 #include <algorithm>
 
-#include "actors/core/money.hpp"
+#include "core/money.hpp"
 
 namespace txengine {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "actors/core/money.hpp"
+#include "core/money.hpp"
 
 namespace txengine {
 

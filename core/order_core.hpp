@@ -9,11 +9,11 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/core/inline_vector.hpp"
-#include "actors/core/limits.hpp"
-#include "actors/core/order_command.hpp"
-#include "actors/core/result_code.hpp"
-#include "actors/core/types.hpp"
+#include "core/inline_vector.hpp"
+#include "core/limits.hpp"
+#include "core/order_command.hpp"
+#include "core/result_code.hpp"
+#include "core/types.hpp"
 
 namespace txengine {
 

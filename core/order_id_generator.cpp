@@ -1,6 +1,6 @@
-#include "actors/core/order_id_generator.hpp"
+#include "core/order_id_generator.hpp"
 
-#include "actors/core/check.hpp"
+#include "core/check.hpp"
 
 namespace txengine {
 

@@ -1,4 +1,4 @@
-#include "actors/core/types.hpp"
+#include "core/types.hpp"
 
 namespace txengine {
 

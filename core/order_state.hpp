@@ -1,7 +1,7 @@
 #pragma once
 // The one whitelist of order state transitions (seed 002). Every state change of every
 // order goes through `transition_allowed`; anything else is refused and alerted.
-#include "actors/core/types.hpp"
+#include "core/types.hpp"
 
 namespace txengine {
 

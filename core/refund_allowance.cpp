@@ -1,6 +1,6 @@
-#include "actors/core/refund_allowance.hpp"
+#include "core/refund_allowance.hpp"
 
-#include "actors/core/check.hpp"
+#include "core/check.hpp"
 
 namespace txengine {
 

@@ -9,9 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "actors/core/fifo_vector.hpp"
-#include "actors/core/order_core.hpp"
-#include "actors/core/timer_queue.hpp"
+#include "core/fifo_vector.hpp"
+#include "core/order_core.hpp"
+#include "core/timer_queue.hpp"
 
 namespace txengine {
 

@@ -9,13 +9,13 @@
 
 #include <caf/all.hpp>
 
-#include "actors/core/order_command.hpp"
-#include "actors/core/movement_history.hpp"
-#include "actors/core/order_core.hpp"
-#include "actors/core/result_code.hpp"
-#include "actors/core/simulated_channel.hpp"
-#include "actors/core/types.hpp"
-#include "actors/core/wallet_core.hpp"
+#include "core/order_command.hpp"
+#include "core/movement_history.hpp"
+#include "core/order_core.hpp"
+#include "core/result_code.hpp"
+#include "core/simulated_channel.hpp"
+#include "core/types.hpp"
+#include "core/wallet_core.hpp"
 
 namespace txengine {
 

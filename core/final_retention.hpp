@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <deque>
 
-#include "actors/core/types.hpp"
+#include "core/types.hpp"
 
 namespace txengine {
 

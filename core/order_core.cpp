@@ -1,11 +1,11 @@
-#include "actors/core/order_core.hpp"
+#include "core/order_core.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cstring>
 
-#include "actors/core/check.hpp"
-#include "actors/core/order_state.hpp"
+#include "core/check.hpp"
+#include "core/order_state.hpp"
 
 namespace txengine {
 

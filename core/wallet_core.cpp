@@ -1,8 +1,8 @@
-#include "actors/core/wallet_core.hpp"
+#include "core/wallet_core.hpp"
 
 #include <limits>
 
-#include "actors/core/check.hpp"
+#include "core/check.hpp"
 
 namespace txengine {
 

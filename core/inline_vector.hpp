@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "actors/core/check.hpp"
+#include "core/check.hpp"
 
 namespace txengine {
 

@@ -17,11 +17,11 @@
 
 #include <caf/all.hpp>
 
-#include "actors/core/order_command.hpp"
-#include "actors/core/movement_history.hpp"
-#include "actors/core/order_core.hpp"
-#include "actors/core/types.hpp"
-#include "actors/core/wallet_core.hpp"
+#include "core/order_command.hpp"
+#include "core/movement_history.hpp"
+#include "core/order_core.hpp"
+#include "core/types.hpp"
+#include "core/wallet_core.hpp"
 
 namespace txengine {
 
@@ -403,9 +403,6 @@ using origin_found_atom = caf::atom_constant<caf::atom("originfnd")>;
 using wallet_lookup_atom = caf::atom_constant<caf::atom("wlookup")>;
 //! (history_atom, history_page_request) -> history_page; (history_atom, order_history_request) -> order_history
 using history_atom = caf::atom_constant<caf::atom("history")>;
-
-//! The legs of an order as the orders table keeps them (JSON, see persistence/migrations/0001).
-std::string legs_json(const class order_core& core);
 
 }  // namespace txengine
 

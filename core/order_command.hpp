@@ -2,8 +2,8 @@
 // A client's command that creates an order, and its validation ladder.
 #include <string>
 
-#include "actors/core/result_code.hpp"
-#include "actors/core/types.hpp"
+#include "core/result_code.hpp"
+#include "core/types.hpp"
 
 namespace txengine {
 

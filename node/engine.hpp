@@ -13,12 +13,12 @@
 
 #include <caf/all.hpp>
 
-#include "actors/core/limits.hpp"
-#include "actors/core/order_core.hpp"
-#include "actors/core/simulated_channel.hpp"
+#include "core/limits.hpp"
+#include "core/order_core.hpp"
+#include "core/simulated_channel.hpp"
 #include "actors/directory.hpp"
-#include "actors/messages.hpp"
-#include "actors/storage.hpp"
+#include "ports/messages.hpp"
+#include "ports/storage.hpp"
 
 namespace txengine {
 

@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "actors/core/fifo_vector.hpp"
-#include "actors/core/order_core.hpp"
-#include "actors/core/wallet_core.hpp"
+#include "core/fifo_vector.hpp"
+#include "core/order_core.hpp"
+#include "core/wallet_core.hpp"
 
 namespace txengine {
 
