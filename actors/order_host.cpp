@@ -218,11 +218,9 @@ class host_state {
   }
 
  private:
-  static constexpr size_t originals_pending_max = 4096;
-  //! Orders being read from MySQL for queries, and queries waiting for one order, at most;
-  //! past either a query gets `unavailable` (retryable).
-  static constexpr size_t queries_pending_max = 4096;
-  static constexpr size_t queries_per_order_max = 256;
+  static constexpr size_t originals_pending_max = limits::refund_originals_loading_max;
+  static constexpr size_t queries_pending_max = limits::order_queries_loading_max;
+  static constexpr size_t queries_per_order_max = limits::order_queries_per_order_max;
 
   struct order_query {
     tenant_id tenant;
@@ -267,7 +265,7 @@ class host_state {
       query.promise.deliver(std::move(reply));
     }
   }
-  static constexpr size_t steps_per_original_max = 1024;
+  static constexpr size_t steps_per_original_max = limits::refund_steps_per_original_max;
 
   void adopt_original(const loaded_original& original) {
     auto found = final_.find(original.id);
@@ -282,57 +280,36 @@ class host_state {
     final_order& record = found->second;
     record.refunds_unknown = false;
     if (record.command.kind != order_kind::pay || record.state != order_state::succeeded) return;
-    // Succeeded refunds took their amount, running ones whose allowance was granted (their row
-    // holds the wallet legs) keep their reservation, failed ones leave a tombstone; the rest
-    // (not granted when the engine stopped) ask again. Confirmed first: they surely happened.
-    record.allowance = std::make_unique<refund_allowance>(record.posted_amount);
-    for (int pass = 0; pass < 2; ++pass)
-      for (const auto& refund : original.refunds) {
-        bool ok = true;
-        if (pass == 0 && refund.state == order_state::succeeded)
-          ok = record.allowance->restore(refund.id, tcc_phase::confirm, refund.amount);
-        else if (pass == 1 && refund.state == order_state::failed)
-          ok = record.allowance->restore(refund.id, tcc_phase::cancel, 0);
-        else if (pass == 1 && !is_final(refund.state) && refund.granted)
-          ok = record.allowance->restore(refund.id, tcc_phase::try_, refund.amount);
-        if (!ok)
-          spdlog::error("refund allowance of order {}: stored refund {} ({} of {}) does not fit what is left ({})",
-                        original.id, refund.id, to_string(refund.state), refund.amount,
-                        record.allowance->refundable());
-      }
+    std::vector<stored_refund_state> refunds, misfits;
+    refunds.reserve(original.refunds.size());
+    for (const auto& r : original.refunds) refunds.push_back({r.id, r.state, r.amount, r.granted});
+    record.allowance = rebuild_refund_allowance(record.posted_amount, refunds, &misfits);
+    for (const auto& refund : misfits)
+      spdlog::error("refund allowance of order {}: stored refund {} ({} of {}) does not fit what is left ({})",
+                    original.id, refund.id, to_string(refund.state), refund.amount, record.allowance->refundable());
   }
 
  public:
   allowance_result apply_allowance_step(const allowance_step& step) {
     allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
-    // Another tenant's order is answered exactly as one that does not exist (DESIGN.md, "Tenants").
+    // Another tenant's order is answered exactly as one that does not exist.
+    refund_original view;
     auto found = final_.find(step.original);
-    if (found != final_.end() && found->second.command.tenant != step.tenant) found = final_.end();
-    if (found == final_.end()) {
-      if (step.phase == tcc_phase::cancel) return result;  // nothing was reserved
-      auto running = live_.find(step.original);
-      bool own_running = running != live_.end() && running->second.core.command().tenant == step.tenant;
-      result.code = own_running ? result_code::original_not_refundable : result_code::unknown_order;
-      return result;
+    if (found != final_.end() && found->second.command.tenant == step.tenant) {
+      const final_order& original = found->second;
+      view = {refund_original::presence::final, original.command.kind, original.state, original.command.cur,
+              original.posted_amount};
+    } else if (auto running = live_.find(step.original);
+               running != live_.end() && running->second.core.command().tenant == step.tenant) {
+      view.is = refund_original::presence::running;
     }
-    final_order& original = found->second;
-    if (step.phase == tcc_phase::try_) {
-      if (original.command.kind != order_kind::pay || original.state != order_state::succeeded)
-        result.code = result_code::original_not_refundable;
-      else if (original.command.cur != step.cur) result.code = result_code::currency_mismatch;
-      if (result.code != result_code::ok) return result;
+    std::unique_ptr<refund_allowance> none;
+    auto& allowance = view.is == refund_original::presence::final ? found->second.allowance : none;
+    result.code = apply_refund_step(view, allowance, step.refund, step.phase, step.cur, step.amount);
+    if (view.is == refund_original::presence::final && allowance) {
+      result.payer = found->second.command.source;
+      result.merchant = found->second.command.destination;
     }
-    if (!original.allowance) {
-      if (step.phase == tcc_phase::cancel) return result;
-      if (step.phase == tcc_phase::confirm) {
-        result.code = result_code::tcc_not_tried;
-        return result;
-      }
-      original.allowance = std::make_unique<refund_allowance>(original.posted_amount);
-    }
-    result.code = original.allowance->apply(step.refund, step.phase, step.amount);
-    result.payer = original.command.source;
-    result.merchant = original.command.destination;
     return result;
   }
 
@@ -634,7 +611,7 @@ class host_state {
   }
 
  private:
-  static constexpr size_t lookups_pending_max = 1 << 16;
+  static constexpr size_t lookups_pending_max = limits::request_lookups_pending_max;
 
   void submit_new(const caf::actor& client, submit_item& item, std::string key, int64_t now) {
     order_command& command = item.command;

@@ -1,6 +1,10 @@
 #pragma once
-// Every bound of the engine in one place. Past a limit the engine refuses with a clear,
-// retryable error; nothing grows without bound.
+// Every fixed bound of the engine in one place, each named once. Bounds an operator may tune
+// are configuration keys whose default and range are here too (checked at start by
+// node/engine.cpp's engine_config_problem and apps/config_file.cpp); the wire's own bounds
+// (frame size, signature window) are in protocol/wire.hpp, the server's connection bounds in
+// protocol/server.hpp. Past a limit the engine refuses with a clear, retryable error;
+// nothing grows without bound.
 #include <cstddef>
 #include <cstdint>
 
@@ -10,7 +14,9 @@ namespace txengine::limits {
 constexpr size_t request_id_length_max = 64;
 //! Most commands in one submitted batch.
 constexpr size_t batch_commands_max = 4096;
-//! Most legs one order can have (pay with fee: payer, merchant, fee wallet).
+//! Most legs one order can have (pay with a fee: payer, merchant, fee wallet; a refund: the
+//! allowance on the original payment, then merchant and payer). The order's inline leg list,
+//! its checks and the stored `legs` JSON all use this one number.
 constexpr size_t order_legs_max = 3;
 //! Open (tried, not yet confirmed or cancelled) transactions one wallet holds at most.
 constexpr size_t wallet_open_transactions_max = 1 << 20;
@@ -55,8 +61,21 @@ constexpr size_t wallet_history_reads_pending_max = 64;
 //! GetOrder with movements being gathered per order host (from MySQL, or from the wallet
 //! shards without storage), at most; past it `unavailable` (retryable).
 constexpr size_t order_history_pending_max = 64;
-//! Requests one simulated channel holds queued, at most.
+//! Requests one simulated channel holds queued, at most (past it a submit is refused unseen,
+//! as a provider's full queue), and orders it remembers for queries.
 constexpr size_t channel_queue_max = 1 << 18;
+constexpr size_t channel_known_orders_max = 1 << 21;
+//! Per order host: refunds' original payments being read from MySQL, and steps waiting for
+//! one of them, at most; past either the step is answered busy (the refund resends it).
+constexpr size_t refund_originals_loading_max = 4096;
+constexpr size_t refund_steps_per_original_max = 1024;
+//! Per order host: orders being read from MySQL for GetOrder, and queries waiting for one
+//! order, at most; past either the query gets `unavailable` (retryable).
+constexpr size_t order_queries_loading_max = 4096;
+constexpr size_t order_queries_per_order_max = 256;
+//! Per order host: request ids being looked up in MySQL (a repeat of an order no longer in
+//! memory), and repeats waiting for recovery, at most; past it `unavailable` (retryable).
+constexpr size_t request_lookups_pending_max = 1 << 16;
 
 static_assert(order_legs_max >= 3, "pay with a fee split needs three legs");
 static_assert(batch_commands_max <= engine_orders_in_flight_max);

@@ -74,7 +74,7 @@ order_core::order_core(order_id id, order_command command, wallet_id system_wall
 
 void order_core::add_leg(participant_kind participant, uint64_t target, leg_type type, int64_t amount,
                          uint16_t kinds) {
-  TX_CHECK(legs_.size() < 3 + 1);
+  TX_CHECK(legs_.size() < limits::order_legs_max);
   order_leg leg;
   leg.participant = participant;
   leg.target = target;
@@ -95,13 +95,11 @@ int64_t order_core::step_amount(uint16_t leg) const {
   return l.amount;
 }
 
-bool order_core::move_to(order_state next, std::vector<order_action>& out) {
-  if (!transition_allowed(state_, next)) {
-    out.push_back({order_action_kind::alert, 0, alert_kind::invalid_transition});
-    return false;
-  }
+void order_core::move_to(order_state next) {
+  // A transition outside the whitelist means the rules above are wrong: the order's state can
+  // no longer be trusted, so the process stops (a refused transition is a bug, not a log line).
+  TX_CHECK(transition_allowed(state_, next));
   state_ = next;
-  return true;
 }
 
 int64_t order_core::backoff_ms(uint32_t attempts) const {
@@ -135,12 +133,12 @@ void order_core::start(int64_t now_ms, std::vector<order_action>& out) {
     code = result_code::wallet_kind_not_allowed;
   if (code != result_code::ok) {
     reason_ = code;
-    move_to(order_state::failed, out);
+    move_to(order_state::failed);
     finished_ms_ = now_ms;
     out.push_back({order_action_kind::finished, 0, alert_kind::retries_exceeded});
     return;
   }
-  move_to(order_state::trying, out);
+  move_to(order_state::trying);
   begin_phase(tcc_phase::try_, now_ms, out);
 }
 
@@ -217,7 +215,7 @@ void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, 
 void order_core::fail_try_phase(result_code reason, int64_t now_ms, std::vector<order_action>& out) {
   if (state_ != order_state::trying && state_ != order_state::processing) return;
   reason_ = reason;
-  if (!move_to(order_state::cancelling, out)) return;
+  move_to(order_state::cancelling);
   // Cancel every leg, answered or not: a cancel of a never-tried leg is an empty rollback
   // whose tombstone also stops a try still on its way (no hanging).
   begin_phase(tcc_phase::cancel, now_ms, out);
@@ -229,7 +227,7 @@ void order_core::after_tries(int64_t now_ms, std::vector<order_action>& out) {
     if (!l.tried) return;
   if (command_.kind == order_kind::refund && legs_.size() == 1) return;  // origin not known yet
   if (uses_channel()) {
-    move_to(order_state::processing, out);
+    move_to(order_state::processing);
     channel_awaiting_ = true;
     channel_submitted_ms_ = now_ms;
     channel_query_interval_ms_ = config_.channel_query_min_delay_ms;
@@ -240,7 +238,7 @@ void order_core::after_tries(int64_t now_ms, std::vector<order_action>& out) {
     return;
   }
   posted_amount_ = command_.amount;
-  move_to(order_state::confirming, out);
+  move_to(order_state::confirming);
   begin_phase(tcc_phase::confirm, now_ms, out);
 }
 
@@ -279,7 +277,7 @@ void order_core::on_channel(channel_outcome outcome, int64_t settled_amount, int
     settled_amount = command_.amount;
   }
   posted_amount_ = settled_amount;
-  move_to(order_state::confirming, out);
+  move_to(order_state::confirming);
   // The settled amount is known only here and the channel may forget it: recovery confirms
   // with the stored one. The host writes the row before the confirms go out.
   out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
@@ -319,7 +317,7 @@ void order_core::finish_if_done(int64_t now_ms, std::vector<order_action>& out) 
   if (state_ != order_state::confirming && state_ != order_state::cancelling) return;
   for (const auto& l : legs_)
     if (!l.done) return;
-  if (!move_to(state_ == order_state::confirming ? order_state::succeeded : order_state::failed, out)) return;
+  move_to(state_ == order_state::confirming ? order_state::succeeded : order_state::failed);
   finished_ms_ = now_ms;
   out.push_back({order_action_kind::finished, 0, alert_kind::retries_exceeded});
 }
@@ -393,11 +391,13 @@ std::optional<order_core> order_core::restore(order_id id, order_command command
       (row.posted_amount < 0 || row.posted_amount > core.command_.amount))
     return fail("settled amount " + std::to_string(row.posted_amount) + " outside 0.." +
                 std::to_string(core.command_.amount));
-  // The stored state is reached through the whitelist, as the order reached it.
-  std::vector<order_action> ignored;
-  if (!core.move_to(order_state::trying, ignored) ||
-      (row.state != order_state::trying && !core.move_to(row.state, ignored)))
+  // The stored state is reached through the whitelist, as the order reached it; a stored row
+  // that could not have been reached is refused as unreadable (not a crash: it is input).
+  if (!transition_allowed(core.state_, order_state::trying) ||
+      (row.state != order_state::trying && !transition_allowed(order_state::trying, row.state)))
     return fail("state " + std::string(to_string(row.state)) + " is not reachable");
+  core.move_to(order_state::trying);
+  if (row.state != order_state::trying) core.move_to(row.state);
   core.restored_ = true;
   core.reason_ = row.reason;
   const tcc_phase phase = row.state == order_state::confirming   ? tcc_phase::confirm
@@ -529,7 +529,7 @@ char* append_leg_json(char* at, participant_kind participant, uint64_t target, l
 //! for an order's few legs, so the string is allocated once at its final size.
 template <class WriteLeg>
 std::string legs_json_of(size_t count, WriteLeg&& leg) {
-  constexpr size_t stack_legs = 4;
+  constexpr size_t stack_legs = limits::order_legs_max;
   char stack[2 + stack_legs * (leg_json_max + 1)];
   std::string heap;
   if (count > stack_legs) heap.resize(2 + count * (leg_json_max + 1));
@@ -590,7 +590,7 @@ class legs_reader {
   }
 
  private:
-  static constexpr size_t legs_max = 8;
+  static constexpr size_t legs_max = limits::order_legs_max;
 
   bool read_leg(stored_leg& leg, std::string& error) {
     if (!take('{')) return fail(error, "expected '{'");

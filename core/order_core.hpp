@@ -54,7 +54,9 @@ enum class alert_kind : uint8_t {
   step_refused = 1,           //!< a confirm or cancel was refused: needs a human
   processing_too_long = 2,    //!< a channel outcome is long overdue
   conflicting_outcome = 3,    //!< a channel changed its definitive answer
-  invalid_transition = 4,     //!< a transition outside the whitelist was attempted
+  //! No longer raised (issue 11): a transition outside the whitelist is a TX_CHECK failure
+  //! (order_core::move_to). The number stays so the kinds after it keep theirs.
+  invalid_transition = 4,
   settled_more_than_asked = 5,
 };
 
@@ -187,7 +189,7 @@ class order_core {
   //! ok for a success; the first refusal (or the channel's decline) for a failure.
   result_code reason() const { return reason_; }
   //! At most 4: a pay's payer, merchant and fee wallet; a refund's original and its two wallets.
-  using leg_list = inline_vector<order_leg, 4>;
+  using leg_list = inline_vector<order_leg, limits::order_legs_max>;
   const leg_list& legs() const { return legs_; }
   int64_t created_ms() const { return created_ms_; }
   int64_t finished_ms() const { return finished_ms_; }
@@ -198,7 +200,7 @@ class order_core {
   int64_t step_amount(uint16_t leg) const;
 
  private:
-  bool move_to(order_state next, std::vector<order_action>& out);
+  void move_to(order_state next);
   void add_leg(participant_kind participant, uint64_t target, leg_type type, int64_t amount, uint16_t kinds);
   void send(uint16_t leg, tcc_phase phase, int64_t now_ms, std::vector<order_action>& out);
   void begin_phase(tcc_phase phase, int64_t now_ms, std::vector<order_action>& out);

@@ -61,4 +61,42 @@ bool refund_allowance::restore(order_id refund, tcc_phase last_phase, int64_t am
   return true;
 }
 
+result_code apply_refund_step(const refund_original& original, std::unique_ptr<refund_allowance>& allowance,
+                              order_id refund, tcc_phase phase, currency cur, int64_t amount) {
+  if (original.is != refund_original::presence::final) {
+    if (phase == tcc_phase::cancel) return result_code::ok;  // nothing was reserved
+    return original.is == refund_original::presence::running ? result_code::original_not_refundable
+                                                             : result_code::unknown_order;
+  }
+  if (phase == tcc_phase::try_) {
+    if (original.kind != order_kind::pay || original.state != order_state::succeeded)
+      return result_code::original_not_refundable;
+    if (original.cur != cur) return result_code::currency_mismatch;
+  }
+  if (!allowance) {
+    if (phase == tcc_phase::cancel) return result_code::ok;
+    if (phase == tcc_phase::confirm) return result_code::tcc_not_tried;
+    allowance = std::make_unique<refund_allowance>(original.posted_amount);
+  }
+  return allowance->apply(refund, phase, amount);
+}
+
+std::unique_ptr<refund_allowance> rebuild_refund_allowance(int64_t posted_amount,
+                                                           const std::vector<stored_refund_state>& refunds,
+                                                           std::vector<stored_refund_state>* misfits) {
+  auto allowance = std::make_unique<refund_allowance>(posted_amount);
+  for (int pass = 0; pass < 2; ++pass)
+    for (const auto& refund : refunds) {
+      bool ok = true;
+      if (pass == 0 && refund.state == order_state::succeeded)
+        ok = allowance->restore(refund.id, tcc_phase::confirm, refund.amount);
+      else if (pass == 1 && refund.state == order_state::failed)
+        ok = allowance->restore(refund.id, tcc_phase::cancel, 0);
+      else if (pass == 1 && !is_final(refund.state) && refund.granted)
+        ok = allowance->restore(refund.id, tcc_phase::try_, refund.amount);
+      if (!ok && misfits != nullptr) misfits->push_back(refund);
+    }
+  return allowance;
+}
+
 }  // namespace txengine

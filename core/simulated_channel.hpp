@@ -11,6 +11,7 @@
 
 #include "core/fifo_vector.hpp"
 #include "core/order_core.hpp"
+#include "core/limits.hpp"
 #include "core/timer_queue.hpp"
 
 namespace txengine {
@@ -28,9 +29,9 @@ struct channel_config {
   uint32_t partial_ppm = 10'000;         //!< settles less than asked
   //! Requests per second the provider accepts; 0 = no cap.
   uint32_t rate_per_s = 0;
-  size_t queue_max = 1 << 18;
+  size_t queue_max = limits::channel_queue_max;
   //! Orders whose outcome the provider remembers, at most; the oldest are forgotten first.
-  size_t known_orders_max = 1 << 21;
+  size_t known_orders_max = limits::channel_known_orders_max;
   uint64_t seed = 42;
 };
 

@@ -83,13 +83,22 @@ TEST(order_restore_test, legs_json_round_trips_every_kind_and_phase) {
             R"([{"p":0,"w":9223372036854775807,"type":3,"amount":-9223372036854775808,"confirmed":9223372036854775807,)"
             R"("step":2,"done":1,"tseq":18446744073709551615,"seq":1},{"p":1,"w":0,"type":0,"amount":-1,"confirmed":-9223372036854775808,"step":1,"done":0}])");
   EXPECT_EQ(format_legs_json({}), "[]");
-  // More legs than an order has (formatted on the heap, not the stack) still round-trip.
-  std::vector<stored_leg> six;
-  for (int i = 0; i < 6; ++i)
-    six.push_back({participant_kind::wallet, 1000u + i, leg_type::debit_hold, 10 * i, i, tcc_phase::confirm, i % 2 == 0});
+  // As many legs as an order can have round-trip; more (formatted on the heap, not the
+  // stack) are refused when read back: no stored row can hold them (limits::order_legs_max).
+  std::vector<stored_leg> most, six;
+  for (int i = 0; i < 6; ++i) {
+    stored_leg leg{participant_kind::wallet, 1000u + i, leg_type::debit_hold, 10 * i, i, tcc_phase::confirm, i % 2 == 0};
+    six.push_back(leg);
+    if (most.size() < limits::order_legs_max) most.push_back(leg);
+  }
+  std::vector<stored_leg> most_parsed;
+  ASSERT_TRUE(parse_legs_json(format_legs_json(most), most_parsed));
+  EXPECT_EQ(most_parsed, most);
   std::vector<stored_leg> six_parsed;
-  ASSERT_TRUE(parse_legs_json(format_legs_json(six), six_parsed));
-  EXPECT_EQ(six_parsed, six);
+  std::string six_error;
+  EXPECT_FALSE(parse_legs_json(format_legs_json(six), six_parsed, &six_error));
+  EXPECT_NE(six_error.find("too many legs"), std::string::npos) << six_error;
+  EXPECT_TRUE(six_parsed.empty());
   // The exact format the orders table has always held.
   std::vector<stored_leg> legs{{participant_kind::original_order, 77, leg_type::debit_hold, 5, 0, tcc_phase::try_, false}};
   EXPECT_EQ(format_legs_json(legs), R"([{"p":1,"w":77,"type":0,"amount":5,"confirmed":0,"step":0,"done":0}])");

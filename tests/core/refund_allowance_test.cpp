@@ -170,5 +170,64 @@ TEST(refund_allowance_test, random_steps_never_refund_more_than_original) {
   }
 }
 
+// The rules a refund's step follows on its original payment (moved out of the order host).
+TEST(refund_step, only_a_succeeded_payment_of_the_same_currency_is_refundable) {
+  const currency usd = *currency::parse("USD");
+  const currency eur = *currency::parse("EUR");
+  std::unique_ptr<refund_allowance> allowance;
+  refund_original absent;
+  EXPECT_EQ(apply_refund_step(absent, allowance, 1, tcc_phase::try_, usd, 10), result_code::unknown_order);
+  EXPECT_EQ(apply_refund_step(absent, allowance, 1, tcc_phase::confirm, usd, 10), result_code::unknown_order);
+  EXPECT_EQ(apply_refund_step(absent, allowance, 1, tcc_phase::cancel, usd, 10), result_code::ok);  // empty rollback
+  refund_original running;
+  running.is = refund_original::presence::running;
+  EXPECT_EQ(apply_refund_step(running, allowance, 1, tcc_phase::try_, usd, 10), result_code::original_not_refundable);
+  EXPECT_EQ(apply_refund_step(running, allowance, 1, tcc_phase::cancel, usd, 10), result_code::ok);
+  EXPECT_EQ(allowance, nullptr);  // nothing reserved by any of these
+
+  refund_original pay{refund_original::presence::final, order_kind::pay, order_state::succeeded, usd, 100};
+  refund_original failed_pay = pay;
+  failed_pay.state = order_state::failed;
+  refund_original transfer = pay;
+  transfer.kind = order_kind::transfer;
+  EXPECT_EQ(apply_refund_step(failed_pay, allowance, 1, tcc_phase::try_, usd, 10), result_code::original_not_refundable);
+  EXPECT_EQ(apply_refund_step(transfer, allowance, 1, tcc_phase::try_, usd, 10), result_code::original_not_refundable);
+  EXPECT_EQ(apply_refund_step(pay, allowance, 1, tcc_phase::try_, eur, 10), result_code::currency_mismatch);
+  EXPECT_EQ(allowance, nullptr);
+  // Confirm before any try: refused; cancel before any try: empty rollback, no allowance yet.
+  EXPECT_EQ(apply_refund_step(pay, allowance, 1, tcc_phase::confirm, usd, 10), result_code::tcc_not_tried);
+  EXPECT_EQ(apply_refund_step(pay, allowance, 1, tcc_phase::cancel, usd, 10), result_code::ok);
+  EXPECT_EQ(allowance, nullptr);
+  // The first try creates the allowance of the settled amount; more than it is refused.
+  EXPECT_EQ(apply_refund_step(pay, allowance, 2, tcc_phase::try_, usd, 60), result_code::ok);
+  ASSERT_NE(allowance, nullptr);
+  EXPECT_EQ(apply_refund_step(pay, allowance, 3, tcc_phase::try_, usd, 50), result_code::refund_exceeds_original);
+  EXPECT_EQ(apply_refund_step(pay, allowance, 2, tcc_phase::confirm, usd, 60), result_code::ok);
+  EXPECT_EQ(apply_refund_step(pay, allowance, 2, tcc_phase::confirm, usd, 60), result_code::ok);  // idempotent
+  EXPECT_EQ(allowance->refunded(), 60);
+  EXPECT_EQ(allowance->refundable(), 40);
+}
+
+TEST(refund_step, rebuild_after_a_restart_applies_confirmed_first_and_reports_misfits) {
+  std::vector<stored_refund_state> refunds{
+      {1, order_state::trying, 30, true},      // granted, running: keeps its reservation
+      {2, order_state::succeeded, 50, true},   // took its amount (applied first)
+      {3, order_state::failed, 0, false},      // a tombstone: a late try is refused
+      {4, order_state::trying, 10, false},     // not granted yet: asks again
+      {5, order_state::confirming, 40, true},  // does not fit what is left: reported, not applied
+  };
+  std::vector<stored_refund_state> misfits;
+  auto allowance = rebuild_refund_allowance(100, refunds, &misfits);
+  ASSERT_NE(allowance, nullptr);
+  EXPECT_EQ(allowance->refunded(), 50);
+  EXPECT_EQ(allowance->reserved(), 30);
+  ASSERT_EQ(misfits.size(), 1u);
+  EXPECT_EQ(misfits[0].id, 5u);
+  EXPECT_EQ(allowance->apply(3, tcc_phase::try_, 5), result_code::tcc_cancelled);
+  EXPECT_EQ(allowance->apply(4, tcc_phase::try_, 10), result_code::ok);
+  EXPECT_EQ(allowance->refundable(), 10);
+}
+
 }  // namespace
 }  // namespace txengine
+
