@@ -1,5 +1,7 @@
 #include "apps/config_file.hpp"
 
+#include <cctype>
+
 #include <cstdint>
 #include <fstream>
 #include <functional>
@@ -46,6 +48,22 @@ handler string_key(std::function<std::string&(serve_settings&)> target) {
   };
 }
 
+//! A name: 1..`length_max` bytes of letters, digits, '.', '_' and '-'.
+handler name_key(std::function<std::string&(serve_settings&)> target, size_t length_max) {
+  return [target, length_max](const toml::node& node, serve_settings& s, std::string& why) {
+    auto v = node.value_exact<std::string>();
+    bool ok = v && !v->empty() && v->size() <= length_max;
+    for (char c : ok ? *v : std::string())
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') ok = false;
+    if (!ok) {
+      why = "expects 1.." + std::to_string(length_max) + " letters, digits, '.', '_' or '-'";
+      return false;
+    }
+    target(s) = *v;
+    return true;
+  };
+}
+
 handler bool_key(std::function<bool&(serve_settings&)> target) {
   return [target](const toml::node& node, serve_settings& s, std::string& why) {
     auto v = node.value_exact<bool>();
@@ -77,6 +95,11 @@ const std::map<std::string, handler>& handlers() {
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.connections_max; }, 1, 1 << 20)},
       {"server.query_queue_max",
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.query_queue_max; }, 1, 1 << 20)},
+      {"server.deployment_id",
+       name_key([](serve_settings& s) -> std::string& { return s.server.deployment_id; },
+                wire::deployment_id_length_max)},
+      {"server.replay_cache_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.replay_cache_max; }, 1024, 1 << 26)},
       {"server.query_threads",
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.query_threads; }, 1, 64)},
       // [engine]

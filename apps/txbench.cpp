@@ -240,7 +240,7 @@ struct connection {
   frame_splitter splitter{64 << 20};
   std::string out;
   size_t out_pos = 0;
-  uint64_t next_correlation = 1;
+  uint64_t next_correlation = random_correlation_start();
   struct sent {
     int64_t start_ns;   //!< first send (latency counts retries)
     uint64_t seq;       //!< request id = run prefix + seq (no string per request in flight)
@@ -395,7 +395,8 @@ int main(int argc, char** argv) {
     if (x.kind != 'q') cmd.request_id = request_id_of(x);
     build_request(cmd, s.currency, r);
     uint64_t corr = c.next_correlation++;
-    append_envelope_frame(c.out, make_request(corr, r, o.server.key_id, o.server.secret, now_ms()));
+    append_envelope_frame(c.out,
+                          make_request(corr, r, o.server.key_id, o.server.secret, now_ms(), o.server.deployment_id));
     c.outstanding.emplace(corr, x);
   };
   auto make = [&](connection& c) {

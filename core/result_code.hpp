@@ -54,6 +54,7 @@ enum class result_code : uint16_t {
   stale_request = 91,           //!< timestamp outside the accepted window
   malformed_request = 92,       //!< the frame or envelope could not be decoded, or has no command
   frame_too_large = 93,         //!< a frame longer than the maximum frame size
+  replayed_request = 94,        //!< this signed frame was already received (a replay); not executed
 };
 
 //! Stable snake_case name of a code, as shown to users and in JSON.

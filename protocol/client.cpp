@@ -1,5 +1,7 @@
 #include "protocol/client.hpp"
 
+#include <random>
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,7 +26,15 @@ bool parse_address(const std::string& text, std::string& host, uint16_t& port) {
   return true;
 }
 
-client::client(client_options options) : options_(std::move(options)) {}
+uint64_t random_correlation_start() {
+  std::random_device device;
+  uint64_t start = ((uint64_t{device()} << 32) ^ device()) & 0x3FFF'FFFF'FFFF'FFFFull;
+  return start == 0 ? 1 : start;
+}
+
+client::client(client_options options) : options_(std::move(options)) {
+  next_correlation_ = random_correlation_start();
+}
 
 client::~client() { close(); }
 
@@ -85,7 +95,8 @@ bool client::write_all(const char* data, size_t size) {
 
 std::string client::frame(uint64_t correlation_id, const Request& request, int64_t timestamp_ms) const {
   std::string out;
-  append_envelope_frame(out, make_request(correlation_id, request, options_.key_id, options_.secret, timestamp_ms));
+  append_envelope_frame(out, make_request(correlation_id, request, options_.key_id, options_.secret, timestamp_ms,
+                                        options_.deployment_id));
   return out;
 }
 

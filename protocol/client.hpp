@@ -22,9 +22,16 @@ struct client_options {
   uint16_t port = 7400;
   std::string key_id = std::string(dev_key_id);
   std::string secret = std::string(dev_secret);
+  //! The deployment the server serves (its `[server] deployment_id`); covered by signatures.
+  std::string deployment_id = std::string(dev_deployment_id);
   //! How long a blocking call waits for its reply.
   std::chrono::milliseconds timeout{30'000};
 };
+
+//! A random first correlation id for a connection (1 .. 2^62): two connections that sign the
+//! same request in the same millisecond still send different frames, which the server's
+//! replay check (protocol/replay_cache.hpp) needs. Every connection that signs frames uses it.
+uint64_t random_correlation_start();
 
 //! Parses "HOST:PORT".
 bool parse_address(const std::string& text, std::string& host, uint16_t& port);

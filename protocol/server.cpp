@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -14,6 +15,7 @@
 
 #include "core/limits.hpp"
 #include "protocol/convert.hpp"
+#include "protocol/replay_cache.hpp"
 
 namespace txengine::wire {
 
@@ -147,9 +149,20 @@ struct server::impl {
   std::vector<int64_t> touched;
   decoded_request scratch;
   Envelope reply_scratch;
+  replay_cache replays;
+
+  static uint64_t random_salt() {
+    std::random_device device;
+    return (uint64_t{device()} << 32) ^ device();
+  }
 
   impl(engine& e, const server_config& c, std::shared_ptr<server_counters> k)
-      : eng(e), config(c), counters(std::move(k)), pool(c.query_threads, c.query_queue_max), batches(e.hosts().size()) {}
+      : eng(e),
+        config(c),
+        counters(std::move(k)),
+        pool(c.query_threads, c.query_queue_max),
+        batches(e.hosts().size()),
+        replays(c.replay_cache_max, 2 * c.timestamp_window_ms, random_salt()) {}
 
   connection* by_serial(uint64_t serial) {
     auto s = serials.find(serial);
@@ -265,6 +278,18 @@ struct server::impl {
           .fetch_add(1, std::memory_order_relaxed);
       queue_reply(c, req.correlation_id, code_only(code));
       return;
+    }
+    // A correctly signed frame seen before is a replay (any connection): refused, not executed.
+    switch (replays.admit(req.signature, now)) {
+      case replay_cache::verdict::fresh: break;
+      case replay_cache::verdict::replayed:
+        counters->replayed.fetch_add(1, std::memory_order_relaxed);
+        queue_reply(c, req.correlation_id, code_only(result_code::replayed_request));
+        return;
+      case replay_cache::verdict::full:
+        counters->replay_full.fetch_add(1, std::memory_order_relaxed);
+        queue_reply(c, req.correlation_id, code_only(result_code::overloaded));
+        return;
     }
     order_command command;
     if (to_command(req.request, tenant, command)) {
@@ -463,7 +488,9 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
 }  // namespace
 
 server::server(engine& eng, server_config config)
-    : engine_(eng), config_(std::move(config)), counters_(std::make_shared<server_counters>()) {}
+    : engine_(eng), config_(std::move(config)), counters_(std::make_shared<server_counters>()) {
+  config_.keys.set_deployment(config_.deployment_id);
+}
 
 server::~server() { stop(); }
 

@@ -35,6 +35,12 @@ struct server_config {
   //! is answered `unavailable` (retryable) at once. Each query also has the engine's deadline.
   size_t query_queue_max = 4096;
   int64_t timestamp_window_ms = wire::timestamp_window_ms;
+  //! Signed frames remembered to refuse replays (replay_cache.hpp), each for twice the
+  //! timestamp window; about 56 bytes each, so the default holds ~230 MB when full, enough
+  //! for ~70,000 frames/s with the 30 s window. Past it new frames get `overloaded`.
+  size_t replay_cache_max = size_t{1} << 22;
+  //! This deployment's name, covered by every signature (wire.hpp dev_deployment_id).
+  std::string deployment_id = std::string(dev_deployment_id);
   key_table keys;
 };
 
@@ -48,6 +54,8 @@ struct server_counters {
   std::atomic<uint64_t> malformed{0};
   std::atomic<uint64_t> unauthenticated{0};
   std::atomic<uint64_t> stale{0};
+  std::atomic<uint64_t> replayed{0};     //!< frames refused as replays
+  std::atomic<uint64_t> replay_full{0};  //!< frames refused because the replay cache was full
   std::atomic<uint64_t> oversized_frames{0};
   std::atomic<uint64_t> paused_reads{0};
 };

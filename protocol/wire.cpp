@@ -83,15 +83,19 @@ const hmac_key& key_for(std::string_view secret) {
 }
 
 //! HMAC of signing_input(...) without building the input string.
-std::string sign_request(std::string_view secret, uint64_t correlation_id, int64_t timestamp_ms,
-                         std::string_view key_id, std::string_view request_bytes) {
+std::string sign_request(std::string_view secret, std::string_view deployment_id, uint64_t correlation_id,
+                         int64_t timestamp_ms, std::string_view key_id, std::string_view request_bytes) {
   const hmac_key& key = key_for(secret);
-  unsigned char head[4 + 8 + 8 + 4];
-  std::memcpy(head, "TXE1", 4);
-  store_u64(head + 4, correlation_id);
-  store_u64(head + 12, static_cast<uint64_t>(timestamp_ms));
-  store_u32(head + 20, static_cast<uint32_t>(key_id.size()));
+  unsigned char magic[4 + 4];
+  std::memcpy(magic, "TXE2", 4);
+  store_u32(magic + 4, static_cast<uint32_t>(deployment_id.size()));
+  unsigned char head[8 + 8 + 4];
+  store_u64(head, correlation_id);
+  store_u64(head + 8, static_cast<uint64_t>(timestamp_ms));
+  store_u32(head + 16, static_cast<uint32_t>(key_id.size()));
   SHA256_CTX ctx = key.begin();
+  SHA256_Update(&ctx, magic, sizeof magic);
+  SHA256_Update(&ctx, deployment_id.data(), deployment_id.size());
   SHA256_Update(&ctx, head, sizeof head);
   SHA256_Update(&ctx, key_id.data(), key_id.size());
   SHA256_Update(&ctx, request_bytes.data(), request_bytes.size());
@@ -167,10 +171,12 @@ bool decode_reply(std::string_view payload, uint64_t& correlation_id, Reply& rep
 }
 
 std::string signing_input(uint64_t correlation_id, int64_t timestamp_ms, std::string_view key_id,
-                          std::string_view request_bytes) {
+                          std::string_view request_bytes, std::string_view deployment_id) {
   std::string out;
-  out.reserve(4 + 8 + 8 + 4 + key_id.size() + request_bytes.size());
-  out.append("TXE1", 4);
+  out.reserve(4 + 4 + deployment_id.size() + 8 + 8 + 4 + key_id.size() + request_bytes.size());
+  out.append("TXE2", 4);
+  put_u32(out, static_cast<uint32_t>(deployment_id.size()));
+  out.append(deployment_id.data(), deployment_id.size());
   put_u64(out, correlation_id);
   put_u64(out, static_cast<uint64_t>(timestamp_ms));
   put_u32(out, static_cast<uint32_t>(key_id.size()));
@@ -186,18 +192,20 @@ std::string hmac_sha256(std::string_view secret, std::string_view data) {
   return key.finish(ctx);
 }
 
-void sign(Envelope& envelope, std::string_view key_id, std::string_view secret, int64_t now) {
+void sign(Envelope& envelope, std::string_view key_id, std::string_view secret, int64_t now,
+          std::string_view deployment_id) {
   envelope.set_key_id(std::string(key_id));
   envelope.set_timestamp_ms(now);
-  envelope.set_signature(sign_request(secret, envelope.correlation_id(), now, key_id, envelope.request()));
+  envelope.set_signature(
+      sign_request(secret, deployment_id, envelope.correlation_id(), now, key_id, envelope.request()));
 }
 
 Envelope make_request(uint64_t correlation_id, const Request& request, std::string_view key_id,
-                      std::string_view secret, int64_t now) {
+                      std::string_view secret, int64_t now, std::string_view deployment_id) {
   Envelope envelope;
   envelope.set_correlation_id(correlation_id);
   request.SerializeToString(envelope.mutable_request());
-  sign(envelope, key_id, secret, now);
+  sign(envelope, key_id, secret, now, deployment_id);
   return envelope;
 }
 
@@ -231,8 +239,8 @@ result_code authenticate(const key_table& keys, const decoded_request& request, 
   const client_key* key = keys.find(request.key_id);
   if (key == nullptr) return result_code::unauthenticated;
   if (request.signature.size() != signature_size) return result_code::unauthenticated;
-  std::string expected =
-      sign_request(key->secret, request.correlation_id, request.timestamp_ms, request.key_id, request.request_bytes);
+  std::string expected = sign_request(key->secret, keys.deployment(), request.correlation_id, request.timestamp_ms,
+                                      request.key_id, request.request_bytes);
   if (CRYPTO_memcmp(expected.data(), request.signature.data(), signature_size) != 0)
     return result_code::unauthenticated;
   // Only a correctly signed request learns that its clock is off.

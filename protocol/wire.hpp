@@ -68,26 +68,38 @@ result_code decode_request(std::string_view payload, decoded_request& out);
 //! Decodes one frame payload from the server; false if it is not an envelope with a reply.
 bool decode_reply(std::string_view payload, uint64_t& correlation_id, Reply& reply);
 
-//! The bytes a signature covers: "TXE1" | u64be correlation_id | i64be timestamp_ms |
-//! u32be len(key_id) | key_id | request bytes.
+//! The deployment a development server and client use unless told otherwise. A production
+//! deployment names itself (`[server] deployment_id`, the clients' `--deployment`): a frame
+//! signed for one deployment (say staging) is refused by every other (production), even with
+//! the same key.
+constexpr std::string_view dev_deployment_id = "txengine-dev";
+//! Longest deployment id accepted (bytes).
+constexpr size_t deployment_id_length_max = 64;
+
+//! The bytes a signature covers: "TXE2" | u32be len(deployment_id) | deployment_id |
+//! u64be correlation_id | i64be timestamp_ms | u32be len(key_id) | key_id | request bytes.
 std::string signing_input(uint64_t correlation_id, int64_t timestamp_ms, std::string_view key_id,
-                          std::string_view request_bytes);
+                          std::string_view request_bytes, std::string_view deployment_id = dev_deployment_id);
 //! HMAC-SHA256 of `data` with `secret` (32 raw bytes).
 std::string hmac_sha256(std::string_view secret, std::string_view data);
 //! Fills key_id, timestamp and signature of an envelope whose `request` bytes are set.
-void sign(Envelope& envelope, std::string_view key_id, std::string_view secret, int64_t now_ms);
+void sign(Envelope& envelope, std::string_view key_id, std::string_view secret, int64_t now_ms,
+          std::string_view deployment_id = dev_deployment_id);
 //! Builds a signed request envelope.
 Envelope make_request(uint64_t correlation_id, const Request& request, std::string_view key_id,
-                      std::string_view secret, int64_t now_ms);
+                      std::string_view secret, int64_t now_ms, std::string_view deployment_id = dev_deployment_id);
 
 struct client_key {
   std::string secret;
   tenant_id tenant = 0;
 };
 
-//! key id -> (secret, tenant). A key is bound to exactly one tenant.
+//! key id -> (secret, tenant). A key is bound to exactly one tenant. The table also names the
+//! deployment its server serves: signatures are checked against it.
 class key_table {
  public:
+  void set_deployment(std::string id) { deployment_ = std::move(id); }
+  const std::string& deployment() const { return deployment_; }
   void add(std::string key_id, std::string secret, tenant_id tenant) {
     keys_[std::move(key_id)] = client_key{std::move(secret), tenant};
   }
@@ -101,10 +113,12 @@ class key_table {
 
  private:
   std::unordered_map<std::string, client_key> keys_;
+  std::string deployment_ = std::string(dev_deployment_id);
 };
 
-//! Checks key, signature and timestamp window (in that order). ok and `tenant` set, or
-//! unauthenticated / stale_request.
+//! Checks key, signature (for the table's deployment) and timestamp window (in that order).
+//! ok and `tenant` set, or unauthenticated / stale_request. Replays are the server's to refuse
+//! (replay_cache.hpp).
 result_code authenticate(const key_table& keys, const decoded_request& request, int64_t now_ms, tenant_id& tenant,
                          int64_t window_ms = timestamp_window_ms);
 

@@ -26,7 +26,7 @@ std::string layer_of(const std::string& path) {
   auto top = path.substr(0, path.find('/'));
   if (top == "protocol") {
     if (path.rfind("protocol/wire", 0) == 0 || path.rfind("protocol/client", 0) == 0 ||
-        path.rfind("protocol/fuzz_", 0) == 0)
+        path.rfind("protocol/fuzz_", 0) == 0 || path.rfind("protocol/replay_cache", 0) == 0)
       return "wire";
     return "front";
   }

@@ -298,7 +298,8 @@ TEST(Auth, KnownVector) {
     std::snprintf(b, sizeof b, "%02x", ch);
     hex += b;
   }
-  EXPECT_EQ(hex, "54584531" "0000000000000001" "0000018bcfe56800" "00000003" "646576" "616263");
+  EXPECT_EQ(hex, "54584532" "0000000c" "7478656e67696e652d646576" "0000000000000001" "0000018bcfe56800" "00000003"
+                 "646576" "616263");
   // RFC 4231 test case 2.
   std::string mac = hmac_sha256("Jefe", "what do ya want for nothing?");
   std::string mac_hex;
@@ -372,5 +373,26 @@ TEST(Auth, DocumentedExample) {
     return out;
   };
   EXPECT_EQ(hex(e.request()), "2a100a0272311001180220e8072a03555344");
-  EXPECT_EQ(hex(e.signature()), "9b8416e7e7527f34f4398b67026d54a18e7ac091f14a2328152bd8071aeab9be");
+  EXPECT_EQ(hex(e.signature()), "85af1056853e6f1e143e08462da2597626b03f2093c807d2a2a717b45f1f5efb");
+}
+
+TEST(Auth, DeploymentIsSigned) {
+  // A frame signed for another deployment fails with the same key, secret and bytes.
+  key_table prod;
+  prod.add(std::string(dev_key_id), std::string(dev_secret), dev_tenant);
+  prod.set_deployment("prod-eu");
+  const int64_t now = 1'700'000'000'000;
+  auto check = [&](const Envelope& e) {
+    decoded_request req;
+    EXPECT_EQ(decode_request(e.SerializeAsString(), req), result_code::ok);
+    tenant_id tenant = 0;
+    return authenticate(prod, req, now, tenant);
+  };
+  EXPECT_EQ(check(make_request(1, transfer_request(), dev_key_id, dev_secret, now, "prod-eu")), result_code::ok);
+  EXPECT_EQ(check(make_request(1, transfer_request(), dev_key_id, dev_secret, now, "staging-eu")),
+            result_code::unauthenticated);
+  EXPECT_EQ(check(make_request(1, transfer_request(), dev_key_id, dev_secret, now)), result_code::unauthenticated);
+  EXPECT_NE(signing_input(1, now, "dev", "abc", "a"), signing_input(1, now, "dev", "abc", "b"));
+  // Length-prefixed: moving bytes between the deployment and the key id changes the input.
+  EXPECT_NE(signing_input(1, now, "ab", "x", "c"), signing_input(1, now, "b", "x", "ca"));
 }

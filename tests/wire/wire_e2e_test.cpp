@@ -694,6 +694,85 @@ TEST_F(WireTest, MalformedFramesAreAnsweredAndChangeNothing) {
   EXPECT_EQ(transfer(*after, a, b, 10, unique("ok")).code(), OK);
 }
 
+// Replays (issue 13): a captured signed frame is refused on the same and on any other
+// connection, whatever it asks; the first execution stays the only one.
+TEST_F(WireTest, a_replayed_frame_is_refused_and_changes_nothing) {
+  auto c = connect();
+  const uint64_t replayed_before = state->srv->counters().replayed.load();
+  uint64_t w = create_wallet(*c);
+  Request create;
+  create.mutable_create_wallet()->set_kind(WALLET_KIND_USER);
+  create.mutable_create_wallet()->set_currency("USD");
+  Request limit;
+  limit.mutable_set_limit()->set_wallet(w);
+  limit.mutable_set_limit()->set_overdraft_limit(700);
+  const int64_t now = now_ms();
+  std::string create_bytes = c->frame(424242, create, now);
+  std::string limit_bytes = c->frame(434343, limit, now);
+  Reply first = await_unsolicited(*c, 424242, create_bytes);
+  ASSERT_EQ(first.code(), OK) << first.ShortDebugString();
+  uint64_t created = first.wallet().wallet();
+  EXPECT_EQ(await_unsolicited(*c, 434343, limit_bytes).code(), OK);
+  // The same bytes again: on this connection, then on a new one.
+  EXPECT_EQ(await_unsolicited(*c, 424242, create_bytes).code(), REPLAYED_REQUEST);
+  auto other = connect();
+  EXPECT_EQ(await_unsolicited(*other, 424242, create_bytes).code(), REPLAYED_REQUEST);
+  // The limit is lowered meanwhile; replaying the old set_limit must not raise it back.
+  Request lower;
+  lower.mutable_set_limit()->set_wallet(w);
+  lower.mutable_set_limit()->set_overdraft_limit(5);
+  EXPECT_EQ(call(*c, lower).code(), OK);
+  EXPECT_EQ(await_unsolicited(*other, 434343, limit_bytes).code(), REPLAYED_REQUEST);
+  EXPECT_EQ(get_wallet(*c, w).overdraft_limit(), 5);
+  // No second wallet was created by the replays: the next id follows the first one's.
+  uint64_t next = create_wallet(*c);
+  EXPECT_GT(next, created);
+  EXPECT_EQ(state->srv->counters().replayed.load() - replayed_before, 3u);
+  // Signing the same request again (a new correlation id) is a new frame and runs.
+  Reply again = await_unsolicited(*c, 424243, c->frame(424243, create, now));
+  EXPECT_EQ(again.code(), OK);
+  EXPECT_NE(again.wallet().wallet(), created);
+}
+
+TEST_F(WireTest, a_frame_signed_for_another_deployment_is_refused) {
+  client_options o;
+  o.port = state->srv->port();
+  o.deployment_id = "staging-eu";
+  o.timeout = 10s;
+  client staging(o);
+  std::string error;
+  ASSERT_TRUE(staging.connect(error)) << error;
+  Request create;
+  create.mutable_create_wallet()->set_kind(WALLET_KIND_USER);
+  create.mutable_create_wallet()->set_currency("USD");
+  Reply reply = call(staging, create);
+  EXPECT_EQ(reply.code(), UNAUTHENTICATED);
+  EXPECT_FALSE(reply.has_wallet());
+  // A server of that deployment accepts it (same key and secret).
+  auto config = base_config();
+  config.deployment_id = "staging-eu";
+  server staging_server(*state->eng, config);
+  ASSERT_TRUE(staging_server.start(error)) << error;
+  o.port = staging_server.port();
+  client ok(o);
+  ASSERT_TRUE(ok.connect(error)) << error;
+  EXPECT_EQ(call(ok, create).code(), OK);
+}
+
+TEST_F(WireTest, a_full_replay_cache_refuses_new_frames_retryably) {
+  auto config = base_config();
+  config.replay_cache_max = 3;
+  server small(*state->eng, config);
+  std::string error;
+  ASSERT_TRUE(small.start(error)) << error;
+  auto c = connect(small.port());
+  Request stats;
+  stats.mutable_get_stats();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(call(*c, stats).code(), OK);
+  EXPECT_EQ(call(*c, stats).code(), OVERLOADED);  // not let through unremembered
+  EXPECT_EQ(small.counters().replay_full.load(), 1u);
+}
+
 TEST_F(WireTest, PipelinedRepliesMatchTheirRequests) {
   auto c = connect();
   uint64_t a = create_wallet(*c), b = create_wallet(*c);
