@@ -8,14 +8,17 @@
 //
 // A signature is remembered as 64 of its bits mixed with a secret salt: two different frames
 // collide with probability about n / 2^64 (n remembered), and no client can aim at a bucket.
-// Bounded: at most `entries_max` signatures (about 56 bytes each); past it a new frame is
+// Kept in a flat open-addressing table (linear probing, at most half full) and a FIFO by
+// arrival: no allocation per frame, about 250 ns a frame measured with 0.6 to 3 million
+// remembered (mostly cache misses). Bounded: at most `entries_max` signatures (about 45 bytes
+// each, 135 MB measured for 3 million); past it a new frame is
 // refused `overloaded` (retryable) rather than remembered without bound or let through.
 // Deterministic: time and salt are passed in. No CAF, no sockets.
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <string_view>
-#include <unordered_set>
+#include <vector>
 
 namespace txengine::wire {
 
@@ -36,7 +39,7 @@ class replay_cache {
   //! and remembers it when fresh.
   verdict admit(std::string_view signature, int64_t now_ms);
 
-  size_t size() const { return seen_.size(); }
+  size_t size() const { return order_.size(); }
   size_t entries_max() const { return entries_max_; }
 
  private:
@@ -46,11 +49,16 @@ class replay_cache {
   };
 
   void expire(int64_t now_ms);
+  bool contains(uint64_t key) const;
+  void insert(uint64_t key);
+  void erase(uint64_t key);
+  void grow();
 
   size_t entries_max_;
   int64_t keep_ms_;
   uint64_t salt_;
-  std::unordered_set<uint64_t> seen_;  //!< keys are already mixed: the identity hash spreads them
+  //! Slots of mixed keys (0: empty; a key that mixes to 0 is stored as 1), a power of two.
+  std::vector<uint64_t> slots_;
   std::deque<entry> order_;  //!< by arrival, so by expiry (keep_ms is fixed)
 };
 

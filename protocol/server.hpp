@@ -36,7 +36,7 @@ struct server_config {
   size_t query_queue_max = 4096;
   int64_t timestamp_window_ms = wire::timestamp_window_ms;
   //! Signed frames remembered to refuse replays (replay_cache.hpp), each for twice the
-  //! timestamp window; about 56 bytes each, so the default holds ~230 MB when full, enough
+  //! timestamp window; about 45 bytes each, so the default holds ~190 MB when full, enough
   //! for ~70,000 frames/s with the 30 s window. Past it new frames get `overloaded`.
   size_t replay_cache_max = size_t{1} << 22;
   //! This deployment's name, covered by every signature (wire.hpp dev_deployment_id).

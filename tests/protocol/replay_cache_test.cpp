@@ -60,20 +60,26 @@ TEST(ReplayCache, a_clock_stepping_back_never_forgets_early) {
 
 TEST(ReplayCache, random_stream_against_a_model) {
   // Arrival times only move forward here; the model is a map of signature -> expiry.
-  std::mt19937_64 rng(11);
-  replay_cache cache(500, 300, rng());
-  std::unordered_map<uint64_t, int64_t> model;
-  int64_t now = 0;
-  for (int i = 0; i < 100'000; ++i) {
-    now += static_cast<int64_t>(rng() % 3);
-    for (auto it = model.begin(); it != model.end();) it = it->second <= now ? model.erase(it) : std::next(it);
-    uint64_t n = rng() % 2000;
-    auto want = model.count(n) ? replay_cache::verdict::replayed
-                : model.size() >= 500 ? replay_cache::verdict::full
-                                      : replay_cache::verdict::fresh;
-    if (want == replay_cache::verdict::fresh) model[n] = now + 300;
-    ASSERT_EQ(cache.admit(sig(n), now), want) << "step " << i;
-    ASSERT_EQ(cache.size(), model.size());
+  // Small and large bounds: the table stays at its first size, or grows several times; keys
+  // come and go, so deletions shift probe runs back (and wrap around the table's end).
+  for (size_t bound : {size_t{500}, size_t{6000}}) {
+    std::mt19937_64 rng(11 + bound);
+    replay_cache cache(bound, 300, rng());
+    std::unordered_map<uint64_t, int64_t> model;
+    int64_t now = 0;
+    const uint64_t ids = bound * 4;
+    for (int i = 0; i < 100'000; ++i) {
+      // ~1 ms per step with the small bound (~300 remembered), ~0.1 ms with the large (~3,000).
+      now += bound < 1000 ? static_cast<int64_t>(rng() % 3) : (i % 10 == 0 ? 1 : 0);
+      for (auto it = model.begin(); it != model.end();) it = it->second <= now ? model.erase(it) : std::next(it);
+      uint64_t n = rng() % ids;
+      auto want = model.count(n) ? replay_cache::verdict::replayed
+                  : model.size() >= bound ? replay_cache::verdict::full
+                                          : replay_cache::verdict::fresh;
+      if (want == replay_cache::verdict::fresh) model[n] = now + 300;
+      ASSERT_EQ(cache.admit(sig(n), now), want) << "bound " << bound << " step " << i;
+      ASSERT_EQ(cache.size(), model.size());
+    }
   }
 }
 
