@@ -125,9 +125,14 @@ struct server::impl {
     bool paused = false;          //!< reading halted (CAF passivated the socket)
     bool resume_pending = false;  //!< a deferred resume is on its way (see request_resume)
     bool closing = false;
+    uint32_t auth_failures = 0;  //!< frames refused unauthenticated, stale or replayed
+    //! Bytes set aside for the replies of the requests in flight (they are dispatched and will
+    //! come back whatever the client reads), counted with the bytes queued for writing.
+    size_t reserved = 0;
+    std::string address;  //!< the peer's address, for the per-address connection bound
     std::string out;  //!< reply frames gathered during one event
-    connection(caf::io::connection_handle h, uint64_t s, size_t max_frame)
-        : hdl(h), serial(s), splitter(max_frame) {}
+    connection(caf::io::connection_handle h, uint64_t s, size_t max_frame, std::string addr)
+        : hdl(h), serial(s), splitter(max_frame), address(std::move(addr)) {}
   };
   struct pending {
     uint64_t serial;
@@ -150,6 +155,7 @@ struct server::impl {
   decoded_request scratch;
   Envelope reply_scratch;
   replay_cache replays;
+  std::unordered_map<std::string, size_t> per_address;  //!< open connections by peer address
 
   static uint64_t random_salt() {
     std::random_device device;
@@ -220,7 +226,16 @@ struct server::impl {
   }
 
   bool may_read(const connection& c) const {
-    return !c.closing && c.in_flight < config.in_flight_max && c.write_remaining < config.write_buffer_max;
+    return !c.closing && c.in_flight < config.in_flight_max &&
+           c.write_remaining + c.reserved < config.write_buffer_max;
+  }
+
+  //! The connection leaves the broker's tables (closed by either side). `c` is gone after it.
+  void forget(connection& c) {
+    if (auto a = per_address.find(c.address); a != per_address.end() && --a->second == 0) per_address.erase(a);
+    serials.erase(c.serial);
+    connections.erase(c.hdl.id());
+    counters->connections_open.fetch_sub(1);
   }
 
   void close(connection& c) {
@@ -236,9 +251,7 @@ struct server::impl {
     // Forget it now: the broker gets no connection_closed_msg for a close of its own, and the
     // handle id (the socket) can come back with the next accepted connection. `c` is gone after
     // this; callers return at once.
-    serials.erase(c.serial);
-    connections.erase(c.hdl.id());
-    counters->connections_open.fetch_sub(1);
+    forget(c);
   }
 
   //! Decodes and dispatches buffered frames while the connection's limits allow.
@@ -258,38 +271,47 @@ struct server::impl {
         return false;
       }
       counters->requests.fetch_add(1, std::memory_order_relaxed);
-      handle_frame(c, payload, now);
+      if (!handle_frame(c, payload, now)) return false;
     }
     return true;
   }
 
-  void handle_frame(connection& c, std::string_view payload, int64_t now) {
+  //! A refused authentication: answered; past `auth_failures_max` on this connection the
+  //! connection is closed (a client that cannot sign is either broken or guessing). False if so.
+  bool refuse_auth(connection& c, uint64_t correlation, result_code code) {
+    queue_reply(c, correlation, code_only(code));
+    if (++c.auth_failures < config.auth_failures_max) return true;
+    counters->closed_auth_failures.fetch_add(1, std::memory_order_relaxed);
+    close(c);
+    return false;
+  }
+
+  //! False if the connection was closed (and `c` is gone).
+  bool handle_frame(connection& c, std::string_view payload, int64_t now) {
     auto& req = scratch;
     auto code = decode_request(payload, req);
     if (code != result_code::ok) {
       counters->malformed.fetch_add(1, std::memory_order_relaxed);
       queue_reply(c, req.correlation_id, code_only(code));
-      return;
+      return true;
     }
     tenant_id tenant = 0;
     code = authenticate(config.keys, req, now, tenant, config.timestamp_window_ms);
     if (code != result_code::ok) {
       (code == result_code::stale_request ? counters->stale : counters->unauthenticated)
           .fetch_add(1, std::memory_order_relaxed);
-      queue_reply(c, req.correlation_id, code_only(code));
-      return;
+      return refuse_auth(c, req.correlation_id, code);
     }
     // A correctly signed frame seen before is a replay (any connection): refused, not executed.
     switch (replays.admit(req.signature, now)) {
       case replay_cache::verdict::fresh: break;
       case replay_cache::verdict::replayed:
         counters->replayed.fetch_add(1, std::memory_order_relaxed);
-        queue_reply(c, req.correlation_id, code_only(result_code::replayed_request));
-        return;
+        return refuse_auth(c, req.correlation_id, result_code::replayed_request);
       case replay_cache::verdict::full:
         counters->replay_full.fetch_add(1, std::memory_order_relaxed);
         queue_reply(c, req.correlation_id, code_only(result_code::overloaded));
-        return;
+        return true;
     }
     order_command command;
     if (to_command(req.request, tenant, command)) {
@@ -300,10 +322,12 @@ struct server::impl {
       auto& batch = batches[index];
       batch.push_back(submit_item{tag, std::move(command)});
       ++c.in_flight;
+      c.reserved += order_reply_reserve_bytes;
       if (batch.size() >= limits::batch_commands_max) send_batch(index);
-      return;
+      return true;
     }
     ++c.in_flight;
+    c.reserved += query_reply_reserve_bytes;
     auto request = std::make_shared<Request>(std::move(req.request));
     req.request.Clear();
     uint64_t serial = c.serial;
@@ -320,9 +344,10 @@ struct server::impl {
     });
     if (!taken) {
       // The query queue is full: refused at once, retryable, rather than queued without bound.
-      --c.in_flight;
+      request_done(c, query_reply_reserve_bytes);
       queue_reply(c, correlation, code_only(result_code::unavailable));
     }
+    return true;
   }
 
   void send_batch(size_t index) {
@@ -371,8 +396,9 @@ struct server::impl {
     }
   }
 
-  void request_done(connection& c) {
+  void request_done(connection& c, size_t reserve) {
     if (c.in_flight > 0) --c.in_flight;
+    c.reserved -= std::min(c.reserved, reserve);
   }
 };
 
@@ -390,6 +416,7 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
     st->self = nullptr;
     st->self_handle = nullptr;
     st->connections.clear();
+    st->per_address.clear();
     self->quit(msg.reason);
   });
   using conn = server::impl::connection;
@@ -400,17 +427,24 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
           self->close(msg.handle);
           return;
         }
+        // One address may not hold every slot: past its share it is refused, others still get in.
+        std::string address = self->remote_addr(msg.handle);
+        if (st->per_address[address] >= st->config.connections_per_address_max) {
+          st->counters->connections_refused.fetch_add(1);
+          st->counters->connections_refused_address.fetch_add(1);
+          self->close(msg.handle);
+          return;
+        }
         st->counters->connections_accepted.fetch_add(1);
         st->counters->connections_open.fetch_add(1);
         if (auto stale = st->connections.find(msg.handle.id()); stale != st->connections.end()) {
           // A handle id reused before its old connection was forgotten: drop the old state.
-          st->serials.erase(stale->second.serial);
-          st->connections.erase(stale);
-          st->counters->connections_open.fetch_sub(1);
+          st->forget(stale->second);
         }
+        ++st->per_address[address];
         uint64_t serial = st->next_serial++;
         st->connections.emplace(std::piecewise_construct, std::forward_as_tuple(msg.handle.id()),
-                                std::forward_as_tuple(msg.handle, serial, st->config.frame_size_max));
+                                std::forward_as_tuple(msg.handle, serial, st->config.frame_size_max, address));
         st->serials[serial] = msg.handle.id();
         self->configure_read(msg.handle, caf::io::receive_policy::at_most(64 * 1024));
         self->ack_writes(msg.handle, true);
@@ -434,7 +468,7 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
           st->pending_orders.erase(p);
           conn* c = st->by_serial(origin.serial);
           if (c == nullptr || c->closing) continue;
-          st->request_done(*c);
+          st->request_done(*c, order_reply_reserve_bytes);
           st->queue_order_reply(*c, origin.correlation, reply);
         }
         std::vector<int64_t> ids = st->touched;
@@ -449,7 +483,7 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
       [=](query_done_atom, uint64_t serial, const std::string& frame) {
         conn* c = st->by_serial(serial);
         if (c == nullptr || c->closing) return;
-        st->request_done(*c);
+        st->request_done(*c, query_reply_reserve_bytes);
         st->queue_frame(*c, frame);
         st->flush_touched();
         st->update_reading(*c);
@@ -476,9 +510,7 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
       [=](const caf::io::connection_closed_msg& msg) {
         auto it = st->connections.find(msg.handle.id());
         if (it == st->connections.end()) return;
-        st->serials.erase(it->second.serial);
-        st->connections.erase(it);
-        st->counters->connections_open.fetch_sub(1);
+        st->forget(it->second);
       },
       [=](const caf::io::acceptor_closed_msg&) {},
       [=](const caf::io::connection_passivated_msg&) {},

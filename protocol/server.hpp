@@ -17,6 +17,14 @@
 
 namespace txengine::wire {
 
+//! Reply bytes set aside for each request in flight on a connection, counted with the bytes
+//! queued for it against `write_buffer_max`: a dispatched request's reply comes back whether
+//! or not the client reads, so a client that stops reading cannot make the server hold more
+//! than the bound. An order's reply is a few hundred bytes; a query's (a page of movements) is
+//! bounded by the reply frame.
+constexpr size_t order_reply_reserve_bytes = 512;
+constexpr size_t query_reply_reserve_bytes = 64 * 1024;
+
 struct server_config {
   std::string host = "127.0.0.1";
   uint16_t port = 7400;  //!< 0 = an ephemeral port (see server::port())
@@ -29,6 +37,12 @@ struct server_config {
   //! Reply bytes queued for one connection past which the server stops reading from it.
   size_t write_buffer_max = 8 << 20;
   size_t connections_max = 1024;
+  //! Connections from one peer address at most: 1,024 idle sockets from one host would
+  //! otherwise lock everyone else out. Past it the new connection is closed at once.
+  size_t connections_per_address_max = 64;
+  //! Frames of one connection refused unauthenticated, stale or replayed, past which the
+  //! connection is closed (after its reply): a client that cannot sign is broken or guessing.
+  uint32_t auth_failures_max = 8;
   //! Threads that run queries and wallet administration (blocking engine calls).
   size_t query_threads = 2;
   //! Queries waiting for a query thread, at most (all connections together); past it a query
@@ -48,6 +62,8 @@ struct server_config {
 struct server_counters {
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> connections_refused_address{0};  //!< of which past connections_per_address_max
+  std::atomic<uint64_t> closed_auth_failures{0};         //!< connections closed after auth_failures_max
   std::atomic<uint64_t> connections_open{0};
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> replies{0};

@@ -773,6 +773,62 @@ TEST_F(WireTest, a_full_replay_cache_refuses_new_frames_retryably) {
   EXPECT_EQ(small.counters().replay_full.load(), 1u);
 }
 
+// Hostile clients (issue 13): a connection that keeps failing to sign is closed; one address
+// cannot take every connection slot.
+TEST_F(WireTest, a_connection_that_keeps_failing_authentication_is_closed) {
+  const uint64_t closed_before = state->srv->counters().closed_auth_failures.load();
+  auto wrong = connect(0, std::string(dev_key_id), "wrong-secret");
+  Request stats;
+  stats.mutable_get_stats();
+  for (uint32_t i = 1; i < base_config().auth_failures_max; ++i) {
+    EXPECT_EQ(call(*wrong, stats).code(), UNAUTHENTICATED) << i;
+    EXPECT_TRUE(wrong->connected());
+  }
+  // The last refusal is still answered, then the server closes the connection.
+  EXPECT_EQ(call(*wrong, stats).code(), UNAUTHENTICATED);
+  for (int i = 0; i < 1000 && wrong->connected(); ++i) std::this_thread::sleep_for(10ms);  // bounded wait
+  EXPECT_FALSE(wrong->connected());
+  EXPECT_EQ(state->srv->counters().closed_auth_failures.load() - closed_before, 1u);
+  // A good client on another connection was never affected.
+  auto good = connect();
+  EXPECT_EQ(call(*good, stats).code(), OK);
+}
+
+TEST_F(WireTest, one_address_cannot_hold_every_connection) {
+  auto config = base_config();
+  config.connections_per_address_max = 3;
+  server small(*state->eng, config);
+  std::string error;
+  ASSERT_TRUE(small.start(error)) << error;
+  Request stats;
+  stats.mutable_get_stats();
+  std::vector<std::unique_ptr<client>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(connect(small.port()));
+    EXPECT_EQ(call(*held.back(), stats).code(), OK);
+  }
+  // The fourth from the same address is accepted by TCP and closed at once: no answer.
+  client_options o;
+  o.port = small.port();
+  o.timeout = 10s;
+  client fourth(o);
+  ASSERT_TRUE(fourth.connect(error)) << error;
+  std::string call_error;
+  EXPECT_FALSE(fourth.call(stats, call_error).has_value());
+  EXPECT_EQ(small.counters().connections_refused_address.load(), 1u);
+  // Once one of them leaves, the address may connect again.
+  held.pop_back();
+  bool admitted = false;
+  for (int i = 0; i < 1000 && !admitted; ++i) {  // the close reaches the server asynchronously: bounded wait
+    auto again = connect(small.port());
+    std::string e;
+    auto reply = again->call(stats, e);
+    admitted = reply.has_value() && reply->code() == OK;
+    if (!admitted) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(admitted);
+}
+
 TEST_F(WireTest, PipelinedRepliesMatchTheirRequests) {
   auto c = connect();
   uint64_t a = create_wallet(*c), b = create_wallet(*c);
@@ -828,6 +884,35 @@ TEST_F(WireTest, BackPressureWithSmallInFlightLimit) {
   auto big = connect(state->tight->port());
   std::string header = {0, 0, 8, 0};  // 2048 bytes
   EXPECT_EQ(await_unsolicited(*big, 0, header).code(), FRAME_TOO_LARGE);
+}
+
+// Replies of requests in flight count against the per-connection reply bound (issue 13): with
+// room for two queries' replies, the server stops reading after two and resumes as they go out.
+TEST_F(WireTest, requests_in_flight_count_against_the_reply_bound) {
+  auto config = base_config();
+  config.write_buffer_max = 2 * query_reply_reserve_bytes + 1;
+  server small(*state->eng, config);
+  std::string error;
+  ASSERT_TRUE(small.start(error)) << error;
+  auto c = connect(small.port());
+  Request stats;
+  stats.mutable_get_stats();
+  // All frames in one write, so the server reads them in one go and must stop after the third.
+  constexpr int n = 40;
+  std::string bytes;
+  const int64_t now = now_ms();
+  for (int i = 0; i < n; ++i) bytes += c->frame(900'000 + i, stats, now);
+  std::atomic<int> done{0}, ok{0};
+  std::promise<void> all;
+  c->on_unsolicited([&](uint64_t id, const Reply& reply) {
+    if (id < 900'000 || id >= 900'000 + n) return;
+    if (reply.code() == OK) ++ok;
+    if (++done == n) all.set_value();
+  });
+  ASSERT_TRUE(c->send_raw(bytes));
+  ASSERT_EQ(all.get_future().wait_for(60s), std::future_status::ready);
+  EXPECT_EQ(ok.load(), n);  // nothing refused: reading only paused
+  EXPECT_GT(small.counters().paused_reads.load(), 0u);
 }
 
 TEST_F(WireTest, ManyConnections) {
