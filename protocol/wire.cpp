@@ -3,7 +3,10 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "protocol/wire.hpp"
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -210,11 +213,28 @@ Envelope make_request(uint64_t correlation_id, const Request& request, std::stri
 }
 
 bool key_table::load_file(const std::string& path, std::string& error) {
+  // The file holds every tenant's secret: refuse it unless only its owner can read it.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    error = "cannot open " + path;
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = path + " is not a regular file";
+    return false;
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    error = path + " may be read or written by others (mode " + mode + "): chmod 600 it";
+    return false;
+  }
   std::ifstream in(path);
   if (!in) {
     error = "cannot open " + path;
     return false;
   }
+  std::unordered_map<std::string, client_key> loaded;
   std::string line;
   int number = 0;
   while (std::getline(in, line)) {
@@ -222,15 +242,30 @@ bool key_table::load_file(const std::string& path, std::string& error) {
     auto hash = line.find('#');
     if (hash != std::string::npos) line.resize(hash);
     std::istringstream fields(line);
-    std::string key, secret;
+    std::string key, secret, extra;
     long long tenant = -1;
     if (!(fields >> key)) continue;
-    if (!(fields >> secret >> tenant) || tenant <= 0 || tenant > 0xFFFFFFFFll) {
-      error = path + ":" + std::to_string(number) + ": expected 'key_id secret tenant'";
+    // Errors name the line, never the secret.
+    const std::string where = path + ":" + std::to_string(number) + ": ";
+    if (!(fields >> secret >> tenant) || tenant <= 0 || tenant > 0xFFFFFFFFll || (fields >> extra)) {
+      error = where + "expected 'key_id secret tenant' (tenant 1..4294967295)";
       return false;
     }
-    add(key, secret, static_cast<tenant_id>(tenant));
+    if (key.size() > key_id_length_max) {
+      error = where + "key id longer than " + std::to_string(key_id_length_max) + " bytes";
+      return false;
+    }
+    if (secret.size() < secret_length_min) {
+      error = where + "secret of key '" + key + "' is shorter than " + std::to_string(secret_length_min) +
+              " characters (use e.g. `openssl rand -hex 32`)";
+      return false;
+    }
+    if (!loaded.emplace(key, client_key{secret, static_cast<tenant_id>(tenant)}).second) {
+      error = where + "key id '" + key + "' appears twice";
+      return false;
+    }
   }
+  for (auto& [key, value] : loaded) keys_[key] = std::move(value);
   return true;
 }
 

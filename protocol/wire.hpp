@@ -89,6 +89,10 @@ void sign(Envelope& envelope, std::string_view key_id, std::string_view secret, 
 Envelope make_request(uint64_t correlation_id, const Request& request, std::string_view key_id,
                       std::string_view secret, int64_t now_ms, std::string_view deployment_id = dev_deployment_id);
 
+//! Longest key id, and shortest secret, a key file may hold.
+constexpr size_t key_id_length_max = 64;
+constexpr size_t secret_length_min = 32;
+
 struct client_key {
   std::string secret;
   tenant_id tenant = 0;
@@ -108,7 +112,10 @@ class key_table {
     return it == keys_.end() ? nullptr : &it->second;
   }
   size_t size() const { return keys_.size(); }
-  //! Loads lines "key_id secret tenant" ('#' comments); false and `error` on a bad line.
+  //! Loads lines "key_id secret tenant" ('#' comments). Refuses (false and `error`, naming the
+  //! line but never a secret) a file others may read or write, a bad line, a key id over
+  //! `key_id_length_max` bytes or given twice, a secret under `secret_length_min` characters;
+  //! then nothing is loaded.
   bool load_file(const std::string& path, std::string& error);
 
  private:

@@ -1,4 +1,7 @@
 // Unit tests of the wire format: frames, envelopes, signing, the result-code mirror.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -331,26 +334,59 @@ TEST(ResultCodes, WireEnumMirrorsTheCoreEnum) {
   EXPECT_EQ(static_cast<int>(result_code::frame_too_large), 93);
 }
 
-TEST(Keys, LoadFile) {
+namespace {
+
+std::string write_key_file(const std::string& text, mode_t mode = 0600) {
   std::string path = ::testing::TempDir() + "/txengine_keys_test.txt";
-  {
-    FILE* f = std::fopen(path.c_str(), "w");
-    std::fputs("# comment\nk1 s1 5\n\nk2 s2 6 # trailing\n", f);
-    std::fclose(f);
-  }
+  ::unlink(path.c_str());
+  FILE* f = std::fopen(path.c_str(), "w");
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+  ::chmod(path.c_str(), mode);
+  return path;
+}
+
+const std::string s32 = "0123456789abcdef0123456789abcdef";  // 32 characters, the shortest secret
+
+}  // namespace
+
+TEST(Keys, LoadFile) {
+  auto path = write_key_file("# comment\nk1 " + s32 + " 5\n\nk2 " + s32 + "x 6 # trailing\n");
   key_table keys;
   std::string error;
   ASSERT_TRUE(keys.load_file(path, error)) << error;
   EXPECT_EQ(keys.size(), 2u);
   EXPECT_EQ(keys.find("k2")->tenant, 6u);
-  {
-    FILE* f = std::fopen(path.c_str(), "w");
-    std::fputs("k1 s1\n", f);
-    std::fclose(f);
-  }
+  EXPECT_EQ(keys.find("k2")->secret, s32 + "x");
   key_table bad;
-  EXPECT_FALSE(bad.load_file(path, error));
+  EXPECT_FALSE(bad.load_file(write_key_file("k1 " + s32 + "\n"), error));
   EXPECT_FALSE(bad.load_file(path + ".missing", error));
+  EXPECT_EQ(bad.size(), 0u);
+}
+
+TEST(Keys, UnsafeKeyFilesAreRefusedWholeAndNameNoSecret) {
+  key_table keys;
+  std::string error;
+  // Readable by the group or others: refused, whatever it holds.
+  EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 5\n", 0640), error));
+  EXPECT_NE(error.find("mode 0640"), std::string::npos) << error;
+  EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 5\n", 0604), error));
+  // A secret too short to resist guessing; the error names the key and line, not the secret.
+  EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 5\nk2 short-secret 6\n"), error));
+  EXPECT_NE(error.find(":2: secret of key 'k2' is shorter than 32"), std::string::npos) << error;
+  EXPECT_EQ(error.find("short-secret"), std::string::npos) << error;
+  // The same key id twice (which secret would count?).
+  EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 5\nk1 " + s32 + "y 6\n"), error));
+  EXPECT_NE(error.find("appears twice"), std::string::npos) << error;
+  // Extra fields, a zero or too large tenant, an overlong key id.
+  EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 5 extra\n"), error));
+  EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 0\n"), error));
+  EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 4294967296\n"), error));
+  EXPECT_FALSE(keys.load_file(write_key_file(std::string(65, 'k') + " " + s32 + " 5\n"), error));
+  // Nothing of a refused file was loaded, not even its good lines.
+  EXPECT_EQ(keys.size(), 0u);
+  // A directory is not a key file.
+  EXPECT_FALSE(keys.load_file(::testing::TempDir(), error));
 }
 
 TEST(Auth, DocumentedExample) {
