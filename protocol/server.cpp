@@ -23,6 +23,7 @@ namespace {
 
 using query_done_atom = caf::atom_constant<caf::atom("wquerydone")>;
 using resume_atom = caf::atom_constant<caf::atom("wresume")>;
+using sweep_atom = caf::atom_constant<caf::atom("wsweep")>;
 
 class caf_server_config : public caf::actor_system_config {
  public:
@@ -126,13 +127,16 @@ struct server::impl {
     bool resume_pending = false;  //!< a deferred resume is on its way (see request_resume)
     bool closing = false;
     uint32_t auth_failures = 0;  //!< frames refused unauthenticated, stale or replayed
+    bool authenticated = false;  //!< a correctly signed frame came
+    int64_t opened_ms = 0;
+    int64_t last_frame_ms = 0;
     //! Bytes set aside for the replies of the requests in flight (they are dispatched and will
     //! come back whatever the client reads), counted with the bytes queued for writing.
     size_t reserved = 0;
     std::string address;  //!< the peer's address, for the per-address connection bound
     std::string out;  //!< reply frames gathered during one event
-    connection(caf::io::connection_handle h, uint64_t s, size_t max_frame, std::string addr)
-        : hdl(h), serial(s), splitter(max_frame), address(std::move(addr)) {}
+    connection(caf::io::connection_handle h, uint64_t s, size_t max_frame, std::string addr, int64_t now)
+        : hdl(h), serial(s), splitter(max_frame), opened_ms(now), last_frame_ms(now), address(std::move(addr)) {}
   };
   struct pending {
     uint64_t serial;
@@ -169,6 +173,25 @@ struct server::impl {
         pool(c.query_threads, c.query_queue_max),
         batches(e.hosts().size()),
         replays(c.replay_cache_max, 2 * c.timestamp_window_ms, random_salt()) {}
+
+  int64_t now() const { return config.clock ? config.clock() : now_ms(); }
+
+  //! Closes the connections past their deadlines; returns how many.
+  size_t sweep() {
+    const int64_t t = now();
+    std::vector<int64_t> expired;
+    for (auto& [id, c] : connections) {
+      if (c.closing) continue;
+      bool unauthenticated = !c.authenticated && t - c.opened_ms >= config.auth_deadline_ms;
+      bool idle = c.in_flight == 0 && t - c.last_frame_ms >= config.idle_timeout_ms;
+      if (!unauthenticated && !idle) continue;
+      (unauthenticated ? counters->closed_unauthenticated : counters->closed_idle).fetch_add(1);
+      expired.push_back(id);
+    }
+    for (int64_t id : expired)
+      if (auto it = connections.find(id); it != connections.end()) close(it->second);
+    return expired.size();
+  }
 
   connection* by_serial(uint64_t serial) {
     auto s = serials.find(serial);
@@ -313,6 +336,7 @@ struct server::impl {
         queue_reply(c, req.correlation_id, code_only(result_code::overloaded));
         return true;
     }
+    c.authenticated = true;
     order_command command;
     if (to_command(req.request, tenant, command)) {
       const caf::actor& host = eng.host_for(tenant, command.request_id);
@@ -378,7 +402,7 @@ struct server::impl {
   void resume(connection& c) {
     c.resume_pending = false;
     if (c.closing || !c.paused || !may_read(c)) return;
-    if (!drain(c, now_ms())) return;
+    if (!drain(c, now())) return;
     if (may_read(c)) {
       c.paused = false;
       self->trigger(c.hdl);
@@ -420,7 +444,15 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
     self->quit(msg.reason);
   });
   using conn = server::impl::connection;
+  const auto sweep_every = std::chrono::milliseconds(std::max<int64_t>(st->config.sweep_interval_ms, 1));
+  self->delayed_send(self, sweep_every, sweep_atom::value, true);
   return {
+      [=](sweep_atom, bool periodic) -> size_t {
+        size_t closed = st->sweep();
+        if (periodic) self->delayed_send(self, sweep_every, sweep_atom::value, true);
+        st->flush_touched();
+        return closed;
+      },
       [=](const caf::io::new_connection_msg& msg) {
         if (st->connections.size() >= st->config.connections_max) {
           st->counters->connections_refused.fetch_add(1);
@@ -444,7 +476,8 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
         ++st->per_address[address];
         uint64_t serial = st->next_serial++;
         st->connections.emplace(std::piecewise_construct, std::forward_as_tuple(msg.handle.id()),
-                                std::forward_as_tuple(msg.handle, serial, st->config.frame_size_max, address));
+                                std::forward_as_tuple(msg.handle, serial, st->config.frame_size_max, address,
+                                                      st->now()));
         st->serials[serial] = msg.handle.id();
         self->configure_read(msg.handle, caf::io::receive_policy::at_most(64 * 1024));
         self->ack_writes(msg.handle, true);
@@ -455,7 +488,8 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
         conn& c = it->second;
         if (c.closing) return;
         c.splitter.feed(msg.buf.data(), msg.buf.size());
-        bool alive = st->drain(c, now_ms());
+        c.last_frame_ms = st->now();
+        bool alive = st->drain(c, c.last_frame_ms);
         st->send_batches();
         st->flush_touched();
         if (alive) st->update_reading(c);
@@ -546,6 +580,15 @@ bool server::start(std::string& error) {
   impl_ = std::make_shared<impl>(engine_, config_, counters_);
   broker_ = mm.spawn_broker(server_broker, std::move(*door), impl_);
   return true;
+}
+
+size_t server::sweep_now() {
+  if (!system_ || !broker_) return 0;
+  size_t closed = 0;
+  caf::scoped_actor self{*system_};
+  self->request(broker_, std::chrono::seconds(10), sweep_atom::value, false)
+      .receive([&](size_t n) { closed = n; }, [&](caf::error&) {});
+  return closed;
 }
 
 void server::stop() {

@@ -9,6 +9,7 @@
 // the engine's actors with send_as, so that they keep running on the engine's scheduler.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,16 @@ struct server_config {
   //! Frames of one connection refused unauthenticated, stale or replayed, past which the
   //! connection is closed (after its reply): a client that cannot sign is broken or guessing.
   uint32_t auth_failures_max = 8;
+  //! A new connection that has not sent a correctly signed frame by then is closed: sockets
+  //! that only hold a slot are let go.
+  int64_t auth_deadline_ms = 10'000;
+  //! A connection that sent nothing and awaits no reply for this long is closed.
+  int64_t idle_timeout_ms = 300'000;
+  //! How often (wall time) the server looks for connections past those two deadlines.
+  int64_t sweep_interval_ms = 1'000;
+  //! The server's clock in Unix milliseconds (timestamp window, deadlines); tests set their
+  //! own. Empty: the system clock.
+  std::function<int64_t()> clock;
   //! Threads that run queries and wallet administration (blocking engine calls).
   size_t query_threads = 2;
   //! Queries waiting for a query thread, at most (all connections together); past it a query
@@ -64,6 +75,8 @@ struct server_counters {
   std::atomic<uint64_t> connections_refused{0};
   std::atomic<uint64_t> connections_refused_address{0};  //!< of which past connections_per_address_max
   std::atomic<uint64_t> closed_auth_failures{0};         //!< connections closed after auth_failures_max
+  std::atomic<uint64_t> closed_unauthenticated{0};       //!< closed past auth_deadline_ms without a signed frame
+  std::atomic<uint64_t> closed_idle{0};                  //!< closed past idle_timeout_ms
   std::atomic<uint64_t> connections_open{0};
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> replies{0};
@@ -89,6 +102,9 @@ class server {
   uint16_t port() const { return port_; }
   //! Closes every connection and stops; idempotent. The destructor calls it.
   void stop();
+  //! Closes the connections past their authentication deadline or idle timeout now (the server
+  //! also does so every `sweep_interval_ms`); returns how many. For tests on their own clock.
+  size_t sweep_now();
   const server_counters& counters() const { return *counters_; }
 
   struct impl;

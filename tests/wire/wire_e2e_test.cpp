@@ -829,6 +829,50 @@ TEST_F(WireTest, one_address_cannot_hold_every_connection) {
   EXPECT_TRUE(admitted);
 }
 
+// Sockets that only hold a slot (issue 13): closed past the authentication deadline or the idle
+// timeout. The server runs on a clock the test moves; sweep_now() runs the periodic check.
+TEST_F(WireTest, silent_and_idle_connections_are_closed_on_the_servers_clock) {
+  auto clock = std::make_shared<std::atomic<int64_t>>(now_ms());
+  auto config = base_config();
+  config.clock = [clock] { return clock->load(); };
+  config.auth_deadline_ms = 10'000;
+  config.idle_timeout_ms = 60'000;
+  config.sweep_interval_ms = 3'600'000;  // only the test's sweeps
+  server s(*state->eng, config);
+  std::string error;
+  ASSERT_TRUE(s.start(error)) << error;
+  auto silent = connect(s.port());  // never sends a frame
+  auto wrong = connect(s.port(), std::string(dev_key_id), "wrong-secret");
+  auto good = connect(s.port());
+  Request stats;
+  stats.mutable_get_stats();
+  EXPECT_EQ(call(*wrong, stats).code(), UNAUTHENTICATED);  // a frame, but never a signed one
+  EXPECT_EQ(call(*good, stats).code(), OK);
+  EXPECT_EQ(s.sweep_now(), 0u);
+  clock->fetch_add(9'999);
+  EXPECT_EQ(s.sweep_now(), 0u);
+  clock->fetch_add(1);
+  EXPECT_EQ(s.sweep_now(), 2u);  // the silent one and the one that never signed
+  EXPECT_EQ(s.counters().closed_unauthenticated.load(), 2u);
+  for (int i = 0; i < 1000 && (silent->connected() || wrong->connected()); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(silent->connected());
+  EXPECT_FALSE(wrong->connected());
+  EXPECT_TRUE(good->connected());
+  // The good one is idle from its last frame on: still there just before the timeout, closed at it.
+  // (Its frame was signed with the real clock, which the test clock started from.)
+  clock->fetch_add(60'000 - 10'000 - 1);
+  EXPECT_EQ(s.sweep_now(), 0u);
+  // Activity restarts the idle time (signed on the server's clock, which is ahead of the real one now).
+  EXPECT_EQ(await_unsolicited(*good, 777'001, good->frame(777'001, stats, clock->load())).code(), OK);
+  clock->fetch_add(59'999);
+  EXPECT_EQ(s.sweep_now(), 0u);
+  clock->fetch_add(1);
+  EXPECT_EQ(s.sweep_now(), 1u);
+  EXPECT_EQ(s.counters().closed_idle.load(), 1u);
+  for (int i = 0; i < 1000 && good->connected(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(good->connected());
+}
+
 TEST_F(WireTest, PipelinedRepliesMatchTheirRequests) {
   auto c = connect();
   uint64_t a = create_wallet(*c), b = create_wallet(*c);
