@@ -55,6 +55,7 @@ enum class result_code : uint16_t {
   malformed_request = 92,       //!< the frame or envelope could not be decoded, or has no command
   frame_too_large = 93,         //!< a frame longer than the maximum frame size
   replayed_request = 94,        //!< this signed frame was already received (a replay); not executed
+  forbidden = 95,               //!< the key may not do this (scope, amount or limit bound); not executed
 };
 
 //! Stable snake_case name of a code, as shown to users and in JSON.

@@ -319,7 +319,8 @@ struct server::impl {
       return true;
     }
     tenant_id tenant = 0;
-    code = authenticate(config.keys, req, now, tenant, config.timestamp_window_ms);
+    const client_key* key = nullptr;
+    code = authenticate(config.keys, req, now, tenant, config.timestamp_window_ms, &key);
     if (code != result_code::ok) {
       (code == result_code::stale_request ? counters->stale : counters->unauthenticated)
           .fetch_add(1, std::memory_order_relaxed);
@@ -337,6 +338,12 @@ struct server::impl {
         return true;
     }
     c.authenticated = true;
+    // What the key may do, before anything runs: a missing scope or an amount past its bound.
+    if (authorize(*key, req.request) != result_code::ok) {
+      counters->forbidden.fetch_add(1, std::memory_order_relaxed);
+      queue_reply(c, req.correlation_id, code_only(result_code::forbidden));
+      return true;
+    }
     order_command command;
     if (to_command(req.request, tenant, command)) {
       const caf::actor& host = eng.host_for(tenant, command.request_id);

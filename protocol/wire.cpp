@@ -212,6 +212,89 @@ Envelope make_request(uint64_t correlation_id, const Request& request, std::stri
   return envelope;
 }
 
+namespace {
+
+//! A non-negative decimal int64 with nothing after it.
+bool parse_amount(const std::string& text, int64_t& out) {
+  if (text.empty() || text.size() > 19) return false;
+  int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    if (v > (std::numeric_limits<int64_t>::max() - (c - '0')) / 10) return false;
+    v = v * 10 + (c - '0');
+  }
+  out = v;
+  return true;
+}
+
+//! One `name=value` option of a key file line.
+bool parse_key_option(const std::string& option, client_key& key, std::string& why) {
+  auto eq = option.find('=');
+  std::string name = option.substr(0, eq), value = eq == std::string::npos ? "" : option.substr(eq + 1);
+  if (name == "scopes") {
+    key.scopes = 0;
+    std::istringstream list(value);
+    std::string scope;
+    while (std::getline(list, scope, ',')) {
+      if (scope == "orders") key.scopes |= scope_orders;
+      else if (scope == "queries") key.scopes |= scope_queries;
+      else if (scope == "admin") key.scopes |= scope_admin;
+      else {
+        why = "unknown scope '" + scope + "' (orders, queries, admin)";
+        return false;
+      }
+    }
+    if (key.scopes == 0) {
+      why = "scopes= names no scope";
+      return false;
+    }
+    return true;
+  }
+  int64_t* target = name == "amount_max" ? &key.amount_max : name == "overdraft_max" ? &key.overdraft_max : nullptr;
+  if (target == nullptr) {
+    why = "unknown option '" + name + "' (scopes=, amount_max=, overdraft_max=)";
+    return false;
+  }
+  if (!parse_amount(value, *target)) {
+    why = name + " expects a non-negative integer (minor units)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+result_code authorize(const client_key& key, const Request& request) {
+  auto needs = [&](uint8_t scope) { return (key.scopes & scope) != 0; };
+  auto order = [&](int64_t amount) {
+    if (!needs(scope_orders)) return result_code::forbidden;
+    return amount > key.amount_max ? result_code::forbidden : result_code::ok;
+  };
+  auto admin = [&](int64_t overdraft) {
+    if (!needs(scope_admin)) return result_code::forbidden;
+    return overdraft > key.overdraft_max ? result_code::forbidden : result_code::ok;
+  };
+  switch (request.command_case()) {
+    case Request::kTopUp: return order(request.top_up().amount());
+    case Request::kPay: return order(request.pay().amount());
+    case Request::kWithdraw: return order(request.withdraw().amount());
+    case Request::kTransfer: return order(request.transfer().amount());
+    case Request::kRefund: return order(request.refund().amount());
+    case Request::kCommission: return order(request.commission().amount());
+    case Request::kCreateWallet: return admin(request.create_wallet().overdraft_limit());
+    case Request::kSetLimit: return admin(request.set_limit().overdraft_limit());
+    case Request::kFreezeWallet:
+    case Request::kUnfreezeWallet:
+    case Request::kCloseWallet: return admin(0);
+    case Request::kGetOrder:
+    case Request::kGetWallet:
+    case Request::kListMovements:
+    case Request::kGetStats: return needs(scope_queries) ? result_code::ok : result_code::forbidden;
+    case Request::COMMAND_NOT_SET: return result_code::ok;  // malformed: refused as such later
+  }
+  return result_code::forbidden;
+}
+
 bool key_table::load_file(const std::string& path, std::string& error) {
   // The file holds every tenant's secret: refuse it unless only its owner can read it.
   struct stat st {};
@@ -242,14 +325,22 @@ bool key_table::load_file(const std::string& path, std::string& error) {
     auto hash = line.find('#');
     if (hash != std::string::npos) line.resize(hash);
     std::istringstream fields(line);
-    std::string key, secret, extra;
+    std::string key, secret, option;
     long long tenant = -1;
     if (!(fields >> key)) continue;
     // Errors name the line, never the secret.
     const std::string where = path + ":" + std::to_string(number) + ": ";
-    if (!(fields >> secret >> tenant) || tenant <= 0 || tenant > 0xFFFFFFFFll || (fields >> extra)) {
-      error = where + "expected 'key_id secret tenant' (tenant 1..4294967295)";
+    if (!(fields >> secret >> tenant) || tenant <= 0 || tenant > 0xFFFFFFFFll) {
+      error = where + "expected 'key_id secret tenant [options]' (tenant 1..4294967295)";
       return false;
+    }
+    client_key entry{secret, static_cast<tenant_id>(tenant)};
+    while (fields >> option) {
+      std::string why;
+      if (!parse_key_option(option, entry, why)) {
+        error = where + why;
+        return false;
+      }
     }
     if (key.size() > key_id_length_max) {
       error = where + "key id longer than " + std::to_string(key_id_length_max) + " bytes";
@@ -260,7 +351,7 @@ bool key_table::load_file(const std::string& path, std::string& error) {
               " characters (use e.g. `openssl rand -hex 32`)";
       return false;
     }
-    if (!loaded.emplace(key, client_key{secret, static_cast<tenant_id>(tenant)}).second) {
+    if (!loaded.emplace(key, std::move(entry)).second) {
       error = where + "key id '" + key + "' appears twice";
       return false;
     }
@@ -270,7 +361,7 @@ bool key_table::load_file(const std::string& path, std::string& error) {
 }
 
 result_code authenticate(const key_table& keys, const decoded_request& request, int64_t now, tenant_id& tenant,
-                         int64_t window_ms) {
+                         int64_t window_ms, const client_key** key_out) {
   const client_key* key = keys.find(request.key_id);
   if (key == nullptr) return result_code::unauthenticated;
   if (request.signature.size() != signature_size) return result_code::unauthenticated;
@@ -282,6 +373,7 @@ result_code authenticate(const key_table& keys, const decoded_request& request, 
   int64_t skew = now - request.timestamp_ms;
   if (skew > window_ms || skew < -window_ms) return result_code::stale_request;
   tenant = key->tenant;
+  if (key_out != nullptr) *key_out = key;
   return result_code::ok;
 }
 

@@ -3,6 +3,7 @@
 // serialized Envelope; request signing with HMAC-SHA256; the key table. No CAF, no sockets.
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,10 +94,23 @@ Envelope make_request(uint64_t correlation_id, const Request& request, std::stri
 constexpr size_t key_id_length_max = 64;
 constexpr size_t secret_length_min = 32;
 
+//! What a key may do (key file option `scopes=`): submit orders, read (wallets, orders,
+//! movements, stats), administer wallets (create, set limit, freeze, unfreeze, close).
+enum key_scope : uint8_t { scope_orders = 1, scope_queries = 2, scope_admin = 4, scope_all = 7 };
+
 struct client_key {
   std::string secret;
   tenant_id tenant = 0;
+  uint8_t scopes = scope_all;
+  //! Largest amount of one order this key may submit (key file option `amount_max=`).
+  int64_t amount_max = std::numeric_limits<int64_t>::max();
+  //! Largest overdraft limit this key may set or create a wallet with (`overdraft_max=`).
+  int64_t overdraft_max = std::numeric_limits<int64_t>::max();
 };
+
+//! What the request asks of its (authenticated) key: ok, or forbidden (the scope is missing,
+//! or an amount or overdraft limit is past the key's bound). Checked before anything runs.
+result_code authorize(const client_key& key, const Request& request);
 
 //! key id -> (secret, tenant). A key is bound to exactly one tenant. The table also names the
 //! deployment its server serves: signatures are checked against it.
@@ -107,15 +121,17 @@ class key_table {
   void add(std::string key_id, std::string secret, tenant_id tenant) {
     keys_[std::move(key_id)] = client_key{std::move(secret), tenant};
   }
+  void add(std::string key_id, client_key key) { keys_[std::move(key_id)] = std::move(key); }
   const client_key* find(const std::string& key_id) const {
     auto it = keys_.find(key_id);
     return it == keys_.end() ? nullptr : &it->second;
   }
   size_t size() const { return keys_.size(); }
-  //! Loads lines "key_id secret tenant" ('#' comments). Refuses (false and `error`, naming the
-  //! line but never a secret) a file others may read or write, a bad line, a key id over
-  //! `key_id_length_max` bytes or given twice, a secret under `secret_length_min` characters;
-  //! then nothing is loaded.
+  //! Loads lines "key_id secret tenant [scopes=orders,queries,admin] [amount_max=N]
+  //! [overdraft_max=N]" ('#' comments; options left out allow everything). Refuses (false and
+  //! `error`, naming the line but never a secret) a file others may read or write, a bad line
+  //! or option, a key id over `key_id_length_max` bytes or given twice, a secret under
+  //! `secret_length_min` characters; then nothing is loaded.
   bool load_file(const std::string& path, std::string& error);
 
  private:
@@ -124,10 +140,10 @@ class key_table {
 };
 
 //! Checks key, signature (for the table's deployment) and timestamp window (in that order).
-//! ok and `tenant` set, or unauthenticated / stale_request. Replays are the server's to refuse
-//! (replay_cache.hpp).
+//! ok and `tenant` (and `key`, when asked) set, or unauthenticated / stale_request. Replays are
+//! the server's to refuse (replay_cache.hpp).
 result_code authenticate(const key_table& keys, const decoded_request& request, int64_t now_ms, tenant_id& tenant,
-                         int64_t window_ms = timestamp_window_ms);
+                         int64_t window_ms = timestamp_window_ms, const client_key** key = nullptr);
 
 //! Unix time in milliseconds.
 int64_t now_ms();

@@ -378,7 +378,7 @@ TEST(Keys, UnsafeKeyFilesAreRefusedWholeAndNameNoSecret) {
   // The same key id twice (which secret would count?).
   EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 5\nk1 " + s32 + "y 6\n"), error));
   EXPECT_NE(error.find("appears twice"), std::string::npos) << error;
-  // Extra fields, a zero or too large tenant, an overlong key id.
+  // An unknown option, a zero or too large tenant, an overlong key id.
   EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 5 extra\n"), error));
   EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 0\n"), error));
   EXPECT_FALSE(keys.load_file(write_key_file("k1 " + s32 + " 4294967296\n"), error));
@@ -387,6 +387,50 @@ TEST(Keys, UnsafeKeyFilesAreRefusedWholeAndNameNoSecret) {
   EXPECT_EQ(keys.size(), 0u);
   // A directory is not a key file.
   EXPECT_FALSE(keys.load_file(::testing::TempDir(), error));
+}
+
+TEST(Keys, ScopesAndBoundsFromTheKeyFile) {
+  auto path = write_key_file("reader " + s32 + " 5 scopes=queries\n" +
+                             "shop " + s32 + " 5 scopes=orders,queries amount_max=10000\n" +
+                             "ops " + s32 + " 5 scopes=admin overdraft_max=5000\n" + "all " + s32 + " 5\n");
+  key_table keys;
+  std::string error;
+  ASSERT_TRUE(keys.load_file(path, error)) << error;
+  Request transfer = transfer_request();  // amount 1000
+  Request big = transfer_request();
+  big.mutable_transfer()->set_amount(10'001);
+  Request stats;
+  stats.mutable_get_stats();
+  Request limit;
+  limit.mutable_set_limit()->set_wallet(1);
+  limit.mutable_set_limit()->set_overdraft_limit(5'000);
+  Request high_limit = limit;
+  high_limit.mutable_set_limit()->set_overdraft_limit(5'001);
+  Request create;
+  create.mutable_create_wallet()->set_overdraft_limit(std::numeric_limits<int64_t>::max());
+  Request freeze;
+  freeze.mutable_freeze_wallet()->set_wallet(1);
+  auto may = [&](const char* key, const Request& r) { return authorize(*keys.find(key), r); };
+  EXPECT_EQ(may("reader", stats), result_code::ok);
+  EXPECT_EQ(may("reader", transfer), result_code::forbidden);
+  EXPECT_EQ(may("reader", freeze), result_code::forbidden);
+  EXPECT_EQ(may("shop", transfer), result_code::ok);
+  EXPECT_EQ(may("shop", big), result_code::forbidden);  // past amount_max
+  EXPECT_EQ(may("shop", limit), result_code::forbidden);
+  EXPECT_EQ(may("ops", limit), result_code::ok);
+  EXPECT_EQ(may("ops", high_limit), result_code::forbidden);  // past overdraft_max
+  EXPECT_EQ(may("ops", create), result_code::forbidden);
+  EXPECT_EQ(may("ops", freeze), result_code::ok);
+  EXPECT_EQ(may("ops", stats), result_code::forbidden);
+  for (const auto* r : {&stats, &transfer, &big, &limit, &high_limit, &create, &freeze})
+    EXPECT_EQ(may("all", *r), result_code::ok);  // no options: everything, as before
+  // Bad options refuse the whole file.
+  for (std::string bad : {"scopes=", "scopes=root", "amount_max=-1", "amount_max=1e6", "amount_max=9223372036854775808",
+                          "overdraft=5", "scopes"}) {
+    key_table none;
+    EXPECT_FALSE(none.load_file(write_key_file("k " + s32 + " 5 " + bad + "\n"), error)) << bad;
+    EXPECT_EQ(none.size(), 0u);
+  }
 }
 
 TEST(Auth, DocumentedExample) {

@@ -873,6 +873,35 @@ TEST_F(WireTest, silent_and_idle_connections_are_closed_on_the_servers_clock) {
   EXPECT_FALSE(good->connected());
 }
 
+// Scoped keys (issue 13): a key does only what its scopes and bounds allow; nothing else runs.
+TEST_F(WireTest, a_key_does_only_what_its_scopes_and_bounds_allow) {
+  auto config = base_config();
+  client_key reader{"reader-secret", dev_tenant, scope_queries};
+  client_key shop{"shop-secret", dev_tenant, scope_orders | scope_queries, 500};
+  config.keys.add("reader", reader);
+  config.keys.add("shop", shop);
+  server s(*state->eng, config);
+  std::string error;
+  ASSERT_TRUE(s.start(error)) << error;
+  auto owner = connect(s.port());
+  uint64_t a = create_wallet(*owner), b = create_wallet(*owner);
+  ASSERT_EQ(top_up(*owner, a, 1000, unique("t")).code(), OK);
+  auto as_reader = connect(s.port(), "reader", "reader-secret");
+  auto as_shop = connect(s.port(), "shop", "shop-secret");
+  EXPECT_EQ(transfer(*as_reader, a, b, 10, unique("r")).code(), FORBIDDEN);
+  EXPECT_EQ(get_wallet(*as_reader, a).balances().available(), 1000);
+  Request limit;
+  limit.mutable_set_limit()->set_wallet(a);
+  limit.mutable_set_limit()->set_overdraft_limit(1'000'000);
+  EXPECT_EQ(call(*as_reader, limit).code(), FORBIDDEN);
+  EXPECT_EQ(call(*as_shop, limit).code(), FORBIDDEN);
+  EXPECT_EQ(transfer(*as_shop, a, b, 501, unique("s")).code(), FORBIDDEN);  // past amount_max
+  EXPECT_EQ(transfer(*as_shop, a, b, 500, unique("s")).code(), OK);
+  EXPECT_EQ(get_wallet(*owner, a).balances().available(), 500);
+  EXPECT_EQ(get_wallet(*owner, a).overdraft_limit(), 0);
+  EXPECT_EQ(s.counters().forbidden.load(), 4u);
+}
+
 TEST_F(WireTest, PipelinedRepliesMatchTheirRequests) {
   auto c = connect();
   uint64_t a = create_wallet(*c), b = create_wallet(*c);
