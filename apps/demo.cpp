@@ -12,6 +12,7 @@
 
 #include "node/engine.hpp"
 #ifdef TXENGINE_DEMO_KAFKA
+#include "apps/cli.hpp"
 #include "apps/demo_kafka.hpp"
 #endif
 #include "apps/funding.hpp"
@@ -166,39 +167,20 @@ class mixed_load : public workload {
   std::unordered_map<order_id, std::pair<wallet_id, wallet_id>> pays_by_id_;  // payer, merchant
 };
 
-bool parse(int argc, char** argv, demo_options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto number = [&](auto& out) {
-      if (i + 1 >= argc) return false;
-      out = static_cast<std::remove_reference_t<decltype(out)>>(std::stoull(argv[++i]));
-      return true;
-    };
-    bool ok = true;
-    if (arg == "--json") opt.json = true;
-    else if (arg == "--wallets") ok = number(opt.users);
-    else if (arg == "--orders") ok = number(opt.orders);
-    else if (arg == "--concurrency") ok = number(opt.concurrency);
-    else if (arg == "--mysql" && i + 1 < argc) opt.mysql = argv[++i];
-    else if (arg == "--ack" && i + 1 < argc) {
-      opt.ack = argv[++i];
-      ok = opt.ack == "durable" || opt.ack == "memory";
-    } else if (arg == "--kafka" && i + 1 < argc) {
-      opt.kafka = argv[++i];
-      ok = !opt.kafka.empty();
-    } else ok = false;
-    if (!ok) {
-      std::fprintf(stderr,
-                   "usage: txengine demo [--wallets N] [--orders N] [--concurrency N] [--json]\n"
-                   "                     [--mysql URI [--ack durable|memory] [--kafka HOST:PORT,...]]\n");
-      return false;
-    }
-  }
-  if (!opt.kafka.empty() && opt.mysql.empty()) {
-    std::fprintf(stderr, "txengine demo: --kafka needs --mysql URI (events go through the MySQL outbox)\n");
-    return false;
-  }
-  return opt.users >= 2 && opt.orders > 0 && opt.concurrency > 0;
+void add_options(CLI::App& cmd, demo_options& opt) {
+  cli::add_number(cmd, "--wallets", opt.users, "user wallets", 2);
+  cli::add_number(cmd, "--orders", opt.orders, "orders in the mixed workload", 1);
+  cli::add_number(cmd, "--concurrency", opt.concurrency, "orders outstanding at a time", 1);
+  cmd.add_flag("--json", opt.json, "one JSON object a phase instead of text");
+  auto* mysql = cmd.add_option("--mysql", opt.mysql, "MySQL storage, e.g. mysql://txengine:txengine@127.0.0.1:3407 "
+                                                      "(databases txdemo_*, recreated; default: in memory)");
+  cli::add_choice(cmd, "--ack", opt.ack, "with --mysql: answer once committed (durable) or at once (memory)",
+                  {"durable", "memory"})
+      ->needs(mysql);
+  cmd.add_option("--kafka", opt.kafka, "with --mysql: publish final states to these bootstrap servers "
+                                       "(HOST:PORT,...; events go through the MySQL outbox) and run the consumers")
+      ->check(CLI::Validator([](std::string& v) { return v.empty() ? "expects HOST:PORT,..." : ""; }, "", "servers"))
+      ->needs(mysql);
 }
 
 engine_config demo_config() {
@@ -236,11 +218,7 @@ void print_result(const char* name, const load_result& r, bool json, const std::
     std::printf("           failed %-26s %llu\n", code.c_str(), (unsigned long long)count);
 }
 
-}  // namespace
-
-int run_demo(int argc, char** argv) {
-  demo_options opt;
-  if (!parse(argc, argv, opt)) return 2;
+int run_demo(const demo_options& opt) {
   auto log = [&](const char* format, auto... args) {
     if (!opt.json) std::printf(format, args...);
     std::fflush(stdout);
@@ -430,6 +408,17 @@ int run_demo(int argc, char** argv) {
   if (!opt.kafka.empty()) log("txengine demo: built without the consumers; events published, not consumed\n");
 #endif
   return 0;
+}
+
+}  // namespace
+
+cli::command demo_command(CLI::App& txengine_app) {
+  auto opt = std::make_shared<demo_options>();
+  CLI::App* cmd = txengine_app.add_subcommand(
+      "demo", "run a mixed workload (all six order kinds, a misbehaving simulated channel) on the engine and check "
+              "the invariants");
+  add_options(*cmd, *opt);
+  return {cmd, [opt] { return run_demo(*opt); }};
 }
 
 }  // namespace txengine
