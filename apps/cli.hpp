@@ -26,11 +26,11 @@ bool parse_u64(const std::string& text, uint64_t& out);
 CLI::Validator whole_number(uint64_t lo, uint64_t hi);
 
 //! Adds `--name N` (names as CLI11 spells them, e.g. "--orders" or "-n,--orders") storing into
-//! an unsigned integer, lo..hi (hi defaults to the type's maximum), its default shown in --help.
+//! an integer, lo..hi (hi defaults to the type's maximum), its default shown in --help.
 template <class T>
 CLI::Option* add_number(CLI::App& app, const std::string& names, T& target, const std::string& help, uint64_t lo = 0,
-                        uint64_t hi = std::numeric_limits<T>::max()) {
-  static_assert(std::is_unsigned_v<T>, "add_number is for unsigned integers");
+                        uint64_t hi = static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+  static_assert(std::is_integral_v<T>, "add_number is for integers (never negative ones)");
   return app.add_option(names, target, help)->capture_default_str()->type_name("N")->transform(whole_number(lo, hi));
 }
 

@@ -19,13 +19,14 @@ inline CLI::Validator server_address() {
       "", "HOST:PORT");
 }
 
-//! --server HOST:PORT, --key-id ID and --secret S into `options`; with `env_prefix` (e.g.
-//! "TXCTL") the environment variables PREFIX_SERVER, PREFIX_KEY_ID and PREFIX_SECRET are the
-//! defaults.
-inline void add_client_options(CLI::App& app, wire::client_options& options, const std::string& env_prefix = "") {
+//! --server HOST:PORT (or `address_flag`), --key-id ID and --secret S into `options`; with
+//! `env_prefix` (e.g. "TXCTL") the environment variables PREFIX_SERVER, PREFIX_KEY_ID and
+//! PREFIX_SECRET are the defaults.
+inline void add_client_options(CLI::App& app, wire::client_options& options, const std::string& env_prefix = "",
+                               const std::string& address_flag = "--server") {
   auto* server = app.add_option_function<std::string>(
-                        "--server", [&options](const std::string& text) { wire::parse_address(text, options.host, options.port); },
-                        "the server (default 127.0.0.1:7400)")
+                        address_flag, [&options](const std::string& text) { wire::parse_address(text, options.host, options.port); },
+                        "the txengine server (default 127.0.0.1:7400)")
                      ->type_name("HOST:PORT")
                      ->check(server_address());
   auto* key_id = app.add_option("--key-id", options.key_id, "client key id (default: the development key)")
