@@ -33,6 +33,16 @@ CLI::Validator whole_number(uint64_t lo, uint64_t hi) {
       "", "whole_number");
 }
 
+CLI::Validator database_prefix() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.empty() || text.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+          return "must be lower-case letters, digits and _, got '" + text + "'";
+        return {};
+      },
+      "", "database_prefix");
+}
+
 CLI::Option* add_real(CLI::App& app, const std::string& names, double& target, const std::string& help, double lo) {
   return app.add_option(names, target, help)
       ->capture_default_str()

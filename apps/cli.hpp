@@ -34,6 +34,9 @@ CLI::Option* add_number(CLI::App& app, const std::string& names, T& target, cons
   return app.add_option(names, target, help)->capture_default_str()->type_name("N")->transform(whole_number(lo, hi));
 }
 
+//! A prefix of database names: lower-case letters, digits and _, not empty.
+CLI::Validator database_prefix();
+
 //! Adds `--name X` storing a floating-point number of at least `lo` (seconds, mostly).
 CLI::Option* add_real(CLI::App& app, const std::string& names, double& target, const std::string& help, double lo);
 
