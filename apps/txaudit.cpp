@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "persistence/audit.hpp"
-#include "apps/cli.hpp"
+#include "apps/mysql_cli.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
 #include "persistence/split_commit.hpp"
@@ -41,18 +41,9 @@ struct options {
 };
 
 void add_options(CLI::App& app, options& o) {
-  app.add_option_function<std::string>(
-         "--mysql",
-         [&o](const std::string& uri) { parse_mysql_uri(uri, o.endpoint, nullptr); },
-         "the server, mysql://USER:PASSWORD@HOST:PORT (default: TXENGINE_MYSQL_* or the private server)")
-      ->type_name("URI")
-      ->check(CLI::Validator(
-          [](std::string& uri) -> std::string {
-            mysql_endpoint endpoint;
-            std::string error;
-            return parse_mysql_uri(uri, endpoint, &error) ? "" : error;
-          },
-          "", "URI"));
+  cli::add_mysql_endpoint(app, o.endpoint,
+                          "the server, mysql://USER:PASSWORD@HOST:PORT (default: TXENGINE_MYSQL_URI or the private "
+                          "server)");
   app.add_option("--db-prefix", o.layout.prefix, "databases P_0 .. P_<D-1>")->capture_default_str()->type_name("P");
   cli::add_number(app, "--databases", o.layout.databases, "wallet id mod D picks the database", 1);
   cli::add_number(app, "--tables", o.layout.tables, "wallet id mod T picks the table", 1);

@@ -44,7 +44,7 @@
 #include <vector>
 
 #include "node/engine.hpp"
-#include "apps/cli.hpp"
+#include "apps/mysql_cli.hpp"
 #include "apps/load_driver.hpp"
 #include "persistence/audit.hpp"
 #include "persistence/mysql_connection.hpp"
@@ -701,17 +701,8 @@ int parse(int argc, char** argv, options& opt) {
   app.add_option("--prefix", opt.layout.prefix, "databases <prefix>_0.. (dropped, recreated and seeded before every run)")
       ->capture_default_str()
       ->type_name("NAME");
-  app.add_option_function<std::string>(
-         "--mysql", [&opt](const std::string& uri) { parse_mysql_uri(uri, opt.endpoint, nullptr); },
-         "the server (default: TXENGINE_MYSQL_URI or the private server of scripts/mariadb.sh)")
-      ->type_name("URI")
-      ->check(CLI::Validator(
-          [](std::string& uri) -> std::string {
-            mysql_endpoint endpoint;
-            std::string error;
-            return parse_mysql_uri(uri, endpoint, &error) ? "" : error;
-          },
-          "", "URI"));
+  cli::add_mysql_endpoint(app, opt.endpoint,
+                          "the server (default: TXENGINE_MYSQL_URI or the private server of scripts/mariadb.sh)");
   cli::add_choice(app, "--workload", opt.only, "only this workload (default: both)",
                   {"transfer_uniform", "pay_hot_wallet"});
   app.add_flag("--json", opt.json, "one JSON object a workload");

@@ -40,7 +40,7 @@
 #include <vector>
 
 #include "node/engine.hpp"
-#include "apps/cli.hpp"
+#include "apps/mysql_cli.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #include "persistence/audit.hpp"
@@ -387,13 +387,7 @@ void add_options(CLI::App& app, options& opt) {
   app.add_option("--mysql", opt.mysql, "the MySQL server")
       ->capture_default_str()
       ->type_name("URI")
-      ->check(CLI::Validator(
-          [](std::string& uri) -> std::string {
-            db::mysql_endpoint endpoint;
-            std::string error;
-            return db::parse_mysql_uri(uri, endpoint, &error) ? "" : error;
-          },
-          "", "URI"));
+      ->check(cli::mysql_uri());
   app.add_option("--prefix", opt.prefix, "databases <prefix>_* (dropped first)")
       ->capture_default_str()
       ->type_name("NAME")
