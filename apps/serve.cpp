@@ -123,84 +123,66 @@ bool settings_of(const serve_flags& f, serve_settings& settings, bool& mysql_giv
   return true;
 }
 
-int run_serve(const serve_flags& flags) {
-  serve_settings settings;
-  bool mysql_given = false;
-  if (!settings_of(flags, settings, mysql_given)) return 2;
+//! The client keys: the file's, or the development key without --keys. False with the error printed.
+bool load_keys(serve_settings& settings) {
   wire::server_config& config = settings.server;
-  engine_config& engine_cfg = settings.engine;
-  std::string& keys_file = settings.keys_file;
-  publication_config& kafka = settings.kafka;
-  bool development = keys_file.empty();
-  if (development) {
+  if (settings.keys_file.empty()) {
     config.keys.add(std::string(wire::dev_key_id), std::string(wire::dev_secret), wire::dev_tenant);
-  } else {
-    std::string error;
-    if (!config.keys.load_file(keys_file, error) || config.keys.size() == 0) {
-      std::fprintf(stderr, "txengine serve: %s\n", error.empty() ? "no keys in the key file" : error.c_str());
-      return 2;
-    }
+    return true;
   }
+  std::string error;
+  if (!config.keys.load_file(settings.keys_file, error) || config.keys.size() == 0) {
+    std::fprintf(stderr, "txengine serve: %s\n", error.empty() ? "no keys in the key file" : error.c_str());
+    return false;
+  }
+  return true;
+}
+
+//! The channels, the checks across settings, the publication into the storage settings. False
+//! with the error printed.
+bool finish_engine_config(serve_settings& settings, bool mysql_given) {
+  engine_config& engine_cfg = settings.engine;
   // Channel 1: a well-behaved provider (what scripts and txctl expect); channel 2: the
   // demo's misbehaving one.
   channel_config good;
   good.latency_ms = 1;
   good.decline_ppm = good.reply_lost_ppm = good.reply_unknown_ppm = good.submit_lost_ppm = good.partial_ppm = 0;
   engine_cfg.channels = {{1, good}, {2, channel_config{}}};
-
-  // Block the stop signals before any thread starts, so that only sigwait sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   if (engine_cfg.storage && !mysql_given) {
     std::fprintf(stderr, "txengine serve: --ack, --db-prefix, --databases and --tables need --mysql URI\n");
-    return 2;
+    return false;
   }
-  if (kafka.enabled() && !mysql_given) {
+  if (settings.kafka.enabled() && !mysql_given) {
     std::fprintf(stderr, "txengine serve: --kafka needs --mysql URI (events go through the MySQL outbox)\n");
-    return 2;
+    return false;
   }
-  if (engine_cfg.storage) engine_cfg.storage->kafka = kafka;
+  if (engine_cfg.storage) engine_cfg.storage->kafka = settings.kafka;
   if (std::string problem = engine_config_problem(engine_cfg); !problem.empty()) {
     std::fprintf(stderr, "txengine serve: %s\n", problem.c_str());
-    return 2;
+    return false;
   }
-  std::unique_ptr<engine> engine_owner;
-  try {
-    engine_owner = std::make_unique<engine>(engine_cfg);
-  } catch (const storage_unavailable& e) {
-    std::fprintf(stderr, "txengine serve: %s\n", e.what());
-    return 3;
-  }
-  engine& eng = *engine_owner;
+  return true;
+}
+
+//! Retention, recovery (waits for it to be read, at most 2 minutes) and the keys in use.
+void print_startup(engine& eng, const wire::server_config& config, bool development) {
   std::printf("storage: %s\n", eng.storage_description().c_str());
   std::printf("publication: %s\n", eng.publication_description().c_str());
-  wire::server srv(eng, config);
-  std::string error;
-  if (!srv.start(error)) {
-    std::fprintf(stderr, "txengine serve: %s\n", error.c_str());
-    return 3;
-  }
   const auto& cfg = eng.config();
   if (eng.persistent()) {
     std::printf("retention: final orders stay in memory %lld s (at most %zu); later repeats and queries are answered "
                 "from MySQL\n",
                 static_cast<long long>(cfg.order.final_retention_ms / 1000), cfg.orders_retained_max);
-  } else {
-    std::printf("retention: no storage, so the idempotency window is the retention: a final order is forgotten %lld s "
-                "after it finished (or sooner past %zu final orders); a request id repeated later starts a new "
-                "order, and a query or refund of it gets UNKNOWN_ORDER\n",
-                static_cast<long long>(cfg.order.final_retention_ms / 1000), cfg.orders_retained_max);
-  }
-  if (eng.persistent()) {
     // Orders not final at the last stop are resumed while the server already takes commands;
     // the report comes once all of them were read and handed to their hosts.
     bool read = eng.wait_for_recovery(std::chrono::minutes(2));
     std::printf("recovery: %s\n", eng.recovery().summary().c_str());
     if (!read) std::printf("recovery: still reading after 2 minutes; it goes on\n");
+  } else {
+    std::printf("retention: no storage, so the idempotency window is the retention: a final order is forgotten %lld s "
+                "after it finished (or sooner past %zu final orders); a request id repeated later starts a new "
+                "order, and a query or refund of it gets UNKNOWN_ORDER\n",
+                static_cast<long long>(cfg.order.final_retention_ms / 1000), cfg.orders_retained_max);
   }
   if (development) {
     std::printf(
@@ -215,7 +197,36 @@ int run_serve(const serve_flags& flags) {
     std::printf("%s; %zu client keys loaded\n", eng.persistent() ? "MySQL storage" : "in-memory engine, nothing persisted",
                 config.keys.size());
   }
-  std::printf("txengine listening on %s:%u\n", config.host.c_str(), static_cast<unsigned>(srv.port()));
+}
+
+int run_serve(const serve_flags& flags) {
+  serve_settings settings;
+  bool mysql_given = false;
+  if (!settings_of(flags, settings, mysql_given) || !load_keys(settings) ||
+      !finish_engine_config(settings, mysql_given))
+    return 2;
+  // Block the stop signals before any thread starts, so that only sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::unique_ptr<engine> engine_owner;
+  try {
+    engine_owner = std::make_unique<engine>(settings.engine);
+  } catch (const storage_unavailable& e) {
+    std::fprintf(stderr, "txengine serve: %s\n", e.what());
+    return 3;
+  }
+  engine& eng = *engine_owner;
+  wire::server srv(eng, settings.server);
+  std::string error;
+  if (!srv.start(error)) {
+    std::fprintf(stderr, "txengine serve: %s\n", error.c_str());
+    return 3;
+  }
+  print_startup(eng, settings.server, settings.keys_file.empty());
+  std::printf("txengine listening on %s:%u\n", settings.server.host.c_str(), static_cast<unsigned>(srv.port()));
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);
