@@ -67,7 +67,7 @@ void add_options(CLI::App& cmd, serve_flags& f) {
                                "MySQL storage, e.g. mysql://txengine:txengine@127.0.0.1:3407 (default: in memory)");
   cli::add_choice(cmd, "--ack", f.ack, "with --mysql: durable (default: answer once committed) or memory",
                   {"durable", "memory"});
-  cmd.add_option("--db-prefix", f.db_prefix, "with --mysql: databases P_0 .. P_<D-1> (default txengine)");
+  cmd.add_option("--db-prefix,--prefix", f.db_prefix, "with --mysql: databases P_0 .. P_<D-1> (default txengine)");
   cli::add_number(cmd, "--databases", f.databases, "with --mysql: wallet id mod D picks the database", 1);
   cli::add_number(cmd, "--tables", f.tables, "with --mysql: wallet id mod T picks the table", 1);
   cmd.add_option("--kafka", f.kafka,

@@ -44,7 +44,7 @@ void add_options(CLI::App& app, options& o) {
   cli::add_mysql_endpoint(app, o.endpoint,
                           "the server, mysql://USER:PASSWORD@HOST:PORT (default: TXENGINE_MYSQL_URI or the private "
                           "server)");
-  app.add_option("--db-prefix", o.layout.prefix, "databases P_0 .. P_<D-1>")->capture_default_str()->type_name("P");
+  app.add_option("--db-prefix,--prefix", o.layout.prefix, "databases P_0 .. P_<D-1>")->capture_default_str()->type_name("P");
   cli::add_number(app, "--databases", o.layout.databases, "wallet id mod D picks the database", 1);
   cli::add_number(app, "--tables", o.layout.tables, "wallet id mod T picks the table", 1);
   app.add_option("--acks", o.ack_logs,

@@ -698,7 +698,7 @@ int parse(int argc, char** argv, options& opt) {
   cli::add_number(app, "--threads", opt.threads, "baseline: client threads", 1, 1000);
   cli::add_number(app, "--databases", opt.layout.databases, "wallet id mod D picks the database", 1, 1u << 20);
   cli::add_number(app, "--tables", opt.layout.tables, "wallet id mod T picks the table", 1, 1u << 20);
-  app.add_option("--prefix", opt.layout.prefix, "databases <prefix>_0.. (dropped, recreated and seeded before every run)")
+  app.add_option("--prefix,--db-prefix", opt.layout.prefix, "databases <prefix>_0.. (dropped, recreated and seeded before every run)")
       ->capture_default_str()
       ->type_name("NAME");
   cli::add_mysql_endpoint(app, opt.endpoint,

@@ -388,7 +388,7 @@ void add_options(CLI::App& app, options& opt) {
       ->capture_default_str()
       ->type_name("URI")
       ->check(cli::mysql_uri());
-  app.add_option("--prefix", opt.prefix, "databases <prefix>_* (dropped first)")
+  app.add_option("--prefix,--db-prefix", opt.prefix, "databases <prefix>_* (dropped first)")
       ->capture_default_str()
       ->type_name("NAME")
       ->check(cli::database_prefix());

@@ -721,7 +721,7 @@ int parse(int argc, char** argv, options& opt) {
   auto* mysql = app.add_option("--mysql", opt.mysql, "the engine on MySQL storage (databases <prefix>_*, dropped first)")
                     ->type_name("URI");
   cli::add_choice(app, "--ack", opt.ack, "with --mysql: durable or memory acks", {"durable", "memory"});
-  app.add_option("--prefix", opt.prefix, "with --mysql: the databases' prefix")
+  app.add_option("--prefix,--db-prefix", opt.prefix, "with --mysql: the databases' prefix")
       ->capture_default_str()
       ->type_name("NAME")
       ->check(cli::database_prefix());

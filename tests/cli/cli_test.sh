@@ -58,7 +58,7 @@ for arg in "$@"; do
       refused "$exe --connections 99999999999999999999" "--connections"
       refused "$exe --mix sideways" "--mix" ;;
     txaudit)
-      help "$exe" --mysql --db-prefix --databases --tables --acks --wait-final --json
+      help "$exe" --mysql --db-prefix --prefix --databases --tables --acks --wait-final --json
       refused "$exe --bogus" "--bogus"
       refused "$exe --tables 0" "--tables" ;;
     txengine-devbroker)
@@ -91,7 +91,8 @@ for arg in "$@"; do
       help "$exe" --orders --wallets --tenants --withdraw-percent --mysql --prefix --final-timeout-s --json
       refused "$exe --bogus" "--bogus"
       refused "$exe --withdraw-percent 101" "--withdraw-percent"
-      refused "$exe --prefix Bad-Name" "--prefix" ;;
+      refused "$exe --prefix Bad-Name" "--prefix"
+      refused "$exe --db-prefix Bad-Name" "--prefix" ;;
     bench_soak)
       help "$exe" --orders --wallets --merchants --concurrency --hosts --retained-max --journal-max \
         --record-retention-ms --interval-s --duration-s --repeat-ppm --mysql --ack --prefix --json --csv
