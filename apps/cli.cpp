@@ -49,9 +49,12 @@ CLI::Option* add_real(CLI::App& app, const std::string& names, double& target, c
       ->type_name("X")
       ->check(CLI::Validator(
           [lo](std::string& text) -> std::string {
+            // Decimal digits and one point only: strtod alone also takes signs, spaces, hex and "inf".
+            bool plain = !text.empty() && text.find_first_not_of("0123456789.") == std::string::npos &&
+                         text.find('.') == text.rfind('.') && text != ".";
             char* end = nullptr;
-            double value = std::strtod(text.c_str(), &end);
-            if (text.empty() || *end != '\0' || !(value >= lo) || value > 1e12)
+            double value = plain ? std::strtod(text.c_str(), &end) : 0;
+            if (!plain || *end != '\0' || !(value >= lo) || value > 1e12)
             {
               char bound[32];
               std::snprintf(bound, sizeof bound, "%g", lo);
