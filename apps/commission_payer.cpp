@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/client_cli.hpp"
 #include "apps/consumer_common.hpp"
 #include "protocol/client.hpp"
 
@@ -36,19 +37,6 @@ struct payer_options {
   int backoff_base_ms = 50;
   int backoff_cap_ms = 2'000;
 };
-
-void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: commission-payer --bootstrap HOST:PORT --platform-wallet ID [options]\n"
-               "  --engine HOST:PORT            txengine server (default 127.0.0.1:7400 or TXCTL_SERVER)\n"
-               "  --key-id ID --secret S        signing key (default the development key, or TXCTL_KEY_ID/TXCTL_SECRET)\n"
-               "  --platform-wallet ID          the fee wallet commissions are paid from (required)\n"
-               "  --bps N                       commission in basis points of the payment, 0..10000 (default 100 = 1%%)\n"
-               "  --max-attempts N              engine attempts per commission, 1..100 (default 8)\n"
-               "  --call-timeout-ms MS          wait for the engine's answers to one round (default 30000)\n"
-               "%s",
-               common_usage());
-}
 
 struct stats {
   loop_counters loop;
@@ -210,79 +198,30 @@ void store_outcomes(persistence::mysql_connection& db, const std::vector<kafka_m
   q->executeUpdate();
 }
 
-bool parse_u64(const char* text, uint64_t lo, uint64_t hi, uint64_t& out) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < lo || v > hi) return false;
-  out = v;
-  return true;
+void add_options(CLI::App& app, common_options& opt, payer_options& popt, uint64_t& call_timeout_ms) {
+  add_common_options(app, opt);
+  cli::add_client_options(app, popt.engine, "TXCTL", "--engine");
+  cli::add_number(app, "--platform-wallet", popt.platform_wallet, "the fee wallet commissions are paid from", 1)
+      ->required()
+      ->default_str("");
+  cli::add_number(app, "--bps", popt.bps, "commission in basis points of the payment (100 = 1%)", 0,
+                  max_basis_points);
+  cli::add_number(app, "--max-attempts", popt.max_attempts, "engine attempts per commission", 1, 100);
+  cli::add_number(app, "--call-timeout-ms", call_timeout_ms, "wait for the engine's answers to one round", 100,
+                  600'000);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  common_options opt;
-  payer_options popt;
-  if (const char* s = std::getenv("TXCTL_SERVER")) wire::parse_address(s, popt.engine.host, popt.engine.port);
-  if (const char* s = std::getenv("TXCTL_KEY_ID")) popt.engine.key_id = s;
-  if (const char* s = std::getenv("TXCTL_SECRET")) popt.engine.secret = s;
-  uint64_t call_timeout_ms = 30'000;
-  std::string error;
-  for (int i = 1; i < argc && error.empty(); ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage(stdout);
-      return exit_ok;
-    }
-    if (parse_common_flag(argc, argv, i, opt, error)) continue;
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    uint64_t n = 0;
-    if (a == "--engine" || a == "--key-id" || a == "--secret" || a == "--platform-wallet" || a == "--bps" ||
-        a == "--max-attempts" || a == "--call-timeout-ms") {
-      if (!v) {
-        error = a + " needs a value";
-        break;
-      }
-      ++i;
-    }
-    if (a == "--engine") {
-      if (!wire::parse_address(v, popt.engine.host, popt.engine.port)) error = "--engine expects HOST:PORT";
-    } else if (a == "--key-id") {
-      popt.engine.key_id = v;
-    } else if (a == "--secret") {
-      popt.engine.secret = v;
-    } else if (a == "--platform-wallet") {
-      if (!parse_u64(v, 1, UINT64_MAX, popt.platform_wallet)) error = "--platform-wallet expects a wallet id";
-    } else if (a == "--bps") {
-      if (!parse_u64(v, 0, max_basis_points, n)) error = "--bps must be 0..10000";
-      popt.bps = static_cast<uint32_t>(n);
-    } else if (a == "--max-attempts") {
-      if (!parse_u64(v, 1, 100, n)) error = "--max-attempts must be 1..100";
-      popt.max_attempts = static_cast<int>(n);
-    } else if (a == "--call-timeout-ms") {
-      if (!parse_u64(v, 100, 600'000, call_timeout_ms)) error = "--call-timeout-ms must be 100..600000";
-    } else {
-      error = "unknown argument '" + a + "'";
-    }
-  }
-  if (error.empty() && finish_common_options(opt, consumer_name, error) && popt.platform_wallet == 0)
-    error = "--platform-wallet is required";
-  if (!error.empty()) {
-    std::fprintf(stderr, "commission-payer: %s\n", error.c_str());
-    usage(stderr);
-    return exit_usage;
-  }
-  persistence::mysql_thread_scope mysql_scope;
-  std::unique_ptr<persistence::mysql_connection> db;
-  batch_consumer consumer(opt);
-  if (!start_consumer(opt, consumer_name, db, consumer)) return exit_failed;
-  engine_link engine(popt, std::chrono::milliseconds(call_timeout_ms));
-
+//! The commissions of the consumed batches, paid through the engine and recorded in MySQL.
+struct payer {
+  const common_options& opt;
+  const payer_options& popt;
+  std::unique_ptr<persistence::mysql_connection>& db;
+  engine_link& engine;
   stats s;
-  // One batch: which events are new, their commissions resolved by the engine, then the
-  // answers and processed rows in one transaction.
-  auto store = [&](const std::vector<kafka_message>& batch, const decoded_batch& d, std::string& err) {
+
+    // One batch: which events are new, their commissions resolved by the engine, then the
+    // answers and processed rows in one transaction.
+  bool store(const std::vector<kafka_message>& batch, const decoded_batch& d, std::string& err) {
     std::vector<uint64_t> ids;
     for (size_t i : d.eligible) ids.push_back(d.events[i].event_id);
     if (ids.empty()) return true;
@@ -336,9 +275,37 @@ int main(int argc, char** argv) {
       }
     }
     return true;
-  };
-  int rc = run_consumer_loop(opt, consumer_name, consumer, s.loop, store,
-                             [&] { return stats_json(s, consumer.errors()); });
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  common_options opt;
+  payer_options popt;
+  uint64_t call_timeout_ms = 30'000;
+  CLI::App app{"commission-payer: pays the merchant's commission of every succeeded payment through the engine "
+               "(docs/kafka.md)",
+               consumer_name};
+  add_options(app, opt, popt, call_timeout_ms);
+  if (int code = cli::parse(app, argc, argv); code >= 0) return code;
+  if (std::string error; !finish_common_options(opt, consumer_name, error)) {
+    std::fprintf(stderr, "commission-payer: %s\n", error.c_str());
+    return exit_usage;
+  }
+  persistence::mysql_thread_scope mysql_scope;
+  std::unique_ptr<persistence::mysql_connection> db;
+  batch_consumer consumer(opt);
+  if (!start_consumer(opt, consumer_name, db, consumer)) return exit_failed;
+  engine_link engine(popt, std::chrono::milliseconds(call_timeout_ms));
+  payer p{opt, popt, db, engine, {}};
+  const stats& s = p.s;
+  int rc = run_consumer_loop(
+      opt, consumer_name, consumer, p.s.loop,
+      [&p](const std::vector<kafka_message>& batch, const decoded_batch& d, std::string& err) {
+        return p.store(batch, d, err);
+      },
+      [&] { return stats_json(s, consumer.errors()); });
   consumer.close();
   if (opt.json)
     std::printf("%s\n", stats_json(s, consumer.errors()).c_str());

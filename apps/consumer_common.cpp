@@ -26,22 +26,6 @@ std::atomic<bool> stop_flag{false};
 
 extern "C" void on_stop_signal(int) { stop_flag.store(true); }
 
-bool parse_int64(const char* text, int64_t lo, int64_t hi, int64_t& out) {
-  char* end = nullptr;
-  errno = 0;
-  long long v = std::strtoll(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) return false;
-  out = v;
-  return true;
-}
-
-bool parse_int(const char* text, int lo, int hi, int& out) {
-  int64_t v = 0;
-  if (!parse_int64(text, lo, hi, v)) return false;
-  out = static_cast<int>(v);
-  return true;
-}
-
 // The statements of consumers_schema.sql: split at ';' ending a line, comments dropped.
 std::vector<std::string> schema_statements() {
   std::vector<std::string> out;
@@ -65,74 +49,40 @@ std::vector<std::string> schema_statements() {
 
 }  // namespace
 
-const char* common_usage() {
-  return "  --bootstrap HOST:PORT[,...]   Kafka bootstrap servers (required; txengine-devbroker prints them)\n"
-         "  --topic NAME                  events topic (default txengine.orders.finalized)\n"
-         "  --group ID                    consumer group (default: the consumer's name)\n"
-         "  --mysql URI                   mysql://user:pass@host:port (default TXENGINE_MYSQL_URI)\n"
-         "  --database NAME               the consumers' database (default txconsumers)\n"
-         "  --batch N                     messages per batch, 1..10000 (default 500)\n"
-         "  --poll-ms MS                  wait for a first message, 1..10000 (default 200)\n"
-         "  --stats-interval-ms MS        a stats line on stderr every MS (default 0: off)\n"
-         "  --idle-exit-ms MS             exit after MS without messages while partitions are assigned (default 0: never)\n"
-         "  --max-messages N              exit after N messages (default 0: no limit)\n"
-         "  --max-store-attempts N        MySQL attempts per batch before exiting with 3 (default 10)\n"
-         "  --session-timeout-ms MS       group session timeout: a dead member's partitions move after it (default 6000)\n"
-         "  --processed-retention-hours H processed_events rows (the de-duplication record) kept H hours, 1..87600\n"
-         "                                (default 168; 0 keeps them forever)\n"
-         "  --json                        final summary as one JSON line on stdout\n";
-}
-
-bool parse_common_flag(int argc, char** argv, int& i, common_options& opt, std::string& error) {
-  std::string a = argv[i];
-  auto value = [&]() -> const char* {
-    if (i + 1 >= argc) {
-      error = a + " needs a value";
-      return nullptr;
-    }
-    return argv[++i];
-  };
-  auto int_flag = [&](int lo, int hi, int& out) {
-    const char* v = value();
-    if (v && !parse_int(v, lo, hi, out))
-      error = a + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
-    return true;
-  };
-  auto string_flag = [&](std::string& out) {
-    const char* v = value();
-    if (v) out = v;
-    if (v && out.empty()) error = a + " must not be empty";
-    return true;
-  };
-  if (a == "--bootstrap") return string_flag(opt.bootstrap);
-  if (a == "--topic") return string_flag(opt.topic);
-  if (a == "--group") return string_flag(opt.group);
-  if (a == "--mysql") return string_flag(opt.mysql_uri);
-  if (a == "--database") return string_flag(opt.database);
-  if (a == "--batch") return int_flag(1, 10'000, opt.batch_max);
-  if (a == "--poll-ms") return int_flag(1, 10'000, opt.poll_ms);
-  if (a == "--stats-interval-ms") return int_flag(0, 3'600'000, opt.stats_interval_ms);
-  if (a == "--idle-exit-ms") return int_flag(0, 86'400'000, opt.idle_exit_ms);
-  if (a == "--max-store-attempts") return int_flag(1, 1000, opt.max_store_attempts);
-  if (a == "--session-timeout-ms") return int_flag(1000, 300'000, opt.session_timeout_ms);
-  if (a == "--processed-retention-hours") return int_flag(0, 87'600, opt.processed_retention_hours);
-  if (a == "--max-messages") {
-    const char* v = value();
-    if (v && !parse_int64(v, 0, INT64_MAX, opt.max_messages)) error = "--max-messages must be >= 0";
-    return true;
-  }
-  if (a == "--json") {
-    opt.json = true;
-    return true;
-  }
-  return false;
+void add_common_options(CLI::App& app, common_options& opt) {
+  namespace cli = txengine::cli;
+  auto not_empty = CLI::Validator([](std::string& v) { return v.empty() ? "must not be empty" : ""; }, "", "not_empty");
+  app.add_option("--bootstrap", opt.bootstrap, "Kafka bootstrap servers (txengine-devbroker prints them)")
+      ->required()
+      ->type_name("HOST:PORT[,...]")
+      ->check(not_empty);
+  app.add_option("--topic", opt.topic, "events topic")->capture_default_str()->type_name("NAME")->check(not_empty);
+  app.add_option("--group", opt.group, "consumer group (default: the consumer's name)")->type_name("ID")->check(not_empty);
+  app.add_option("--mysql", opt.mysql_uri, "mysql://user:pass@host:port (default TXENGINE_MYSQL_URI)")
+      ->type_name("URI")
+      ->check(not_empty);
+  app.add_option("--database", opt.database, "the consumers' database")
+      ->capture_default_str()
+      ->type_name("NAME")
+      ->check(not_empty);
+  cli::add_number(app, "--batch", opt.batch_max, "messages per batch", 1, 10'000);
+  cli::add_number(app, "--poll-ms", opt.poll_ms, "wait for a first message, in ms", 1, 10'000);
+  cli::add_number(app, "--stats-interval-ms", opt.stats_interval_ms, "a stats line on stderr every MS (0: off)", 0,
+                  3'600'000);
+  cli::add_number(app, "--idle-exit-ms", opt.idle_exit_ms,
+                  "exit after MS without messages while partitions are assigned (0: never)", 0, 86'400'000);
+  cli::add_number(app, "--max-messages", opt.max_messages, "exit after N messages (0: no limit)", 0, INT64_MAX);
+  cli::add_number(app, "--max-store-attempts", opt.max_store_attempts, "MySQL attempts per batch before exiting with 3",
+                  1, 1000);
+  cli::add_number(app, "--session-timeout-ms", opt.session_timeout_ms,
+                  "group session timeout: a dead member's partitions move after it", 1000, 300'000);
+  cli::add_number(app, "--processed-retention-hours", opt.processed_retention_hours,
+                  "processed_events rows (the de-duplication record) kept this many hours (0 keeps them forever)", 0,
+                  87'600);
+  app.add_flag("--json", opt.json, "final summary as one JSON line on stdout");
 }
 
 bool finish_common_options(common_options& opt, const std::string& name, std::string& error) {
-  if (opt.bootstrap.empty()) {
-    error = "--bootstrap is required";
-    return false;
-  }
   if (opt.group.empty()) opt.group = name;
   if (opt.database.size() > 64) {
     error = "--database is longer than 64 characters";

@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "apps/cli.hpp"
 #include "apps/consumer_core.hpp"
 #include "persistence/mysql_connection.hpp"
 
@@ -36,12 +37,10 @@ struct common_options {
   bool json = false;
 };
 
-//! Parses one of the common flags at argv[i] (advancing i past its value). Returns false when
-//! argv[i] is not a common flag; sets `error` (non-empty) when it is one with a bad value.
-bool parse_common_flag(int argc, char** argv, int& i, common_options& opt, std::string& error);
+//! Adds the flags every consumer has (--bootstrap, --topic, --group, --mysql, --batch, ...).
+void add_common_options(CLI::App& app, common_options& opt);
 //! Checks the options after parsing and fills defaults; false and `error` when unusable.
 bool finish_common_options(common_options& opt, const std::string& name, std::string& error);
-const char* common_usage();
 
 //! SIGTERM / SIGINT set a flag the loops check (graceful stop after the current batch).
 void install_stop_signals();

@@ -18,10 +18,6 @@ namespace {
 constexpr const char* consumer_name = "delivery-notifier";
 constexpr int exit_ok = 0, exit_usage = 2, exit_failed = 3;
 
-void usage(FILE* out) {
-  std::fprintf(out, "usage: delivery-notifier --bootstrap HOST:PORT [options]\n%s", common_usage());
-}
-
 struct stats {
   loop_counters loop;
   uint64_t recorded = 0, duplicates = 0;
@@ -82,20 +78,12 @@ void store_batch(persistence::mysql_connection& db, const std::vector<kafka_mess
 
 int main(int argc, char** argv) {
   common_options opt;
-  std::string error;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage(stdout);
-      return exit_ok;
-    }
-    if (!parse_common_flag(argc, argv, i, opt, error)) error = "unknown argument '" + a + "'";
-    if (!error.empty()) break;
-  }
-  if (error.empty()) finish_common_options(opt, consumer_name, error);
-  if (!error.empty()) {
+  CLI::App app{"delivery-notifier: records a delivery request for every succeeded payment (docs/kafka.md)",
+               consumer_name};
+  add_common_options(app, opt);
+  if (int code = txengine::cli::parse(app, argc, argv); code >= 0) return code;
+  if (std::string error; !finish_common_options(opt, consumer_name, error)) {
     std::fprintf(stderr, "delivery-notifier: %s\n", error.c_str());
-    usage(stderr);
     return exit_usage;
   }
   persistence::mysql_thread_scope mysql_scope;

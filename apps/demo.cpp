@@ -12,6 +12,7 @@
 
 #include "node/engine.hpp"
 #ifdef TXENGINE_DEMO_KAFKA
+#include "apps/cli.hpp"
 #include "apps/demo_kafka.hpp"
 #endif
 #include "apps/funding.hpp"
@@ -166,39 +167,20 @@ class mixed_load : public workload {
   std::unordered_map<order_id, std::pair<wallet_id, wallet_id>> pays_by_id_;  // payer, merchant
 };
 
-bool parse(int argc, char** argv, demo_options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto number = [&](auto& out) {
-      if (i + 1 >= argc) return false;
-      out = static_cast<std::remove_reference_t<decltype(out)>>(std::stoull(argv[++i]));
-      return true;
-    };
-    bool ok = true;
-    if (arg == "--json") opt.json = true;
-    else if (arg == "--wallets") ok = number(opt.users);
-    else if (arg == "--orders") ok = number(opt.orders);
-    else if (arg == "--concurrency") ok = number(opt.concurrency);
-    else if (arg == "--mysql" && i + 1 < argc) opt.mysql = argv[++i];
-    else if (arg == "--ack" && i + 1 < argc) {
-      opt.ack = argv[++i];
-      ok = opt.ack == "durable" || opt.ack == "memory";
-    } else if (arg == "--kafka" && i + 1 < argc) {
-      opt.kafka = argv[++i];
-      ok = !opt.kafka.empty();
-    } else ok = false;
-    if (!ok) {
-      std::fprintf(stderr,
-                   "usage: txengine demo [--wallets N] [--orders N] [--concurrency N] [--json]\n"
-                   "                     [--mysql URI [--ack durable|memory] [--kafka HOST:PORT,...]]\n");
-      return false;
-    }
-  }
-  if (!opt.kafka.empty() && opt.mysql.empty()) {
-    std::fprintf(stderr, "txengine demo: --kafka needs --mysql URI (events go through the MySQL outbox)\n");
-    return false;
-  }
-  return opt.users >= 2 && opt.orders > 0 && opt.concurrency > 0;
+void add_options(CLI::App& cmd, demo_options& opt) {
+  cli::add_number(cmd, "--wallets", opt.users, "user wallets", 2);
+  cli::add_number(cmd, "--orders", opt.orders, "orders in the mixed workload", 1);
+  cli::add_number(cmd, "--concurrency", opt.concurrency, "orders outstanding at a time", 1);
+  cmd.add_flag("--json", opt.json, "one JSON object a phase instead of text");
+  auto* mysql = cmd.add_option("--mysql", opt.mysql, "MySQL storage, e.g. mysql://txengine:txengine@127.0.0.1:3407 "
+                                                      "(databases txdemo_*, recreated; default: in memory)");
+  cli::add_choice(cmd, "--ack", opt.ack, "with --mysql: answer once committed (durable) or at once (memory)",
+                  {"durable", "memory"})
+      ->needs(mysql);
+  cmd.add_option("--kafka", opt.kafka, "with --mysql: publish final states to these bootstrap servers "
+                                       "(HOST:PORT,...; events go through the MySQL outbox) and run the consumers")
+      ->check(CLI::Validator([](std::string& v) { return v.empty() ? "expects HOST:PORT,..." : ""; }, "", "servers"))
+      ->needs(mysql);
 }
 
 engine_config demo_config() {
@@ -236,39 +218,191 @@ void print_result(const char* name, const load_result& r, bool json, const std::
     std::printf("           failed %-26s %llu\n", code.c_str(), (unsigned long long)count);
 }
 
-}  // namespace
+//! The demo's engine: demo_config(), on MySQL with --mysql (its databases txdemo_*, dropped first).
+//! False with the error printed.
+bool demo_engine_config(const demo_options& opt, engine_config& config) {
+  config = demo_config();
+  if (opt.mysql.empty()) return true;
+  storage_config storage;
+  storage.uri = opt.mysql;
+  storage.ack = opt.ack == "memory" ? ack_mode::memory : ack_mode::durable;
+  storage.prefix = "txdemo";  // the demo's own databases, recreated each run
+  storage.kafka.bootstrap_servers = opt.kafka;
+#ifdef TXENGINE_WITH_MYSQL
+  try {
+    persistence::mysql_endpoint endpoint;
+    if (persistence::parse_mysql_uri(storage.uri, endpoint)) {
+      persistence::mysql_thread_scope scope;
+      persistence::mysql_connection conn(endpoint);
+      persistence::shard_layout layout;
+      layout.prefix = storage.prefix;
+      persistence::drop_schema(conn, layout);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "txengine demo: MySQL: %s\n", e.what());
+    return false;
+  }
+#endif
+  config.storage = storage;
+  return true;
+}
 
-int run_demo(int argc, char** argv) {
-  demo_options opt;
-  if (!parse(argc, argv, opt)) return 2;
+//! Funding: every user tops up through the misbehaving channel.
+class funding_load : public workload {
+ public:
+  funding_load(const std::vector<wallet_id>& users, wallet_id system, replay_model& model)
+      : users_(users), system_(system), model_(model) {}
+  order_command next(uint64_t sequence) override {
+    order_command c;
+    c.tenant = demo_tenant;
+    c.request_id = "fund-" + std::to_string(sequence);
+    c.kind = order_kind::top_up;
+    c.destination = users_[(sequence - 1) % users_.size()];
+    c.amount = 1'000'000;
+    c.cur = *currency::parse("USD");
+    c.channel = demo_channel;
+    return c;
+  }
+  void on_reply(const order_command& command, const order_reply& reply) override {
+    if (reply.id != 0 && !reply.duplicate && reply.state == order_state::succeeded)
+      model_.move(system_, command.destination, reply.posted_amount);
+  }
+
+ private:
+  const std::vector<wallet_id>& users_;
+  wallet_id system_;
+  replay_model& model_;
+};
+
+//! What the demo checks once the load is done.
+struct invariants {
+  engine_stats stats;
+  wallet_audit audit;
+  size_t replay_mismatches = 0;
+  int64_t usd_sum = 0;
+  bool conservation = false, limits_ok = false, all_final = false, replay_ok = false, repeats_ok = false;
+  bool stored_ok = true;
+  std::string stored_summary;
+  bool ok() const { return conservation && limits_ok && all_final && replay_ok && repeats_ok && audit.ok && stored_ok; }
+};
+
+invariants check_invariants(engine& eng, const replay_model& model, const mixed_load& load) {
+  invariants v;
+  bool quiet = eng.wait_until_quiet(std::chrono::seconds(120));
+  v.stats = eng.stats();
+  v.audit = eng.audit_wallets();
+  for (const auto& [id, b] : v.audit.balances_by_wallet) {
+    auto found = model.available.find(id);
+    int64_t expected = found == model.available.end() ? 0 : found->second;
+    if (b.available != expected || b.frozen != 0 || b.incoming != 0) ++v.replay_mismatches;
+  }
+  v.usd_sum = v.audit.sum_by_currency.count("USD") ? v.audit.sum_by_currency.at("USD") : 0;
+  v.conservation = v.usd_sum == 0 && v.audit.detail.find("sums to") == std::string::npos;
+  v.limits_ok = v.audit.below_limit == 0;
+  v.all_final = quiet && v.stats.orders.in_flight == 0;
+  v.replay_ok = v.replay_mismatches == 0 && v.audit.journal_mismatches == 0;
+  v.repeats_ok = load.repeats_answered == load.repeats_sent;
+  return v;
+}
+
+//! MySQL storage: what is committed must hold the same invariants.
+void check_stored(engine& eng, const storage_config& storage, invariants& v) {
+#ifdef TXENGINE_WITH_MYSQL
+  v.stored_ok = eng.sync_storage();
+  try {
+    persistence::mysql_endpoint endpoint;
+    persistence::parse_mysql_uri(storage.uri, endpoint);
+    persistence::mysql_thread_scope scope;
+    persistence::mysql_connection conn(endpoint);
+    persistence::shard_layout layout;
+    layout.prefix = storage.prefix;
+    auto report = persistence::audit(conn, layout);
+    int64_t open = conn.query_int("SELECT COUNT(*) FROM " + layout.table_at("orders", 0, 0) + " WHERE is_final=0");
+    v.stored_ok = v.stored_ok && report.ok && open == 0;
+    v.stored_summary = report.summary() + ", " + std::to_string(open) + " orders not final";
+  } catch (const std::exception& e) {
+    v.stored_ok = false;
+    v.stored_summary = e.what();
+  }
+#else
+  (void)eng;
+  (void)storage;
+  (void)v;
+#endif
+}
+
+void print_summary(const demo_options& opt, engine& eng, const load_result& mixed, const mixed_load& load,
+                   const invariants& v) {
+  const engine_stats& stats = v.stats;
+  if (opt.json) {
+    char extra[512];
+    std::snprintf(extra, sizeof extra,
+                  ",\"invariants_ok\":%s,\"non_final\":%llu,\"usd_sum\":%lld,\"replay_mismatches\":%zu,"
+                  "\"repeats_sent\":%llu,\"repeats_answered\":%llu,\"alerts\":%llu,\"step_resends\":%llu,"
+                  "\"channel_queries\":%llu",
+                  v.ok() ? "true" : "false", (unsigned long long)stats.orders.in_flight, (long long)v.usd_sum,
+                  v.replay_mismatches, (unsigned long long)load.repeats_sent,
+                  (unsigned long long)load.repeats_answered, (unsigned long long)stats.orders.alerts,
+                  (unsigned long long)stats.orders.step_resends, (unsigned long long)stats.orders.channel_queries);
+    print_result("demo_mixed", mixed, true, extra);
+    return;
+  }
+  print_result("mixed", mixed, false, "");
+  std::printf("engine: %llu orders final (%llu succeeded, %llu failed), %llu refused, %llu repeats answered "
+              "with the original order, %llu step resends, %llu channel queries, %llu alerts, "
+              "%zu wallets (%zu active)\n",
+              (unsigned long long)(stats.orders.succeeded + stats.orders.failed),
+              (unsigned long long)stats.orders.succeeded, (unsigned long long)stats.orders.failed,
+              (unsigned long long)stats.orders.refused, (unsigned long long)stats.orders.duplicates,
+              (unsigned long long)stats.orders.step_resends, (unsigned long long)stats.orders.channel_queries,
+              (unsigned long long)stats.orders.alerts, stats.wallets, stats.active_wallets);
+  auto check = [](bool ok, const std::string& what) { std::printf("  [%s] %s\n", ok ? "PASS" : "FAIL", what.c_str()); };
+  std::printf("invariants:\n");
+  check(v.conservation, "sum of all balances per currency is zero (USD: " + std::to_string(v.usd_sum) + ")");
+  check(v.limits_ok, "no balance below its allowed limit (" + std::to_string(v.audit.below_limit) + " violations)");
+  check(v.all_final, "every order is final (" + std::to_string(stats.orders.in_flight) + " not final)");
+  check(v.replay_ok, "replaying the succeeded orders gives every wallet's balance (" +
+                         std::to_string(v.replay_mismatches) + " mismatches), and every wallet's journal replays");
+  check(v.repeats_ok, "every repeated request id answered with its original order (" +
+                          std::to_string(load.repeats_answered) + "/" + std::to_string(load.repeats_sent) + ")");
+  if (eng.persistent()) check(v.stored_ok, "MySQL, committed: " + v.stored_summary);
+  if (!v.audit.detail.empty()) std::printf("  audit: %s\n", v.audit.detail.c_str());
+  std::printf("%s\n", v.ok() ? "demo: all invariants hold" : "demo: INVARIANT VIOLATED");
+}
+
+//! The events of everything the demo did are in Kafka: the consumers act on them
+//! (apps/demo_kafka.cpp). False when that check failed.
+bool kafka_phase(const demo_options& opt, engine& eng, const engine_config& config) {
+#ifdef TXENGINE_DEMO_KAFKA
+  if (opt.kafka.empty() || !eng.persistent()) return true;
+  kafka_demo_options k;
+  k.mysql_uri = opt.mysql;
+  k.bootstrap = opt.kafka;
+  k.engine_prefix = config.storage->prefix;
+  k.json = opt.json;
+  bool kafka_ok = run_kafka_demo_phase(eng, k);
+  if (!opt.json)
+    std::printf("%s\n", kafka_ok ? "demo: events flowed through Kafka, one delivery request and one commission per payment"
+                                 : "demo: KAFKA CHECK FAILED");
+  return kafka_ok;
+#else
+  (void)eng;
+  (void)config;
+  if (!opt.kafka.empty() && !opt.json) {
+    std::printf("txengine demo: built without the consumers; events published, not consumed\n");
+    std::fflush(stdout);
+  }
+  return true;
+#endif
+}
+
+int run_demo(const demo_options& opt) {
   auto log = [&](const char* format, auto... args) {
     if (!opt.json) std::printf(format, args...);
     std::fflush(stdout);
   };
-  engine_config config = demo_config();
-  if (!opt.mysql.empty()) {
-    storage_config storage;
-    storage.uri = opt.mysql;
-    storage.ack = opt.ack == "memory" ? ack_mode::memory : ack_mode::durable;
-    storage.prefix = "txdemo";  // the demo's own databases, recreated each run
-    storage.kafka.bootstrap_servers = opt.kafka;
-#ifdef TXENGINE_WITH_MYSQL
-    try {
-      persistence::mysql_endpoint endpoint;
-      if (persistence::parse_mysql_uri(storage.uri, endpoint)) {
-        persistence::mysql_thread_scope scope;
-        persistence::mysql_connection conn(endpoint);
-        persistence::shard_layout layout;
-        layout.prefix = storage.prefix;
-        persistence::drop_schema(conn, layout);
-      }
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "txengine demo: MySQL: %s\n", e.what());
-      return 3;
-    }
-#endif
-    config.storage = storage;
-  }
+  engine_config config;
+  if (!demo_engine_config(opt, config)) return 3;
   std::unique_ptr<engine> engine_owner;
   try {
     engine_owner = std::make_unique<engine>(config);
@@ -288,148 +422,40 @@ int run_demo(int argc, char** argv) {
   wallet_id system = eng.system_wallet(demo_tenant, usd);
   replay_model model;
 
-  auto progress = [&](uint64_t done, uint64_t total) {
+  load_options options;
+  options.concurrency = opt.concurrency;
+  options.progress = [&](uint64_t done, uint64_t total) {
     auto s = eng.stats();
     log("  progress: %llu/%llu orders answered, %llu in flight, %llu channel queries, %llu alerts\n",
         (unsigned long long)done, (unsigned long long)total, (unsigned long long)s.orders.in_flight,
         (unsigned long long)s.orders.channel_queries, (unsigned long long)s.orders.alerts);
   };
-
-  // Funding: every user tops up through the misbehaving channel.
-  class funding : public workload {
-   public:
-    funding(const std::vector<wallet_id>& users, wallet_id system, replay_model& model)
-        : users_(users), system_(system), model_(model) {}
-    order_command next(uint64_t sequence) override {
-      order_command c;
-      c.tenant = demo_tenant;
-      c.request_id = "fund-" + std::to_string(sequence);
-      c.kind = order_kind::top_up;
-      c.destination = users_[(sequence - 1) % users_.size()];
-      c.amount = 1'000'000;
-      c.cur = *currency::parse("USD");
-      c.channel = demo_channel;
-      return c;
-    }
-    void on_reply(const order_command& command, const order_reply& reply) override {
-      if (reply.id != 0 && !reply.duplicate && reply.state == order_state::succeeded)
-        model_.move(system_, command.destination, reply.posted_amount);
-    }
-    const std::vector<wallet_id>& users_;
-    wallet_id system_;
-    replay_model& model_;
-  } funding_load(users, system, model);
-  load_options funding_options;
-  funding_options.orders = users.size();
-  funding_options.concurrency = opt.concurrency;
-  funding_options.progress = progress;
+  funding_load funding(users, system, model);
+  options.orders = users.size();
   log("funding: one top-up per user through the simulated channel\n");
-  load_result funded = run_load(eng, funding_load, funding_options);
-  print_result("funding", funded, opt.json, "");
+  print_result("funding", run_load(eng, funding, options), opt.json, "");
 
   mixed_load load(users, merchants, fee[0], system, model, "demo-");
-  load_options options;
   options.orders = opt.orders;
-  options.concurrency = opt.concurrency;
-  options.progress = progress;
   log("mixed: transfers, payments (half with a fee split), top-ups, withdrawals, refunds, commissions\n");
   load_result mixed = run_load(eng, load, options);
 
-  // Invariants.
-  bool quiet = eng.wait_until_quiet(std::chrono::seconds(120));
-  auto stats = eng.stats();
-  wallet_audit audit = eng.audit_wallets();
-  size_t replay_mismatches = 0;
-  for (const auto& [id, b] : audit.balances_by_wallet) {
-    auto found = model.available.find(id);
-    int64_t expected = found == model.available.end() ? 0 : found->second;
-    if (b.available != expected || b.frozen != 0 || b.incoming != 0) ++replay_mismatches;
-  }
-  int64_t usd_sum = audit.sum_by_currency.count("USD") ? audit.sum_by_currency.at("USD") : 0;
-  bool conservation = usd_sum == 0 && audit.detail.find("sums to") == std::string::npos;
-  bool limits_ok = audit.below_limit == 0;
-  bool all_final = quiet && stats.orders.in_flight == 0;
-  bool replay_ok = replay_mismatches == 0 && audit.journal_mismatches == 0;
-  bool repeats_ok = load.repeats_answered == load.repeats_sent;
-  bool invariants_ok = conservation && limits_ok && all_final && replay_ok && repeats_ok && audit.ok;
-  // MySQL storage: what is committed must hold the same invariants.
-  std::string stored_summary;
-  bool stored_ok = true;
-#ifdef TXENGINE_WITH_MYSQL
-  if (eng.persistent()) {
-    stored_ok = eng.sync_storage();
-    try {
-      persistence::mysql_endpoint endpoint;
-      persistence::parse_mysql_uri(config.storage->uri, endpoint);
-      persistence::mysql_thread_scope scope;
-      persistence::mysql_connection conn(endpoint);
-      persistence::shard_layout layout;
-      layout.prefix = config.storage->prefix;
-      auto report = persistence::audit(conn, layout);
-      int64_t open = conn.query_int("SELECT COUNT(*) FROM " + layout.table_at("orders", 0, 0) + " WHERE is_final=0");
-      stored_ok = stored_ok && report.ok && open == 0;
-      stored_summary = report.summary() + ", " + std::to_string(open) + " orders not final";
-    } catch (const std::exception& e) {
-      stored_ok = false;
-      stored_summary = e.what();
-    }
-    invariants_ok = invariants_ok && stored_ok;
-  }
-#endif
+  invariants v = check_invariants(eng, model, load);
+  if (eng.persistent()) check_stored(eng, *config.storage, v);
+  print_summary(opt, eng, mixed, load, v);
+  if (!v.ok()) return 1;
+  return kafka_phase(opt, eng, config) ? 0 : 1;
+}
 
-  if (opt.json) {
-    char extra[512];
-    std::snprintf(extra, sizeof extra,
-                  ",\"invariants_ok\":%s,\"non_final\":%llu,\"usd_sum\":%lld,\"replay_mismatches\":%zu,"
-                  "\"repeats_sent\":%llu,\"repeats_answered\":%llu,\"alerts\":%llu,\"step_resends\":%llu,"
-                  "\"channel_queries\":%llu",
-                  invariants_ok ? "true" : "false", (unsigned long long)stats.orders.in_flight, (long long)usd_sum,
-                  replay_mismatches, (unsigned long long)load.repeats_sent,
-                  (unsigned long long)load.repeats_answered, (unsigned long long)stats.orders.alerts,
-                  (unsigned long long)stats.orders.step_resends, (unsigned long long)stats.orders.channel_queries);
-    print_result("demo_mixed", mixed, true, extra);
-  } else {
-    print_result("mixed", mixed, false, "");
-    std::printf("engine: %llu orders final (%llu succeeded, %llu failed), %llu refused, %llu repeats answered "
-                "with the original order, %llu step resends, %llu channel queries, %llu alerts, "
-                "%zu wallets (%zu active)\n",
-                (unsigned long long)(stats.orders.succeeded + stats.orders.failed),
-                (unsigned long long)stats.orders.succeeded, (unsigned long long)stats.orders.failed,
-                (unsigned long long)stats.orders.refused, (unsigned long long)stats.orders.duplicates,
-                (unsigned long long)stats.orders.step_resends, (unsigned long long)stats.orders.channel_queries,
-                (unsigned long long)stats.orders.alerts, stats.wallets, stats.active_wallets);
-    auto check = [](bool ok, const std::string& what) { std::printf("  [%s] %s\n", ok ? "PASS" : "FAIL", what.c_str()); };
-    std::printf("invariants:\n");
-    check(conservation, "sum of all balances per currency is zero (USD: " + std::to_string(usd_sum) + ")");
-    check(limits_ok, "no balance below its allowed limit (" + std::to_string(audit.below_limit) + " violations)");
-    check(all_final, "every order is final (" + std::to_string(stats.orders.in_flight) + " not final)");
-    check(replay_ok, "replaying the succeeded orders gives every wallet's balance (" +
-                         std::to_string(replay_mismatches) + " mismatches), and every wallet's journal replays");
-    check(repeats_ok, "every repeated request id answered with its original order (" +
-                          std::to_string(load.repeats_answered) + "/" + std::to_string(load.repeats_sent) + ")");
-    if (eng.persistent()) check(stored_ok, "MySQL, committed: " + stored_summary);
-    if (!audit.detail.empty()) std::printf("  audit: %s\n", audit.detail.c_str());
-    std::printf("%s\n", invariants_ok ? "demo: all invariants hold" : "demo: INVARIANT VIOLATED");
-  }
-  if (!invariants_ok) return 1;
-#ifdef TXENGINE_DEMO_KAFKA
-  if (!opt.kafka.empty() && eng.persistent()) {
-    // The events of everything above are in Kafka: the consumers act on them (apps/demo_kafka.cpp).
-    kafka_demo_options k;
-    k.mysql_uri = opt.mysql;
-    k.bootstrap = opt.kafka;
-    k.engine_prefix = config.storage->prefix;
-    k.json = opt.json;
-    bool kafka_ok = run_kafka_demo_phase(eng, k);
-    if (!opt.json)
-      std::printf("%s\n", kafka_ok ? "demo: events flowed through Kafka, one delivery request and one commission per payment"
-                                   : "demo: KAFKA CHECK FAILED");
-    if (!kafka_ok) return 1;
-  }
-#else
-  if (!opt.kafka.empty()) log("txengine demo: built without the consumers; events published, not consumed\n");
-#endif
-  return 0;
+}  // namespace
+
+cli::command demo_command(CLI::App& txengine_app) {
+  auto opt = std::make_shared<demo_options>();
+  CLI::App* cmd = txengine_app.add_subcommand(
+      "demo", "run a mixed workload (all six order kinds, a misbehaving simulated channel) on the engine and check "
+              "the invariants");
+  add_options(*cmd, *opt);
+  return {cmd, [opt] { return run_demo(*opt); }};
 }
 
 }  // namespace txengine

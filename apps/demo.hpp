@@ -1,6 +1,9 @@
 #pragma once
 // `txengine demo`: a mixed workload on the embedded defaults, with the simulated channel
-// misbehaving, then the invariant checks. Returns the process exit code.
+// misbehaving, then the invariant checks.
+#include "apps/cli.hpp"
+
 namespace txengine {
-int run_demo(int argc, char** argv);
+//! Adds `demo` and its options to txengine's command line; running it returns the exit code.
+cli::command demo_command(CLI::App& txengine_app);
 }

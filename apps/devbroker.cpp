@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "apps/cli.hpp"
+
 namespace {
 
 constexpr int exit_ok = 0, exit_usage = 2, exit_failed = 3;
@@ -37,33 +39,13 @@ struct topic_spec {
 };
 
 struct options {
-  int brokers = 3;
+  uint32_t brokers = 3;
   std::vector<topic_spec> topics;
-  int replication = 3;
+  uint32_t replication = 3;
   std::string bootstrap_file;
   std::string control_fifo;
   bool stdin_control = true;
 };
-
-void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: txengine-devbroker [--brokers N] [--topic NAME[:PARTITIONS]]... [--replication N]\n"
-               "                          [--bootstrap-file PATH] [--control FIFO] [--no-stdin]\n"
-               "Starts librdkafka's mock Kafka cluster on 127.0.0.1 (N brokers, default 3), creates the\n"
-               "topics (default txengine.orders.finalized:8), prints the bootstrap address on one line\n"
-               "on stdout (and writes it to --bootstrap-file), and runs until SIGTERM/SIGINT.\n"
-               "Control commands (one per line on stdin or the FIFO): down | up | status.\n"
-               "Signals: SIGUSR1 = down, SIGUSR2 = up.\n");
-}
-
-bool parse_int(const char* text, int lo, int hi, int& out) {
-  char* end = nullptr;
-  errno = 0;
-  long v = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) return false;
-  out = static_cast<int>(v);
-  return true;
-}
 
 // Kafka topic names: [a-zA-Z0-9._-], 1..249 characters.
 bool valid_topic_name(const std::string& name) {
@@ -73,67 +55,68 @@ bool valid_topic_name(const std::string& name) {
   return true;
 }
 
-bool parse_args(int argc, char** argv, options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "txengine-devbroker: %s needs a value\n", name);
-        return nullptr;
-      }
-      return argv[++i];
-    };
-    if (a == "--brokers") {
-      const char* v = value("--brokers");
-      if (!v || !parse_int(v, 1, max_brokers, opt.brokers)) {
-        std::fprintf(stderr, "txengine-devbroker: --brokers must be 1..%d\n", max_brokers);
-        return false;
-      }
-    } else if (a == "--replication") {
-      const char* v = value("--replication");
-      if (!v || !parse_int(v, 1, max_brokers, opt.replication)) {
-        std::fprintf(stderr, "txengine-devbroker: --replication must be 1..%d\n", max_brokers);
-        return false;
-      }
-    } else if (a == "--topic") {
-      const char* v = value("--topic");
-      if (!v) return false;
-      std::string spec = v;
-      topic_spec t{spec, 8};
-      auto colon = spec.rfind(':');
-      if (colon != std::string::npos) {
-        t.name = spec.substr(0, colon);
-        if (!parse_int(spec.c_str() + colon + 1, 1, max_partitions, t.partitions)) {
-          std::fprintf(stderr, "txengine-devbroker: partitions of '%s' must be 1..%d\n", v, max_partitions);
-          return false;
-        }
-      }
-      if (!valid_topic_name(t.name)) {
-        std::fprintf(stderr, "txengine-devbroker: invalid topic name '%s'\n", t.name.c_str());
-        return false;
-      }
-      opt.topics.push_back(t);
-    } else if (a == "--bootstrap-file") {
-      const char* v = value("--bootstrap-file");
-      if (!v) return false;
-      opt.bootstrap_file = v;
-    } else if (a == "--control") {
-      const char* v = value("--control");
-      if (!v) return false;
-      opt.control_fifo = v;
-    } else if (a == "--no-stdin") {
-      opt.stdin_control = false;
-    } else if (a == "-h" || a == "--help") {
-      usage(stdout);
-      std::exit(exit_ok);
-    } else {
-      std::fprintf(stderr, "txengine-devbroker: unknown argument '%s'\n", a.c_str());
+//! "NAME[:PARTITIONS]" (8 partitions by default); false with `error`.
+bool parse_topic(const std::string& spec, topic_spec& out, std::string& error) {
+  out = topic_spec{spec, 8};
+  auto colon = spec.rfind(':');
+  if (colon != std::string::npos) {
+    out.name = spec.substr(0, colon);
+    uint64_t n = 0;
+    if (!txengine::cli::parse_u64(spec.substr(colon + 1), n) || n < 1 || n > max_partitions) {
+      error = "partitions of '" + spec + "' must be 1.." + std::to_string(max_partitions);
       return false;
     }
+    out.partitions = static_cast<int>(n);
+  }
+  if (!valid_topic_name(out.name)) {
+    error = "invalid topic name '" + out.name + "'";
+    return false;
+  }
+  return true;
+}
+
+void add_options(CLI::App& app, options& opt, std::vector<std::string>& topics) {
+  namespace cli = txengine::cli;
+  cli::add_number(app, "--brokers", opt.brokers, "brokers of the mock cluster", 1, max_brokers);
+  app.add_option("--topic", topics,
+                 "a topic to create, NAME[:PARTITIONS] (partitions 1..256, default 8); repeatable (default "
+                 "txengine.orders.finalized:8)")
+      ->type_name("NAME[:PARTITIONS]")
+      ->check(CLI::Validator(
+          [](std::string& spec) {
+            topic_spec t;
+            std::string error;
+            return parse_topic(spec, t, error) ? std::string() : error;
+          },
+          "", "topic"));
+  cli::add_number(app, "--replication", opt.replication, "replication factor (at most --brokers)", 1, max_brokers);
+  app.add_option("--bootstrap-file", opt.bootstrap_file, "also write the bootstrap address to this file")
+      ->type_name("PATH");
+  app.add_option("--control", opt.control_fifo, "read control commands from this FIFO too")->type_name("FIFO");
+  app.add_flag("--no-stdin", "do not read control commands from stdin");
+  app.footer(
+      "Starts librdkafka's mock Kafka cluster on 127.0.0.1, creates the topics, prints the bootstrap address on one "
+      "line on stdout, and runs until SIGTERM/SIGINT.\nControl commands (one per line on stdin or the FIFO): down | "
+      "up | status. Signals: SIGUSR1 = down, SIGUSR2 = up.");
+}
+
+//! The command line; -1 to go on, else the exit code.
+int parse_args(int argc, char** argv, options& opt) {
+  CLI::App app{"txengine-devbroker: a Kafka cluster for development and tests (librdkafka's mock cluster)",
+               "txengine-devbroker"};
+  std::vector<std::string> topics;
+  add_options(app, opt, topics);
+  if (int code = txengine::cli::parse(app, argc, argv); code >= 0) return code;
+  opt.stdin_control = app.count("--no-stdin") == 0;
+  for (const auto& spec : topics) {
+    topic_spec t;
+    std::string error;
+    parse_topic(spec, t, error);
+    opt.topics.push_back(t);
   }
   if (opt.replication > opt.brokers) opt.replication = opt.brokers;
   if (opt.topics.empty()) opt.topics.push_back({"txengine.orders.finalized", 8});
-  return true;
+  return -1;
 }
 
 class broker {
@@ -200,98 +183,111 @@ void control_loop(broker& b, int fd, const std::atomic<bool>& stop, const std::s
   if (!fifo_path.empty()) ::close(fd);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  options opt;
-  if (!parse_args(argc, argv, opt)) {
-    usage(stderr);
-    return exit_usage;
+//! The librdkafka handle that hosts the mock cluster, and the cluster; destroyed in that order reversed.
+struct cluster {
+  rd_kafka_t* rk = nullptr;
+  rd_kafka_mock_cluster_t* mc = nullptr;
+  ~cluster() {
+    if (mc) rd_kafka_mock_cluster_destroy(mc);
+    if (rk) rd_kafka_destroy(rk);
   }
+};
 
-  // Signals are taken by sigwait below, in the main thread only.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP}) sigaddset(&sigs, s);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
+//! Starts the brokers and creates the topics; false with the error printed.
+bool start_cluster(const options& opt, cluster& c) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   // The handle only hosts the mock cluster; keep its own logging quiet.
   rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!rk) {
+  c.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!c.rk) {
     std::fprintf(stderr, "txengine-devbroker: rd_kafka_new: %s\n", errstr);
-    return exit_failed;
+    return false;
   }
-  rd_kafka_mock_cluster_t* mc = rd_kafka_mock_cluster_new(rk, opt.brokers);
-  if (!mc) {
+  c.mc = rd_kafka_mock_cluster_new(c.rk, static_cast<int>(opt.brokers));
+  if (!c.mc) {
     std::fprintf(stderr, "txengine-devbroker: could not create the mock cluster\n");
-    rd_kafka_destroy(rk);
-    return exit_failed;
+    return false;
   }
   for (const auto& t : opt.topics) {
-    rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, t.name.c_str(), t.partitions, opt.replication);
+    rd_kafka_resp_err_t err =
+        rd_kafka_mock_topic_create(c.mc, t.name.c_str(), t.partitions, static_cast<int>(opt.replication));
     if (err) {
       std::fprintf(stderr, "txengine-devbroker: topic %s: %s\n", t.name.c_str(), rd_kafka_err2str(err));
-      rd_kafka_mock_cluster_destroy(mc);
-      rd_kafka_destroy(rk);
-      return exit_failed;
+      return false;
     }
-    std::fprintf(stderr, "txengine-devbroker: topic %s partitions=%d replication=%d\n", t.name.c_str(),
+    std::fprintf(stderr, "txengine-devbroker: topic %s partitions=%d replication=%u\n", t.name.c_str(),
                  t.partitions, opt.replication);
   }
+  return true;
+}
 
-  const std::string bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
-  if (!opt.bootstrap_file.empty()) {
-    // Written to a temporary name then renamed, so a reader never sees a partial line.
-    std::string tmp = opt.bootstrap_file + ".tmp";
-    FILE* f = std::fopen(tmp.c_str(), "w");
-    if (!f || std::fprintf(f, "%s\n", bootstrap.c_str()) < 0 || std::fclose(f) != 0 ||
-        std::rename(tmp.c_str(), opt.bootstrap_file.c_str()) != 0) {
-      std::fprintf(stderr, "txengine-devbroker: cannot write %s: %s\n", opt.bootstrap_file.c_str(),
-                   std::strerror(errno));
-      rd_kafka_mock_cluster_destroy(mc);
-      rd_kafka_destroy(rk);
-      return exit_failed;
-    }
+//! Written to a temporary name then renamed, so a reader never sees a partial line.
+bool write_bootstrap_file(const std::string& path, const std::string& bootstrap) {
+  std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f || std::fprintf(f, "%s\n", bootstrap.c_str()) < 0 || std::fclose(f) != 0 ||
+      std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::fprintf(stderr, "txengine-devbroker: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+    return false;
   }
+  return true;
+}
+
+//! The threads reading control commands from stdin and the FIFO.
+std::vector<std::thread> start_control(const options& opt, broker& b, const std::atomic<bool>& stop) {
+  std::vector<std::thread> threads;
+  if (opt.stdin_control) threads.emplace_back([&] { control_loop(b, STDIN_FILENO, stop, ""); });
+  if (opt.control_fifo.empty()) return threads;
+  if (::mkfifo(opt.control_fifo.c_str(), 0600) != 0 && errno != EEXIST) {
+    std::fprintf(stderr, "txengine-devbroker: mkfifo %s: %s\n", opt.control_fifo.c_str(), std::strerror(errno));
+    return threads;
+  }
+  // O_NONBLOCK: opening for reading does not wait for a writer.
+  int fd = ::open(opt.control_fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  if (fd < 0)
+    std::fprintf(stderr, "txengine-devbroker: open %s: %s\n", opt.control_fifo.c_str(), std::strerror(errno));
+  else
+    threads.emplace_back([&, fd] { control_loop(b, fd, stop, opt.control_fifo); });
+  return threads;
+}
+
+//! SIGUSR1 takes the brokers down, SIGUSR2 up; any other of `signals` returns.
+void wait_for_stop(const sigset_t& signals, broker& b) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGUSR1) reply(b.set_all(false));
+    else if (sig == SIGUSR2) reply(b.set_all(true));
+    else return;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opt;
+  if (int code = parse_args(argc, argv, opt); code >= 0) return code;
+  // Signals are taken by sigwait, in the main thread only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  cluster c;
+  if (!start_cluster(opt, c)) return exit_failed;
+  const std::string bootstrap = rd_kafka_mock_cluster_bootstraps(c.mc);
+  if (!opt.bootstrap_file.empty() && !write_bootstrap_file(opt.bootstrap_file, bootstrap)) return exit_failed;
   std::printf("%s\n", bootstrap.c_str());
   std::fflush(stdout);
 
-  broker b(mc, opt.brokers);
+  broker b(c.mc, static_cast<int>(opt.brokers));
   std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  if (opt.stdin_control) threads.emplace_back([&] { control_loop(b, STDIN_FILENO, stop, ""); });
-  if (!opt.control_fifo.empty()) {
-    if (::mkfifo(opt.control_fifo.c_str(), 0600) != 0 && errno != EEXIST) {
-      std::fprintf(stderr, "txengine-devbroker: mkfifo %s: %s\n", opt.control_fifo.c_str(), std::strerror(errno));
-    } else {
-      // O_NONBLOCK: opening for reading does not wait for a writer.
-      int fd = ::open(opt.control_fifo.c_str(), O_RDONLY | O_NONBLOCK);
-      if (fd < 0)
-        std::fprintf(stderr, "txengine-devbroker: open %s: %s\n", opt.control_fifo.c_str(), std::strerror(errno));
-      else
-        threads.emplace_back([&, fd] { control_loop(b, fd, stop, opt.control_fifo); });
-    }
-  }
-
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&sigs, &sig) != 0) continue;
-    if (sig == SIGUSR1) {
-      reply(b.set_all(false));
-    } else if (sig == SIGUSR2) {
-      reply(b.set_all(true));
-    } else {
-      break;
-    }
-  }
+  std::vector<std::thread> threads = start_control(opt, b, stop);
+  wait_for_stop(signals, b);
   stop = true;
   for (auto& t : threads) t.join();
-  rd_kafka_mock_cluster_destroy(mc);
-  rd_kafka_destroy(rk);
   if (!opt.bootstrap_file.empty()) std::remove(opt.bootstrap_file.c_str());
   reply("stopped");
   return exit_ok;

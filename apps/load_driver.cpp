@@ -1,8 +1,5 @@
 #include "apps/load_driver.hpp"
 
-#include <cerrno>
-#include <cstdlib>
-
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -156,16 +153,6 @@ load_result run_load(engine& eng, workload& load, const load_options& options) {
   auto future = done.get_future();
   eng.system().spawn(driver_behavior, &eng, &load, options, &done);
   return future.get();
-}
-
-bool parse_u64(const char* text, uint64_t& out) {
-  if (!text || !*text || *text == '-') return false;
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (*end || errno) return false;
-  out = v;
-  return true;
 }
 
 }  // namespace txengine

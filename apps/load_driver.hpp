@@ -69,7 +69,4 @@ struct load_result {
 //! Runs `orders` commands of `load` through `eng`, `concurrency` at a time; blocks until done.
 load_result run_load(engine& eng, workload& load, const load_options& options);
 
-//! A flag's value as an unsigned decimal number: no sign, nothing after it, no overflow.
-bool parse_u64(const char* text, uint64_t& out);
-
 }  // namespace txengine

@@ -1,9 +1,10 @@
 #pragma once
+#include "apps/cli.hpp"
 
 namespace txengine {
 
-//! `txengine serve [--listen HOST:PORT] [--keys FILE] ...`: runs the network server until
-//! SIGINT or SIGTERM.
-int run_serve(int argc, char** argv);
+//! Adds `serve` (--config FILE, --listen HOST:PORT, --keys FILE, ...) to txengine's command
+//! line; running it serves until SIGINT or SIGTERM and returns the exit code.
+cli::command serve_command(CLI::App& txengine_app);
 
 }  // namespace txengine

@@ -22,11 +22,13 @@
 #include <vector>
 
 #include "persistence/audit.hpp"
+#include "apps/mysql_cli.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
 #include "persistence/split_commit.hpp"
 
 using namespace txengine::persistence;
+namespace cli = txengine::cli;
 
 namespace {
 
@@ -38,15 +40,23 @@ struct options {
   bool json = false;
 };
 
-void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: txaudit [--mysql URI] [--db-prefix P] [--databases D] [--tables T]\n"
-               "               [--acks FILE]... [--wait-final SECONDS] [--json]\n"
-               "  --acks FILE          a txbench --ack-log: every line's order must be committed with\n"
-               "                       the final state the client heard\n"
-               "  --wait-final SECONDS wait up to this long for every order to be final (a restarted\n"
-               "                       engine resuming its orders); default 0: check once\n"
-               "exit: 0 every check holds, 1 a check failed, 2 usage, 3 MySQL could not be read\n");
+void add_options(CLI::App& app, options& o) {
+  cli::add_mysql_endpoint(app, o.endpoint,
+                          "the server, mysql://USER:PASSWORD@HOST:PORT (default: TXENGINE_MYSQL_URI or the private "
+                          "server)");
+  app.add_option("--db-prefix,--prefix", o.layout.prefix, "databases P_0 .. P_<D-1>")->capture_default_str()->type_name("P");
+  cli::add_number(app, "--databases", o.layout.databases, "wallet id mod D picks the database", 1);
+  cli::add_number(app, "--tables", o.layout.tables, "wallet id mod T picks the table", 1);
+  app.add_option("--acks", o.ack_logs,
+                 "a txbench --ack-log: every line's order must be committed with the final state the client heard "
+                 "(repeatable)")
+      ->type_name("FILE");
+  cli::add_real(app, "--wait-final", o.wait_final_s,
+                "wait up to this many seconds for every order to be final (a restarted engine resuming its orders); "
+                "0: check once",
+                0);
+  app.add_flag("--json", o.json, "the result as one JSON object");
+  app.footer("exit: 0 every check holds, 1 a check failed, 2 usage, 3 MySQL could not be read");
 }
 
 struct ack {
@@ -103,151 +113,129 @@ bool read_acks(const std::string& path, std::vector<ack>& out) {
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "txaudit: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--mysql") {
-      std::string error;
-      if (!parse_mysql_uri(value(), o.endpoint, &error)) {
-        std::fprintf(stderr, "txaudit: --mysql: %s\n", error.c_str());
-        return 2;
-      }
-    } else if (a == "--db-prefix") o.layout.prefix = value();
-    else if (a == "--databases") o.layout.databases = static_cast<uint32_t>(std::atol(value().c_str()));
-    else if (a == "--tables") o.layout.tables = static_cast<uint32_t>(std::atol(value().c_str()));
-    else if (a == "--acks") o.ack_logs.push_back(value());
-    else if (a == "--wait-final") o.wait_final_s = std::atof(value().c_str());
-    else if (a == "--json") o.json = true;
-    else if (a == "--help" || a == "-h") {
-      usage(stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "txaudit: unknown option '%s'\n", a.c_str());
-      usage(stderr);
-      return 2;
-    }
-  }
-  std::string error;
-  if (!o.layout.valid(&error)) {
-    std::fprintf(stderr, "txaudit: %s\n", error.c_str());
-    return 2;
-  }
-  std::vector<ack> acks;
-  for (const auto& path : o.ack_logs)
-    if (!read_acks(path, acks)) {
-      std::fprintf(stderr, "txaudit: cannot read %s\n", path.c_str());
-      return 2;
-    }
-
-  mysql_thread_scope scope;
+//! What the checks found, for the report.
+struct result {
   findings f;
   audit_report ledger;
   double waited_s = 0;
-  try {
-    mysql_connection conn(o.endpoint);
-    // 1. Every order final: a restarted engine drives what it resumed to a final state.
-    auto start = std::chrono::steady_clock::now();
-    auto deadline = start + std::chrono::duration<double>(o.wait_final_s);
-    for (;;) {
-      if (count_open_side_rows(conn, o.layout) == 0 || std::chrono::steady_clock::now() >= deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling a condition, bounded by the deadline
-    }
-    waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    // The order rows decide (the ledger audit below checks the side table against them).
-    f.open_orders = count_open_orders(conn, o.layout, nullptr);
-    if (f.open_orders) count_open_orders(conn, o.layout, &f);
+};
 
-    // Prepared branches of this prefix: the batches they belong to are decided (committed) or
-    // not only once the engine starts again and settles them.
-    {
-      bulk_connection xa(o.endpoint);
-      f.prepared_branches = prepared_branches(xa, xa_branch_prefix(o.layout.prefix));
-      if (f.prepared_branches > 0)
-        f.add(std::to_string(f.prepared_branches) +
-              " order-side branches are prepared, not settled: start the engine once (it commits the decided "
-              "ones and rolls back the others), then audit");
-    }
-
-    // 2. The ledger.
-    audit_options ao;
-    ao.orders_zero_sum = f.open_orders == 0;  // a mid-phase order legitimately does not sum to zero
-    ledger = audit(conn, o.layout, ao);
-
-    // 3. Request ids and duplicate applications; 4. acknowledged orders.
-    std::unordered_map<uint64_t, std::pair<int, std::string>> state_by_order;  // id -> (state, request id)
-    std::unordered_set<std::string> request_ids;
-    for (uint32_t d = 0; d < o.layout.databases; ++d)
-      for (uint32_t t : o.layout.tables_in(d)) {
-        auto rs = conn.query("SELECT id, tenant, request_id, state, is_final FROM " + o.layout.table_at("orders", d, t));
-        while (rs->next()) {
-          ++f.orders;
-          uint64_t id = rs->getUInt64(1);
-          std::string rid = std::to_string(rs->getUInt(2)) + "/" + std::string(rs->getString(3));
-          if (!request_ids.insert(rid).second) {
-            ++f.duplicate_request_ids;
-            f.add("request id " + rid + " belongs to more than one order (one is " + std::to_string(id) + ")");
-          }
-          state_by_order[id] = {rs->getInt(5) ? rs->getInt(4) : -1, std::string(rs->getString(3))};
-        }
-        // Per wallet and order at most one try, one confirm, one cancel, one one-step change; a
-        // phase-4 row (try and confirm stored together) counts as a try and as a confirm.
-        auto dup = conn.query(
-            "SELECT wallet_id, order_id, tries, confirms, cancels, directs FROM (SELECT wallet_id, order_id, "
-            "CAST(SUM(phase IN (0,4)) AS UNSIGNED) tries, CAST(SUM(phase IN (1,4)) AS UNSIGNED) confirms, "
-            "CAST(SUM(phase=2) AS UNSIGNED) cancels, CAST(SUM(phase=3) AS UNSIGNED) directs FROM " +
-            o.layout.table_at("fund_movements", d, t) +
-            " GROUP BY wallet_id, order_id) x WHERE tries > 1 OR confirms > 1 OR cancels > 1 OR directs > 1");
-        while (dup->next()) {
-          ++f.duplicate_movements;
-          f.add("wallet " + std::to_string(dup->getUInt64(1)) + " has movements of order " +
-                std::to_string(dup->getUInt64(2)) + " applied more than once (tries " +
-                std::to_string(dup->getUInt64(3)) + ", confirms " + std::to_string(dup->getUInt64(4)) + ", cancels " +
-                std::to_string(dup->getUInt64(5)) + ", one-step " + std::to_string(dup->getUInt64(6)) + ")");
-        }
-      }
-    // An open TCC record (tried) of a final order would hold its wallet's funds forever.
-    for (uint32_t d = 0; d < o.layout.databases; ++d)
-      for (uint32_t t : o.layout.tables_in(d)) {
-        auto rs = conn.query("SELECT wallet_id, order_id FROM " + o.layout.table_at("tcc_records", d, t) +
-                             " WHERE state = 0 AND try_result = 0");
-        while (rs->next()) {
-          auto it = state_by_order.find(rs->getUInt64(2));
-          if (it == state_by_order.end() || it->second.first != -1) {
-            ++f.stale_tcc;
-            f.add("wallet " + std::to_string(rs->getUInt64(1)) + " holds an open TCC record of order " +
-                  std::to_string(rs->getUInt64(2)) + (it == state_by_order.end() ? " (no such order)" : " (final)"));
-          }
-        }
-      }
-    for (const auto& a : acks) {
-      ++f.acks;
-      auto it = state_by_order.find(a.order);
-      if (it == state_by_order.end()) {
-        ++f.acks_missing;
-        f.add("acknowledged order " + std::to_string(a.order) + " (" + a.request_id + ") is not committed");
-      } else if (it->second.first != a.state || it->second.second != a.request_id) {
-        ++f.acks_wrong_state;
-        f.add("acknowledged order " + std::to_string(a.order) + " (" + a.request_id + ", state " +
-              std::to_string(a.state) + ") is committed as state " + std::to_string(it->second.first) +
-              " (-1: not final), request id " + it->second.second);
-      }
-    }
-  } catch (const sql::SQLException& e) {
-    std::fprintf(stderr, "txaudit: MySQL %s: %s (error %d)\n", o.endpoint.describe().c_str(), e.what(),
-                 e.getErrorCode());
-    return 3;
+//! 1. Every order final: a restarted engine drives what it resumed to a final state.
+void check_final(mysql_connection& conn, const options& o, result& r) {
+  findings& f = r.f;
+  double& waited_s = r.waited_s;
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + std::chrono::duration<double>(o.wait_final_s);
+  for (;;) {
+    if (count_open_side_rows(conn, o.layout) == 0 || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling a condition, bounded by the deadline
   }
+  waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // The order rows decide (the ledger audit below checks the side table against them).
+  f.open_orders = count_open_orders(conn, o.layout, nullptr);
+  if (f.open_orders) count_open_orders(conn, o.layout, &f);
+}
 
+//! Prepared branches of this prefix: the batches they belong to are decided (committed) or
+//! not only once the engine starts again and settles them.
+void check_prepared(const options& o, findings& f) {
+  bulk_connection xa(o.endpoint);
+  f.prepared_branches = prepared_branches(xa, xa_branch_prefix(o.layout.prefix));
+  if (f.prepared_branches > 0)
+    f.add(std::to_string(f.prepared_branches) +
+          " order-side branches are prepared, not settled: start the engine once (it commits the decided "
+          "ones and rolls back the others), then audit");
+}
+
+//! Request ids used once, movements applied once; fills `state_by_order`.
+void check_orders(mysql_connection& conn, const options& o, findings& f,
+                  std::unordered_map<uint64_t, std::pair<int, std::string>>& state_by_order) {
+  std::unordered_set<std::string> request_ids;
+  for (uint32_t d = 0; d < o.layout.databases; ++d)
+    for (uint32_t t : o.layout.tables_in(d)) {
+      auto rs = conn.query("SELECT id, tenant, request_id, state, is_final FROM " + o.layout.table_at("orders", d, t));
+      while (rs->next()) {
+        ++f.orders;
+        uint64_t id = rs->getUInt64(1);
+        std::string rid = std::to_string(rs->getUInt(2)) + "/" + std::string(rs->getString(3));
+        if (!request_ids.insert(rid).second) {
+          ++f.duplicate_request_ids;
+          f.add("request id " + rid + " belongs to more than one order (one is " + std::to_string(id) + ")");
+        }
+        state_by_order[id] = {rs->getInt(5) ? rs->getInt(4) : -1, std::string(rs->getString(3))};
+      }
+      // Per wallet and order at most one try, one confirm, one cancel, one one-step change; a
+      // phase-4 row (try and confirm stored together) counts as a try and as a confirm.
+      auto dup = conn.query(
+          "SELECT wallet_id, order_id, tries, confirms, cancels, directs FROM (SELECT wallet_id, order_id, "
+          "CAST(SUM(phase IN (0,4)) AS UNSIGNED) tries, CAST(SUM(phase IN (1,4)) AS UNSIGNED) confirms, "
+          "CAST(SUM(phase=2) AS UNSIGNED) cancels, CAST(SUM(phase=3) AS UNSIGNED) directs FROM " +
+          o.layout.table_at("fund_movements", d, t) +
+          " GROUP BY wallet_id, order_id) x WHERE tries > 1 OR confirms > 1 OR cancels > 1 OR directs > 1");
+      while (dup->next()) {
+        ++f.duplicate_movements;
+        f.add("wallet " + std::to_string(dup->getUInt64(1)) + " has movements of order " +
+              std::to_string(dup->getUInt64(2)) + " applied more than once (tries " +
+              std::to_string(dup->getUInt64(3)) + ", confirms " + std::to_string(dup->getUInt64(4)) + ", cancels " +
+              std::to_string(dup->getUInt64(5)) + ", one-step " + std::to_string(dup->getUInt64(6)) + ")");
+      }
+    }
+}
+
+//! An open TCC record (tried) of a final order would hold its wallet's funds forever.
+void check_tcc(mysql_connection& conn, const options& o, findings& f,
+               const std::unordered_map<uint64_t, std::pair<int, std::string>>& state_by_order) {
+  for (uint32_t d = 0; d < o.layout.databases; ++d)
+    for (uint32_t t : o.layout.tables_in(d)) {
+      auto rs = conn.query("SELECT wallet_id, order_id FROM " + o.layout.table_at("tcc_records", d, t) +
+                           " WHERE state = 0 AND try_result = 0");
+      while (rs->next()) {
+        auto it = state_by_order.find(rs->getUInt64(2));
+        if (it == state_by_order.end() || it->second.first != -1) {
+          ++f.stale_tcc;
+          f.add("wallet " + std::to_string(rs->getUInt64(1)) + " holds an open TCC record of order " +
+                std::to_string(rs->getUInt64(2)) + (it == state_by_order.end() ? " (no such order)" : " (final)"));
+        }
+      }
+    }
+}
+
+//! Every acknowledged order committed with the state the client heard.
+void check_acks(const std::vector<ack>& acks, findings& f,
+                const std::unordered_map<uint64_t, std::pair<int, std::string>>& state_by_order) {
+  for (const auto& a : acks) {
+    ++f.acks;
+    auto it = state_by_order.find(a.order);
+    if (it == state_by_order.end()) {
+      ++f.acks_missing;
+      f.add("acknowledged order " + std::to_string(a.order) + " (" + a.request_id + ") is not committed");
+    } else if (it->second.first != a.state || it->second.second != a.request_id) {
+      ++f.acks_wrong_state;
+      f.add("acknowledged order " + std::to_string(a.order) + " (" + a.request_id + ", state " +
+            std::to_string(a.state) + ") is committed as state " + std::to_string(it->second.first) +
+            " (-1: not final), request id " + it->second.second);
+    }
+  }
+}
+
+void run_checks(const options& o, const std::vector<ack>& acks, result& r) {
+  mysql_connection conn(o.endpoint);
+  check_final(conn, o, r);
+  check_prepared(o, r.f);
+  audit_options ao;
+  ao.orders_zero_sum = r.f.open_orders == 0;  // a mid-phase order legitimately does not sum to zero
+  r.ledger = audit(conn, o.layout, ao);
+  std::unordered_map<uint64_t, std::pair<int, std::string>> state_by_order;  // id -> (state, request id)
+  check_orders(conn, o, r.f, state_by_order);
+  check_tcc(conn, o, r.f, state_by_order);
+  check_acks(acks, r.f, state_by_order);
+}
+
+//! Prints the result; true when every check holds.
+bool report(const options& o, const result& r) {
+  const findings& f = r.f;
+  const audit_report& ledger = r.ledger;
+  double waited_s = r.waited_s;
   bool ok = ledger.ok && f.open_orders == 0 && f.duplicate_request_ids == 0 && f.duplicate_movements == 0 &&
             f.stale_tcc == 0 && f.acks_missing == 0 && f.acks_wrong_state == 0 && f.prepared_branches == 0;
   if (o.json) {
@@ -272,5 +260,35 @@ int main(int argc, char** argv) {
   }
   for (const auto& p : f.problems) std::fprintf(o.json ? stderr : stdout, "  %s\n", p.c_str());
   if (o.json && !ledger.ok) std::fprintf(stderr, "ledger %s\n", ledger.summary().c_str());
-  return ok ? 0 : 1;
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"txaudit: read-only checks of what an engine committed in MySQL", "txaudit"};
+  options o;
+  add_options(app, o);
+  if (int code = cli::parse(app, argc, argv); code >= 0) return code;
+  std::string error;
+  if (!o.layout.valid(&error)) {
+    std::fprintf(stderr, "txaudit: %s\n", error.c_str());
+    return 2;
+  }
+  std::vector<ack> acks;
+  for (const auto& path : o.ack_logs)
+    if (!read_acks(path, acks)) {
+      std::fprintf(stderr, "txaudit: cannot read %s\n", path.c_str());
+      return 2;
+    }
+  mysql_thread_scope scope;
+  result r;
+  try {
+    run_checks(o, acks, r);
+  } catch (const sql::SQLException& e) {
+    std::fprintf(stderr, "txaudit: MySQL %s: %s (error %d)\n", o.endpoint.describe().c_str(), e.what(),
+                 e.getErrorCode());
+    return 3;
+  }
+  return report(o, r) ? 0 : 1;
 }

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "apps/client_cli.hpp"
 #include "protocol/client.hpp"
 
 using namespace txengine;
@@ -56,27 +57,34 @@ struct options {
   double drain_s = 30;
 };
 
-void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: txbench [--server HOST:PORT] [--connections N] [--duration SECONDS]\n"
-               "               [--mix transfer|pay_hot|mixed] [--window N] [--wallets N] [--json]\n"
-               "               [--csv FILE] [--ack-log FILE] [--unanswered-log FILE] [--replay FILE]\n"
-               "               [--retry-unavailable MS] [--drain-s SECONDS] [--key-id ID --secret S]\n"
-               "  --window N    requests in flight per connection (closed loop; default 256)\n"
-               "  --wallets N   user wallets created and funded before the run (default 1000)\n"
-               "  --csv FILE    one line per acknowledged request: latency_us,code\n"
-               "  --ack-log FILE  one line per order answered with a final state:\n"
-               "                  request_id order_id amount state (5 succeeded, 6 failed)\n"
-               "  --unanswered-log FILE  the order commands still unanswered at the end (connection\n"
-               "                  lost, drain timeout): request_id kind source destination amount\n"
-               "  --replay FILE   first resend the commands of an --unanswered-log, same request ids\n"
-               "                  (after a crash: each must get its original order, never a second one)\n"
-               "  --drain-s SECONDS  after the load, wait this long for outstanding answers (default 30)\n"
-               "  --retry-unavailable MS  resend a request answered `unavailable` after MS (default 50;\n"
-               "                  0: count it as an error)\n"
-               "mixes: transfer (user to user), pay_hot (every payment to one merchant),\n"
-               "       mixed (70%% transfer, 20%% pay to 10 merchants, 10%% wallet queries),\n"
-               "       with_top_ups (60%% transfer, 20%% pay to 10 merchants, 20%% top-ups through channel 1)\n");
+void add_options(CLI::App& app, options& o) {
+  cli::add_client_options(app, o.server);
+  cli::add_number(app, "--connections", o.connections, "connections to the server", 1);
+  cli::add_real(app, "--duration", o.duration_s, "seconds of load", 0.1);
+  cli::add_choice(app, "--mix", o.mix,
+                  "transfer (user to user), pay_hot (every payment to one merchant), mixed (70% transfer, 20% pay to "
+                  "10 merchants, 10% wallet queries), with_top_ups (60% transfer, 20% pay to 10 merchants, 20% "
+                  "top-ups through channel 1)",
+                  {"transfer", "pay_hot", "mixed", "with_top_ups"});
+  cli::add_number(app, "--window", o.window, "requests in flight per connection (closed loop)", 1);
+  cli::add_number(app, "--wallets", o.wallets, "user wallets created and funded before the run", 2);
+  app.add_flag("--json", o.json, "the result as one JSON object");
+  app.add_option("--csv", o.csv, "one line per acknowledged request: latency_us,code")->type_name("FILE");
+  app.add_option("--ack-log", o.ack_log,
+                 "one line per order answered with a final state: request_id order_id amount state (5 succeeded, "
+                 "6 failed)")
+      ->type_name("FILE");
+  app.add_option("--unanswered-log", o.unanswered_log,
+                 "the order commands still unanswered at the end (connection lost, drain timeout): request_id kind "
+                 "source destination amount")
+      ->type_name("FILE");
+  app.add_option("--replay", o.replay,
+                 "first resend the commands of an --unanswered-log, same request ids (after a crash: each must get "
+                 "its original order, never a second one)")
+      ->type_name("FILE");
+  cli::add_number(app, "--retry-unavailable", o.retry_unavailable_ms,
+                  "resend a request answered `unavailable` after this many ms (0: count it as an error)");
+  cli::add_real(app, "--drain-s", o.drain_s, "after the load, wait this long (seconds) for outstanding answers", 0);
 }
 
 struct setup_result {
@@ -287,164 +295,177 @@ double percentile(const std::vector<uint32_t>& sorted, double p) {
   return sorted[i];
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "txbench: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--server") {
-      if (!parse_address(value(), o.server.host, o.server.port)) {
-        std::fprintf(stderr, "txbench: --server expects HOST:PORT\n");
-        return 2;
-      }
-    } else if (a == "--connections") o.connections = std::max(1, std::atoi(value().c_str()));
-    else if (a == "--duration") o.duration_s = std::max(0.1, std::atof(value().c_str()));
-    else if (a == "--mix") o.mix = value();
-    else if (a == "--window") o.window = std::max(1, std::atoi(value().c_str()));
-    else if (a == "--wallets") o.wallets = std::max(2, std::atoi(value().c_str()));
-    else if (a == "--json") o.json = true;
-    else if (a == "--csv") o.csv = value();
-    else if (a == "--ack-log") o.ack_log = value();
-    else if (a == "--unanswered-log") o.unanswered_log = value();
-    else if (a == "--replay") o.replay = value();
-    else if (a == "--drain-s") o.drain_s = std::max(0.0, std::atof(value().c_str()));
-    else if (a == "--retry-unavailable") o.retry_unavailable_ms = static_cast<uint32_t>(std::max(0, std::atoi(value().c_str())));
-    else if (a == "--key-id") o.server.key_id = value();
-    else if (a == "--secret") o.server.secret = value();
-    else if (a == "--help" || a == "-h") {
-      usage(stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "txbench: unknown option '%s'\n", a.c_str());
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (o.mix != "transfer" && o.mix != "pay_hot" && o.mix != "mixed" && o.mix != "with_top_ups") {
-    std::fprintf(stderr, "txbench: --mix must be transfer, pay_hot, mixed or with_top_ups\n");
-    return 2;
-  }
-  setup_result s;
-  std::string error;
-  std::fprintf(stderr, "txbench: creating and funding %u wallets on %s:%u ...\n", o.wallets, o.server.host.c_str(),
-               static_cast<unsigned>(o.server.port));
-  if (!setup(o, s, error)) {
-    std::fprintf(stderr, "txbench: setup failed: %s\n", error.c_str());
-    return 3;
-  }
-
-  int ep = epoll_create1(0);
-  std::vector<connection> conns(o.connections);
-  for (uint32_t i = 0; i < o.connections; ++i) {
-    conns[i].fd = connect_socket(o.server, error);
-    if (conns[i].fd < 0) {
-      std::fprintf(stderr, "txbench: cannot connect: %s\n", error.c_str());
-      return 3;
-    }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u32 = i;
-    epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
-  }
-
-  std::mt19937_64 rng(now_ms());
-  std::string run = "txbench-" + std::to_string(now_ms()) + "-";
-  uint64_t seq = 0;
-  std::vector<uint32_t> latencies;
-  latencies.reserve(1 << 22);
-  std::vector<uint16_t> codes;
-  if (!o.csv.empty()) codes.reserve(1 << 22);
-  FILE* ack = o.ack_log.empty() ? nullptr : std::fopen(o.ack_log.c_str(), "w");
-  if (!o.ack_log.empty() && !ack) {
-    std::fprintf(stderr, "txbench: cannot write %s\n", o.ack_log.c_str());
-    return 2;
-  }
-  uint64_t acknowledged = 0, errors = 0, sent = 0, lost = 0;
+//! What a run counted, for the report.
+struct totals {
+  uint64_t acknowledged = 0, errors = 0, sent = 0, lost = 0, retried = 0;
   std::unordered_map<std::string, uint64_t> errors_by_code;
+  std::vector<uint32_t> latencies;  //!< of acknowledged requests (and of errors with --csv)
+  std::vector<uint16_t> codes;      //!< with --csv: the code of each latency
+  double elapsed_s = 0;
+};
 
-  std::vector<command> replay;
-  if (!o.replay.empty() && !read_commands(o.replay, replay, error)) {
-    std::fprintf(stderr, "txbench: %s\n", error.c_str());
-    return 2;
+//! The closed loop: `o.connections` non-blocking connections on one epoll, `o.window` requests
+//! in flight on each, for `o.duration_s`, then a drain of the answers still outstanding.
+class load_run {
+ public:
+  load_run(const options& o, const setup_result& s) : o_(o), s_(s) {}
+  ~load_run() {
+    for (auto& c : conns_)
+      if (c.fd >= 0) ::close(c.fd);
+    if (ep_ >= 0) ::close(ep_);
+    close_logs();
   }
-  size_t replay_next = 0;
-  uint64_t retried = 0;
 
-  std::string id_scratch;
-  Request r;
-  auto steady_ns = [] {
+  //! Opens the logs, reads the replay file and connects; false with `error` (and its exit code).
+  bool open(std::string& error, int& exit_code) {
+    exit_code = 2;
+    if (!o_.ack_log.empty() && !(ack_ = std::fopen(o_.ack_log.c_str(), "w"))) return fail(error, "cannot write " + o_.ack_log);
+    if (!o_.unanswered_log.empty() && !(unanswered_log_ = std::fopen(o_.unanswered_log.c_str(), "w")))
+      return fail(error, "cannot write " + o_.unanswered_log);
+    if (!o_.replay.empty() && !read_commands(o_.replay, replay_, error)) return false;
+    exit_code = 3;
+    ep_ = epoll_create1(0);
+    conns_.resize(o_.connections);
+    for (uint32_t i = 0; i < o_.connections; ++i) {
+      conns_[i].fd = connect_socket(o_.server, error);
+      if (conns_[i].fd < 0) return fail(error, "cannot connect: " + error);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u32 = i;
+      epoll_ctl(ep_, EPOLL_CTL_ADD, conns_[i].fd, &ev);
+    }
+    t_.latencies.reserve(1 << 22);
+    if (!o_.csv.empty()) t_.codes.reserve(1 << 22);
+    return true;
+  }
+
+  totals run() {
+    auto start = clock_type::now();
+    end_ = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o_.duration_s));
+    auto drain_deadline = end_ + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o_.drain_s));
+    next_progress_ = start + std::chrono::seconds(1);
+    for (uint32_t i = 0; i < conns_.size(); ++i) {
+      fill(conns_[i]);
+      flush(conns_[i], i);
+    }
+    std::vector<epoll_event> events(conns_.size());
+    open_ = conns_.size();
+    for (;;) {
+      auto now = clock_type::now();
+      if (sending_ && now >= end_) sending_ = false;
+      size_t outstanding = send_retries();
+      if (open_ == 0) break;  // every connection is gone (the server went away): nothing more can come
+      if (!sending_ && (outstanding == 0 || now >= drain_deadline)) break;
+      progress(now, start);
+      int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 100);
+      for (int e = 0; e < n; ++e) on_event(events[e]);
+    }
+    t_.elapsed_s = std::chrono::duration<double>(clock_type::now() - start).count();
+    for (auto& c : conns_) {
+      t_.lost += c.fd >= 0 ? in_flight(c) : 0;
+      if (c.fd >= 0) close_connection(c);
+    }
+    close_logs();
+    std::fprintf(stderr, "\n");
+    return std::move(t_);
+  }
+
+ private:
+  void close_logs() {
+    if (ack_) std::fclose(ack_);
+    if (unanswered_log_) std::fclose(unanswered_log_);
+    ack_ = unanswered_log_ = nullptr;
+  }
+  static bool fail(std::string& error, std::string what) {
+    error = std::move(what);
+    return false;
+  }
+  static int64_t steady_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
-  };
-  auto request_id_of = [&](const connection::sent& x) -> const std::string& {
-    if (x.replay >= 0) return replay[static_cast<size_t>(x.replay)].request_id;
-    id_scratch.assign(run);
-    id_scratch += std::to_string(x.seq);
-    return id_scratch;
-  };
-  auto transmit = [&](connection& c, const connection::sent& x) {
+  }
+  static size_t in_flight(const connection& c) { return c.outstanding.size() + c.retry_queue.size(); }
+
+  const std::string& request_id_of(const connection::sent& x) {
+    if (x.replay >= 0) return replay_[static_cast<size_t>(x.replay)].request_id;
+    id_scratch_.assign(run_);
+    id_scratch_ += std::to_string(x.seq);
+    return id_scratch_;
+  }
+
+  void transmit(connection& c, const connection::sent& x) {
     command cmd;
     cmd.kind = x.kind, cmd.source = x.source, cmd.destination = x.destination, cmd.amount = x.amount;
     if (x.kind != 'q') cmd.request_id = request_id_of(x);
-    build_request(cmd, s.currency, r);
+    build_request(cmd, s_.currency, request_);
     uint64_t corr = c.next_correlation++;
-    append_envelope_frame(c.out,
-                          make_request(corr, r, o.server.key_id, o.server.secret, now_ms(), o.server.deployment_id));
+    append_envelope_frame(
+        c.out, make_request(corr, request_, o_.server.key_id, o_.server.secret, now_ms(), o_.server.deployment_id));
     c.outstanding.emplace(corr, x);
-  };
-  auto make = [&](connection& c) {
+  }
+
+  //! The next command of the mix (or of the replay file, first).
+  connection::sent next_command() {
     connection::sent x{};
     x.start_ns = steady_ns();
-    if (replay_next < replay.size()) {
+    if (replay_next_ < replay_.size()) {
       // The commands a crash left unanswered go first, with their own request ids.
-      const command& cmd = replay[replay_next];
-      x.replay = static_cast<int64_t>(replay_next++);
+      const command& cmd = replay_[replay_next_];
+      x.replay = static_cast<int64_t>(replay_next_++);
       x.kind = cmd.kind, x.source = cmd.source, x.destination = cmd.destination, x.amount = cmd.amount;
+      return x;
+    }
+    x.seq = seq_++;
+    x.amount = 1 + static_cast<int64_t>(rng_() % 100);
+    uint64_t pick = rng_() % 100;
+    auto user = [&] { return s_.users[rng_() % s_.users.size()]; };
+    const std::string& mix = o_.mix;
+    if (mix == "transfer" || (mix == "mixed" && pick < 70) || (mix == "with_top_ups" && pick < 60)) {
+      x.kind = 't';
+      x.source = user();
+      x.destination = user();
+      while (x.destination == x.source) x.destination = user();
+    } else if (mix == "with_top_ups" && pick >= 80) {
+      // Through the provider: the order waits for its intent's commit and for the channel, so
+      // a crash finds some of them mid-way (recovery queries the provider).
+      x.kind = 'u';
+      x.source = user();
+    } else if (mix == "pay_hot" || mix == "with_top_ups" || pick < 90) {
+      x.kind = 'p';
+      x.source = user();
+      x.destination = mix == "pay_hot" ? s_.merchants[0] : s_.merchants[rng_() % s_.merchants.size()];
     } else {
-      x.seq = seq++;
-      x.amount = 1 + static_cast<int64_t>(rng() % 100);
-      uint64_t pick = rng() % 100;
-      auto user = [&] { return s.users[rng() % s.users.size()]; };
-      if (o.mix == "transfer" || (o.mix == "mixed" && pick < 70) || (o.mix == "with_top_ups" && pick < 60)) {
-        x.kind = 't';
-        x.source = user();
-        x.destination = user();
-        while (x.destination == x.source) x.destination = user();
-      } else if (o.mix == "with_top_ups" && pick >= 80) {
-        // Through the provider: the order waits for its intent's commit and for the channel, so
-        // a crash finds some of them mid-way (recovery queries the provider).
-        x.kind = 'u';
-        x.source = user();
-      } else if (o.mix == "pay_hot" || o.mix == "with_top_ups" || pick < 90) {
-        x.kind = 'p';
-        x.source = user();
-        x.destination = o.mix == "pay_hot" ? s.merchants[0] : s.merchants[rng() % s.merchants.size()];
-      } else {
-        x.kind = 'q';
-        x.source = user();
-        x.amount = 0;
-      }
+      x.kind = 'q';
+      x.source = user();
+      x.amount = 0;
     }
-    transmit(c, x);
-    ++sent;
-  };
-  auto in_flight = [](const connection& c) { return c.outstanding.size() + c.retry_queue.size(); };
-  auto send_due_retries = [&](connection& c) {
-    int64_t now = steady_ns();
-    while (!c.retry_queue.empty() && c.retry_queue.front().first <= now) {
-      transmit(c, c.retry_queue.front().second);
-      c.retry_queue.pop_front();
-    }
-  };
+    return x;
+  }
 
-  auto flush = [&](connection& c, uint32_t index) -> bool {
+  void fill(connection& c) {
+    while (in_flight(c) < o_.window) {
+      transmit(c, next_command());
+      ++t_.sent;
+    }
+  }
+
+  //! Resends the retries that are due; the requests still outstanding on open connections.
+  size_t send_retries() {
+    size_t outstanding = 0;
+    for (auto& c : conns_) outstanding += c.fd >= 0 ? in_flight(c) : 0;
+    int64_t now = steady_ns();
+    for (uint32_t i = 0; i < conns_.size(); ++i) {
+      auto& c = conns_[i];
+      if (c.fd < 0 || c.retry_queue.empty()) continue;
+      while (!c.retry_queue.empty() && c.retry_queue.front().first <= now) {
+        transmit(c, c.retry_queue.front().second);
+        c.retry_queue.pop_front();
+      }
+      flush(c, i);  // an error shows again on the next read, where the connection is closed
+    }
+    return outstanding;
+  }
+
+  bool flush(connection& c, uint32_t index) {
     while (c.out_pos < c.out.size()) {
       ssize_t n = ::send(c.fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
       if (n < 0) {
@@ -463,182 +484,191 @@ int main(int argc, char** argv) {
       epoll_event ev{};
       ev.events = EPOLLIN | (want ? static_cast<uint32_t>(EPOLLOUT) : 0u);
       ev.data.u32 = index;
-      epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+      epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
       c.want_write = want;
     }
     return true;
-  };
-
-  FILE* unanswered_log = o.unanswered_log.empty() ? nullptr : std::fopen(o.unanswered_log.c_str(), "w");
-  if (!o.unanswered_log.empty() && !unanswered_log) {
-    std::fprintf(stderr, "txbench: cannot write %s\n", o.unanswered_log.c_str());
-    return 2;
   }
-  // Order commands whose outcome is unknown (the server went away): a later run can --replay them.
-  auto remember_unanswered = [&](connection& c) {
+
+  void progress(clock_type::time_point now, clock_type::time_point start) {
+    if (now < next_progress_) return;
+    double t = std::chrono::duration<double>(now - start).count();
+    uint64_t answered = t_.acknowledged + t_.errors;
+    std::fprintf(stderr, "\r[%5.1fs] acknowledged %" PRIu64 "  errors %" PRIu64 "  %.0f ops/s (last second %" PRIu64 ")   ",
+                 t, t_.acknowledged, t_.errors, static_cast<double>(answered) / t, answered - last_answered_);
+    last_answered_ = answered;
+    next_progress_ += std::chrono::seconds(1);
+  }
+
+  //! Reads what the socket has; false when the connection is gone.
+  bool receive(connection& c) {
+    for (;;) {
+      ssize_t got = ::recv(c.fd, buf_.data(), buf_.size(), 0);
+      if (got > 0) {
+        c.splitter.feed(buf_.data(), static_cast<size_t>(got));
+        if (static_cast<size_t>(got) < buf_.size()) return true;
+        continue;
+      }
+      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      if (got < 0 && errno == EINTR) continue;
+      return false;
+    }
+  }
+
+  void on_reply(connection& c, const Reply& reply, uint64_t corr, int64_t now_ns) {
+    auto it = c.outstanding.find(corr);
+    if (it == c.outstanding.end()) return;
+    if (reply.code() == UNAVAILABLE && o_.retry_unavailable_ms > 0 && it->second.retries < o_.retries_max) {
+      // Retryable and nothing changed: the same request id again after a pause.
+      ++it->second.retries;
+      ++t_.retried;
+      c.retry_queue.emplace_back(now_ns + int64_t(o_.retry_unavailable_ms) * 1'000'000, it->second);
+      c.outstanding.erase(it);
+      return;
+    }
+    uint32_t us = static_cast<uint32_t>(std::min<int64_t>((now_ns - it->second.start_ns) / 1000, UINT32_MAX));
+    if (reply.code() == OK) {
+      ++t_.acknowledged;
+      t_.latencies.push_back(us);
+    } else {
+      ++t_.errors;
+      ++t_.errors_by_code[code_name(reply.code())];
+    }
+    if (ack_ && reply.has_order() && reply.order().order_id() != 0 &&
+        (reply.order().state() == ORDER_STATE_SUCCEEDED || reply.order().state() == ORDER_STATE_FAILED))
+      std::fprintf(ack_, "%s %" PRIu64 " %" PRId64 " %d\n", request_id_of(it->second).c_str(), reply.order().order_id(),
+                   it->second.amount, static_cast<int>(reply.order().state()));
+    if (!o_.csv.empty()) t_.codes.push_back(static_cast<uint16_t>(reply.code()));
+    if (!o_.csv.empty() && reply.code() != OK) t_.latencies.push_back(us);
+    c.outstanding.erase(it);
+  }
+
+  void on_event(const epoll_event& event) {
+    uint32_t index = event.data.u32;
+    auto& c = conns_[index];
+    if (c.fd < 0) return;
+    bool dead = false;
+    if (event.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+      dead = !receive(c);
+      std::string_view payload;
+      int64_t now_ns = steady_ns();
+      while (c.splitter.next(payload) == frame_splitter::status::frame) {
+        // One envelope reused for every reply: protobuf keeps its sub-messages allocated.
+        if (!envelope_.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
+            envelope_.content_case() != Envelope::kReply)
+          continue;
+        on_reply(c, envelope_.reply(), envelope_.correlation_id(), now_ns);
+      }
+      if (sending_) fill(c);
+    }
+    if (!dead && !flush(c, index)) dead = true;
+    if (dead) {
+      t_.lost += in_flight(c);
+      epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+      close_connection(c);
+      --open_;
+    }
+  }
+
+  //! Order commands whose outcome is unknown (the server went away): a later run can --replay them.
+  void close_connection(connection& c) {
     auto write = [&](const connection::sent& x) {
-      if (unanswered_log && x.kind != 'q')
-        std::fprintf(unanswered_log, "%s %c %" PRIu64 " %" PRIu64 " %" PRId64 "\n", request_id_of(x).c_str(), x.kind,
+      if (unanswered_log_ && x.kind != 'q')
+        std::fprintf(unanswered_log_, "%s %c %" PRIu64 " %" PRIu64 " %" PRId64 "\n", request_id_of(x).c_str(), x.kind,
                      x.source, x.destination, x.amount);
     };
     for (const auto& [corr, x] : c.outstanding) write(x);
     for (const auto& [due, x] : c.retry_queue) write(x);
     c.outstanding.clear();
     c.retry_queue.clear();
-  };
+    ::close(c.fd);
+    c.fd = -1;
+  }
 
-  auto start = clock_type::now();
-  auto end = start + std::chrono::duration<double>(o.duration_s);
-  auto next_progress = start + std::chrono::seconds(1);
-  uint64_t last_ack = 0;
-  bool sending = true;
-  for (uint32_t i = 0; i < conns.size(); ++i) {
-    while (in_flight(conns[i]) < o.window) make(conns[i]);
-    flush(conns[i], i);
-  }
-  std::vector<char> buf(256 * 1024);
-  Envelope envelope;
-  std::vector<epoll_event> events(conns.size());
-  size_t open = conns.size();
-  auto drain_deadline = end + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.drain_s));
-  for (;;) {
-    auto now = clock_type::now();
-    if (sending && now >= end) sending = false;
-    size_t outstanding = 0;
-    for (auto& c : conns) outstanding += c.fd >= 0 ? in_flight(c) : 0;
-    for (uint32_t i = 0; i < conns.size(); ++i)
-      if (conns[i].fd >= 0 && !conns[i].retry_queue.empty()) {
-        send_due_retries(conns[i]);
-        if (!flush(conns[i], i)) {
-          // The error shows again on the next read, where the connection is closed.
-        }
-      }
-    if (open == 0) break;  // every connection is gone (the server went away): nothing more can come
-    if (!sending && (outstanding == 0 || now >= drain_deadline)) break;
-    if (now >= next_progress) {
-      double t = std::chrono::duration<double>(now - start).count();
-      std::fprintf(stderr, "\r[%5.1fs] acknowledged %" PRIu64 "  errors %" PRIu64 "  %.0f ops/s (last second %" PRIu64
-                           ")   ",
-                   t, acknowledged, errors, static_cast<double>(acknowledged + errors) / t,
-                   acknowledged + errors - last_ack);
-      last_ack = acknowledged + errors;
-      next_progress += std::chrono::seconds(1);
-    }
-    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
-    for (int e = 0; e < n; ++e) {
-      uint32_t index = events[e].data.u32;
-      auto& c = conns[index];
-      if (c.fd < 0) continue;
-      bool dead = false;
-      if (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        for (;;) {
-          ssize_t got = ::recv(c.fd, buf.data(), buf.size(), 0);
-          if (got > 0) {
-            c.splitter.feed(buf.data(), static_cast<size_t>(got));
-            if (static_cast<size_t>(got) < buf.size()) break;
-            continue;
-          }
-          if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-          if (got < 0 && errno == EINTR) continue;
-          dead = true;
-          break;
-        }
-        std::string_view payload;
-        int64_t now_ns =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
-        while (c.splitter.next(payload) == frame_splitter::status::frame) {
-          // One envelope reused for every reply: protobuf keeps its sub-messages allocated.
-          if (!envelope.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
-              envelope.content_case() != Envelope::kReply)
-            continue;
-          uint64_t corr = envelope.correlation_id();
-          const Reply& reply = envelope.reply();
-          auto it = c.outstanding.find(corr);
-          if (it == c.outstanding.end()) continue;
-          if (reply.code() == UNAVAILABLE && o.retry_unavailable_ms > 0 && it->second.retries < o.retries_max) {
-            // Retryable and nothing changed: the same request id again after a pause.
-            ++it->second.retries;
-            ++retried;
-            c.retry_queue.emplace_back(now_ns + int64_t(o.retry_unavailable_ms) * 1'000'000, it->second);
-            c.outstanding.erase(it);
-            continue;
-          }
-          uint32_t us = static_cast<uint32_t>(std::min<int64_t>((now_ns - it->second.start_ns) / 1000, UINT32_MAX));
-          if (reply.code() == OK) {
-            ++acknowledged;
-            latencies.push_back(us);
-          } else {
-            ++errors;
-            ++errors_by_code[code_name(reply.code())];
-          }
-          if (ack && reply.has_order() && reply.order().order_id() != 0 &&
-              (reply.order().state() == ORDER_STATE_SUCCEEDED || reply.order().state() == ORDER_STATE_FAILED))
-            std::fprintf(ack, "%s %" PRIu64 " %" PRId64 " %d\n", request_id_of(it->second).c_str(),
-                         reply.order().order_id(), it->second.amount, static_cast<int>(reply.order().state()));
-          if (!o.csv.empty()) codes.push_back(static_cast<uint16_t>(reply.code()));
-          if (!o.csv.empty() && reply.code() != OK) latencies.push_back(us);
-          c.outstanding.erase(it);
-        }
-        if (sending)
-          while (in_flight(c) < o.window) make(c);
-      }
-      if (!dead && !flush(c, index)) dead = true;
-      if (dead) {
-        lost += in_flight(c);
-        remember_unanswered(c);
-        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
-        ::close(c.fd);
-        c.fd = -1;
-        --open;
-      }
-    }
-  }
-  double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
-  for (auto& c : conns) {
-    lost += c.fd >= 0 ? in_flight(c) : 0;
-    if (c.fd >= 0) {
-      remember_unanswered(c);
-      ::close(c.fd);
-    }
-  }
-  if (unanswered_log) std::fclose(unanswered_log);
-  ::close(ep);
-  if (ack) std::fclose(ack);
-  std::fprintf(stderr, "\n");
-  if (!o.csv.empty()) {
-    FILE* f = std::fopen(o.csv.c_str(), "w");
-    if (f) {
-      std::fprintf(f, "latency_us,code\n");
-      for (size_t i = 0; i < latencies.size() && i < codes.size(); ++i) std::fprintf(f, "%u,%u\n", latencies[i], codes[i]);
-      std::fclose(f);
-    }
-  }
-  std::vector<uint32_t> sorted = latencies;
+  const options& o_;
+  const setup_result& s_;
+  int ep_ = -1;
+  std::vector<connection> conns_;
+  size_t open_ = 0;
+  FILE* ack_ = nullptr;
+  FILE* unanswered_log_ = nullptr;
+  std::vector<command> replay_;
+  size_t replay_next_ = 0;
+  std::mt19937_64 rng_{static_cast<uint64_t>(now_ms())};
+  std::string run_ = "txbench-" + std::to_string(now_ms()) + "-";
+  uint64_t seq_ = 0;
+  std::string id_scratch_;
+  Request request_;
+  Envelope envelope_;
+  std::vector<char> buf_ = std::vector<char>(256 * 1024);
+  bool sending_ = true;
+  clock_type::time_point end_, next_progress_;
+  uint64_t last_answered_ = 0;
+  totals t_;
+};
+
+void write_csv(const std::string& path, const totals& t) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return;
+  std::fprintf(f, "latency_us,code\n");
+  for (size_t i = 0; i < t.latencies.size() && i < t.codes.size(); ++i)
+    std::fprintf(f, "%u,%u\n", t.latencies[i], t.codes[i]);
+  std::fclose(f);
+}
+
+void print_report(const options& o, const totals& t) {
+  std::vector<uint32_t> sorted = t.latencies;
   std::sort(sorted.begin(), sorted.end());
-  double ops = static_cast<double>(acknowledged + errors) / elapsed;
+  double ops = static_cast<double>(t.acknowledged + t.errors) / t.elapsed_s;
   double p50 = percentile(sorted, 50), p95 = percentile(sorted, 95), p99 = percentile(sorted, 99);
   double max = sorted.empty() ? 0 : sorted.back();
-  errors += lost;
+  uint64_t errors = t.errors + t.lost;
   if (o.json) {
     std::string by_code;
-    for (const auto& [name, count] : errors_by_code)
+    for (const auto& [name, count] : t.errors_by_code)
       by_code += (by_code.empty() ? "\"" : ",\"") + name + "\":" + std::to_string(count);
     std::printf("{\"mix\":\"%s\",\"connections\":%u,\"window\":%u,\"duration_s\":%.2f,\"ops_per_s\":%.0f,"
                 "\"p50_us\":%.0f,\"p95_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,\"errors\":%" PRIu64
                 ",\"acknowledged\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"unanswered\":%" PRIu64
                 ",\"retried_unavailable\":%" PRIu64 ",\"errors_by_code\":{%s}}\n",
-                o.mix.c_str(), o.connections, o.window, elapsed, ops, p50, p95, p99, max, errors, acknowledged, sent,
-                lost, retried, by_code.c_str());
-  } else {
-    std::printf("txbench: mix %s, %u connections, window %u, %.1f s\n", o.mix.c_str(), o.connections, o.window,
-                elapsed);
-    std::printf("%12s %12s %8s %12s %9s %9s %9s %9s\n", "sent", "acknowledged", "errors", "ops/s", "p50 us", "p95 us",
-                "p99 us", "max us");
-    std::printf("%12" PRIu64 " %12" PRIu64 " %8" PRIu64 " %12.0f %9.0f %9.0f %9.0f %9.0f\n", sent, acknowledged, errors,
-                ops, p50, p95, p99, max);
-    for (const auto& [name, count] : errors_by_code) std::printf("  error %-24s %" PRIu64 "\n", name.c_str(), count);
-    if (lost) std::printf("  unanswered (connection lost or drain timeout): %" PRIu64 "\n", lost);
-    if (retried) std::printf("  resent after `unavailable`: %" PRIu64 "\n", retried);
+                o.mix.c_str(), o.connections, o.window, t.elapsed_s, ops, p50, p95, p99, max, errors, t.acknowledged,
+                t.sent, t.lost, t.retried, by_code.c_str());
+    return;
   }
-  return lost ? 3 : 0;
+  std::printf("txbench: mix %s, %u connections, window %u, %.1f s\n", o.mix.c_str(), o.connections, o.window,
+              t.elapsed_s);
+  std::printf("%12s %12s %8s %12s %9s %9s %9s %9s\n", "sent", "acknowledged", "errors", "ops/s", "p50 us", "p95 us",
+              "p99 us", "max us");
+  std::printf("%12" PRIu64 " %12" PRIu64 " %8" PRIu64 " %12.0f %9.0f %9.0f %9.0f %9.0f\n", t.sent, t.acknowledged,
+              errors, ops, p50, p95, p99, max);
+  for (const auto& [name, count] : t.errors_by_code) std::printf("  error %-24s %" PRIu64 "\n", name.c_str(), count);
+  if (t.lost) std::printf("  unanswered (connection lost or drain timeout): %" PRIu64 "\n", t.lost);
+  if (t.retried) std::printf("  resent after `unavailable`: %" PRIu64 "\n", t.retried);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"txbench: load generator for a txengine server (closed loop, pipelined requests)", "txbench"};
+  options o;
+  add_options(app, o);
+  if (int code = cli::parse(app, argc, argv); code >= 0) return code;
+  setup_result s;
+  std::string error;
+  std::fprintf(stderr, "txbench: creating and funding %u wallets on %s:%u ...\n", o.wallets, o.server.host.c_str(),
+               static_cast<unsigned>(o.server.port));
+  if (!setup(o, s, error)) {
+    std::fprintf(stderr, "txbench: setup failed: %s\n", error.c_str());
+    return 3;
+  }
+  load_run load(o, s);
+  int exit_code = 0;
+  if (!load.open(error, exit_code)) {
+    std::fprintf(stderr, "txbench: %s\n", error.c_str());
+    return exit_code;
+  }
+  totals t = load.run();
+  if (!o.csv.empty()) write_csv(o.csv, t);
+  print_report(o, t);
+  return t.lost ? 3 : 0;
 }

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "apps/client_cli.hpp"
 #include "protocol/client.hpp"
 
 using namespace txengine;
@@ -21,34 +23,6 @@ using namespace txengine::wire;
 namespace {
 
 constexpr int exit_ok = 0, exit_rejected = 1, exit_usage = 2, exit_infra = 3;
-
-void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: txctl [--server HOST:PORT] [--key-id ID] [--secret S] [--json] [--timeout MS] <command>\n"
-               "commands:\n"
-               "  wallet create --kind user|merchant|fee --currency CUR [--overdraft AMOUNT] [--request-id R]\n"
-               "  wallet get ID\n"
-               "  wallet freeze ID | wallet unfreeze ID | wallet close ID\n"
-               "  wallet set-limit ID --limit AMOUNT\n"
-               "  wallet movements ID [--from SEQ] [--limit N] [--all]\n"
-               "  top-up   --wallet ID --amount AMOUNT --currency CUR [--channel N] [--request-id R]\n"
-               "  withdraw --wallet ID --amount AMOUNT --currency CUR [--channel N] [--request-id R]\n"
-               "  transfer --from ID --to ID --amount AMOUNT --currency CUR [--request-id R]\n"
-               "  pay      --payer ID --merchant ID --amount AMOUNT --currency CUR [--fee-wallet ID --fee AMOUNT]\n"
-               "           [--request-id R]\n"
-               "  refund   --order ID --amount AMOUNT --currency CUR [--request-id R]\n"
-               "  commission --from FEE_WALLET --to MERCHANT --amount AMOUNT --currency CUR [--request-id R]\n"
-               "  order get ID [--movements]\n"
-               "  stats    (the counts of the key's tenant only)\n"
-               "AMOUNT is decimal with at most 2 places (10.00 = 1000 minor units). Without --request-id a\n"
-               "random one is generated and printed. Defaults: --server 127.0.0.1:7400 and the development\n"
-               "key (or TXCTL_SERVER, TXCTL_KEY_ID, TXCTL_SECRET).\n"
-               "exit codes: 0 ok, 1 rejected by the engine, 2 usage, 3 connection/authentication failure\n");
-}
-
-struct usage_error {
-  std::string what;
-};
 
 std::string money(int64_t minor) {
   char buf[48];
@@ -86,64 +60,6 @@ bool parse_money(const std::string& text, int64_t& out) {
   out = units * 100 + cents;
   if (negative) out = -out;
   return true;
-}
-
-struct args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
-  std::map<std::string, bool> flags;
-
-  std::string need(const std::string& name) const {
-    auto it = options.find(name);
-    if (it == options.end()) throw usage_error{"missing --" + name};
-    return it->second;
-  }
-  std::string get(const std::string& name, const std::string& fallback = "") const {
-    auto it = options.find(name);
-    return it == options.end() ? fallback : it->second;
-  }
-  bool has(const std::string& name) const { return options.count(name) > 0; }
-  uint64_t id(const std::string& name) const { return parse_id(need(name), name); }
-  int64_t amount(const std::string& name) const {
-    int64_t v = 0;
-    if (!parse_money(need(name), v)) throw usage_error{"--" + name + ": expected an amount like 10.00"};
-    return v;
-  }
-  static uint64_t parse_id(const std::string& text, const std::string& what) {
-    char* end = nullptr;
-    errno = 0;
-    unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || errno != 0 || text[0] == '-') throw usage_error{what + ": expected a number"};
-    return v;
-  }
-  uint64_t position(size_t i, const std::string& what) const {
-    if (i >= positional.size()) throw usage_error{"missing " + what};
-    return parse_id(positional[i], what);
-  }
-};
-
-const std::vector<std::string> boolean_flags = {"all", "json", "help", "movements"};
-
-args parse(int argc, char** argv, int from) {
-  args a;
-  for (int i = from; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s.rfind("--", 0) == 0 && s.size() > 2) {
-      std::string name = s.substr(2);
-      auto eq = name.find('=');
-      if (eq != std::string::npos) {
-        a.options[name.substr(0, eq)] = name.substr(eq + 1);
-      } else if (std::find(boolean_flags.begin(), boolean_flags.end(), name) != boolean_flags.end()) {
-        a.flags[name] = true;
-      } else {
-        if (i + 1 >= argc) throw usage_error{"--" + name + " needs a value"};
-        a.options[name] = argv[++i];
-      }
-    } else {
-      a.positional.push_back(s);
-    }
-  }
-  return a;
 }
 
 std::string random_request_id() {
@@ -315,114 +231,178 @@ void print_text(const Reply& reply) {
     std::printf("ok\n");
 }
 
-bool wallet_kind_of(const std::string& text, WalletKind& out) {
-  if (text == "user") out = WALLET_KIND_USER;
-  else if (text == "merchant") out = WALLET_KIND_MERCHANT;
-  else if (text == "fee") out = WALLET_KIND_FEE;
-  else return false;
-  return true;
+//! An amount option: decimal with at most 2 places, stored in minor units.
+CLI::Validator amount_check() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        int64_t minor = 0;
+        if (!parse_money(text, minor)) return "expected an amount like 10.00 (at most 2 places), got '" + text + "'";
+        text = std::to_string(minor);
+        return {};
+      },
+      "", "AMOUNT");
 }
 
-std::string request_id(const args& a, bool json) {
-  if (a.has("request-id")) return a.get("request-id");
-  std::string id = random_request_id();
-  if (!json) std::fprintf(stderr, "request id: %s\n", id.c_str());
-  return id;
-}
+//! What the command line says: the connection, then the fields of whichever command was named.
+struct command_line {
+  client_options server;
+  bool json = false;
+  uint64_t timeout_ms = 30'000;
+  uint64_t id = 0, wallet = 0, from = 0, to = 0, payer = 0, merchant = 0, fee_wallet = 0, order = 0;
+  uint32_t channel = 1, page_limit = 0;
+  int64_t amount = 0, overdraft = 0, limit = 0, fee = 0;
+  std::string kind = "user", currency, request_id;
+  bool all = false, movements = false;
+  CLI::App* movements_cmd = nullptr;
+  //! The command named, and what builds its request.
+  std::vector<std::pair<CLI::App*, std::function<void(Request&)>>> builders;
 
-//! Builds the request of a command line; `all_pages` for wallet movements --all.
-Request build(const std::vector<std::string>& words, const args& a, bool json, bool& all_pages) {
-  Request r;
-  const std::string& cmd = words.at(0);
-  auto sub = [&](size_t i) -> std::string {
-    if (words.size() <= i) throw usage_error{"missing subcommand of '" + cmd + "'"};
-    return words[i];
-  };
-  if (cmd == "wallet") {
-    std::string what = sub(1);
-    if (what == "create") {
-      auto* c = r.mutable_create_wallet();
-      WalletKind kind;
-      if (!wallet_kind_of(a.get("kind", "user"), kind)) throw usage_error{"--kind must be user, merchant or fee"};
-      c->set_kind(kind);
-      c->set_currency(a.need("currency"));
-      if (a.has("overdraft")) c->set_overdraft_limit(a.amount("overdraft"));
-      c->set_request_id(request_id(a, json));
-    } else if (what == "get") {
-      r.mutable_get_wallet()->set_wallet(a.position(2, "wallet id"));
-    } else if (what == "freeze") {
-      r.mutable_freeze_wallet()->set_wallet(a.position(2, "wallet id"));
-    } else if (what == "unfreeze") {
-      r.mutable_unfreeze_wallet()->set_wallet(a.position(2, "wallet id"));
-    } else if (what == "close") {
-      r.mutable_close_wallet()->set_wallet(a.position(2, "wallet id"));
-    } else if (what == "set-limit") {
-      r.mutable_set_limit()->set_wallet(a.position(2, "wallet id"));
-      r.mutable_set_limit()->set_overdraft_limit(a.amount("limit"));
-    } else if (what == "movements") {
-      auto* m = r.mutable_list_movements();
-      m->set_wallet(a.position(2, "wallet id"));
-      if (a.has("from")) m->set_from_sequence(args::parse_id(a.get("from"), "--from"));
-      if (a.has("limit")) m->set_limit(static_cast<uint32_t>(args::parse_id(a.get("limit"), "--limit")));
-      all_pages = a.flags.count("all") > 0;
-    } else {
-      throw usage_error{"unknown wallet command '" + what + "'"};
-    }
-  } else if (cmd == "order") {
-    if (sub(1) != "get") throw usage_error{"unknown order command '" + words[1] + "'"};
-    r.mutable_get_order()->set_order_id(a.position(2, "order id"));
-    if (a.flags.count("movements")) r.mutable_get_order()->set_include_movements(true);
-  } else if (cmd == "stats") {
-    r.mutable_get_stats();
-  } else if (cmd == "top-up" || cmd == "withdraw") {
-    bool top = cmd == "top-up";
-    uint64_t wallet = a.id("wallet");
-    int64_t amount = a.amount("amount");
-    std::string cur = a.need("currency");
-    uint32_t channel = static_cast<uint32_t>(args::parse_id(a.get("channel", "1"), "--channel"));
-    std::string id = request_id(a, json);
-    if (top) {
-      auto* t = r.mutable_top_up();
-      t->set_request_id(id), t->set_wallet(wallet), t->set_amount(amount), t->set_currency(cur),
-          t->set_channel(channel);
-    } else {
-      auto* t = r.mutable_withdraw();
-      t->set_request_id(id), t->set_wallet(wallet), t->set_amount(amount), t->set_currency(cur),
-          t->set_channel(channel);
-    }
-  } else if (cmd == "transfer" || cmd == "commission") {
-    uint64_t from = a.id("from"), to = a.id("to");
-    int64_t amount = a.amount("amount");
-    std::string cur = a.need("currency");
-    std::string id = request_id(a, json);
-    if (cmd == "transfer") {
-      auto* t = r.mutable_transfer();
-      t->set_request_id(id), t->set_from(from), t->set_to(to), t->set_amount(amount), t->set_currency(cur);
-    } else {
-      auto* t = r.mutable_commission();
-      t->set_request_id(id), t->set_from(from), t->set_to(to), t->set_amount(amount), t->set_currency(cur);
-    }
-  } else if (cmd == "pay") {
-    auto* p = r.mutable_pay();
-    p->set_payer(a.id("payer"));
-    p->set_merchant(a.id("merchant"));
-    p->set_amount(a.amount("amount"));
-    p->set_currency(a.need("currency"));
-    if (a.has("fee-wallet") || a.has("fee")) {
-      p->set_fee_wallet(a.id("fee-wallet"));
-      p->set_fee_amount(a.amount("fee"));
-    }
-    p->set_request_id(request_id(a, json));
-  } else if (cmd == "refund") {
-    auto* f = r.mutable_refund();
-    f->set_original_order(a.id("order"));
-    f->set_amount(a.amount("amount"));
-    f->set_currency(a.need("currency"));
-    f->set_request_id(request_id(a, json));
-  } else {
-    throw usage_error{"unknown command '" + cmd + "'"};
+  std::string next_request_id() const {
+    if (!request_id.empty()) return request_id;
+    std::string id = random_request_id();
+    if (!json) std::fprintf(stderr, "request id: %s\n", id.c_str());
+    return id;
   }
-  return r;
+};
+
+CLI::Option* add_amount(CLI::App& cmd, const std::string& name, int64_t& target, const std::string& help) {
+  return cmd.add_option(name, target, help)->type_name("AMOUNT")->transform(amount_check());
+}
+
+CLI::Option* add_id(CLI::App& cmd, const std::string& name, uint64_t& target, const std::string& help) {
+  return cli::add_number(cmd, name, target, help)->required()->default_str("");
+}
+
+void add_order_options(CLI::App& cmd, command_line& c) {
+  add_amount(cmd, "--amount", c.amount, "amount, e.g. 10.00")->required();
+  cmd.add_option("--currency", c.currency, "currency code, e.g. USD")->required()->type_name("CUR");
+  cmd.add_option("--request-id", c.request_id, "idempotency key (default: a random one, printed)")->type_name("R");
+}
+
+void add_wallet_commands(CLI::App& app, command_line& c) {
+  CLI::App* wallet = app.add_subcommand("wallet", "create, inspect and manage wallets")->require_subcommand(1);
+  CLI::App* create = wallet->add_subcommand("create", "create a wallet");
+  cli::add_choice(*create, "--kind", c.kind, "wallet kind", {"user", "merchant", "fee"});
+  create->add_option("--currency", c.currency, "currency code, e.g. USD")->required()->type_name("CUR");
+  add_amount(*create, "--overdraft", c.overdraft, "overdraft limit (default 0.00)");
+  create->add_option("--request-id", c.request_id, "idempotency key (default: a random one, printed)")->type_name("R");
+  c.builders.emplace_back(create, [&c, create](Request& r) {
+    auto* w = r.mutable_create_wallet();
+    w->set_kind(c.kind == "merchant" ? WALLET_KIND_MERCHANT : c.kind == "fee" ? WALLET_KIND_FEE : WALLET_KIND_USER);
+    w->set_currency(c.currency);
+    if (create->count("--overdraft")) w->set_overdraft_limit(c.overdraft);
+    w->set_request_id(c.next_request_id());
+  });
+  auto by_id = [&](const char* name, const char* help, std::function<void(Request&, uint64_t)> set) {
+    CLI::App* cmd = wallet->add_subcommand(name, help);
+    add_id(*cmd, "ID", c.id, "wallet id");
+    c.builders.emplace_back(cmd, [&c, set](Request& r) { set(r, c.id); });
+    return cmd;
+  };
+  by_id("get", "a wallet's balances and status", [](Request& r, uint64_t id) { r.mutable_get_wallet()->set_wallet(id); });
+  by_id("freeze", "refuse orders that debit the wallet",
+        [](Request& r, uint64_t id) { r.mutable_freeze_wallet()->set_wallet(id); });
+  by_id("unfreeze", "lift a freeze", [](Request& r, uint64_t id) { r.mutable_unfreeze_wallet()->set_wallet(id); });
+  by_id("close", "close an empty wallet", [](Request& r, uint64_t id) { r.mutable_close_wallet()->set_wallet(id); });
+  CLI::App* set_limit = by_id("set-limit", "set the overdraft limit", [&c](Request& r, uint64_t id) {
+    r.mutable_set_limit()->set_wallet(id);
+    r.mutable_set_limit()->set_overdraft_limit(c.limit);
+  });
+  add_amount(*set_limit, "--limit", c.limit, "the new overdraft limit, e.g. 50.00")->required();
+  c.movements_cmd = by_id("movements", "the wallet's movements, oldest first", [&c](Request& r, uint64_t id) {
+    auto* m = r.mutable_list_movements();
+    m->set_wallet(id);
+    if (c.movements_cmd->count("--from")) m->set_from_sequence(c.from);
+    if (c.movements_cmd->count("--limit")) m->set_limit(c.page_limit);
+  });
+  cli::add_number(*c.movements_cmd, "--from", c.from, "first journal sequence");
+  cli::add_number(*c.movements_cmd, "--limit", c.page_limit, "movements a page (default: the server's)");
+  c.movements_cmd->add_flag("--all", c.all, "every page, not just the first");
+}
+
+void add_order_commands(CLI::App& app, command_line& c) {
+  for (const char* name : {"top-up", "withdraw"}) {
+    bool top = std::string(name) == "top-up";
+    CLI::App* cmd = app.add_subcommand(name, top ? "add money to a wallet through a channel"
+                                                 : "take money out of a wallet through a channel");
+    add_id(*cmd, "--wallet", c.wallet, "wallet id");
+    add_order_options(*cmd, c);
+    cli::add_number(*cmd, "--channel", c.channel, "payment channel");
+    c.builders.emplace_back(cmd, [&c, top](Request& r) {
+      std::string id = c.next_request_id();
+      auto set = [&](auto* t) {
+        t->set_request_id(id), t->set_wallet(c.wallet), t->set_amount(c.amount), t->set_currency(c.currency),
+            t->set_channel(c.channel);
+      };
+      top ? set(r.mutable_top_up()) : set(r.mutable_withdraw());
+    });
+  }
+  for (const char* name : {"transfer", "commission"}) {
+    bool transfer = std::string(name) == "transfer";
+    CLI::App* cmd = app.add_subcommand(name, transfer ? "move money between two wallets"
+                                                      : "pay a merchant from a fee wallet");
+    add_id(*cmd, "--from", c.from, transfer ? "source wallet" : "fee wallet");
+    add_id(*cmd, "--to", c.to, transfer ? "destination wallet" : "merchant wallet");
+    add_order_options(*cmd, c);
+    c.builders.emplace_back(cmd, [&c, transfer](Request& r) {
+      std::string id = c.next_request_id();
+      auto set = [&](auto* t) {
+        t->set_request_id(id), t->set_from(c.from), t->set_to(c.to), t->set_amount(c.amount),
+            t->set_currency(c.currency);
+      };
+      transfer ? set(r.mutable_transfer()) : set(r.mutable_commission());
+    });
+  }
+  CLI::App* pay = app.add_subcommand("pay", "a payer pays a merchant, optionally with a fee");
+  add_id(*pay, "--payer", c.payer, "payer wallet");
+  add_id(*pay, "--merchant", c.merchant, "merchant wallet");
+  add_order_options(*pay, c);
+  auto* fee_wallet = cli::add_number(*pay, "--fee-wallet", c.fee_wallet, "fee wallet");
+  auto* fee = add_amount(*pay, "--fee", c.fee, "fee amount");
+  fee_wallet->needs(fee);
+  fee->needs(fee_wallet);
+  c.builders.emplace_back(pay, [&c, fee](Request& r) {
+    auto* p = r.mutable_pay();
+    p->set_payer(c.payer), p->set_merchant(c.merchant), p->set_amount(c.amount), p->set_currency(c.currency);
+    if (fee->count()) p->set_fee_wallet(c.fee_wallet), p->set_fee_amount(c.fee);
+    p->set_request_id(c.next_request_id());
+  });
+  CLI::App* refund = app.add_subcommand("refund", "refund (part of) a payment");
+  add_id(*refund, "--order", c.order, "the original order");
+  add_order_options(*refund, c);
+  c.builders.emplace_back(refund, [&c](Request& r) {
+    auto* f = r.mutable_refund();
+    f->set_original_order(c.order), f->set_amount(c.amount), f->set_currency(c.currency);
+    f->set_request_id(c.next_request_id());
+  });
+}
+
+void add_query_commands(CLI::App& app, command_line& c) {
+  CLI::App* order = app.add_subcommand("order", "inspect orders")->require_subcommand(1);
+  CLI::App* get = order->add_subcommand("get", "an order's state and its wallets");
+  add_id(*get, "ID", c.order, "order id");
+  get->add_flag("--movements", c.movements, "with the movements the order made");
+  c.builders.emplace_back(get, [&c](Request& r) {
+    r.mutable_get_order()->set_order_id(c.order);
+    if (c.movements) r.mutable_get_order()->set_include_movements(true);
+  });
+  CLI::App* stats = app.add_subcommand("stats", "order and wallet counts (the key's tenant only)");
+  c.builders.emplace_back(stats, [](Request& r) { r.mutable_get_stats(); });
+}
+
+void add_options(CLI::App& app, command_line& c) {
+  app.fallthrough();  // --json, --server ... anywhere on the line
+  app.require_subcommand(1);
+  cli::add_client_options(app, c.server, "TXCTL");
+  app.add_flag("--json", c.json, "print the reply as JSON");
+  cli::add_number(app, "--timeout", c.timeout_ms, "how long to wait for the reply, in ms");
+  app.footer(
+      "AMOUNT is decimal with at most 2 places (10.00 = 1000 minor units). Without --request-id a random one is "
+      "generated and printed.\nexit codes: 0 ok, 1 rejected by the engine, 2 usage, 3 connection/authentication "
+      "failure");
+  add_wallet_commands(app, c);
+  add_order_commands(app, c);
+  add_query_commands(app, c);
 }
 
 int exit_code_of(const Reply& reply) {
@@ -436,49 +416,24 @@ int exit_code_of(const Reply& reply) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  client_options options;
-  if (const char* s = std::getenv("TXCTL_SERVER")) parse_address(s, options.host, options.port);
-  if (const char* s = std::getenv("TXCTL_KEY_ID")) options.key_id = s;
-  if (const char* s = std::getenv("TXCTL_SECRET")) options.secret = s;
-  bool json = false;
-  Request request;
-  bool all_pages = false;
-  try {
-    args a = parse(argc, argv, 1);
-    if (a.flags.count("help") || a.positional.empty()) {
-      usage(a.flags.count("help") ? stdout : stderr);
-      return a.flags.count("help") ? exit_ok : exit_usage;
-    }
-    json = a.flags.count("json") > 0;
-    if (a.has("server") && !parse_address(a.get("server"), options.host, options.port))
-      throw usage_error{"--server expects HOST:PORT"};
-    if (a.has("key-id")) options.key_id = a.get("key-id");
-    if (a.has("secret")) options.secret = a.get("secret");
-    if (a.has("timeout")) options.timeout = std::chrono::milliseconds(args::parse_id(a.get("timeout"), "--timeout"));
-    request = build(a.positional, a, json, all_pages);
-  } catch (const usage_error& e) {
-    std::fprintf(stderr, "txctl: %s\n", e.what.c_str());
-    usage(stderr);
-    return exit_usage;
-  }
-  client c(options);
+//! Sends the request (every page of it with wallet movements --all) and prints the replies.
+int call(const command_line& c, Request request) {
+  bool all_pages = c.all && c.movements_cmd->parsed();
+  client connection(c.server);
   std::string error;
-  if (!c.connect(error)) {
-    if (json) std::printf("{\"error\":\"%s\"}\n", json_escape(error).c_str());
+  if (!connection.connect(error)) {
+    if (c.json) std::printf("{\"error\":\"%s\"}\n", json_escape(error).c_str());
     std::fprintf(stderr, "txctl: %s\n", error.c_str());
     return exit_infra;
   }
   for (;;) {
-    auto reply = c.call(request, error);
+    auto reply = connection.call(request, error);
     if (!reply) {
-      if (json) std::printf("{\"error\":\"%s\"}\n", json_escape(error).c_str());
+      if (c.json) std::printf("{\"error\":\"%s\"}\n", json_escape(error).c_str());
       std::fprintf(stderr, "txctl: %s\n", error.c_str());
       return exit_infra;
     }
-    if (json)
+    if (c.json)
       std::printf("%s\n", to_json(*reply).c_str());
     else
       print_text(*reply);
@@ -486,4 +441,22 @@ int main(int argc, char** argv) {
     if (code != exit_ok || !all_pages || !reply->has_movements() || !reply->movements().more()) return code;
     request.mutable_list_movements()->set_from_sequence(reply->movements().next_sequence());
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"txctl: command-line client of a txengine server (docs/protocol.md)", "txctl"};
+  command_line c;
+  add_options(app, c);
+  if (int code = cli::parse(app, argc, argv); code >= 0) return code;
+  c.server.timeout = std::chrono::milliseconds(c.timeout_ms);
+  for (const auto& [cmd, build] : c.builders)
+    if (cmd->parsed()) {
+      Request request;
+      build(request);
+      return call(c, std::move(request));
+    }
+  std::fprintf(stderr, "txctl: no command given\n");
+  return exit_usage;
 }

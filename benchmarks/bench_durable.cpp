@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "node/engine.hpp"
+#include "apps/mysql_cli.hpp"
 #include "apps/load_driver.hpp"
 #include "persistence/audit.hpp"
 #include "persistence/mysql_connection.hpp"
@@ -626,21 +627,6 @@ result run_engine(const std::string& name, const options& opt, const std::string
   return r;
 }
 
-int usage() {
-  std::fprintf(stderr,
-               "usage: bench_durable [--orders N] [--wallets W] [--threads C] [--databases D] [--tables T]\n"
-               "                     [--prefix NAME] [--mysql URI] [--workload transfer_uniform|pay_hot_wallet] [--json]\n"
-               "                     [--ack durable|memory|both] [--concurrency N] [--cold] [--no-baseline] [--no-engine]\n"
-               "                     [--batch-latency-ms N]   (the engine writer's batching, storage_config)\n"
-               "                     [--single-connection]    (the writer commits on one connection, no XA branch)\n"
-               "  --cold: the engine's wallets load lazily during the timed part (default: all loaded before it)\n"
-               "  default: 50000 orders per workload, 100000 wallets, 1x1 shards, prefix txbench, the private\n"
-               "  server of scripts/mariadb.sh (TXENGINE_MYSQL_URI overrides); the baseline with 32 threads,\n"
-               "  then the engine with ack durable and 2000 orders outstanding. The databases <prefix>_0..\n"
-               "  are dropped and recreated (and seeded) before every run.\n");
-  return 2;
-}
-
 std::string json_number(double v, const char* format = "%.1f") {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, format, v);
@@ -701,80 +687,111 @@ std::string workload_json(const std::vector<result>& runs) {
   return out + "}";
 }
 
+//! The command line; -1 to go on, else the exit code.
+int parse(int argc, char** argv, options& opt) {
+  CLI::App app{"bench_durable: the engine on MySQL storage against the row-lock baseline of seed 000, same server, "
+               "same run",
+               "bench_durable"};
+  opt.layout.prefix = "txbench";
+  cli::add_number(app, "--orders", opt.orders, "orders per workload", 1);
+  cli::add_number(app, "--wallets", opt.wallets, "user wallets", 2);
+  cli::add_number(app, "--threads", opt.threads, "baseline: client threads", 1, 1000);
+  cli::add_number(app, "--databases", opt.layout.databases, "wallet id mod D picks the database", 1, 1u << 20);
+  cli::add_number(app, "--tables", opt.layout.tables, "wallet id mod T picks the table", 1, 1u << 20);
+  app.add_option("--prefix,--db-prefix", opt.layout.prefix, "databases <prefix>_0.. (dropped, recreated and seeded before every run)")
+      ->capture_default_str()
+      ->type_name("NAME");
+  cli::add_mysql_endpoint(app, opt.endpoint,
+                          "the server (default: TXENGINE_MYSQL_URI or the private server of scripts/mariadb.sh)");
+  cli::add_choice(app, "--workload", opt.only, "only this workload (default: both)",
+                  {"transfer_uniform", "pay_hot_wallet"});
+  app.add_flag("--json", opt.json, "one JSON object a workload");
+  std::string ack = "durable";
+  cli::add_choice(app, "--ack", ack, "engine runs by ack mode", {"durable", "memory", "both"});
+  cli::add_number(app, "--concurrency", opt.concurrency, "engine: orders outstanding (closed loop)", 1, 100'000);
+  app.add_flag("--cold", opt.cold, "the engine's wallets load lazily during the timed part (default: all before it)");
+  app.add_flag("--no-baseline", "no baseline run");
+  app.add_flag("--no-engine", "no engine run");
+  uint64_t batch_latency_ms = 0;
+  cli::add_number(app, "--batch-latency-ms", batch_latency_ms, "the engine writer's batching (storage_config)", 0,
+                  10'000)
+      ->default_str("");
+  app.add_flag("--single-connection", opt.single_connection,
+               "the writer commits on one connection, no XA branch");
+  app.add_flag("--inject-violation", opt.inject_violation, "test of the audit: a cent out of nowhere before it runs");
+  if (int code = cli::parse(app, argc, argv); code >= 0) return code;
+  opt.acks = ack == "both" ? std::vector<std::string>{"durable", "memory"} : std::vector<std::string>{ack};
+  if (app.count("--no-engine")) opt.acks.clear();
+  opt.baseline = app.count("--no-baseline") == 0;
+  if (app.count("--batch-latency-ms")) opt.batch_latency_ms = static_cast<int64_t>(batch_latency_ms);
+  std::string why;
+  if (!opt.layout.valid(&why)) {
+    std::fprintf(stderr, "bench_durable: %s\n", why.c_str());
+    return cli::exit_usage;
+  }
+  if (!opt.baseline && opt.acks.empty()) {
+    std::fprintf(stderr, "bench_durable: --no-baseline and --no-engine leave nothing to run\n");
+    return cli::exit_usage;
+  }
+  return -1;
+}
+
+void print_table(const std::vector<std::vector<result>>& results) {
+  std::printf("%-18s %-22s %9s %10s %10s %10s %8s %9s %9s %10s %10s %8s  %s\n", "workload", "design", "orders",
+              "ops/s", "p50 us", "p99 us", "ratio", "rows/ord", "us/row", "cpu us/op", "db us/op", "failed", "audit");
+  for (const auto& runs : results) {
+    const result* baseline = nullptr;
+    for (const auto& r : runs)
+      if (r.design == "baseline") baseline = &r;
+    for (const auto& r : runs) {
+      std::string design = r.design == "baseline" ? "baseline (row lock)" : "engine (ack " + r.ack + ")";
+      std::string ratio = r.design == "engine" && baseline && baseline->ops_per_s > 0
+                              ? json_number(r.ops_per_s / baseline->ops_per_s, "%.2f")
+                              : std::string("-");
+      std::string rows = r.design == "engine" ? json_number(r.rows_per_order, "%.2f") : std::string("-");
+      std::string us = r.design == "engine" ? json_number(r.us_per_row, "%.2f") : std::string("-");
+      std::string server = r.server_cpu_us >= 0 ? json_number(r.server_cpu_us, "%.0f") : std::string("-");
+      std::printf("%-18s %-22s %9llu %10.0f %10.0f %10.0f %8s %9s %9s %10.0f %10s %8llu  %s\n", r.name.c_str(),
+                  design.c_str(), (unsigned long long)r.orders, r.ops_per_s, r.p50_us, r.p99_us, ratio.c_str(),
+                  rows.c_str(), us.c_str(), r.client_cpu_us, server.c_str(), (unsigned long long)r.failed,
+                  r.audit_ok ? "ok" : "FAILED");
+      if (r.design == "engine" && r.ack == "memory")
+        std::printf("%-18s %-22s %9s %10.0f   (committed: timed part + %.1f s until the writer caught up)\n", "",
+                    "  committed", "", r.committed_ops_per_s, r.drain_s);
+    }
+  }
+  for (const auto& runs : results)
+    for (const auto& r : runs)
+      std::printf("audit %s %s%s: %s\n", r.name.c_str(), r.design.c_str(), r.ack.empty() ? "" : (" " + r.ack).c_str(),
+                  r.audit_summary.c_str());
+  std::printf("ratio: engine ops/s / baseline ops/s (same workload, same run). rows/ord: rows the writer wrote\n"
+              "(or deleted) per order; us/row: the writer's time building and running its statements per row.\n"
+              "cpu us/op: this process's CPU per order (engine or baseline clients); db us/op: the MySQL server's\n"
+              "CPU per order (when it runs here). 2e6 / (cpu + db) bounds ops/s on 2 idle cores.\n");
+}
+
+//! Runs every workload (baseline, then the engine per ack mode); false when an audit failed.
+//! Throws on MySQL errors.
+bool run_all(const options& opt, std::vector<std::vector<result>>& results) {
+  bool all_ok = true;
+  for (const char* name : {"transfer_uniform", "pay_hot_wallet"}) {
+    if (!opt.only.empty() && opt.only != name) continue;
+    std::vector<result> runs;
+    if (opt.baseline) runs.push_back(run_baseline(name, opt));
+    for (const auto& ack : opt.acks) runs.push_back(run_engine(name, opt, ack));
+    for (const auto& r : runs) all_ok = all_ok && r.audit_ok;
+    if (opt.json) std::printf("%s\n", workload_json(runs).c_str());
+    std::fflush(stdout);
+    results.push_back(std::move(runs));
+  }
+  return all_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   options opt;
-  opt.layout.prefix = "txbench";
-  bool engine_runs = true;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    uint64_t v = 0;
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (arg == "--json") {
-      opt.json = true;
-    } else if (arg == "--inject-violation") {
-      opt.inject_violation = true;
-    } else if (arg == "--single-connection") {
-      opt.single_connection = true;
-    } else if (arg == "--batch-latency-ms") {
-      const char* text = value();
-      if (!text || !parse_u64(text, v)) return usage();
-      opt.batch_latency_ms = static_cast<int64_t>(std::min<uint64_t>(v, 10'000));
-    } else if (arg == "--cold") {
-      opt.cold = true;
-    } else if (arg == "--no-baseline") {
-      opt.baseline = false;
-    } else if (arg == "--no-engine") {
-      engine_runs = false;
-    } else if (arg == "--orders" || arg == "--wallets" || arg == "--threads" || arg == "--databases" ||
-               arg == "--tables" || arg == "--concurrency") {
-      const char* text = value();
-      if (!text || !parse_u64(text, v) || v == 0) return usage();
-      if (arg == "--orders") opt.orders = v;
-      if (arg == "--wallets") opt.wallets = v;
-      if (arg == "--threads") opt.threads = static_cast<uint32_t>(std::min<uint64_t>(v, 1000));
-      if (arg == "--databases") opt.layout.databases = static_cast<uint32_t>(std::min<uint64_t>(v, 1u << 20));
-      if (arg == "--tables") opt.layout.tables = static_cast<uint32_t>(std::min<uint64_t>(v, 1u << 20));
-      if (arg == "--concurrency") opt.concurrency = static_cast<uint32_t>(std::min<uint64_t>(v, 100'000));
-    } else if (arg == "--ack") {
-      const char* text = value();
-      if (!text) return usage();
-      std::string mode = text;
-      if (mode == "both") opt.acks = {"durable", "memory"};
-      else if (mode == "durable" || mode == "memory") opt.acks = {mode};
-      else return usage();
-    } else if (arg == "--prefix") {
-      const char* text = value();
-      if (!text) return usage();
-      opt.layout.prefix = text;
-    } else if (arg == "--mysql") {
-      const char* text = value();
-      std::string why;
-      if (!text || !parse_mysql_uri(text, opt.endpoint, &why)) {
-        std::fprintf(stderr, "bench_durable: --mysql: %s\n", text ? why.c_str() : "missing URI");
-        return 2;
-      }
-    } else if (arg == "--workload") {
-      const char* text = value();
-      if (!text) return usage();
-      opt.only = text;
-    } else {
-      return usage();
-    }
-  }
-  if (!engine_runs) opt.acks.clear();
-  std::string why;
-  if (!opt.layout.valid(&why)) {
-    std::fprintf(stderr, "bench_durable: %s\n", why.c_str());
-    return 2;
-  }
-  if (opt.wallets < 2 || (!opt.baseline && opt.acks.empty())) return usage();
-  std::vector<std::string> names;
-  for (const char* n : {"transfer_uniform", "pay_hot_wallet"})
-    if (opt.only.empty() || opt.only == n) names.push_back(n);
-  if (names.empty()) return usage();
-
+  if (int code = parse(argc, argv, opt); code >= 0) return code;
   if (!opt.json)
     std::printf(
         "bench_durable: the engine (write-behind group commit, docs/durability-design.md) against the classic\n"
@@ -787,15 +804,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<result>> results;
   bool all_ok = true;
   try {
-    for (const auto& name : names) {
-      std::vector<result> runs;
-      if (opt.baseline) runs.push_back(run_baseline(name, opt));
-      for (const auto& ack : opt.acks) runs.push_back(run_engine(name, opt, ack));
-      for (const auto& r : runs) all_ok = all_ok && r.audit_ok;
-      if (opt.json) std::printf("%s\n", workload_json(runs).c_str());
-      std::fflush(stdout);
-      results.push_back(std::move(runs));
-    }
+    all_ok = run_all(opt, results);
   } catch (const sql::SQLException& e) {
     std::fprintf(stderr, "bench_durable: MySQL error %d (%s) at %s: %s\n", e.getErrorCode(), e.getSQLStateCStr(),
                  opt.endpoint.describe().c_str(), e.what());
@@ -804,38 +813,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_durable: %s\n", e.what());
     return 1;
   }
-  if (!opt.json) {
-    std::printf("%-18s %-22s %9s %10s %10s %10s %8s %9s %9s %10s %10s %8s  %s\n", "workload", "design", "orders",
-                "ops/s", "p50 us", "p99 us", "ratio", "rows/ord", "us/row", "cpu us/op", "db us/op", "failed", "audit");
-    for (const auto& runs : results) {
-      const result* baseline = nullptr;
-      for (const auto& r : runs)
-        if (r.design == "baseline") baseline = &r;
-      for (const auto& r : runs) {
-        std::string design = r.design == "baseline" ? "baseline (row lock)" : "engine (ack " + r.ack + ")";
-        std::string ratio = r.design == "engine" && baseline && baseline->ops_per_s > 0
-                                ? json_number(r.ops_per_s / baseline->ops_per_s, "%.2f")
-                                : std::string("-");
-        std::string rows = r.design == "engine" ? json_number(r.rows_per_order, "%.2f") : std::string("-");
-        std::string us = r.design == "engine" ? json_number(r.us_per_row, "%.2f") : std::string("-");
-        std::string server = r.server_cpu_us >= 0 ? json_number(r.server_cpu_us, "%.0f") : std::string("-");
-        std::printf("%-18s %-22s %9llu %10.0f %10.0f %10.0f %8s %9s %9s %10.0f %10s %8llu  %s\n", r.name.c_str(),
-                    design.c_str(), (unsigned long long)r.orders, r.ops_per_s, r.p50_us, r.p99_us, ratio.c_str(),
-                    rows.c_str(), us.c_str(), r.client_cpu_us, server.c_str(), (unsigned long long)r.failed,
-                    r.audit_ok ? "ok" : "FAILED");
-        if (r.design == "engine" && r.ack == "memory")
-          std::printf("%-18s %-22s %9s %10.0f   (committed: timed part + %.1f s until the writer caught up)\n", "",
-                      "  committed", "", r.committed_ops_per_s, r.drain_s);
-      }
-    }
-    for (const auto& runs : results)
-      for (const auto& r : runs)
-        std::printf("audit %s %s%s: %s\n", r.name.c_str(), r.design.c_str(), r.ack.empty() ? "" : (" " + r.ack).c_str(),
-                    r.audit_summary.c_str());
-    std::printf("ratio: engine ops/s / baseline ops/s (same workload, same run). rows/ord: rows the writer wrote\n"
-                "(or deleted) per order; us/row: the writer's time building and running its statements per row.\n"
-                "cpu us/op: this process's CPU per order (engine or baseline clients); db us/op: the MySQL server's\n"
-                "CPU per order (when it runs here). 2e6 / (cpu + db) bounds ops/s on 2 idle cores.\n");
-  }
+  if (!opt.json) print_table(results);
   return all_ok ? 0 : 1;
 }

@@ -20,6 +20,7 @@
 
 #include "core/wallet_core.hpp"
 #include "node/engine.hpp"
+#include "apps/cli.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #ifdef TXENGINE_WITH_MYSQL
@@ -240,65 +241,63 @@ double cpu_us(const row& r) {
   return r.engine_result.orders ? r.engine_result.cpu_s * 1e6 / static_cast<double>(r.engine_result.orders) : 0;
 }
 
-bool parse(int argc, char** argv, options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    const char* v = nullptr;
-    if (arg == "--json") opt.json = true;
-    else if (arg == "--orders" && (v = value())) opt.orders = std::stoull(v);
-    else if (arg == "--wallets" && (v = value())) opt.wallets = std::stoull(v);
-    else if (arg == "--concurrency" && (v = value())) opt.concurrency = static_cast<uint32_t>(std::stoul(v));
-    else if (arg == "--hosts" && (v = value())) opt.hosts = static_cast<uint32_t>(std::stoul(v));
-    else if (arg == "--shards" && (v = value())) opt.shards = static_cast<uint32_t>(std::stoul(v));
-    else if (arg == "--retained-max" && (v = value())) opt.retained_max = std::stoull(v);
-    else if (arg == "--workload" && (v = value())) opt.only = v;
-    else if (arg == "--mysql" && (v = value())) opt.mysql = v;
-    else if (arg == "--ack" && (v = value())) opt.ack = v;
-    else {
-      std::fprintf(stderr,
-                   "usage: bench_engine [--orders N] [--wallets W] [--concurrency C] [--hosts H] [--shards S] [--retained-max N] "
-                   "[--workload transfer_uniform|pay_hot_wallet|topup_channel] [--json]\n"
-                   "                    [--mysql URI [--ack durable|memory]]\n");
-      return false;
-    }
-  }
-  return opt.wallets >= 2 && opt.orders > 0 && opt.concurrency > 0 && opt.hosts >= 1 && opt.hosts <= 16;
+void add_options(CLI::App& app, options& opt) {
+  cli::add_number(app, "--orders", opt.orders, "orders a workload", 1);
+  cli::add_number(app, "--wallets", opt.wallets, "user wallets", 2);
+  cli::add_number(app, "--concurrency", opt.concurrency, "orders outstanding at a time", 1);
+  cli::add_number(app, "--hosts", opt.hosts, "order hosts", 1, 16);
+  cli::add_number(app, "--shards", opt.shards, "wallet shards (0: the engine's default)");
+  cli::add_number(app, "--retained-max", opt.retained_max, "final orders kept in memory (0: the engine's default)");
+  cli::add_choice(app, "--workload", opt.only, "only this workload (default: all three)",
+                  {"transfer_uniform", "pay_hot_wallet", "topup_channel"});
+  app.add_flag("--json", opt.json, "one JSON object a workload");
+  auto* mysql = app.add_option("--mysql", opt.mysql, "the engine on MySQL storage (databases txbench_engine_*, dropped "
+                                                     "first; default: in memory)")
+                    ->type_name("URI");
+  cli::add_choice(app, "--ack", opt.ack, "with --mysql: answer once committed (durable) or at once (memory)",
+                  {"durable", "memory"})
+      ->needs(mysql);
+}
+
+void print_json(const row& r) {
+  double ratio = r.baseline_ops_per_s > 0 ? r.engine_result.ops_per_s / r.baseline_ops_per_s : 0;
+  std::printf(
+      "{\"name\":\"%s\",\"orders\":%llu,\"succeeded\":%llu,\"failed\":%llu,\"refused\":%llu,"
+      "\"ops_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,"
+      "\"baseline_ops_per_s\":%.0f,\"ratio\":%.3f,\"cpu_us_per_order\":%.2f}\n",
+      r.name.c_str(), (unsigned long long)r.engine_result.orders, (unsigned long long)r.engine_result.succeeded,
+      (unsigned long long)r.engine_result.failed, (unsigned long long)r.engine_result.refused,
+      r.engine_result.ops_per_s, r.engine_result.p50_us, r.engine_result.p99_us, r.engine_result.max_us,
+      r.baseline_ops_per_s, ratio, cpu_us(r));
+  std::fflush(stdout);
+}
+
+void print_table(const std::vector<row>& rows) {
+  std::printf("%-18s %10s %12s %10s %10s %10s %16s %8s %10s\n", "workload", "orders", "ops/s", "p50 us", "p99 us",
+              "max us", "baseline ops/s", "ratio", "cpu us/op");
+  for (const auto& r : rows)
+    std::printf("%-18s %10llu %12.0f %10.0f %10.0f %10.0f %16.0f %8.3f %10.2f\n", r.name.c_str(),
+                (unsigned long long)r.engine_result.orders, r.engine_result.ops_per_s, r.engine_result.p50_us,
+                r.engine_result.p99_us, r.engine_result.max_us, r.baseline_ops_per_s,
+                r.baseline_ops_per_s > 0 ? r.engine_result.ops_per_s / r.baseline_ops_per_s : 0, cpu_us(r));
+  std::printf("baseline: the same orders applied to wallet cores directly on one thread (no actors, no messages)\n");
+  std::printf("cpu us/op: process CPU time (all threads) per order during the run; 2e6 / it bounds ops/s on 2 idle cores\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App app{"bench_engine: the engine's throughput and latency per workload, against a one-thread baseline",
+               "bench_engine"};
   options opt;
-  if (!parse(argc, argv, opt)) return 2;
+  add_options(app, opt);
+  if (int code = cli::parse(app, argc, argv); code >= 0) return code;
   std::vector<row> rows;
   for (std::string name : {"transfer_uniform", "pay_hot_wallet", "topup_channel"}) {
     if (!opt.only.empty() && opt.only != name) continue;
     rows.push_back(run_workload(name, opt));
-    const row& r = rows.back();
-    double ratio = r.baseline_ops_per_s > 0 ? r.engine_result.ops_per_s / r.baseline_ops_per_s : 0;
-    if (opt.json) {
-      std::printf(
-          "{\"name\":\"%s\",\"orders\":%llu,\"succeeded\":%llu,\"failed\":%llu,\"refused\":%llu,"
-          "\"ops_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,"
-          "\"baseline_ops_per_s\":%.0f,\"ratio\":%.3f,\"cpu_us_per_order\":%.2f}\n",
-          r.name.c_str(), (unsigned long long)r.engine_result.orders, (unsigned long long)r.engine_result.succeeded,
-          (unsigned long long)r.engine_result.failed, (unsigned long long)r.engine_result.refused,
-          r.engine_result.ops_per_s, r.engine_result.p50_us, r.engine_result.p99_us, r.engine_result.max_us,
-          r.baseline_ops_per_s, ratio, cpu_us(r));
-      std::fflush(stdout);
-    }
+    if (opt.json) print_json(rows.back());
   }
-  if (!opt.json) {
-    std::printf("%-18s %10s %12s %10s %10s %10s %16s %8s %10s\n", "workload", "orders", "ops/s", "p50 us", "p99 us",
-                "max us", "baseline ops/s", "ratio", "cpu us/op");
-    for (const auto& r : rows)
-      std::printf("%-18s %10llu %12.0f %10.0f %10.0f %10.0f %16.0f %8.3f %10.2f\n", r.name.c_str(),
-                  (unsigned long long)r.engine_result.orders, r.engine_result.ops_per_s, r.engine_result.p50_us,
-                  r.engine_result.p99_us, r.engine_result.max_us, r.baseline_ops_per_s,
-                  r.baseline_ops_per_s > 0 ? r.engine_result.ops_per_s / r.baseline_ops_per_s : 0, cpu_us(r));
-    std::printf("baseline: the same orders applied to wallet cores directly on one thread (no actors, no messages)\n");
-    std::printf("cpu us/op: process CPU time (all threads) per order during the run; 2e6 / it bounds ops/s on 2 idle cores\n");
-  }
+  if (!opt.json) print_table(rows);
   return 0;
 }

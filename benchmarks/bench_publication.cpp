@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "node/engine.hpp"
+#include "apps/cli.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #include "persistence/mysql_connection.hpp"
@@ -72,43 +73,23 @@ class uniform_transfers : public workload {
   std::mt19937_64 rng_{11};
 };
 
-bool parse(int argc, char** argv, options& opt) {
+void add_options(CLI::App& app, options& opt) {
   if (const char* uri = std::getenv("TXENGINE_MYSQL_URI"); uri && *uri) opt.mysql = uri;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    const char* v = nullptr;
-    if (arg == "--json") opt.json = true;
-    else if (arg == "--orders" && (v = value())) opt.orders = std::stoull(v);
-    else if (arg == "--wallets" && (v = value())) opt.wallets = std::stoull(v);
-    else if (arg == "--concurrency" && (v = value())) opt.concurrency = static_cast<uint32_t>(std::stoul(v));
-    else if (arg == "--mysql" && (v = value())) opt.mysql = v;
-    else if (arg == "--bootstrap" && (v = value())) opt.bootstrap = v;
-    else if (arg == "--lag-target-ms" && (v = value())) opt.lag_target_ms = std::stoll(v);
-    else {
-      std::fprintf(stderr,
-                   "usage: bench_publication [--orders N] [--wallets W] [--concurrency C] [--mysql URI]\n"
-                   "                         [--bootstrap SERVERS] [--lag-target-ms MS] [--json]\n");
-      return false;
-    }
-  }
   if (opt.mysql.empty()) opt.mysql = storage_config{}.uri;
-  return opt.wallets >= 2 && opt.orders > 0 && opt.concurrency > 0;
+  cli::add_number(app, "--orders", opt.orders, "transfers measured", 1);
+  cli::add_number(app, "--wallets", opt.wallets, "user wallets", 2);
+  cli::add_number(app, "--concurrency", opt.concurrency, "orders outstanding at a time", 1);
+  app.add_option("--mysql", opt.mysql, "MySQL server (databases txbench_pub_*, dropped first; default "
+                                       "TXENGINE_MYSQL_URI or the private server)")
+      ->capture_default_str()
+      ->type_name("URI");
+  app.add_option("--bootstrap", opt.bootstrap, "Kafka bootstrap servers (default: an in-process mock cluster)")
+      ->type_name("SERVERS");
+  cli::add_number(app, "--lag-target-ms", opt.lag_target_ms, "the p99 publication lag to meet", 1);
+  app.add_flag("--json", opt.json, "the result as one JSON object");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  options opt;
-  if (!parse(argc, argv, opt)) return 2;
-  std::unique_ptr<publication::mock_cluster> cluster;
-  std::string bootstrap = opt.bootstrap;
-  if (bootstrap.empty()) {
-    cluster = std::make_unique<publication::mock_cluster>(3);
-    cluster->create_topic(topic, partitions);
-    bootstrap = cluster->bootstrap_servers();
-  }
-
+engine_config bench_config(const options& opt, const std::string& bootstrap) {
   engine_config config;
   channel_config clean;
   clean.latency_ms = 1;
@@ -120,6 +101,12 @@ int main(int argc, char** argv) {
   storage.ack = ack_mode::durable;
   storage.kafka.bootstrap_servers = bootstrap;
   storage.kafka.topic = topic;
+  config.storage = storage;
+  return config;
+}
+
+//! Drops the benchmark's databases; 0, or the exit code with the error printed.
+int drop_databases(const storage_config& storage) {
   try {
     persistence::mysql_endpoint endpoint;
     std::string why;
@@ -136,47 +123,41 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_publication: MySQL: %s\n", e.what());
     return 3;
   }
-  config.storage = storage;
+  return 0;
+}
 
-  std::unique_ptr<engine> owner;
-  try {
-    owner = std::make_unique<engine>(config);
-  } catch (const storage_unavailable& e) {
-    std::fprintf(stderr, "bench_publication: %s\n", e.what());
-    return 3;
+bool drained(engine& eng, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (eng.publication().unpublished > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  engine& eng = *owner;
-  auto drained = [&](std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (eng.publication().unpublished > 0) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return true;
-  };
+  return true;
+}
 
-  currency usd = *currency::parse("USD");
-  auto users = create_wallets(eng, bench_tenant, usd, wallet_kind::user, opt.wallets);
-  auto funded = fund_wallets(eng, bench_tenant, usd, funding_channel, users, 1'000'000'000, 2'000, "fund-");
-  if (funded.succeeded != users.size()) {
-    std::fprintf(stderr, "bench_publication: funding incomplete (%llu)\n", (unsigned long long)funded.succeeded);
-    return 1;
-  }
-  if (!drained(std::chrono::seconds(120))) {
-    std::fprintf(stderr, "bench_publication: funding events not published: %s\n", eng.publication().last_error.c_str());
-    return 1;
-  }
+//! What the measured load gave.
+struct measurement {
+  load_result result;
+  publication_stats before, after;
+  uint64_t published = 0;
+  int64_t unpublished_max = 0, age_max_ms = 0;
+  bool all_drained = false;
+  std::vector<order_id> ids;
+  //! Read back from the topic (with the in-process cluster only).
+  size_t distinct = 0, messages = 0;
+};
+
+measurement measure(engine& eng, const options& opt, const std::vector<wallet_id>& users) {
+  measurement m;
   eng.reset_publication_latency();
-  auto before = eng.publication();
-
+  m.before = eng.publication();
   // While the load runs: the largest backlog and oldest unpublished age.
   std::atomic<bool> running{true};
-  int64_t unpublished_max = 0, age_max_ms = 0;
   std::thread sampler([&] {
     while (running.load()) {
       auto s = eng.publication();
-      unpublished_max = std::max(unpublished_max, s.unpublished);
-      age_max_ms = std::max(age_max_ms, s.oldest_unpublished_age_ms);
+      m.unpublished_max = std::max(m.unpublished_max, s.unpublished);
+      m.age_max_ms = std::max(m.age_max_ms, s.oldest_unpublished_age_ms);
       std::this_thread::sleep_for(std::chrono::milliseconds(50));  // sampling period
     }
   });
@@ -184,31 +165,41 @@ int main(int argc, char** argv) {
   load_options load_opt;
   load_opt.orders = opt.orders;
   load_opt.concurrency = opt.concurrency;
-  load_result result = run_load(eng, load, load_opt);
-  bool all_drained = drained(std::chrono::seconds(120));
+  m.result = run_load(eng, load, load_opt);
+  m.all_drained = drained(eng, std::chrono::seconds(120));
   running.store(false);
   sampler.join();
-  auto after = eng.publication();
-  uint64_t published = after.delivered - before.delivered;
+  m.after = eng.publication();
+  m.published = m.after.delivered - m.before.delivered;
+  m.ids = std::move(load.ids);
+  return m;
+}
 
-  // Read the topic back (every event of the measured orders, counted by event id).
-  bool all_published = all_drained;
-  size_t distinct = 0, messages = 0;
-  if (cluster) {
-    std::set<std::string> wanted;
-    for (order_id id : load.ids) wanted.insert(std::to_string(id));
-    std::set<std::string> seen;
-    auto read = publication::read_topic(bootstrap, topic, partitions, std::chrono::seconds(120),
-                                        [&](const std::vector<publication::read_message>& m) {
-                                          for (size_t i = messages; i < m.size(); ++i)
-                                            if (wanted.count(m[i].key) > 0) seen.insert(m[i].key);
-                                          messages = m.size();
-                                          return seen.size() == wanted.size();
-                                        });
-    messages = read.size();
-    distinct = seen.size();
-    all_published = all_published && distinct == wanted.size();
-  }
+//! Reads the topic back: every event of the measured orders, counted by event id.
+void read_back(const std::string& bootstrap, measurement& m) {
+  std::set<std::string> wanted;
+  for (order_id id : m.ids) wanted.insert(std::to_string(id));
+  std::set<std::string> seen;
+  size_t messages = 0;
+  auto read = publication::read_topic(bootstrap, topic, partitions, std::chrono::seconds(120),
+                                      [&](const std::vector<publication::read_message>& got) {
+                                        for (size_t i = messages; i < got.size(); ++i)
+                                          if (wanted.count(got[i].key) > 0) seen.insert(got[i].key);
+                                        messages = got.size();
+                                        return seen.size() == wanted.size();
+                                      });
+  m.messages = read.size();
+  m.distinct = seen.size();
+}
+
+void print_report(const options& opt, engine& eng, bool in_process, const measurement& m, bool all_published) {
+  const load_result& result = m.result;
+  const publication_stats& after = m.after;
+  const publication_stats& before = m.before;
+  uint64_t published = m.published;
+  int64_t unpublished_max = m.unpublished_max, age_max_ms = m.age_max_ms;
+  size_t distinct = m.distinct, messages = m.messages;
+  const bool cluster = in_process;
   bool lag_ok = after.latency_p99_ms < opt.lag_target_ms;
   bool commit_lag_ok = after.commit_latency_p99_ms < opt.lag_target_ms;
   if (opt.json) {
@@ -243,10 +234,51 @@ int main(int argc, char** argv) {
                 "backlog / age max: largest unpublished count and oldest unpublished age seen during the load\n");
     std::printf("read back: %zu messages, %zu of %zu events; all published: %s; lag p99 < %lld ms: %s; "
                 "commit lag p99 < %lld ms: %s\n",
-                messages, distinct, load.ids.size(), all_published ? "yes" : "NO", (long long)opt.lag_target_ms,
+                messages, distinct, m.ids.size(), all_published ? "yes" : "NO", (long long)opt.lag_target_ms,
                 lag_ok ? "yes" : "NO", (long long)opt.lag_target_ms, commit_lag_ok ? "yes" : "NO");
   }
   std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_publication: publication lag of the durable transfer workload to Kafka", "bench_publication"};
+  options opt;
+  add_options(app, opt);
+  if (int code = cli::parse(app, argc, argv); code >= 0) return code;
+  std::unique_ptr<publication::mock_cluster> cluster;
+  std::string bootstrap = opt.bootstrap;
+  if (bootstrap.empty()) {
+    cluster = std::make_unique<publication::mock_cluster>(3);
+    cluster->create_topic(topic, partitions);
+    bootstrap = cluster->bootstrap_servers();
+  }
+  engine_config config = bench_config(opt, bootstrap);
+  if (int code = drop_databases(*config.storage); code != 0) return code;
+  std::unique_ptr<engine> owner;
+  try {
+    owner = std::make_unique<engine>(config);
+  } catch (const storage_unavailable& e) {
+    std::fprintf(stderr, "bench_publication: %s\n", e.what());
+    return 3;
+  }
+  engine& eng = *owner;
+  currency usd = *currency::parse("USD");
+  auto users = create_wallets(eng, bench_tenant, usd, wallet_kind::user, opt.wallets);
+  auto funded = fund_wallets(eng, bench_tenant, usd, funding_channel, users, 1'000'000'000, 2'000, "fund-");
+  if (funded.succeeded != users.size()) {
+    std::fprintf(stderr, "bench_publication: funding incomplete (%llu)\n", (unsigned long long)funded.succeeded);
+    return 1;
+  }
+  if (!drained(eng, std::chrono::seconds(120))) {
+    std::fprintf(stderr, "bench_publication: funding events not published: %s\n", eng.publication().last_error.c_str());
+    return 1;
+  }
+  measurement m = measure(eng, opt, users);
+  if (cluster) read_back(bootstrap, m);
+  bool all_published = m.all_drained && (!cluster || m.distinct == m.ids.size());
+  print_report(opt, eng, cluster != nullptr, m, all_published);
   if (!all_published) std::fprintf(stderr, "bench_publication: NOT ALL PUBLISHED\n");
   return all_published ? 0 : 1;
 }

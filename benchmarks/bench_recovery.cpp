@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "node/engine.hpp"
+#include "apps/mysql_cli.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #include "persistence/audit.hpp"
@@ -377,59 +378,44 @@ void print(const options& opt, const restart_result& r, double seed_s) {
   std::printf("bench_recovery %s\n", r.ok() ? "PASSED" : "FAILED");
 }
 
-int usage(const std::string& problem) {
-  if (!problem.empty()) std::fprintf(stderr, "bench_recovery: %s\n", problem.c_str());
-  std::fprintf(stderr,
-               "usage: bench_recovery [--orders N] [--wallets W] [--tenants T] [--withdraw-percent P]\n"
-               "                      [--mysql URI] [--prefix NAME] [--final-timeout-s S] [--json]\n"
-               "  --orders N            non-final orders to leave in MySQL (default 1000000, at most 2000000)\n"
-               "  --wallets W           user wallets over all tenants (default 100000)\n"
-               "  --tenants T           tenants, each with its own system wallet (default 4)\n"
-               "  --withdraw-percent P  withdrawals among the orders, the rest top-ups (default 30)\n"
-               "  --mysql URI           default mysql://txengine:txengine@127.0.0.1:3407\n"
-               "  --prefix NAME         databases <prefix>_* (dropped first; default txbench_recovery)\n"
-               "  --final-timeout-s S   give up waiting for all final after S seconds (default 600)\n");
-  return 2;
+void add_options(CLI::App& app, options& opt) {
+  cli::add_number(app, "--orders", opt.orders, "non-final orders to leave in MySQL", 1, orders_max);
+  cli::add_number(app, "--wallets", opt.wallets, "user wallets over all tenants", 2, 10'000'000);
+  cli::add_number(app, "--tenants", opt.tenants, "tenants, each with its own system wallet", 1, 64);
+  cli::add_number(app, "--withdraw-percent", opt.withdraw_percent, "withdrawals among the orders, the rest top-ups",
+                  0, 100);
+  app.add_option("--mysql", opt.mysql, "the MySQL server")
+      ->capture_default_str()
+      ->type_name("URI")
+      ->check(cli::mysql_uri());
+  app.add_option("--prefix,--db-prefix", opt.prefix, "databases <prefix>_* (dropped first)")
+      ->capture_default_str()
+      ->type_name("NAME")
+      ->check(cli::database_prefix());
+  cli::add_number(app, "--final-timeout-s", opt.final_timeout_s, "give up waiting for all final after this many seconds",
+                  1, 86'400);
+  app.add_flag("--json", opt.json, "the result as one JSON object");
 }
 
-std::string parse(int argc, char** argv, options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    uint64_t n = 0;
-    auto number = [&](uint64_t min, uint64_t max) {
-      ++i;
-      return parse_u64(v, n) && n >= min && n <= max;
-    };
-    auto range = [&](uint64_t min, uint64_t max) {
-      return arg + " needs a whole number from " + std::to_string(min) + " to " + std::to_string(max);
-    };
-    if (arg == "--json") opt.json = true;
-    else if (arg == "--orders") { if (!number(1, orders_max)) return range(1, orders_max); opt.orders = n; }
-    else if (arg == "--wallets") { if (!number(2, 10'000'000)) return range(2, 10'000'000); opt.wallets = n; }
-    else if (arg == "--tenants") { if (!number(1, 64)) return range(1, 64); opt.tenants = static_cast<uint32_t>(n); }
-    else if (arg == "--withdraw-percent") { if (!number(0, 100)) return range(0, 100); opt.withdraw_percent = static_cast<uint32_t>(n); }
-    else if (arg == "--final-timeout-s") { if (!number(1, 86'400)) return range(1, 86'400); opt.final_timeout_s = n; }
-    else if (arg == "--mysql" || arg == "--prefix") {
-      if (!v || !*v) return arg + " needs a value";
-      ++i;
-      (arg == "--mysql" ? opt.mysql : opt.prefix) = v;
-    } else return "unknown argument " + arg;
+//! The command line; -1 to go on, else the exit code.
+int parse(int argc, char** argv, options& opt) {
+  CLI::App app{"bench_recovery: N non-final orders left in MySQL as a crash leaves them, then the time to load, "
+               "resume and finish them after a restart",
+               "bench_recovery"};
+  add_options(app, opt);
+  if (int code = cli::parse(app, argc, argv); code >= 0) return code;
+  if (opt.wallets < 2 * opt.tenants) {
+    std::fprintf(stderr, "bench_recovery: --wallets must be at least 2 per tenant\n");
+    return cli::exit_usage;
   }
-  if (opt.wallets < 2 * opt.tenants) return "--wallets must be at least 2 per tenant";
-  if (opt.prefix.empty() || opt.prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
-    return "--prefix must be lower-case letters, digits and _";
-  db::mysql_endpoint endpoint;
-  std::string error;
-  if (!db::parse_mysql_uri(opt.mysql, endpoint, &error)) return "--mysql: " + error;
-  return "";
+  return -1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   options opt;
-  if (auto problem = parse(argc, argv, opt); !problem.empty()) return usage(problem);
+  if (int code = parse(argc, argv, opt); code >= 0) return code;
   std::fflush(stdout);
   auto seed_started = steady::now();
   pid_t child = fork();  // before any thread: the child seeds and dies, the parent restarts

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "node/engine.hpp"
+#include "apps/cli.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #ifdef TXENGINE_WITH_MYSQL
@@ -692,80 +693,62 @@ void print_json(const options& opt, const run_result& r) {
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-int usage(const char* problem) {
-  if (problem) std::fprintf(stderr, "bench_soak: %s\n", problem);
-  std::fprintf(stderr,
-               "usage: bench_soak [--orders N] [--wallets W] [--merchants M] [--concurrency C] [--hosts H]\n"
-               "                  [--retained-max R] [--journal-max J] [--record-retention-ms MS]\n"
-               "                  [--interval-s S] [--duration-s S] [--repeat-ppm P]\n"
-               "                  [--mysql URI [--ack durable|memory] [--prefix NAME]] [--json] [--csv FILE]\n"
-               "  --orders N        orders to run (default 1000000)\n"
-               "  --wallets W       user wallets (default 10000), --merchants M (default 100)\n"
-               "  --concurrency C   orders outstanding (default 2000), --hosts H order hosts (default 2)\n"
-               "  --retained-max R  [engine] orders_retained_max (default 100000)\n"
-               "  --journal-max J   journal entries kept in memory per wallet (default: the engine's, 256)\n"
-               "  --record-retention-ms MS  how long wallets keep finished TCC records (default: the\n"
-               "                    engine's, 30000; memory reaches its plateau after it)\n"
-               "  --interval-s S    seconds between samples (default 10)\n"
-               "  --duration-s S    stop sending after S seconds (or at --orders, or on SIGINT/SIGTERM);\n"
-               "                    the orders outstanding finish and the run is judged as usual\n"
-               "  --repeat-ppm P    share of repeated request ids in parts per million (default 10000)\n"
-               "  --mysql URI       the engine on MySQL storage (databases <prefix>_*, dropped first;\n"
-               "                    default prefix txbench_soak)\n"
-               "  --csv FILE        one row per sample: t_s,orders,ops_per_s,rss_mib,cpu_us_per_order,\n"
-               "                    in_flight,final_retained,evicted,rows_queued,overloaded,unavailable\n");
-  return 2;
-}
-
-std::optional<std::string> parse(int argc, char** argv, options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    uint64_t n = 0;
-    auto number = [&](uint64_t min, uint64_t max) -> std::optional<std::string> {
-      ++i;
-      if (!parse_u64(v, n) || n < min || n > max)
-        return arg + " needs a whole number from " + std::to_string(min) + " to " + std::to_string(max);
-      return std::nullopt;
-    };
-    std::optional<std::string> bad;
-    if (arg == "--json") opt.json = true;
-    else if (arg == "--orders") { if (!(bad = number(1, uint64_t{1} << 40))) opt.orders = n; }
-    else if (arg == "--wallets") { if (!(bad = number(2, 10'000'000))) opt.wallets = n; }
-    else if (arg == "--merchants") { if (!(bad = number(1, 1'000'000))) opt.merchants = n; }
-    else if (arg == "--concurrency") { if (!(bad = number(1, 1'000'000))) opt.concurrency = static_cast<uint32_t>(n); }
-    else if (arg == "--hosts") { if (!(bad = number(1, 16))) opt.hosts = static_cast<uint32_t>(n); }
-    else if (arg == "--retained-max") { if (!(bad = number(1, limits::engine_orders_retained_max))) opt.retained_max = n; }
-    else if (arg == "--journal-max") { if (!(bad = number(1, limits::wallet_journal_entries_limit))) opt.journal_max = n; }
-    else if (arg == "--record-retention-ms") {
-      if (!(bad = number(10'000, 3'600'000))) opt.record_retention_ms = static_cast<int64_t>(n);
-    } else if (arg == "--interval-s") { if (!(bad = number(1, 3600))) opt.interval_s = static_cast<double>(n); }
-    else if (arg == "--duration-s") { if (!(bad = number(1, 30 * 86'400))) opt.duration_s = static_cast<double>(n); }
-    else if (arg == "--repeat-ppm") { if (!(bad = number(0, 1'000'000))) opt.repeat_ppm = static_cast<uint32_t>(n); }
-    else if (arg == "--mysql" || arg == "--ack" || arg == "--prefix" || arg == "--csv") {
-      if (!v || !*v) return arg + " needs a value";
-      ++i;
-      if (arg == "--mysql") opt.mysql = v;
-      else if (arg == "--ack") opt.ack = v;
-      else if (arg == "--prefix") opt.prefix = v;
-      else opt.csv = v;
-    } else return "unknown argument " + arg;
-    if (bad) return bad;
-  }
-  if (opt.ack != "durable" && opt.ack != "memory") return "--ack must be durable or memory";
-  if (opt.prefix.empty() || opt.prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
-    return "--prefix must be lower-case letters, digits and _";
+//! The command line; -1 to go on, else the exit code.
+int parse(int argc, char** argv, options& opt) {
+  CLI::App app{"bench_soak: the mixed workload for as long as one likes; flat memory and steady throughput while "
+               "final orders leave memory",
+               "bench_soak"};
+  cli::add_number(app, "--orders", opt.orders, "orders to run", 1, uint64_t{1} << 40);
+  cli::add_number(app, "--wallets", opt.wallets, "user wallets", 2, 10'000'000);
+  cli::add_number(app, "--merchants", opt.merchants, "merchant wallets", 1, 1'000'000);
+  cli::add_number(app, "--concurrency", opt.concurrency, "orders outstanding", 1, 1'000'000);
+  cli::add_number(app, "--hosts", opt.hosts, "order hosts", 1, 16);
+  cli::add_number(app, "--retained-max", opt.retained_max, "[engine] orders_retained_max", 1,
+                  limits::engine_orders_retained_max);
+  cli::add_number(app, "--journal-max", opt.journal_max, "journal entries kept in memory per wallet", 1,
+                  limits::wallet_journal_entries_limit);
+  cli::add_number(app, "--record-retention-ms", opt.record_retention_ms,
+                  "how long wallets keep finished TCC records (memory reaches its plateau after it)", 10'000,
+                  3'600'000);
+  uint64_t interval_s = static_cast<uint64_t>(opt.interval_s), duration_s = 0;
+  cli::add_number(app, "--interval-s", interval_s, "seconds between samples", 1, 3600);
+  cli::add_number(app, "--duration-s", duration_s,
+                  "stop sending after this many seconds (or at --orders, or on SIGINT/SIGTERM); the orders "
+                  "outstanding finish and the run is judged as usual",
+                  1, 30 * 86'400);
+  cli::add_number(app, "--repeat-ppm", opt.repeat_ppm, "share of repeated request ids in parts per million", 0,
+                  1'000'000);
+  auto* mysql = app.add_option("--mysql", opt.mysql, "the engine on MySQL storage (databases <prefix>_*, dropped first)")
+                    ->type_name("URI");
+  cli::add_choice(app, "--ack", opt.ack, "with --mysql: durable or memory acks", {"durable", "memory"});
+  app.add_option("--prefix,--db-prefix", opt.prefix, "with --mysql: the databases' prefix")
+      ->capture_default_str()
+      ->type_name("NAME")
+      ->check(cli::database_prefix());
+  app.add_flag("--json", opt.json, "the result as one JSON object");
+  app.add_option("--csv", opt.csv,
+                 "one row per sample: t_s,orders,ops_per_s,rss_mib,cpu_us_per_order,in_flight,final_retained,evicted,"
+                 "rows_queued,overloaded,unavailable")
+      ->type_name("FILE");
+  if (int code = cli::parse(app, argc, argv); code >= 0) return code;
+  opt.interval_s = static_cast<double>(interval_s);
+  opt.duration_s = static_cast<double>(duration_s);
 #ifndef TXENGINE_WITH_MYSQL
-  if (!opt.mysql.empty()) return "--mysql: this build has no MySQL storage";
+  if (mysql->count()) {
+    std::fprintf(stderr, "bench_soak: --mysql: this build has no MySQL storage\n");
+    return cli::exit_usage;
+  }
+#else
+  (void)mysql;
 #endif
-  return std::nullopt;
+  return -1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   options opt;
-  if (auto problem = parse(argc, argv, opt)) return usage(problem->c_str());
+  if (int code = parse(argc, argv, opt); code >= 0) return code;
   std::FILE* csv = nullptr;
   if (!opt.csv.empty()) {
     csv = std::fopen(opt.csv.c_str(), "w");
@@ -780,7 +763,10 @@ int main(int argc, char** argv) {
   try {
 #ifdef TXENGINE_WITH_MYSQL
     std::string error;
-    if (!opt.mysql.empty() && !drop_databases(opt, error)) return usage(("--mysql: " + error).c_str());
+    if (!opt.mysql.empty() && !drop_databases(opt, error)) {
+      std::fprintf(stderr, "bench_soak: --mysql: %s\n", error.c_str());
+      return 2;
+    }
 #endif
     if (!opt.json) {
       double journal_mib = static_cast<double>((opt.wallets + opt.merchants + 2) * opt.journal_max * journal_entry_bytes) /

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages txengine needs, only those that are missing.
 set -euo pipefail
-packages=(build-essential cmake libcaf-dev libssl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
+packages=(build-essential cmake libcaf-dev libcli11-dev libssl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
           libprotobuf-dev protobuf-compiler clang libclang-rt-14-dev libmysqlcppconn-dev libmariadb-dev librdkafka-dev libgoogle-perftools-dev libtomlplusplus-dev mariadb-server mariadb-client kcat
           gnuplot-nox)
 missing=()

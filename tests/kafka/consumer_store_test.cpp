@@ -64,12 +64,15 @@ TEST_F(ConsumerStore, ProcessedEventsPastTheirRetentionArePrunedInChunks) {
 
 TEST(ConsumerOptions, RetentionFlagTakesHoursAndRefusesTheRest) {
   auto parse = [](const char* value, common_options& opt, std::string& error) {
-    std::vector<std::string> args{"consumer", "--processed-retention-hours", value};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    int i = 1;
+    CLI::App app{"", "consumer"};
+    add_common_options(app, opt);
     error.clear();
-    return parse_common_flag(static_cast<int>(argv.size()), argv.data(), i, opt, error);
+    try {
+      app.parse(std::string("--bootstrap 127.0.0.1:1 --processed-retention-hours ") + value);
+    } catch (const CLI::ParseError& e) {
+      error = e.what();
+    }
+    return true;
   };
   common_options opt;
   EXPECT_EQ(opt.processed_retention_hours, 168);  // a week by default

@@ -17,18 +17,18 @@ expect_exit() {  # expect_exit CODE PATTERN -- command...
 }
 
 # Usage errors.
-expect_exit 2 "--brokers must be" -- "$DEVBROKER" --brokers 0
+expect_exit 2 "--brokers: expects a whole number from 1 to 16" -- "$DEVBROKER" --brokers 0
 expect_exit 2 "invalid topic name" -- "$DEVBROKER" --topic 'bad/name'
 expect_exit 2 "partitions of" -- "$DEVBROKER" --topic t:0
-expect_exit 2 "unknown argument" -- "$DEVBROKER" --nope
+expect_exit 2 "not expected: --nope" -- "$DEVBROKER" --nope
 expect_exit 2 "--bootstrap is required" -- "$NOTIFIER"
-expect_exit 2 "--batch must be" -- "$NOTIFIER" --bootstrap 127.0.0.1:1 --batch 0
+expect_exit 2 "--batch: expects a whole number from 1 to 10000" -- "$NOTIFIER" --bootstrap 127.0.0.1:1 --batch 0
 expect_exit 2 "--mysql" -- "$NOTIFIER" --bootstrap 127.0.0.1:1 --mysql notauri
-expect_exit 2 "unknown argument" -- "$NOTIFIER" --bootstrap 127.0.0.1:1 --what
+expect_exit 2 "not expected: --what" -- "$NOTIFIER" --bootstrap 127.0.0.1:1 --what
 expect_exit 2 "--platform-wallet is required" -- "$PAYER" --bootstrap 127.0.0.1:1
-expect_exit 2 "--bps must be" -- "$PAYER" --bootstrap 127.0.0.1:1 --platform-wallet 1 --bps 10001
-expect_exit 2 "--engine expects" -- "$PAYER" --bootstrap 127.0.0.1:1 --platform-wallet 1 --engine nohostport
-expect_exit 0 "usage" -- "$PAYER" --help
+expect_exit 2 "--bps: expects a whole number from 0 to 10000" -- "$PAYER" --bootstrap 127.0.0.1:1 --platform-wallet 1 --bps 10001
+expect_exit 2 "--engine: expects HOST:PORT" -- "$PAYER" --bootstrap 127.0.0.1:1 --platform-wallet 1 --engine nohostport
+expect_exit 0 "Usage: commission-payer.*" -- "$PAYER" --help
 
 # Dev broker outage control: signals and the control FIFO.
 start_devbroker "$DEVBROKER" --topic "$TOPIC:2" --topic poor:1 --control "$KAFKA_TEST_DIR/ctl"

@@ -63,9 +63,9 @@ expect 1 '"result":"same_wallet"' -- ctl --json transfer --from "$U1" --to "$U1"
 # usage errors: exit 2
 expect 2 "usage" -- ctl
 expect 2 "unknown command" -- ctl frobnicate
-expect 2 "missing --amount" -- ctl transfer --from 1 --to 2 --currency USD
+expect 2 "--amount is required" -- ctl transfer --from 1 --to 2 --currency USD
 expect 2 "expected an amount" -- ctl transfer --from 1 --to 2 --amount 1.234 --currency USD
-expect 2 "expected a number" -- ctl wallet get abc
+expect 2 "expects a whole number" -- ctl wallet get abc
 expect 2 "HOST:PORT" -- "$TXCTL" --server nowhere wallet get 1
 # infrastructure: exit 3
 expect 3 "unauthenticated" -- ctl --secret wrong wallet get "$U1"

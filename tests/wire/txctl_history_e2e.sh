@@ -8,9 +8,10 @@ TXENGINE=$1
 TXCTL=$2
 URI=${TXENGINE_MYSQL_URI:-mysql://txengine:txengine@127.0.0.1:3407}
 PREFIX=txtest_history_e2e
+PORT=$(sed -n 's/.*:\([0-9]*\)$/\1/p' <<<"$URI")
 fails=0
-drop_databases() {
-  mariadb -h127.0.0.1 -P3407 -utxengine -ptxengine -e "DROP DATABASE IF EXISTS ${PREFIX}_0" >/dev/null 2>&1
+drop_databases() {  # on the server of $URI (the private one when TXENGINE_MYSQL_URI is set)
+  mariadb -h127.0.0.1 -P"${PORT:-3407}" -utxengine -ptxengine -e "DROP DATABASE IF EXISTS ${PREFIX}_0" >/dev/null 2>&1
 }
 SERVER_PID=
 stop_server() {

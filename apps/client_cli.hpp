@@ -1,0 +1,49 @@
+#pragma once
+// The flags of the executables that talk to a server over the wire protocol (txctl, txbench,
+// commission-payer): the same names, checks and defaults everywhere.
+#include <string>
+
+#include "apps/cli.hpp"
+#include "protocol/client.hpp"
+
+namespace txengine::cli {
+
+//! A HOST:PORT check (wire::parse_address).
+inline CLI::Validator server_address() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::string host;
+        uint16_t port = 0;
+        return wire::parse_address(text, host, port) ? "" : "expects HOST:PORT, got '" + text + "'";
+      },
+      "", "HOST:PORT");
+}
+
+//! --server HOST:PORT (or `address_flag`), --key-id ID, --secret S and --deployment ID into
+//! `options`; with `env_prefix` (e.g. "TXCTL") the environment variables PREFIX_SERVER,
+//! PREFIX_KEY_ID, PREFIX_SECRET and PREFIX_DEPLOYMENT are the defaults.
+inline void add_client_options(CLI::App& app, wire::client_options& options, const std::string& env_prefix = "",
+                               const std::string& address_flag = "--server") {
+  auto* server = app.add_option_function<std::string>(
+                        address_flag, [&options](const std::string& text) { wire::parse_address(text, options.host, options.port); },
+                        "the txengine server (default 127.0.0.1:7400)")
+                     ->type_name("HOST:PORT")
+                     ->check(server_address());
+  auto* key_id = app.add_option("--key-id", options.key_id, "client key id (default: the development key)")
+                     ->type_name("ID");
+  auto* secret = app.add_option("--secret", options.secret, "the key's secret (default: the development secret)")
+                     ->type_name("S");
+  auto* deployment =
+      app.add_option("--deployment", options.deployment_id,
+                     "the server's deployment id, covered by every signature (default " +
+                         std::string(wire::dev_deployment_id) + ")")
+          ->type_name("ID");
+  if (!env_prefix.empty()) {
+    server->envname(env_prefix + "_SERVER");
+    key_id->envname(env_prefix + "_KEY_ID");
+    secret->envname(env_prefix + "_SECRET");
+    deployment->envname(env_prefix + "_DEPLOYMENT");
+  }
+}
+
+}  // namespace txengine::cli
