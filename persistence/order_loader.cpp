@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/routing.hpp"
+#include "ports/storage_messages.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
 #include "persistence/storage_target.hpp"

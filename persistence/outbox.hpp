@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ports/storage.hpp"
+#include "ports/storage_rows.hpp"
 #include "persistence/bulk_connection.hpp"
 #include "persistence/shard_layout.hpp"
 

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ports/clock.hpp"
+#include "ports/storage_messages.hpp"
 #include "core/check.hpp"
 #include "persistence/bulk_connection.hpp"
 #include "persistence/mysql_connection.hpp"

@@ -17,7 +17,8 @@
 
 #include <caf/all.hpp>
 
-#include "ports/storage.hpp"
+#include "ports/storage_config.hpp"
+#include "ports/storage_link.hpp"
 
 namespace txengine::persistence {
 

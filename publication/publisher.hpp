@@ -21,7 +21,9 @@
 #include <memory>
 #include <string>
 
-#include "ports/storage.hpp"
+#include "ports/publication.hpp"
+#include "ports/storage_config.hpp"
+#include "ports/storage_link.hpp"
 
 namespace txengine::publication {
 
