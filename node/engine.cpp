@@ -15,6 +15,8 @@
 #include "actors/wallet_actor.hpp"
 #ifdef TXENGINE_WITH_MYSQL
 #include "persistence/order_loader.hpp"
+#include "persistence/storage_bootstrap.hpp"
+#include "persistence/wallet_loader.hpp"
 #include "persistence/writer.hpp"
 #endif
 #ifdef TXENGINE_WITH_KAFKA
