@@ -30,7 +30,8 @@
 #include "core/result_code.hpp"
 #include "core/types.hpp"
 #include "core/wallet_core.hpp"
-#include "ports/storage.hpp"
+#include "ports/storage_link.hpp"
+#include "ports/storage_messages.hpp"
 
 namespace txengine {
 

@@ -15,7 +15,8 @@
 
 #include "core/order_core.hpp"
 #include "actors/directory.hpp"
-#include "ports/storage.hpp"
+#include "ports/storage_link.hpp"
+#include "ports/storage_messages.hpp"
 
 namespace txengine {
 

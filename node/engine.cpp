@@ -15,9 +15,12 @@
 #include "actors/wallet_actor.hpp"
 #ifdef TXENGINE_WITH_MYSQL
 #include "persistence/order_loader.hpp"
+#include "persistence/storage_bootstrap.hpp"
+#include "persistence/wallet_loader.hpp"
 #include "persistence/writer.hpp"
 #endif
 #ifdef TXENGINE_WITH_KAFKA
+#include "persistence/outbox_store.hpp"
 #include "publication/publisher.hpp"
 #else
 namespace txengine::publication {
@@ -225,7 +228,8 @@ void engine::start_publication() {
   }
 #ifdef TXENGINE_WITH_KAFKA
   try {
-    publisher_ = std::make_unique<publication::outbox_publisher>(storage_->config, *storage_);
+    publisher_ = std::make_unique<publication::outbox_publisher>(storage_->config, *storage_,
+                                                                 persistence::mysql_outbox(storage_->config));
   } catch (const std::exception& e) {
     throw storage_unavailable(std::string("kafka: ") + e.what());
   }

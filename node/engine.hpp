@@ -18,7 +18,10 @@
 #include "core/simulated_channel.hpp"
 #include "actors/directory.hpp"
 #include "ports/messages.hpp"
-#include "ports/storage.hpp"
+#include "ports/publication.hpp"
+#include "ports/storage_config.hpp"
+#include "ports/storage_link.hpp"
+#include "ports/storage_rows.hpp"
 
 namespace txengine {
 

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/routing.hpp"
+#include "ports/storage_messages.hpp"
+#include "persistence/mysql_actor.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
 #include "persistence/storage_target.hpp"
@@ -64,13 +66,9 @@ bool read_state(unsigned value, order_state& state) {
   return true;
 }
 
-struct loader_state {
+struct loader_state : mysql_actor_state {
   static inline const char* name = "order_loader";
-  storage_link* link = nullptr;
   order_loader_config config;
-  shard_layout layout;
-  mysql_endpoint endpoint;
-  std::unique_ptr<mysql_thread_scope> thread_scope;
   std::unique_ptr<mysql_connection> conn;
   // Recovery.
   std::vector<caf::actor> hosts;
@@ -445,21 +443,13 @@ struct loader_state {
 using loader_actor = caf::stateful_actor<loader_state>;
 
 caf::behavior loader_behavior(loader_actor* self, storage_link* link, order_loader_config config) {
+  start_mysql_actor(self, link, [](loader_actor* self) { self->state.conn.reset(); });
   auto& st = self->state;
-  st.link = link;
   st.config = config;
-  st.layout = layout_of(link->config);
-  st.endpoint = endpoint_of(link->config);
   for (uint32_t d = 0; d < st.layout.databases; ++d)
     for (uint32_t t : st.layout.tables_in(d))
       st.tables.push_back({st.layout.table_at("orders", d, t), st.layout.table_at("open_orders", d, t),
                            st.layout.table_at("refunds", d, t)});
-  st.thread_scope = std::make_unique<mysql_thread_scope>();
-  self->set_exit_handler([=](const caf::exit_msg& msg) {
-    self->state.conn.reset();
-    self->state.thread_scope.reset();
-    self->quit(msg.reason);
-  });
   return {
       [=](recover_atom, std::vector<caf::actor> hosts) {
         auto& s = self->state;

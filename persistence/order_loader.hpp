@@ -17,7 +17,7 @@
 //       than its entries in memory, try-and-confirm rows split in two.
 #include <caf/all.hpp>
 
-#include "ports/storage.hpp"
+#include "ports/storage_link.hpp"
 
 namespace txengine::persistence {
 

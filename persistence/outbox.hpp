@@ -1,13 +1,13 @@
 #pragma once
 // The outbox (issue 5, docs/protocol.md "Events"): one row per final order, written by the
 // writer in the same transaction as the order's final row, published to Kafka later by the
-// publisher (publication/publisher.hpp). Kept apart from writer.cpp: the writer only calls
+// publisher (publication/publisher.hpp). Kept apart from the writer: it only calls
 // append_outbox_statements() for the rows of its batch.
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "ports/storage.hpp"
+#include "ports/storage_rows.hpp"
 #include "persistence/bulk_connection.hpp"
 #include "persistence/shard_layout.hpp"
 

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "ports/storage.hpp"
+#include "ports/storage_config.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
 

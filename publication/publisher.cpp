@@ -15,10 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include "ports/clock.hpp"
+#include "ports/outbox.hpp"
 #include "core/check.hpp"
-#include "persistence/mysql_connection.hpp"
-#include "persistence/shard_layout.hpp"
-#include "persistence/storage_target.hpp"
 
 namespace txengine::publication {
 
@@ -84,11 +82,11 @@ bool validate(const publication_config& c, std::string* error) {
   return true;
 }
 
-//! One MySQL connection with reconnection and backoff; used by one thread.
-struct sql_session {
-  const persistence::mysql_endpoint* endpoint = nullptr;
+//! One connection to the outbox with reconnection and backoff; used by one thread.
+struct outbox_session {
+  const outbox_connector* connector = nullptr;
   const char* who = "";
-  std::unique_ptr<persistence::mysql_connection> conn;
+  std::unique_ptr<outbox_store> store;
   int64_t retry_at_ms = 0;
   int64_t backoff_ms = 0;
   uint64_t failures = 0;
@@ -96,22 +94,22 @@ struct sql_session {
   //! True when a connection is there (connecting if needed) and no backoff is running.
   bool ready(int64_t now) {
     if (now < retry_at_ms) return false;
-    if (!conn) {
+    if (!store) {
       try {
-        conn = std::make_unique<persistence::mysql_connection>(*endpoint);
-      } catch (const sql::SQLException& e) {
+        store = connector->connect();
+      } catch (const outbox_error& e) {
         failed(e, now);
         return false;
       }
     }
     return true;
   }
-  void failed(const sql::SQLException& e, int64_t now) {
-    conn.reset();
+  void failed(const outbox_error& e, int64_t now) {
+    store.reset();
     backoff_ms = std::min<int64_t>(backoff_ms == 0 ? 5 : backoff_ms * 2, sql_backoff_max_ms);
     retry_at_ms = now + backoff_ms;
     if (failures++ % 100 == 0)
-      spdlog::error("kafka publisher ({}): MySQL: {} ({}); retrying", who, e.what(), e.getErrorCode());
+      spdlog::error("kafka publisher ({}): {} ({}); retrying", who, e.what(), e.code());
   }
   void succeeded() { backoff_ms = 0; }
 };
@@ -120,14 +118,13 @@ struct outbox_publisher::impl {
   storage_config config;
   const publication_config& kafka;
   storage_link& link;
-  persistence::shard_layout layout;
-  persistence::mysql_endpoint endpoint;
-  std::vector<std::string> tables;  //!< every outbox table, `db`.`outbox_t`
+  std::shared_ptr<const outbox_connector> outbox;
+  uint32_t tables = 0;  //!< outbox tables, numbered 0..tables-1
 
   // -- owned by the producing thread (librdkafka's callbacks run inside rd_kafka_poll on it)
   rd_kafka_t* producer = nullptr;
   rd_kafka_topic_t* topic_handle = nullptr;  //!< the configured topic, held so its metadata is kept
-  sql_session reader;
+  outbox_session reader;
   struct entry {
     uint32_t table = 0;
     int64_t created_ms = 0;
@@ -146,7 +143,7 @@ struct outbox_publisher::impl {
 
   // -- the marking thread: its own connection, so the producing thread never waits for the
   // UPDATEs' commits (a log flush each). Delivered ids go to it, marked ids come back.
-  sql_session marker_sql;
+  outbox_session marker_sql;
   std::mutex mark_mutex;
   std::condition_variable mark_cv;
   std::vector<std::pair<uint32_t, uint64_t>> mark_pending;  //!< (table, event id), delivered
@@ -163,16 +160,14 @@ struct outbox_publisher::impl {
   histogram commit_latency;
   std::thread thread;
 
-  impl(const storage_config& c, storage_link& l) : config(c), kafka(config.kafka), link(l) {
+  impl(const storage_config& c, storage_link& l, std::shared_ptr<const outbox_connector> o)
+      : config(c), kafka(config.kafka), link(l), outbox(std::move(o)) {
     std::string why;
     if (!validate(kafka, &why)) throw std::runtime_error(why);
-    layout = persistence::layout_of(config);
-    if (!layout.valid(&why)) throw std::runtime_error(why);
-    endpoint = persistence::endpoint_of(config);  // std::invalid_argument: a std::exception, as the engine expects
-    for (uint32_t d = 0; d < layout.databases; ++d)
-      for (uint32_t t : layout.tables_in(d)) tables.push_back(layout.table_at("outbox", d, t));
-    known_per_table.assign(tables.size(), 0);
-    reader.endpoint = marker_sql.endpoint = &endpoint;
+    if (!outbox) throw std::invalid_argument("no outbox store");
+    tables = outbox->tables();
+    known_per_table.assign(tables, 0);
+    reader.connector = marker_sql.connector = outbox.get();
     reader.who = "reader";
     marker_sql.who = "marker";
     count_unpublished();
@@ -192,13 +187,11 @@ struct outbox_publisher::impl {
   //! Blocking, at start: the unpublished rows become the gauge the hosts compare to the limit.
   void count_unpublished() {
     try {
-      persistence::mysql_thread_scope scope;
-      persistence::mysql_connection c(endpoint);
-      int64_t total = 0;
-      for (const auto& table : tables) total += c.query_int("SELECT COUNT(*) FROM " + table + " WHERE published_ms=0");
+      auto scope = outbox->enter_thread();
+      int64_t total = outbox->connect()->count_unpublished();
       link.outbox_unpublished.store(total);
       if (total > 0) spdlog::info("kafka publisher: {} unpublished outbox rows from before, publishing them", total);
-    } catch (const sql::SQLException& e) {
+    } catch (const outbox_error& e) {
       throw std::runtime_error(std::string("outbox not readable: ") + e.what());
     }
   }
@@ -365,36 +358,26 @@ struct outbox_publisher::impl {
     last_read_ms = now;
     bool produced_any = false;
     try {
-      for (size_t t = 0; t < tables.size() && known.size() < kafka.in_flight_max; ++t) {
+      for (uint32_t t = 0; t < tables && known.size() < kafka.in_flight_max; ++t) {
         size_t room = std::min<size_t>(kafka.page_rows, kafka.in_flight_max - known.size());
-        auto rs = reader.conn->query("SELECT event_id,topic,event_key,payload,created_ms FROM " + tables[t] +
-                                     " WHERE published_ms=0 ORDER BY event_id LIMIT " +
-                                     std::to_string(known_per_table[t] + room));
-        size_t fresh = 0;
-        while (rs->next()) {
-          uint64_t id = rs->getUInt64(1);
-          if (known.count(id) > 0) continue;
-          if (fresh == room) break;
-          ++fresh;
-          std::string topic = rs->getString(2);
-          std::string key = rs->getString(3);
-          std::string payload = rs->getString(4);
-          int64_t created_ms = rs->getInt64(5);
-          if (!produce(id, topic, key, payload)) {
+        auto events = reader.store->read_unpublished(t, known_per_table[t], room,
+                                                     [this](uint64_t id) { return known.count(id) > 0; });
+        for (const outbox_event& e : events) {
+          if (!produce(e.id, e.topic, e.key, e.payload)) {
             read_now = true;
             break;
           }
-          known.emplace(id, entry{static_cast<uint32_t>(t), created_ms, false});
+          known.emplace(e.id, entry{t, e.created_ms, false});
           ++known_per_table[t];
           ++in_flight;
           produced_any = true;
         }
-        if (fresh == room) read_now = true;  // a full page: there may be more
+        if (events.size() == room) read_now = true;  // a full page: there may be more
       }
       reader.succeeded();
-    } catch (const sql::SQLException& e) {
+    } catch (const outbox_error& e) {
       reader.failed(e, now);
-      note_error(std::string("MySQL: ") + e.what());
+      note_error(e.what());
       read_now = true;
     }
     return produced_any;
@@ -429,14 +412,10 @@ struct outbox_publisher::impl {
         if (oldest == 0 || e.created_ms < oldest) oldest = e.created_ms;
       if (reader.ready(now)) {
         try {
-          for (const auto& table : tables) {
-            int64_t first = reader.conn->query_int("SELECT MIN(created_ms) FROM (SELECT created_ms FROM " + table +
-                                                   " WHERE published_ms=0 ORDER BY event_id LIMIT " +
-                                                   std::to_string(age_scan_rows) + ") x");
-            if (first > 0 && (oldest == 0 || first < oldest)) oldest = first;
-          }
+          int64_t first = reader.store->oldest_unpublished_created_ms(age_scan_rows);
+          if (first > 0 && (oldest == 0 || first < oldest)) oldest = first;
           reader.succeeded();
-        } catch (const sql::SQLException& e) {
+        } catch (const outbox_error& e) {
           reader.failed(e, now);
         }
       }
@@ -446,7 +425,7 @@ struct outbox_publisher::impl {
   }
 
   void run() {
-    persistence::mysql_thread_scope scope;
+    auto scope = outbox->enter_thread();
     bool idle = false;
     while (!stopping.load()) {
       if (inject_fatal.exchange(false))
@@ -479,7 +458,7 @@ struct outbox_publisher::impl {
     }
     mark_cv.notify_one();
     marker.join();
-    reader.conn.reset();
+    reader.store.reset();
     std::lock_guard<std::mutex> lock(mutex);
     shared.in_flight = 0;
   }
@@ -491,21 +470,17 @@ struct outbox_publisher::impl {
   bool mark(const std::vector<std::pair<uint32_t, uint64_t>>& ids, int64_t now) {
     if (!marker_sql.ready(now)) return false;
     try {
-      std::unique_ptr<sql::Statement> statement(marker_sql.conn->raw().createStatement());
-      std::vector<std::vector<uint64_t>> by_table(tables.size());
+      std::vector<std::vector<uint64_t>> by_table(tables);
       for (const auto& [table, id] : ids) by_table[table].push_back(id);
-      for (size_t t = 0; t < tables.size(); ++t) {
+      for (uint32_t t = 0; t < tables; ++t) {
         const auto& list = by_table[t];
         for (size_t from = 0; from < list.size(); from += mark_chunk_max) {
           size_t to = std::min(list.size(), from + mark_chunk_max);
-          std::string sql = "UPDATE " + tables[t] + " SET published_ms=" + std::to_string(now) + " WHERE event_id IN (";
-          for (size_t i = from; i < to; ++i) {
-            if (i > from) sql += ',';
-            sql += std::to_string(list[i]);
-          }
-          sql += ") AND published_ms=0";
-          // Autocommit: a chunk marked stays marked even if a later one fails (marking again is harmless).
-          int updated = statement->executeUpdate(sql);
+          // A chunk marked stays marked even if a later one fails (marking again is harmless).
+          int64_t updated = marker_sql.store->mark_published(
+              t, std::vector<uint64_t>(list.begin() + static_cast<std::ptrdiff_t>(from),
+                                       list.begin() + static_cast<std::ptrdiff_t>(to)),
+              now);
           link.outbox_unpublished.fetch_sub(updated);
           std::lock_guard<std::mutex> lock(mutex);
           shared.marked += static_cast<uint64_t>(updated);
@@ -513,15 +488,15 @@ struct outbox_publisher::impl {
       }
       marker_sql.succeeded();
       return true;
-    } catch (const sql::SQLException& e) {
+    } catch (const outbox_error& e) {
       marker_sql.failed(e, now);
-      note_error(std::string("MySQL: ") + e.what());
+      note_error(e.what());
       return false;
     }
   }
 
   void run_marker() {
-    persistence::mysql_thread_scope scope;
+    auto scope = outbox->enter_thread();
     std::vector<std::pair<uint32_t, uint64_t>> batch;
     int final_attempts = 3;  // once stopping: bounded, what is left is published again later
     for (;;) {
@@ -549,7 +524,7 @@ struct outbox_publisher::impl {
       }
       if (stop_now && (batch.empty() || --final_attempts == 0)) break;
     }
-    marker_sql.conn.reset();
+    marker_sql.store.reset();
   }
 
   //! Deletes published rows past their retention, a bounded page per table (marker thread).
@@ -560,12 +535,9 @@ struct outbox_publisher::impl {
     last_sweep_ms = now;
     if (!marker_sql.ready(now)) return;
     try {
-      for (const auto& table : tables)
-        marker_sql.conn->execute("DELETE FROM " + table + " WHERE published_ms>0 AND published_ms<" +
-                                 std::to_string(now - kafka.published_retention_ms) + " LIMIT " +
-                                 std::to_string(sweep_rows_max));
+      marker_sql.store->delete_published_before(now - kafka.published_retention_ms, sweep_rows_max);
       marker_sql.succeeded();
-    } catch (const sql::SQLException& e) {
+    } catch (const outbox_error& e) {
       marker_sql.failed(e, now);
     }
   }
@@ -592,8 +564,9 @@ struct outbox_publisher::impl {
   }
 };
 
-outbox_publisher::outbox_publisher(const storage_config& config, storage_link& link)
-    : impl_(std::make_unique<impl>(config, link)) {}
+outbox_publisher::outbox_publisher(const storage_config& config, storage_link& link,
+                                   std::shared_ptr<const outbox_connector> outbox)
+    : impl_(std::make_unique<impl>(config, link, std::move(outbox))) {}
 
 outbox_publisher::~outbox_publisher() = default;
 

@@ -17,11 +17,15 @@
 //   - a fatal idempotent-producer error replaces the producer (what was in flight is read again).
 // Kafka down never stops the engine: the outbox grows; past `outbox_unpublished_max` the hosts
 // refuse new commands with `unavailable` (storage_link::over_high_water) until it drains.
-// No librdkafka or MySQL include here, so the engine can hold one.
+// It reads and marks the outbox through the port ports/outbox.hpp (the engine hands it the
+// MySQL store). No librdkafka or MySQL include here, so the engine can hold one.
 #include <memory>
 #include <string>
 
-#include "ports/storage.hpp"
+#include "ports/outbox.hpp"
+#include "ports/publication.hpp"
+#include "ports/storage_config.hpp"
+#include "ports/storage_link.hpp"
 
 namespace txengine::publication {
 
@@ -31,9 +35,10 @@ bool validate(const publication_config& config, std::string* error = nullptr);
 class outbox_publisher {
  public:
   //! Counts the unpublished outbox rows into link.outbox_unpublished (blocking: construct it
-  //! before commands flow), creates the producer and starts the thread. Throws
-  //! std::runtime_error when the configuration is invalid or MySQL cannot be read.
-  outbox_publisher(const storage_config& config, storage_link& link);
+  //! before commands flow), creates the producer and starts the threads, each with its own
+  //! store from `outbox` (the engine's is persistence::mysql_outbox). Throws
+  //! std::runtime_error when the configuration is invalid or the outbox cannot be read.
+  outbox_publisher(const storage_config& config, storage_link& link, std::shared_ptr<const outbox_connector> outbox);
   ~outbox_publisher();
   outbox_publisher(const outbox_publisher&) = delete;
   outbox_publisher& operator=(const outbox_publisher&) = delete;

@@ -58,14 +58,6 @@ const std::vector<std::string> core_forbidden_prefixes = {
     "caf/", "mysql", "cppconn/", "mariadb/", "librdkafka/", "httplib", "curl/", "sys/socket", "netinet/",
     "arpa/", "spdlog/", "google/protobuf", "openssl/", "toml", "thread", "mutex", "condition_variable"};
 
-// Wrong-way includes being removed (issue 11). Each is a debt with its way out written down;
-// the list only shrinks.
-bool pending_exception(const std::string& file, const std::string& target) {
-  // The publisher reads the outbox through persistence's MySQL helpers; it is moving behind
-  // the port ports/outbox.hpp.
-  return file == "publication/publisher.cpp" && target.rfind("persistence/", 0) == 0;
-}
-
 struct include_line {
   std::string target;  // as written between the quotes or angle brackets
   bool quoted = false;
@@ -129,7 +121,6 @@ std::vector<std::string> violations(const fs::path& root) {
       if (!fs::exists(root / inc.target)) continue;
       auto target_layer = layer_of(inc.target);
       if (target_layer == layer || may.count(target_layer) != 0) continue;
-      if (pending_exception(file, inc.target)) continue;
       found.push_back(file + ":" + std::to_string(inc.line) + ": " + layer + " includes " + inc.target + " (" +
                       target_layer + ")");
     }

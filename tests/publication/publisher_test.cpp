@@ -9,6 +9,7 @@
 
 #include "events.pb.h"
 #include "persistence/outbox.hpp"
+#include "persistence/outbox_store.hpp"
 #include "publication/mock_cluster.hpp"
 #include "publication/publisher.hpp"
 #include "tests/durable/mysql_engine_support.hpp"
@@ -368,7 +369,7 @@ TEST_F(KafkaPublication, AFatalProducerErrorReplacesTheProducerAndLosesNothing) 
   // The publisher alone over the same databases (as a separate publishing process would be).
   storage_link link;
   link.config = *config.storage;
-  publication::outbox_publisher publisher(link.config, link);
+  publication::outbox_publisher publisher(link.config, link, db::mysql_outbox(link.config));
   EXPECT_EQ(link.outbox_unpublished.load(), static_cast<int64_t>(replies.size()));
   publisher.inject_fatal_error_for_test();  // while its messages wait for the brokers
   ASSERT_TRUE(wait_for([&] { return publisher.stats().producer_restarts == 1; }, std::chrono::seconds(10)))

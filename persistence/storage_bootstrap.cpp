@@ -1,0 +1,70 @@
+#include "persistence/storage_bootstrap.hpp"
+
+#include <algorithm>
+#include <exception>
+
+#include "persistence/bulk_connection.hpp"
+#include "persistence/mysql_connection.hpp"
+#include "persistence/schema.hpp"
+#include "persistence/shard_layout.hpp"
+#include "persistence/split_commit.hpp"
+#include "persistence/storage_target.hpp"
+
+namespace txengine::persistence {
+
+storage_start prepare_storage(const storage_config& config) {
+  storage_start start;
+  shard_layout layout = layout_of(config);
+  std::string why;
+  if (!layout.valid(&why)) {
+    start.error = why;
+    return start;
+  }
+  try {
+    mysql_endpoint endpoint = endpoint_of(config);
+    start.description = endpoint.describe() + " (" + std::to_string(config.databases) + " databases x " +
+                        std::to_string(config.tables) + " tables, prefix " + config.prefix + ")";
+    mysql_thread_scope scope;
+    mysql_connection conn(endpoint);
+    // Branches of two-connection commits a crash left prepared: committed when their decision
+    // was, else rolled back, before anything reads (they hold their rows' locks until then).
+    // Before the migrations too when the decisions exist already (migration 0004): a migration
+    // must not wait for a branch's locks, nor backfill without its rows (0006 does).
+    auto settle = [&] {
+      bulk_connection settler(endpoint);
+      settle_report settled = settle_prepared_branches(settler, layout, xa_branch_prefix(config.prefix));
+      start.branches_committed += settled.committed;
+      start.branches_rolled_back += settled.rolled_back;
+    };
+    if (conn.query_int("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='" +
+                       layout.database_name(0) + "' AND TABLE_NAME='xa_decisions'") > 0)
+      settle();
+    schema_report report = apply_schema(conn, layout);
+    start.migrations_applied = report.migrations_applied;
+    settle();
+    for (uint32_t d = 0; d < layout.databases; ++d)
+      for (uint32_t t : layout.tables_in(d)) {
+        std::string table = layout.table_at("wallets", d, t);
+        start.orders += static_cast<uint64_t>(conn.query_int("SELECT COUNT(*) FROM " + layout.table_at("orders", d, t)));
+        auto rs = conn.query("SELECT COUNT(*), COALESCE(MAX(id),0) FROM " + table);
+        if (rs->next()) {
+          start.wallets += rs->getUInt64(1);
+          start.max_wallet_id = std::max<wallet_id>(start.max_wallet_id, rs->getUInt64(2));
+        }
+        auto systems = conn.query("SELECT tenant, currency, id FROM " + table + " WHERE kind=" +
+                                  std::to_string(static_cast<unsigned>(wallet_kind::system)));
+        while (systems->next()) {
+          auto cur = currency::parse(std::string(systems->getString(2)));
+          if (cur) start.system_wallets.emplace_back(systems->getUInt(1), cur->packed(), systems->getUInt64(3));
+        }
+      }
+    start.ok = true;
+  } catch (const sql::SQLException& e) {
+    start.error = std::string("MySQL: ") + e.what() + " (" + std::to_string(e.getErrorCode()) + ")";
+  } catch (const std::exception& e) {
+    start.error = e.what();
+  }
+  return start;
+}
+
+}  // namespace txengine::persistence
