@@ -14,6 +14,7 @@
 #include "core/order_id_generator.hpp"
 #include "core/refund_allowance.hpp"
 #include "core/routing.hpp"
+#include "core/test_hooks.hpp"
 #include "core/timer_queue.hpp"
 #include "ports/messages.hpp"
 
@@ -636,7 +637,7 @@ class host_state {
     TX_CHECK(inserted);
     ++counts_of(it->second.core.command().tenant).in_flight;
     if (storage_ != nullptr) {
-      persist_order(it->second.core, now, true);
+      if (test_hooks::broken != 3) persist_order(it->second.core, now, true);  // 3: txsim --break intent
       // Write-ahead of intent. The intent goes to the writer at the next flush, before any
       // step (flush() sends the writer batch first, and a local send enqueues at once), so
       // every wallet effect of the order reaches the writer's mailbox after it and commits
