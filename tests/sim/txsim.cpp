@@ -1,6 +1,7 @@
 // txsim: the deterministic simulator of the whole engine (docs/simulation.md).
 //   txsim --seed S [--steps N] [--json] [--trace] [--break anti_hanging|idempotent_confirm|intent]
-//   txsim --seeds A-B [--steps N] [--json]           runs seeds A..B, fails on the first failing seed
+//   txsim --seeds A-B [--steps N] [--json] [--keep-going]  runs seeds A..B; stops at the first
+//                                                    failing seed unless --keep-going
 //   txsim --find-break RULE --seeds A-B              succeeds once a seed of A..B catches the broken rule
 #include <cstdio>
 #include <cstdlib>
@@ -32,7 +33,7 @@ bool parse_rule(const std::string& s, broken_rule& rule) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: txsim (--seed S | --seeds A-B) [--steps N] [--json] [--trace] [--long-pauses]\n"
+               "usage: txsim (--seed S | --seeds A-B) [--steps N] [--json] [--trace] [--long-pauses] [--keep-going]\n"
                "             [--break anti_hanging|idempotent_confirm|intent] [--find-break RULE]\n");
   return 2;
 }
@@ -42,7 +43,8 @@ int usage() {
 int main(int argc, char** argv) {
   sim_options options;
   uint64_t first = 0, last = 0;
-  bool have_seed = false, json = false, find = false;
+  bool have_seed = false, json = false, find = false, keep_going = false;
+  uint64_t failed = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -64,6 +66,8 @@ int main(int argc, char** argv) {
       json = true;
     } else if (a == "--trace") {
       options.trace = true;
+    } else if (a == "--keep-going") {
+      keep_going = true;
     } else if (a == "--long-pauses") {
       options.long_pauses = true;
     } else if ((a == "--break" || a == "--find-break") && v != nullptr && parse_rule(v, options.broken)) {
@@ -93,11 +97,14 @@ int main(int argc, char** argv) {
       continue;
     }
     if (!r.ok()) {
-      std::printf("txsim: seed %llu FAILED (replay: txsim --seed %llu --steps %llu --trace)\n",
+      std::printf("txsim: seed %llu FAILED (replay: txsim --seed %llu --steps %llu%s%s --trace)\n",
                   static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed),
-                  static_cast<unsigned long long>(options.steps));
+                  static_cast<unsigned long long>(options.steps), options.long_pauses ? " --long-pauses" : "",
+                  options.broken != broken_rule::none ? " --break ..." : "");
       for (const auto& v : r.violations) std::printf("  %s\n", v.c_str());
-      return 1;
+      if (!keep_going) return 1;
+      ++failed;
+      continue;
     }
     ++passed;
     if (!json) std::printf("seed %llu ok: %llu commands, digest %016llx\n", static_cast<unsigned long long>(seed),
@@ -106,6 +113,11 @@ int main(int argc, char** argv) {
   if (find) {
     std::printf("txsim: the broken rule was NOT caught by seeds %llu-%llu\n", static_cast<unsigned long long>(first),
                 static_cast<unsigned long long>(last));
+    return 1;
+  }
+  if (failed != 0) {
+    std::printf("txsim: %llu seeds passed, %llu failed\n", static_cast<unsigned long long>(passed),
+                static_cast<unsigned long long>(failed));
     return 1;
   }
   std::printf("txsim: %llu seeds passed\n", static_cast<unsigned long long>(passed));
