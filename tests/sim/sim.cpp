@@ -82,6 +82,7 @@ struct sim_store {
   std::map<std::pair<tenant_id, std::string>, order_id> requests;
   std::map<order_id, std::vector<order_id>> refunds_of;
   std::map<std::pair<wallet_id, order_id>, leg_trace> traces;
+  std::map<order_id, int64_t> net;  //!< the sum of an order's committed movements
   std::deque<pending_batch> pending;
   std::vector<std::string> violations;
   storage_link* link = nullptr;  //!< of the engine running now
@@ -100,6 +101,7 @@ struct sim_store {
   void commit(size_t count, const std::function<void(const caf::strong_actor_ptr&, uint64_t)>& ack) {
     count = std::min(count, pending.size());
     std::vector<std::pair<wallet_id, order_id>> moved;
+    std::set<order_id> touched;
     // In the order of the batches (not by pointer: a run must not depend on addresses).
     std::vector<std::pair<caf::strong_actor_ptr, uint64_t>> acks;
     int64_t rows = 0;
@@ -120,7 +122,10 @@ struct sim_store {
           }
         }
       }
-      for (auto& o : b.orders) apply_order(o);
+      for (auto& o : b.orders) {
+        apply_order(o);
+        touched.insert(o.id);
+      }
       for (auto& m : b.movements) {
         apply_movement(m);
         moved.emplace_back(m.wallet, m.entry.txn);
@@ -131,6 +136,19 @@ struct sim_store {
         if (known == acks.end()) acks.emplace_back(p.sender, b.ack_seq);
         else known->second = std::max(known->second, b.ack_seq);
       }
+    }
+    // Conservation, on every commit: the movements of an order whose final row is committed sum
+    // to zero (all its effects are committed before or with its final row; the sum of all
+    // wallets is then zero up to the orders still in flight).
+    for (const auto& [wallet, order] : moved) touched.insert(order);
+    for (order_id order : touched) {
+      auto row = orders.find(order);
+      if (row == orders.end() || !is_final(row->second.state)) continue;
+      int64_t sum = net[order];
+      if (sum != 0)
+        violation("money not conserved by order " + std::to_string(order) + " (" +
+                  std::string(to_string(row->second.command.kind)) + " " + std::string(to_string(row->second.state)) +
+                  "): its committed movements sum to " + std::to_string(sum));
     }
     // Intent before effects: every effect's order has a committed row once the effect is.
     for (const auto& [wallet, order] : moved)
@@ -182,6 +200,7 @@ struct sim_store {
                 " after version " + std::to_string(w->second.version));
     w->second.current = m.entry.after;
     w->second.version = m.entry.sequence;
+    net[m.entry.txn] += m.entry.delta.available + m.entry.delta.frozen + m.entry.delta.incoming;
     leg_trace& t = traces[{m.wallet, m.entry.txn}];
     std::string at = " (wallet " + std::to_string(m.wallet) + ", order " + std::to_string(m.entry.txn) + ")";
     switch (m.entry.phase) {
