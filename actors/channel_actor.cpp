@@ -16,6 +16,8 @@ struct channel_state {
   std::vector<channel_response> out;
   bool tick_pending = false;
   int64_t tick_due_ms = timer_queue<int>::never;
+  clock_port* clock = nullptr;
+  uint64_t handled = 0;  //!< request batches and ticks handled (tests: has it settled?)
   static inline const char* name = "channel";
 };
 
@@ -35,29 +37,33 @@ void deliver(channel_actor* self, int64_t now) {
   if (next == timer_queue<int>::never || (st.tick_pending && st.tick_due_ms <= next)) return;
   st.tick_pending = true;
   st.tick_due_ms = next;
-  self->delayed_send(self, std::chrono::milliseconds(std::max<int64_t>(next - now, 1)), tick_atom::value);
+  st.clock->wake(self, std::max<int64_t>(next, now + 1), tick_atom::value);
 }
 
-caf::behavior channel_behavior(channel_actor* self, channel_config config) {
+caf::behavior channel_behavior(channel_actor* self, channel_config config, clock_port* clock) {
   self->state.provider.emplace(config);
+  self->state.clock = clock;
   return {
       [=](peers_atom, std::vector<caf::actor> hosts) { self->state.hosts = std::move(hosts); },
       [=](channel_atom, const std::vector<channel_request>& requests) {
-        int64_t now = wall_clock_ms();
+        int64_t now = self->state.clock->now_ms();
+        ++self->state.handled;
         for (const auto& request : requests) self->state.provider->receive(request, now, self->state.out);
         deliver(self, now);
       },
       [=](tick_atom) {
         self->state.tick_pending = false;
-        deliver(self, wall_clock_ms());
+        ++self->state.handled;
+        deliver(self, self->state.clock->now_ms());
       },
+      [=](stats_atom) { return self->state.handled; },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_simulated_channel(caf::actor_system& system, channel_config config) {
-  return system.spawn(channel_behavior, config);
+caf::actor spawn_simulated_channel(caf::actor_system& system, channel_config config, clock_port* clock) {
+  return system.spawn(channel_behavior, config, &clock_or_wall(clock));
 }
 
 void set_channel_hosts(const caf::actor& channel, const std::vector<caf::actor>& hosts) {

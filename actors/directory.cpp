@@ -94,7 +94,7 @@ wallet_id wallet_directory::create(tenant_id tenant, currency cur, wallet_kind k
     // Handed to the writer before the id is returned, so it precedes every effect on the
     // wallet in the writer's mailbox (and so in what is committed).
     write_batch batch;
-    batch.wallets.push_back(wallet_row{info, balances{}, 0, wall_clock_ms(), request_id, request_hash});
+    batch.wallets.push_back(wallet_row{info, balances{}, 0, clock_or_wall(config_.clock).now_ms(), request_id, request_hash});
     storage_->rows_queued.fetch_add(1);
     caf::anon_send(storage_->writer, persist_atom::value, std::move(batch));
   }

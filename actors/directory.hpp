@@ -30,6 +30,7 @@
 #include "core/result_code.hpp"
 #include "core/types.hpp"
 #include "core/wallet_core.hpp"
+#include "ports/clock.hpp"
 #include "ports/storage_link.hpp"
 #include "ports/storage_messages.hpp"
 
@@ -41,6 +42,8 @@ struct wallet_actor_config {
   wallet_config core;
   //! Wallet shard actors; a wallet belongs to shard (id % shards). 0 = 2 per scheduler thread.
   uint32_t shards = 0;
+  //! Time and timers of the shards and the directory; nullptr = the wall clock.
+  clock_port* clock = nullptr;
 };
 
 class wallet_directory {

@@ -14,6 +14,7 @@
 #include "core/order_id_generator.hpp"
 #include "core/refund_allowance.hpp"
 #include "core/routing.hpp"
+#include "core/test_hooks.hpp"
 #include "core/timer_queue.hpp"
 #include "ports/messages.hpp"
 
@@ -108,6 +109,7 @@ class host_state {
   void init(caf::event_based_actor* self, order_host_config config, wallet_directory* directory) {
     self_ = self;
     config_ = config;
+    clock_ = &clock_or_wall(config.clock);
     directory_ = directory;
     ids_.emplace(config.node_id, config.lane);
     storage_ = config.storage;
@@ -129,13 +131,13 @@ class host_state {
   }
 
   void submit(const caf::actor& client, std::vector<submit_item>& items) {
-    int64_t now = wall_clock_ms();
+    int64_t now = clock_->now_ms();
     for (auto& item : items) submit_one(client, item, now);
     after_input(now);
   }
 
   void on_step_acks(const std::vector<leg_result>& results) {
-    int64_t now = wall_clock_ms();
+    int64_t now = clock_->now_ms();
     for (const auto& r : results) {
       auto found = live_.find(r.txn);
       if (found == live_.end()) continue;  // a repeat answer for an order already final
@@ -147,7 +149,7 @@ class host_state {
   }
 
   void on_channel_acks(const std::vector<channel_response>& responses) {
-    int64_t now = wall_clock_ms();
+    int64_t now = clock_->now_ms();
     for (const auto& r : responses) {
       auto found = live_.find(r.order);
       if (found == live_.end()) continue;
@@ -160,7 +162,7 @@ class host_state {
   }
 
   void on_allowance_ack(const allowance_result& r) {
-    int64_t now = wall_clock_ms();
+    int64_t now = clock_->now_ms();
     auto found = live_.find(r.refund);
     if (found != live_.end()) {
       actions_.clear();
@@ -187,7 +189,7 @@ class host_state {
         if (loading_originals_.size() >= originals_pending_max) return busy;  // retryable: the refund resends
         if (querying_.count(step.original) == 0) origin_outbox_.push_back(step.original);
         pending = loading_originals_.emplace(step.original, std::vector<std::pair<caf::actor, allowance_step>>{}).first;
-        after_input(wall_clock_ms());
+        after_input(clock_->now_ms());
       }
       if (pending->second.size() >= steps_per_original_max) return busy;
       pending->second.emplace_back(sender, step);
@@ -275,7 +277,7 @@ class host_state {
                                                     original.posted_amount, original.created_ms, original.final_ms,
                                                     {}, nullptr, 0})
                   .first;
-      retention_->add(original.id, wall_clock_ms());
+      retention_->add(original.id, clock_->now_ms());
     }
     final_order& record = found->second;
     record.refunds_unknown = false;
@@ -315,7 +317,7 @@ class host_state {
 
   void on_tick() {
     tick_pending_ = false;
-    int64_t now = wall_clock_ms();
+    int64_t now = clock_->now_ms();
     timers_.expire(now, [&](order_id id, uint64_t armed_ms) {
       auto found = live_.find(id);
       if (found == live_.end() || found->second.armed_ms != static_cast<int64_t>(armed_ms)) return;  // stale
@@ -375,7 +377,7 @@ class host_state {
       if (core.command().tenant != tenant) return unknown_order_reply();
       if (!with_movements) return reply_of(core);
       auto promise = self_->make_response_promise<order_reply>();
-      auto legs = core.stored(wall_clock_ms()).legs;
+      auto legs = core.stored(clock_->now_ms()).legs;
       start_history(reply_of(core), promise, {id, tenant, no_wallet, true, legs}, wallets_in(legs));
       return promise;
     }
@@ -401,7 +403,7 @@ class host_state {
       }
       if (loading_originals_.count(id) == 0) origin_outbox_.push_back(id);
       pending = querying_.emplace(id, std::vector<order_query>{}).first;
-      after_input(wall_clock_ms());
+      after_input(clock_->now_ms());
     }
     if (pending->second.size() >= queries_per_order_max) {
       order_reply busy;
@@ -523,7 +525,7 @@ class host_state {
  public:
   //! Answers of MySQL about request ids this host did not know.
   void on_found(std::vector<request_found>& answers) {
-    int64_t now = wall_clock_ms();
+    int64_t now = clock_->now_ms();
     for (auto& f : answers) {
       std::string key = request_key(f.tenant, f.request_id);
       auto node = looking_up_.extract(key);
@@ -564,7 +566,7 @@ class host_state {
 
   //! Recovery: non-final orders read from MySQL at start, resumed here. Returns how many were.
   uint64_t recover(std::vector<recovered_order>& orders) {
-    int64_t now = wall_clock_ms();
+    int64_t now = clock_->now_ms();
     uint64_t resumed = 0;
     for (auto& r : orders) {
       if (live_.count(r.id) || final_.count(r.id)) continue;  // handed over twice
@@ -607,7 +609,7 @@ class host_state {
       }
     awaiting_recovery_.clear();
     awaiting_recovery_count_ = 0;
-    after_input(wall_clock_ms());
+    after_input(clock_->now_ms());
   }
 
  private:
@@ -635,7 +637,7 @@ class host_state {
     TX_CHECK(inserted);
     ++counts_of(it->second.core.command().tenant).in_flight;
     if (storage_ != nullptr) {
-      persist_order(it->second.core, now, true);
+      if (test_hooks::broken != 3) persist_order(it->second.core, now, true);  // 3: txsim --break intent
       // Write-ahead of intent. The intent goes to the writer at the next flush, before any
       // step (flush() sends the writer batch first, and a local send enqueues at once), so
       // every wallet effect of the order reaches the writer's mailbox after it and commits
@@ -674,7 +676,7 @@ class host_state {
   //! The writer committed this host's batches up to `seq`.
   void on_committed(uint64_t seq) {
     committed_seq_ = std::max(committed_seq_, seq);
-    int64_t now = wall_clock_ms();
+    int64_t now = clock_->now_ms();
     while (!waits_.empty() && waits_.front().seq <= committed_seq_) {
       durable_wait wait = std::move(waits_.front());
       waits_.pop_front();
@@ -942,10 +944,11 @@ class host_state {
     if (next == never || (tick_pending_ && tick_due_ms_ <= next)) return;
     tick_pending_ = true;
     tick_due_ms_ = next;
-    self_->delayed_send(self_, std::chrono::milliseconds(std::max<int64_t>(next - now, 1)), tick_atom::value);
+    clock_->wake(self_, std::max<int64_t>(next, now + 1), tick_atom::value);
   }
 
   caf::event_based_actor* self_ = nullptr;
+  clock_port* clock_ = nullptr;
   order_host_config config_;
   wallet_directory* directory_ = nullptr;
   std::optional<order_id_generator> ids_;

@@ -15,6 +15,7 @@
 
 #include "core/order_core.hpp"
 #include "actors/directory.hpp"
+#include "ports/clock.hpp"
 #include "ports/storage_link.hpp"
 #include "ports/storage_messages.hpp"
 
@@ -32,6 +33,8 @@ struct order_host_config {
   //! rows) and, in durable ack mode, an order starts once its intent is committed and its
   //! client hears the final state once that is committed.
   storage_link* storage = nullptr;
+  //! Time and timers; nullptr = the wall clock.
+  clock_port* clock = nullptr;
 };
 
 //! Routing of a host's peers: every host of the node (by lane) and every channel.

@@ -133,6 +133,7 @@ struct pending_load {
 struct shard_state {
   wallet_directory* directory = nullptr;
   wallet_actor_config config;
+  clock_port* clock = nullptr;
   wallet_index wallets{0};
   storage_link* storage = nullptr;
   std::unordered_map<wallet_id, pending_load> loading;
@@ -206,7 +207,7 @@ struct shard_state {
     auto node = loading.extract(id);
     if (node.empty()) return;
     pending_load& pending = node.mapped();
-    int64_t now = wall_clock_ms();
+    int64_t now = clock->now_ms();
     wallet_slot* wallet = nullptr;
     if (loaded.found) {
       std::vector<std::pair<order_id, tcc_record>> records;
@@ -257,7 +258,7 @@ wallet_view unavailable_view() {
 template <class T, class F>
 caf::result<T> with_wallet(shard_actor* self, wallet_id id, T unknown, T unavailable, F answer) {
   auto& st = self->state;
-  wallet_slot* wallet = st.find(id, wall_clock_ms());
+  wallet_slot* wallet = st.find(id, self->state.clock->now_ms());
   if (wallet != nullptr) return answer(*wallet);
   if (st.storage == nullptr || id == no_wallet) return unknown;
   pending_load* pending = st.start_load(self, id);
@@ -321,16 +322,17 @@ void answer_movements(shard_actor* self, wallet_slot& wallet, tenant_id tenant, 
 caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wallet_actor_config config) {
   self->state.directory = directory;
   self->state.config = config;
+  self->state.clock = &clock_or_wall(config.clock);
   self->state.storage = directory->storage();
   // Sized for the shard's share of a large wallet population, not more: with one shard per
   // wallet (shards = wallets) a big reservation per shard would cost gigabytes.
   self->state.wallets = wallet_index(std::max<size_t>(4, (size_t{1} << 18) / directory->shards_expected()));
-  auto idle_check = std::chrono::milliseconds(std::max<int64_t>(config.idle_ms / 2, 1));
-  self->delayed_send(self, idle_check, idle_atom::value);
+  int64_t idle_check = std::max<int64_t>(config.idle_ms / 2, 1);
+  self->state.clock->wake(self, self->state.clock->now_ms() + idle_check, idle_atom::value);
   return {
       [=](steps_atom, const std::vector<leg_step>& steps) {
         auto& st = self->state;
-        int64_t now = wall_clock_ms();
+        int64_t now = self->state.clock->now_ms();
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         std::vector<leg_result> results;
         results.reserve(steps.size());
@@ -379,7 +381,7 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
           uint32_t limit) -> caf::result<result_code, std::vector<journal_entry>> {
         auto& st = self->state;
         auto promise = self->make_response_promise<result_code, std::vector<journal_entry>>();
-        wallet_slot* wallet = st.find(id, wall_clock_ms());
+        wallet_slot* wallet = st.find(id, self->state.clock->now_ms());
         if (wallet != nullptr) {
           answer_movements(self, *wallet, tenant, from_sequence, limit, promise);
         } else if (st.storage == nullptr || id == no_wallet) {
@@ -398,7 +400,7 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
       [=](history_atom, wallet_id id, tenant_id tenant, order_id order) -> std::vector<journal_entry> {
         // An order's entries still in this wallet's journal in memory (engine without storage).
         std::vector<journal_entry> entries;
-        const wallet_slot* wallet = self->state.find(id, wall_clock_ms());
+        const wallet_slot* wallet = self->state.find(id, self->state.clock->now_ms());
         if (wallet == nullptr || wallet->core.info().tenant != tenant) return entries;
         for (const auto& entry : wallet->core.journal())
           if (entry.txn == order) entries.push_back(entry);
@@ -418,7 +420,7 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
               if (code == result_code::ok && self->state.storage != nullptr) {
                 // Status and limit are part of the wallet's row.
                 self->state.effects.wallets.push_back({core.info(), core.current(), core.journal_sequence(),
-                                                       wall_clock_ms(), {}, 0});
+                                                       self->state.clock->now_ms(), {}, 0});
                 self->state.send_effects(self);
               }
               wallet_view view = view_of(core, tenant);
@@ -427,8 +429,9 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
             });
       },
       [=](idle_atom) {
-        self->state.passivate_idle(wall_clock_ms());
-        self->delayed_send(self, idle_check, idle_atom::value);
+        int64_t now = self->state.clock->now_ms();
+        self->state.passivate_idle(now);
+        self->state.clock->wake(self, now + idle_check, idle_atom::value);
       },
   };
 }

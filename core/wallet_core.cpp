@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "core/check.hpp"
+#include "core/test_hooks.hpp"
 
 namespace txengine {
 
@@ -133,7 +134,11 @@ leg_outcome wallet_core::try_leg(const leg_command& command, int64_t now_ms) {
   auto found = records_.find(command.txn);
   if (found != records_.end()) {
     const tcc_record& record = found->second;
-    if (record.state == tcc_record_state::cancelled) return answer(result_code::tcc_cancelled, true);
+    if (record.state == tcc_record_state::cancelled) {
+      if (test_hooks::broken != 1 || record.tried_amount != 0) return answer(result_code::tcc_cancelled, true);
+      records_.erase(found);  // test hook (txsim --break anti_hanging): the tombstone is ignored
+      return try_leg(command, now_ms);
+    }
     if (record.type != command.type || record.tried_amount != command.amount)
       return answer(result_code::tcc_conflict, true);
     return answer(record.try_result, true);
@@ -169,6 +174,12 @@ leg_outcome wallet_core::confirm_leg(const leg_command& command, int64_t now_ms)
     case tcc_record_state::try_rejected: return answer(result_code::tcc_not_tried, true);
     case tcc_record_state::cancelled: return answer(result_code::tcc_cancelled, true);
     case tcc_record_state::confirmed:
+      if (test_hooks::broken == 2 && record.confirmed_amount == command.amount) {
+        // Test hook (txsim --break idempotent_confirm): a repeated confirm posts again.
+        post(command.txn, tcc_phase::confirm,
+             delta_of(record.type, tcc_phase::confirm, record.tried_amount, command.amount), now_ms);
+        return answer(result_code::ok);
+      }
       return answer(record.confirmed_amount == command.amount ? result_code::ok : result_code::tcc_conflict, true);
     case tcc_record_state::tried: break;
   }

@@ -76,6 +76,7 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   caf_config_ = std::make_unique<engine_caf_config>(threads);
   system_ = std::make_unique<caf::actor_system>(*caf_config_);
+  config_.wallet.clock = config_.clock;
   if (config_.storage) start_storage();
   directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads, storage_.get());
   if (storage_) directory_->restore_ids(storage_start_.max_wallet_id, storage_start_.system_wallets);
@@ -87,10 +88,11 @@ engine::engine(engine_config config) : config_(std::move(config)) {
     host_config.orders_in_flight_max = std::max<size_t>(1, config_.orders_in_flight_max / config_.order_hosts);
     host_config.orders_retained_max = std::max<size_t>(1, config_.orders_retained_max / config_.order_hosts);
     host_config.storage = storage_.get();
+    host_config.clock = config_.clock;
     hosts_.push_back(spawn_order_host(*system_, host_config, directory_.get()));
   }
   for (const auto& [id, channel_config] : config_.channels) {
-    auto channel = spawn_simulated_channel(*system_, channel_config);
+    auto channel = spawn_simulated_channel(*system_, channel_config, config_.clock);
     set_channel_hosts(channel, hosts_);
     channels_.emplace_back(id, channel);
   }

@@ -43,6 +43,9 @@ struct engine_config {
   std::vector<std::pair<channel_id, channel_config>> channels = {{1, channel_config{}}};
   //! MySQL storage (docs/durability-design.md); none = in memory only, nothing persisted.
   std::optional<storage_config> storage;
+  //! Time and timers of every actor (ports/clock.hpp); nullptr = the wall clock. A manual_clock
+  //! runs the engine on virtual time (tests); it must outlive the engine.
+  clock_port* clock = nullptr;
 };
 
 //! Why settings that are each in range do not fit together (empty when they do), e.g. a wallet
@@ -136,6 +139,7 @@ class engine {
   //! The host that owns an order id, or nullptr for an id of another node or lane.
   const caf::actor* host_of(order_id id) const;
   const std::vector<caf::actor>& hosts() const { return hosts_; }
+  const std::vector<std::pair<channel_id, caf::actor>>& channels() const { return channels_; }
 
   //! Submits one command and waits for its final state (or a refusal).
   order_reply execute(const order_command& command, std::chrono::milliseconds timeout = std::chrono::seconds(60));

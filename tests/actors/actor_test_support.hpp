@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "node/engine.hpp"
+#include "ports/clock.hpp"
 
 namespace txengine {
 
@@ -67,12 +68,104 @@ inline engine_config fast_config() {
   return config;
 }
 
-//! An engine plus the bookkeeping most tests need.
+//! An engine plus the bookkeeping most tests need. With a manual clock (virtual_harness) the
+//! engine runs on virtual time: it moves only when the test waits for something (an order's
+//! reply, quiet), and then from one due wake-up to the next, each time once the engine has
+//! settled at the current instant. Every wait is bounded in virtual time and in wall time.
 class harness {
  public:
   explicit harness(engine_config config = fast_config()) : eng(std::move(config)) {}
+  harness(engine_config config, manual_clock* clock) : clock_(clock), eng(with_clock(std::move(config), clock)) {}
 
+ private:
+  manual_clock* clock_ = nullptr;
+  static engine_config with_clock(engine_config config, manual_clock* clock) {
+    config.clock = clock;
+    return config;
+  }
+
+ public:
   engine eng;
+
+  bool is_virtual() const { return clock_ != nullptr; }
+  manual_clock& clock() { return *clock_; }
+  //! Now, on the engine's clock.
+  int64_t now_ms() const { return clock_ != nullptr ? clock_->now_ms() : wall_clock_ms(); }
+
+  //! Virtual time: waits until the engine handled everything sent so far at this instant.
+  //! Every order host, wallet shard and channel answers a query only after the messages before
+  //! it; rounds of such queries are repeated until two rounds in a row see the same counters.
+  void settle() {
+    caf::scoped_actor self{eng.system()};
+    std::vector<uint64_t> last;
+    for (int round = 0; round < 50; ++round) {
+      std::vector<uint64_t> seen;
+      for (const auto& host : eng.hosts())
+        self->request(host, std::chrono::seconds(30), stats_atom::value)
+            .receive(
+                [&](const host_stats& s) {
+                  for (uint64_t v : {s.submitted, s.refused, s.duplicates, s.succeeded, s.failed, s.step_resends,
+                                     s.channel_queries, uint64_t{s.in_flight}, s.alerts, s.resumed})
+                    seen.push_back(v);
+                },
+                [&](caf::error&) { ADD_FAILURE() << "an order host did not answer"; });
+      for (const auto& shard : eng.directory().shards())
+        self->request(shard, std::chrono::seconds(30), audit_atom::value)
+            .receive(
+                [&](const std::vector<wallet_view>& views) {
+                  seen.push_back(views.size());
+                  for (const auto& v : views) seen.push_back(v.journal_sequence);
+                },
+                [&](caf::error&) { ADD_FAILURE() << "a wallet shard did not answer"; });
+      for (const auto& [id, channel] : eng.channels())
+        self->request(channel, std::chrono::seconds(30), stats_atom::value)
+            .receive([&](uint64_t handled) { seen.push_back(handled); },
+                     [&](caf::error&) { ADD_FAILURE() << "a channel did not answer"; });
+      seen.push_back(clock_->pending());
+      if (round >= 1 && seen == last) return;
+      last = std::move(seen);
+    }
+  }
+
+  //! Virtual time: settles, then moves to the next due wake-up, at most to `until_ms`.
+  //! False when there was nothing to wait for before `until_ms` (time is at `until_ms` then).
+  bool step_time(int64_t until_ms) {
+    settle();
+    int64_t next = clock_->next_due_ms();
+    if (next > until_ms) {
+      clock_->advance_to(until_ms);
+      return false;
+    }
+    clock_->advance_to(next);
+    return true;
+  }
+
+  //! Virtual time: moves the time forward by `ms`, settling at every due wake-up on the way.
+  void advance(std::chrono::milliseconds ms) {
+    int64_t until = clock_->now_ms() + ms.count();
+    while (step_time(until)) {
+    }
+    settle();
+  }
+
+  //! Waits (virtual time: lets time pass) until `condition` holds, at most `timeout` (virtual or wall).
+  bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    if (clock_ == nullptr) return poll_wall(condition, timeout);
+    int64_t until = clock_->now_ms() + timeout.count();
+    auto wall_deadline = std::chrono::steady_clock::now() + wall_patience;
+    for (;;) {
+      settle();
+      if (condition()) return true;
+      if (clock_->now_ms() >= until || std::chrono::steady_clock::now() >= wall_deadline) return false;
+      step_time(until);
+    }
+  }
+
+  //! Waits until no order is in flight.
+  bool wait_quiet() {
+    if (clock_ == nullptr) return eng.wait_until_quiet(patience);
+    return wait_for([&] { return eng.stats().orders.in_flight == 0; }, patience);
+  }
 
   wallet_id wallet(wallet_kind kind, tenant_id t = tenant, currency cur = usd, int64_t overdraft = 0) {
     auto created = eng.create_wallet(t, cur, kind, overdraft);
@@ -127,8 +220,37 @@ class harness {
   //! How long a test waits for an order or for quiet before it gives up.
   std::chrono::milliseconds patience = 20s;
 
-  order_reply run(const order_command& c) { return eng.execute(c, patience); }
-  order_reply run(const order_command& c, std::chrono::milliseconds timeout) { return eng.execute(c, timeout); }
+  //! Virtual time: how long a wait may take in wall time before the test gives up.
+  std::chrono::milliseconds wall_patience = 60s;
+
+  order_reply run(const order_command& c) { return run(c, patience); }
+  //! Submits and waits for the final state or a refusal, at most `timeout` (virtual time: of
+  //! virtual time); `unavailable` without an order id when none came by then.
+  order_reply run(const order_command& c, std::chrono::milliseconds timeout) {
+    if (clock_ == nullptr) return eng.execute(c, timeout);
+    caf::scoped_actor self{eng.system()};
+    uint64_t tag = ++client_tag_;
+    self->send(eng.host_for(c.tenant, c.request_id), submit_atom::value, std::vector<submit_item>{submit_item{tag, c}});
+    order_reply result;
+    result.code = result_code::unavailable;
+    bool done = false;
+    auto take = [&] {
+      bool more = true;
+      while (more && !done)
+        self->receive(
+            [&](replies_atom, std::vector<order_reply>& replies) {
+              for (auto& reply : replies)
+                if (reply.client_tag == tag) {
+                  result = std::move(reply);
+                  done = true;
+                }
+            },
+            caf::after(std::chrono::milliseconds(0)) >> [&] { more = false; });
+      return done;
+    };
+    if (!wait_for(take, timeout)) take();
+    return result;
+  }
 
   //! Runs a command that must succeed; returns its reply.
   order_reply must_succeed(const order_command& c) {
@@ -156,7 +278,7 @@ class harness {
   //! Every wallet's non-zero balances (from the audit, which reads dormant wallets without
   //! waking them). Wallets at zero are left out: a system wallet may appear on first use.
   std::map<wallet_id, balances> snapshot() {
-    EXPECT_TRUE(eng.wait_until_quiet(patience));
+    EXPECT_TRUE(wait_quiet());
     std::map<wallet_id, balances> result;
     for (const auto& [id, b] : eng.audit_wallets().balances_by_wallet)
       if (b != balances{}) result.emplace(id, b);
@@ -165,7 +287,7 @@ class harness {
 
   //! Waits until no order is in flight, then checks conservation, limits, journals.
   void expect_conserved() {
-    ASSERT_TRUE(eng.wait_until_quiet(patience)) << "orders still in flight";
+    ASSERT_TRUE(wait_quiet()) << "orders still in flight";
     wallet_audit audit = eng.audit_wallets();
     EXPECT_TRUE(audit.ok) << audit.detail;
     for (const auto& [cur, sum] : audit.sum_by_currency) EXPECT_EQ(sum, 0) << "currency " << cur;
@@ -210,6 +332,27 @@ class harness {
   }
 
   uint64_t request_seq_ = 0;
+  uint64_t client_tag_ = 0;
+
+  static bool poll_wall(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (condition()) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition, bounded by the deadline
+    }
+  }
+};
+
+//! The clock of a virtual_harness, built before its engine.
+struct virtual_clock_holder {
+  manual_clock virtual_clock;
+};
+
+//! A harness whose engine runs on virtual time (see harness).
+class virtual_harness : private virtual_clock_holder, public harness {
+ public:
+  explicit virtual_harness(engine_config config = fast_config()) : harness(std::move(config), &virtual_clock) {}
 };
 
 //! The balances a reply reports for one wallet; fails the test when the wallet is missing.

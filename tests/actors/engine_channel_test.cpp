@@ -1,9 +1,9 @@
 // Channel behaviour seen through the engine: lost replies, lost submits, partial settlement,
-// declines, and back-pressure (overloaded) with a slow provider.
+// declines, and back-pressure (overloaded) with a slow provider. On virtual time: every
+// timeout, latency and window below is of the engine's manual clock, which only the test moves.
 #include <gtest/gtest.h>
 
 #include "core/order_id_generator.hpp"
-#include "ports/clock.hpp"
 #include "tests/actors/actor_test_support.hpp"
 
 namespace txengine::actor_test {
@@ -40,12 +40,12 @@ TEST(EngineChannel, LostSubmitRepliesLeaveOrderProcessingUntilAQueryResolvesIt) 
   engine_config config = with_bad_channel(silent);
   config.order.channel_submit_timeout_ms = 800;  // long enough to look at the order meanwhile
   config.order.channel_query_min_delay_ms = 800;
-  harness h(config);
+  virtual_harness h(config);
   wallet_id user = h.wallet(wallet_kind::user);
   order_command c = h.top_up(user, 5'000, bad_channel);
-  int64_t before_ms = wall_clock_ms();
-  order_reply early = h.run(c, 100ms);  // no final answer this soon
-  int64_t after_ms = wall_clock_ms();
+  int64_t before_ms = h.now_ms();
+  order_reply early = h.run(c, 100ms);  // no final answer within 100 ms of virtual time
+  int64_t after_ms = h.now_ms();
   EXPECT_EQ(early.id, 0u);
   EXPECT_EQ(early.code, result_code::unavailable);
   order_reply running = find_running_order(h.eng, lane_of_host(h.eng, c), before_ms, after_ms);
@@ -70,7 +70,7 @@ TEST(EngineChannel, LostSubmitRepliesLeaveOrderProcessingUntilAQueryResolvesIt) 
 TEST(EngineChannel, LostReplyOnWithdrawKeepsMoneyFrozenThenSettles) {
   channel_config silent = well_behaved_channel();
   silent.reply_lost_ppm = 1'000'000;
-  harness h(with_bad_channel(silent));
+  virtual_harness h(with_bad_channel(silent));
   wallet_id user = h.wallet(wallet_kind::user);
   h.fund(user, 5'000);
   order_reply r = h.must_succeed(h.withdraw(user, 2'000, bad_channel));
@@ -83,7 +83,7 @@ TEST(EngineChannel, LostReplyOnWithdrawKeepsMoneyFrozenThenSettles) {
 TEST(EngineChannel, LostSubmitFailsAfterNotFoundHorizonAndMoneyIsBack) {
   channel_config lossy = well_behaved_channel();
   lossy.submit_lost_ppm = 1'000'000;  // the provider never sees the submit: queries say "not found"
-  harness h(with_bad_channel(lossy));
+  virtual_harness h(with_bad_channel(lossy));
   wallet_id user = h.wallet(wallet_kind::user);
   h.fund(user, 5'000);
   auto before = h.snapshot();
@@ -106,7 +106,7 @@ TEST(EngineChannel, LostSubmitFailsAfterNotFoundHorizonAndMoneyIsBack) {
 TEST(EngineChannel, PartialSettlementPostsLessAndBalancesFollow) {
   channel_config partial = well_behaved_channel();
   partial.partial_ppm = 1'000'000;  // settles amount - amount / 4
-  harness h(with_bad_channel(partial));
+  virtual_harness h(with_bad_channel(partial));
   wallet_id user = h.wallet(wallet_kind::user);
   order_reply t = h.must_succeed(h.top_up(user, 1'000, bad_channel));
   EXPECT_EQ(t.posted_amount, 750);
@@ -125,7 +125,7 @@ TEST(EngineChannel, PartialSettlementPostsLessAndBalancesFollow) {
 TEST(EngineChannel, DeclineFailsAndMovesNothing) {
   channel_config declining = well_behaved_channel();
   declining.decline_ppm = 1'000'000;
-  harness h(with_bad_channel(declining));
+  virtual_harness h(with_bad_channel(declining));
   wallet_id user = h.wallet(wallet_kind::user);
   h.fund(user, 5'000);
   h.expect_failed(h.top_up(user, 1'000, bad_channel), result_code::channel_declined);
@@ -138,7 +138,7 @@ TEST(EngineChannel, ProcessingAnswersAreQueriedUntilDefinitive) {
   channel_config vague = well_behaved_channel();
   vague.reply_unknown_ppm = 1'000'000;  // every submit answer says "processing"
   vague.settle_ms = 100;                // and the provider itself knows only after 100 ms
-  harness h(with_bad_channel(vague));
+  virtual_harness h(with_bad_channel(vague));
   wallet_id user = h.wallet(wallet_kind::user);
   order_reply r = h.must_succeed(h.top_up(user, 3'000, bad_channel));
   EXPECT_EQ(r.posted_amount, 3'000);
@@ -150,7 +150,7 @@ TEST(EngineChannel, ProcessingAnswersAreQueriedUntilDefinitive) {
 TEST(EngineChannel, OverloadedWhenInFlightLimitReached) {
   engine_config config = with_bad_channel(well_behaved_channel(/*latency_ms=*/600));
   config.orders_in_flight_max = 2;  // one per host
-  harness h(config);
+  virtual_harness h(config);
   wallet_id user = h.wallet(wallet_kind::user);
   wallet_id other = h.wallet(wallet_kind::user);
   h.fund(user, 1'000);
@@ -169,7 +169,7 @@ TEST(EngineChannel, OverloadedWhenInFlightLimitReached) {
   EXPECT_TRUE(is_retryable(refused.code));
   EXPECT_EQ(h.balance(other), avail(0));
   // Once the slow order is final, the same command goes through as it is.
-  ASSERT_TRUE(h.eng.wait_until_quiet(10s));
+  ASSERT_TRUE(h.wait_quiet());
   order_reply done = h.run(slow);
   EXPECT_TRUE(done.duplicate);
   EXPECT_EQ(done.state, order_state::succeeded);

@@ -12,7 +12,7 @@ namespace txengine::actor_test {
 namespace {
 
 TEST(EngineRefunds, PartialRefundsUpToTheAmountThenRefused) {
-  harness h;
+  virtual_harness h;
   wallet_id user = h.wallet(wallet_kind::user);
   wallet_id merchant = h.wallet(wallet_kind::merchant);
   h.fund(user, 10'000);
@@ -30,7 +30,7 @@ TEST(EngineRefunds, PartialRefundsUpToTheAmountThenRefused) {
 }
 
 TEST(EngineRefunds, FailedRefundReleasesItsReservation) {
-  harness h;
+  virtual_harness h;
   wallet_id user = h.wallet(wallet_kind::user);
   wallet_id merchant = h.wallet(wallet_kind::merchant);
   wallet_id other = h.wallet(wallet_kind::user);
@@ -82,7 +82,7 @@ class refund_storm : public workload {
 };
 
 TEST(EngineRefunds, ConcurrentRefundsNeverExceedTheOriginal) {
-  harness h;
+  harness h;  // wall time: the load driver retries on the wall clock; nothing here waits for a timer
   wallet_id user = h.wallet(wallet_kind::user);
   wallet_id merchant = h.wallet(wallet_kind::merchant);
   h.fund(user, 100'000);
@@ -110,7 +110,7 @@ TEST(EngineRefunds, ConcurrentRefundsNeverExceedTheOriginal) {
 TEST(EnginePassivation, IdleWalletsPassivateAndKeepTheirBalances) {
   engine_config config = fast_config();
   config.wallet.idle_ms = 50;
-  harness h(config);
+  virtual_harness h(config);
   wallet_id a = h.wallet(wallet_kind::user);
   wallet_id b = h.wallet(wallet_kind::user);
   wallet_id merchant = h.wallet(wallet_kind::merchant);
@@ -119,7 +119,7 @@ TEST(EnginePassivation, IdleWalletsPassivateAndKeepTheirBalances) {
   h.must_succeed(h.transfer(a, b, 1'000));
   h.must_succeed(h.pay(b, merchant, 400));
   EXPECT_GE(h.eng.stats().active_wallets, 3u);
-  ASSERT_TRUE(poll_until([&] { return h.eng.stats().active_wallets == 0; }, 5s))
+  ASSERT_TRUE(h.wait_for([&] { return h.eng.stats().active_wallets == 0; }, 5s))
       << h.eng.stats().active_wallets << " wallets still active";
   // The audit reads dormant wallets without waking them.
   h.expect_conserved();
@@ -129,10 +129,10 @@ TEST(EnginePassivation, IdleWalletsPassivateAndKeepTheirBalances) {
   EXPECT_EQ(h.balance(a), avail(3'500));
   EXPECT_EQ(h.balance(b), avail(1'100));
   EXPECT_EQ(h.balance(merchant), avail(400));
-  ASSERT_TRUE(poll_until([&] { return h.eng.stats().active_wallets == 0; }, 5s));
+  ASSERT_TRUE(h.wait_for([&] { return h.eng.stats().active_wallets == 0; }, 5s));
   // Idempotent repeats and refunds still work after passivation.
   order_id paid = h.must_succeed(h.pay(a, merchant, 1'000)).id;
-  ASSERT_TRUE(poll_until([&] { return h.eng.stats().active_wallets == 0; }, 5s));
+  ASSERT_TRUE(h.wait_for([&] { return h.eng.stats().active_wallets == 0; }, 5s));
   h.must_succeed(h.refund(paid, 600));
   EXPECT_EQ(h.balance(a), avail(3'100));
   EXPECT_EQ(h.balance(merchant), avail(800));
@@ -147,7 +147,7 @@ TEST(EnginePassivation, IdleWalletsPassivateAndKeepTheirBalances) {
 TEST(EnginePassivation, LoadAcrossPassivationsConservesMoney) {
   engine_config config = fast_config();
   config.wallet.idle_ms = 10;
-  harness h(config);
+  virtual_harness h(config);
   wallet_id a = h.wallet(wallet_kind::user);
   wallet_id b = h.wallet(wallet_kind::user);
   h.fund(a, 100'000);
@@ -155,7 +155,9 @@ TEST(EnginePassivation, LoadAcrossPassivationsConservesMoney) {
   for (int i = 0; i < 40; ++i) {
     order_reply r = h.must_succeed(i % 2 ? h.transfer(b, a, 10) : h.transfer(a, b, 30));
     moved += i % 2 ? -10 : 30;
-    if (i % 10 == 0) poll_until([&] { return h.eng.stats().active_wallets == 0; }, 2s);
+    if (i % 10 == 0) {
+      EXPECT_TRUE(h.wait_for([&] { return h.eng.stats().active_wallets == 0; }, 2s));
+    }
   }
   EXPECT_EQ(h.balance(a), avail(100'000 - moved));
   EXPECT_EQ(h.balance(b), avail(moved));
