@@ -98,6 +98,12 @@ for arg in "$@"; do
         --record-retention-ms --interval-s --duration-s --repeat-ppm --mysql --ack --prefix --json --csv
       refused "$exe --bogus" "--bogus"
       refused "$exe --interval-s 1.5" "--interval-s" ;;
+    txsim)
+      help "$exe" --seed --seeds --steps --json --trace --long-pauses --keep-going --break --find-break
+      refused "$exe --bogus" "--bogus"
+      refused "$exe --seed 1x" "--seed"
+      refused "$exe --seeds 9-3" "--seeds"
+      refused "$exe --seed 1 --break everything" "--break" ;;
     *) fail "no checks for $name" ;;
   esac
 done

@@ -10,84 +10,70 @@
 
 #include <spdlog/spdlog.h>
 
+#include "apps/cli.hpp"
 #include "tests/sim/sim.hpp"
 
 using namespace txengine::sim;
 
 namespace {
 
-bool parse_u64(const char* s, uint64_t& out) {
-  if (s == nullptr || *s < '0' || *s > '9') return false;
-  char* end = nullptr;
-  out = std::strtoull(s, &end, 10);
-  return end != nullptr && *end == '\0';
-}
-
-bool parse_rule(const std::string& s, broken_rule& rule) {
-  if (s == "anti_hanging") rule = broken_rule::anti_hanging;
-  else if (s == "idempotent_confirm") rule = broken_rule::idempotent_confirm;
-  else if (s == "intent") rule = broken_rule::intent_before_effects;
-  else return false;
-  return true;
-}
-
-int usage() {
-  std::fprintf(stderr,
-               "usage: txsim (--seed S | --seeds A-B) [--steps N] [--json] [--trace] [--long-pauses] [--keep-going]\n"
-               "             [--break anti_hanging|idempotent_confirm|intent] [--find-break RULE]\n");
-  return 2;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
+struct txsim_flags {
   sim_options options;
+  uint64_t seed = 0;
+  std::string seeds, rule, find_rule;
+  bool json = false, keep_going = false;
   uint64_t first = 0, last = 0;
-  bool have_seed = false, json = false, find = false, keep_going = false;
-  uint64_t failed = 0;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--seed" && parse_u64(v, first)) {
-      last = first;
-      have_seed = true;
-      ++i;
-    } else if (a == "--seeds" && v != nullptr) {
-      std::string r = v;
-      auto dash = r.find('-');
-      if (dash == std::string::npos || !parse_u64(r.substr(0, dash).c_str(), first) ||
-          !parse_u64(r.substr(dash + 1).c_str(), last) || last < first)
-        return usage();
-      have_seed = true;
-      ++i;
-    } else if (a == "--steps" && parse_u64(v, options.steps)) {
-      ++i;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--trace") {
-      options.trace = true;
-    } else if (a == "--keep-going") {
-      keep_going = true;
-    } else if (a == "--long-pauses") {
-      options.long_pauses = true;
-    } else if ((a == "--break" || a == "--find-break") && v != nullptr && parse_rule(v, options.broken)) {
-      find = a == "--find-break";
-      ++i;
-    } else if (a == "--help" || a == "-h") {
-      usage();
-      return 0;
-    } else {
-      return usage();
-    }
-  }
-  if (!have_seed) return usage();
+};
+
+//! "A-B" with A <= B, both plain decimals.
+CLI::Validator seed_range() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto dash = text.find('-');
+        uint64_t a = 0, b = 0;
+        if (dash == std::string::npos || !txengine::cli::parse_u64(text.substr(0, dash), a) ||
+            !txengine::cli::parse_u64(text.substr(dash + 1), b) || b < a)
+          return "expects A-B (decimal seeds, A <= B), got '" + text + "'";
+        return "";
+      },
+      "", "A-B");
+}
+
+broken_rule rule_of(const std::string& s) {
+  if (s == "anti_hanging") return broken_rule::anti_hanging;
+  if (s == "idempotent_confirm") return broken_rule::idempotent_confirm;
+  if (s == "intent") return broken_rule::intent_before_effects;
+  return broken_rule::none;
+}
+
+void add_flags(CLI::App& app, txsim_flags& f) {
+  auto* seed = txengine::cli::add_number(app, "--seed", f.seed, "run this seed");
+  auto* seeds = app.add_option("--seeds", f.seeds, "run seeds A..B (stops at the first failure unless --keep-going)")
+                    ->check(seed_range());
+  seed->excludes(seeds);
+  txengine::cli::add_number(app, "--steps", f.options.steps, "steps per seed", 1);
+  app.add_flag("--json", f.json, "one JSON line per seed: seed, steps, faults by kind, orders by state, digest");
+  app.add_flag("--trace", f.options.trace, "print every delivered message and the engine's alerts");
+  app.add_flag("--long-pauses", f.options.long_pauses, "clock jumps longer than the TCC record retention");
+  app.add_flag("--keep-going", f.keep_going, "with --seeds: run every seed, then report the failures");
+  const std::vector<std::string> rules = {"anti_hanging", "idempotent_confirm", "intent"};
+  auto* brk = txengine::cli::add_choice(app, "--break", f.rule, "break this rule on purpose (core/test_hooks.hpp)", rules);
+  auto* find = txengine::cli::add_choice(app, "--find-break", f.find_rule,
+                                         "break RULE; succeed once a seed of --seeds catches it", rules);
+  brk->excludes(find);
+}
+
+//! Runs the seeds; the exit code.
+int run(txsim_flags& f) {
+  bool find = !f.find_rule.empty();
+  f.options.broken = rule_of(find ? f.find_rule : f.rule);
   // The engine's alerts are expected under faults; --trace shows them.
-  if (!options.trace) spdlog::set_level(spdlog::level::err);
-  uint64_t passed = 0;
-  for (uint64_t seed = first; seed <= last; ++seed) {
-    options.seed = seed;
-    sim_result r = run_seed(options);
-    if (json) std::printf("%s\n", r.json().c_str());
+  if (!f.options.trace) spdlog::set_level(spdlog::level::err);
+  uint64_t passed = 0, failed = 0;
+  for (uint64_t seed = f.first; seed <= f.last; ++seed) {
+    f.options.seed = seed;
+    sim_result r = run_seed(f.options);
+    if (f.json) std::printf("%s\n", r.json().c_str());
     if (find) {
       if (!r.ok()) {
         std::printf("txsim: broken rule caught by seed %llu after %llu steps: %s\n", static_cast<unsigned long long>(seed),
@@ -99,20 +85,20 @@ int main(int argc, char** argv) {
     if (!r.ok()) {
       std::printf("txsim: seed %llu FAILED (replay: txsim --seed %llu --steps %llu%s%s --trace)\n",
                   static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed),
-                  static_cast<unsigned long long>(options.steps), options.long_pauses ? " --long-pauses" : "",
-                  options.broken != broken_rule::none ? " --break ..." : "");
+                  static_cast<unsigned long long>(f.options.steps), f.options.long_pauses ? " --long-pauses" : "",
+                  f.rule.empty() ? "" : (" --break " + f.rule).c_str());
       for (const auto& v : r.violations) std::printf("  %s\n", v.c_str());
-      if (!keep_going) return 1;
+      if (!f.keep_going) return 1;
       ++failed;
       continue;
     }
     ++passed;
-    if (!json) std::printf("seed %llu ok: %llu commands, digest %016llx\n", static_cast<unsigned long long>(seed),
-                           static_cast<unsigned long long>(r.commands), static_cast<unsigned long long>(r.digest));
+    if (!f.json) std::printf("seed %llu ok: %llu commands, digest %016llx\n", static_cast<unsigned long long>(seed),
+                             static_cast<unsigned long long>(r.commands), static_cast<unsigned long long>(r.digest));
   }
   if (find) {
-    std::printf("txsim: the broken rule was NOT caught by seeds %llu-%llu\n", static_cast<unsigned long long>(first),
-                static_cast<unsigned long long>(last));
+    std::printf("txsim: the broken rule was NOT caught by seeds %llu-%llu\n", static_cast<unsigned long long>(f.first),
+                static_cast<unsigned long long>(f.last));
     return 1;
   }
   if (failed != 0) {
@@ -122,4 +108,28 @@ int main(int argc, char** argv) {
   }
   std::printf("txsim: %llu seeds passed\n", static_cast<unsigned long long>(passed));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"txsim: the deterministic simulator of the whole engine (docs/simulation.md)", "txsim"};
+  txsim_flags f;
+  add_flags(app, f);
+  if (int code = txengine::cli::parse(app, argc, argv); code >= 0) return code;
+  if (app.count("--seed") != 0) {
+    f.first = f.last = f.seed;
+  } else if (!f.seeds.empty()) {
+    auto dash = f.seeds.find('-');
+    txengine::cli::parse_u64(f.seeds.substr(0, dash), f.first);
+    txengine::cli::parse_u64(f.seeds.substr(dash + 1), f.last);
+  } else {
+    std::fprintf(stderr, "txsim: --seed S or --seeds A-B is required\nRun 'txsim --help' for usage.\n");
+    return txengine::cli::exit_usage;
+  }
+  if (!f.find_rule.empty() && app.count("--seeds") == 0) {
+    std::fprintf(stderr, "txsim: --find-break needs --seeds A-B\nRun 'txsim --help' for usage.\n");
+    return txengine::cli::exit_usage;
+  }
+  return run(f);
 }
