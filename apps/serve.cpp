@@ -40,6 +40,7 @@ struct serve_flags {
   uint32_t databases = storage_config{}.databases, tables = storage_config{}.tables;
   uint64_t outbox_max = static_cast<uint64_t>(publication_config{}.outbox_unpublished_max);
   std::vector<std::string> kafka_properties;
+  bool insecure_dev = false;
   CLI::App* app = nullptr;
   bool given(const char* name) const { return app->count(name) > 0; }
 };
@@ -74,6 +75,8 @@ void add_options(CLI::App& cmd, serve_flags& f) {
             return ok ? "" : "expects 1..64 letters, digits, '.', '_' or '-'";
           },
           "", "ID"));
+  cmd.add_flag("--insecure-dev", f.insecure_dev,
+               "allow the public development key on a non-loopback address (never in production)");
   cli::add_number(cmd, "--in-flight", f.in_flight, "requests in flight per connection before reading pauses", 1);
   cli::add_number(cmd, "--threads", f.threads, "engine scheduler threads (0: number of cores)");
   cmd.add_option("--mysql", f.mysql,
@@ -137,10 +140,25 @@ bool settings_of(const serve_flags& f, serve_settings& settings, bool& mysql_giv
   return true;
 }
 
+//! 127.x.y.z, ::1 or localhost.
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 //! The client keys: the file's, or the development key without --keys. False with the error printed.
-bool load_keys(serve_settings& settings) {
+bool load_keys(serve_settings& settings, bool insecure_dev) {
   wire::server_config& config = settings.server;
   if (settings.keys_file.empty()) {
+    // The development key is public (it is in the docs): only a loopback listener may use it,
+    // unless the operator says, by name, that this is what they want.
+    if (!is_loopback(config.host) && !insecure_dev) {
+      std::fprintf(stderr,
+                   "txengine serve: listening on %s needs client keys (--keys FILE or [server] keys); the "
+                   "development key is public and is only allowed on a loopback address (127.0.0.1, ::1, "
+                   "localhost) unless --insecure-dev is given\n",
+                   config.host.c_str());
+      return false;
+    }
     config.keys.add(std::string(wire::dev_key_id), std::string(wire::dev_secret), wire::dev_tenant);
     return true;
   }
@@ -216,7 +234,7 @@ void print_startup(engine& eng, const wire::server_config& config, bool developm
 int run_serve(const serve_flags& flags) {
   serve_settings settings;
   bool mysql_given = false;
-  if (!settings_of(flags, settings, mysql_given) || !load_keys(settings) ||
+  if (!settings_of(flags, settings, mysql_given) || !load_keys(settings, flags.insecure_dev) ||
       !finish_engine_config(settings, mysql_given))
     return 2;
   // Block the stop signals before any thread starts, so that only sigwait sees them.

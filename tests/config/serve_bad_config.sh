@@ -15,4 +15,26 @@ printf '[server]\nlisten = "127.0.0.1:1"\n[engine]\norder_hosts = 2\n' >"$dir/go
 pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$dir/out" && break; sleep 0.1; done
 grep -q "listening on 127.0.0.1:[1-9][0-9]" "$dir/out" || { echo "FAIL: good config did not start with the flag's port"; cat "$dir/out"; exit 1; }
-echo "bad config refused; good config started, flag overrides the file"
+# The public development key only on loopback (issue 13): without keys, a wildcard or other
+# address is refused unless --insecure-dev says so by name.
+out=$("$TXENGINE" serve --listen 0.0.0.0:0 2>&1); rc=$?
+[ $rc -eq 2 ] || { echo "FAIL: exit $rc for dev keys on 0.0.0.0: $out"; exit 1; }
+grep -q "needs client keys" <<<"$out" || { echo "FAIL: the error does not say keys are needed: $out"; exit 1; }
+# A key file that others may read is refused too, naming the mode.
+printf 'k1 0123456789abcdef0123456789abcdef 5\n' >"$dir/keys"
+chmod 644 "$dir/keys"
+out=$("$TXENGINE" serve --listen 0.0.0.0:0 --keys "$dir/keys" 2>&1); rc=$?
+[ $rc -eq 2 ] || { echo "FAIL: exit $rc for a world-readable key file: $out"; exit 1; }
+grep -q "mode 0644" <<<"$out" || { echo "FAIL: the error does not name the mode: $out"; exit 1; }
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+chmod 600 "$dir/keys"
+"$TXENGINE" serve --listen 0.0.0.0:0 --keys "$dir/keys" >"$dir/out2" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$dir/out2" && break; sleep 0.1; done
+grep -q "listening on 0.0.0.0:[1-9][0-9]" "$dir/out2" || { echo "FAIL: a private key file did not start"; cat "$dir/out2"; exit 1; }
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+"$TXENGINE" serve --listen 0.0.0.0:0 --insecure-dev >"$dir/out3" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$dir/out3" && break; sleep 0.1; done
+grep -q "listening on 0.0.0.0:[1-9][0-9]" "$dir/out3" || { echo "FAIL: --insecure-dev did not start"; cat "$dir/out3"; exit 1; }
+echo "bad config refused; good config started, flag overrides the file; dev keys only on loopback"
