@@ -77,7 +77,11 @@ handler bool_key(std::function<bool&(serve_settings&)> target) {
 }
 
 storage_config& storage(serve_settings& s) {
-  if (!s.engine.storage) s.engine.storage = storage_config{};
+  if (!s.engine.storage) {
+    // No built-in server or password: [storage] must name its server (storage.mysql).
+    s.engine.storage = storage_config{};
+    s.engine.storage->uri.clear();
+  }
   return *s.engine.storage;
 }
 
@@ -173,6 +177,11 @@ const std::map<std::string, handler>& handlers() {
          storage(s).ack = *v == "memory" ? ack_mode::memory : ack_mode::durable;
          return true;
        }},
+      {"storage.mysql_password_file",
+       string_key([](serve_settings& s) -> std::string& {
+         storage(s);
+         return s.mysql_password_file;
+       })},
       {"storage.prefix", string_key([](serve_settings& s) -> std::string& { return storage(s).prefix; })},
       {"storage.databases",
        integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return storage(s).databases; }, 1, 256)},

@@ -16,6 +16,9 @@ struct serve_settings {
   wire::server_config server;
   std::string listen;     //!< HOST:PORT, empty = the server's default
   std::string keys_file;  //!< empty = development mode
+  //! The MySQL password, read at start from this file (owner-only) instead of the URI; else
+  //! from the environment variable TXENGINE_MYSQL_PASSWORD when set.
+  std::string mysql_password_file;
   //! [kafka]: publication of final states (needs [storage]; the engine takes it from there).
   publication_config kafka;
 };

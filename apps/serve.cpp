@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,7 +35,7 @@ bool parse_listen(const std::string& text, std::string& host, uint16_t& port) {
 
 //! The flags as given; each one given overrides the configuration file.
 struct serve_flags {
-  std::string config, listen, keys, deployment, mysql, ack, db_prefix, kafka, kafka_topic;
+  std::string config, listen, keys, deployment, mysql, mysql_password_file, ack, db_prefix, kafka, kafka_topic;
   size_t in_flight = wire::server_config{}.in_flight_max;
   uint32_t threads = 0;
   uint32_t databases = storage_config{}.databases, tables = storage_config{}.tables;
@@ -81,6 +82,10 @@ void add_options(CLI::App& cmd, serve_flags& f) {
   cli::add_number(cmd, "--threads", f.threads, "engine scheduler threads (0: number of cores)");
   cmd.add_option("--mysql", f.mysql,
                                "MySQL storage, e.g. mysql://txengine:txengine@127.0.0.1:3407 (default: in memory)");
+  cmd.add_option("--mysql-password-file", f.mysql_password_file,
+                 "with --mysql: the password, first line of this owner-only file, instead of the URI's (or set "
+                 "TXENGINE_MYSQL_PASSWORD)")
+      ->type_name("FILE");
   cli::add_choice(cmd, "--ack", f.ack, "with --mysql: durable (default: answer once committed) or memory",
                   {"durable", "memory"});
   cmd.add_option("--db-prefix,--prefix", f.db_prefix, "with --mysql: databases P_0 .. P_<D-1> (default txengine)");
@@ -126,6 +131,7 @@ bool settings_of(const serve_flags& f, serve_settings& settings, bool& mysql_giv
   if (f.given("--in-flight")) settings.server.in_flight_max = f.in_flight;
   if (f.given("--threads")) settings.engine.scheduler_threads = f.threads;
   if (f.given("--mysql")) storage().uri = f.mysql;
+  if (f.given("--mysql-password-file")) settings.mysql_password_file = f.mysql_password_file;
   if (f.given("--ack")) storage().ack = f.ack == "memory" ? ack_mode::memory : ack_mode::durable;
   if (f.given("--db-prefix")) storage().prefix = f.db_prefix;
   if (f.given("--databases")) storage().databases = f.databases;
@@ -172,6 +178,41 @@ bool load_keys(serve_settings& settings, bool insecure_dev) {
 
 //! The channels, the checks across settings, the publication into the storage settings. False
 //! with the error printed.
+//! The MySQL password from --mysql-password-file / storage.mysql_password_file (owner-only, one
+//! line), else from TXENGINE_MYSQL_PASSWORD; else the URI's. False with the error printed.
+bool mysql_password(serve_settings& settings) {
+  const char* env = std::getenv("TXENGINE_MYSQL_PASSWORD");
+  if (!settings.engine.storage) {
+    if (!settings.mysql_password_file.empty()) {
+      std::fprintf(stderr, "txengine serve: a MySQL password file needs --mysql URI\n");
+      return false;
+    }
+    return true;
+  }
+  storage_config& storage = *settings.engine.storage;
+  if (settings.mysql_password_file.empty()) {
+    if (env != nullptr && *env != '\0') storage.password = env;
+    return true;
+  }
+  std::string error;
+  std::ifstream in(settings.mysql_password_file);
+  std::string line;
+  if (!wire::check_private_file(settings.mysql_password_file, error) || !in) {
+    std::fprintf(stderr, "txengine serve: MySQL password file: %s\n",
+                 error.empty() ? ("cannot read " + settings.mysql_password_file).c_str() : error.c_str());
+    return false;
+  }
+  std::getline(in, line);  // an empty file leaves the line empty
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) {
+    std::fprintf(stderr, "txengine serve: MySQL password file %s: the first line is empty\n",
+                 settings.mysql_password_file.c_str());
+    return false;
+  }
+  storage.password = line;
+  return true;
+}
+
 bool finish_engine_config(serve_settings& settings, bool mysql_given) {
   engine_config& engine_cfg = settings.engine;
   // Channel 1: a well-behaved provider (what scripts and txctl expect); channel 2: the
@@ -189,6 +230,7 @@ bool finish_engine_config(serve_settings& settings, bool mysql_given) {
     return false;
   }
   if (engine_cfg.storage) engine_cfg.storage->kafka = settings.kafka;
+  if (!mysql_password(settings)) return false;
   if (std::string problem = engine_config_problem(engine_cfg); !problem.empty()) {
     std::fprintf(stderr, "txengine serve: %s\n", problem.c_str());
     return false;

@@ -21,8 +21,10 @@ inline shard_layout layout_of(const storage_config& config) {
 //! Throws std::invalid_argument when the URI is not a mysql:// URI (checked at engine start).
 inline mysql_endpoint endpoint_of(const storage_config& config) {
   mysql_endpoint endpoint;
+  endpoint.password.clear();  // no built-in password: the URI's, or the configured one
   std::string error;
   if (!parse_mysql_uri(config.uri, endpoint, &error)) throw std::invalid_argument("bad MySQL URI: " + error);
+  if (!config.password.empty()) endpoint.password = config.password;
   return endpoint;
 }
 

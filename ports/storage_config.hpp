@@ -19,6 +19,9 @@ enum class ack_mode : uint8_t {
 struct storage_config {
   //! mysql://user:password@host:port[?socket=/path]; the private server of scripts/mariadb.sh by default.
   std::string uri = "mysql://txengine:txengine@127.0.0.1:3407";
+  //! When set, the password used instead of the URI's (read from a file or the environment by
+  //! the program, so it need not sit in a command line or a config file). Never printed.
+  std::string password;
   uint32_t databases = 1;  //!< D: database = wallet id mod D
   uint32_t tables = 1;     //!< T: table = wallet id mod T
   std::string prefix = "txengine";

@@ -295,8 +295,7 @@ result_code authorize(const client_key& key, const Request& request) {
   return result_code::forbidden;
 }
 
-bool key_table::load_file(const std::string& path, std::string& error) {
-  // The file holds every tenant's secret: refuse it unless only its owner can read it.
+bool check_private_file(const std::string& path, std::string& error) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     error = "cannot open " + path;
@@ -312,6 +311,12 @@ bool key_table::load_file(const std::string& path, std::string& error) {
     error = path + " may be read or written by others (mode " + mode + "): chmod 600 it";
     return false;
   }
+  return true;
+}
+
+bool key_table::load_file(const std::string& path, std::string& error) {
+  // The file holds every tenant's secret: refuse it unless only its owner can read it.
+  if (!check_private_file(path, error)) return false;
   std::ifstream in(path);
   if (!in) {
     error = "cannot open " + path;

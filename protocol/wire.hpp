@@ -90,6 +90,10 @@ void sign(Envelope& envelope, std::string_view key_id, std::string_view secret, 
 Envelope make_request(uint64_t correlation_id, const Request& request, std::string_view key_id,
                       std::string_view secret, int64_t now_ms, std::string_view deployment_id = dev_deployment_id);
 
+//! True when `path` is a regular file only its owner may read or write (a file of secrets:
+//! keys, passwords); else false and `error` says why (naming the mode).
+bool check_private_file(const std::string& path, std::string& error);
+
 //! Longest key id, and shortest secret, a key file may hold.
 constexpr size_t key_id_length_max = 64;
 constexpr size_t secret_length_min = 32;

@@ -37,4 +37,17 @@ kill $pid 2>/dev/null; wait $pid 2>/dev/null
 pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$dir/out3" && break; sleep 0.1; done
 grep -q "listening on 0.0.0.0:[1-9][0-9]" "$dir/out3" || { echo "FAIL: --insecure-dev did not start"; cat "$dir/out3"; exit 1; }
-echo "bad config refused; good config started, flag overrides the file; dev keys only on loopback"
+# No built-in MySQL server or password (issue 13): [storage] must name its server; a password
+# file must be owner-only and not empty.
+printf '[storage]\nprefix = "x"\n' >"$dir/nomysql.toml"
+out=$("$TXENGINE" serve --config "$dir/nomysql.toml" 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "storage.mysql must name a server" <<<"$out" || { echo "FAIL: [storage] without mysql: $rc $out"; exit 1; }
+printf 'secret\n' >"$dir/pw"; chmod 640 "$dir/pw"
+out=$("$TXENGINE" serve --mysql mysql://txengine@127.0.0.1:1 --mysql-password-file "$dir/pw" 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "mode 0640" <<<"$out" || { echo "FAIL: a readable password file: $rc $out"; exit 1; }
+: >"$dir/pw"; chmod 600 "$dir/pw"
+out=$("$TXENGINE" serve --mysql mysql://txengine@127.0.0.1:1 --mysql-password-file "$dir/pw" 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "first line is empty" <<<"$out" || { echo "FAIL: an empty password file: $rc $out"; exit 1; }
+out=$("$TXENGINE" serve --mysql-password-file "$dir/pw" 2>&1); rc=$?
+[ $rc -eq 2 ] || { echo "FAIL: a password file without --mysql: $rc $out"; exit 1; }
+echo "bad config refused; good config started, flag overrides the file; dev keys only on loopback; no built-in MySQL password"

@@ -18,10 +18,17 @@ stop_server() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
   SERVER_PID=
 }
-trap 'stop_server; rm -f "${SERVER_LOG:-}"; drop_databases' EXIT
-start_server() {
+trap 'stop_server; rm -f "${SERVER_LOG:-}" "${PASSWORD_FILE:-}"; drop_databases' EXIT
+# The restarted server reads its password from an owner-only file, not from the URI (issue 13).
+URI_NO_PASSWORD=$(sed 's#://\([^:@/]*\):[^@]*@#://\1@#' <<<"$URI")
+PASSWORD_FILE=$(mktemp)
+chmod 600 "$PASSWORD_FILE"
+sed -n 's#.*://[^:@/]*:\([^@]*\)@.*#\1#p' <<<"$URI" >"$PASSWORD_FILE"
+start_server() {  # start_server [serve flags...]: --mysql "$URI" unless given
   SERVER_LOG=$(mktemp)
-  "$TXENGINE" serve --listen 127.0.0.1:0 --mysql "$URI" --db-prefix "$PREFIX" >"$SERVER_LOG" 2>&1 &
+  local mysql=(--mysql "$URI")
+  [ $# -gt 0 ] && mysql=("$@")
+  "$TXENGINE" serve --listen 127.0.0.1:0 "${mysql[@]}" --db-prefix "$PREFIX" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   SERVER=
   for _ in $(seq 1 300); do  # bounded: 30 s
@@ -63,7 +70,7 @@ check '"sequence":1,' "$WALLET_BEFORE" "wallet movements --all from the first en
 # A crash, not a clean stop: what was acknowledged (durable acks) is found after it.
 kill -9 "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
 
-start_server
+start_server --mysql "$URI_NO_PASSWORD" --mysql-password-file "$PASSWORD_FILE"
 ORDER_AFTER=$(ctl --json order get "$PAY" --movements)
 same "$(movements_of <<<"$ORDER_BEFORE" | no_times)" "$(movements_of <<<"$ORDER_AFTER" | no_times)" \
   "order movements after the restart"
