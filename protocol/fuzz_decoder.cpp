@@ -5,10 +5,17 @@
 
 #include "protocol/wire.hpp"
 
+#include <google/protobuf/stubs/logging.h>
+
 using namespace txengine;
 using namespace txengine::wire;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static bool quiet = [] {  // the server drops protobuf's per-field log lines too (server.cpp)
+    google::protobuf::SetLogHandler(nullptr);
+    return true;
+  }();
+  (void)quiet;
   static key_table keys = [] {
     key_table k;
     k.add(std::string(dev_key_id), std::string(dev_secret), dev_tenant);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <caf/io/all.hpp>
+#include <google/protobuf/stubs/logging.h>
 
 #include "core/limits.hpp"
 #include "protocol/convert.hpp"
@@ -572,6 +573,11 @@ bool server::start(std::string& error) {
     error = "already started";
     return false;
   }
+  // protobuf logs a line for every string field with invalid UTF-8 it parses; requests are parsed
+  // before authentication, so anyone could fill the log. The frame is refused as malformed anyway.
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char*, int, const std::string&) {
+    if (level >= google::protobuf::LOGLEVEL_FATAL) std::abort();
+  });
   caf_config_ = std::make_unique<caf_server_config>();
   system_ = std::make_unique<caf::actor_system>(*caf_config_);
   auto& mm = system_->middleman();

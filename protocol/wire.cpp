@@ -322,6 +322,10 @@ bool key_table::load_file(const std::string& path, std::string& error) {
     error = "cannot open " + path;
     return false;
   }
+  return load_stream(in, path, error);
+}
+
+bool key_table::load_stream(std::istream& in, const std::string& path, std::string& error) {
   std::unordered_map<std::string, client_key> loaded;
   std::string line;
   int number = 0;

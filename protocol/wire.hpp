@@ -3,6 +3,7 @@
 // serialized Envelope; request signing with HMAC-SHA256; the key table. No CAF, no sockets.
 #include <cstddef>
 #include <cstdint>
+#include <istream>
 #include <limits>
 #include <optional>
 #include <string>
@@ -137,6 +138,8 @@ class key_table {
   //! or option, a key id over `key_id_length_max` bytes or given twice, a secret under
   //! `secret_length_min` characters; then nothing is loaded.
   bool load_file(const std::string& path, std::string& error);
+  //! The same rules on lines from `in` (no file mode check); `source` names it in errors.
+  bool load_stream(std::istream& in, const std::string& source, std::string& error);
 
  private:
   std::unordered_map<std::string, client_key> keys_;
