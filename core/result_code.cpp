@@ -44,6 +44,7 @@ std::string_view to_string(result_code code) {
     case result_code::malformed_request: return "malformed_request";
     case result_code::frame_too_large: return "frame_too_large";
     case result_code::replayed_request: return "replayed_request";
+    case result_code::rate_limited: return "rate_limited";
     case result_code::forbidden: return "forbidden";
   }
   return "unknown_result_code";

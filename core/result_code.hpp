@@ -49,6 +49,7 @@ enum class result_code : uint16_t {
   wallet_busy = 81,             //!< the wallet has too many open transactions
   unavailable = 82,             //!< storage or a dependency is down
   channel_busy = 83,            //!< the provider's queue is full
+  rate_limited = 84,            //!< the key's request rate (rate_per_s, burst) is used up for now
   // Wire protocol (protocol/): the request was not executed, nothing changed.
   unauthenticated = 90,         //!< unknown key id or wrong signature
   stale_request = 91,           //!< timestamp outside the accepted window
@@ -64,7 +65,7 @@ std::string_view to_string(result_code code);
 //! True for codes where the same request may succeed later without any change by the caller.
 constexpr bool is_retryable(result_code code) {
   return code == result_code::overloaded || code == result_code::wallet_busy ||
-         code == result_code::unavailable || code == result_code::channel_busy;
+         code == result_code::unavailable || code == result_code::channel_busy || code == result_code::rate_limited;
 }
 
 }  // namespace txengine

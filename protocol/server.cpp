@@ -161,6 +161,7 @@ struct server::impl {
   Envelope reply_scratch;
   replay_cache replays;
   std::unordered_map<std::string, size_t> per_address;  //!< open connections by peer address
+  std::unordered_map<std::string, rate_bucket> rate_buckets;  //!< by key id (keys with rate_per_s only)
 
   static uint64_t random_salt() {
     std::random_device device;
@@ -343,6 +344,12 @@ struct server::impl {
     if (authorize(*key, req.request) != result_code::ok) {
       counters->forbidden.fetch_add(1, std::memory_order_relaxed);
       queue_reply(c, req.correlation_id, code_only(result_code::forbidden));
+      return true;
+    }
+    // Its request rate (bounded state: one bucket per key of the key table).
+    if (key->rate_per_s != 0 && !rate_buckets[req.key_id].take(*key, now)) {
+      counters->rate_limited.fetch_add(1, std::memory_order_relaxed);
+      queue_reply(c, req.correlation_id, code_only(result_code::rate_limited));
       return true;
     }
     order_command command;

@@ -85,6 +85,7 @@ struct server_counters {
   std::atomic<uint64_t> stale{0};
   std::atomic<uint64_t> replayed{0};     //!< frames refused as replays
   std::atomic<uint64_t> forbidden{0};    //!< requests past their key's scopes or bounds
+  std::atomic<uint64_t> rate_limited{0}; //!< requests past their key's rate
   std::atomic<uint64_t> replay_full{0};  //!< frames refused because the replay cache was full
   std::atomic<uint64_t> oversized_frames{0};
   std::atomic<uint64_t> paused_reads{0};

@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -250,9 +251,18 @@ bool parse_key_option(const std::string& option, client_key& key, std::string& w
     }
     return true;
   }
+  if (name == "rate_per_s" || name == "burst") {
+    int64_t v = 0;
+    if (!parse_amount(value, v) || v > 1'000'000) {
+      why = name + " expects a whole number 0..1000000";
+      return false;
+    }
+    (name == "burst" ? key.burst : key.rate_per_s) = static_cast<uint32_t>(v);
+    return true;
+  }
   int64_t* target = name == "amount_max" ? &key.amount_max : name == "overdraft_max" ? &key.overdraft_max : nullptr;
   if (target == nullptr) {
-    why = "unknown option '" + name + "' (scopes=, amount_max=, overdraft_max=)";
+    why = "unknown option '" + name + "' (scopes=, amount_max=, overdraft_max=, rate_per_s=, burst=)";
     return false;
   }
   if (!parse_amount(value, *target)) {
@@ -263,6 +273,24 @@ bool parse_key_option(const std::string& option, client_key& key, std::string& w
 }
 
 }  // namespace
+
+bool rate_bucket::take(const client_key& key, int64_t now_ms) {
+  if (key.rate_per_s == 0) return true;
+  const int64_t capacity = int64_t{key.burst != 0 ? key.burst : key.rate_per_s} * 1000;
+  if (milli_tokens_ < 0) {
+    milli_tokens_ = capacity;
+    last_ms_ = now_ms;
+  }
+  if (now_ms > last_ms_) {  // a clock that steps back adds nothing
+    // rate_per_s requests a second = rate_per_s thousandths a millisecond.
+    int64_t elapsed = std::min<int64_t>(now_ms - last_ms_, capacity / key.rate_per_s + 1);
+    milli_tokens_ = std::min(capacity, milli_tokens_ + elapsed * key.rate_per_s);
+    last_ms_ = now_ms;
+  }
+  if (milli_tokens_ < 1000) return false;
+  milli_tokens_ -= 1000;
+  return true;
+}
 
 result_code authorize(const client_key& key, const Request& request) {
   auto needs = [&](uint8_t scope) { return (key.scopes & scope) != 0; };

@@ -111,6 +111,22 @@ struct client_key {
   int64_t amount_max = std::numeric_limits<int64_t>::max();
   //! Largest overdraft limit this key may set or create a wallet with (`overdraft_max=`).
   int64_t overdraft_max = std::numeric_limits<int64_t>::max();
+  //! Requests per second this key may send, on average (`rate_per_s=`; 0: no limit), and how
+  //! many at once after a quiet time (`burst=`; 0: one second's worth). Past it `RATE_LIMITED`.
+  uint32_t rate_per_s = 0;
+  uint32_t burst = 0;
+};
+
+//! A key's request budget (a token bucket in thousandths of a request). Deterministic: time is
+//! passed in.
+class rate_bucket {
+ public:
+  //! True (and one request taken) when the key may send a request at `now_ms`.
+  bool take(const client_key& key, int64_t now_ms);
+
+ private:
+  int64_t milli_tokens_ = -1;  //!< -1: not used yet (starts full)
+  int64_t last_ms_ = 0;
 };
 
 //! What the request asks of its (authenticated) key: ok, or forbidden (the scope is missing,

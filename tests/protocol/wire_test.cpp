@@ -433,6 +433,34 @@ TEST(Keys, ScopesAndBoundsFromTheKeyFile) {
   }
 }
 
+TEST(Keys, RateBucketAllowsTheBurstThenTheRate) {
+  key_table keys;
+  std::string error;
+  ASSERT_TRUE(keys.load_file(write_key_file("k " + s32 + " 5 rate_per_s=10 burst=3\nfree " + s32 + " 5\n"), error))
+      << error;
+  const client_key& k = *keys.find("k");
+  EXPECT_EQ(k.rate_per_s, 10u);
+  EXPECT_EQ(k.burst, 3u);
+  rate_bucket bucket;
+  int64_t t = 1'000'000;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(bucket.take(k, t)) << i;  // the burst
+  EXPECT_FALSE(bucket.take(k, t));
+  EXPECT_FALSE(bucket.take(k, t + 99));  // 10 a second: one every 100 ms
+  EXPECT_TRUE(bucket.take(k, t + 100));
+  EXPECT_FALSE(bucket.take(k, t + 150));
+  EXPECT_FALSE(bucket.take(k, t - 5'000));  // a clock stepping back adds nothing
+  // A long quiet time refills to the burst, not more.
+  t += 3'600'000;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(bucket.take(k, t)) << i;
+  EXPECT_FALSE(bucket.take(k, t));
+  // Without rate_per_s there is no limit.
+  rate_bucket unlimited;
+  for (int i = 0; i < 10'000; ++i) ASSERT_TRUE(unlimited.take(*keys.find("free"), t));
+  key_table bad;
+  EXPECT_FALSE(bad.load_file(write_key_file("k " + s32 + " 5 rate_per_s=-1\n"), error));
+  EXPECT_FALSE(bad.load_file(write_key_file("k " + s32 + " 5 burst=1000001\n"), error));
+}
+
 TEST(Auth, DocumentedExample) {
   // The worked example of docs/protocol.md, byte for byte.
   Request request;

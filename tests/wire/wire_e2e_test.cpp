@@ -902,6 +902,31 @@ TEST_F(WireTest, a_key_does_only_what_its_scopes_and_bounds_allow) {
   EXPECT_EQ(s.counters().forbidden.load(), 4u);
 }
 
+TEST_F(WireTest, a_key_past_its_rate_gets_rate_limited_on_the_servers_clock) {
+  auto clock = std::make_shared<std::atomic<int64_t>>(now_ms());
+  auto config = base_config();
+  config.clock = [clock] { return clock->load(); };
+  client_key slow{"slow-secret", dev_tenant, scope_all};
+  slow.rate_per_s = 2;
+  slow.burst = 2;
+  config.keys.add("slow", slow);
+  server s(*state->eng, config);
+  std::string error;
+  ASSERT_TRUE(s.start(error)) << error;
+  auto c = connect(s.port(), "slow", "slow-secret");
+  auto other = connect(s.port());
+  Request stats;
+  stats.mutable_get_stats();
+  EXPECT_EQ(call(*c, stats).code(), OK);
+  EXPECT_EQ(call(*c, stats).code(), OK);
+  EXPECT_EQ(call(*c, stats).code(), RATE_LIMITED);  // retryable: nothing ran
+  EXPECT_EQ(call(*other, stats).code(), OK);      // other keys are not affected
+  clock->fetch_add(500);                           // 2 a second: one more after half a second
+  EXPECT_EQ(call(*c, stats).code(), OK);
+  EXPECT_EQ(call(*c, stats).code(), RATE_LIMITED);
+  EXPECT_EQ(s.counters().rate_limited.load(), 2u);
+}
+
 TEST_F(WireTest, PipelinedRepliesMatchTheirRequests) {
   auto c = connect();
   uint64_t a = create_wallet(*c), b = create_wallet(*c);
