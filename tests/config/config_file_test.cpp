@@ -68,7 +68,7 @@ TEST(ConfigFile, ExampleFileStatesTheDefaults) {
 TEST(ConfigFile, KafkaIsOneLineAndNeedsStorage) {
   serve_settings s;
   std::string error;
-  ASSERT_TRUE(load("[storage]\n[kafka]\nbootstrap_servers = \"k1:9092,k2:9092\"\n"
+  ASSERT_TRUE(load("[storage]\nmysql = \"mysql://u:p@db:3306\"\n[kafka]\nbootstrap_servers = \"k1:9092,k2:9092\"\n"
                    "[kafka.properties]\n\"compression.type\" = \"lz4\"\n",
                    s, error))
       << error;

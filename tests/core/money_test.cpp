@@ -99,17 +99,18 @@ TEST(result_code_test, names_and_retryable_codes) {
   EXPECT_EQ(to_string(result_code::wallet_busy), "wallet_busy");
   EXPECT_EQ(to_string(result_code::tcc_conflict), "tcc_conflict");
   EXPECT_EQ(to_string(static_cast<result_code>(999)), "unknown_result_code");
-  // Exactly the four "try again later" codes are retryable.
+  // Exactly the five "try again later" codes are retryable.
   int retryable = 0;
   for (int raw = 0; raw < 100; ++raw) {
     auto code = static_cast<result_code>(raw);
     if (is_retryable(code)) ++retryable;
   }
-  EXPECT_EQ(retryable, 4);
+  EXPECT_EQ(retryable, 5);
   EXPECT_TRUE(is_retryable(result_code::overloaded));
   EXPECT_TRUE(is_retryable(result_code::wallet_busy));
   EXPECT_TRUE(is_retryable(result_code::unavailable));
   EXPECT_TRUE(is_retryable(result_code::channel_busy));
+  EXPECT_TRUE(is_retryable(result_code::rate_limited));
   EXPECT_FALSE(is_retryable(result_code::insufficient_funds));
 }
 
