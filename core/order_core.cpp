@@ -200,7 +200,7 @@ void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, 
     }
     return;
   }
-  if (code == result_code::ok) {
+  if (code == result_code::ok || confirmed_and_forgotten(l, phase, code)) {
     l.awaiting = false;
     l.done = true;
     finish_if_done(now_ms, out);
@@ -210,6 +210,18 @@ void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, 
   // happens while the rules hold. Keep retrying (never give up on money) and call a human.
   if (!is_retryable(code)) out.push_back({order_action_kind::alert, leg, alert_kind::step_refused});
   l.resend_at_ms = now_ms + backoff_ms(l.attempts);
+}
+
+// A wallet forgets a finished TCC record some time after it finished (finished_record_retention_ms,
+// or earlier past finished_records_max); a confirm repeated after that (its answer was lost, then
+// a pause, or a resumed order) finds no record and is answered tcc_not_tried. For a leg whose try
+// this order saw accepted (or, restored in `confirming`, whose try was committed before the
+// decision) that answer can only mean "confirmed, then forgotten": a tried record is never
+// forgotten, a rejected try was never accepted, and a confirming order never sent a cancel. So
+// it counts as the confirm's acknowledgement instead of a refusal retried for ever.
+bool order_core::confirmed_and_forgotten(const order_leg& l, tcc_phase phase, result_code code) const {
+  return phase == tcc_phase::confirm && code == result_code::tcc_not_tried && l.tried &&
+         l.participant == participant_kind::wallet && state_ == order_state::confirming;
 }
 
 void order_core::fail_try_phase(result_code reason, int64_t now_ms, std::vector<order_action>& out) {
@@ -239,6 +251,12 @@ void order_core::after_tries(int64_t now_ms, std::vector<order_action>& out) {
   }
   posted_amount_ = command_.amount;
   move_to(order_state::confirming);
+  // The decision is written before any confirm can take effect (the host's flush sends this
+  // row ahead of the confirms, and the writer commits in mailbox order): an order with a
+  // committed confirm is always resumed as `confirming`, never as `trying`, which could
+  // otherwise cancel its other legs once a wallet forgot the confirmed record
+  // (docs/durability-design.md, "What the order row holds").
+  out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
   begin_phase(tcc_phase::confirm, now_ms, out);
 }
 
@@ -425,10 +443,13 @@ std::optional<order_core> order_core::restore(order_id id, order_command command
   return core;
 }
 
-// Why a restored try phase ignores its deadline: the stored row says `trying` until the order
-// is final (only channel orders and refunds write phase rows), so a restored "trying" order may
-// in truth have been confirming, with some confirms committed. Cancelling it on a timer would
-// then be refused forever (tcc_confirmed). Instead the wallets decide: past the deadline a
+// Why a restored try phase ignores its deadline: rows written before every order wrote its
+// `confirming` row (only channel orders and refunds wrote phase rows then) say `trying` until the
+// order is final, so a restored "trying" order of such a row may in truth have been confirming,
+// with some confirms committed. Cancelling it on a timer would then be refused forever
+// (tcc_confirmed). Rows written now say `confirming` before any confirm can commit, so a
+// restored "trying" order has no confirm anywhere; the rule stays for the older rows, and
+// costs nothing (the wallets answer at once). Instead the wallets decide: past the deadline a
 // wallet answers a try from its TCC record (ok when tried or confirmed, the refusal when
 // rejected, tcc_cancelled after a cancel) and refuses a try it never saw (tcc_deadline_passed).
 // Every leg answered ok means every try succeeded before the deadline: confirming is what the

@@ -207,6 +207,9 @@ class order_core {
   void fail_try_phase(result_code reason, int64_t now_ms, std::vector<order_action>& out);
   void after_tries(int64_t now_ms, std::vector<order_action>& out);
   void finish_if_done(int64_t now_ms, std::vector<order_action>& out);
+  //! A confirm answered tcc_not_tried on a leg whose try succeeded: the wallet confirmed it and
+  //! forgot the finished record (see the .cpp).
+  bool confirmed_and_forgotten(const order_leg& l, tcc_phase phase, result_code code) const;
   int64_t backoff_ms(uint32_t attempts) const;
   bool uses_channel() const;
 

@@ -67,7 +67,7 @@ wallet_core::wallet_core(wallet_info info, wallet_config config) : info_(info), 
 }
 
 wallet_core wallet_core::restore(wallet_info info, wallet_config config, balances current, uint64_t sequence,
-                                 const std::vector<std::pair<order_id, tcc_record>>& records, int64_t now_ms) {
+                                 const std::vector<std::pair<order_id, tcc_record>>& records, int64_t /*now_ms*/) {
   wallet_core core(info, config);
   core.balances_ = current;
   core.journal_base_ = current;
@@ -77,9 +77,14 @@ wallet_core wallet_core::restore(wallet_info info, wallet_config config, balance
     if (record.state == tcc_record_state::tried) {
       ++core.open_transactions_;
       core.pending_claims_ += headroom_claim(record.type, record.tried_amount);
-    } else {
-      core.mark_finished(txn, now_ms);
     }
+    // A finished record is not marked for expiry: it belongs to an order that was not final at
+    // the stop (storage deletes the records of final orders), which recovery resumes, perhaps
+    // as `trying` when its row came from an earlier build that wrote no `confirming` row. Kept
+    // for the wallet's life in memory (records of the orders in flight at the stop: few), it
+    // answers that order's repeats whatever pause comes first; a confirmed one forgotten would
+    // answer a resumed try past its deadline with tcc_deadline_passed, and the order would
+    // cancel its other legs (docs/simulation.md, "What it found", 3).
   }
   return core;
 }

@@ -86,8 +86,11 @@ class wallet_core {
   wallet_core(wallet_info info, wallet_config config = {});
 
   //! A wallet as storage kept it: its balances, its version (the sequence of its last journal
-  //! entry) and its TCC records (tried ones are open transactions; finished ones are kept for
-  //! the retention, from `now_ms`). The in-memory journal starts empty at these balances.
+  //! entry) and its TCC records (tried ones are open transactions). Storage keeps only records
+  //! of orders not final (a final row deletes its order's records), which recovery resumes:
+  //! their finished records are kept for the life of this wallet in memory, not for the
+  //! retention, so a resumed order finds them after any pause. The in-memory journal starts
+  //! empty at these balances; `now_ms` is unused (kept for callers).
   static wallet_core restore(wallet_info info, wallet_config config, balances current, uint64_t sequence,
                              const std::vector<std::pair<order_id, tcc_record>>& records, int64_t now_ms);
 

@@ -609,7 +609,7 @@ TEST(order_core_test, retries_alert_at_a_threshold_that_is_not_a_power_of_two) {
 
 TEST(order_core_test, refused_confirm_alerts_and_keeps_retrying) {
   driver d = confirming_transfer({});
-  auto out = d.reply(1, tcc_phase::confirm, result_code::tcc_not_tried);
+  auto out = d.reply(1, tcc_phase::confirm, result_code::tcc_cancelled);
   EXPECT_EQ(alerts_of(out, alert_kind::step_refused), 1u);
   EXPECT_EQ(out[0].leg, 1u);
   EXPECT_EQ(d.order.state(), os::confirming);
@@ -617,6 +617,48 @@ TEST(order_core_test, refused_confirm_alerts_and_keeps_retrying) {
   EXPECT_EQ(sent_legs(out), std::vector<uint16_t>{1});
   out = d.reply(1, tcc_phase::confirm, result_code::ok);
   EXPECT_EQ(d.order.state(), os::succeeded);
+}
+
+TEST(order_core_test, confirm_of_a_forgotten_record_counts_as_done) {
+  // The confirm's answer was lost, then the wallet forgot the finished record (a pause longer
+  // than the retention): the repeat finds no record. The try was accepted and the order never
+  // cancelled, so the wallet confirmed it: the leg is done, no alert, the order succeeds.
+  driver d = confirming_transfer({});  // leg 0 confirmed and acknowledged
+  auto out = d.reply(1, tcc_phase::confirm, result_code::tcc_not_tried);
+  EXPECT_EQ(alerts_of(out, alert_kind::step_refused), 0u);
+  EXPECT_EQ(d.order.state(), os::succeeded);
+  EXPECT_EQ(count_of(out, ak::finished), 1u);
+  EXPECT_TRUE(d.order.legs()[1].done);
+}
+
+TEST(order_core_test, confirm_decision_is_persisted_before_the_confirms) {
+  // Every kind writes its `confirming` row ahead of its first confirm, so recovery never
+  // resumes in `trying` an order whose confirms may be committed.
+  for (order_kind kind : {order_kind::transfer, order_kind::pay, order_kind::commission}) {
+    SCOPED_TRACE(std::string(to_string(kind)));
+    driver d(command_of(kind));
+    d.start();
+    std::vector<order_action> out;
+    for (uint16_t i = 0; i < d.order.legs().size(); ++i) {
+      auto more = d.reply(i, tcc_phase::try_, result_code::ok);
+      out.insert(out.end(), more.begin(), more.end());
+    }
+    ASSERT_EQ(d.order.state(), os::confirming);
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out[0].kind, ak::persist);
+    EXPECT_EQ(count_of(out, ak::persist), 1u);
+    EXPECT_EQ(count_of(out, ak::send_step), d.order.legs().size());
+    EXPECT_EQ(d.order.stored(d.now).state, os::confirming);
+  }
+}
+
+TEST(order_core_test, not_tried_answers_to_a_try_or_a_cancel_are_not_taken_as_confirmed) {
+  // Only a confirm of a leg whose try succeeded can have been forgotten after confirming; a
+  // refused try still cancels the order.
+  driver d(command_of(order_kind::transfer));
+  d.start();
+  auto out = d.reply(0, tcc_phase::try_, result_code::tcc_not_tried);
+  EXPECT_EQ(d.order.state(), os::cancelling);
 }
 
 TEST(order_core_test, cancel_retries_until_acknowledged) {

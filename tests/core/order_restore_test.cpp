@@ -410,7 +410,7 @@ TEST(order_restore_test, refund_with_its_wallet_legs_resumes_all_three) {
     EXPECT_EQ(r.order.state(), os::trying);  // the allowance has not answered yet
     r.order.on_refund_origin({user_a, merchant_w}, r.now, r.out);  // the repeated reservation
     actions = r.take();
-    EXPECT_EQ(count_of(actions, ak::persist), 0u);
+    EXPECT_EQ(count_of(actions, ak::persist), 1u);  // the decision to confirm, before the confirms
     EXPECT_EQ(r.order.state(), os::confirming);
     r.reply_all(tcc_phase::confirm);
     EXPECT_EQ(r.order.state(), os::succeeded);

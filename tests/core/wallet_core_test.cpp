@@ -660,6 +660,32 @@ TEST(wallet_core_test, finished_records_expire_after_retention) {
   EXPECT_EQ(w.current(), bal(800));
 }
 
+TEST(wallet_core_test, finished_records_restored_from_storage_do_not_expire) {
+  // Storage holds the records of orders not final at the stop, which recovery resumes: a
+  // confirmed one must still answer a resumed try or confirm after any pause.
+  wallet_config config;
+  config.finished_record_retention_ms = 1000;
+  tcc_record confirmed{lt::credit_on_confirm, tcc_record_state::confirmed, result_code::ok, 300, 300};
+  tcc_record cancelled{lt::debit_hold, tcc_record_state::cancelled, result_code::tcc_cancelled, 0, 0};
+  tcc_record open{lt::debit_hold, tcc_record_state::tried, result_code::ok, 100, 0};
+  auto w = wallet_core::restore(make_info(1), config, bal(700, 100, 0), 3, {{1, confirmed}, {2, cancelled}, {3, open}},
+                                10);
+  EXPECT_EQ(w.open_transactions(), 1u);
+  // A record finished now expires as usual; the restored ones stay.
+  ASSERT_EQ(try_leg(w, 4, lt::debit_hold, 10, 20).code, result_code::ok);
+  ASSERT_EQ(confirm_leg(w, 4, lt::debit_hold, 10, 30).code, result_code::ok);
+  cancel_leg(w, 99, lt::debit_hold, 10'000'000);  // any step runs the expiry
+  EXPECT_EQ(w.find_record(4), nullptr);
+  auto repeat = try_leg(w, 1, lt::credit_on_confirm, 300, 10'000'001);
+  EXPECT_EQ(repeat.code, result_code::ok);  // answered from the record, not tcc_deadline_passed
+  EXPECT_TRUE(repeat.repeated);
+  EXPECT_EQ(confirm_leg(w, 1, lt::credit_on_confirm, 300, 10'000'002).code, result_code::ok);
+  EXPECT_EQ(try_leg(w, 2, lt::debit_hold, 100, 10'000'003).code, result_code::tcc_cancelled);
+  EXPECT_EQ(confirm_leg(w, 3, lt::debit_hold, 100, 10'000'004).code, result_code::ok);
+  EXPECT_EQ(w.current(), bal(690, 0, 0));
+  EXPECT_TRUE(w.verify_journal());
+}
+
 TEST(wallet_core_test, rejected_try_records_expire_too) {
   wallet_config config;
   config.finished_record_retention_ms = 100;
