@@ -1,6 +1,7 @@
 #pragma once
 // The flags of the executables that talk to a server over the wire protocol (txctl, txbench,
 // commission-payer): the same names, checks and defaults everywhere.
+#include <fstream>
 #include <string>
 
 #include "apps/cli.hpp"
@@ -33,6 +34,23 @@ inline void add_client_options(CLI::App& app, wire::client_options& options, con
                      ->type_name("ID");
   auto* secret = app.add_option("--secret", options.secret, "the key's secret (default: the development secret)")
                      ->type_name("S");
+  // The secret from an owner-only file (first line), so it is not in argv or the environment.
+  auto* secret_file =
+      app.add_option_function<std::string>(
+             "--secret-file",
+             [&options](const std::string& path) {
+               std::string error;
+               if (!wire::check_private_file(path, error)) throw CLI::ValidationError("--secret-file", error);
+               std::ifstream in(path);
+               std::string line;
+               std::getline(in, line);
+               if (!line.empty() && line.back() == '\r') line.pop_back();
+               if (line.empty()) throw CLI::ValidationError("--secret-file", path + ": the first line is empty");
+               options.secret = line;
+             },
+             "the key's secret, first line of this owner-only file (instead of --secret)")
+          ->type_name("FILE");
+  secret_file->excludes(secret);
   auto* deployment =
       app.add_option("--deployment", options.deployment_id,
                      "the server's deployment id, covered by every signature (default " +

@@ -71,6 +71,15 @@ expect 2 "HOST:PORT" -- "$TXCTL" --server nowhere wallet get 1
 expect 3 "unauthenticated" -- ctl --secret wrong wallet get "$U1"
 expect 3 "unauthenticated" -- ctl --key-id nobody wallet get "$U1"
 expect 3 "cannot connect" -- "$TXCTL" --server 127.0.0.1:1 wallet get 1
+# the secret from an owner-only file (issue 13): refused when others may read it
+SECRET_FILE=$(mktemp)
+printf 'txengine-development-secret\n' >"$SECRET_FILE"
+chmod 644 "$SECRET_FILE"
+expect 2 "mode 0644" -- ctl --secret-file "$SECRET_FILE" wallet get "$U1"
+chmod 600 "$SECRET_FILE"
+expect 0 "available" -- ctl --secret-file "$SECRET_FILE" wallet get "$U1"
+expect 2 "excludes" -- ctl --secret-file "$SECRET_FILE" --secret x wallet get "$U1"
+rm -f "$SECRET_FILE"
 # nothing changed by the rejected and unauthenticated commands
 expect 0 "available +74.50" -- ctl wallet get "$U1"
 
