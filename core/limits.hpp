@@ -36,6 +36,9 @@ constexpr size_t wallet_journal_entries_limit = 1 << 20;
 //! It sets the memory of the records: about 2.3 per order times the orders of that window
 //! (bench_soak measured the plateau at half the size and a minute sooner than with 120 s).
 constexpr int64_t wallet_finished_record_retention_ms = 30'000;
+//! How long an order's try phase may take by default (config `[order] try_deadline_ms`); a try
+//! arriving later is refused (`tcc_deadline_passed`), so no record needs to stop it after that.
+constexpr int64_t order_try_deadline_ms_default = 5'000;
 //! Orders in flight (not yet final) on one engine, at most.
 constexpr size_t engine_orders_in_flight_max = 1 << 20;
 //! Final orders an engine keeps in memory at most (config `[engine] orders_retained_max`);

@@ -19,7 +19,7 @@ namespace txengine {
 
 struct order_config {
   //! A try phase not complete by then is compensated with cancels.
-  int64_t try_deadline_ms = 5'000;
+  int64_t try_deadline_ms = limits::order_try_deadline_ms_default;
   //! First resend of an unanswered step; doubles each time up to the maximum.
   int64_t retry_initial_ms = 250;
   int64_t retry_max_ms = 5'000;

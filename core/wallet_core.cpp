@@ -120,6 +120,8 @@ result_code wallet_core::check_try(const leg_command& command) const {
     }
   }
   if (open_transactions_ >= config_.open_transactions_max) return result_code::wallet_busy;
+  // Finished records too young to drop fill the bound: a new try waits (see wallet_config).
+  if (finished_.size() > config_.finished_records_max) return result_code::wallet_busy;
   balances after;
   if (!add_balances(balances_, delta_of(command.type, tcc_phase::try_, command.amount, 0), after))
     return result_code::amount_overflow;
@@ -265,8 +267,12 @@ void wallet_core::expire_finished(int64_t now_ms) {
       (oldest_finished_ms_ + config_.finished_record_retention_ms >= now_ms &&
        finished_.size() <= config_.finished_records_max))
     return;
-  while (!finished_.empty() && (finished_.size() > config_.finished_records_max ||
-                                finished_.front().finished_at_ms + config_.finished_record_retention_ms < now_ms)) {
+  // By age past the retention; by count only those past the minimum keep (a tombstone younger
+  // than the try deadline still stops a late try: anti-hanging).
+  while (!finished_.empty() &&
+         (finished_.front().finished_at_ms + config_.finished_record_retention_ms < now_ms ||
+          (finished_.size() > config_.finished_records_max &&
+           finished_.front().finished_at_ms + config_.finished_record_min_keep_ms < now_ms))) {
     auto found = records_.find(finished_.front().txn);
     // A record may be listed twice (rejected, then turned into a tombstone): erase once.
     if (found != records_.end() && found->second.state != tcc_record_state::tried) records_.erase(found);

@@ -72,7 +72,13 @@ struct wallet_config {
   //! How long finished TCC records (and cancel tombstones) are kept for idempotent repeats.
   //! Must exceed every order's try deadline and retry horizon.
   int64_t finished_record_retention_ms = limits::wallet_finished_record_retention_ms;
+  //! Finished records kept at most; past it the oldest are dropped, but never one younger than
+  //! `finished_record_min_keep_ms`: a cancel tombstone must outlive every try of its order that
+  //! can still arrive (a try is refused past its order's try deadline anyway). When the records
+  //! that young alone exceed the bound, new tries are refused `wallet_busy` (retryable) instead.
   size_t finished_records_max = limits::wallet_finished_records_max;
+  //! The orders' longest try deadline (node/engine.cpp sets it from `[order] try_deadline_ms`).
+  int64_t finished_record_min_keep_ms = limits::order_try_deadline_ms_default;
   size_t open_transactions_max = limits::wallet_open_transactions_max;
   size_t journal_entries_max = limits::wallet_journal_entries_max;
 };

@@ -77,6 +77,8 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   caf_config_ = std::make_unique<engine_caf_config>(threads);
   system_ = std::make_unique<caf::actor_system>(*caf_config_);
   config_.wallet.clock = config_.clock;
+  // A cancel tombstone is kept at least as long as a try of its order may still arrive.
+  config_.wallet.core.finished_record_min_keep_ms = config_.order.try_deadline_ms;
   if (config_.storage) start_storage();
   directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads, storage_.get());
   if (storage_) directory_->restore_ids(storage_start_.max_wallet_id, storage_start_.system_wallets);

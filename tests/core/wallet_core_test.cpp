@@ -699,15 +699,51 @@ TEST(wallet_core_test, rejected_try_records_expire_too) {
 TEST(wallet_core_test, finished_records_are_bounded_in_count) {
   wallet_config config;
   config.finished_records_max = 10;
+  config.finished_record_min_keep_ms = 50;
   wallet_core w(make_info(1), config);
+  // One step every 10 ms: records older than the minimum keep (50 ms) may go by count.
   for (order_id txn = 1; txn <= 100; ++txn) {
-    ASSERT_EQ(try_leg(w, txn, lt::credit_on_confirm, 1).code, result_code::ok);
-    ASSERT_EQ(confirm_leg(w, txn, lt::credit_on_confirm, 1).code, result_code::ok);
+    int64_t t = static_cast<int64_t>(txn) * 10;
+    leg_command try_cmd = make_leg(txn, tcc_phase::try_, lt::credit_on_confirm, 1);
+    try_cmd.try_deadline_ms = t + 1000;
+    ASSERT_EQ(w.apply(try_cmd, t).code, result_code::ok) << txn;
+    leg_command confirm = try_cmd;
+    confirm.phase = tcc_phase::confirm;
+    ASSERT_EQ(w.apply(confirm, t).code, result_code::ok);
     EXPECT_LE(w.records(), 11u);  // the bound is enforced at the start of the next step
   }
   EXPECT_EQ(w.current(), bal(100));
   EXPECT_NE(w.find_record(100), nullptr);
   EXPECT_EQ(w.find_record(1), nullptr);
+}
+
+// A cancel tombstone is never dropped by count while a try of its order may still arrive (the
+// order's try deadline): past the bound new tries wait (wallet_busy) instead; anti-hanging holds
+// on a hot wallet too.
+TEST(wallet_core_test, tombstones_younger_than_the_try_deadline_are_not_dropped_by_count) {
+  wallet_config config;
+  config.finished_records_max = 3;
+  config.finished_record_min_keep_ms = 1000;
+  wallet_core w(make_info(1), config);
+  // Four cancels of never-tried legs at t=0: four tombstones, one past the bound.
+  for (order_id txn = 1; txn <= 4; ++txn) {
+    leg_command cancel = make_leg(txn, tcc_phase::cancel, lt::credit_on_confirm, 1);
+    ASSERT_EQ(w.apply(cancel, 0).code, result_code::ok);
+  }
+  // More records would drop a tombstone: a new try waits instead, retryably, and leaves nothing.
+  leg_command other = make_leg(9, tcc_phase::try_, lt::credit_on_confirm, 1);
+  other.try_deadline_ms = 5000;
+  EXPECT_EQ(w.apply(other, 500).code, result_code::wallet_busy);
+  EXPECT_EQ(w.find_record(9), nullptr);
+  // The late try of a cancelled leg still meets its tombstone (no hanging).
+  leg_command late = make_leg(1, tcc_phase::try_, lt::credit_on_confirm, 1);
+  late.try_deadline_ms = 999;
+  EXPECT_EQ(w.apply(late, 600).code, result_code::tcc_cancelled);
+  // Past the minimum keep the oldest may go by count, and tries run again.
+  EXPECT_EQ(w.apply(other, 1001).code, result_code::ok);
+  EXPECT_EQ(w.find_record(1), nullptr);  // the oldest went
+  EXPECT_NE(w.find_record(2), nullptr);
+  EXPECT_LE(w.records(), 4u);
 }
 
 // An order whose try was refused for tenant or currency cancels every leg: that cancel has
