@@ -17,6 +17,7 @@
 #endif
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
+#include "apps/order_mix.hpp"
 #ifdef TXENGINE_WITH_MYSQL
 #include "persistence/audit.hpp"
 #include "persistence/schema.hpp"
@@ -50,19 +51,11 @@ struct replay_model {
   }
 };
 
-struct paid_order {
-  order_id id;
-  wallet_id payer;
-  wallet_id merchant;
-  int64_t amount;
-  int64_t refund_requested;
-};
-
 class mixed_load : public workload {
  public:
   mixed_load(std::vector<wallet_id> users, std::vector<wallet_id> merchants, wallet_id fee_wallet,
              wallet_id system_wallet, replay_model& model, std::string prefix)
-      : users_(std::move(users)), merchants_(std::move(merchants)), fee_wallet_(fee_wallet),
+      : mix_{std::move(users), std::move(merchants), fee_wallet, demo_channel},
         system_wallet_(system_wallet), model_(model), prefix_(std::move(prefix)) {}
 
   order_command next(uint64_t sequence) override {
@@ -77,41 +70,7 @@ class mixed_load : public workload {
     c.request_id = prefix_ + std::to_string(sequence);
     c.cur = *currency::parse("USD");
     c.amount = 100 + static_cast<int64_t>(rng_() % 20'000);
-    unsigned dice = static_cast<unsigned>(rng_() % 100);
-    if (dice < 30) {
-      c.kind = order_kind::transfer;
-      pick_two_users(c.source, c.destination);
-    } else if (dice < 60) {
-      c.kind = order_kind::pay;
-      c.source = users_[rng_() % users_.size()];
-      c.destination = merchants_[rng_() % merchants_.size()];
-      if (rng_() % 2 == 0) {
-        c.fee_wallet = fee_wallet_;
-        c.fee_amount = c.amount / 50 + 1;
-      }
-    } else if (dice < 70) {
-      c.kind = order_kind::top_up;
-      c.destination = users_[rng_() % users_.size()];
-      c.channel = demo_channel;
-    } else if (dice < 80) {
-      c.kind = order_kind::withdraw;
-      c.source = users_[rng_() % users_.size()];
-      c.channel = demo_channel;
-    } else if (dice < 95 && !paid_.empty()) {
-      c.kind = order_kind::refund;
-      paid_order& original = paid_[rng_() % paid_.size()];
-      c.original_order = original.id;
-      // Mostly within what is left; now and then more than the original, to be refused.
-      int64_t left = original.amount - original.refund_requested;
-      c.amount = (left > 1 && rng_() % 10 != 0) ? 1 + static_cast<int64_t>(rng_() % static_cast<uint64_t>(left))
-                                                : original.amount + 1;
-      original.refund_requested += std::min(c.amount, std::max<int64_t>(left, 0));
-    } else {
-      c.kind = order_kind::commission;
-      c.source = fee_wallet_;
-      c.destination = merchants_[rng_() % merchants_.size()];
-      c.amount = 1 + static_cast<int64_t>(rng_() % 500);
-    }
+    pick_mixed_order(rng_, mix_, paid_, c);
     if (recent_.size() < 512) recent_.push_back(c);
     else recent_[rng_() % recent_.size()] = c;
     return c;
@@ -132,7 +91,7 @@ class mixed_load : public workload {
       case order_kind::pay:
         model_.move(command.source, command.destination, command.amount - command.fee_amount);
         if (command.fee_amount > 0) model_.move(command.source, command.fee_wallet, command.fee_amount);
-        if (paid_.size() < 100'000) paid_.push_back({reply.id, command.source, command.destination, command.amount, 0});
+        if (paid_.size() < 100'000) paid_.push_back({reply.id, command.amount, 0});
         break;
       case order_kind::refund: {
         auto found = pays_by_id_.find(command.original_order);
@@ -147,23 +106,13 @@ class mixed_load : public workload {
   uint64_t repeats_answered = 0;
 
  private:
-  void pick_two_users(wallet_id& a, wallet_id& b) {
-    size_t i = rng_() % users_.size();
-    size_t j = rng_() % (users_.size() - 1);
-    if (j >= i) ++j;
-    a = users_[i];
-    b = users_[j];
-  }
-
-  std::vector<wallet_id> users_;
-  std::vector<wallet_id> merchants_;
-  wallet_id fee_wallet_;
+  order_mix mix_;
   wallet_id system_wallet_;
   replay_model& model_;
   std::string prefix_;
   std::mt19937_64 rng_{2026};
   std::vector<order_command> recent_;
-  std::vector<paid_order> paid_;
+  std::vector<refundable_payment> paid_;
   std::unordered_map<order_id, std::pair<wallet_id, wallet_id>> pays_by_id_;  // payer, merchant
 };
 

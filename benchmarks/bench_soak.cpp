@@ -43,6 +43,7 @@
 #include "apps/cli.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
+#include "apps/order_mix.hpp"
 #ifdef TXENGINE_WITH_MYSQL
 #include "persistence/audit.hpp"
 #include "persistence/mysql_connection.hpp"
@@ -89,12 +90,6 @@ extern "C" void on_stop_signal(int) { stop_requested.store(true); }
 // ---------------------------------------------------------------------------------------------
 // The workload
 
-struct paid_payment {
-  order_id id = 0;
-  int64_t amount = 0;
-  int64_t refund_requested = 0;
-};
-
 //! Counters read by the monitor thread while the driver's actor writes them.
 struct soak_counters {
   std::atomic<uint64_t> completed{0};
@@ -113,7 +108,7 @@ class soak_load : public workload {
  public:
   soak_load(const std::vector<wallet_id>& users, const std::vector<wallet_id>& merchants, wallet_id fee_wallet,
             uint32_t repeat_ppm, soak_counters& counters)
-      : users_(users), merchants_(merchants), fee_wallet_(fee_wallet), repeat_ppm_(repeat_ppm), counters_(counters) {}
+      : mix_{users, merchants, fee_wallet, soak_channel}, repeat_ppm_(repeat_ppm), counters_(counters) {}
 
   order_command next(uint64_t sequence) override {
     if (recent_.size() == recent_max && rng_() % 1'000'000 < repeat_ppm_) {
@@ -140,7 +135,7 @@ class soak_load : public workload {
     if (reply.state != order_state::succeeded) return;
     counters_.succeeded.fetch_add(1, std::memory_order_relaxed);
     if (command.kind == order_kind::pay && !reply.duplicate) {
-      paid_payment p{reply.id, command.amount, 0};
+      refundable_payment p{reply.id, command.amount, 0};
       if (paid_.size() < paid_max) paid_.push_back(p);
       else paid_[paid_next_++ % paid_max] = p;
     }
@@ -161,57 +156,16 @@ class soak_load : public workload {
     c.request_id = "s" + std::to_string(sequence);
     c.cur = *currency::parse("USD");
     c.amount = 100 + static_cast<int64_t>(rng_() % 20'000);
-    unsigned dice = static_cast<unsigned>(rng_() % 100);
-    if (dice < 30) {
-      c.kind = order_kind::transfer;
-      size_t a = rng_() % users_.size();
-      size_t b = rng_() % (users_.size() - 1);
-      if (b >= a) ++b;
-      c.source = users_[a];
-      c.destination = users_[b];
-    } else if (dice < 60) {
-      c.kind = order_kind::pay;
-      c.source = users_[rng_() % users_.size()];
-      c.destination = merchants_[rng_() % merchants_.size()];
-      if (rng_() % 2 == 0) {
-        c.fee_wallet = fee_wallet_;
-        c.fee_amount = c.amount / 50 + 1;
-      }
-    } else if (dice < 70) {
-      c.kind = order_kind::top_up;
-      c.destination = users_[rng_() % users_.size()];
-      c.channel = soak_channel;
-    } else if (dice < 80) {
-      c.kind = order_kind::withdraw;
-      c.source = users_[rng_() % users_.size()];
-      c.channel = soak_channel;
-    } else if (dice < 95 && !paid_.empty()) {
-      c.kind = order_kind::refund;
-      paid_payment& original = paid_[rng_() % paid_.size()];
-      c.original_order = original.id;
-      // Mostly within what is left; now and then more than the payment, to be refused.
-      int64_t left = original.amount - original.refund_requested;
-      c.amount = (left > 1 && rng_() % 10 != 0) ? 1 + static_cast<int64_t>(rng_() % static_cast<uint64_t>(left))
-                                                : original.amount + 1;
-      original.refund_requested += std::min(c.amount, std::max<int64_t>(left, 0));
-    } else {
-      c.kind = order_kind::commission;
-      c.source = fee_wallet_;
-      c.destination = merchants_[rng_() % merchants_.size()];
-      c.amount = 1 + static_cast<int64_t>(rng_() % 500);
-    }
-    (void)sequence;
+    pick_mixed_order(rng_, mix_, paid_, c);
     return c;
   }
 
-  const std::vector<wallet_id>& users_;
-  const std::vector<wallet_id>& merchants_;
-  wallet_id fee_wallet_;
+  order_mix mix_;
   uint32_t repeat_ppm_;
   soak_counters& counters_;
   std::mt19937_64 rng_{2026};
   std::vector<order_command> recent_;
-  std::vector<paid_payment> paid_;
+  std::vector<refundable_payment> paid_;
   size_t paid_next_ = 0;
 };
 

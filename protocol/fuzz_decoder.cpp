@@ -3,24 +3,13 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "protocol/wire.hpp"
-
-#include <google/protobuf/stubs/logging.h>
+#include "protocol/fuzz_support.hpp"
 
 using namespace txengine;
 using namespace txengine::wire;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static bool quiet = [] {  // the server drops protobuf's per-field log lines too (server.cpp)
-    google::protobuf::SetLogHandler(nullptr);
-    return true;
-  }();
-  (void)quiet;
-  static key_table keys = [] {
-    key_table k;
-    k.add(std::string(dev_key_id), std::string(dev_secret), dev_tenant);
-    return k;
-  }();
+  const key_table& keys = fuzz_keys();
   if (size == 0) return 0;
   // The first byte picks the chunk size, so partial reads are explored too.
   size_t chunk = (data[0] % 64) + 1;

@@ -9,25 +9,13 @@
 #include "core/order_command.hpp"
 #include "protocol/convert.hpp"
 #include "protocol/replay_cache.hpp"
-#include "protocol/wire.hpp"
-
-#include <google/protobuf/stubs/logging.h>
+#include "protocol/fuzz_support.hpp"
 
 using namespace txengine;
 using namespace txengine::wire;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static bool quiet = [] {  // the server drops protobuf's per-field log lines too (server.cpp)
-    google::protobuf::SetLogHandler(nullptr);
-    return true;
-  }();
-  (void)quiet;
-  static key_table keys = [] {
-    key_table k;
-    k.add(std::string(dev_key_id), std::string(dev_secret), dev_tenant);
-    k.add("scoped", client_key{"scoped-secret-0123456789abcdef0123", 2, scope_orders, 1000, 0});
-    return k;
-  }();
+  const key_table& keys = fuzz_keys();
   static replay_cache replays(1 << 12, 1000, 1);  // one input a millisecond: at most 1,000 remembered
   static int64_t now = 1'700'000'000'000;
   ++now;
@@ -37,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Envelope envelope;
   envelope.set_correlation_id(static_cast<uint64_t>(now));
   envelope.set_request(std::string(reinterpret_cast<const char*>(data + 1), size - 1));
-  sign(envelope, scoped ? "scoped" : dev_key_id, scoped ? "scoped-secret-0123456789abcdef0123" : dev_secret, now);
+  sign(envelope, scoped ? fuzz_scoped_key_id : dev_key_id, scoped ? fuzz_scoped_secret : dev_secret, now);
   std::string frame;
   append_envelope_frame(frame, envelope);
   frame_splitter splitter;
@@ -56,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (command.tenant != tenant) __builtin_trap();  // the tenant comes from the key, never the payload
   if (validate(command) == result_code::ok) {
     // What the ladder lets through is a well-formed order: a positive amount, at most the key's bound.
-    if (command.amount <= 0 || (scoped && command.amount > 1000)) __builtin_trap();
+    if (command.amount <= 0 || (scoped && command.amount > fuzz_scoped_amount_max)) __builtin_trap();
   }
   return 0;
 }
