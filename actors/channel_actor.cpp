@@ -10,9 +10,12 @@ namespace txengine {
 
 namespace {
 
+//! The channel's interface (ports/actor_interfaces.hpp) and its timer.
+using channel_impl = channel_actor::extend<caf::reacts_to<tick_atom>>;
+
 struct channel_state {
   std::optional<simulated_channel> provider;
-  std::vector<caf::actor> hosts;
+  std::vector<order_host_actor> hosts;
   std::vector<channel_response> out;
   bool tick_pending = false;
   int64_t tick_due_ms = timer_queue<int>::never;
@@ -21,9 +24,9 @@ struct channel_state {
   static inline const char* name = "channel";
 };
 
-using channel_actor = caf::stateful_actor<channel_state>;
+using channel_pointer = channel_impl::stateful_pointer<channel_state>;
 
-void deliver(channel_actor* self, int64_t now) {
+void deliver(channel_pointer self, int64_t now) {
   auto& st = self->state;
   st.provider->poll(now, st.out);
   if (!st.out.empty()) {
@@ -40,11 +43,11 @@ void deliver(channel_actor* self, int64_t now) {
   st.clock->wake(self, std::max<int64_t>(next, now + 1), tick_atom::value);
 }
 
-caf::behavior channel_behavior(channel_actor* self, channel_config config, clock_port* clock) {
+channel_impl::behavior_type channel_behavior(channel_pointer self, channel_config config, clock_port* clock) {
   self->state.provider.emplace(config);
   self->state.clock = clock;
   return {
-      [=](peers_atom, std::vector<caf::actor> hosts) { self->state.hosts = std::move(hosts); },
+      [=](peers_atom, std::vector<order_host_actor> hosts) { self->state.hosts = std::move(hosts); },
       [=](channel_atom, const std::vector<channel_request>& requests) {
         int64_t now = self->state.clock->now_ms();
         ++self->state.handled;
@@ -62,11 +65,11 @@ caf::behavior channel_behavior(channel_actor* self, channel_config config, clock
 
 }  // namespace
 
-caf::actor spawn_simulated_channel(caf::actor_system& system, channel_config config, clock_port* clock) {
+channel_actor spawn_simulated_channel(caf::actor_system& system, channel_config config, clock_port* clock) {
   return system.spawn(channel_behavior, config, &clock_or_wall(clock));
 }
 
-void set_channel_hosts(const caf::actor& channel, const std::vector<caf::actor>& hosts) {
+void set_channel_hosts(const channel_actor& channel, const std::vector<order_host_actor>& hosts) {
   caf::anon_send(channel, peers_atom::value, hosts);
 }
 

@@ -6,18 +6,19 @@
 #include <caf/all.hpp>
 
 #include "core/simulated_channel.hpp"
+#include "ports/actor_interfaces.hpp"
 #include "ports/clock.hpp"
 
 namespace txengine {
 
-//! Messages: (channel_atom, std::vector<channel_request>) from the hosts, answered by
+//! Messages (channel_actor, ports/actor_interfaces.hpp): (channel_atom, std::vector<channel_request>) from the hosts, answered by
 //! (chan_ack_atom, std::vector<channel_response>) to the host of each order's lane;
 //! (stats_atom) -> uint64_t, the messages it handled so far.
 //! `hosts`: the node's order hosts by lane; a response goes to the lane its order id names.
 //! `clock`: time and timers (nullptr = the wall clock).
-caf::actor spawn_simulated_channel(caf::actor_system& system, channel_config config, clock_port* clock = nullptr);
+channel_actor spawn_simulated_channel(caf::actor_system& system, channel_config config, clock_port* clock = nullptr);
 
 //! Sends the order hosts to answer; must be the first message a channel gets.
-void set_channel_hosts(const caf::actor& channel, const std::vector<caf::actor>& hosts);
+void set_channel_hosts(const channel_actor& channel, const std::vector<order_host_actor>& hosts);
 
 }  // namespace txengine

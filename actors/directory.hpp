@@ -30,6 +30,7 @@
 #include "core/result_code.hpp"
 #include "core/types.hpp"
 #include "core/wallet_core.hpp"
+#include "ports/actor_interfaces.hpp"
 #include "ports/clock.hpp"
 #include "ports/storage_link.hpp"
 #include "ports/storage_messages.hpp"
@@ -84,11 +85,11 @@ class wallet_directory {
 
   //! The shard actor that owns a known wallet; std::nullopt for an unknown wallet. Messages
   //! to a shard name the wallet (see wallet_actor.hpp).
-  std::optional<caf::actor> resolve(wallet_id id);
+  std::optional<wallet_shard_actor> resolve(wallet_id id);
 
   //! Routing without a lookup: the shard of any id (an unknown id is answered by the shard).
   size_t shard_index(wallet_id id) const { return static_cast<size_t>(id % shards_.size()); }
-  const std::vector<caf::actor>& shards() const { return shards_; }
+  const std::vector<wallet_shard_actor>& shards() const { return shards_; }
   //! How many shards there are (known before they are all spawned).
   size_t shards_expected() const { return shard_count_; }
 
@@ -131,7 +132,7 @@ class wallet_directory {
   wallet_actor_config config_;
   storage_link* storage_ = nullptr;
   std::array<stripe, stripes> stripes_;
-  std::vector<caf::actor> shards_;
+  std::vector<wallet_shard_actor> shards_;
   size_t shard_count_ = 1;
   std::atomic<wallet_id> next_id_{1};
   std::atomic<size_t> wallet_count_{0};

@@ -22,6 +22,9 @@ namespace txengine {
 
 namespace {
 
+//! The host's interface (ports/actor_interfaces.hpp) and the messages it sends itself.
+using host_impl = order_host_actor::extend<caf::reacts_to<tick_atom>, caf::reacts_to<flush_atom>>;
+
 constexpr int64_t never = timer_queue<order_id>::never;
 
 struct waiter {
@@ -72,10 +75,10 @@ std::string request_key(tenant_id tenant, const std::string& request_id) {
 //! message per destination when the host's flush message comes round. Few destinations
 //! (clients, channels): a linear search beats hashing actor handles, and the slots are kept
 //! between flushes instead of rebuilding a map each time.
-template <class Item>
+template <class Handle, class Item>
 class per_actor {
  public:
-  std::vector<Item>& operator[](const caf::actor& dest) {
+  std::vector<Item>& operator[](const Handle& dest) {
     for (auto& slot : slots_)
       if (slot.first == dest) return slot.second;
     slots_.emplace_back(dest, std::vector<Item>{});
@@ -99,14 +102,14 @@ class per_actor {
   }
 
  private:
-  std::vector<std::pair<caf::actor, std::vector<Item>>> slots_;
+  std::vector<std::pair<Handle, std::vector<Item>>> slots_;
 };
 
 class host_state {
  public:
   static inline const char* name = "order_host";
 
-  void init(caf::event_based_actor* self, order_host_config config, wallet_directory* directory) {
+  void init(host_impl::pointer self, order_host_config config, wallet_directory* directory) {
     self_ = self;
     config_ = config;
     clock_ = &clock_or_wall(config.clock);
@@ -125,9 +128,9 @@ class host_state {
     requests_.reserve(1 << 18);
   }
 
-  void set_peers(std::vector<caf::actor> hosts, std::vector<channel_id> channel_ids, std::vector<caf::actor> channels) {
-    hosts_ = std::move(hosts);
-    for (size_t i = 0; i < channel_ids.size(); ++i) channels_[channel_ids[i]] = channels[i];
+  void set_peers(host_peers& peers) {
+    hosts_ = std::move(peers.hosts);
+    for (auto& [id, channel] : peers.channels) channels_[id] = std::move(channel);
   }
 
   void submit(const caf::actor& client, std::vector<submit_item>& items) {
@@ -214,7 +217,7 @@ class host_state {
         else if (visible && !is_final(original.state) && final_.count(original.id) == 0)
           result.code = step.phase == tcc_phase::cancel ? result_code::ok : result_code::original_not_refundable;
         else result = apply_allowance_step(step);
-        self_->send(sender, allow_ack_atom::value, result);
+        self_->send(caf::actor_cast<order_host_actor>(sender), allow_ack_atom::value, result);  // a host asked
       }
     }
   }
@@ -362,9 +365,9 @@ class host_state {
     touched_shards_.clear();
     steps_pending_ = false;
     reply_outbox_.drain([&](const caf::actor& client, std::vector<order_reply> replies) {
-      self_->send(client, replies_atom::value, std::move(replies));
+      self_->send(caf::actor_cast<order_client_actor>(client), replies_atom::value, std::move(replies));
     });
-    channel_outbox_.drain([&](const caf::actor& channel, std::vector<channel_request> requests) {
+    channel_outbox_.drain([&](const channel_actor& channel, std::vector<channel_request> requests) {
       self_->send(channel, channel_atom::value, std::move(requests));
     });
   }
@@ -470,7 +473,7 @@ class host_state {
       return done();
     }
     for (wallet_id w : wallets) {
-      const caf::actor& shard = directory_->shards()[directory_->shard_index(w)];
+      const wallet_shard_actor& shard = directory_->shards()[directory_->shard_index(w)];
       self_->request(shard, caf::infinite, history_atom::value, w, request.tenant, request.order)
           .then(
               [g, w, done](std::vector<journal_entry>& entries) {
@@ -947,13 +950,13 @@ class host_state {
     clock_->wake(self_, std::max<int64_t>(next, now + 1), tick_atom::value);
   }
 
-  caf::event_based_actor* self_ = nullptr;
+  host_impl::pointer self_ = nullptr;
   clock_port* clock_ = nullptr;
   order_host_config config_;
   wallet_directory* directory_ = nullptr;
   std::optional<order_id_generator> ids_;
-  std::vector<caf::actor> hosts_;
-  std::unordered_map<channel_id, caf::actor> channels_;
+  std::vector<order_host_actor> hosts_;
+  std::unordered_map<channel_id, channel_actor> channels_;
   std::unordered_map<order_id, live_order> live_;
   std::unordered_map<order_id, final_order> final_;
   std::unordered_map<std::string, order_id> requests_;
@@ -963,8 +966,8 @@ class host_state {
   std::vector<std::vector<leg_step>> step_outbox_;  //!< by wallet shard index
   bool steps_pending_ = false;
   std::vector<uint32_t> touched_shards_;  //!< indices of step_outbox_ that are not empty
-  per_actor<order_reply> reply_outbox_;
-  per_actor<channel_request> channel_outbox_;
+  per_actor<caf::actor, order_reply> reply_outbox_;  //!< by client: whoever submitted (an order_client_actor)
+  per_actor<channel_actor, channel_request> channel_outbox_;
   bool flush_pending_ = false;
   bool tick_pending_ = false;
   int64_t tick_due_ms_ = never;
@@ -1000,15 +1003,12 @@ class host_state {
   size_t history_pending_ = 0;  //!< GetOrder with movements being gathered (start_history)
 };
 
-using host_actor = caf::stateful_actor<host_state>;
+using host_actor = host_impl::stateful_base<host_state>;
 
-caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_directory* directory) {
+host_impl::behavior_type host_behavior(host_actor* self, order_host_config config, wallet_directory* directory) {
   self->state.init(self, config, directory);
   return {
-      [=](peers_atom, std::vector<caf::actor> hosts, std::vector<channel_id> channel_ids,
-          std::vector<caf::actor> channels) {
-        self->state.set_peers(std::move(hosts), std::move(channel_ids), std::move(channels));
-      },
+      [=](peers_atom, host_peers& peers) { self->state.set_peers(peers); },
       [=](submit_atom, std::vector<submit_item>& items) {
         self->state.submit(caf::actor_cast<caf::actor>(self->current_sender()), items);
       },
@@ -1018,7 +1018,8 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
       },
       [=](allowance_atom, const allowance_step& step) {
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
-        if (auto result = self->state.on_allowance_step(sender, step)) self->send(sender, allow_ack_atom::value, *result);
+        if (auto result = self->state.on_allowance_step(sender, step))
+          self->send(caf::actor_cast<order_host_actor>(sender), allow_ack_atom::value, *result);  // a host asked
       },
       [=](origin_found_atom, std::vector<loaded_original>& loaded) { self->state.on_originals(loaded); },
       [=](recover_atom, std::vector<recovered_order>& orders) { return self->state.recover(orders); },
@@ -1041,18 +1042,12 @@ caf::behavior host_behavior(host_actor* self, order_host_config config, wallet_d
 
 }  // namespace
 
-caf::actor spawn_order_host(caf::actor_system& system, order_host_config config, wallet_directory* directory) {
+order_host_actor spawn_order_host(caf::actor_system& system, order_host_config config, wallet_directory* directory) {
   return system.spawn(host_behavior, config, directory);
 }
 
-void set_host_peers(const caf::actor& host, const host_peers& peers) {
-  std::vector<channel_id> ids;
-  std::vector<caf::actor> channels;
-  for (const auto& [id, channel] : peers.channels) {
-    ids.push_back(id);
-    channels.push_back(channel);
-  }
-  caf::anon_send(host, peers_atom::value, peers.hosts, ids, channels);
+void set_host_peers(const order_host_actor& host, const host_peers& peers) {
+  caf::anon_send(host, peers_atom::value, peers);
 }
 
 }  // namespace txengine

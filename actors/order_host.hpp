@@ -15,6 +15,7 @@
 
 #include "core/order_core.hpp"
 #include "actors/directory.hpp"
+#include "ports/actor_interfaces.hpp"
 #include "ports/clock.hpp"
 #include "ports/storage_link.hpp"
 #include "ports/storage_messages.hpp"
@@ -37,15 +38,10 @@ struct order_host_config {
   clock_port* clock = nullptr;
 };
 
-//! Routing of a host's peers: every host of the node (by lane) and every channel.
-struct host_peers {
-  std::vector<caf::actor> hosts;
-  std::vector<std::pair<channel_id, caf::actor>> channels;
-};
+//! Messages: order_host_actor (ports/actor_interfaces.hpp).
+order_host_actor spawn_order_host(caf::actor_system& system, order_host_config config, wallet_directory* directory);
 
-caf::actor spawn_order_host(caf::actor_system& system, order_host_config config, wallet_directory* directory);
-
-//! Sends the routing table; must be the first message a host gets.
-void set_host_peers(const caf::actor& host, const host_peers& peers);
+//! Sends the routing table (host_peers, ports/actor_interfaces.hpp); must be the first message a host gets.
+void set_host_peers(const order_host_actor& host, const host_peers& peers);
 
 }  // namespace txengine

@@ -15,6 +15,10 @@ namespace txengine {
 
 namespace {
 
+//! The shard's interface (ports/actor_interfaces.hpp) and its timer.
+using shard_impl = wallet_shard_actor::extend<caf::reacts_to<idle_atom>>;
+using shard_pointer = shard_impl::pointer;
+
 struct wallet_slot {
   wallet_core core;
   int64_t last_activity_ms;
@@ -125,7 +129,7 @@ class wallet_index {
 
 //! Storage mode: what waits for a wallet being loaded from MySQL.
 struct pending_load {
-  std::vector<std::pair<caf::actor, leg_step>> steps;
+  std::vector<std::pair<order_host_actor, leg_step>> steps;
   //! Queries: called with the wallet (nullptr when unknown) and whether MySQL failed.
   std::vector<std::function<void(wallet_slot*, bool)>> waiters;
 };
@@ -155,7 +159,7 @@ struct shard_state {
 
   //! Storage mode: a wallet not in memory is loaded from MySQL. Returns the entry its
   //! waiters go to, or nullptr when too many loads are pending (the caller drops the request).
-  pending_load* start_load(caf::event_based_actor* self, wallet_id id) {
+  pending_load* start_load(shard_pointer self, wallet_id id) {
     auto found = loading.find(id);
     if (found != loading.end()) return &found->second;
     if (loading.size() >= storage->config.loads_pending_max) return nullptr;
@@ -195,7 +199,7 @@ struct shard_state {
 
   //! Storage mode: hands the effects to the writer, before the order host hears the results
   //! (so whatever the host sends the writer next comes after them).
-  void send_effects(caf::event_based_actor* self) {
+  void send_effects(shard_pointer self) {
     if (storage == nullptr || effects.empty()) return;
     storage->rows_queued.fetch_add(static_cast<int64_t>(effects.rows()));
     self->send(storage->writer, persist_atom::value, std::move(effects));
@@ -203,7 +207,7 @@ struct shard_state {
   }
 
   //! A wallet stored in MySQL arrived: activate it, then run what waited for it.
-  void on_loaded(caf::event_based_actor* self, wallet_id id, loaded_wallet& loaded) {
+  void on_loaded(shard_pointer self, wallet_id id, loaded_wallet& loaded) {
     auto node = loading.extract(id);
     if (node.empty()) return;
     pending_load& pending = node.mapped();
@@ -218,7 +222,7 @@ struct shard_state {
       wallet = wallets.insert(
           id, wallet_slot{wallet_core::restore(row.info, config.core, row.current, row.version, records, now), now});
     }
-    std::vector<std::pair<caf::actor, std::vector<leg_result>>> replies;
+    std::vector<std::pair<order_host_actor, std::vector<leg_result>>> replies;
     if (!loaded.failed) {
       for (const auto& [sender, step] : pending.steps) {
         auto slot = std::find_if(replies.begin(), replies.end(), [&](const auto& r) { return r.first == sender; });
@@ -240,7 +244,7 @@ struct shard_state {
   }
 };
 
-using shard_actor = caf::stateful_actor<shard_state>;
+using shard_actor = shard_impl::stateful_base<shard_state>;
 
 wallet_view unknown_wallet_view() {
   wallet_view view;
@@ -319,7 +323,7 @@ void answer_movements(shard_actor* self, wallet_slot& wallet, tenant_id tenant, 
           });
 }
 
-caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wallet_actor_config config) {
+shard_impl::behavior_type shard_behavior(shard_actor* self, wallet_directory* directory, wallet_actor_config config) {
   self->state.directory = directory;
   self->state.config = config;
   self->state.clock = &clock_or_wall(config.clock);
@@ -333,7 +337,7 @@ caf::behavior shard_behavior(shard_actor* self, wallet_directory* directory, wal
       [=](steps_atom, const std::vector<leg_step>& steps) {
         auto& st = self->state;
         int64_t now = self->state.clock->now_ms();
-        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        auto sender = caf::actor_cast<order_host_actor>(self->current_sender());  // steps come from order hosts
         std::vector<leg_result> results;
         results.reserve(steps.size());
         if (st.storage != nullptr) {
@@ -452,7 +456,7 @@ wallet_view view_of(const wallet_core& core, tenant_id tenant) {
   return view;
 }
 
-caf::actor spawn_wallet_shard(caf::actor_system& system, wallet_directory* directory,
+wallet_shard_actor spawn_wallet_shard(caf::actor_system& system, wallet_directory* directory,
                               const wallet_actor_config& config) {
   return system.spawn(shard_behavior, directory, config);
 }

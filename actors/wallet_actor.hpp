@@ -4,7 +4,8 @@
 // batch of results, activates a dormant wallet on its first message and passivates wallets
 // that stay idle.
 //
-// Messages (every one names the wallet, since a shard holds many):
+// Messages (wallet_shard_actor, ports/actor_interfaces.hpp; every one names the wallet, since a
+// shard holds many):
 //   (steps_atom, std::vector<leg_step>)           -> sender gets (step_ack_atom, std::vector<leg_result>)
 //   (get_wallet_atom, wallet_id, tenant_id)       -> wallet_view
 //   (admin_atom, wallet_id, admin_op, tenant_id, int64_t argument) -> wallet_view
@@ -18,10 +19,11 @@
 
 #include "core/wallet_core.hpp"
 #include "actors/directory.hpp"
+#include "ports/actor_interfaces.hpp"
 
 namespace txengine {
 
-caf::actor spawn_wallet_shard(caf::actor_system& system, wallet_directory* directory,
+wallet_shard_actor spawn_wallet_shard(caf::actor_system& system, wallet_directory* directory,
                               const wallet_actor_config& config);
 
 //! What a wallet answers to get_wallet for `tenant` (also used for dormant wallets).

@@ -28,7 +28,7 @@ struct driver_state {
   uint64_t sent = 0;
   uint64_t completed = 0;
   std::unordered_map<uint64_t, outstanding> in_flight;
-  std::unordered_map<const caf::actor*, std::vector<submit_item>> outbox;
+  std::unordered_map<const order_host_actor*, std::vector<submit_item>> outbox;
   std::vector<uint32_t> latencies_us;
   load_result result;
   steady::time_point started;
@@ -45,7 +45,7 @@ void send_more(driver_actor* self) {
   while (!stopping && st.sent < st.options.orders && st.in_flight.size() < st.options.concurrency) {
     uint64_t tag = ++st.sent;
     order_command command = st.load->next(tag);
-    const caf::actor& host = st.eng->host_for(command.tenant, command.request_id);
+    const order_host_actor& host = st.eng->host_for(command.tenant, command.request_id);
     st.outbox[&host].push_back(submit_item{tag, command});
     st.in_flight.emplace(tag, outstanding{steady::now(), std::move(command)});
   }
@@ -140,7 +140,7 @@ caf::behavior driver_behavior(driver_actor* self, engine* eng, workload* load, l
         auto& st = self->state;
         auto found = st.in_flight.find(tag);
         if (found == st.in_flight.end()) return;
-        const caf::actor& host = st.eng->host_for(found->second.command.tenant, found->second.command.request_id);
+        const order_host_actor& host = st.eng->host_for(found->second.command.tenant, found->second.command.request_id);
         self->send(host, submit_atom::value, std::vector<submit_item>{submit_item{tag, found->second.command}});
       },
   };

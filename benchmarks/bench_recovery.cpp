@@ -187,7 +187,7 @@ void submit_until_in_flight(engine& eng, const options& opt, const std::vector<s
     std::vector<std::vector<submit_item>> by_host(eng.hosts().size());
     for (uint64_t i = 0; i < chunk; ++i) {
       order_command c = seed_command(++sent, users, opt.withdraw_percent, rng);
-      const caf::actor& host = eng.host_for(c.tenant, c.request_id);
+      const order_host_actor& host = eng.host_for(c.tenant, c.request_id);
       size_t index = static_cast<size_t>(&host - eng.hosts().data());
       by_host[index].push_back(submit_item{sent, std::move(c)});
     }

@@ -107,8 +107,9 @@ engine::engine(engine_config config) : config_(std::move(config)) {
 
 engine::~engine() {
   // Hosts and channels first, and waited for: a host mid-message still uses the directory.
-  std::vector<caf::actor> stopped = hosts_;
-  for (const auto& [id, channel] : channels_) stopped.push_back(channel);
+  std::vector<caf::actor> stopped;
+  for (const auto& host : hosts_) stopped.push_back(caf::actor_cast<caf::actor>(host));
+  for (const auto& [id, channel] : channels_) stopped.push_back(caf::actor_cast<caf::actor>(channel));
   for (const auto& host : hosts_) caf::anon_send_exit(host, caf::exit_reason::user_shutdown);
   for (const auto& [id, channel] : channels_) caf::anon_send_exit(channel, caf::exit_reason::user_shutdown);
   {
@@ -120,7 +121,7 @@ engine::~engine() {
   channels_.clear();
   // Storage mode: the shards are waited for too before the writer stops.
   if (storage_)
-    for (const auto& shard : directory_->shards()) stopped.push_back(shard);
+    for (const auto& shard : directory_->shards()) stopped.push_back(caf::actor_cast<caf::actor>(shard));
   directory_.reset();  // stops the active wallets
   if (storage_) {
     {
@@ -143,9 +144,9 @@ engine::~engine() {
     caf::anon_send_exit(storage_->loader, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(storage_->order_loader, caf::exit_reason::user_shutdown);
     // A detached actor's thread ends only once no handle to it is left.
-    storage_->writer = caf::actor();
-    storage_->loader = caf::actor();
-    storage_->order_loader = caf::actor();
+    storage_->writer = writer_actor();
+    storage_->loader = wallet_loader_actor();
+    storage_->order_loader = order_loader_actor();
   }
   publisher_.reset();  // bounded (kafka.stop_flush_ms); what is left is published by the next start
   system_.reset();     // waits for every actor to finish
@@ -348,11 +349,11 @@ engine::created_wallet engine::create_wallet(tenant_id tenant, currency cur, wal
   return created;
 }
 
-const caf::actor& engine::host_for(tenant_id tenant, const std::string& request_id) const {
+const order_host_actor& engine::host_for(tenant_id tenant, const std::string& request_id) const {
   return hosts_[host_index(tenant, request_id, hosts_.size())];
 }
 
-const caf::actor* engine::host_of(order_id id) const {
+const order_host_actor* engine::host_of(order_id id) const {
   if (order_id_generator::node_of(id) != config_.node_id) return nullptr;
   uint32_t lane = order_id_generator::lane_of(id);
   return lane < hosts_.size() ? &hosts_[lane] : nullptr;
@@ -389,7 +390,7 @@ order_reply engine::get_order(tenant_id tenant, order_id id) { return get_order(
 order_reply engine::get_order(tenant_id tenant, order_id id, bool include_movements) {
   order_reply result;
   result.code = result_code::unknown_order;
-  const caf::actor* host = host_of(id);
+  const order_host_actor* host = host_of(id);
   if (host == nullptr) return result;
   caf::scoped_actor self{*system_};
   self->request(*host, query_deadline, get_order_atom::value, tenant, id, include_movements)
@@ -407,7 +408,7 @@ wallet_view unknown_wallet_view() {
 }
 
 template <class... Ts>
-wallet_view ask_wallet(caf::actor_system& system, const caf::actor& wallet, Ts... args) {
+wallet_view ask_wallet(caf::actor_system& system, const wallet_shard_actor& wallet, Ts... args) {
   wallet_view result;
   caf::scoped_actor self{system};
   self->request(wallet, query_deadline, args...)

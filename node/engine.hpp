@@ -17,6 +17,7 @@
 #include "core/order_core.hpp"
 #include "core/simulated_channel.hpp"
 #include "actors/directory.hpp"
+#include "ports/actor_interfaces.hpp"
 #include "ports/messages.hpp"
 #include "ports/publication.hpp"
 #include "ports/storage_config.hpp"
@@ -135,11 +136,11 @@ class engine {
   wallet_id system_wallet(tenant_id tenant, currency cur) { return directory_->system_wallet(tenant, cur); }
 
   //! The host that owns a request id (and so its idempotency record and its order).
-  const caf::actor& host_for(tenant_id tenant, const std::string& request_id) const;
+  const order_host_actor& host_for(tenant_id tenant, const std::string& request_id) const;
   //! The host that owns an order id, or nullptr for an id of another node or lane.
-  const caf::actor* host_of(order_id id) const;
-  const std::vector<caf::actor>& hosts() const { return hosts_; }
-  const std::vector<std::pair<channel_id, caf::actor>>& channels() const { return channels_; }
+  const order_host_actor* host_of(order_id id) const;
+  const std::vector<order_host_actor>& hosts() const { return hosts_; }
+  const std::vector<std::pair<channel_id, channel_actor>>& channels() const { return channels_; }
 
   //! Submits one command and waits for its final state (or a refusal).
   order_reply execute(const order_command& command, std::chrono::milliseconds timeout = std::chrono::seconds(60));
@@ -172,8 +173,8 @@ class engine {
   std::unique_ptr<caf::actor_system_config> caf_config_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<wallet_directory> directory_;
-  std::vector<caf::actor> hosts_;
-  std::vector<std::pair<channel_id, caf::actor>> channels_;
+  std::vector<order_host_actor> hosts_;
+  std::vector<std::pair<channel_id, channel_actor>> channels_;
   uint64_t next_tag_ = 1;
   struct {
     wallet_id max_wallet_id = 0;

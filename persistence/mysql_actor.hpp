@@ -27,8 +27,8 @@ struct mysql_actor_state {
 //! `on_exit(self)` (what the actor does before it goes: close its connections), then the thread
 //! leaves the client library and the actor quits. Call it first in the actor's behavior
 //! function; the actor must be detached (its own thread).
-template <class State, class OnExit>
-void start_mysql_actor(caf::stateful_actor<State>* self, storage_link* link, OnExit on_exit) {
+template <class State, class Base, class OnExit>
+void start_mysql_actor(caf::stateful_actor<State, Base>* self, storage_link* link, OnExit on_exit) {
   mysql_actor_state& st = self->state;
   st.link = link;
   st.layout = layout_of(link->config);

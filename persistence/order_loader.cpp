@@ -19,6 +19,10 @@ namespace {
 
 using page_atom = caf::atom_constant<caf::atom("recpage")>;
 
+//! The order loader's interface (ports/actor_interfaces.hpp) and the message it sends itself.
+using loader_impl = order_loader_actor::extend<caf::reacts_to<page_atom>>;
+using loader_pointer = loader_impl::pointer;
+
 //! The columns a resumable order and a refund's original are read with, in this order.
 constexpr const char* order_columns =
     "id,tenant,request_id,kind,state,result_code,currency,amount,confirmed_amount,source,destination,fee_wallet,"
@@ -71,7 +75,7 @@ struct loader_state : mysql_actor_state {
   order_loader_config config;
   std::unique_ptr<mysql_connection> conn;
   // Recovery.
-  std::vector<caf::actor> hosts;
+  std::vector<order_host_actor> hosts;
   //! The tables of one shard table index: its orders and their side tables (migration 0006).
   struct shard_tables {
     std::string orders, open_orders, refunds;
@@ -155,7 +159,7 @@ struct loader_state : mysql_actor_state {
     }
   }
 
-  void finish(caf::event_based_actor* self) {
+  void finish(loader_pointer self) {
     report.done = true;
     report.unreadable = report.orders - std::min(report.orders, report.resumed);
     report.elapsed_ms =
@@ -171,7 +175,7 @@ struct loader_state : mysql_actor_state {
   }
 
   //! Reads the next page and hands it to the hosts; moves to the next table at the end of one.
-  void next_page(caf::event_based_actor* self) {
+  void next_page(loader_pointer self) {
     while (table < tables.size()) {
       std::vector<recovered_order> page;
       size_t rows = 0;
@@ -440,10 +444,10 @@ struct loader_state : mysql_actor_state {
   }
 };
 
-using loader_actor = caf::stateful_actor<loader_state>;
+using loader_stateful = loader_impl::stateful_pointer<loader_state>;
 
-caf::behavior loader_behavior(loader_actor* self, storage_link* link, order_loader_config config) {
-  start_mysql_actor(self, link, [](loader_actor* self) { self->state.conn.reset(); });
+loader_impl::behavior_type loader_behavior(loader_stateful self, storage_link* link, order_loader_config config) {
+  start_mysql_actor(self, link, [](loader_stateful self) { self->state.conn.reset(); });
   auto& st = self->state;
   st.config = config;
   for (uint32_t d = 0; d < st.layout.databases; ++d)
@@ -451,7 +455,7 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link, order_load
       st.tables.push_back({st.layout.table_at("orders", d, t), st.layout.table_at("open_orders", d, t),
                            st.layout.table_at("refunds", d, t)});
   return {
-      [=](recover_atom, std::vector<caf::actor> hosts) {
+      [=](recover_atom, std::vector<order_host_actor> hosts) {
         auto& s = self->state;
         s.hosts = std::move(hosts);
         s.started = std::chrono::steady_clock::now();
@@ -462,7 +466,8 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link, order_load
       [=](history_atom, const history_page_request& request) { return self->state.read_history_page(request); },
       [=](history_atom, const order_history_request& request) { return self->state.read_order_history(request); },
       [=](origin_atom, const std::vector<order_id>& ids) {
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), origin_found_atom::value,
+        // Only order hosts ask for originals.
+        self->send(caf::actor_cast<order_host_actor>(self->current_sender()), origin_found_atom::value,
                    self->state.load_originals(ids));
       },
   };
@@ -470,7 +475,7 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link, order_load
 
 }  // namespace
 
-caf::actor spawn_order_loader(caf::actor_system& system, storage_link* link, order_loader_config config) {
+order_loader_actor spawn_order_loader(caf::actor_system& system, storage_link* link, order_loader_config config) {
   return system.spawn<caf::detached>(loader_behavior, link, config);
 }
 

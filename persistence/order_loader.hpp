@@ -2,8 +2,8 @@
 // The order loader (docs/durability-design.md, "Recovery"): a detached actor with its own
 // MySQL connection, so its blocking reads never run on CAF's workers.
 //
-// Messages:
-//   (recover_atom, std::vector<caf::actor> hosts)  at start: reads every non-final order of
+// Messages: order_loader_actor (ports/actor_interfaces.hpp)
+//   (recover_atom, std::vector<order_host_actor> hosts)  at start: reads every non-final order of
 //       every orders table, in pages (keyset on the id), and hands each page to the hosts
 //       (request (recover_atom, std::vector<recovered_order>) -> uint64_t resumed), the next page
 //       only once every host took the previous one; then (recovered_atom) to every host, the
@@ -17,6 +17,7 @@
 //       than its entries in memory, try-and-confirm rows split in two.
 #include <caf/all.hpp>
 
+#include "ports/actor_interfaces.hpp"
 #include "ports/storage_link.hpp"
 
 namespace txengine::persistence {
@@ -28,6 +29,6 @@ struct order_loader_config {
   uint32_t failures_max = 60;
 };
 
-caf::actor spawn_order_loader(caf::actor_system& system, storage_link* link, order_loader_config config = {});
+order_loader_actor spawn_order_loader(caf::actor_system& system, storage_link* link, order_loader_config config = {});
 
 }  // namespace txengine::persistence

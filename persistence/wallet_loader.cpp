@@ -20,6 +20,8 @@ namespace txengine::persistence {
 
 namespace {
 
+using loader_pointer = wallet_loader_actor::pointer;
+
 std::string hex_literal(const std::string& bytes) {
   static const char* digits = "0123456789ABCDEF";
   std::string s = "X'";
@@ -37,15 +39,15 @@ struct loader_state : mysql_actor_state {
 
   //! Wallets asked for and not yet read, with who asked: read together (one query per table
   //! and family for up to `load_batch_max` wallets) when the mailbox is empty or the batch is full.
-  std::vector<std::pair<caf::actor, wallet_id>> load_queue;
+  std::vector<std::pair<wallet_shard_actor, wallet_id>> load_queue;
   static constexpr size_t load_batch_max = 1000;
   //! Request-id lookups asked for and not yet answered, by who asked: looked up together when
   //! the mailbox is empty or `lookup_batch_max` keys wait.
-  std::vector<std::pair<caf::actor, std::vector<request_lookup>>> lookup_queue;
+  std::vector<std::pair<order_host_actor, std::vector<request_lookup>>> lookup_queue;
   size_t lookup_queued_keys = 0;
   static constexpr size_t lookup_batch_max = 4000;
 
-  void lookup_queued(caf::event_based_actor* self) {
+  void lookup_queued(loader_pointer self) {
     if (lookup_queue.empty()) return;
     std::vector<request_lookup> keys;
     keys.reserve(lookup_queued_keys);
@@ -62,7 +64,7 @@ struct loader_state : mysql_actor_state {
     lookup_queued_keys = 0;
   }
 
-  void load_queued(caf::event_based_actor* self) {
+  void load_queued(loader_pointer self) {
     if (load_queue.empty()) return;
     std::vector<wallet_id> ids;
     ids.reserve(load_queue.size());
@@ -240,14 +242,14 @@ struct loader_state : mysql_actor_state {
   }
 };
 
-using loader_actor = caf::stateful_actor<loader_state>;
+using loader_stateful = wallet_loader_actor::stateful_pointer<loader_state>;
 
-caf::behavior loader_behavior(loader_actor* self, storage_link* link) {
-  start_mysql_actor(self, link, [](loader_actor* self) { self->state.conn.reset(); });
+wallet_loader_actor::behavior_type loader_behavior(loader_stateful self, storage_link* link) {
+  start_mysql_actor(self, link, [](loader_stateful self) { self->state.conn.reset(); });
   return {
       [=](lookup_atom, const std::vector<request_lookup>& keys) {
         auto& st = self->state;
-        st.lookup_queue.emplace_back(caf::actor_cast<caf::actor>(self->current_sender()), keys);
+        st.lookup_queue.emplace_back(caf::actor_cast<order_host_actor>(self->current_sender()), keys);  // only hosts look up
         st.lookup_queued_keys += keys.size();
         if (st.lookup_queued_keys >= loader_state::lookup_batch_max || self->mailbox().empty()) st.lookup_queued(self);
         if (self->mailbox().empty()) st.load_queued(self);  // loads queued before this message
@@ -262,7 +264,7 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link) {
       },
       [=](load_atom, wallet_id id) {
         auto& st = self->state;
-        st.load_queue.emplace_back(caf::actor_cast<caf::actor>(self->current_sender()), id);
+        st.load_queue.emplace_back(caf::actor_cast<wallet_shard_actor>(self->current_sender()), id);  // only shards load
         if (st.load_queue.size() >= loader_state::load_batch_max || self->mailbox().empty()) st.load_queued(self);
         if (self->mailbox().empty()) st.lookup_queued(self);  // lookups queued before this message
       },
@@ -271,7 +273,7 @@ caf::behavior loader_behavior(loader_actor* self, storage_link* link) {
 
 }  // namespace
 
-caf::actor spawn_wallet_loader(caf::actor_system& system, storage_link* link) {
+wallet_loader_actor spawn_wallet_loader(caf::actor_system& system, storage_link* link) {
   return system.spawn<caf::detached>(loader_behavior, link);
 }
 

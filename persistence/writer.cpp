@@ -23,18 +23,23 @@ using writer_tick_atom = caf::atom_constant<caf::atom("wtick")>;
 using writer_checkpoint_atom = caf::atom_constant<caf::atom("wckpt")>;
 using writer_committed_atom = caf::atom_constant<caf::atom("wdone")>;
 
+//! The writer's interface (ports/actor_interfaces.hpp) and the messages it sends itself.
+using writer_impl = writer_actor::extend<caf::reacts_to<writer_tick_atom>, caf::reacts_to<writer_checkpoint_atom>,
+                                         caf::reacts_to<writer_committed_atom>>;
+using writer_pointer = writer_impl::pointer;
+
 //! The batch being gathered: its rows (batch_builder.hpp), plus who waits for it.
 struct pending_batch {
   batch_rows rows;
-  std::vector<std::pair<caf::actor, uint64_t>> acks;
-  std::vector<caf::response_promise> syncs;
+  std::vector<std::pair<committed_sink, uint64_t>> acks;
+  std::vector<caf::typed_response_promise<bool>> syncs;
   int64_t rows_received = 0;  //!< as counted into storage_link::rows_queued by the senders
   std::chrono::steady_clock::time_point first_at;  //!< when the first message of this batch came
 
   //! Intents carried over from an earlier batch do not make a batch worth committing by themselves.
   bool empty() const { return rows_received == 0 && acks.empty() && syncs.empty(); }
 
-  void add(write_batch& b, const caf::actor& sender) {
+  void add(write_batch& b, const committed_sink& sender) {
     if (empty()) first_at = std::chrono::steady_clock::now();
     rows_received += static_cast<int64_t>(b.rows());
     rows.add(b);
@@ -73,13 +78,13 @@ struct writer_state : mysql_actor_state {
     commit_job job;
   };
   std::unique_ptr<flight> in_flight;  //!< at most one batch runs at a time (order per wallet)
-  caf::actor self_handle;             //!< the executor's notice goes here; reset at exit
+  writer_impl self_handle;            //!< the executor's notice goes here; reset at exit
   std::unique_ptr<commit_executor> executor;
 
   //! Builds the batch's statements and hands them to the executor; the writer goes on gathering
   //! the next batch. `carry`: intents without effects may wait for the next batch (not when
   //! someone waits for a sync). One batch runs at a time: callers wait for the one in flight.
-  void commit(caf::event_based_actor* self, bool carry = true, bool flush_checkpoints = false) {
+  void commit(writer_pointer self, bool carry = true, bool flush_checkpoints = false) {
     TX_CHECK(!in_flight);
     auto now = std::chrono::steady_clock::now();
     if (batch.empty() && !(flush_checkpoints && checkpoints->pending()) && !checkpoints->due(now)) return;
@@ -123,20 +128,20 @@ struct writer_state : mysql_actor_state {
     batch = pending_batch();
     for (auto& o : carried) batch.rows.orders.emplace(o.id, std::move(o));
     unfinished.clear();
-    if (!self_handle) self_handle = caf::actor_cast<caf::actor>(self);
+    if (!self_handle) self_handle = caf::actor_cast<writer_impl>(self);
     in_flight = std::move(f);
     executor->start(in_flight->job);
   }
 
   //! Waits for the batch in flight (the writer's own thread: it is detached) and finishes it.
-  void wait_in_flight(caf::event_based_actor* self) {
+  void wait_in_flight(writer_pointer self) {
     if (!in_flight) return;
     executor->wait();
     finish_in_flight(self);
   }
 
   //! The batch in flight is committed: its senders hear so. (The engine stopped first: nobody does.)
-  void finish_in_flight(caf::event_based_actor* self) {
+  void finish_in_flight(writer_pointer self) {
     if (!in_flight) return;
     bool committed = false;
     if (!executor->finished(committed)) return;  // a notice of an earlier batch, waited for already
@@ -162,7 +167,7 @@ struct writer_state : mysql_actor_state {
   }
 
   //! Commits everything gathered and waits until it is committed (a sync, a clean stop).
-  void commit_and_wait(caf::event_based_actor* self, bool flush_checkpoints) {
+  void commit_and_wait(writer_pointer self, bool flush_checkpoints) {
     wait_in_flight(self);
     commit(self, false, flush_checkpoints);
     wait_in_flight(self);
@@ -209,7 +214,7 @@ struct writer_state : mysql_actor_state {
   //! A batch left waiting (for the mailbox to drain, or for its unfinished orders) is looked at
   //! again after a millisecond; an idle writer (empty batch) sleeps instead of polling.
   //! While checkpoints wait, a timer makes an idle writer write them when they are due.
-  void arm_checkpoint_timer(caf::event_based_actor* self) {
+  void arm_checkpoint_timer(writer_pointer self) {
     if (checkpoint_timer_armed || !checkpoints->waiting()) return;
     checkpoint_timer_armed = true;
     auto wait = checkpoints->next_due() - std::chrono::steady_clock::now();
@@ -218,13 +223,13 @@ struct writer_state : mysql_actor_state {
   }
 
   bool tick_pending = false;
-  void arm_tick(caf::event_based_actor* self) {
+  void arm_tick(writer_pointer self) {
     if (tick_pending || batch.empty() || in_flight) return;  // the batch in flight's end looks again
     tick_pending = true;
     self->delayed_send(self, std::chrono::milliseconds(1), writer_tick_atom::value);
   }
 
-  void maybe_commit(caf::event_based_actor* self) {
+  void maybe_commit(writer_pointer self) {
     if (in_flight) return;  // its end looks again
     if (static_cast<size_t>(batch.rows_received) >= link->config.batch_rows_max) return commit(self);
     if (!self->mailbox().empty() || batch.empty()) return;
@@ -233,15 +238,15 @@ struct writer_state : mysql_actor_state {
   }
 };
 
-using writer_actor = caf::stateful_actor<writer_state>;
+using writer_stateful = writer_impl::stateful_pointer<writer_state>;
 
-caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
-  start_mysql_actor(self, link, [](writer_actor* self) {
+writer_impl::behavior_type writer_behavior(writer_stateful self, storage_link* link) {
+  start_mysql_actor(self, link, [](writer_stateful self) {
     auto& st = self->state;
     // A clean stop: commit what came before, and every wallet's checkpoint.
     if (!st.link->stopping.load()) st.commit_and_wait(self, true);
     st.executor->stop();  // closes its connections
-    st.self_handle = caf::actor();
+    st.self_handle = writer_impl();
     st.executor->log_profile(st.batches);
   });
   auto& st = self->state;
@@ -255,19 +260,23 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
   return {
       [=](persist_atom, write_batch& b) {
         self->state.track(b);
-        self->state.batch.add(b, caf::actor_cast<caf::actor>(self->current_sender()));
+        self->state.batch.add(b, caf::actor_cast<committed_sink>(self->current_sender()));
         self->state.maybe_commit(self);
         self->state.arm_tick(self);
       },
       [=](sync_atom) {
-        self->state.batch.syncs.push_back(self->make_response_promise());
+        auto promise = self->make_response_promise<bool>();
+        self->state.batch.syncs.push_back(promise);
         self->state.maybe_commit(self);
         self->state.arm_tick(self);
+        return promise;
       },
       [=](sync_atom, checkpoint_all_atom) {
         auto& st = self->state;
-        st.batch.syncs.push_back(self->make_response_promise());
+        auto promise = self->make_response_promise<bool>();
+        st.batch.syncs.push_back(promise);
         st.commit_and_wait(self, true);
+        return promise;
       },
       [=](writer_committed_atom) {
         auto& st = self->state;
@@ -291,7 +300,7 @@ caf::behavior writer_behavior(writer_actor* self, storage_link* link) {
 
 }  // namespace
 
-caf::actor spawn_writer(caf::actor_system& system, storage_link* link) {
+writer_actor spawn_writer(caf::actor_system& system, storage_link* link) {
   return system.spawn<caf::detached>(writer_behavior, link);
 }
 

@@ -42,10 +42,16 @@ class clock_port {
   //! Delivers `msg` to `self` (as sent by itself) once the time is `due_ms` or later; at once
   //! (within a millisecond for the wall clock) when that is not in the future. Like CAF's
   //! timers it cannot be cancelled: tag what you send and ignore stale wake-ups.
-  virtual void wake_at(caf::event_based_actor* self, int64_t due_ms, caf::message msg) = 0;
+  //! (Any actor: the typed ones of ports/actor_interfaces.hpp too.)
+  virtual void wake_at(caf::local_actor* self, int64_t due_ms, caf::message msg) = 0;
 
-  template <class... Ts>
-  void wake(caf::event_based_actor* self, int64_t due_ms, Ts&&... xs) {
+  //! As wake_at; for a typed actor the compiler checks that its interface takes the message.
+  template <class Self, class... Ts>
+  void wake(Self* self, int64_t due_ms, Ts&&... xs) {
+    static_assert(!caf::statically_typed<Self>() ||
+                      caf::response_type_unbox<caf::signatures_of_t<Self>,
+                                               caf::detail::type_list<caf::detail::strip_and_convert_t<Ts>...>>::valid,
+                  "the actor's interface does not take this wake-up");
     wake_at(self, due_ms, caf::make_message(std::forward<Ts>(xs)...));
   }
 
@@ -63,9 +69,13 @@ class clock_port {
 class wall_clock final : public clock_port {
  public:
   wall_clock() : clock_port(true) {}
-  void wake_at(caf::event_based_actor* self, int64_t due_ms, caf::message msg) override {
+  void wake_at(caf::local_actor* self, int64_t due_ms, caf::message msg) override {
     int64_t delay = std::max<int64_t>(due_ms - wall_clock_ms(), 1);
-    self->delayed_send(caf::actor_cast<caf::actor>(self), std::chrono::milliseconds(delay), std::move(msg));
+    // What delayed_send does, for any actor type.
+    auto& clock = self->system().clock();
+    auto me = caf::actor_cast<caf::strong_actor_ptr>(self);
+    clock.schedule_message(clock.now() + std::chrono::milliseconds(delay), me,
+                           caf::make_mailbox_element(me, caf::make_message_id(), caf::no_stages, std::move(msg)));
   }
   static wall_clock& instance() {
     static wall_clock c;
@@ -85,7 +95,7 @@ class manual_clock final : public clock_port {
  public:
   explicit manual_clock(int64_t start_ms = 1'750'000'000'000) : clock_port(false), now_(start_ms) {}
 
-  void wake_at(caf::event_based_actor* self, int64_t due_ms, caf::message msg) override {
+  void wake_at(caf::local_actor* self, int64_t due_ms, caf::message msg) override {
     auto target = caf::actor_cast<caf::weak_actor_ptr>(self);
     {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -13,6 +13,7 @@
 
 #include <caf/actor.hpp>
 
+#include "ports/actor_interfaces.hpp"
 #include "ports/storage_config.hpp"
 #include "ports/storage_rows.hpp"
 
@@ -21,10 +22,10 @@ namespace txengine {
 //! Shared by the engine, the hosts, the shards and the directory (the engine owns it).
 struct storage_link {
   storage_config config;
-  caf::actor writer;
-  caf::actor loader;
+  writer_actor writer;
+  wallet_loader_actor loader;
   //! Reads the non-final orders at start (recovery) and refunds' originals (persistence/order_loader.cpp).
-  caf::actor order_loader;
+  order_loader_actor order_loader;
   //! Rows handed to the writer and not yet committed (senders add, the writer subtracts).
   std::atomic<int64_t> rows_queued{0};
   std::atomic<uint64_t> batches_committed{0};

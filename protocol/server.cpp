@@ -354,7 +354,7 @@ struct server::impl {
     }
     order_command command;
     if (to_command(req.request, tenant, command)) {
-      const caf::actor& host = eng.host_for(tenant, command.request_id);
+      const order_host_actor& host = eng.host_for(tenant, command.request_id);
       size_t index = static_cast<size_t>(&host - eng.hosts().data());
       uint64_t tag = next_tag++;
       pending_orders.emplace(tag, pending{c.serial, req.correlation_id});

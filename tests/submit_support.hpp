@@ -20,7 +20,7 @@ inline std::vector<order_reply> submit_all(engine& eng, const std::vector<order_
   caf::scoped_actor self{eng.system()};
   std::vector<std::vector<submit_item>> by_host(eng.hosts().size());
   for (size_t i = 0; i < commands.size(); ++i) {
-    const caf::actor& host = eng.host_for(commands[i].tenant, commands[i].request_id);
+    const order_host_actor& host = eng.host_for(commands[i].tenant, commands[i].request_id);
     size_t h = 0;
     while (eng.hosts()[h] != host) ++h;
     by_host[h].push_back(submit_item{i + 1, commands[i]});

@@ -27,7 +27,7 @@ order_reply find_running_order(engine& eng, uint32_t lane, int64_t from_ms, int6
 }
 
 uint32_t lane_of_host(engine& eng, const order_command& c) {
-  const caf::actor& host = eng.host_for(c.tenant, c.request_id);
+  const order_host_actor& host = eng.host_for(c.tenant, c.request_id);
   for (uint32_t i = 0; i < eng.hosts().size(); ++i)
     if (eng.hosts()[i] == host) return i;
   ADD_FAILURE() << "no host";

@@ -22,6 +22,7 @@
 #include "actors/wallet_actor.hpp"
 #include "core/routing.hpp"
 #include "core/test_hooks.hpp"
+#include "ports/actor_interfaces.hpp"
 #include "ports/clock.hpp"
 #include "ports/messages.hpp"
 #include "ports/storage_config.hpp"
@@ -328,8 +329,13 @@ struct sim_store {
   }
 };
 
-//! The store as the engine sees it: the writer, the wallet loader and the order loader in one actor.
-caf::behavior store_behavior(caf::event_based_actor* self, sim_store* store) {
+//! The store as the engine sees it: the writer, the wallet loader and the order loader in one
+//! actor, with their typed interfaces (ports/actor_interfaces.hpp), so the compiler holds it to
+//! the same protocols as persistence/. It also takes the hosts' counts of resumed orders (the
+//! answers to recover_atom, which the real order loader requests).
+using store_actor = writer_actor::extend_with<wallet_loader_actor, order_loader_actor>::extend<caf::reacts_to<uint64_t>>;
+
+store_actor::behavior_type store_behavior(store_actor::pointer self, sim_store* store) {
   const uint64_t generation = store->generation;
   // A crashed engine's last messages never reach the store (it died with them).
   self->set_default_handler(caf::drop);
@@ -338,6 +344,7 @@ caf::behavior store_behavior(caf::event_based_actor* self, sim_store* store) {
         if (store->generation == generation) store->pending.push_back({self->current_sender(), std::move(b)});
       },
       [=](sync_atom) { return store->pending.empty(); },
+      [=](sync_atom, checkpoint_all_atom) { return store->pending.empty(); },
       [=](load_atom, wallet_id id) {
         loaded_wallet l;
         if (store->load_fail_ppm != 0 && (*store->rng)() % 1'000'000 < store->load_fail_ppm) {
@@ -346,20 +353,20 @@ caf::behavior store_behavior(caf::event_based_actor* self, sim_store* store) {
         } else {
           l = store->load(id);
         }
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), loaded_atom::value, id, std::move(l));
+        self->send(caf::actor_cast<wallet_shard_actor>(self->current_sender()), loaded_atom::value, id, std::move(l));
       },
       [=](lookup_atom, const std::vector<request_lookup>& keys) {
         std::vector<request_found> answers;
         for (const auto& k : keys) answers.push_back(store->lookup(k));
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), found_atom::value, std::move(answers));
+        self->send(caf::actor_cast<order_host_actor>(self->current_sender()), found_atom::value, std::move(answers));
       },
       [=](wallet_lookup_atom, tenant_id, const std::string&) { return wallet_request_found{}; },
       [=](origin_atom, const std::vector<order_id>& ids) {
         std::vector<loaded_original> out;
         for (order_id id : ids) out.push_back(store->original(id));
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), origin_found_atom::value, std::move(out));
+        self->send(caf::actor_cast<order_host_actor>(self->current_sender()), origin_found_atom::value, std::move(out));
       },
-      [=](recover_atom, const std::vector<caf::actor>& hosts) {
+      [=](recover_atom, const std::vector<order_host_actor>& hosts) {
         // The order loader's recovery: every non-final order to the host of its request id, then
         // "recovered" to every host (the same messages persistence/order_loader.cpp sends).
         std::vector<std::vector<recovered_order>> by_host(hosts.size());
@@ -384,8 +391,8 @@ struct client_sink {
   size_t waiting = 0;
 };
 
-caf::behavior client_behavior(caf::event_based_actor* self, client_sink* sink, std::vector<caf::actor> shards,
-                              std::vector<caf::actor> hosts) {
+caf::behavior client_behavior(caf::event_based_actor* self, client_sink* sink, std::vector<wallet_shard_actor> shards,
+                              std::vector<order_host_actor> hosts) {
   return {
       [=](replies_atom, std::vector<order_reply>& replies) {
         for (auto& r : replies) sink->replies.push_back(std::move(r));
@@ -428,9 +435,9 @@ struct world {
   caf::scheduler::test_coordinator& sched = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
   std::unique_ptr<storage_link> link = std::make_unique<storage_link>();
   std::unique_ptr<wallet_directory> directory;
-  std::vector<caf::actor> hosts;
-  std::vector<std::pair<channel_id, caf::actor>> channels;
-  caf::actor store;
+  std::vector<order_host_actor> hosts;
+  std::vector<std::pair<channel_id, channel_actor>> channels;
+  store_actor store;
   caf::actor client;
   client_sink sink;
 
@@ -475,10 +482,11 @@ struct world {
 
   //! Every actor of this life ends (a crash: nothing of their memory is kept).
   void shut_down() {
-    std::vector<caf::actor> all = hosts;
-    for (const auto& [id, c] : channels) all.push_back(c);
-    for (const auto& s : directory->shards()) all.push_back(s);
-    all.push_back(store);
+    std::vector<caf::actor> all;
+    for (const auto& h : hosts) all.push_back(caf::actor_cast<caf::actor>(h));
+    for (const auto& [id, c] : channels) all.push_back(caf::actor_cast<caf::actor>(c));
+    for (const auto& s : directory->shards()) all.push_back(caf::actor_cast<caf::actor>(s));
+    all.push_back(caf::actor_cast<caf::actor>(store));
     all.push_back(client);
     for (const auto& a : all) caf::anon_send_exit(a, caf::exit_reason::kill);
     while (sched.try_run_once()) {
@@ -488,9 +496,11 @@ struct world {
     directory.reset();
     while (sched.try_run_once()) {
     }
-    store = caf::actor();
+    store = store_actor();
     client = caf::actor();
-    link->writer = link->loader = link->order_loader = caf::actor();
+    link->writer = writer_actor();
+    link->loader = wallet_loader_actor();
+    link->order_loader = order_loader_actor();
   }
 };
 
@@ -594,7 +604,7 @@ class simulation {
 
   void commit_all() {
     store_.commit(store_.pending.size(), [&](const caf::strong_actor_ptr& to, uint64_t seq) {
-      caf::anon_send(caf::actor_cast<caf::actor>(to), committed_atom::value, seq);
+      caf::anon_send(caf::actor_cast<committed_sink>(to), committed_atom::value, seq);
     });
     run_jobs_fifo();
   }
@@ -652,7 +662,7 @@ class simulation {
     r.outstanding = true;
     uint64_t tag = ++tag_;
     tags_[tag] = request_id;
-    const caf::actor& host = w_->hosts[host_index(c.tenant, c.request_id, w_->hosts.size())];
+    const order_host_actor& host = w_->hosts[host_index(c.tenant, c.request_id, w_->hosts.size())];
     caf::send_as(w_->client, host, submit_atom::value, std::vector<submit_item>{submit_item{tag, c}});
     ++res_.commands;
     trace("submit " + request_id + " kind " + std::string(to_string(c.kind)) + " amount " + std::to_string(c.amount));
@@ -864,7 +874,7 @@ class simulation {
     size_t count = faults ? 1 + static_cast<size_t>(rng_() % store_.pending.size()) : store_.pending.size();
     trace("commit " + std::to_string(count) + " of " + std::to_string(store_.pending.size()));
     store_.commit(count, [&](const caf::strong_actor_ptr& to, uint64_t seq) {
-      caf::anon_send(caf::actor_cast<caf::actor>(to), committed_atom::value, seq);
+      caf::anon_send(caf::actor_cast<committed_sink>(to), committed_atom::value, seq);
     });
   }
 
