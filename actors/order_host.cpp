@@ -1029,9 +1029,6 @@ host_impl::behavior_type host_behavior(host_actor* self, order_host_config confi
       [=](flush_atom) { self->state.flush(); },
       [=](committed_atom, uint64_t seq) { self->state.on_committed(seq); },
       [=](found_atom, std::vector<request_found>& answers) { self->state.on_found(answers); },
-      [=](get_order_atom, tenant_id tenant, order_id id) -> caf::result<order_reply> {
-        return self->state.get_order(tenant, id);
-      },
       [=](get_order_atom, tenant_id tenant, order_id id, bool with_movements) -> caf::result<order_reply> {
         return self->state.get_order(tenant, id, with_movements);
       },

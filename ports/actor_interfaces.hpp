@@ -75,7 +75,6 @@ using order_host_actor = caf::typed_actor<
     caf::reacts_to<origin_found_atom, std::vector<loaded_original>>,
     caf::replies_to<recover_atom, std::vector<recovered_order>>::with<uint64_t>, caf::reacts_to<recovered_atom>,
     // queries
-    caf::replies_to<get_order_atom, tenant_id, order_id>::with<order_reply>,
     caf::replies_to<get_order_atom, tenant_id, order_id, bool>::with<order_reply>,
     caf::replies_to<stats_atom>::with<host_stats>, caf::replies_to<stats_atom, tenant_id>::with<tenant_stats>>;
 

@@ -3,6 +3,7 @@
 // functions (so they can cross the network later: register them with add_message_type on
 // every node). Replies are explicit messages, not `request` responses: an order host has
 // thousands of steps outstanding, and CAF 0.17 keeps pending responses in a flat vector.
+// Which actor takes which of them: its typed interface in ports/actor_interfaces.hpp.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,7 +37,6 @@ using allowance_atom = caf::atom_constant<caf::atom("allowance")>;
 using allow_ack_atom = caf::atom_constant<caf::atom("allowack")>;
 using channel_atom = caf::atom_constant<caf::atom("channel")>;
 using chan_ack_atom = caf::atom_constant<caf::atom("chanack")>;
-using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using audit_atom = caf::atom_constant<caf::atom("audit")>;
 
