@@ -11,7 +11,8 @@
 
 namespace txengine {
 
-//! Messages (channel_actor, ports/actor_interfaces.hpp): (channel_atom, std::vector<channel_request>) from the hosts, answered by
+//! Messages (channel_actor, ports/actor_interfaces.hpp): (channel_atom,
+//! std::vector<channel_request>) from the hosts, answered by
 //! (chan_ack_atom, std::vector<channel_response>) to the host of each order's lane;
 //! (stats_atom) -> uint64_t, the messages it handled so far.
 //! `hosts`: the node's order hosts by lane; a response goes to the lane its order id names.

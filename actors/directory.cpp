@@ -154,7 +154,8 @@ void wallet_directory::adopt(wallet_id id, tenant_id tenant) {
 
 std::optional<wallet_shard_actor> wallet_directory::resolve(wallet_id id) {
   // With storage, a wallet not in memory may be in MySQL: its shard loads it or answers unknown.
-  if (storage_ != nullptr) return id == no_wallet ? std::nullopt : std::optional<wallet_shard_actor>(shards_[shard_index(id)]);
+  if (storage_ != nullptr)
+    return id == no_wallet ? std::nullopt : std::optional<wallet_shard_actor>(shards_[shard_index(id)]);
   auto& s = stripe_of(id);
   std::lock_guard<std::mutex> guard(s.mutex);
   if (s.entries.count(id) == 0) return std::nullopt;

@@ -337,7 +337,7 @@ shard_impl::behavior_type shard_behavior(shard_actor* self, wallet_directory* di
       [=](steps_atom, const std::vector<leg_step>& steps) {
         auto& st = self->state;
         int64_t now = self->state.clock->now_ms();
-        auto sender = caf::actor_cast<order_host_actor>(self->current_sender());  // steps come from order hosts
+        auto sender = caf::actor_cast<order_host_actor>(self->current_sender());  // steps come from hosts
         std::vector<leg_result> results;
         results.reserve(steps.size());
         if (st.storage != nullptr) {
@@ -457,7 +457,7 @@ wallet_view view_of(const wallet_core& core, tenant_id tenant) {
 }
 
 wallet_shard_actor spawn_wallet_shard(caf::actor_system& system, wallet_directory* directory,
-                              const wallet_actor_config& config) {
+                                      const wallet_actor_config& config) {
   return system.spawn(shard_behavior, directory, config);
 }
 

@@ -24,7 +24,7 @@
 namespace txengine {
 
 wallet_shard_actor spawn_wallet_shard(caf::actor_system& system, wallet_directory* directory,
-                              const wallet_actor_config& config);
+                                      const wallet_actor_config& config);
 
 //! What a wallet answers to get_wallet for `tenant` (also used for dormant wallets).
 struct wallet_view;

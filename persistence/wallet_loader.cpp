@@ -249,7 +249,8 @@ wallet_loader_actor::behavior_type loader_behavior(loader_stateful self, storage
   return {
       [=](lookup_atom, const std::vector<request_lookup>& keys) {
         auto& st = self->state;
-        st.lookup_queue.emplace_back(caf::actor_cast<order_host_actor>(self->current_sender()), keys);  // only hosts look up
+        // Only order hosts look request ids up.
+        st.lookup_queue.emplace_back(caf::actor_cast<order_host_actor>(self->current_sender()), keys);
         st.lookup_queued_keys += keys.size();
         if (st.lookup_queued_keys >= loader_state::lookup_batch_max || self->mailbox().empty()) st.lookup_queued(self);
         if (self->mailbox().empty()) st.load_queued(self);  // loads queued before this message
@@ -264,7 +265,8 @@ wallet_loader_actor::behavior_type loader_behavior(loader_stateful self, storage
       },
       [=](load_atom, wallet_id id) {
         auto& st = self->state;
-        st.load_queue.emplace_back(caf::actor_cast<wallet_shard_actor>(self->current_sender()), id);  // only shards load
+        // Only wallet shards load wallets.
+        st.load_queue.emplace_back(caf::actor_cast<wallet_shard_actor>(self->current_sender()), id);
         if (st.load_queue.size() >= loader_state::load_batch_max || self->mailbox().empty()) st.load_queued(self);
         if (self->mailbox().empty()) st.lookup_queued(self);  // lookups queued before this message
       },

@@ -333,7 +333,8 @@ struct sim_store {
 //! actor, with their typed interfaces (ports/actor_interfaces.hpp), so the compiler holds it to
 //! the same protocols as persistence/. It also takes the hosts' counts of resumed orders (the
 //! answers to recover_atom, which the real order loader requests).
-using store_actor = writer_actor::extend_with<wallet_loader_actor, order_loader_actor>::extend<caf::reacts_to<uint64_t>>;
+using store_actor =
+    writer_actor::extend_with<wallet_loader_actor, order_loader_actor>::extend<caf::reacts_to<uint64_t>>;
 
 store_actor::behavior_type store_behavior(store_actor::pointer self, sim_store* store) {
   const uint64_t generation = store->generation;
