@@ -84,9 +84,14 @@ bool load_ca(SSL_CTX* ctx, const std::string& path, std::string& error) {
   return false;
 }
 
-SSL_CTX* new_context(bool server) {
+//! A TLS 1.3-only context of one side; null with `error`.
+SSL_CTX* new_context(bool server, std::string& error) {
+  ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-  if (ctx == nullptr) return nullptr;
+  if (ctx == nullptr) {
+    error = "TLS: cannot create a context (" + openssl_errors() + ")";
+    return nullptr;
+  }
   // TLS 1.3 only: a peer that offers at most 1.2 fails the handshake (protocol_version alert).
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
@@ -99,12 +104,8 @@ SSL_CTX* new_context(bool server) {
 tls_context::~tls_context() { SSL_CTX_free(ctx_); }
 
 std::shared_ptr<tls_context> tls_context::server(const tls_files& files, std::string& error) {
-  ERR_clear_error();
-  SSL_CTX* ctx = new_context(true);
-  if (ctx == nullptr) {
-    error = "TLS: cannot create a context (" + openssl_errors() + ")";
-    return nullptr;
-  }
+  SSL_CTX* ctx = new_context(true, error);
+  if (ctx == nullptr) return nullptr;
   std::shared_ptr<tls_context> context(new tls_context(ctx, true));
   if (!load_certificate(ctx, files.cert, error) || !load_key(ctx, files.key, files.cert, error)) return nullptr;
   if (!files.ca.empty()) {
@@ -118,12 +119,8 @@ std::shared_ptr<tls_context> tls_context::server(const tls_files& files, std::st
 }
 
 std::shared_ptr<tls_context> tls_context::client(const tls_files& files, std::string& error) {
-  ERR_clear_error();
-  SSL_CTX* ctx = new_context(false);
-  if (ctx == nullptr) {
-    error = "TLS: cannot create a context (" + openssl_errors() + ")";
-    return nullptr;
-  }
+  SSL_CTX* ctx = new_context(false, error);
+  if (ctx == nullptr) return nullptr;
   std::shared_ptr<tls_context> context(new tls_context(ctx, false));
   if (!load_ca(ctx, files.ca, error)) return nullptr;
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);

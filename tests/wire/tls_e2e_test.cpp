@@ -14,6 +14,7 @@
 
 #include "protocol/client.hpp"
 #include "protocol/server.hpp"
+#include "tests/wire/wire_support.hpp"
 #include "tests/tls_support.hpp"
 
 using namespace txengine;
@@ -46,12 +47,7 @@ class TlsWireTest : public ::testing::Test {
   static void SetUpTestSuite() {
     state = new tls_state;
     state->pki = std::make_unique<tls_testing::test_pki>();
-    engine_config cfg;
-    channel_config good;
-    good.latency_ms = 1;
-    good.decline_ppm = good.reply_lost_ppm = good.reply_unknown_ppm = good.submit_lost_ppm = good.partial_ppm = 0;
-    cfg.channels = {{1, good}};
-    state->eng = std::make_unique<engine>(cfg);
+    state->eng = std::make_unique<engine>(wire_testing::engine_with_good_channel());
     std::string error;
     state->srv = std::make_unique<server>(*state->eng, config(true, false));
     ASSERT_TRUE(state->srv->start(error)) << error;
