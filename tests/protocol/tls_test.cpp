@@ -64,6 +64,14 @@ class TlsTest : public ::testing::Test {
     return client;
   }
 
+  //! The record(s) a connected client sends for `text`.
+  static std::string records_of(tls_session& client, const std::string& text) {
+    std::string bytes;
+    EXPECT_TRUE(client.write(text.data(), text.size()));
+    client.drain(bytes);
+    return bytes;
+  }
+
   static tls_testing::test_pki* pki;
 };
 
@@ -116,9 +124,7 @@ TEST_F(TlsTest, tls_corrupt_record_after_the_handshake_is_an_error) {
   tls_session server(server_context());
   auto client = connected_client(server);
   std::string b;
-  ASSERT_TRUE(client->write("hello, server", 13));
-  std::string record;
-  client->drain(record);
+  std::string record = records_of(*client, "hello, server");
   ASSERT_GT(record.size(), 10u);
   record[record.size() - 3] ^= 0x55;  // the authentication tag no longer matches
   EXPECT_FALSE(server.feed(record.data(), record.size(), b));
@@ -132,9 +138,7 @@ TEST_F(TlsTest, tls_truncated_record_is_an_error_at_end_of_input) {
   tls_session server(server_context());
   auto client = connected_client(server);
   std::string b;
-  ASSERT_TRUE(client->write("a whole sentence", 16));
-  std::string record;
-  client->drain(record);
+  std::string record = records_of(*client, "a whole sentence");
   // Half a record: nothing yet, no error yet (the rest may come) ...
   EXPECT_TRUE(server.feed(record.data(), record.size() / 2, b));
   EXPECT_TRUE(b.empty());
