@@ -221,6 +221,13 @@ uint64_t bulk_connection::stream_rows(const std::string& sql, const std::functio
   return rows;
 }
 
+uint64_t bulk_connection::execute_affected(const std::string& sql) {
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) fail_connection("statement");
+  if (MYSQL_RES* result = mysql_store_result(mysql_)) mysql_free_result(result);
+  my_ulonglong n = mysql_affected_rows(mysql_);
+  return n == static_cast<my_ulonglong>(-1) ? 0 : static_cast<uint64_t>(n);
+}
+
 int64_t bulk_connection::query_int(const std::string& sql, int64_t fallback) {
   if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) fail_connection("query");
   MYSQL_RES* result = mysql_store_result(mysql_);

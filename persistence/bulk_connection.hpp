@@ -131,6 +131,8 @@ class bulk_connection {
   std::vector<std::vector<std::string>> query_rows(const std::string& sql, size_t rows_max);
   //! First column of the first row as an integer (`fallback` when there is none or it is NULL).
   int64_t query_int(const std::string& sql, int64_t fallback = 0);
+  //! Runs a statement that changes rows; returns how many it changed.
+  uint64_t execute_affected(const std::string& sql);
   //! Runs `sql` and hands each row to `on_row` as it arrives from the server (the result is
   //! never held in memory, so a scan of tens of millions of rows costs no memory). `on_row`
   //! must not use this connection and should be quick: the server waits while it runs. Returns
