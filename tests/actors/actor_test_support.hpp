@@ -2,7 +2,9 @@
 // Helpers shared by the actor-level tests: engine configurations with short horizons,
 // command builders, and checks of balances and of the conservation audit. Every wait is
 // bounded (engine.execute has a timeout, wait_until_quiet a deadline, poll_until a deadline).
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -250,6 +252,52 @@ class harness {
     };
     if (!wait_for(take, timeout)) take();
     return result;
+  }
+
+  //! Submits every command at once (one message per host, in `chunk`s) and waits for all
+  //! their final states or refusals, at most `timeout` (virtual time: of virtual time, which
+  //! moves only once the engine settled). Replies in the order of `commands`; one that did not
+  //! come gets `unavailable` without an order id.
+  std::vector<order_reply> run_all(const std::vector<order_command>& commands, size_t chunk = 200) {
+    return run_all(commands, chunk, patience);
+  }
+  std::vector<order_reply> run_all(const std::vector<order_command>& commands, size_t chunk,
+                                   std::chrono::milliseconds timeout) {
+    caf::scoped_actor self{eng.system()};
+    uint64_t first_tag = client_tag_ + 1;
+    client_tag_ += commands.size();
+    std::vector<std::vector<submit_item>> by_host(eng.hosts().size());
+    for (size_t i = 0; i < commands.size(); ++i) {
+      const caf::actor& host = eng.host_for(commands[i].tenant, commands[i].request_id);
+      size_t index = 0;
+      while (eng.hosts()[index] != host) ++index;
+      by_host[index].push_back(submit_item{first_tag + i, commands[i]});
+    }
+    for (size_t index = 0; index < by_host.size(); ++index)
+      for (size_t from = 0; from < by_host[index].size(); from += chunk) {
+        auto begin = by_host[index].begin() + static_cast<std::ptrdiff_t>(from);
+        auto end = by_host[index].begin() + static_cast<std::ptrdiff_t>(std::min(by_host[index].size(), from + chunk));
+        self->send(eng.hosts()[index], submit_atom::value, std::vector<submit_item>(begin, end));
+      }
+    std::vector<order_reply> results(commands.size());
+    for (auto& r : results) r.code = result_code::unavailable;
+    size_t received = 0;
+    auto take = [&] {
+      bool more = true;
+      while (more && received < commands.size())
+        self->receive(
+            [&](replies_atom, std::vector<order_reply>& replies) {
+              for (auto& reply : replies) {
+                if (reply.client_tag < first_tag || reply.client_tag - first_tag >= commands.size()) continue;
+                results[reply.client_tag - first_tag] = std::move(reply);
+                ++received;
+              }
+            },
+            caf::after(std::chrono::milliseconds(0)) >> [&] { more = false; });
+      return received == commands.size();
+    };
+    if (!wait_for(take, timeout)) take();
+    return results;
   }
 
   //! Runs a command that must succeed; returns its reply.
