@@ -578,8 +578,8 @@ class host_state {
       system = directory_->system_wallet(command.tenant, command.cur);
     }
     order_id id = ids_->next(now);
-    auto it = orders_->add_live(std::move(key), order_core(id, std::move(command), system, config_.order, now),
-                                {waiter{client, item.client_tag}});
+    auto it = orders_->add_new(std::move(key), id, std::move(command), system, config_.order, now,
+                               waiter{client, item.client_tag});
     ++counts_of(it->second.core.command().tenant).in_flight;
     if (storage_ != nullptr) {
       if (test_hooks::broken != 3) persist_order(it->second.core, now, true);  // 3: txsim --break intent

@@ -169,7 +169,18 @@ class order_registry {
     return result_code::ok;
   }
 
-  //! A new (or recovered) running order, its request id `key` now naming it.
+  //! A new order (admitted, with room), built in place, `first` waiting for its answer; its
+  //! request id `key` now names it.
+  live_iterator add_new(std::string key, order_id id, order_command command, wallet_id system_wallet,
+                        const order_config& config, int64_t now_ms, Waiter first) {
+    requests_.emplace(std::move(key), id);
+    auto [it, inserted] = live_.emplace(
+        id, live_order{order_core(id, std::move(command), system_wallet, config, now_ms), {std::move(first)}, timer_never});
+    TX_CHECK(inserted);
+    return it;
+  }
+
+  //! A running order rebuilt elsewhere (recovery), its request id `key` now naming it.
   live_iterator add_live(std::string key, order_core core, std::vector<Waiter> waiters = {}) {
     order_id id = core.id();
     requests_.emplace(std::move(key), id);

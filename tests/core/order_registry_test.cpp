@@ -52,7 +52,7 @@ struct host {
       return verdict;
     }
     order_id id = next_id++;
-    auto it = orders.add_live(key, order_core(id, command, no_wallet, config, now), {client});
+    auto it = orders.add_new(key, id, command, no_wallet, config, now, client);
     std::vector<order_action> out;
     it->second.core.start(now, out);
     verdict.id = id;
@@ -187,6 +187,23 @@ TEST(OrderRegistry, TheSameRequestIdOfAnotherTenantIsAnotherOrder) {
   EXPECT_EQ(h.orders.order_of(request_key(other_tenant, "r-1")), theirs.id);
   // A tenant id's bytes and a request id never run together into another tenant's key.
   EXPECT_NE(request_key(1, std::string("\x02\x00\x00\x00", 4) + "x"), request_key(2, "x"));
+}
+
+TEST(OrderRegistry, ARecoveredOrderRunsUnderItsRequestIdWithNoOneWaitingYet) {
+  host h;
+  order_command command = transfer("r-1");
+  std::string key = request_key(tenant, "r-1");
+  auto it = h.orders.add_live(key, order_core(42, command, no_wallet, h.config, t_start));
+  EXPECT_TRUE(it->second.waiters.empty());
+  EXPECT_EQ(h.orders.order_of(key), 42u);
+  EXPECT_TRUE(h.orders.knows(42));
+  // The client repeats its request after the restart: it waits for the resumed order.
+  auto verdict = h.submit(command, t_start + 1, 7);
+  EXPECT_EQ(verdict.is, admission::running);
+  EXPECT_EQ(verdict.id, 42u);
+  std::vector<order_action> out;
+  it->second.core.start(t_start + 1, out);
+  EXPECT_EQ(h.succeed(42, t_start + 2), (std::vector<waiter_t>{7}));
 }
 
 // --- What a tenant sees ----------------------------------------------------------------
