@@ -9,10 +9,9 @@
 
 #include "ports/clock.hpp"
 #include "core/check.hpp"
-#include "core/final_retention.hpp"
 #include "core/limits.hpp"
 #include "core/order_id_generator.hpp"
-#include "core/refund_allowance.hpp"
+#include "core/order_registry.hpp"
 #include "core/routing.hpp"
 #include "core/test_hooks.hpp"
 #include "core/timer_queue.hpp"
@@ -32,30 +31,12 @@ struct waiter {
   uint64_t client_tag;
 };
 
-struct live_order {
-  order_core core;
-  std::vector<waiter> waiters;
-  int64_t armed_ms = never;
-};
-
-//! What stays of an order once final: enough to answer repeats and queries, and the
-//! refundable amount of a payment.
-struct final_order {
-  order_command command;
-  order_state state;
-  result_code reason;
-  int64_t posted_amount;
-  int64_t created_ms;
-  int64_t finished_ms;
-  std::vector<wallet_balance> wallets;
-  std::unique_ptr<refund_allowance> allowance;
-  //! Storage: the host's writer batch holding the final row (0: nothing to wait for). A durable
-  //! ack waits for it; eviction waits for it (a lookup in MySQL must find what left memory).
-  uint64_t commit_seq = 0;
-  //! Read back from MySQL (a request id repeated after a restart): refunds made before the
-  //! restart are not known here, so its allowance is loaded before any refund step.
-  bool refunds_unknown = false;
-};
+//! The host's orders (core/order_registry.hpp): running ones with their waiters, final ones,
+//! request ids, retention, and the decisions about them (repeat, conflict, room, visibility).
+using registry = order_registry<waiter>;
+using live_order = registry::live_order;
+using live_iterator = registry::live_iterator;
+static_assert(registry::timer_never == never);
 
 //! Storage, durable ack: what waits for the writer to commit a batch of this host.
 struct durable_wait {
@@ -64,12 +45,6 @@ struct durable_wait {
   caf::actor client;   //!< otherwise a reply to send then
   order_reply reply;
 };
-
-std::string request_key(tenant_id tenant, const std::string& request_id) {
-  std::string key(reinterpret_cast<const char*>(&tenant), sizeof tenant);
-  key += request_id;
-  return key;
-}
 
 //! Messages bound for other actors, gathered while handling a burst of input and sent as one
 //! message per destination when the host's flush message comes round. Few destinations
@@ -116,16 +91,11 @@ class host_state {
     directory_ = directory;
     ids_.emplace(config.node_id, config.lane);
     storage_ = config.storage;
-    retention_.emplace(config.order.final_retention_ms, config.orders_retained_max);
+    orders_.emplace(config.orders_in_flight_max, config.orders_retained_max, config.order.final_retention_ms);
     // Recovery runs only on a database that held orders at start; until it has handed every
     // non-final order over, a request id found in MySQL for one of them waits for it here.
     recovery_done_ = storage_ == nullptr || storage_->orders_at_start == 0;
     step_outbox_.resize(directory->shards().size());
-    // Growing these maps rehashes every entry at once (a latency spike of tens of ms at a
-    // few hundred thousand orders): start them large enough for a benchmark-sized run.
-    live_.reserve(1 << 14);
-    final_.reserve(1 << 18);
-    requests_.reserve(1 << 18);
   }
 
   void set_peers(host_peers& peers) {
@@ -142,8 +112,8 @@ class host_state {
   void on_step_acks(const std::vector<leg_result>& results) {
     int64_t now = clock_->now_ms();
     for (const auto& r : results) {
-      auto found = live_.find(r.txn);
-      if (found == live_.end()) continue;  // a repeat answer for an order already final
+      auto found = orders_->find_live(r.txn);
+      if (found == orders_->live_end()) continue;  // a repeat answer for an order already final
       actions_.clear();
       found->second.core.on_step_reply(r.leg, r.phase, r.code, r.tenant, r.after, now, actions_, r.sequence);
       run(found, now);
@@ -154,8 +124,8 @@ class host_state {
   void on_channel_acks(const std::vector<channel_response>& responses) {
     int64_t now = clock_->now_ms();
     for (const auto& r : responses) {
-      auto found = live_.find(r.order);
-      if (found == live_.end()) continue;
+      auto found = orders_->find_live(r.order);
+      if (found == orders_->live_end()) continue;
       actions_.clear();
       found->second.core.on_channel(r.outcome, r.settled_amount, now, actions_,
                                     r.busy ? result_code::channel_busy : result_code::channel_declined);
@@ -166,8 +136,8 @@ class host_state {
 
   void on_allowance_ack(const allowance_result& r) {
     int64_t now = clock_->now_ms();
-    auto found = live_.find(r.refund);
-    if (found != live_.end()) {
+    auto found = orders_->find_live(r.refund);
+    if (found != orders_->live_end()) {
       actions_.clear();
       if (r.phase == tcc_phase::try_ && r.code == result_code::ok)
         found->second.core.on_refund_origin({r.payer, r.merchant}, now, actions_);
@@ -182,10 +152,8 @@ class host_state {
   //! Storage: an original not in memory (final before a restart) is loaded from MySQL with its
   //! refunds first; the step is answered then (std::nullopt now).
   std::optional<allowance_result> on_allowance_step(const caf::actor& sender, const allowance_step& step) {
-    auto found = final_.find(step.original);
-    bool unknown = found == final_.end() && live_.count(step.original) == 0;
-    if (may_be_stored() &&
-        (unknown || (found != final_.end() && found->second.refunds_unknown))) {
+    const final_order* found = orders_->find_final(step.original);
+    if (may_be_stored() && (found != nullptr ? found->refunds_unknown : !orders_->knows(step.original))) {
       allowance_result busy{step.refund, step.phase, result_code::unavailable, no_wallet, no_wallet};
       auto pending = loading_originals_.find(step.original);
       if (pending == loading_originals_.end()) {
@@ -214,7 +182,7 @@ class host_state {
         // Another tenant's order is answered as one that does not exist (apply_allowance_step).
         bool visible = original.found && original.command.tenant == step.tenant;
         if (original.failed) result.code = result_code::unavailable;
-        else if (visible && !is_final(original.state) && final_.count(original.id) == 0)
+        else if (visible && !is_final(original.state) && orders_->find_final(original.id) == nullptr)
           result.code = step.phase == tcc_phase::cancel ? result_code::ok : result_code::original_not_refundable;
         else result = apply_allowance_step(step);
         self_->send(caf::actor_cast<order_host_actor>(sender), allow_ack_atom::value, result);  // a host asked
@@ -248,10 +216,9 @@ class host_state {
       order_reply reply;
       if (original.failed) {
         reply.code = result_code::unavailable;
-      } else if (auto found = final_.find(original.id); found != final_.end()) {
+      } else if (const final_order* found = orders_->find_final(original.id)) {
         // Adopted meanwhile (a refund loaded it too): memory is as good and has the balances.
-        reply = found->second.command.tenant == query.tenant ? reply_of(original.id, found->second)
-                                                              : unknown_order_reply();
+        reply = found->command.tenant == query.tenant ? reply_of(original.id, *found) : unknown_order_reply();
       } else if (!original.found || original.command.tenant != query.tenant) {
         reply = unknown_order_reply();
       } else {
@@ -273,47 +240,39 @@ class host_state {
   static constexpr size_t steps_per_original_max = limits::refund_steps_per_original_max;
 
   void adopt_original(const loaded_original& original) {
-    auto found = final_.find(original.id);
-    if (found == final_.end()) {
-      found = final_
-                  .emplace(original.id, final_order{original.command, original.state, original.reason,
-                                                    original.posted_amount, original.created_ms, original.final_ms,
-                                                    {}, nullptr, 0})
-                  .first;
-      retention_->add(original.id, clock_->now_ms());
-    }
-    final_order& record = found->second;
-    record.refunds_unknown = false;
-    if (record.command.kind != order_kind::pay || record.state != order_state::succeeded) return;
-    std::vector<stored_refund_state> refunds, misfits;
+    std::vector<stored_refund_state> refunds;
     refunds.reserve(original.refunds.size());
     for (const auto& r : original.refunds) refunds.push_back({r.id, r.state, r.amount, r.granted});
-    record.allowance = rebuild_refund_allowance(record.posted_amount, refunds, &misfits);
+    auto misfits = orders_->adopt(original.id, stored_final(original.command, original), refunds, clock_->now_ms());
     for (const auto& refund : misfits)
       spdlog::error("refund allowance of order {}: stored refund {} ({} of {}) does not fit what is left ({})",
-                    original.id, refund.id, to_string(refund.state), refund.amount, record.allowance->refundable());
+                    original.id, refund.id, to_string(refund.state), refund.amount,
+                    orders_->find_final(original.id)->allowance->refundable());
+  }
+
+  //! The final record of an order read from storage (`command`: its own, or the repeat's,
+  //! which has the same content).
+  template <class Stored>
+  static final_order stored_final(const order_command& command, const Stored& stored) {
+    final_order record;
+    record.command = command;
+    record.state = stored.state;
+    record.reason = stored.reason;
+    record.posted_amount = stored.posted_amount;
+    record.created_ms = stored.created_ms;
+    record.finished_ms = stored.final_ms;
+    return record;
   }
 
  public:
   allowance_result apply_allowance_step(const allowance_step& step) {
     allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
     // Another tenant's order is answered exactly as one that does not exist.
-    refund_original view;
-    auto found = final_.find(step.original);
-    if (found != final_.end() && found->second.command.tenant == step.tenant) {
-      const final_order& original = found->second;
-      view = {refund_original::presence::final, original.command.kind, original.state, original.command.cur,
-              original.posted_amount};
-    } else if (auto running = live_.find(step.original);
-               running != live_.end() && running->second.core.command().tenant == step.tenant) {
-      view.is = refund_original::presence::running;
-    }
-    std::unique_ptr<refund_allowance> none;
-    auto& allowance = view.is == refund_original::presence::final ? found->second.allowance : none;
-    result.code = apply_refund_step(view, allowance, step.refund, step.phase, step.cur, step.amount);
-    if (view.is == refund_original::presence::final && allowance) {
-      result.payer = found->second.command.source;
-      result.merchant = found->second.command.destination;
+    auto answer = orders_->apply_refund(step.tenant, step.original, step.refund, step.phase, step.cur, step.amount);
+    result.code = answer.code;
+    if (answer.original != nullptr) {
+      result.payer = answer.original->command.source;
+      result.merchant = answer.original->command.destination;
     }
     return result;
   }
@@ -322,8 +281,8 @@ class host_state {
     tick_pending_ = false;
     int64_t now = clock_->now_ms();
     timers_.expire(now, [&](order_id id, uint64_t armed_ms) {
-      auto found = live_.find(id);
-      if (found == live_.end() || found->second.armed_ms != static_cast<int64_t>(armed_ms)) return;  // stale
+      auto found = orders_->find_live(id);
+      if (found == orders_->live_end() || found->second.armed_ms != static_cast<int64_t>(armed_ms)) return;  // stale
       found->second.armed_ms = never;
       actions_.clear();
       found->second.core.on_timer(now, actions_);
@@ -375,18 +334,18 @@ class host_state {
   //! An order of this host: from memory, else (storage: it may have left memory, or finished
   //! before a restart) from MySQL, answered once the order loader read it.
   caf::result<order_reply> get_order(tenant_id tenant, order_id id, bool with_movements = false) {
-    if (auto found = live_.find(id); found != live_.end()) {
-      const order_core& core = found->second.core;
-      if (core.command().tenant != tenant) return unknown_order_reply();
+    auto found = orders_->find(tenant, id);
+    if (found.is == visibility::hidden) return unknown_order_reply();
+    if (found.is == visibility::running) {
+      const order_core& core = found.live->second.core;
       if (!with_movements) return reply_of(core);
       auto promise = self_->make_response_promise<order_reply>();
       auto legs = core.stored(clock_->now_ms()).legs;
       start_history(reply_of(core), promise, {id, tenant, no_wallet, true, legs}, wallets_in(legs));
       return promise;
     }
-    if (auto found = final_.find(id); found != final_.end()) {
-      const final_order& record = found->second;
-      if (record.command.tenant != tenant) return unknown_order_reply();
+    if (found.is == visibility::final) {
+      const final_order& record = *found.record;
       if (!with_movements) return reply_of(id, record);
       // Its legs are not kept once final: with storage they are read from its row, without it
       // the wallets' journals in memory are searched for its entries.
@@ -489,9 +448,10 @@ class host_state {
 
   host_stats stats() const {
     host_stats s = stats_;
-    s.in_flight = live_.size();
-    s.retained = live_.size() + final_.size();
-    s.final_retained = final_.size();
+    s.in_flight = orders_->running();
+    s.retained = orders_->running() + orders_->finals();
+    s.final_retained = orders_->finals();
+    s.evicted = orders_->evicted();
     return s;
   }
 
@@ -506,10 +466,10 @@ class host_state {
     ++stats_.submitted;
     ++counts_of(item.command.tenant).submitted;
     order_command& command = item.command;
-    result_code code = validate(command);
-    if (code != result_code::ok) return refuse(client, item, code);
     std::string key = request_key(command.tenant, command.request_id);
-    if (auto found = requests_.find(key); found != requests_.end()) return repeat(client, item, found->second);
+    auto verdict = orders_->admit(key, command);
+    if (verdict.is == admission::refused) return refuse(client, item, verdict.code);
+    if (verdict.is != admission::fresh) return answer_repeat(client, item, verdict);
     if (may_be_stored()) {
       // After a restart, or once final orders left memory, a request id unknown here may be
       // in MySQL: look it up first.
@@ -536,8 +496,8 @@ class host_state {
       for (auto& [client, item] : node.mapped()) {
         if (f.failed) {
           refuse(client, item, result_code::unavailable);
-        } else if (auto known = requests_.find(key); known != requests_.end()) {
-          repeat(client, item, known->second);  // the first of these created it
+        } else if (order_id known = orders_->order_of(key); known != 0) {
+          repeat(client, item, known);  // the first of these created it
         } else if (!f.found) {
           submit_new(client, item, key, now);
         } else if (command_content_hash(item.command) != f.content_hash) {
@@ -552,14 +512,7 @@ class host_state {
             ++awaiting_recovery_count_;
           }
         } else {
-          auto [record, inserted] = final_.emplace(
-              f.id, final_order{item.command, f.state, f.reason, f.posted_amount, f.created_ms, f.final_ms, {},
-                                nullptr, 0});
-          if (inserted) {
-            record->second.refunds_unknown = true;
-            retention_->add(f.id, now);
-          }
-          requests_.emplace(key, f.id);
+          orders_->read_back(key, f.id, stored_final(item.command, f), now);
           repeat(client, item, f.id);
         }
       }
@@ -572,10 +525,10 @@ class host_state {
     int64_t now = clock_->now_ms();
     uint64_t resumed = 0;
     for (auto& r : orders) {
-      if (live_.count(r.id) || final_.count(r.id)) continue;  // handed over twice
+      if (orders_->knows(r.id)) continue;  // handed over twice
       std::string key = request_key(r.command.tenant, r.command.request_id);
-      if (auto known = requests_.find(key); known != requests_.end() && known->second != r.id) {
-        spdlog::error("recovery: order {} not resumed: its request id belongs to order {}", r.id, known->second);
+      if (order_id known = orders_->order_of(key); known != 0 && known != r.id) {
+        spdlog::error("recovery: order {} not resumed: its request id belongs to order {}", r.id, known);
         continue;
       }
       std::string error;
@@ -584,9 +537,7 @@ class host_state {
         spdlog::error("recovery: {} (left as it is)", error);
         continue;
       }
-      requests_.emplace(key, r.id);
-      auto [it, inserted] = live_.emplace(r.id, live_order{std::move(*core), {}, never});
-      TX_CHECK(inserted);
+      auto it = orders_->add_live(key, std::move(*core));
       ++resumed;
       ++stats_.resumed;
       ++counts_of(it->second.core.command().tenant).in_flight;
@@ -607,7 +558,7 @@ class host_state {
     recovery_done_ = true;
     for (auto& [key, waiting] : awaiting_recovery_)
       for (auto& [client, item] : waiting) {
-        if (auto known = requests_.find(key); known != requests_.end()) repeat(client, item, known->second);
+        if (order_id known = orders_->order_of(key); known != 0) repeat(client, item, known);
         else refuse(client, item, result_code::unavailable);  // its row could not be resumed
       }
     awaiting_recovery_.clear();
@@ -621,23 +572,17 @@ class host_state {
   void submit_new(const caf::actor& client, submit_item& item, std::string key, int64_t now) {
     order_command& command = item.command;
     if (storage_ != nullptr && !storage_->accepting_new()) return refuse(client, item, result_code::unavailable);
-    if (live_.size() >= config_.orders_in_flight_max) return refuse(client, item, result_code::overloaded);
-    if (final_.size() > config_.orders_retained_max) {
-      // Past the bound the oldest final orders leave memory; while they cannot leave yet (their
-      // final rows not yet committed: the writer is behind) new orders wait, retryably.
-      evict(now);
-      if (final_.size() > config_.orders_retained_max) return refuse(client, item, result_code::overloaded);
-    }
+    // Past the retained bound the oldest final orders leave memory; while they cannot leave yet
+    // (their final rows not yet committed: the writer is behind) new orders wait, retryably.
+    if (result_code room = orders_->room_for_new(now); room != result_code::ok) return refuse(client, item, room);
     wallet_id system = no_wallet;
     if (command.kind == order_kind::top_up || command.kind == order_kind::withdraw) {
       if (channels_.count(command.channel) == 0) return refuse(client, item, result_code::unknown_channel);
       system = directory_->system_wallet(command.tenant, command.cur);
     }
     order_id id = ids_->next(now);
-    requests_.emplace(std::move(key), id);
-    auto [it, inserted] = live_.emplace(id, live_order{order_core(id, std::move(command), system, config_.order, now),
-                                                       {waiter{client, item.client_tag}}, never});
-    TX_CHECK(inserted);
+    auto it = orders_->add_new(std::move(key), id, std::move(command), system, config_.order, now,
+                               waiter{client, item.client_tag});
     ++counts_of(it->second.core.command().tenant).in_flight;
     if (storage_ != nullptr) {
       if (test_hooks::broken != 3) persist_order(it->second.core, now, true);  // 3: txsim --break intent
@@ -678,14 +623,14 @@ class host_state {
  public:
   //! The writer committed this host's batches up to `seq`.
   void on_committed(uint64_t seq) {
-    committed_seq_ = std::max(committed_seq_, seq);
+    orders_->committed(seq);
     int64_t now = clock_->now_ms();
-    while (!waits_.empty() && waits_.front().seq <= committed_seq_) {
+    while (!waits_.empty() && waits_.front().seq <= orders_->committed_seq()) {
       durable_wait wait = std::move(waits_.front());
       waits_.pop_front();
       if (wait.start != 0) {
-        auto it = live_.find(wait.start);
-        if (it == live_.end()) continue;
+        auto it = orders_->find_live(wait.start);
+        if (it == orders_->live_end()) continue;
         actions_.clear();
         it->second.core.start(now, actions_);
         run(it, now);
@@ -712,32 +657,33 @@ class host_state {
     reply_outbox_[client].push_back(std::move(reply));
   }
 
-  //! Same request id again: same content gets the original order, other content a conflict.
+  //! Same request id again as order `id`'s (known here): same content gets the original order,
+  //! other content a conflict.
   void repeat(const caf::actor& client, const submit_item& item, order_id id) {
+    answer_repeat(client, item, orders_->repeat(id, item.command));
+  }
+
+  void answer_repeat(const caf::actor& client, const submit_item& item, const registry::verdict& verdict) {
     ++stats_.duplicates;
     ++counts_of(item.command.tenant).duplicates;
-    if (auto found = live_.find(id); found != live_.end()) {
-      if (!found->second.core.command().same_content(item.command))
-        return refuse(client, item, result_code::duplicate_conflict);
-      found->second.waiters.push_back({client, item.client_tag});  // answered when final
+    if (verdict.is == admission::conflict) return refuse(client, item, result_code::duplicate_conflict);
+    if (verdict.is == admission::running) {
+      verdict.live->waiters.push_back({client, item.client_tag});  // answered when final
       return;
     }
-    auto found = final_.find(id);
-    TX_CHECK(found != final_.end());
-    if (!found->second.command.same_content(item.command))
-      return refuse(client, item, result_code::duplicate_conflict);
-    order_reply reply = reply_of(id, found->second);
+    const final_order& record = *verdict.record;
+    order_reply reply = reply_of(verdict.id, record);
     reply.client_tag = item.client_tag;
     reply.duplicate = true;
-    if (storage_ != nullptr && storage_->durable_ack() && found->second.commit_seq > committed_seq_) {
-      waits_.push_back({found->second.commit_seq, 0, client, std::move(reply)});  // final, not yet committed
+    if (storage_ != nullptr && storage_->durable_ack() && record.commit_seq > orders_->committed_seq()) {
+      waits_.push_back({record.commit_seq, 0, client, std::move(reply)});  // final, not yet committed
       return;
     }
     reply_outbox_[client].push_back(std::move(reply));
   }
 
   //! Carries out the actions an order's core asked for.
-  void run(std::unordered_map<order_id, live_order>::iterator it, int64_t now) {
+  void run(live_iterator it, int64_t now) {
     live_order& order = it->second;
     bool finished = false;
     // Index loop: a step to an unknown wallet is answered at once, which may append actions.
@@ -828,7 +774,7 @@ class host_state {
                  action.leg < core.legs().size() ? core.legs()[action.leg].attempts : 0);
   }
 
-  void finalize(std::unordered_map<order_id, live_order>::iterator it, int64_t now) {
+  void finalize(live_iterator it, int64_t now) {
     const order_core& core = it->second.core;
     TX_CHECK(is_final(core.state()));
     tenant_stats& counts = counts_of(core.command().tenant);
@@ -841,40 +787,28 @@ class host_state {
       ++stats_.failed;
       ++stats_.failed_by_code[std::min<size_t>(static_cast<size_t>(core.reason()), stats_.failed_by_code.size() - 1)];
     }
-    final_order record{core.command(), core.state(), core.reason(), core.posted_amount(), core.created_ms(),
-                       core.finished_ms(), wallets_of(core), nullptr};
+    uint64_t commit_seq = 0;
     bool wait_for_commit = false;
     if (storage_ != nullptr) {
       persist_order(core, now, false);
-      record.commit_seq = writer_seq_ + 1;
+      commit_seq = writer_seq_ + 1;
       wait_for_commit = storage_->durable_ack();
     }
-    order_reply reply = reply_of(it->first, record);
-    const auto& waiters = it->second.waiters;
+    bool restored = core.restored();
+    order_id id = it->first;
+    std::vector<waiter> waiters = std::move(it->second.waiters);
+    const final_order& record = orders_->finish(it, now, commit_seq);
+    order_reply reply = reply_of(id, record);
     for (size_t i = 0; i < waiters.size(); ++i) {
       const waiter& w = waiters[i];
       reply.client_tag = w.client_tag;
       // Later waiters repeated the request id while it ran; a resumed order's waiters all did.
-      reply.duplicate = i > 0 || core.restored();
+      reply.duplicate = i > 0 || restored;
       // The last waiter (usually the only one) takes the reply itself, not a copy.
       order_reply answer = i + 1 == waiters.size() ? std::move(reply) : reply;
-      if (wait_for_commit) waits_.push_back({record.commit_seq, 0, w.client, std::move(answer)});
+      if (wait_for_commit) waits_.push_back({commit_seq, 0, w.client, std::move(answer)});
       else reply_outbox_[w.client].push_back(std::move(answer));
     }
-    final_.emplace(it->first, std::move(record));
-    retention_->add(it->first, now);
-    live_.erase(it);
-  }
-
-  //! The balances an order's reply may show: only of wallets of the order's tenant that accepted
-  //! a step (never of an unknown wallet or another tenant's: DESIGN.md, "Tenants").
-  static std::vector<wallet_balance> wallets_of(const order_core& core) {
-    std::vector<wallet_balance> wallets;
-    wallets.reserve(core.legs().size());
-    for (const auto& leg : core.legs())
-      if (leg.participant == participant_kind::wallet && leg.balances_tenant == core.command().tenant)
-        wallets.push_back({leg.target, leg.last_balances});
-    return wallets;
   }
 
   static order_reply reply_of(const order_core& core) {
@@ -914,29 +848,11 @@ class host_state {
   //! Storage may hold orders this host does not know: it held orders at start, or final
   //! orders left this host's memory since.
   bool may_be_stored() const {
-    return storage_ != nullptr && (storage_->orders_at_start > 0 || stats_.evicted > 0);
-  }
-
-  //! Final orders past the idempotency window or the retained maximum leave memory, oldest
-  //! first (final_retention). One stays while its final row is not committed (a lookup in
-  //! MySQL must find it) or while a refund holds part of it reserved.
-  void evict(int64_t now) {
-    stats_.evicted += retention_->expire(now, final_.size(), [&](order_id id) {
-      auto found = final_.find(id);
-      if (found == final_.end()) return eviction::gone;
-      final_order& record = found->second;
-      if (storage_ != nullptr && record.commit_seq > committed_seq_) return eviction::not_yet;
-      if (record.allowance && record.allowance->reserved() > 0) return eviction::pinned;
-      if (auto request = requests_.find(request_key(record.command.tenant, record.command.request_id));
-          request != requests_.end() && request->second == id)
-        requests_.erase(request);
-      final_.erase(found);
-      return eviction::evict;
-    });
+    return storage_ != nullptr && (storage_->orders_at_start > 0 || orders_->evicted() > 0);
   }
 
   void after_input(int64_t now) {
-    evict(now);
+    orders_->evict(now);  // final orders past the idempotency window or the retained maximum
     if (!flush_pending_ && (steps_pending_ || !reply_outbox_.empty() || !channel_outbox_.empty() ||
                             (storage_ != nullptr &&
                              (!writer_outbox_.empty() || !lookup_outbox_.empty() || !origin_outbox_.empty())))) {
@@ -957,10 +873,7 @@ class host_state {
   std::optional<order_id_generator> ids_;
   std::vector<order_host_actor> hosts_;
   std::unordered_map<channel_id, channel_actor> channels_;
-  std::unordered_map<order_id, live_order> live_;
-  std::unordered_map<order_id, final_order> final_;
-  std::unordered_map<std::string, order_id> requests_;
-  std::optional<final_retention> retention_;  //!< which final orders leave memory, and when
+  std::optional<registry> orders_;  //!< running and final orders, request ids, retention
   timer_queue<order_id> timers_;
   std::vector<order_action> actions_;
   std::vector<std::vector<leg_step>> step_outbox_;  //!< by wallet shard index
@@ -988,7 +901,6 @@ class host_state {
   storage_link* storage_ = nullptr;
   write_batch writer_outbox_;   //!< rows for the writer, sent at the next flush
   uint64_t writer_seq_ = 0;     //!< ack_seq of the last batch sent to the writer
-  uint64_t committed_seq_ = 0;  //!< the writer committed this host's batches up to here
   std::deque<durable_wait> waits_;
   std::vector<request_lookup> lookup_outbox_;  //!< request ids to look up in MySQL, sent at the next flush
   std::unordered_map<std::string, std::vector<std::pair<caf::actor, submit_item>>> looking_up_;

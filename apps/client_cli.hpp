@@ -20,9 +20,10 @@ inline CLI::Validator server_address() {
       "", "HOST:PORT");
 }
 
-//! --server HOST:PORT (or `address_flag`), --key-id ID, --secret S and --deployment ID into
-//! `options`; with `env_prefix` (e.g. "TXCTL") the environment variables PREFIX_SERVER,
-//! PREFIX_KEY_ID, PREFIX_SECRET and PREFIX_DEPLOYMENT are the defaults.
+//! --server HOST:PORT (or `address_flag`), --key-id ID, --secret S, --deployment ID and the TLS
+//! flags (--tls-ca, --tls-cert, --tls-key, --tls-server-name) into `options`; with `env_prefix`
+//! (e.g. "TXCTL") the environment variables PREFIX_SERVER, PREFIX_KEY_ID, PREFIX_SECRET,
+//! PREFIX_DEPLOYMENT and PREFIX_TLS_CA are the defaults.
 inline void add_client_options(CLI::App& app, wire::client_options& options, const std::string& env_prefix = "",
                                const std::string& address_flag = "--server") {
   auto* server = app.add_option_function<std::string>(
@@ -56,7 +57,29 @@ inline void add_client_options(CLI::App& app, wire::client_options& options, con
                      "the server's deployment id, covered by every signature (default " +
                          std::string(wire::dev_deployment_id) + ")")
           ->type_name("ID");
+  // TLS 1.3 (docs/security.md): on with --tls-ca; the server must name the --server host.
+  auto* tls_ca = app.add_option("--tls-ca", options.tls.ca,
+                                "TLS 1.3: verify the server's certificate with these PEM CA certificates (and its "
+                                "name: the --server host or --tls-server-name); without it: plain TCP")
+                     ->type_name("FILE")
+                     ->check(CLI::ExistingFile);
+  auto* tls_cert = app.add_option("--tls-cert", options.tls.cert,
+                                  "with --tls-ca: this client certificate for a server that asks for one (mutual TLS)")
+                       ->type_name("FILE")
+                       ->check(CLI::ExistingFile);
+  auto* tls_key =
+      app.add_option("--tls-key", options.tls.key, "with --tls-cert: its private key (an owner-only file)")
+          ->type_name("FILE")
+          ->check(CLI::ExistingFile);
+  auto* tls_name = app.add_option("--tls-server-name", options.tls_server_name,
+                                  "with --tls-ca: the name the server's certificate must carry, when it is not the "
+                                  "--server host")
+                       ->type_name("NAME");
+  tls_cert->needs(tls_ca)->needs(tls_key);
+  tls_key->needs(tls_cert);
+  tls_name->needs(tls_ca);
   if (!env_prefix.empty()) {
+    tls_ca->envname(env_prefix + "_TLS_CA");
     server->envname(env_prefix + "_SERVER");
     key_id->envname(env_prefix + "_KEY_ID");
     secret->envname(env_prefix + "_SECRET");

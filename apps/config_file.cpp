@@ -93,6 +93,9 @@ const std::map<std::string, handler>& handlers() {
       // [server]
       {"server.listen", string_key([](serve_settings& s) -> std::string& { return s.listen; })},
       {"server.keys", string_key([](serve_settings& s) -> std::string& { return s.keys_file; })},
+      {"server.tls_cert", string_key([](serve_settings& s) -> std::string& { return s.server.tls.cert; })},
+      {"server.tls_key", string_key([](serve_settings& s) -> std::string& { return s.server.tls.key; })},
+      {"server.tls_client_ca", string_key([](serve_settings& s) -> std::string& { return s.server.tls.ca; })},
       {"server.in_flight_max",
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.server.in_flight_max; }, 1, 1 << 20)},
       {"server.connections_max",

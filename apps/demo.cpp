@@ -261,12 +261,10 @@ void check_stored(engine& eng, const storage_config& storage, invariants& v) {
   try {
     persistence::mysql_endpoint endpoint;
     persistence::parse_mysql_uri(storage.uri, endpoint);
-    persistence::mysql_thread_scope scope;
-    persistence::mysql_connection conn(endpoint);
     persistence::shard_layout layout;
     layout.prefix = storage.prefix;
-    auto report = persistence::audit(conn, layout);
-    int64_t open = conn.query_int("SELECT COUNT(*) FROM " + layout.table_at("orders", 0, 0) + " WHERE is_final=0");
+    auto report = persistence::audit(endpoint, layout);
+    uint64_t open = report.orders_not_final;
     v.stored_ok = v.stored_ok && report.ok && open == 0;
     v.stored_summary = report.summary() + ", " + std::to_string(open) + " orders not final";
   } catch (const std::exception& e) {

@@ -35,7 +35,7 @@ bool parse_listen(const std::string& text, std::string& host, uint16_t& port) {
 
 //! The flags as given; each one given overrides the configuration file.
 struct serve_flags {
-  std::string config, listen, keys, deployment, mysql, mysql_password_file, ack, db_prefix, kafka, kafka_topic;
+  std::string config, listen, keys, deployment, tls_cert, tls_key, tls_client_ca, mysql, mysql_password_file, ack, db_prefix, kafka, kafka_topic;
   size_t in_flight = wire::server_config{}.in_flight_max;
   uint32_t threads = 0;
   uint32_t databases = storage_config{}.databases, tables = storage_config{}.tables;
@@ -76,8 +76,17 @@ void add_options(CLI::App& cmd, serve_flags& f) {
             return ok ? "" : "expects 1..64 letters, digits, '.', '_' or '-'";
           },
           "", "ID"));
+  cmd.add_option("--tls-cert", f.tls_cert,
+                 "TLS 1.3 for every client: this PEM certificate (chain, leaf first; also [server] tls_cert)")
+      ->type_name("FILE");
+  cmd.add_option("--tls-key", f.tls_key, "with --tls-cert: its PEM private key, an owner-only file ([server] tls_key)")
+      ->type_name("FILE");
+  cmd.add_option("--tls-client-ca", f.tls_client_ca,
+                 "with --tls-cert: mutual TLS, clients must present a certificate issued by these PEM CAs "
+                 "([server] tls_client_ca)")
+      ->type_name("FILE");
   cmd.add_flag("--insecure-dev", f.insecure_dev,
-               "allow the public development key on a non-loopback address (never in production)");
+               "allow the public development key, and plain TCP, on a non-loopback address (never in production)");
   cli::add_number(cmd, "--in-flight", f.in_flight, "requests in flight per connection before reading pauses", 1);
   cli::add_number(cmd, "--threads", f.threads, "engine scheduler threads (0: number of cores)");
   cmd.add_option("--mysql", f.mysql,
@@ -128,6 +137,9 @@ bool settings_of(const serve_flags& f, serve_settings& settings, bool& mysql_giv
   if (f.given("--listen")) parse_listen(f.listen, settings.server.host, settings.server.port);
   if (f.given("--keys")) settings.keys_file = f.keys;
   if (f.given("--deployment")) settings.server.deployment_id = f.deployment;
+  if (f.given("--tls-cert")) settings.server.tls.cert = f.tls_cert;
+  if (f.given("--tls-key")) settings.server.tls.key = f.tls_key;
+  if (f.given("--tls-client-ca")) settings.server.tls.ca = f.tls_client_ca;
   if (f.given("--in-flight")) settings.server.in_flight_max = f.in_flight;
   if (f.given("--threads")) settings.engine.scheduler_threads = f.threads;
   if (f.given("--mysql")) storage().uri = f.mysql;
@@ -149,6 +161,37 @@ bool settings_of(const serve_flags& f, serve_settings& settings, bool& mysql_giv
 //! 127.x.y.z, ::1 or localhost.
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+//! TLS: both files or none, a client CA only with them; plain TCP only on loopback unless
+//! --insecure-dev. False with the error printed.
+bool check_transport(const wire::server_config& config, bool insecure_dev) {
+  const wire::tls_files& tls = config.tls;
+  if (tls.cert.empty() != tls.key.empty()) {
+    std::fprintf(stderr, "txengine serve: TLS needs both --tls-cert FILE and --tls-key FILE ([server] tls_cert, "
+                         "tls_key)\n");
+    return false;
+  }
+  if (!tls.ca.empty() && tls.cert.empty()) {
+    std::fprintf(stderr, "txengine serve: --tls-client-ca (mutual TLS) needs --tls-cert and --tls-key\n");
+    return false;
+  }
+  std::string error;
+  if (!tls.cert.empty() && !wire::tls_context::server(tls, error)) {  // the files now, before the engine starts
+    std::fprintf(stderr, "txengine serve: %s\n", error.c_str());
+    return false;
+  }
+  // Signatures protect the requests, not their contents: amounts, wallets and balances would
+  // cross the network in clear text. Off loopback, TLS or the operator's explicit word.
+  if (tls.cert.empty() && !is_loopback(config.host) && !insecure_dev) {
+    std::fprintf(stderr,
+                 "txengine serve: listening on %s needs TLS (--tls-cert FILE --tls-key FILE, or [server] tls_cert "
+                 "and tls_key); plain TCP is only allowed on a loopback address (127.0.0.1, ::1, localhost) unless "
+                 "--insecure-dev is given\n",
+                 config.host.c_str());
+    return false;
+  }
+  return true;
 }
 
 //! The client keys: the file's, or the development key without --keys. False with the error printed.
@@ -273,10 +316,29 @@ void print_startup(engine& eng, const wire::server_config& config, bool developm
   }
 }
 
+void print_transport(const wire::server_config& config) {
+  const wire::tls_files& tls = config.tls;
+  if (!tls.cert.empty()) {
+    std::printf("transport: TLS 1.3 only, certificate %s%s%s\n", tls.cert.c_str(),
+                tls.ca.empty() ? "" : "; mutual TLS, client certificates issued by ", tls.ca.c_str());
+  } else if (is_loopback(config.host)) {
+    std::printf("transport: plain TCP (loopback only; --tls-cert/--tls-key for TLS)\n");
+  } else {
+    std::printf(
+        "************************************************************************\n"
+        "*  INSECURE: plain TCP on %s (--insecure-dev).\n"
+        "*  Requests, amounts and balances cross the network unencrypted.       *\n"
+        "*  Give --tls-cert FILE --tls-key FILE for TLS 1.3.                     *\n"
+        "************************************************************************\n",
+        config.host.c_str());
+  }
+}
+
 int run_serve(const serve_flags& flags) {
   serve_settings settings;
   bool mysql_given = false;
   if (!settings_of(flags, settings, mysql_given) || !load_keys(settings, flags.insecure_dev) ||
+      !check_transport(settings.server, flags.insecure_dev) ||
       !finish_engine_config(settings, mysql_given))
     return 2;
   // Block the stop signals before any thread starts, so that only sigwait sees them.
@@ -301,6 +363,7 @@ int run_serve(const serve_flags& flags) {
   }
   print_startup(eng, settings.server, settings.keys_file.empty());
   std::printf("deployment: %s (covered by every client signature)\n", settings.server.deployment_id.c_str());
+  print_transport(settings.server);
   std::printf("txengine listening on %s:%u\n", settings.server.host.c_str(), static_cast<unsigned>(srv.port()));
   std::fflush(stdout);
   int sig = 0;

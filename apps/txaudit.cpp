@@ -11,11 +11,13 @@
 //   - no order-side XA branch of the writer is left prepared (persistence/split_commit.hpp): after
 //     a crash those await the engine's next start, and until then the committed data lacks them.
 // Exit codes: 0 all hold, 1 a check failed, 2 bad usage, 3 MySQL could not be read.
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -25,6 +27,7 @@
 #include "apps/mysql_cli.hpp"
 #include "persistence/mysql_connection.hpp"
 #include "persistence/shard_layout.hpp"
+#include "persistence/shard_scan.hpp"
 #include "persistence/split_commit.hpp"
 
 using namespace txengine::persistence;
@@ -38,6 +41,8 @@ struct options {
   std::vector<std::string> ack_logs;
   double wait_final_s = 0;
   bool json = false;
+  //! Shards read at once (persistence/shard_scan.hpp); 0: one per core.
+  size_t connections = 0;
 };
 
 void add_options(CLI::App& app, options& o) {
@@ -56,6 +61,9 @@ void add_options(CLI::App& app, options& o) {
                 "0: check once",
                 0);
   app.add_flag("--json", o.json, "the result as one JSON object");
+  cli::add_number(app, "--connections", o.connections,
+                  "shards (or wallet ranges of a shard) read at once, each on its own connection; 0: one per core", 0,
+                  256);
   app.footer("exit: 0 every check holds, 1 a check failed, 2 usage, 3 MySQL could not be read");
 }
 
@@ -84,21 +92,27 @@ uint64_t count_open_side_rows(mysql_connection& conn, const shard_layout& layout
   return open;
 }
 
-//! Orders not final, read from the order rows themselves (no index: a full scan, once).
-uint64_t count_open_orders(mysql_connection& conn, const shard_layout& layout, findings* f) {
-  uint64_t open = 0;
-  for (uint32_t d = 0; d < layout.databases; ++d)
-    for (uint32_t t : layout.tables_in(d)) {
-      const std::string orders = layout.table_at("orders", d, t);
-      open += static_cast<uint64_t>(conn.query_int("SELECT COUNT(*) FROM " + orders + " WHERE is_final = 0"));
-      if (f) {
-        auto rs = conn.query("SELECT id, state, kind, attempts FROM " + orders + " WHERE is_final = 0 LIMIT 5");
-        while (rs->next())
-          f->add("order " + std::to_string(rs->getUInt64(1)) + " is not final (state " +
-                 std::to_string(rs->getInt(2)) + ", kind " + std::to_string(rs->getInt(3)) + ")");
-      }
-    }
-  return open;
+//! Orders not final, read from the order rows themselves (no index: a full scan of every shard,
+//! the shards in parallel); with `f`, the first few of each shard are described.
+uint64_t count_open_orders(const options& o, findings* f) {
+  std::vector<uint64_t> open(shard_tables(o.layout).size());
+  std::vector<std::vector<std::string>> described(open.size());
+  for_each_shard(o.endpoint, o.layout, o.connections, [&](bulk_connection& c, uint32_t d, uint32_t t, size_t i) {
+    const std::string orders = o.layout.table_at("orders", d, t);
+    open[i] = static_cast<uint64_t>(c.query_int("SELECT COUNT(*) FROM " + orders + " WHERE is_final = 0"));
+    if (f && open[i] > 0)
+      c.stream_rows("SELECT id, state, kind FROM " + orders + " WHERE is_final = 0 LIMIT 5", [&](const row_view& row) {
+        described[i].push_back("order " + std::to_string(row.u(0)) + " is not final (state " +
+                               std::to_string(row.i(1)) + ", kind " + std::to_string(row.i(2)) + ")");
+      });
+  });
+  uint64_t total = 0;
+  for (size_t i = 0; i < open.size(); ++i) {
+    total += open[i];
+    if (f)
+      for (auto& text : described[i]) f->add(std::move(text));
+  }
+  return total;
 }
 
 bool read_acks(const std::string& path, std::vector<ack>& out) {
@@ -120,9 +134,9 @@ struct result {
   double waited_s = 0;
 };
 
-//! 1. Every order final: a restarted engine drives what it resumed to a final state.
-void check_final(mysql_connection& conn, const options& o, result& r) {
-  findings& f = r.f;
+//! 1. Every order final: a restarted engine drives what it resumed to a final state. Waits
+//! (bounded) for the side tables to empty; the audit then counts the order rows themselves.
+void wait_final(mysql_connection& conn, const options& o, result& r) {
   double& waited_s = r.waited_s;
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + std::chrono::duration<double>(o.wait_final_s);
@@ -131,9 +145,6 @@ void check_final(mysql_connection& conn, const options& o, result& r) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling a condition, bounded by the deadline
   }
   waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  // The order rows decide (the ledger audit below checks the side table against them).
-  f.open_orders = count_open_orders(conn, o.layout, nullptr);
-  if (f.open_orders) count_open_orders(conn, o.layout, &f);
 }
 
 //! Prepared branches of this prefix: the batches they belong to are decided (committed) or
@@ -147,57 +158,114 @@ void check_prepared(const options& o, findings& f) {
           "ones and rolls back the others), then audit");
 }
 
-//! Request ids used once, movements applied once; fills `state_by_order`.
-void check_orders(mysql_connection& conn, const options& o, findings& f,
-                  std::unordered_map<uint64_t, std::pair<int, std::string>>& state_by_order) {
-  std::unordered_set<std::string> request_ids;
-  for (uint32_t d = 0; d < o.layout.databases; ++d)
-    for (uint32_t t : o.layout.tables_in(d)) {
-      auto rs = conn.query("SELECT id, tenant, request_id, state, is_final FROM " + o.layout.table_at("orders", d, t));
-      while (rs->next()) {
-        ++f.orders;
-        uint64_t id = rs->getUInt64(1);
-        std::string rid = std::to_string(rs->getUInt(2)) + "/" + std::string(rs->getString(3));
-        if (!request_ids.insert(rid).second) {
-          ++f.duplicate_request_ids;
-          f.add("request id " + rid + " belongs to more than one order (one is " + std::to_string(id) + ")");
-        }
-        state_by_order[id] = {rs->getInt(5) ? rs->getInt(4) : -1, std::string(rs->getString(3))};
-      }
-      // Per wallet and order at most one try, one confirm, one cancel, one one-step change; a
-      // phase-4 row (try and confirm stored together) counts as a try and as a confirm.
-      auto dup = conn.query(
-          "SELECT wallet_id, order_id, tries, confirms, cancels, directs FROM (SELECT wallet_id, order_id, "
-          "CAST(SUM(phase IN (0,4)) AS UNSIGNED) tries, CAST(SUM(phase IN (1,4)) AS UNSIGNED) confirms, "
-          "CAST(SUM(phase=2) AS UNSIGNED) cancels, CAST(SUM(phase=3) AS UNSIGNED) directs FROM " +
-          o.layout.table_at("fund_movements", d, t) +
-          " GROUP BY wallet_id, order_id) x WHERE tries > 1 OR confirms > 1 OR cancels > 1 OR directs > 1");
-      while (dup->next()) {
-        ++f.duplicate_movements;
-        f.add("wallet " + std::to_string(dup->getUInt64(1)) + " has movements of order " +
-              std::to_string(dup->getUInt64(2)) + " applied more than once (tries " +
-              std::to_string(dup->getUInt64(3)) + ", confirms " + std::to_string(dup->getUInt64(4)) + ", cancels " +
-              std::to_string(dup->getUInt64(5)) + ", one-step " + std::to_string(dup->getUInt64(6)) + ")");
-      }
+//! An open (tried) TCC record of a wallet: (wallet, order).
+using tcc_record = std::pair<uint64_t, uint64_t>;
+
+std::vector<tcc_record> open_tcc_records(const options& o) {
+  std::vector<std::vector<tcc_record>> parts(shard_tables(o.layout).size());
+  for_each_shard(o.endpoint, o.layout, o.connections, [&](bulk_connection& c, uint32_t d, uint32_t t, size_t i) {
+    c.stream_rows("SELECT wallet_id, order_id FROM " + o.layout.table_at("tcc_records", d, t) +
+                      " WHERE state = 0 AND try_result = 0",
+                  [&](const row_view& row) { parts[i].emplace_back(row.u(0), row.u(1)); });
+  });
+  std::vector<tcc_record> out;
+  for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+//! What one streamed pass over the order rows (every shard, in parallel) keeps.
+struct order_scan {
+  uint64_t orders = 0;
+  //! (hash of tenant and request id, order), when asked for: duplicates show as equal hashes.
+  std::vector<std::pair<uint64_t, uint64_t>> request_keys;
+  //! order -> (final state or -1 when not final, request id), for the orders asked for only.
+  std::unordered_map<uint64_t, std::pair<int, std::string>> state_by_order;
+  //! order -> "tenant/request id", for the orders asked for only.
+  std::unordered_map<uint64_t, std::string> request_by_order;
+};
+
+uint64_t request_hash(uint64_t tenant, std::string_view request_id) {
+  std::string key = std::to_string(tenant) + "/";
+  key += request_id;
+  return std::hash<std::string>{}(key);
+}
+
+//! Keeps of one order row what the checks need: 16 bytes per order (the request key) plus the
+//! orders in `wanted`. 20 million orders held as maps of strings took gigabytes.
+void keep(order_scan& p, const audited_order& order, const std::unordered_set<uint64_t>& wanted, bool request_keys) {
+  ++p.orders;
+  if (request_keys) p.request_keys.emplace_back(request_hash(order.tenant, order.request_id), order.id);
+  if (wanted.count(order.id) == 0) return;
+  p.state_by_order[order.id] = {order.final ? order.state : -1, std::string(order.request_id)};
+  p.request_by_order[order.id] = std::to_string(order.tenant) + "/" + std::string(order.request_id);
+}
+
+order_scan merge(std::vector<order_scan>& parts) {
+  order_scan all;
+  for (auto& p : parts) {
+    all.orders += p.orders;
+    all.request_keys.insert(all.request_keys.end(), p.request_keys.begin(), p.request_keys.end());
+    p.request_keys = {};
+    all.state_by_order.merge(p.state_by_order);
+    all.request_by_order.merge(p.request_by_order);
+  }
+  return all;
+}
+
+//! A pass of its own over every order row (shards in parallel), keeping the orders in `wanted`.
+order_scan scan_orders(const options& o, const std::unordered_set<uint64_t>& wanted) {
+  std::vector<order_scan> parts(shard_tables(o.layout).size());
+  for_each_shard(o.endpoint, o.layout, o.connections, [&](bulk_connection& c, uint32_t d, uint32_t t, size_t i) {
+    c.stream_rows("SELECT id, tenant, request_id, state, is_final FROM " + o.layout.table_at("orders", d, t),
+                  [&](const row_view& row) {
+                    keep(parts[i],
+                         audited_order{row.u(0), static_cast<uint32_t>(row.u(1)), row.text(2),
+                                       static_cast<int>(row.i(3)), row.i(4) != 0},
+                         wanted, false);
+                  });
+  });
+  return merge(parts);
+}
+
+//! Request ids used once: orders with equal hashes are read again and compared in full (a
+//! 64-bit hash collision is not a duplicate).
+void check_request_ids(const options& o, std::vector<std::pair<uint64_t, uint64_t>>& keys, findings& f) {
+  std::sort(keys.begin(), keys.end());
+  std::unordered_set<uint64_t> suspects;
+  for (size_t i = 1; i < keys.size(); ++i)
+    if (keys[i].first == keys[i - 1].first) {
+      suspects.insert(keys[i].second);
+      suspects.insert(keys[i - 1].second);
     }
+  keys = {};
+  if (suspects.empty()) return;
+  order_scan again = scan_orders(o, suspects);
+  std::unordered_map<std::string, uint64_t> first_of;
+  std::vector<uint64_t> ids(suspects.begin(), suspects.end());
+  std::sort(ids.begin(), ids.end());
+  for (uint64_t id : ids) {
+    auto found = again.request_by_order.find(id);
+    if (found == again.request_by_order.end()) continue;  // gone since the first pass
+    auto [it, fresh] = first_of.emplace(found->second, id);
+    if (!fresh) {
+      ++f.duplicate_request_ids;
+      f.add("request id " + found->second + " belongs to more than one order (" + std::to_string(it->second) +
+            " and " + std::to_string(id) + ")");
+    }
+  }
 }
 
 //! An open TCC record (tried) of a final order would hold its wallet's funds forever.
-void check_tcc(mysql_connection& conn, const options& o, findings& f,
+void check_tcc(const std::vector<tcc_record>& open, findings& f,
                const std::unordered_map<uint64_t, std::pair<int, std::string>>& state_by_order) {
-  for (uint32_t d = 0; d < o.layout.databases; ++d)
-    for (uint32_t t : o.layout.tables_in(d)) {
-      auto rs = conn.query("SELECT wallet_id, order_id FROM " + o.layout.table_at("tcc_records", d, t) +
-                           " WHERE state = 0 AND try_result = 0");
-      while (rs->next()) {
-        auto it = state_by_order.find(rs->getUInt64(2));
-        if (it == state_by_order.end() || it->second.first != -1) {
-          ++f.stale_tcc;
-          f.add("wallet " + std::to_string(rs->getUInt64(1)) + " holds an open TCC record of order " +
-                std::to_string(rs->getUInt64(2)) + (it == state_by_order.end() ? " (no such order)" : " (final)"));
-        }
-      }
+  for (const auto& [wallet, order] : open) {
+    auto it = state_by_order.find(order);
+    if (it == state_by_order.end() || it->second.first != -1) {
+      ++f.stale_tcc;
+      f.add("wallet " + std::to_string(wallet) + " holds an open TCC record of order " + std::to_string(order) +
+            (it == state_by_order.end() ? " (no such order)" : " (final)"));
     }
+  }
 }
 
 //! Every acknowledged order committed with the state the client heard.
@@ -220,15 +288,29 @@ void check_acks(const std::vector<ack>& acks, findings& f,
 
 void run_checks(const options& o, const std::vector<ack>& acks, result& r) {
   mysql_connection conn(o.endpoint);
-  check_final(conn, o, r);
+  wait_final(conn, o, r);
   check_prepared(o, r.f);
+  // The orders needed in full: acknowledged ones and those of open TCC records; every other
+  // order row only as its request key, taken from the audit's own pass over the order rows.
+  std::vector<tcc_record> open = open_tcc_records(o);
+  std::unordered_set<uint64_t> wanted;
+  for (const auto& a : acks) wanted.insert(a.order);
+  for (const auto& rec : open) wanted.insert(rec.second);
+  std::vector<order_scan> parts(shard_tables(o.layout).size());
   audit_options ao;
-  ao.orders_zero_sum = r.f.open_orders == 0;  // a mid-phase order legitimately does not sum to zero
-  r.ledger = audit(conn, o.layout, ao);
-  std::unordered_map<uint64_t, std::pair<int, std::string>> state_by_order;  // id -> (state, request id)
-  check_orders(conn, o, r.f, state_by_order);
-  check_tcc(conn, o, r.f, state_by_order);
-  check_acks(acks, r.f, state_by_order);
+  ao.connections = o.connections;
+  ao.on_order = [&](size_t table, const audited_order& order) { keep(parts[table], order, wanted, true); };
+  r.ledger = audit(o.endpoint, o.layout, ao);
+  r.f.duplicate_movements = r.ledger.duplicate_movements;  // the ledger audit checks them (and lists them)
+  // The order rows decide (the ledger audit checks the side table against them); the few not
+  // final are described with a second scan, only when there are any.
+  r.f.open_orders = r.ledger.orders_not_final;
+  if (r.f.open_orders > 0) count_open_orders(o, &r.f);
+  order_scan orders = merge(parts);
+  r.f.orders = orders.orders;
+  check_request_ids(o, orders.request_keys, r.f);
+  check_tcc(open, r.f, orders.state_by_order);
+  check_acks(acks, r.f, orders.state_by_order);
 }
 
 //! Prints the result; true when every check holds.

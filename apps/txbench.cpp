@@ -1,7 +1,8 @@
 // txbench: load generator for a txengine server. N connections, closed loop with a window of
 // pipelined requests per connection, a chosen mix; a progress line a second, a final table
 // (throughput, p50/p95/p99/max), optional CSV of latencies and a log of every acknowledged
-// request (so a later check can verify that nothing acknowledged was lost).
+// request (so a later check can verify that nothing acknowledged was lost). With --tls-ca every
+// connection is TLS 1.3 (a protocol/tls session per connection in the same epoll loop).
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@
 #include <cstring>
 #include <deque>
 #include <future>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <random>
@@ -246,6 +248,8 @@ bool read_commands(const std::string& path, std::vector<command>& out, std::stri
 struct connection {
   int fd = -1;
   frame_splitter splitter{64 << 20};
+  std::unique_ptr<tls_session> tls;  //!< with --tls-ca
+  std::string plain;                 //!< with TLS: frames not yet encrypted into `out`
   std::string out;
   size_t out_pos = 0;
   uint64_t next_correlation = random_correlation_start();
@@ -323,12 +327,21 @@ class load_run {
     if (!o_.unanswered_log.empty() && !(unanswered_log_ = std::fopen(o_.unanswered_log.c_str(), "w")))
       return fail(error, "cannot write " + o_.unanswered_log);
     if (!o_.replay.empty() && !read_commands(o_.replay, replay_, error)) return false;
+    std::shared_ptr<tls_context> tls;
+    if (o_.server.tls_enabled() && !(tls = tls_context::client(o_.server.tls, error))) return false;
     exit_code = 3;
     ep_ = epoll_create1(0);
     conns_.resize(o_.connections);
     for (uint32_t i = 0; i < o_.connections; ++i) {
       conns_[i].fd = connect_socket(o_.server, error);
       if (conns_[i].fd < 0) return fail(error, "cannot connect: " + error);
+      if (tls) {
+        conns_[i].tls = std::make_unique<tls_session>(tls, o_.server.tls_peer_name());
+        std::string early;
+        if (!tls_handshake(conns_[i].fd, *conns_[i].tls, o_.server.timeout, early, error))
+          return fail(error, "cannot connect: " + error);
+        conns_[i].splitter.feed(early.data(), early.size());
+      }
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.u32 = i;
@@ -399,7 +412,7 @@ class load_run {
     build_request(cmd, s_.currency, request_);
     uint64_t corr = c.next_correlation++;
     append_envelope_frame(
-        c.out, make_request(corr, request_, o_.server.key_id, o_.server.secret, now_ms(), o_.server.deployment_id));
+        c.tls ? c.plain : c.out, make_request(corr, request_, o_.server.key_id, o_.server.secret, now_ms(), o_.server.deployment_id));
     c.outstanding.emplace(corr, x);
   }
 
@@ -466,6 +479,11 @@ class load_run {
   }
 
   bool flush(connection& c, uint32_t index) {
+    if (c.tls && !c.plain.empty()) {
+      if (!c.tls->write(c.plain.data(), c.plain.size())) return false;
+      c.plain.clear();
+      c.tls->drain(c.out);
+    }
     while (c.out_pos < c.out.size()) {
       ssize_t n = ::send(c.fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
       if (n < 0) {
@@ -505,7 +523,17 @@ class load_run {
     for (;;) {
       ssize_t got = ::recv(c.fd, buf_.data(), buf_.size(), 0);
       if (got > 0) {
-        c.splitter.feed(buf_.data(), static_cast<size_t>(got));
+        if (!c.tls) {
+          c.splitter.feed(buf_.data(), static_cast<size_t>(got));
+        } else {
+          plain_in_.clear();
+          bool ok = c.tls->feed(buf_.data(), static_cast<size_t>(got), plain_in_);
+          c.splitter.feed(plain_in_.data(), plain_in_.size());
+          if (!ok) {
+            if (tls_errors_++ == 0) std::fprintf(stderr, "\ntxbench: %s\n", c.tls->error().c_str());
+            return false;
+          }
+        }
         if (static_cast<size_t>(got) < buf_.size()) return true;
         continue;
       }
@@ -601,6 +629,8 @@ class load_run {
   Request request_;
   Envelope envelope_;
   std::vector<char> buf_ = std::vector<char>(256 * 1024);
+  std::string plain_in_;  //!< with TLS: what one read decrypted
+  uint64_t tls_errors_ = 0;
   bool sending_ = true;
   clock_type::time_point end_, next_progress_;
   uint64_t last_answered_ = 0;

@@ -469,7 +469,7 @@ result run_baseline(const std::string& name, const options& opt) {
   // and against its journal and its last movement.
   if (opt.inject_violation)
     admin.execute("UPDATE " + opt.layout.table_for("wallets", 2) + " SET available = available + 1 WHERE id = 2");
-  audit_report a = audit(admin, opt.layout);
+  audit_report a = audit(opt.endpoint, opt.layout);
   std::string extra;
   if (a.orders != opt.orders) extra += "; " + std::to_string(a.orders) + " order rows, expected " + std::to_string(opt.orders);
   uint64_t expected_movements = opt.wallets + 1 + 2 * r.succeeded;
@@ -612,7 +612,7 @@ result run_engine(const std::string& name, const options& opt, const std::string
   // and so the sum, comes from the journal); with a current row, as in the baseline.
   if (opt.inject_violation)
     admin.execute("UPDATE " + opt.layout.table_for("wallets", 2) + " SET available = available + 1 WHERE id = 2");
-  audit_report a = audit(admin, opt.layout);
+  audit_report a = audit(opt.endpoint, opt.layout);
   std::string extra;
   if (a.orders != opt.orders) extra += "; " + std::to_string(a.orders) + " order rows, expected " + std::to_string(opt.orders);
   if (int64_t open = count_rows(admin, opt.layout, "orders", "is_final=0"); open != 0)

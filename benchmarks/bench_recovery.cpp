@@ -271,9 +271,9 @@ struct restart_result {
   bool ok() const { return loaded_ok() && final_ok() && audit_ok && report.orders >= static_cast<uint64_t>(non_final_rows); }
 };
 
-void audit_after(const options& opt, db::mysql_connection& conn, restart_result& r) {
+void audit_after(const options& opt, const db::mysql_endpoint& endpoint, db::mysql_connection& conn, restart_result& r) {
   auto layout = layout_of(opt);
-  db::audit_report a = db::audit(conn, layout);
+  db::audit_report a = db::audit(endpoint, layout);
   std::string extra;
   if (int64_t open = count_rows(conn, layout, "orders", "is_final=0"); open != 0)
     extra += "; " + std::to_string(open) + " orders not final";
@@ -335,7 +335,7 @@ restart_result restart(const options& opt) {
   }
   eng.sync_storage(std::chrono::seconds(600));
   std::tie(r.rss_end_mib, r.rss_peak_mib) = rss_and_peak_mib();
-  audit_after(opt, conn, r);
+  audit_after(opt, endpoint, conn, r);
   return r;
 }
 

@@ -386,12 +386,10 @@ criterion audit_committed(const options& opt) {
   criterion c;
   persistence::mysql_endpoint endpoint;
   persistence::parse_mysql_uri(opt.mysql, endpoint);
-  persistence::mysql_thread_scope scope;
-  persistence::mysql_connection conn(endpoint);
   persistence::shard_layout layout;
   layout.prefix = opt.prefix;
-  auto report = persistence::audit(conn, layout);
-  int64_t open = conn.query_int("SELECT COUNT(*) FROM " + layout.table_at("orders", 0, 0) + " WHERE is_final=0");
+  auto report = persistence::audit(endpoint, layout);
+  uint64_t open = report.orders_not_final;
   c.held = report.ok && open == 0;
   c.detail = "MySQL: " + report.summary() + (open ? "; " + std::to_string(open) + " orders not final" : "");
   return c;

@@ -30,6 +30,12 @@ struct balances {
   friend bool operator!=(const balances& a, const balances& b) { return !(a == b); }
 };
 
+//! A wallet and its balances after an order's accepted step (what an order's reply shows).
+struct wallet_balance {
+  wallet_id wallet = no_wallet;
+  balances after;
+};
+
 enum class order_kind : uint8_t { top_up = 0, pay = 1, withdraw = 2, transfer = 3, refund = 4, commission = 5 };
 
 //! Order states; the allowed moves between them are the table in order_state.cpp.

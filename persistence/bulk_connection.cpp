@@ -1,5 +1,7 @@
 #include "persistence/bulk_connection.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
@@ -176,6 +178,54 @@ std::vector<std::vector<std::string>> bulk_connection::query_rows(const std::str
   }
   mysql_free_result(result);
   return rows;
+}
+
+namespace {
+
+template <class T>
+T parse_column(const char* value, unsigned long length) {
+  T out = 0;
+  if (value == nullptr) return out;
+  auto [end, ec] = std::from_chars(value, value + length, out);
+  if (ec != std::errc() || end != value + length)
+    throw sql::SQLException("not an integer column value: " + std::string(value, std::min<unsigned long>(length, 40)),
+                            "22018", 1366);
+  return out;
+}
+
+}  // namespace
+
+int64_t row_view::i(unsigned int c) const { return parse_column<int64_t>(values_[c], lengths_[c]); }
+uint64_t row_view::u(unsigned int c) const { return parse_column<uint64_t>(values_[c], lengths_[c]); }
+
+uint64_t bulk_connection::stream_rows(const std::string& sql, const std::function<void(const row_view&)>& on_row) {
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) fail_connection("query");
+  MYSQL_RES* result = mysql_use_result(mysql_);
+  if (result == nullptr) {
+    if (mysql_errno(mysql_) != 0) fail_connection("query result");
+    return 0;
+  }
+  // The result must be read to its end (or freed) before the connection can be used again,
+  // also when on_row throws.
+  struct release {
+    MYSQL_RES* r;
+    ~release() { mysql_free_result(r); }
+  } guard{result};
+  unsigned int columns = mysql_num_fields(result);
+  uint64_t rows = 0;
+  while (MYSQL_ROW row = mysql_fetch_row(result)) {
+    on_row(row_view(row, mysql_fetch_lengths(result), columns));
+    ++rows;
+  }
+  if (mysql_errno(mysql_) != 0) fail_connection("query result");  // the stream broke off
+  return rows;
+}
+
+uint64_t bulk_connection::execute_affected(const std::string& sql) {
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) fail_connection("statement");
+  if (MYSQL_RES* result = mysql_store_result(mysql_)) mysql_free_result(result);
+  my_ulonglong n = mysql_affected_rows(mysql_);
+  return n == static_cast<my_ulonglong>(-1) ? 0 : static_cast<uint64_t>(n);
 }
 
 int64_t bulk_connection::query_int(const std::string& sql, int64_t fallback) {

@@ -9,8 +9,10 @@
 // Errors throw sql::SQLException (the same type as mysql_connection), so callers classify
 // them with is_transient() / is_connection_error().
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -88,6 +90,26 @@ class table_statements {
   std::unordered_map<uint64_t, size_t> by_shard_;             //!< (database, table index) -> by_table_
 };
 
+//! One row of a streamed result (bulk_connection::stream_rows), valid during the callback.
+//! Columns count from 0. A value that is not the integer asked for throws sql::SQLException.
+class row_view {
+ public:
+  row_view(char** values, const unsigned long* lengths, unsigned int columns)
+      : values_(values), lengths_(lengths), columns_(columns) {}
+  unsigned int columns() const { return columns_; }
+  bool is_null(unsigned int c) const { return values_[c] == nullptr; }
+  std::string_view text(unsigned int c) const {
+    return values_[c] == nullptr ? std::string_view() : std::string_view(values_[c], lengths_[c]);
+  }
+  int64_t i(unsigned int c) const;   //!< NULL reads as 0
+  uint64_t u(unsigned int c) const;  //!< NULL reads as 0
+
+ private:
+  char** values_;
+  const unsigned long* lengths_;
+  unsigned int columns_;
+};
+
 //! One connection with explicit transactions, text statements and array-bound statements.
 class bulk_connection {
  public:
@@ -109,6 +131,13 @@ class bulk_connection {
   std::vector<std::vector<std::string>> query_rows(const std::string& sql, size_t rows_max);
   //! First column of the first row as an integer (`fallback` when there is none or it is NULL).
   int64_t query_int(const std::string& sql, int64_t fallback = 0);
+  //! Runs a statement that changes rows; returns how many it changed.
+  uint64_t execute_affected(const std::string& sql);
+  //! Runs `sql` and hands each row to `on_row` as it arrives from the server (the result is
+  //! never held in memory, so a scan of tens of millions of rows costs no memory). `on_row`
+  //! must not use this connection and should be quick: the server waits while it runs. Returns
+  //! the number of rows.
+  uint64_t stream_rows(const std::string& sql, const std::function<void(const row_view&)>& on_row);
   //! Runs `sql` (with one `?` per column of `rows`) once per row, as array executions.
   //! Returns the affected-row count the server reports.
   uint64_t execute_bulk(const std::string& sql, const bulk_rows& rows);

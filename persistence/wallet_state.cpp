@@ -4,6 +4,11 @@ namespace txengine::persistence {
 
 std::string effective_wallets_sql(const std::string& wallets_table, const std::string& movements_table,
                                   const std::string& id_list) {
+  return effective_wallets_where_sql(wallets_table, movements_table, id_list.empty() ? "" : "c.id IN (" + id_list + ")");
+}
+
+std::string effective_wallets_where_sql(const std::string& wallets_table, const std::string& movements_table,
+                                        const std::string& condition) {
   // The newest movement's seq comes from a reverse scan of the primary key (wallet_id, seq) with
   // LIMIT 1: one index dive per wallet however long its journal (MAX(seq) in a correlated
   // subquery reads every movement of the wallet: 0.24 s for a 300,000-movement merchant). The
@@ -18,7 +23,7 @@ std::string effective_wallets_sql(const std::string& wallets_table, const std::s
       "c.version, c.updated_ms, (SELECT x.seq FROM " +
       movements_table + " x WHERE x.wallet_id = c.id ORDER BY x.seq DESC LIMIT 1) newest FROM " + wallets_table +
       " c";
-  if (!id_list.empty()) sql += " WHERE c.id IN (" + id_list + ")";
+  if (!condition.empty()) sql += " WHERE " + condition;
   sql += ") w LEFT JOIN " + movements_table + " m ON m.wallet_id = w.id AND m.seq = w.newest AND w.newest > w.version";
   return sql;
 }

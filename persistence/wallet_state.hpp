@@ -31,6 +31,10 @@ constexpr uint32_t id = 1, tenant = 2, currency = 3, kind = 4, status = 5, overd
 //! SQL as is, so it must come from integers, never from user text.
 std::string effective_wallets_sql(const std::string& wallets_table, const std::string& movements_table,
                                   const std::string& id_list = {});
+//! The same restricted by `condition` on the wallet row `c` (e.g. "c.id BETWEEN 1 AND 9"), put in
+//! the SQL as is: built from integers only. Empty: every wallet.
+std::string effective_wallets_where_sql(const std::string& wallets_table, const std::string& movements_table,
+                                        const std::string& condition);
 //! The same for the tables of shard (d, t).
 std::string effective_wallets_sql(const shard_layout& layout, uint32_t d, uint32_t t, const std::string& id_list = {});
 

@@ -118,10 +118,7 @@ typename Inspector::result_type inspect(Inspector& f, submit_item& x) {
   return f(caf::meta::type_name("submit_item"), x.client_tag, x.command);
 }
 
-struct wallet_balance {
-  wallet_id wallet = no_wallet;
-  balances after;
-};
+// wallet_balance (a wallet and its balances after an order's step) is in core/types.hpp.
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wallet_balance& x) {

@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +31,71 @@ uint64_t random_correlation_start() {
   std::random_device device;
   uint64_t start = ((uint64_t{device()} << 32) ^ device()) & 0x3FFF'FFFF'FFFF'FFFFull;
   return start == 0 ? 1 : start;
+}
+
+namespace {
+
+//! Waits until `fd` is ready for `events`; false on timeout or error.
+bool wait_ready(int fd, short events, std::chrono::milliseconds timeout) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0;
+  }
+}
+
+//! Sends every byte (waiting while a non-blocking socket is full); false on error.
+bool send_bytes(int fd, const char* data, size_t size, std::chrono::milliseconds timeout) {
+  while (size > 0) {
+    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_ready(fd, POLLOUT, timeout)) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool tls_handshake(int fd, tls_session& session, std::chrono::milliseconds timeout, std::string& plaintext,
+                   std::string& error) {
+  if (!session.start()) {
+    error = session.error();
+    return false;
+  }
+  std::string bytes;
+  char buf[16 * 1024];
+  for (;;) {
+    bytes.clear();
+    session.drain(bytes);
+    if (!send_bytes(fd, bytes.data(), bytes.size(), timeout)) {
+      error = std::string("TLS handshake: cannot send: ") + std::strerror(errno);
+      return false;
+    }
+    if (session.handshake_done()) return true;
+    if (!wait_ready(fd, POLLIN, timeout)) {
+      error = "TLS handshake: no answer within " + std::to_string(timeout.count()) + " ms";
+      return false;
+    }
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) {
+      error = "TLS handshake: the server closed the connection (is it serving TLS?)";
+      return false;
+    }
+    if (!session.feed(buf, static_cast<size_t>(n), plaintext)) {
+      error = session.error();
+      bytes.clear();
+      session.drain(bytes);  // the alert, so the server knows why
+      send_bytes(fd, bytes.data(), bytes.size(), timeout);
+      return false;
+    }
+  }
 }
 
 client::client(client_options options) : options_(std::move(options)) {
@@ -65,6 +131,22 @@ bool client::connect(std::string& error) {
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (options_.tls_enabled()) {
+    auto context = tls_context::client(options_.tls, error);
+    if (!context) {
+      ::close(fd);
+      return false;
+    }
+    tls_ = std::make_unique<tls_session>(std::move(context), options_.tls_peer_name());
+    tls_early_.clear();
+    tls_error_.clear();
+    if (!tls_handshake(fd, *tls_, options_.timeout, tls_early_, error)) {
+      error = "cannot connect to " + options_.host + ":" + port + ": " + error;
+      tls_.reset();
+      ::close(fd);
+      return false;
+    }
+  }
   fd_ = fd;
   connected_ = true;
   reader_ = std::thread([this] { reader(); });
@@ -72,6 +154,17 @@ bool client::connect(std::string& error) {
 }
 
 void client::close() {
+  if (fd_ >= 0 && tls_ && connected_) {
+    // close_notify: the server sees a clean end rather than a truncated stream.
+    std::lock_guard<std::mutex> guard(write_mutex_);
+    std::string bytes;
+    {
+      std::lock_guard<std::mutex> tls_guard(tls_mutex_);
+      tls_->shutdown();
+      tls_->drain(bytes);
+    }
+    send_bytes(fd_, bytes.data(), bytes.size(), options_.timeout);
+  }
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
   if (reader_.joinable()) reader_.join();
   if (fd_ >= 0) ::close(fd_);
@@ -81,17 +174,16 @@ void client::close() {
 
 bool client::write_all(const char* data, size_t size) {
   std::lock_guard<std::mutex> guard(write_mutex_);
-  while (size > 0) {
-    ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
+  if (!tls_) return send_bytes(fd_, data, size, options_.timeout);
+  std::string bytes;
+  {
+    std::lock_guard<std::mutex> tls_guard(tls_mutex_);
+    if (!tls_->write(data, size)) return false;
+    tls_->drain(bytes);
   }
-  return true;
+  return send_bytes(fd_, bytes.data(), bytes.size(), options_.timeout);
 }
+
 
 std::string client::frame(uint64_t correlation_id, const Request& request, int64_t timestamp_ms) const {
   std::string out;
@@ -128,7 +220,7 @@ std::optional<Reply> client::call(const Request& request, std::string& error) {
   if (!call_async(request, [promise](const Reply* reply) {
         promise->set_value(reply ? std::optional<Reply>(*reply) : std::nullopt);
       })) {
-    error = "not connected";
+    error = with_tls_error("not connected");
     return std::nullopt;
   }
   if (future.wait_for(options_.timeout) != std::future_status::ready) {
@@ -136,8 +228,14 @@ std::optional<Reply> client::call(const Request& request, std::string& error) {
     return std::nullopt;
   }
   auto reply = future.get();
-  if (!reply) error = "connection lost before the reply (outcome unknown)";
+  if (!reply) error = with_tls_error("connection lost before the reply (outcome unknown)");
   return reply;
+}
+
+std::string client::with_tls_error(std::string what) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  if (!tls_error_.empty()) what += ": " + tls_error_;  // e.g. the server's alert "certificate required"
+  return what;
 }
 
 bool client::send_raw(const std::string& bytes) { return connected_ && write_all(bytes.data(), bytes.size()); }
@@ -164,14 +262,50 @@ void client::fail_all() {
     if (cb) cb(nullptr);
 }
 
+bool client::decrypt(const char* data, size_t size, std::string& plaintext) {
+  plaintext.clear();
+  bool ok = false;
+  bool reply_due = false;
+  {
+    std::lock_guard<std::mutex> guard(tls_mutex_);
+    ok = tls_->feed(data, size, plaintext);
+    reply_due = ok && tls_->pending_output();
+    if (!ok) {
+      std::lock_guard<std::mutex> errors(mutex_);
+      tls_error_ = tls_->error();
+    }
+  }
+  // Something TLS must answer (a key update): sent now unless a caller is writing, whose
+  // next record takes it along. Never waits for the write lock: a blocked writer may need
+  // this thread to keep reading.
+  if (reply_due && write_mutex_.try_lock()) {
+    std::string bytes;
+    {
+      std::lock_guard<std::mutex> guard(tls_mutex_);
+      tls_->drain(bytes);
+    }
+    send_bytes(fd_, bytes.data(), bytes.size(), options_.timeout);
+    write_mutex_.unlock();
+  }
+  return ok;
+}
+
 void client::reader() {
   frame_splitter splitter(64 << 20);
   std::string buf(64 * 1024, '\0');
+  std::string plaintext;
+  splitter.feed(tls_early_.data(), tls_early_.size());
   for (;;) {
     ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    splitter.feed(buf.data(), static_cast<size_t>(n));
+    if (!tls_) {
+      splitter.feed(buf.data(), static_cast<size_t>(n));
+    } else if (!decrypt(buf.data(), static_cast<size_t>(n), plaintext)) {
+      break;
+    } else {
+      splitter.feed(plaintext.data(), plaintext.size());
+    }
     std::string_view payload;
     frame_splitter::status st;
     while ((st = splitter.next(payload)) == frame_splitter::status::frame) {

@@ -135,7 +135,9 @@ struct server::impl {
     //! come back whatever the client reads), counted with the bytes queued for writing.
     size_t reserved = 0;
     std::string address;  //!< the peer's address, for the per-address connection bound
-    std::string out;  //!< reply frames gathered during one event
+    std::string out;  //!< reply frames gathered during one event (plaintext)
+    //! With TLS: bytes from the socket go through it to the splitter, `out` through it to the socket.
+    std::unique_ptr<tls_session> tls;
     connection(caf::io::connection_handle h, uint64_t s, size_t max_frame, std::string addr, int64_t now)
         : hdl(h), serial(s), splitter(max_frame), opened_ms(now), last_frame_ms(now), address(std::move(addr)) {}
   };
@@ -147,6 +149,8 @@ struct server::impl {
   engine& eng;
   const server_config& config;
   std::shared_ptr<server_counters> counters;
+  std::shared_ptr<tls_context> tls;  //!< null: plain TCP
+  std::string tls_scratch;           //!< decrypted input, encrypted output of one event
   query_pool pool;
   caf::io::broker* self = nullptr;
   caf::actor self_handle;
@@ -168,10 +172,11 @@ struct server::impl {
     return (uint64_t{device()} << 32) ^ device();
   }
 
-  impl(engine& e, const server_config& c, std::shared_ptr<server_counters> k)
+  impl(engine& e, const server_config& c, std::shared_ptr<server_counters> k, std::shared_ptr<tls_context> t)
       : eng(e),
         config(c),
         counters(std::move(k)),
+        tls(std::move(t)),
         pool(c.query_threads, c.query_queue_max),
         batches(e.hosts().size()),
         replays(c.replay_cache_max, 2 * c.timestamp_window_ms, random_salt()) {}
@@ -239,15 +244,51 @@ struct server::impl {
     for (int64_t id : touched) {
       auto it = connections.find(id);
       if (it == connections.end()) continue;
-      auto& c = it->second;
-      if (!c.out.empty()) {
-        self->write(c.hdl, c.out.size(), c.out.data());
-        self->flush(c.hdl);
-        c.write_remaining += c.out.size();
-        c.out.clear();
-      }
+      write_out(it->second);
     }
     touched.clear();
+  }
+
+  //! Hands `c.out` to the socket (through TLS if on), with what TLS has to send besides
+  //! (handshake messages, an alert).
+  void write_out(connection& c) {
+    std::string* bytes = &c.out;
+    if (c.tls) {
+      // A failed session cannot encrypt: its replies are dropped, its alert still goes.
+      if (!c.out.empty()) c.tls->write(c.out.data(), c.out.size());
+      c.out.clear();
+      tls_scratch.clear();
+      c.tls->drain(tls_scratch);
+      bytes = &tls_scratch;
+    }
+    if (bytes->empty()) return;
+    self->write(c.hdl, bytes->size(), bytes->data());
+    self->flush(c.hdl);
+    c.write_remaining += bytes->size();
+    bytes->clear();
+  }
+
+  //! Bytes from the socket into the frame splitter (decrypted first with TLS). False if the
+  //! connection was closed (a failed handshake or a bad record; `c` is gone).
+  bool receive(connection& c, const char* data, size_t size) {
+    if (!c.tls) {
+      c.splitter.feed(data, size);
+      return true;
+    }
+    bool before = c.tls->handshake_done();
+    tls_scratch.clear();
+    bool ok = c.tls->feed(data, size, tls_scratch);
+    if (!before && c.tls->handshake_done()) counters->tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+    c.splitter.feed(tls_scratch.data(), tls_scratch.size());
+    if (!ok) {
+      (c.tls->handshake_done() ? counters->tls_record_errors : counters->tls_handshake_failures)
+          .fetch_add(1, std::memory_order_relaxed);
+      c.out.clear();
+      close(c);  // sends the alert
+      return false;
+    }
+    if (c.tls->pending_output()) write_out(c);  // handshake messages: `out` is empty here
+    return true;
   }
 
   bool may_read(const connection& c) const {
@@ -266,11 +307,10 @@ struct server::impl {
   void close(connection& c) {
     if (c.closing) return;
     c.closing = true;
-    // Write what is queued, then close (graceful: queued bytes are still sent).
-    if (!c.out.empty()) {
-      self->write(c.hdl, c.out.size(), c.out.data());
-      c.out.clear();
-    }
+    // Write what is queued, then close (graceful: queued bytes are still sent); with TLS a
+    // close_notify after them.
+    if (c.tls) c.tls->shutdown();
+    write_out(c);
     self->flush(c.hdl);
     self->close(c.hdl);
     // Forget it now: the broker gets no connection_closed_msg for a close of its own, and the
@@ -494,6 +534,11 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
                                 std::forward_as_tuple(msg.handle, serial, st->config.frame_size_max, address,
                                                       st->now()));
         st->serials[serial] = msg.handle.id();
+        if (st->tls) {
+          auto& c = st->connections.at(msg.handle.id());
+          c.tls = std::make_unique<tls_session>(st->tls);
+          c.tls->start();  // a server waits for the client's hello
+        }
         self->configure_read(msg.handle, caf::io::receive_policy::at_most(64 * 1024));
         self->ack_writes(msg.handle, true);
       },
@@ -502,7 +547,10 @@ caf::behavior server_broker(caf::io::broker* self, caf::io::doorman_ptr door, st
         if (it == st->connections.end()) return;
         conn& c = it->second;
         if (c.closing) return;
-        c.splitter.feed(msg.buf.data(), msg.buf.size());
+        if (!st->receive(c, msg.buf.data(), msg.buf.size())) {
+          st->flush_touched();
+          return;
+        }
         c.last_frame_ms = st->now();
         bool alive = st->drain(c, c.last_frame_ms);
         st->send_batches();
@@ -585,6 +633,11 @@ bool server::start(std::string& error) {
   google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char*, int, const std::string&) {
     if (level >= google::protobuf::LOGLEVEL_FATAL) std::abort();
   });
+  std::shared_ptr<tls_context> tls;
+  if (!config_.tls.cert.empty() || !config_.tls.key.empty() || !config_.tls.ca.empty()) {
+    tls = tls_context::server(config_.tls, error);
+    if (!tls) return false;
+  }
   caf_config_ = std::make_unique<caf_server_config>();
   system_ = std::make_unique<caf::actor_system>(*caf_config_);
   auto& mm = system_->middleman();
@@ -597,7 +650,7 @@ bool server::start(std::string& error) {
     return false;
   }
   port_ = (*door)->port();
-  impl_ = std::make_shared<impl>(engine_, config_, counters_);
+  impl_ = std::make_shared<impl>(engine_, config_, counters_, std::move(tls));
   broker_ = mm.spawn_broker(server_broker, std::move(*door), impl_);
   return true;
 }

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "node/engine.hpp"
+#include "protocol/tls.hpp"
 #include "protocol/wire.hpp"
 
 namespace txengine::wire {
@@ -67,6 +68,11 @@ struct server_config {
   //! This deployment's name, covered by every signature (wire.hpp dev_deployment_id).
   std::string deployment_id = std::string(dev_deployment_id);
   key_table keys;
+  //! TLS 1.3 on every connection when `tls.cert` is set (its key in `tls.key`, owner-only);
+  //! `tls.ca` set: mutual TLS, a client must present a certificate issued by one of those CAs.
+  //! The bounds above count an encrypted connection like a plain one: one that never finishes
+  //! its handshake is closed at `auth_deadline_ms`.
+  tls_files tls;
 };
 
 //! Counters, readable from any thread.
@@ -89,6 +95,9 @@ struct server_counters {
   std::atomic<uint64_t> replay_full{0};  //!< frames refused because the replay cache was full
   std::atomic<uint64_t> oversized_frames{0};
   std::atomic<uint64_t> paused_reads{0};
+  std::atomic<uint64_t> tls_handshakes{0};          //!< TLS handshakes completed
+  std::atomic<uint64_t> tls_handshake_failures{0};  //!< connections closed by a failed TLS handshake
+  std::atomic<uint64_t> tls_record_errors{0};       //!< closed by a bad TLS record after the handshake
 };
 
 class server {
@@ -98,7 +107,8 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  //! Binds and starts accepting; false with `error` if the address cannot be bound.
+  //! Binds and starts accepting; false with `error` if the address cannot be bound or the TLS
+  //! files cannot be used (tls.hpp names the file and the reason).
   bool start(std::string& error);
   //! The bound port (after start).
   uint16_t port() const { return port_; }

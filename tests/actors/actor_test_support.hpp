@@ -1,14 +1,16 @@
 #pragma once
 // Helpers shared by the actor-level tests: engine configurations with short horizons,
-// command builders, and checks of balances and of the conservation audit. Every wait is
-// bounded (engine.execute has a timeout, wait_until_quiet a deadline, poll_until a deadline).
+// command builders, and checks of balances and of the conservation audit. Every engine runs on
+// virtual time (a manual clock): no outcome depends on wall-clock timing, and every wait is
+// bounded in virtual time (and, against a hung engine, in wall time).
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <ostream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -68,13 +70,13 @@ inline engine_config fast_config() {
   return config;
 }
 
-//! An engine plus the bookkeeping most tests need. With a manual clock (virtual_harness) the
-//! engine runs on virtual time: it moves only when the test waits for something (an order's
-//! reply, quiet), and then from one due wake-up to the next, each time once the engine has
-//! settled at the current instant. Every wait is bounded in virtual time and in wall time.
+//! An engine plus the bookkeeping most tests need, on a manual clock (use virtual_harness, which
+//! owns it): the engine runs on virtual time, which moves only when the test waits for something
+//! (an order's reply, quiet), and then from one due wake-up to the next, each time once the
+//! engine has settled at the current instant. No outcome depends on how fast the machine is;
+//! every wait is bounded in virtual time and, as a guard against a hung engine, in wall time.
 class harness {
  public:
-  explicit harness(engine_config config = fast_config()) : eng(std::move(config)) {}
   harness(engine_config config, manual_clock* clock) : clock_(clock), eng(with_clock(std::move(config), clock)) {}
 
  private:
@@ -87,10 +89,9 @@ class harness {
  public:
   engine eng;
 
-  bool is_virtual() const { return clock_ != nullptr; }
   manual_clock& clock() { return *clock_; }
   //! Now, on the engine's clock.
-  int64_t now_ms() const { return clock_ != nullptr ? clock_->now_ms() : wall_clock_ms(); }
+  int64_t now_ms() const { return clock_->now_ms(); }
 
   //! Virtual time: waits until the engine handled everything sent so far at this instant.
   //! Every order host, wallet shard and channel answers a query only after the messages before
@@ -148,9 +149,9 @@ class harness {
     settle();
   }
 
-  //! Waits (virtual time: lets time pass) until `condition` holds, at most `timeout` (virtual or wall).
+  //! Lets virtual time pass until `condition` holds, at most `timeout` of virtual time (and
+  //! `wall_patience` of wall time, against a hung engine).
   bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-    if (clock_ == nullptr) return poll_wall(condition, timeout);
     int64_t until = clock_->now_ms() + timeout.count();
     auto wall_deadline = std::chrono::steady_clock::now() + wall_patience;
     for (;;) {
@@ -163,7 +164,6 @@ class harness {
 
   //! Waits until no order is in flight.
   bool wait_quiet() {
-    if (clock_ == nullptr) return eng.wait_until_quiet(patience);
     return wait_for([&] { return eng.stats().orders.in_flight == 0; }, patience);
   }
 
@@ -220,14 +220,13 @@ class harness {
   //! How long a test waits for an order or for quiet before it gives up.
   std::chrono::milliseconds patience = 20s;
 
-  //! Virtual time: how long a wait may take in wall time before the test gives up.
+  //! How long a wait may take in wall time before the test gives up (a hung engine).
   std::chrono::milliseconds wall_patience = 60s;
 
   order_reply run(const order_command& c) { return run(c, patience); }
-  //! Submits and waits for the final state or a refusal, at most `timeout` (virtual time: of
-  //! virtual time); `unavailable` without an order id when none came by then.
+  //! Submits and waits for the final state or a refusal, at most `timeout` of virtual time;
+  //! `unavailable` without an order id when none came by then.
   order_reply run(const order_command& c, std::chrono::milliseconds timeout) {
-    if (clock_ == nullptr) return eng.execute(c, timeout);
     caf::scoped_actor self{eng.system()};
     uint64_t tag = ++client_tag_;
     self->send(eng.host_for(c.tenant, c.request_id), submit_atom::value, std::vector<submit_item>{submit_item{tag, c}});
@@ -250,6 +249,52 @@ class harness {
     };
     if (!wait_for(take, timeout)) take();
     return result;
+  }
+
+  //! Submits every command at once (one message per host, in `chunk`s) and waits for all
+  //! their final states or refusals, at most `timeout` of virtual time (which moves only once
+  //! the engine settled). Replies in the order of `commands`; one that did not
+  //! come gets `unavailable` without an order id.
+  std::vector<order_reply> run_all(const std::vector<order_command>& commands, size_t chunk = 200) {
+    return run_all(commands, chunk, patience);
+  }
+  std::vector<order_reply> run_all(const std::vector<order_command>& commands, size_t chunk,
+                                   std::chrono::milliseconds timeout) {
+    caf::scoped_actor self{eng.system()};
+    uint64_t first_tag = client_tag_ + 1;
+    client_tag_ += commands.size();
+    std::vector<std::vector<submit_item>> by_host(eng.hosts().size());
+    for (size_t i = 0; i < commands.size(); ++i) {
+      const order_host_actor& host = eng.host_for(commands[i].tenant, commands[i].request_id);
+      size_t index = 0;
+      while (eng.hosts()[index] != host) ++index;
+      by_host[index].push_back(submit_item{first_tag + i, commands[i]});
+    }
+    for (size_t index = 0; index < by_host.size(); ++index)
+      for (size_t from = 0; from < by_host[index].size(); from += chunk) {
+        auto begin = by_host[index].begin() + static_cast<std::ptrdiff_t>(from);
+        auto end = by_host[index].begin() + static_cast<std::ptrdiff_t>(std::min(by_host[index].size(), from + chunk));
+        self->send(eng.hosts()[index], submit_atom::value, std::vector<submit_item>(begin, end));
+      }
+    std::vector<order_reply> results(commands.size());
+    for (auto& r : results) r.code = result_code::unavailable;
+    size_t received = 0;
+    auto take = [&] {
+      bool more = true;
+      while (more && received < commands.size())
+        self->receive(
+            [&](replies_atom, std::vector<order_reply>& replies) {
+              for (auto& reply : replies) {
+                if (reply.client_tag < first_tag || reply.client_tag - first_tag >= commands.size()) continue;
+                results[reply.client_tag - first_tag] = std::move(reply);
+                ++received;
+              }
+            },
+            caf::after(std::chrono::milliseconds(0)) >> [&] { more = false; });
+      return received == commands.size();
+    };
+    if (!wait_for(take, timeout)) take();
+    return results;
   }
 
   //! Runs a command that must succeed; returns its reply.
@@ -333,15 +378,6 @@ class harness {
 
   uint64_t request_seq_ = 0;
   uint64_t client_tag_ = 0;
-
-  static bool poll_wall(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      if (condition()) return true;
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition, bounded by the deadline
-    }
-  }
 };
 
 //! The clock of a virtual_harness, built before its engine.
@@ -364,16 +400,6 @@ inline balances reply_balance(const order_reply& r, wallet_id w) {
 }
 
 inline balances avail(int64_t available) { return balances{available, 0, 0}; }
-
-//! Polls `condition` every few milliseconds until it holds or `timeout` passes.
-inline bool poll_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);  // polling a condition, bounded by the deadline
-  }
-}
 
 }  // namespace actor_test
 }  // namespace txengine

@@ -10,7 +10,7 @@ using namespace txengine::actor_test;
 namespace {
 
 TEST(EngineHistory, OrderMovementsComeFromTheWalletJournalsInMemory) {
-  harness h;
+  virtual_harness h;
   wallet_id a = h.wallet(wallet_kind::user);
   wallet_id b = h.wallet(wallet_kind::user);
   h.fund(a, 1'000);

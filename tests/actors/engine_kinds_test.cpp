@@ -8,7 +8,7 @@ namespace txengine::actor_test {
 namespace {
 
 TEST(EngineKinds, TopUpCreditsUserAndDebitsSystem) {
-  harness h;
+  virtual_harness h;
   wallet_id user = h.wallet(wallet_kind::user);
   order_reply r = h.must_succeed(h.top_up(user, 10'000));
   EXPECT_EQ(r.kind, order_kind::top_up);
@@ -27,7 +27,7 @@ TEST(EngineKinds, TopUpCreditsUserAndDebitsSystem) {
 }
 
 TEST(EngineKinds, PayWithAndWithoutFeeSplit) {
-  harness h;
+  virtual_harness h;
   wallet_id user = h.wallet(wallet_kind::user);
   wallet_id merchant = h.wallet(wallet_kind::merchant);
   wallet_id fee = h.wallet(wallet_kind::fee);
@@ -51,7 +51,7 @@ TEST(EngineKinds, PayWithAndWithoutFeeSplit) {
 }
 
 TEST(EngineKinds, WithdrawDebitsUserAndCreditsSystem) {
-  harness h;
+  virtual_harness h;
   wallet_id user = h.wallet(wallet_kind::user);
   h.fund(user, 10'000);
   order_reply r = h.must_succeed(h.withdraw(user, 2'500));
@@ -64,7 +64,7 @@ TEST(EngineKinds, WithdrawDebitsUserAndCreditsSystem) {
 }
 
 TEST(EngineKinds, TransferMovesBetweenUsers) {
-  harness h;
+  virtual_harness h;
   wallet_id a = h.wallet(wallet_kind::user);
   wallet_id b = h.wallet(wallet_kind::user);
   h.fund(a, 5'000);
@@ -77,7 +77,7 @@ TEST(EngineKinds, TransferMovesBetweenUsers) {
 }
 
 TEST(EngineKinds, RefundMovesFromMerchantBackToPayer) {
-  harness h;
+  virtual_harness h;
   wallet_id user = h.wallet(wallet_kind::user);
   wallet_id merchant = h.wallet(wallet_kind::merchant);
   wallet_id fee = h.wallet(wallet_kind::fee);
@@ -95,7 +95,7 @@ TEST(EngineKinds, RefundMovesFromMerchantBackToPayer) {
 }
 
 TEST(EngineKinds, CommissionMovesFromFeeWalletToMerchant) {
-  harness h;
+  virtual_harness h;
   wallet_id user = h.wallet(wallet_kind::user);
   wallet_id merchant = h.wallet(wallet_kind::merchant);
   wallet_id fee = h.wallet(wallet_kind::fee);
@@ -111,7 +111,7 @@ TEST(EngineKinds, CommissionMovesFromFeeWalletToMerchant) {
 }
 
 TEST(EngineKinds, MovementsJournalListsEveryChange) {
-  harness h;
+  virtual_harness h;
   wallet_id a = h.wallet(wallet_kind::user);
   wallet_id b = h.wallet(wallet_kind::user);
   h.fund(a, 1'000);
@@ -130,7 +130,7 @@ TEST(EngineKinds, MovementsJournalListsEveryChange) {
 // --- Idempotency -------------------------------------------------------------------------
 
 TEST(EngineIdempotency, SameRequestSameContentReturnsOriginalOnce) {
-  harness h;
+  virtual_harness h;
   wallet_id a = h.wallet(wallet_kind::user);
   wallet_id b = h.wallet(wallet_kind::user);
   h.fund(a, 1'000);
@@ -161,7 +161,7 @@ TEST(EngineIdempotency, SameRequestSameContentReturnsOriginalOnce) {
 }
 
 TEST(EngineIdempotency, RepeatsOfEveryKindMoveMoneyOnce) {
-  harness h;
+  virtual_harness h;
   wallet_id user = h.wallet(wallet_kind::user);
   wallet_id other = h.wallet(wallet_kind::user);
   wallet_id merchant = h.wallet(wallet_kind::merchant);
@@ -186,7 +186,7 @@ TEST(EngineIdempotency, RepeatsOfEveryKindMoveMoneyOnce) {
 }
 
 TEST(EngineIdempotency, FailedOrderRepeatedStaysFailedAfterCauseIsFixed) {
-  harness h;
+  virtual_harness h;
   wallet_id a = h.wallet(wallet_kind::user);
   wallet_id b = h.wallet(wallet_kind::user);
   order_command c = h.transfer(a, b, 500);
@@ -206,7 +206,7 @@ TEST(EngineIdempotency, FailedOrderRepeatedStaysFailedAfterCauseIsFixed) {
 }
 
 TEST(EngineIdempotency, SameRequestDifferentContentIsConflict) {
-  harness h;
+  virtual_harness h;
   wallet_id a = h.wallet(wallet_kind::user);
   wallet_id b = h.wallet(wallet_kind::user);
   h.fund(a, 1'000);
@@ -232,7 +232,7 @@ TEST(EngineIdempotency, SameRequestDifferentContentIsConflict) {
 // --- Overdraft -----------------------------------------------------------------------------
 
 TEST(EngineOverdraft, LimitAllowsGoingDownToMinusLimitNotBelow) {
-  harness h;
+  virtual_harness h;
   wallet_id a = h.wallet(wallet_kind::user);
   wallet_id b = h.wallet(wallet_kind::user);
   h.expect_failed(h.transfer(a, b, 1), result_code::insufficient_funds);

@@ -1,7 +1,7 @@
 // Randomized tests against sequential models.
 //
 // 1. Concurrent: thousands of random orders of every kind on a few hot wallets, 200 at a
-//    time through run_load, some with repeated request ids, through a well-behaved and a
+//    time (on virtual time: each wave submitted at once), some with repeated request ids, through a well-behaved and a
 //    misbehaving channel. Afterwards: conservation, every succeeded order replayed in a
 //    simple model gives every wallet's balance exactly, limits hold, every order is final,
 //    failures carry only business reasons, repeats answer with the original order.
@@ -171,6 +171,23 @@ class random_orders : public workload {
   std::vector<paid_record> paid_;
 };
 
+//! Virtual time: `orders` commands of `load`, `concurrency` of them in flight at once (each wave
+//! submitted together and answered before the next is drawn), every reply handed to the load.
+//! Returns how many replies came.
+uint64_t run_waves(harness& h, workload& load, uint64_t orders, size_t concurrency) {
+  uint64_t answered = 0;
+  for (uint64_t sequence = 0; sequence < orders;) {
+    std::vector<order_command> wave;
+    for (; sequence < orders && wave.size() < concurrency; ++sequence) wave.push_back(load.next(sequence));
+    std::vector<order_reply> replies = h.run_all(wave, concurrency);
+    for (size_t i = 0; i < wave.size(); ++i) {
+      load.on_reply(wave[i], replies[i]);
+      answered += replies[i].code != result_code::unavailable || replies[i].id != 0;
+    }
+  }
+  return answered;
+}
+
 class EngineRandomized : public ::testing::TestWithParam<uint64_t> {};
 
 TEST_P(EngineRandomized, ConcurrentOrdersMatchReplayModel) {
@@ -178,7 +195,7 @@ TEST_P(EngineRandomized, ConcurrentOrdersMatchReplayModel) {
   engine_config config = fast_config();
   config.order.try_deadline_ms = 10'000;  // under load a try is slow, never lost
   config.channels.emplace_back(bad_channel, misbehaving_channel(seed));
-  harness h(config);
+  virtual_harness h(config);
   hot_wallets w = make_hot_wallets(h);
   replay_model model;
   // Funding through the well-behaved channel.
@@ -193,9 +210,8 @@ TEST_P(EngineRandomized, ConcurrentOrdersMatchReplayModel) {
   load_options options;
   options.orders = 4'000;
   options.concurrency = 200;
-  load_result result = run_load(h.eng, load, options);
-  ASSERT_EQ(result.orders, options.orders);
-  ASSERT_TRUE(h.eng.wait_until_quiet(20s));
+  ASSERT_EQ(run_waves(h, load, options.orders, options.concurrency), options.orders);
+  ASSERT_TRUE(h.wait_quiet());
 
   // (a) conservation, (c) limits, journals, no open transaction.
   wallet_audit audit = h.eng.audit_wallets();
@@ -383,7 +399,7 @@ class sequential_model {
 TEST(EngineSequentialModel, EveryOutcomeAndBalanceMatches) {
   for (uint64_t seed : {5u, 6u}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    harness h;
+    virtual_harness h;
     std::mt19937_64 rng(seed);
     sequential_model model;
     model.system = h.system();
@@ -479,7 +495,7 @@ TEST(EngineSequentialModel, EveryOutcomeAndBalanceMatches) {
         ASSERT_EQ(wb.after, avail(model.wallets.at(wb.wallet).available))
             << "step " << step << " wallet " << wb.wallet << " after " << to_string(c.kind);
     }
-    ASSERT_TRUE(h.eng.wait_until_quiet(10s));
+    ASSERT_TRUE(h.wait_quiet());
     wallet_audit audit = h.eng.audit_wallets();
     EXPECT_TRUE(audit.ok) << audit.detail;
     EXPECT_EQ(audit.sum_by_currency["USD"], 0);

@@ -23,7 +23,7 @@ class EngineRejections : public ::testing::Test {
     h.expect_conserved();
   }
 
-  harness h;
+  virtual_harness h;
   wallet_id a = no_wallet, b = no_wallet, merchant = no_wallet, fee = no_wallet;
   order_id paid = 0;
 };

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include "tests/actors/actor_test_support.hpp"
-#include "tests/submit_support.hpp"
 
 namespace txengine::actor_test {
 namespace {
@@ -19,12 +18,12 @@ engine_config retention_config(size_t retained_max) {
 
 TEST(EngineRetention, TwentyTimesPastTheRetainedMaximumNothingIsRefused) {
   constexpr size_t retained_max = 100;
-  harness h(retention_config(retained_max));
+  virtual_harness h(retention_config(retained_max));
   wallet_id a = h.wallet(wallet_kind::user), b = h.wallet(wallet_kind::user);
   h.fund(a, 1'000'000);
   std::vector<order_command> commands;
   for (size_t i = 0; i < 20 * retained_max; ++i) commands.push_back(h.transfer(i % 2 ? a : b, i % 2 ? b : a, 1));
-  auto replies = submit_all(h.eng, commands, 200);
+  auto replies = h.run_all(commands, 200);
   size_t overloaded = 0, succeeded = 0;
   for (const auto& r : replies) {
     if (r.code == result_code::overloaded) ++overloaded;
@@ -42,7 +41,7 @@ TEST(EngineRetention, TwentyTimesPastTheRetainedMaximumNothingIsRefused) {
 }
 
 TEST(EngineRetention, WithinTheWindowARepeatGetsItsOrderPastItMemoryModeStartsANewOne) {
-  harness h(retention_config(10));  // 5 per host
+  virtual_harness h(retention_config(10));  // 5 per host
   wallet_id a = h.wallet(wallet_kind::user), b = h.wallet(wallet_kind::user);
   h.fund(a, 100'000);
   order_command first = h.transfer(a, b, 7);
@@ -67,7 +66,7 @@ TEST(EngineRetention, WithinTheWindowARepeatGetsItsOrderPastItMemoryModeStartsAN
 }
 
 TEST(EngineRetention, ARefundOfARetainedPaymentStaysWithinIt) {
-  harness h(retention_config(10));
+  virtual_harness h(retention_config(10));
   wallet_id a = h.wallet(wallet_kind::user), m = h.wallet(wallet_kind::merchant);
   h.fund(a, 10'000);
   order_id paid = h.must_succeed(h.pay(a, m, 1'000)).id;
@@ -85,7 +84,7 @@ namespace txengine::actor_test {
 namespace {
 
 TEST(EngineRetentionWalletRequests, CreateWalletWithARequestIdIsIdempotent) {
-  harness h;
+  virtual_harness h;
   auto first = h.eng.create_wallet(tenant, usd, wallet_kind::user, 100, "w-1");
   ASSERT_EQ(first.code, result_code::ok);
   EXPECT_FALSE(first.duplicate);
@@ -110,7 +109,7 @@ TEST(EngineRetentionWalletRequests, CreateWalletWithARequestIdIsIdempotent) {
 }
 
 TEST(EngineRetentionWalletRequests, BadInputIsRefusedAndRemembersNothing) {
-  harness h;
+  virtual_harness h;
   EXPECT_EQ(h.eng.create_wallet(tenant, usd, wallet_kind::user, 0, std::string(65, 'x')).code,
             result_code::invalid_request_id);
   EXPECT_EQ(h.eng.create_wallet(tenant, currency{}, wallet_kind::user, 0, "w-bad").code, result_code::invalid_currency);

@@ -93,7 +93,7 @@ class engine_tenant_isolation : public ::testing::Test {
 
   //! Everything of tenant A a probe could change, as A itself sees it.
   std::vector<std::string> state_of_a() {
-    EXPECT_TRUE(h.eng.wait_until_quiet(h.patience));
+    EXPECT_TRUE(h.wait_quiet());
     std::vector<std::string> state;
     for (wallet_id w : a_wallets) {
       state.push_back(describe(h.eng.get_wallet(tenant_a, w)));
@@ -128,7 +128,7 @@ class engine_tenant_isolation : public ::testing::Test {
       for (wallet_id mine : a_wallets) EXPECT_NE(w.wallet, mine) << "order " << r.id << " shows a wallet of A";
   }
 
-  harness h;
+  virtual_harness h;
   wallet_id a_user = no_wallet, a_merchant = no_wallet, a_fee = no_wallet, a_frozen = no_wallet,
             a_closed = no_wallet, a_system = no_wallet;
   std::vector<wallet_id> a_wallets;
@@ -218,7 +218,7 @@ TEST_F(engine_tenant_isolation, get_order_of_another_tenant_answers_as_for_an_un
 // GetStats gives a tenant its own counts only: exact for each tenant, zero for a tenant that
 // did nothing, unchanged by what another tenant does.
 TEST(engine_tenant_isolation_stats, each_tenant_sees_only_its_own_counts) {
-  harness h;
+  virtual_harness h;
   constexpr tenant_id idle_tenant = 3;
   EXPECT_EQ(describe(h.eng.stats_of(tenant_a)), describe(tenant_stats{}));
   wallet_id a1 = h.wallet(wallet_kind::user, tenant_a);
@@ -267,16 +267,16 @@ TEST(engine_tenant_isolation_running, running_order_of_another_tenant_is_an_unkn
   silent.submit_lost_ppm = 1'000'000;                   // the provider never hears of it ...
   config.order.channel_not_found_final_ms = 3'600'000;  // ... and "not found" is not final for an hour
   config.channels = {{good_channel, silent}};
-  harness h(config);
+  virtual_harness h(config);
   wallet_id a_user = h.wallet(wallet_kind::user, tenant_a);
   order_command top_up = h.top_up(a_user, 5'000, good_channel, tenant_a);
   // The first order of the engine: its id is (ms, node 0, its host's lane, sequence 0).
   uint32_t lane = 0;
   while (h.eng.hosts()[lane] != h.eng.host_for(tenant_a, top_up.request_id)) ++lane;
-  int64_t from_ms = wall_clock_ms();
-  EXPECT_EQ(h.run(top_up, 50ms).id, 0u);  // no final answer: it keeps running
-  int64_t to_ms = wall_clock_ms();
-  ASSERT_TRUE(poll_until([&] { return h.eng.stats().orders.in_flight == 1; }, 10s));
+  int64_t from_ms = h.now_ms();
+  EXPECT_EQ(h.run(top_up, 50ms).id, 0u);  // no final answer within 50 ms of virtual time: it keeps running
+  int64_t to_ms = h.now_ms();
+  ASSERT_TRUE(h.wait_for([&] { return h.eng.stats().orders.in_flight == 1; }, 10s));
   order_reply running;
   for (int64_t ms = from_ms; ms <= to_ms && running.id == 0; ++ms) {
     order_id id = (static_cast<uint64_t>(ms - order_id_generator::epoch_ms) << 22) | (uint64_t{lane} << 12);

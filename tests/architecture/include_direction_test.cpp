@@ -20,14 +20,14 @@ namespace fs = std::filesystem;
 namespace {
 
 // Every folder of the repository that holds C++ and the layer it belongs to. Files of
-// protocol/ split in two: the wire codec and the client library need only the core (outside
+// protocol/ split in two: the wire codec, TLS and the client library need only the core (outside
 // programs link them), the network front (server) drives the engine through node/.
 std::string layer_of(const std::string& path) {
   auto top = path.substr(0, path.find('/'));
   if (top == "protocol") {
     // (The fuzz harnesses reach the front too: fuzz_request converts requests like the server.)
     if (path.rfind("protocol/wire", 0) == 0 || path.rfind("protocol/client", 0) == 0 ||
-        path.rfind("protocol/replay_cache", 0) == 0)
+        path.rfind("protocol/replay_cache", 0) == 0 || path.rfind("protocol/tls", 0) == 0)
       return "wire";
     return "front";
   }

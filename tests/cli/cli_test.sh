@@ -58,7 +58,7 @@ for arg in "$@"; do
       refused "$exe --connections 99999999999999999999" "--connections"
       refused "$exe --mix sideways" "--mix" ;;
     txaudit)
-      help "$exe" --mysql --db-prefix --prefix --databases --tables --acks --wait-final --json
+      help "$exe" --mysql --db-prefix --prefix --databases --tables --acks --wait-final --json --connections
       refused "$exe --bogus" "--bogus"
       refused "$exe --tables 0" "--tables" ;;
     txengine-devbroker)

@@ -130,6 +130,24 @@ split_commit = false
   EXPECT_FALSE(s.engine.storage->split_commit);
 }
 
+TEST(ConfigFile, TlsFilesReachTheServer) {
+  serve_settings s;
+  std::string error;
+  ASSERT_TRUE(load("[server]\ntls_cert = \"/etc/t/server.crt\"\ntls_key = \"/etc/t/server.key\"\n"
+                   "tls_client_ca = \"/etc/t/ca.crt\"\n",
+                   s, error))
+      << error;
+  EXPECT_EQ(s.server.tls.cert, "/etc/t/server.crt");
+  EXPECT_EQ(s.server.tls.key, "/etc/t/server.key");
+  EXPECT_EQ(s.server.tls.ca, "/etc/t/ca.crt");
+  EXPECT_FALSE(load("[server]\ntls_cert = 5\n", s, error));
+  EXPECT_NE(error.find("server.tls_cert"), std::string::npos) << error;
+  // The example file leaves TLS off (plain TCP on loopback).
+  serve_settings example;
+  ASSERT_TRUE(load_config_file(std::string(TXENGINE_SOURCE_DIR) + "/config/txengine.example.toml", example, error));
+  EXPECT_TRUE(example.server.tls.cert.empty());
+}
+
 TEST(ConfigFile, NoStorageSectionMeansInMemory) {
   serve_settings s;
   std::string error;

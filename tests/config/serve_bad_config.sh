@@ -28,10 +28,15 @@ out=$("$TXENGINE" serve --listen 0.0.0.0:0 --keys "$dir/keys" 2>&1); rc=$?
 grep -q "mode 0644" <<<"$out" || { echo "FAIL: the error does not name the mode: $out"; exit 1; }
 kill $pid 2>/dev/null; wait $pid 2>/dev/null
 chmod 600 "$dir/keys"
-"$TXENGINE" serve --listen 0.0.0.0:0 --keys "$dir/keys" >"$dir/out2" 2>&1 &
+# Real keys, but plain TCP off loopback: refused too (TLS, or --insecure-dev by name; the TLS
+# paths are in tests/wire/tls_serve.sh).
+out=$("$TXENGINE" serve --listen 0.0.0.0:0 --keys "$dir/keys" 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "needs TLS" <<<"$out" || { echo "FAIL: plain TCP on 0.0.0.0: $rc $out"; exit 1; }
+"$TXENGINE" serve --listen 0.0.0.0:0 --keys "$dir/keys" --insecure-dev >"$dir/out2" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$dir/out2" && break; sleep 0.1; done
 grep -q "listening on 0.0.0.0:[1-9][0-9]" "$dir/out2" || { echo "FAIL: a private key file did not start"; cat "$dir/out2"; exit 1; }
+grep -q "INSECURE: plain TCP" "$dir/out2" || { echo "FAIL: no plain-TCP warning"; cat "$dir/out2"; exit 1; }
 kill $pid 2>/dev/null; wait $pid 2>/dev/null
 "$TXENGINE" serve --listen 0.0.0.0:0 --insecure-dev >"$dir/out3" 2>&1 &
 pid=$!

@@ -112,7 +112,7 @@ class mysql_engine_test : public ::testing::Test {
 
   //! The audit of the stored rows passes and money is conserved in every currency.
   void expect_audit_ok() {
-    auto report = db::audit(*conn_, layout_);
+    auto report = db::audit(db::endpoint_from_environment(), layout_);
     EXPECT_TRUE(report.ok) << report.summary();
     for (const auto& [cur, sum] : report.sum_by_currency) EXPECT_EQ(sum, 0) << cur;
   }

@@ -167,7 +167,7 @@ TEST_F(MysqlSchema, CreatesTwoByFourShardsIdempotently) {
   EXPECT_EQ(repaired.migrations_applied, migrations().size());
   EXPECT_EQ(count_shard_tables(*conn_, l), first.tables);
 
-  audit_report empty = audit(*conn_, l);
+  audit_report empty = audit(endpoint_from_environment(), l);
   EXPECT_TRUE(empty.ok) << empty.summary();
   EXPECT_EQ(empty.wallets, 0u);
 }
@@ -200,7 +200,7 @@ TEST_F(MysqlSchema, AuditFindsBrokenBalances) {
   wallet(5, 0, 100, 1);
   movement(8, 1, 1, -100, -100);
   movement(5, 1, 1, 100, 100);
-  audit_report good = audit(*conn_, l);
+  audit_report good = audit(endpoint_from_environment(), l);
   EXPECT_TRUE(good.ok) << good.summary();
   EXPECT_EQ(good.wallets, 2u);
   EXPECT_EQ(good.movements, 2u);
@@ -208,7 +208,7 @@ TEST_F(MysqlSchema, AuditFindsBrokenBalances) {
 
   // Money out of nowhere: a balance without a movement, so the sum and the journal disagree.
   conn_->execute("UPDATE " + l.table_for("wallets", 5) + " SET available = available + 1 WHERE id = 5");
-  audit_report bad = audit(*conn_, l);
+  audit_report bad = audit(endpoint_from_environment(), l);
   EXPECT_FALSE(bad.ok);
   // The wallet vs its journal, its row (a checkpoint at version 1) vs movement 1, and the USD sum.
   EXPECT_EQ(bad.problem_count, 3u) << bad.summary();
@@ -260,7 +260,7 @@ TEST_F(MysqlSchema, MigrationSixMovesTheOrderIndexesToBackfilledSideTables) {
     EXPECT_FALSE(has_index(home, "open_orders")) << home;
     EXPECT_FALSE(has_index(home, "by_original")) << home;
   }
-  audit_report consistent = audit(*conn_, l);
+  audit_report consistent = audit(endpoint_from_environment(), l);
   EXPECT_TRUE(consistent.ok) << consistent.summary();
 
   // A half-applied 0006 (its version not recorded) runs again: nothing changes, nothing fails.
@@ -272,7 +272,7 @@ TEST_F(MysqlSchema, MigrationSixMovesTheOrderIndexesToBackfilledSideTables) {
   // The audit finds the side tables out of step with the orders, and says how.
   auto problems_after = [&](const std::string& change, const std::string& undo) {
     conn_->execute(change);
-    audit_report r = audit(*conn_, l);
+    audit_report r = audit(endpoint_from_environment(), l);
     conn_->execute(undo);
     EXPECT_FALSE(r.ok) << change;
     return r.summary();
@@ -290,6 +290,6 @@ TEST_F(MysqlSchema, MigrationSixMovesTheOrderIndexesToBackfilledSideTables) {
   std::string orphan = problems_after("INSERT INTO " + l.table_for("refunds", 5) + " VALUES (101, 102)",
                                       "DELETE FROM " + l.table_for("refunds", 5));
   EXPECT_NE(orphan.find("refunds rows without their refund order"), std::string::npos) << orphan;
-  audit_report again = audit(*conn_, l);
+  audit_report again = audit(endpoint_from_environment(), l);
   EXPECT_TRUE(again.ok) << again.summary();
 }

@@ -44,14 +44,15 @@ class WalletCheckpoint : public ::testing::Test {
                    std::to_string(version) + ", 0, " + std::to_string(updated_ms) + ")");
   }
   //! The next movement of `id` (seq = count + 1) changing available by `delta` (and frozen by
-  //! `d_frozen`), with its resulting balances; at_ms = 1000 + seq.
-  void move(uint64_t id, uint64_t order, int64_t delta, int64_t d_frozen = 0) {
+  //! `d_frozen`), with its resulting balances; at_ms = 1000 + seq. Phase 3 (one-step) unless
+  //! said: a wallet has at most one movement per phase of an order (the audit checks it).
+  void move(uint64_t id, uint64_t order, int64_t delta, int64_t d_frozen = 0, int phase = 3) {
     balances& b = journal_[id];
     b.seq += 1;
     b.available += delta;
     b.frozen += d_frozen;
     conn_->execute("INSERT INTO " + layout_.table_for("fund_movements", id) + " VALUES (" + std::to_string(id) + ", " +
-                   std::to_string(b.seq) + ", " + std::to_string(order) + ", 3, " + std::to_string(delta) + ", " +
+                   std::to_string(b.seq) + ", " + std::to_string(order) + ", " + std::to_string(phase) + ", " + std::to_string(delta) + ", " +
                    std::to_string(d_frozen) + ", 0, " + std::to_string(b.available) + ", " +
                    std::to_string(b.frozen) + ", 0, " + std::to_string(1000 + b.seq) + ")");
   }
@@ -81,7 +82,7 @@ class WalletCheckpoint : public ::testing::Test {
     for (uint64_t order = 1; order <= 5; ++order) {
       move(8, order, -10);
       move(5, order, 10, order == 1 ? 4 : 0);
-      if (order == 1) move(5, order, -4);  // the freeze takes it out of available: seq 2
+      if (order == 1) move(5, order, -4, 0, 0);  // the freeze takes it out of available (a try): seq 2
     }
     // Wallet 5: seqs 1..6 (order 1 has two). Checkpoint at 3, wallet 8's at 2.
     auto five = after(5, 3), eight = after(8, 2);
@@ -89,7 +90,7 @@ class WalletCheckpoint : public ::testing::Test {
     wallet_row(8, 2, eight.available, 0, 0, 2);
     wallet_row(13, 0, 0, 0, 0, 0, 77);
     move(21, 6, 7);
-    move(21, 6, -7);
+    move(21, 6, -7, 0, 2);  // and takes it back (a cancel)
     move(21, 7, 3);
     move(8, 7, -3);
     auto twenty_one = after(21, 3);
@@ -163,7 +164,7 @@ TEST_F(WalletCheckpoint, EffectiveStateOfAListAndOfAWholeTable) {
 
 TEST_F(WalletCheckpoint, AuditPassesOnAStaleButConsistentCheckpoint) {
   stale_but_consistent();
-  audit_report r = audit(*conn_, layout_);
+  audit_report r = audit(endpoint_from_environment(), layout_);
   EXPECT_TRUE(r.ok) << r.summary();
   EXPECT_EQ(r.wallets, 4u);
   EXPECT_EQ(r.sum_by_currency.at("USD"), 0);  // the rows alone sum to -20 + 16 + 4 + 3 = 3
@@ -174,7 +175,7 @@ TEST_F(WalletCheckpoint, AuditFailsWhenTheCheckpointDisagreesWithItsMovement) {
   // The stale row of wallet 5 gains a cent: the effective state (seq 6) does not change, so only
   // the checkpoint check can see it.
   conn_->execute("UPDATE " + layout_.table_for("wallets", 5) + " SET available = available + 1 WHERE id = 5");
-  audit_report r = audit(*conn_, layout_);
+  audit_report r = audit(endpoint_from_environment(), layout_);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.problem_count, 1u) << r.summary();
   EXPECT_TRUE(mentions(r, "wallet 5 row (checkpoint) at version 3 holds 17/4/0, its movement says 16/4/0"))
@@ -185,7 +186,7 @@ TEST_F(WalletCheckpoint, AuditFailsWhenTheCheckpointHasNoMovement) {
   stale_but_consistent();
   // A row at a version its journal never reached: it is also ahead of the journal.
   conn_->execute("UPDATE " + layout_.table_for("wallets", 21) + " SET version = 9 WHERE id = 21");
-  audit_report r = audit(*conn_, layout_);
+  audit_report r = audit(endpoint_from_environment(), layout_);
   EXPECT_FALSE(r.ok);
   EXPECT_TRUE(mentions(r, "wallet 21 row (checkpoint) at version 9 holds 3/0/0, but the wallet has no movement"))
       << r.summary();
@@ -196,7 +197,7 @@ TEST_F(WalletCheckpoint, AuditFailsWhenTheCheckpointHasNoMovement) {
 TEST_F(WalletCheckpoint, AuditFailsOnBalancesAtVersionZero) {
   stale_but_consistent();
   conn_->execute("UPDATE " + layout_.table_for("wallets", 13) + " SET incoming = 2 WHERE id = 13");
-  audit_report r = audit(*conn_, layout_);
+  audit_report r = audit(endpoint_from_environment(), layout_);
   EXPECT_FALSE(r.ok);
   EXPECT_TRUE(mentions(r, "wallet 13 row (checkpoint) at version 0 holds 0/0/2, not 0/0/0")) << r.summary();
 }
@@ -205,7 +206,7 @@ TEST_F(WalletCheckpoint, AuditFailsOnAGapInTheJournal) {
   stale_but_consistent();
   // Wallet 5's newest movement moves from seq 6 to seq 7: the same sums, a gap at 6.
   conn_->execute("UPDATE " + layout_.table_for("fund_movements", 5) + " SET seq = 7 WHERE wallet_id = 5 AND seq = 6");
-  audit_report r = audit(*conn_, layout_);
+  audit_report r = audit(endpoint_from_environment(), layout_);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.problem_count, 1u) << r.summary();
   EXPECT_TRUE(mentions(r, "wallet 5 balances 46/4/0 version 7, movements sum to 46/4/0 last seq 7 count 6"))
@@ -219,12 +220,12 @@ TEST_F(WalletCheckpoint, AuditFailsWhenTheEffectiveSumIsNotZero) {
   move(5, 42, 1);
   audit_options no_order_sums;
   no_order_sums.orders_zero_sum = false;
-  audit_report r = audit(*conn_, layout_, no_order_sums);
+  audit_report r = audit(endpoint_from_environment(), layout_, no_order_sums);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.problem_count, 1u) << r.summary();
   EXPECT_EQ(r.sum_by_currency.at("USD"), 1);
   EXPECT_TRUE(mentions(r, "sum of balances of USD is 1, not 0")) << r.summary();
-  audit_report with_orders = audit(*conn_, layout_);
+  audit_report with_orders = audit(endpoint_from_environment(), layout_);
   EXPECT_TRUE(mentions(with_orders, "movements of order 42 sum to 1")) << with_orders.summary();
 }
 
@@ -235,12 +236,57 @@ TEST_F(WalletCheckpoint, AuditCountsATryAndConfirmRowAsTwoSequenceNumbers) {
   conn_->execute("INSERT INTO " + layout_.table_for("fund_movements", 5) +
                  " VALUES (5, 8, 43, 4, -6, 0, 0, 40, 4, 0, 1008)");
   move(8, 43, 6);
-  audit_report r = audit(*conn_, layout_);
+  audit_report r = audit(endpoint_from_environment(), layout_);
   EXPECT_TRUE(r.ok) << r.summary();
   // The same row as a plain confirm leaves seq 7 missing.
   conn_->execute("UPDATE " + layout_.table_for("fund_movements", 5) + " SET phase = 1 WHERE wallet_id = 5 AND seq = 8");
-  audit_report gap = audit(*conn_, layout_);
+  audit_report gap = audit(endpoint_from_environment(), layout_);
   EXPECT_FALSE(gap.ok);
   EXPECT_TRUE(mentions(gap, "wallet 5 balances 40/4/0 version 8, movements sum to 40/4/0 last seq 8 count 7"))
       << gap.summary();
+}
+
+TEST_F(WalletCheckpoint, AuditFindsAPhaseAppliedTwice) {
+  stale_but_consistent();
+  // Order 7's one-step credit of wallet 21 applied a second time, journalled properly: every
+  // journal check holds, the sum (and the order's) does not, and the phase count names it.
+  move(21, 7, 3);
+  audit_report r = audit(endpoint_from_environment(), layout_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.duplicate_movements, 1u);
+  EXPECT_TRUE(mentions(r, "wallet 21 has movements of order 7 applied more than once (tries 0, confirms 0, cancels 0, "
+                          "one-step 2)"))
+      << r.summary();
+  EXPECT_TRUE(mentions(r, "sum of balances of USD is 3, not 0")) << r.summary();
+  EXPECT_TRUE(mentions(r, "movements of order 7 sum to 3")) << r.summary();
+  EXPECT_EQ(r.problem_count, 3u) << r.summary();
+}
+
+TEST_F(WalletCheckpoint, AuditOnSeveralConnectionsFindsWhatOneConnectionFinds) {
+  stale_but_consistent();
+  move(29, 9, 1);  // a movement of no wallet, past the shard's largest wallet id (the last range)
+  conn_->execute("UPDATE " + layout_.table_for("wallets", 21) + " SET available = available + 1 WHERE id = 21");
+  auto run = [&](size_t connections) {
+    audit_options o;
+    o.connections = connections;
+    audit_report r = audit(endpoint_from_environment(), layout_, o);
+    std::sort(r.problems.begin(), r.problems.end());
+    return r;
+  };
+  audit_report one = run(1);
+  EXPECT_FALSE(one.ok);
+  EXPECT_EQ(one.orphan_movements, 1u) << one.summary();
+  EXPECT_TRUE(mentions(one, "1 movements of no wallet")) << one.summary();
+  EXPECT_TRUE(mentions(one, "wallet 21 balances 4/0/0 version 3")) << one.summary();
+  // 2x4 tables: one connection reads a table at a time; eight split each table into wallet id
+  // ranges, 32 of them split even the four empty tables.
+  for (size_t connections : {2, 3, 8, 32}) {
+    audit_report many = run(connections);
+    EXPECT_EQ(many.problems, one.problems) << connections << " connections: " << many.summary();
+    EXPECT_EQ(many.problem_count, one.problem_count) << connections;
+    EXPECT_EQ(many.wallets, one.wallets);
+    EXPECT_EQ(many.movements, one.movements);
+    EXPECT_EQ(many.orphan_movements, 1u);
+    EXPECT_EQ(many.sum_by_currency, one.sum_by_currency);
+  }
 }

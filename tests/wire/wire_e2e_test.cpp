@@ -12,6 +12,7 @@
 
 #include "protocol/client.hpp"
 #include "protocol/server.hpp"
+#include "tests/wire/wire_support.hpp"
 
 using namespace txengine;
 using namespace txengine::wire;
@@ -44,12 +45,7 @@ class WireTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     state = new fixture_state;
-    engine_config cfg;
-    channel_config good;
-    good.latency_ms = 1;
-    good.decline_ppm = good.reply_lost_ppm = good.reply_unknown_ppm = good.submit_lost_ppm = good.partial_ppm = 0;
-    cfg.channels = {{1, good}};
-    state->eng = std::make_unique<engine>(cfg);
+    state->eng = std::make_unique<engine>(wire_testing::engine_with_good_channel());
     state->srv = std::make_unique<server>(*state->eng, base_config());
     std::string error;
     ASSERT_TRUE(state->srv->start(error)) << error;
