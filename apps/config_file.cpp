@@ -11,6 +11,8 @@
 
 #include <toml++/toml.h>
 
+#include "apps/kafka_properties.hpp"
+
 namespace txengine {
 
 namespace {
@@ -211,20 +213,7 @@ const std::map<std::string, handler>& handlers() {
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.kafka.published_retention_ms; }, 0, int64_max)},
       {"kafka.properties",
        [](const toml::node& node, serve_settings& s, std::string& why) {
-         const toml::table* t = node.as_table();
-         if (!t) {
-           why = "expects a table of librdkafka properties (name = \"value\")";
-           return false;
-         }
-         for (const auto& [name, value] : *t) {
-           auto v = value.value_exact<std::string>();
-           if (!v) {
-             why = "." + std::string(name.str()) + " expects a string";
-             return false;
-           }
-           s.kafka.properties.emplace_back(std::string(name.str()), *v);
-         }
-         return true;
+         return kafka_properties_from(node, s.kafka.properties, why);
        }},
   };
   return table;

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# kafka_forged_events (issue 13): anyone who can write to the topic (here kafka_event_tool, as
+# kcat would) must not be able to move money through commission-payer. Three real payments are
+# made in the engine, their events produced twice (a redelivery), next to forged ones: an order
+# the engine does not know, a real order with a changed amount, a real order with another
+# merchant, and a forged message that carries the id of a real event ahead of it. In the end the
+# real events paid their commission once each, every forged one is set aside (an ALERT line with
+# its Kafka coordinates, a counter, a set_aside_events row) and paid nothing; an event of another
+# tenant is not this payer's; a second group over the same topic pays nothing more.
+# usage: forged.sh DEVBROKER KAFKA_EVENT_TOOL COMMISSION_PAYER TXENGINE TXCTL TXBENCH
+DEVBROKER=$1 TOOL=$2 PAYER=$3 TXENGINE=$4 TXCTL=$5 TXBENCH=$6
+. "$(dirname "$0")/lib.sh"
+TOPIC=txengine.orders.finalized
+AMOUNT=10000 BPS=100   # commission 100 per payment
+
+start_devbroker "$DEVBROKER" --topic "$TOPIC:3"
+start_engine "$TXENGINE"
+new_database kafka_forged
+DB=$TEST_DB
+PLATFORM=$(wallet_create "$TXCTL" fee)
+MERCHANT=$(wallet_create "$TXCTL" merchant)
+OTHER=$(wallet_create "$TXCTL" merchant)
+[ -n "$PLATFORM" ] && [ -n "$MERCHANT" ] && [ -n "$OTHER" ] || { fail "wallets"; exit 1; }
+"$TXCTL" --server "$ENGINE" wallet set-limit "$PLATFORM" --limit 1000.00 >/dev/null || fail "set-limit"
+real_payments "$TXBENCH" "$TXCTL" 3 0 "$MERCHANT" "$AMOUNT" "$KAFKA_TEST_DIR/orders" || exit 1
+BASE=$(wallet_available "$TXCTL" "$MERCHANT")
+sed -n 1p "$KAFKA_TEST_DIR/orders" >"$KAFKA_TEST_DIR/order1"
+sed -n 2p "$KAFKA_TEST_DIR/orders" >"$KAFKA_TEST_DIR/order2"
+sed -n 3p "$KAFKA_TEST_DIR/orders" >"$KAFKA_TEST_DIR/order3"
+
+produce() { timeout 60 "$TOOL" produce --bootstrap "$BOOTSTRAP" --topic "$TOPIC" --payer "$PAYMENT_PAYER" "$@" >/dev/null \
+  || fail "produce $*"; }
+# Forged first: the id of real event 700003 (same key, same partition, earlier offset), its real
+# order, another amount.
+produce --first-id 700003 --count 1 --merchant "$MERCHANT" --amount 99900 --order-ids "$KAFKA_TEST_DIR/order3"
+# The real events, twice.
+produce --first-id 700001 --count 3 --merchant "$MERCHANT" --amount "$AMOUNT" --repeat 2 \
+  --order-ids "$KAFKA_TEST_DIR/orders"
+# An order the engine does not know (the tool's default order id is the event id).
+produce --first-id 9000000001 --count 1 --merchant "$MERCHANT" --amount "$AMOUNT"
+# A real order with a changed amount, and one with another merchant.
+produce --first-id 700201 --count 1 --merchant "$MERCHANT" --amount 20000 --order-ids "$KAFKA_TEST_DIR/order1"
+produce --first-id 700301 --count 1 --merchant "$OTHER" --amount "$AMOUNT" --order-ids "$KAFKA_TEST_DIR/order2"
+# Another tenant's event: not this payer's (its key is tenant 1's).
+produce --first-id 700401 --count 1 --merchant "$MERCHANT" --amount "$AMOUNT" --tenant 2
+
+run_payer() {  # run_payer GROUP: until idle, the JSON summary on stdout
+  timeout 120 "$PAYER" --bootstrap "$BOOTSTRAP" --topic "$TOPIC" --mysql "$MYSQL_URI" --database "$DB" \
+    --engine "$ENGINE" --platform-wallet "$PLATFORM" --bps "$BPS" --group "$1" --idle-exit-ms 2000 --json \
+    2>>"$KAFKA_TEST_DIR/payer.log"
+}
+out=$(run_payer payer-one); echo "$out"
+grep -q '"paid":3,' <<<"$out" && ok "three real events paid" || fail "paid: $out"
+grep -q '"set_aside":4,' <<<"$out" && ok "four forged events set aside" || fail "set aside: $out"
+grep -q '"other_tenant":1' <<<"$out" && ok "another tenant's event skipped" || fail "other tenant: $out"
+check_eq "merchant balance (three commissions)" "$(wallet_available "$TXCTL" "$MERCHANT")" $((BASE + 300))
+check_eq "other merchant balance" "$(wallet_available "$TXCTL" "$OTHER")" 0
+check_eq "platform balance" "$(wallet_available "$TXCTL" "$PLATFORM")" -300
+check_eq "commission rows" "$(sql "SELECT COUNT(*) FROM \`$DB\`.commission_payments WHERE result_code = 0")" 3
+check_eq "set-aside rows" "$(sql "SELECT COUNT(*) FROM \`$DB\`.set_aside_events")" 4
+check_eq "unknown order" "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WHERE event_id = 9000000001")" unknown_order
+check_eq "changed amount" "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WHERE event_id = 700201")" \
+  "amount: event 20000, engine $AMOUNT"
+check_eq "other merchant" "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WHERE event_id = 700301")" \
+  "merchant: event $OTHER, engine $MERCHANT"
+check_eq "forged copy of a real event id" "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WHERE event_id = 700003")" \
+  "amount: event 99900, engine $AMOUNT"
+check_eq "ALERT lines" "$(grep -c "ALERT event .* at $TOPIC\[[0-9]*\]@[0-9]* .* set aside, nothing paid" "$KAFKA_TEST_DIR/payer.log")" 4
+
+# Another group over the same topic: the real events are recorded already, the forged ones are
+# set aside again (the same rows), nothing more is paid.
+out=$(run_payer payer-two); echo "$out"
+grep -q '"paid":0,' <<<"$out" && ok "nothing paid again" || fail "second group: $out"
+check_eq "merchant balance after the second group" "$(wallet_available "$TXCTL" "$MERCHANT")" $((BASE + 300))
+check_eq "set-aside rows after the second group" "$(sql "SELECT COUNT(*) FROM \`$DB\`.set_aside_events")" 4
+
+[ "$fails" -eq 0 ] && echo "kafka forged events passed" || { echo "$fails checks failed"; exit 1; }
