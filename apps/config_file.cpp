@@ -3,7 +3,6 @@
 #include <cctype>
 
 #include <cstdint>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
@@ -273,18 +272,8 @@ bool load_config_text(const std::string& text, const std::string& source, serve_
 }
 
 bool load_config_file(const std::string& path, serve_settings& settings, std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = path + ": cannot read the file";
-    return false;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > (1u << 20)) {
-    error = path + ": larger than 1 MiB, not a configuration file";
-    return false;
-  }
-  return load_config_text(text.str(), path, settings, error);
+  std::string text;
+  return read_config_text(path, text, error) && load_config_text(text, path, settings, error);
 }
 
 }  // namespace txengine

@@ -1,7 +1,8 @@
 #pragma once
 // The [kafka.properties] table of txengine's config file (config/txengine.example.toml): further
 // librdkafka properties, name = "value" (TLS: security.protocol, ssl.ca.location, ...). The
-// publisher (serve --config) and the consumers (--config) read the same table.
+// publisher (serve --config) and the consumers (--config) read the same table, and the file
+// the same way.
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -32,22 +33,30 @@ inline bool kafka_properties_from(const toml::node& node, kafka_property_list& o
   return true;
 }
 
-//! The [kafka.properties] of the file at `path` (its other keys are serve's and checked by
-//! serve); false with `error` ("FILE: reason") when the file cannot be read or parsed.
-inline bool kafka_properties_of_file(const std::string& path, kafka_property_list& out, std::string& error) {
+//! The text of a config file (at most 1 MiB); false with `error` ("FILE: reason") otherwise.
+inline bool read_config_text(const std::string& path, std::string& text, std::string& error) {
   std::ifstream in(path);
   if (!in) {
     error = path + ": cannot read the file";
     return false;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > (1u << 20)) {
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (buffer.str().size() > (1u << 20)) {
     error = path + ": larger than 1 MiB, not a configuration file";
     return false;
   }
+  text = buffer.str();
+  return true;
+}
+
+//! The [kafka.properties] of the file at `path` (its other keys are serve's and checked by
+//! serve); false with `error` ("FILE: reason") when the file cannot be read or parsed.
+inline bool kafka_properties_of_file(const std::string& path, kafka_property_list& out, std::string& error) {
+  std::string text;
+  if (!read_config_text(path, text, error)) return false;
   try {
-    toml::table root = toml::parse(text.str(), path);
+    toml::table root = toml::parse(text, path);
     const toml::node* node = root.at_path("kafka.properties").node();
     if (!node) return true;
     std::string why;

@@ -1,8 +1,6 @@
 // Issue 13: TLS settings for Kafka reach librdkafka. The config file's [kafka.properties]
 // (security.protocol, ssl.ca.location, ...) end in the publisher's producer configuration, read
 // back with rd_kafka_conf_get.
-#include <librdkafka/rdkafka.h>
-
 #include <gtest/gtest.h>
 
 #include <stdexcept>
@@ -10,16 +8,10 @@
 
 #include "apps/config_file.hpp"
 #include "publication/publisher.hpp"
+#include "tests/kafka/conf_value.hpp"
 
 namespace txengine {
 namespace {
-
-std::string conf_get(rd_kafka_conf_t* conf, const char* name) {
-  char value[512];
-  size_t size = sizeof value;
-  if (rd_kafka_conf_get(conf, name, value, &size) != RD_KAFKA_CONF_OK) return "<unset>";
-  return value;
-}
 
 TEST(KafkaTls, ConfigFilePropertiesReachTheProducersConfiguration) {
   serve_settings s;
@@ -32,11 +24,11 @@ TEST(KafkaTls, ConfigFilePropertiesReachTheProducersConfiguration) {
       << error;
   rd_kafka_conf_t* conf = publication::make_producer_conf(s.kafka);
   ASSERT_NE(conf, nullptr);
-  EXPECT_EQ(conf_get(conf, "bootstrap.servers"), "k1:9093");
-  EXPECT_EQ(conf_get(conf, "security.protocol"), "ssl");
-  EXPECT_EQ(conf_get(conf, "ssl.ca.location"), "/etc/txengine/kafka-ca.pem");
-  EXPECT_EQ(conf_get(conf, "ssl.endpoint.identification.algorithm"), "https");
-  EXPECT_EQ(conf_get(conf, "enable.idempotence"), "true");  // the publisher's own settings stay
+  EXPECT_EQ(kafka_conf_value(conf, "bootstrap.servers"), "k1:9093");
+  EXPECT_EQ(kafka_conf_value(conf, "security.protocol"), "ssl");
+  EXPECT_EQ(kafka_conf_value(conf, "ssl.ca.location"), "/etc/txengine/kafka-ca.pem");
+  EXPECT_EQ(kafka_conf_value(conf, "ssl.endpoint.identification.algorithm"), "https");
+  EXPECT_EQ(kafka_conf_value(conf, "enable.idempotence"), "true");  // the publisher's own settings stay
   rd_kafka_conf_destroy(conf);
 }
 

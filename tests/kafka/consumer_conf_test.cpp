@@ -1,8 +1,6 @@
 // Issue 13: the consumers' Kafka settings accept TLS. The [kafka.properties] of txengine's
 // config file (--config) and --kafka-property reach librdkafka's configuration (read back with
 // rd_kafka_conf_get); the consumer's own settings cannot be overridden; bad input is refused.
-#include <librdkafka/rdkafka.h>
-
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -13,17 +11,11 @@
 #include <string>
 
 #include "apps/consumer_common.hpp"
+#include "tests/kafka/conf_value.hpp"
 
 using namespace txengine::consumers;
 
 namespace {
-
-std::string conf_get(rd_kafka_conf_s* conf, const char* name) {
-  char value[512];
-  size_t size = sizeof value;
-  if (rd_kafka_conf_get(conf, name, value, &size) != RD_KAFKA_CONF_OK) return "<unset>";
-  return value;
-}
 
 std::string write_file(const std::string& text) {
   char path[] = "/tmp/txconsumer_conf_XXXXXX";
@@ -53,11 +45,11 @@ TEST(consumer_conf, config_file_and_flags_reach_librdkafka) {
   ASSERT_TRUE(finish_common_options(o, "commission-payer", error)) << error;
   rd_kafka_conf_s* conf = make_consumer_conf(o, error);
   ASSERT_NE(conf, nullptr) << error;
-  EXPECT_EQ(conf_get(conf, "security.protocol"), "ssl");
-  EXPECT_EQ(conf_get(conf, "ssl.ca.location"), "/etc/other-ca.pem");  // the flag comes after the file
-  EXPECT_EQ(conf_get(conf, "ssl.endpoint.identification.algorithm"), "https");
-  EXPECT_EQ(conf_get(conf, "enable.auto.commit"), "false");
-  EXPECT_EQ(conf_get(conf, "group.id"), "commission-payer");
+  EXPECT_EQ(kafka_conf_value(conf, "security.protocol"), "ssl");
+  EXPECT_EQ(kafka_conf_value(conf, "ssl.ca.location"), "/etc/other-ca.pem");  // the flag comes after the file
+  EXPECT_EQ(kafka_conf_value(conf, "ssl.endpoint.identification.algorithm"), "https");
+  EXPECT_EQ(kafka_conf_value(conf, "enable.auto.commit"), "false");
+  EXPECT_EQ(kafka_conf_value(conf, "group.id"), "commission-payer");
   rd_kafka_conf_destroy(conf);
   std::remove(path.c_str());
 }

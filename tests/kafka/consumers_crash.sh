@@ -17,11 +17,7 @@ start_devbroker "$DEVBROKER" --topic "$TOPIC:6"
 start_engine "$TXENGINE"
 new_database kafka_crash
 DB=$TEST_DB
-PLATFORM=$(wallet_create "$TXCTL" fee)
-MERCHANT=$(wallet_create "$TXCTL" merchant)
-[ -n "$PLATFORM" ] && [ -n "$MERCHANT" ] || { fail "wallets"; exit 1; }
-# The platform wallet pays commissions from its overdraft (fee wallets take no top-up).
-"$TXCTL" --server "$ENGINE" wallet set-limit "$PLATFORM" --limit 100000000.00 >/dev/null || fail "set-limit"
+commission_wallets "$TXCTL" 100000000.00
 
 real_payments "$TXBENCH" "$TXCTL" "$EVENTS" 10 "$MERCHANT" "$AMOUNT" "$KAFKA_TEST_DIR/orders" || exit 1
 BASE=$(wallet_available "$TXCTL" "$MERCHANT")   # the payments themselves; commissions come on top

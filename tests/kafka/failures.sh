@@ -50,10 +50,8 @@ wait_until 10 "error reply" grep -q "error unknown command 'bogus'" "$KAFKA_TEST
 start_engine "$TXENGINE"
 new_database kafka_failures
 DB=$TEST_DB
-PLATFORM=$(wallet_create "$TXCTL" fee)
+commission_wallets "$TXCTL" 1000.00
 POOR=$(wallet_create "$TXCTL" fee)
-MERCHANT=$(wallet_create "$TXCTL" merchant)
-"$TXCTL" --server "$ENGINE" wallet set-limit "$PLATFORM" --limit 1000.00 >/dev/null || fail "set-limit"
 real_payments "$TXBENCH" "$TXCTL" 10 10 "$MERCHANT" 10000 "$KAFKA_TEST_DIR/orders" || exit 1
 BASE=$(wallet_available "$TXCTL" "$MERCHANT")   # the payments themselves; commissions come on top
 timeout 60 "$TOOL" produce --bootstrap "$BOOTSTRAP" --topic "$TOPIC" --first-id 900001 --count 10 \

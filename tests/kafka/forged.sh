@@ -17,11 +17,9 @@ start_devbroker "$DEVBROKER" --topic "$TOPIC:3"
 start_engine "$TXENGINE"
 new_database kafka_forged
 DB=$TEST_DB
-PLATFORM=$(wallet_create "$TXCTL" fee)
-MERCHANT=$(wallet_create "$TXCTL" merchant)
+commission_wallets "$TXCTL" 1000.00
 OTHER=$(wallet_create "$TXCTL" merchant)
-[ -n "$PLATFORM" ] && [ -n "$MERCHANT" ] && [ -n "$OTHER" ] || { fail "wallets"; exit 1; }
-"$TXCTL" --server "$ENGINE" wallet set-limit "$PLATFORM" --limit 1000.00 >/dev/null || fail "set-limit"
+[ -n "$OTHER" ] || { fail "wallets"; exit 1; }
 real_payments "$TXBENCH" "$TXCTL" 3 0 "$MERCHANT" "$AMOUNT" "$KAFKA_TEST_DIR/orders" || exit 1
 BASE=$(wallet_available "$TXCTL" "$MERCHANT")
 sed -n 1p "$KAFKA_TEST_DIR/orders" >"$KAFKA_TEST_DIR/order1"

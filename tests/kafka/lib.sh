@@ -89,6 +89,15 @@ wallet_available() {  # wallet_available TXCTL ID -> minor units
   "$1" --server "$ENGINE" --json wallet get "$2" | sed -n 's/.*"available":\(-*[0-9]*\).*/\1/p'
 }
 
+# commission_wallets TXCTL LIMIT: the platform's fee wallet, paying commissions from an overdraft
+# of LIMIT (fee wallets take no top-up), and a merchant; sets PLATFORM and MERCHANT.
+commission_wallets() {
+  PLATFORM=$(wallet_create "$1" fee)
+  MERCHANT=$(wallet_create "$1" merchant)
+  [ -n "$PLATFORM" ] && [ -n "$MERCHANT" ] || { fail "wallets"; exit 1; }
+  "$1" --server "$ENGINE" wallet set-limit "$PLATFORM" --limit "$2" >/dev/null || fail "set-limit"
+}
+
 # real_payments TXBENCH TXCTL COUNT FAILED_EVERY MERCHANT AMOUNT FILE: makes the payments that
 # kafka_event_tool's events 1..COUNT describe real, as commission-payer checks each event against
 # the engine's order: a funded payer pays MERCHANT AMOUNT (minor units) for every event but each
