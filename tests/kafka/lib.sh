@@ -115,7 +115,9 @@ real_payments() {
     [ "$failed_every" -gt 0 ] && [ $((i % failed_every)) -eq 0 ] && continue
     echo "kpay-$$-$i p $payer $merchant $amount" >>"$replay"
   done
-  timeout 120 "$bench" --server "$ENGINE" --connections 1 --window 64 --wallets 2 --mix transfer --duration 0.2 \
+  # The replayed lines go first; the run must last until all are sent (~200k/s here; a wide margin).
+  local seconds; seconds=$(awk -v n="$count" 'BEGIN { printf "%.1f", 0.5 + n / 20000 }')
+  timeout 120 "$bench" --server "$ENGINE" --connections 1 --window 64 --wallets 2 --mix transfer --duration "$seconds" \
     --replay "$replay" --ack-log "$acks" >"$KAFKA_TEST_DIR/payments.log" 2>&1 || { fail "txbench payments"; return 1; }
   awk -v n="$count" -v f="$failed_every" -v p="kpay-$$-" '
     FNR == NR { if ($4 == 5) id[$1] = $2; next }
