@@ -90,13 +90,16 @@ struct verification {
 
 //! Compares an event with the engine's answer to GetOrder of its order id. `answer_code` is the
 //! reply's result code, or -1 when no reply came; `order` is the reply's order (null without).
-//! The event must claim a succeeded payment (is_succeeded_payment) and come from the tenant of
-//! the key the question was asked with: another tenant's order answers UNKNOWN_ORDER.
+//! The code of an answer with an order is the order's own result (INSUFFICIENT_FUNDS for a
+//! failed one, docs/protocol.md): its fields decide, and a failed order contradicts an event
+//! that claims success. Paid only with code OK and every field equal. The event must claim a
+//! succeeded payment (is_succeeded_payment) and come from the tenant of the key the question
+//! was asked with: another tenant's order answers UNKNOWN_ORDER.
 inline verification verify_event(const finalized_event& e, int answer_code, const engine_order* order) {
   auto aside = [](std::string why) { return verification{verdict::set_aside, std::move(why)}; };
+  const verification retry{verdict::retry, answer_code < 0 ? "no answer" : "engine code " + std::to_string(answer_code)};
   if (answer_code == code_unknown_order) return aside("unknown_order");
-  if (answer_code != code_ok || order == nullptr)
-    return {verdict::retry, answer_code < 0 ? "no answer" : "engine code " + std::to_string(answer_code)};
+  if (answer_code < 0 || is_retryable_code(answer_code) || order == nullptr) return retry;
   auto differs = [](const char* field, const auto& event, const auto& engine) {
     return std::string(field) + ": event " + std::to_string(event) + ", engine " + std::to_string(engine);
   };
@@ -107,6 +110,7 @@ inline verification verify_event(const finalized_event& e, int answer_code, cons
     return aside(differs("confirmed_amount", e.confirmed_amount, order->posted_amount));
   if (order->currency != e.currency) return aside("currency: event " + e.currency + ", engine " + order->currency);
   if (order->destination != e.merchant) return aside(differs("merchant", e.merchant, order->destination));
+  if (answer_code != code_ok) return retry;  // an agreeing order under another code: never paid
   return {verdict::pay, {}};
 }
 

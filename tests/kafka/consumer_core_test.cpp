@@ -168,4 +168,16 @@ TEST(consumer_core, no_usable_answer_is_retried_never_paid_nor_set_aside) {
     EXPECT_EQ(v.reason, "engine code " + std::to_string(code));
   }
   EXPECT_EQ(verify_event(e, code_ok, nullptr).decision, verdict::retry);  // ok without an order
+  EXPECT_EQ(verify_event(e, 95, nullptr).decision, verdict::retry);       // forbidden: the key lacks queries
+}
+
+TEST(consumer_core, an_event_that_claims_success_for_a_failed_order_is_set_aside_not_retried) {
+  // GetOrder answers a failed order with its own result code (insufficient_funds, 25).
+  const auto e = payment(7, 10'000);
+  auto failed = as_engine_has_it(e);
+  failed.state = 6;
+  failed.posted_amount = 0;
+  auto v = verify_event(e, 25, &failed);
+  EXPECT_EQ(v.decision, verdict::set_aside);
+  EXPECT_EQ(v.reason, "state: event 5, engine 6");
 }

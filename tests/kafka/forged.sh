@@ -3,7 +3,8 @@
 # kcat would) must not be able to move money through commission-payer. Three real payments are
 # made in the engine, their events produced twice (a redelivery), next to forged ones: an order
 # the engine does not know, a real order with a changed amount, a real order with another
-# merchant, and a forged message that carries the id of a real event ahead of it. In the end the
+# merchant, a payment that failed in the engine claimed as succeeded, and a forged message that
+# carries the id of a real event ahead of it. In the end the
 # real events paid their commission once each, every forged one is set aside (an ALERT line with
 # its Kafka coordinates, a counter, a set_aside_events row) and paid nothing; an event of another
 # tenant is not this payer's; a second group over the same topic pays nothing more. When kcat and
@@ -40,17 +41,24 @@ produce --first-id 9000000001 --count 1 --merchant "$MERCHANT" --amount "$AMOUNT
 # A real order with a changed amount, and one with another merchant.
 produce --first-id 700201 --count 1 --merchant "$MERCHANT" --amount 20000 --order-ids "$KAFKA_TEST_DIR/order1"
 produce --first-id 700301 --count 1 --merchant "$OTHER" --amount "$AMOUNT" --order-ids "$KAFKA_TEST_DIR/order2"
+# A payment that failed in the engine (its payer has no funds) claimed as succeeded: GetOrder
+# answers it with its own code (insufficient_funds), the state decides.
+BROKE=$(wallet_create "$TXCTL" user)
+"$TXCTL" --server "$ENGINE" --json pay --payer "$BROKE" --merchant "$MERCHANT" --amount 100.00 --currency USD \
+  | sed -n 's/.*"order_id":\([0-9]*\).*/\1/p' >"$KAFKA_TEST_DIR/failed_order"
+[ -s "$KAFKA_TEST_DIR/failed_order" ] || fail "no failed payment order"
+produce --first-id 700601 --count 1 --merchant "$MERCHANT" --amount "$AMOUNT" --order-ids "$KAFKA_TEST_DIR/failed_order"
 # Another tenant's event: not this payer's (its key is tenant 1's).
 produce --first-id 700401 --count 1 --merchant "$MERCHANT" --amount "$AMOUNT" --tenant 2
 # Written with kcat: a payment of 500.00 to the merchant that the engine never made.
-FORGED=4
+FORGED=5
 if command -v kcat >/dev/null && command -v protoc >/dev/null; then
   PROTO_DIR="$(dirname "$0")/../../protocol"
   printf 'event_id: 700501 tenant: 1 order_id: 700501 kind: ORDER_KIND_PAY state: ORDER_STATE_SUCCEEDED currency: "USD" amount: 50000 confirmed_amount: 50000 source: 1 destination: %s' \
     "$MERCHANT" | protoc --encode=txengine.events.OrderFinalized -I "$PROTO_DIR" "$PROTO_DIR/events.proto" \
     "$PROTO_DIR/txengine.proto" >"$KAFKA_TEST_DIR/kcat.event" || fail "protoc --encode"
   timeout 30 kcat -P -b "$BOOTSTRAP" -t "$TOPIC" -k 700501 "$KAFKA_TEST_DIR/kcat.event" || fail "kcat -P"
-  FORGED=5
+  FORGED=6
 else
   echo "kcat or protoc missing: no event written with kcat"
 fi
@@ -76,7 +84,9 @@ check_eq "other merchant" "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WH
   "merchant: event $OTHER, engine $MERCHANT"
 check_eq "forged copy of a real event id" "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WHERE event_id = 700003")" \
   "amount: event 99900, engine $AMOUNT"
-[ "$FORGED" = 5 ] && check_eq "written with kcat" \
+check_eq "failed payment claimed as succeeded" \
+  "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WHERE event_id = 700601")" "state: event 5, engine 6"
+[ "$FORGED" = 6 ] && check_eq "written with kcat" \
   "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WHERE event_id = 700501")" unknown_order
 check_eq "ALERT lines" "$(grep -c "ALERT event .* at $TOPIC\[[0-9]*\]@[0-9]* .* set aside, nothing paid" "$KAFKA_TEST_DIR/payer.log")" "$FORGED"
 
