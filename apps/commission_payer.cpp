@@ -6,8 +6,9 @@
 // amount, confirmed amount, currency and merchant agree (consumer_core.hpp verify_event); an
 // event the engine contradicts or does not know is set aside (an ALERT line, a counter and a
 // set_aside_events row) and pays nothing; no answer is retried like a commission.
-// The request id is "commission-<event id>", so a redelivered event, a restart or a second
-// instance pays once: the engine answers the repeat with the original order.
+// The request id is "commission-<order id>", so a redelivered event, a restart, a second
+// instance or a copy of an event under another id pays once: the engine answers the repeat with
+// the original order.
 // Retryable answers (overloaded, busy, unavailable) and lost connections are retried with
 // backoff, bounded; the engine's final answer and the processed_events row commit in one MySQL
 // transaction, and only then are the Kafka offsets committed (docs/kafka.md).
@@ -244,7 +245,7 @@ void store_outcomes(persistence::mysql_connection& db, const std::vector<kafka_m
     q->setInt64(n++, settled_amount(e));
     q->setInt64(n++, c.amount);
     q->setString(n++, e.currency);
-    q->setString(n++, commission_request_id(e.event_id));
+    q->setString(n++, commission_request_id(e.order_id));
     q->setUInt64(n++, o.order_id);
     q->setInt(n++, o.code);
     q->setInt(n++, o.duplicate ? 1 : 0);
@@ -304,11 +305,13 @@ struct payer {
     std::vector<size_t> verified;
     std::vector<set_aside_event> aside;
     if (!verify(batch, d, unverified, verified, aside, err)) return false;
-    std::vector<uint64_t> verified_ids;
-    for (size_t i : verified) verified_ids.push_back(d.events[i].event_id);
+    // One commission per order in the batch (its request id is the order's): another event of
+    // the same order is left for a later delivery, where the engine answers it as a repeat.
+    std::vector<uint64_t> verified_orders;
+    for (size_t i : verified) verified_orders.push_back(d.events[i].order_id);
     std::vector<commission_call> calls;
     uint64_t zero = 0;
-    for (size_t k : new_events(verified_ids, {})) {
+    for (size_t k : new_events(verified_orders, {})) {
       size_t i = verified[k];
       const auto& e = d.events[i];
       commission_call c;
@@ -319,7 +322,7 @@ struct payer {
         ++zero;
       } else {
         auto* r = c.call.request.mutable_commission();
-        r->set_request_id(commission_request_id(e.event_id));
+        r->set_request_id(commission_request_id(e.order_id));
         r->set_from(popt.platform_wallet);
         r->set_to(e.merchant);
         r->set_amount(c.amount);

@@ -59,9 +59,13 @@ inline std::optional<int64_t> commission_amount(int64_t amount, uint32_t bps) {
   return q * static_cast<int64_t>(bps) + r * static_cast<int64_t>(bps) / 10'000;
 }
 
-//! The engine's idempotency key of the commission for one event: a redelivered event submits
-//! the same request id, and the engine answers the repeat with the original order.
-inline std::string commission_request_id(uint64_t event_id) { return "commission-" + std::to_string(event_id); }
+//! The engine's idempotency key of the commission for one payment: per order, not per event.
+//! A redelivered event, a restart, a second instance, or a copy of a real event under another
+//! event id (a forgery that passes verification, since its order is real) submits the same
+//! request id, and the engine answers the repeat with the original order: paid once. The engine
+//! publishes each order once with event_id == order_id (events.proto), so this is also
+//! "commission-<event id>" for its events.
+inline std::string commission_request_id(uint64_t order_id) { return "commission-" + std::to_string(order_id); }
 
 //! Engine answers after which the same request may succeed later (nothing changed):
 //! OVERLOADED 80, WALLET_BUSY 81, UNAVAILABLE 82, CHANNEL_BUSY 83, RATE_LIMITED 84 (docs/protocol.md).

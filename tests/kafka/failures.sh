@@ -82,9 +82,11 @@ expect_exit 0 '"rejected":9' -- "$PAYER" --bootstrap "$BOOTSTRAP" --topic "$TOPI
 check_eq "conflicts recorded as duplicate_conflict (60)" \
   "$(sql "SELECT COUNT(*) FROM \`$TEST_DB\`.commission_payments WHERE result_code = 60")" 9
 # A platform wallet without funds: a business rejection, recorded with its code, not retried.
+# Payments of their own: the commission's request id is per order (commission-<order id>).
+real_payments "$TXBENCH" "$TXCTL" 10 10 "$MERCHANT" 10000 "$KAFKA_TEST_DIR/orders2" || exit 1
 timeout 60 "$TOOL" produce --bootstrap "$BOOTSTRAP" --topic poor --first-id 910001 --count 10 \
   --payer "$PAYMENT_PAYER" --merchant "$MERCHANT" --amount 10000 --failed-every 10 \
-  --order-ids "$KAFKA_TEST_DIR/orders" || fail "produce"
+  --order-ids "$KAFKA_TEST_DIR/orders2" || fail "produce"
 new_database kafka_failures_poor
 expect_exit 0 '"rejected":9' -- "$PAYER" --bootstrap "$BOOTSTRAP" --topic poor --mysql "$MYSQL_URI" \
   --database "$TEST_DB" --idle-exit-ms 2000 --json --engine "$ENGINE" --platform-wallet "$POOR" --group poor

@@ -3,8 +3,9 @@
 # kcat would) must not be able to move money through commission-payer. Three real payments are
 # made in the engine, their events produced twice (a redelivery), next to forged ones: an order
 # the engine does not know, a real order with a changed amount, a real order with another
-# merchant, a payment that failed in the engine claimed as succeeded, and a forged message that
-# carries the id of a real event ahead of it. In the end the
+# merchant, a payment that failed in the engine claimed as succeeded, a forged message that
+# carries the id of a real event ahead of it, and a copy of a real event under another id (it
+# verifies, but the commission is per order: paid once). In the end the
 # real events paid their commission once each, every forged one is set aside (an ALERT line with
 # its Kafka coordinates, a counter, a set_aside_events row) and paid nothing; an event of another
 # tenant is not this payer's; a second group over the same topic pays nothing more. When kcat and
@@ -36,6 +37,9 @@ produce --first-id 700003 --count 1 --merchant "$MERCHANT" --amount 99900 --orde
 # The real events, twice.
 produce --first-id 700001 --count 3 --merchant "$MERCHANT" --amount "$AMOUNT" --repeat 2 \
   --order-ids "$KAFKA_TEST_DIR/orders"
+# A copy of a real event under another event id: its order is real and agrees, so it passes
+# verification, but the commission's request id is the order's: the engine pays it once.
+produce --first-id 700701 --count 1 --merchant "$MERCHANT" --amount "$AMOUNT" --order-ids "$KAFKA_TEST_DIR/order1"
 # An order the engine does not know (the tool's default order id is the event id).
 produce --first-id 9000000001 --count 1 --merchant "$MERCHANT" --amount "$AMOUNT"
 # A real order with a changed amount, and one with another merchant.
@@ -75,7 +79,10 @@ grep -q '"other_tenant":1' <<<"$out" && ok "another tenant's event skipped" || f
 check_eq "merchant balance (three commissions)" "$(wallet_available "$TXCTL" "$MERCHANT")" $((BASE + 300))
 check_eq "other merchant balance" "$(wallet_available "$TXCTL" "$OTHER")" 0
 check_eq "platform balance" "$(wallet_available "$TXCTL" "$PLATFORM")" -300
-check_eq "commission rows" "$(sql "SELECT COUNT(*) FROM \`$DB\`.commission_payments WHERE result_code = 0")" 3
+check_eq "commissions paid (not engine repeats)" \
+  "$(sql "SELECT COUNT(*) FROM \`$DB\`.commission_payments WHERE result_code = 0 AND duplicate_answer = 0")" 3
+check_eq "commission orders of the copied payment's order" \
+  "$(sql "SELECT COUNT(DISTINCT commission_order_id) FROM \`$DB\`.commission_payments WHERE payment_order_id = $(cat "$KAFKA_TEST_DIR/order1") AND commission_order_id <> 0")" 1
 check_eq "set-aside rows" "$(sql "SELECT COUNT(*) FROM \`$DB\`.set_aside_events")" "$FORGED"
 check_eq "unknown order" "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WHERE event_id = 9000000001")" unknown_order
 check_eq "changed amount" "$(sql "SELECT reason FROM \`$DB\`.set_aside_events WHERE event_id = 700201")" \

@@ -106,6 +106,7 @@ commission_wallets() {
 real_payments() {
   local bench=$1 ctl=$2 count=$3 failed_every=$4 merchant=$5 amount=$6 file=$7
   local payer i replay="$KAFKA_TEST_DIR/payments.replay" acks="$KAFKA_TEST_DIR/payments.acks"
+  local tag="kpay-$$-$RANDOM$RANDOM-"   # request ids of this call's payments
   payer=$(wallet_create "$ctl" user)
   [ -n "$payer" ] || { fail "payer wallet"; return 1; }
   "$ctl" --server "$ENGINE" top-up --wallet "$payer" --amount "$(( (count * amount + 99) / 100 + 1 )).00" \
@@ -113,13 +114,13 @@ real_payments() {
   : >"$replay"
   for ((i = 1; i <= count; ++i)); do
     [ "$failed_every" -gt 0 ] && [ $((i % failed_every)) -eq 0 ] && continue
-    echo "kpay-$$-$i p $payer $merchant $amount" >>"$replay"
+    echo "$tag$i p $payer $merchant $amount" >>"$replay"
   done
   # The replayed lines go first; the run must last until all are sent (~200k/s here; a wide margin).
   local seconds; seconds=$(awk -v n="$count" 'BEGIN { printf "%.1f", 0.5 + n / 20000 }')
   timeout 120 "$bench" --server "$ENGINE" --connections 1 --window 64 --wallets 2 --mix transfer --duration "$seconds" \
     --replay "$replay" --ack-log "$acks" >"$KAFKA_TEST_DIR/payments.log" 2>&1 || { fail "txbench payments"; return 1; }
-  awk -v n="$count" -v f="$failed_every" -v p="kpay-$$-" '
+  awk -v n="$count" -v f="$failed_every" -v p="$tag" '
     FNR == NR { if ($4 == 5) id[$1] = $2; next }
     END { for (i = 1; i <= n; ++i) { if (f > 0 && i % f == 0) print 1; else if ((p i) in id) print id[p i]; else { print "missing " p i; exit 1 } } }
   ' "$acks" /dev/null >"$file" || { fail "payments not all succeeded: $(grep -c . "$acks") answered"; return 1; }
