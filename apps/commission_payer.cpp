@@ -1,8 +1,14 @@
 // commission-payer: consumes OrderFinalized events and, for each succeeded payment to a
 // merchant, submits a commission order to the engine over the wire protocol: `bps` basis points
 // of the settled amount, from the platform's commission wallet to the merchant (the commission
-// kind of DESIGN.md). The request id is "commission-<event id>", so a redelivered event, a
-// restart or a second instance pays once: the engine answers the repeat with the original order.
+// kind of DESIGN.md). An event is not trusted: before paying, the payer asks the engine for the
+// event's order (GetOrder, with the key of the tenant it serves) and pays only when kind, state,
+// amount, confirmed amount, currency and merchant agree (consumer_core.hpp verify_event); an
+// event the engine contradicts or does not know is set aside (an ALERT line, a counter and a
+// set_aside_events row) and pays nothing; no answer is retried like a commission.
+// The request id is "commission-<order id>", so a redelivered event, a restart, a second
+// instance or a copy of an event under another id pays once: the engine answers the repeat with
+// the original order.
 // Retryable answers (overloaded, busy, unavailable) and lost connections are retried with
 // backoff, bounded; the engine's final answer and the processed_events row commit in one MySQL
 // transaction, and only then are the Kafka offsets committed (docs/kafka.md).
@@ -31,6 +37,9 @@ constexpr int exit_ok = 0, exit_usage = 2, exit_failed = 3;
 
 struct payer_options {
   wire::client_options engine;
+  //! The tenant of the engine key (the key needs scopes=orders,queries): events of other
+  //! tenants are not this payer's and are skipped.
+  uint32_t tenant = wire::dev_tenant;
   uint64_t platform_wallet = 0;
   uint32_t bps = 100;
   int max_attempts = 8;
@@ -41,22 +50,30 @@ struct payer_options {
 struct stats {
   loop_counters loop;
   uint64_t payments = 0, paid = 0, repeats = 0, rejected = 0, zero = 0, duplicates = 0, retries = 0, reconnects = 0;
+  uint64_t set_aside = 0, other_tenant = 0;
   int64_t amount_paid = 0;
 };
 
 std::string stats_json(const stats& s, uint64_t kafka_errors) {
-  char buf[768];
+  char buf[896];
   std::snprintf(buf, sizeof buf,
                 "{\"consumer\":\"%s\",\"messages\":%" PRIu64 ",\"batches\":%" PRIu64 ",\"payments\":%" PRIu64
                 ",\"paid\":%" PRIu64 ",\"engine_repeats\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"zero\":%" PRIu64
                 ",\"duplicates\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"retries\":%" PRIu64
                 ",\"reconnects\":%" PRIu64 ",\"commit_errors\":%" PRIu64 ",\"amount_paid\":%" PRId64
-                ",\"kafka_errors\":%" PRIu64 ",\"pruned\":%" PRIu64 "}",
+                ",\"kafka_errors\":%" PRIu64 ",\"pruned\":%" PRIu64 ",\"set_aside\":%" PRIu64
+                ",\"other_tenant\":%" PRIu64 "}",
                 consumer_name, s.loop.messages, s.loop.batches, s.payments, s.paid, s.repeats, s.rejected, s.zero,
                 s.duplicates, s.loop.skipped, s.loop.malformed, s.retries, s.reconnects, s.loop.commit_errors,
-                s.amount_paid, kafka_errors, s.loop.pruned);
+                s.amount_paid, kafka_errors, s.loop.pruned, s.set_aside, s.other_tenant);
   return buf;
 }
+
+//! One request to the engine and its final answer (none yet while retryable or lost).
+struct engine_call {
+  wire::Request request;
+  std::optional<wire::Reply> final;
+};
 
 //! The engine's final answer to one commission.
 struct outcome {
@@ -68,7 +85,7 @@ struct outcome {
 struct commission_call {
   size_t event_index = 0;
   int64_t amount = 0;
-  wire::Request request;
+  engine_call call;
   std::optional<outcome> final;
 };
 
@@ -80,11 +97,11 @@ class engine_link {
 
   //! Resolves every call (a final answer) or returns false once max_attempts rounds left some
   //! without one. Retryable codes and lost connections are retried with the same request.
-  bool resolve(std::vector<commission_call>& calls, stats& s) {
+  bool resolve(const std::vector<engine_call*>& calls, stats& s) {
     for (int round = 0; round < opt_.max_attempts && !stop_requested(); ++round) {
-      std::vector<commission_call*> open;
-      for (auto& c : calls)
-        if (!c.final) open.push_back(&c);
+      std::vector<engine_call*> open;
+      for (auto* c : calls)
+        if (!c->final) open.push_back(c);
       if (open.empty()) return true;
       if (round > 0) {
         s.retries += open.size();
@@ -93,8 +110,8 @@ class engine_link {
       if (!ensure_connected(s)) continue;
       send_round(open);
     }
-    for (auto& c : calls)
-      if (!c.final) return false;
+    for (auto* c : calls)
+      if (!c->final) return false;
     return true;
   }
 
@@ -113,7 +130,7 @@ class engine_link {
     return true;
   }
 
-  void send_round(const std::vector<commission_call*>& open) {
+  void send_round(const std::vector<engine_call*>& open) {
     struct round_state {
       std::mutex mutex;
       std::condition_variable cv;
@@ -150,13 +167,7 @@ class engine_link {
       const auto& r = st->replies[i];
       if (!r) continue;  // lost: retry
       if (is_retryable_code(static_cast<int>(r->code()))) continue;
-      outcome o;
-      o.code = static_cast<int>(r->code());
-      if (r->has_order()) {
-        o.order_id = r->order().order_id();
-        o.duplicate = r->order().duplicate();
-      }
-      open[i]->final = o;
+      open[i]->final = *r;
     }
     if (!client_->connected()) client_.reset();
   }
@@ -166,9 +177,52 @@ class engine_link {
   std::unique_ptr<wire::client> client_;
 };
 
+outcome outcome_of(const commission_call& c) {
+  if (c.final) return *c.final;
+  const wire::Reply& r = *c.call.final;
+  outcome o;
+  o.code = static_cast<int>(r.code());
+  if (r.has_order()) {
+    o.order_id = r.order().order_id();
+    o.duplicate = r.order().duplicate();
+  }
+  return o;
+}
+
+//! An event the engine contradicted or did not know, kept for an operator to look at.
+struct set_aside_event {
+  size_t event_index = 0;
+  std::string reason;
+};
+
 void store_outcomes(persistence::mysql_connection& db, const std::vector<kafka_message>& batch,
                     const std::vector<finalized_event>& events, const std::vector<commission_call>& calls,
-                    const payer_options& popt) {
+                    const std::vector<set_aside_event>& aside, const payer_options& popt) {
+  if (!aside.empty()) {
+    // IGNORE: a redelivered message is the same row (its Kafka coordinates are the key). No
+    // processed_events row: a forged event may carry the id of a real one still to come.
+    auto q = db.prepare(
+        "INSERT IGNORE INTO set_aside_events (consumer, topic, kafka_partition, kafka_offset, event_id, tenant, "
+        "order_id, claimed_amount, claimed_currency, claimed_merchant, reason) VALUES " +
+        values_placeholders(aside.size(), 11));
+    unsigned n = 1;
+    for (const auto& a : aside) {
+      const auto& m = batch[a.event_index];
+      const auto& e = events[a.event_index];
+      q->setString(n++, consumer_name);
+      q->setString(n++, m.topic);
+      q->setInt(n++, m.partition);
+      q->setInt64(n++, m.offset);
+      q->setUInt64(n++, e.event_id);
+      q->setUInt(n++, e.tenant);
+      q->setUInt64(n++, e.order_id);
+      q->setInt64(n++, e.amount);
+      q->setString(n++, e.currency);
+      q->setUInt64(n++, e.merchant);
+      q->setString(n++, a.reason.substr(0, 255));
+    }
+    q->executeUpdate();
+  }
   if (calls.empty()) return;
   // IGNORE: a second instance (during a rebalance) may have stored the same event; the engine
   // answered both with the same order, so either row is right.
@@ -182,6 +236,7 @@ void store_outcomes(persistence::mysql_connection& db, const std::vector<kafka_m
   unsigned n = 1;
   for (const auto& c : calls) {
     const auto& e = events[c.event_index];
+    outcome o = outcome_of(c);
     q->setUInt64(n++, e.event_id);
     q->setUInt(n++, e.tenant);
     q->setUInt64(n++, e.order_id);
@@ -190,10 +245,10 @@ void store_outcomes(persistence::mysql_connection& db, const std::vector<kafka_m
     q->setInt64(n++, settled_amount(e));
     q->setInt64(n++, c.amount);
     q->setString(n++, e.currency);
-    q->setString(n++, commission_request_id(e.event_id));
-    q->setUInt64(n++, c.final ? c.final->order_id : 0);
-    q->setInt(n++, c.final ? c.final->code : 0);
-    q->setInt(n++, c.final && c.final->duplicate ? 1 : 0);
+    q->setString(n++, commission_request_id(e.order_id));
+    q->setUInt64(n++, o.order_id);
+    q->setInt(n++, o.code);
+    q->setInt(n++, o.duplicate ? 1 : 0);
   }
   q->executeUpdate();
 }
@@ -201,6 +256,10 @@ void store_outcomes(persistence::mysql_connection& db, const std::vector<kafka_m
 void add_options(CLI::App& app, common_options& opt, payer_options& popt, uint64_t& call_timeout_ms) {
   add_common_options(app, opt);
   cli::add_client_options(app, popt.engine, "TXCTL", "--engine");
+  cli::add_number(app, "--tenant", popt.tenant,
+                  "the tenant of the engine key (scopes=orders,queries): its events are verified and paid, "
+                  "other tenants' skipped",
+                  1);
   cli::add_number(app, "--platform-wallet", popt.platform_wallet, "the fee wallet commissions are paid from", 1)
       ->required()
       ->default_str("");
@@ -219,20 +278,41 @@ struct payer {
   engine_link& engine;
   stats s;
 
-    // One batch: which events are new, their commissions resolved by the engine, then the
-    // answers and processed rows in one transaction.
+  // One batch: which events are new, each verified against the engine's order, the
+  // commissions of the verified ones resolved by the engine, then the answers, the set-aside
+  // events and the processed rows in one transaction.
   bool store(const std::vector<kafka_message>& batch, const decoded_batch& d, std::string& err) {
+    std::vector<size_t> ours;
     std::vector<uint64_t> ids;
-    for (size_t i : d.eligible) ids.push_back(d.events[i].event_id);
+    for (size_t i : d.eligible) {
+      if (d.events[i].tenant != popt.tenant) {
+        ++s.other_tenant;
+        continue;
+      }
+      ours.push_back(i);
+      ids.push_back(d.events[i].event_id);
+    }
     if (ids.empty()) return true;
     std::unordered_set<uint64_t> done;
     if (!with_store(opt, db, [&](persistence::mysql_connection& c) { done = processed_among(c, consumer_name, ids); },
                     err))
       return false;
+    // Every occurrence is verified, not only the first of an event id: a forged message may carry
+    // the id of a real one in the same batch.
+    std::vector<size_t> unverified;
+    for (size_t k = 0; k < ours.size(); ++k)
+      if (done.count(ids[k]) == 0) unverified.push_back(ours[k]);
+    std::vector<size_t> verified;
+    std::vector<set_aside_event> aside;
+    if (!verify(batch, d, unverified, verified, aside, err)) return false;
+    // One commission per order in the batch (its request id is the order's): another event of
+    // the same order is left for a later delivery, where the engine answers it as a repeat.
+    std::vector<uint64_t> verified_orders;
+    for (size_t i : verified) verified_orders.push_back(d.events[i].order_id);
     std::vector<commission_call> calls;
     uint64_t zero = 0;
-    for (size_t k : new_events(ids, done)) {
-      size_t i = d.eligible[k];
+    for (size_t k : new_events(verified_orders, {})) {
+      size_t i = verified[k];
       const auto& e = d.events[i];
       commission_call c;
       c.event_index = i;
@@ -241,8 +321,8 @@ struct payer {
         c.final = outcome{};  // nothing to pay; recorded as processed
         ++zero;
       } else {
-        auto* r = c.request.mutable_commission();
-        r->set_request_id(commission_request_id(e.event_id));
+        auto* r = c.call.request.mutable_commission();
+        r->set_request_id(commission_request_id(e.order_id));
         r->set_from(popt.platform_wallet);
         r->set_to(e.merchant);
         r->set_amount(c.amount);
@@ -250,29 +330,84 @@ struct payer {
       }
       calls.push_back(std::move(c));
     }
-    if (!engine.resolve(calls, s)) {
+    std::vector<engine_call*> open;
+    for (auto& c : calls)
+      if (!c.final) open.push_back(&c.call);
+    if (!engine.resolve(open, s)) {
       // The same request ids are sent again after a restart.
       err = "the engine gave no final answer after " + std::to_string(popt.max_attempts) + " attempts";
       return false;
     }
-    if (!with_store(opt, db, [&](persistence::mysql_connection& c) { store_outcomes(c, batch, d.events, calls, popt); },
-                    err))
+    if (!with_store(
+            opt, db,
+            [&](persistence::mysql_connection& c) { store_outcomes(c, batch, d.events, calls, aside, popt); }, err))
       return false;
     s.zero += zero;
-    s.duplicates += ids.size() - calls.size();
+    s.set_aside += aside.size();
+    s.duplicates += ids.size() - calls.size() - aside.size();
     for (const auto& c : calls) {
       if (c.amount == 0) continue;
       ++s.payments;
-      if (c.final->code != 0) {
+      outcome o = outcome_of(c);
+      if (o.code != 0) {
         ++s.rejected;
         std::fprintf(stderr, "commission-payer: commission of event %" PRIu64 " rejected by the engine (code %d)\n",
-                     d.events[c.event_index].event_id, c.final->code);
-      } else if (c.final->duplicate) {
+                     d.events[c.event_index].event_id, o.code);
+      } else if (o.duplicate) {
         ++s.repeats;
       } else {
         ++s.paid;
         s.amount_paid += c.amount;
       }
+    }
+    return true;
+  }
+
+  //! Asks the engine for the order of each event batch[i], i in `indexes`; `verified` gets the
+  //! events it agrees with, `aside` the others with the reason (each logged as an ALERT with its
+  //! Kafka coordinates). False (and `err`) when some got no usable answer after the bounded
+  //! attempts: nothing is paid or set aside, the batch is retried later.
+  bool verify(const std::vector<kafka_message>& batch, const decoded_batch& d, const std::vector<size_t>& indexes,
+              std::vector<size_t>& verified, std::vector<set_aside_event>& aside, std::string& err) {
+    std::vector<engine_call> queries(indexes.size());
+    std::vector<engine_call*> open;
+    for (size_t k = 0; k < indexes.size(); ++k) {
+      queries[k].request.mutable_get_order()->set_order_id(d.events[indexes[k]].order_id);
+      open.push_back(&queries[k]);
+    }
+    if (!engine.resolve(open, s)) {
+      err = "the engine gave no final answer after " + std::to_string(popt.max_attempts) + " attempts";
+      return false;
+    }
+    for (size_t k = 0; k < indexes.size(); ++k) {
+      size_t i = indexes[k];
+      const wire::Reply& r = *queries[k].final;
+      engine_order o;
+      if (r.has_order()) {
+        const auto& w = r.order();
+        o.kind = static_cast<int>(w.kind());
+        o.state = static_cast<int>(w.state());
+        o.amount = w.amount();
+        o.posted_amount = w.posted_amount();
+        o.currency = w.currency();
+        o.destination = w.destination();
+      }
+      auto v = verify_event(d.events[i], static_cast<int>(r.code()), r.has_order() ? &o : nullptr);
+      if (v.decision == verdict::retry) {
+        err = "cannot verify event " + std::to_string(d.events[i].event_id) + ": " + v.reason;
+        return false;
+      }
+      if (v.decision == verdict::pay) {
+        verified.push_back(i);
+        continue;
+      }
+      const auto& m = batch[i];
+      std::fprintf(stderr,
+                   "commission-payer: ALERT event %" PRIu64 " at %s[%d]@%lld (tenant %u, order %" PRIu64
+                   ") set aside, nothing paid: %s\n",
+                   d.events[i].event_id, m.topic.c_str(), m.partition, static_cast<long long>(m.offset),
+                   d.events[i].tenant, d.events[i].order_id, v.reason.c_str());
+      aside.push_back({i, v.reason});
     }
     return true;
   }
@@ -311,9 +446,9 @@ int main(int argc, char** argv) {
     std::printf("%s\n", stats_json(s, consumer.errors()).c_str());
   else
     std::printf("commission-payer: %" PRIu64 " messages, %" PRIu64 " commissions paid (%" PRId64
-                " minor units), %" PRIu64 " answered as repeats, %" PRIu64 " rejected, %" PRIu64 " duplicates, %" PRIu64
-                " skipped, %" PRIu64 " malformed\n",
-                s.loop.messages, s.paid, s.amount_paid, s.repeats, s.rejected, s.duplicates, s.loop.skipped,
-                s.loop.malformed);
+                " minor units), %" PRIu64 " answered as repeats, %" PRIu64 " rejected, %" PRIu64 " set aside, %" PRIu64
+                " duplicates, %" PRIu64 " skipped, %" PRIu64 " malformed\n",
+                s.loop.messages, s.paid, s.amount_paid, s.repeats, s.rejected, s.set_aside, s.duplicates,
+                s.loop.skipped, s.loop.malformed);
   return rc;
 }

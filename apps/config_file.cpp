@@ -3,13 +3,14 @@
 #include <cctype>
 
 #include <cstdint>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
 
 #include <toml++/toml.h>
+
+#include "apps/kafka_properties.hpp"
 
 namespace txengine {
 
@@ -214,20 +215,7 @@ const std::map<std::string, handler>& handlers() {
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return s.kafka.published_retention_ms; }, 0, int64_max)},
       {"kafka.properties",
        [](const toml::node& node, serve_settings& s, std::string& why) {
-         const toml::table* t = node.as_table();
-         if (!t) {
-           why = "expects a table of librdkafka properties (name = \"value\")";
-           return false;
-         }
-         for (const auto& [name, value] : *t) {
-           auto v = value.value_exact<std::string>();
-           if (!v) {
-             why = "." + std::string(name.str()) + " expects a string";
-             return false;
-           }
-           s.kafka.properties.emplace_back(std::string(name.str()), *v);
-         }
-         return true;
+         return kafka_properties_from(node, s.kafka.properties, why);
        }},
   };
   return table;
@@ -287,18 +275,8 @@ bool load_config_text(const std::string& text, const std::string& source, serve_
 }
 
 bool load_config_file(const std::string& path, serve_settings& settings, std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = path + ": cannot read the file";
-    return false;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > (1u << 20)) {
-    error = path + ": larger than 1 MiB, not a configuration file";
-    return false;
-  }
-  return load_config_text(text.str(), path, settings, error);
+  std::string text;
+  return read_config_text(path, text, error) && load_config_text(text, path, settings, error);
 }
 
 }  // namespace txengine

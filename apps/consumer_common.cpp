@@ -12,7 +12,7 @@
 #include <thread>
 #include <utility>
 
-#include "events.pb.h"
+#include "apps/kafka_properties.hpp"
 
 namespace txengine::consumers {
 
@@ -80,6 +80,22 @@ void add_common_options(CLI::App& app, common_options& opt) {
                   "processed_events rows (the de-duplication record) kept this many hours (0 keeps them forever)", 0,
                   87'600);
   app.add_flag("--json", opt.json, "final summary as one JSON line on stdout");
+  app.add_option("--config", opt.config,
+                 "txengine's config file: its [kafka.properties] (librdkafka: security.protocol, ssl.ca.location, "
+                 "...) apply to this consumer")
+      ->type_name("FILE")
+      ->check(not_empty);
+  app.add_option("--kafka-property", opt.kafka_property_flags,
+                 "a librdkafka consumer property NAME=VALUE (after the config file's); repeatable")
+      ->type_name("NAME=VALUE")
+      ->check(CLI::Validator(
+          [](std::string& v) { return v.find('=') == std::string::npos || v[0] == '=' ? "expects NAME=VALUE" : ""; },
+          "", "NAME=VALUE"));
+}
+
+bool is_reserved_consumer_property(const std::string& name) {
+  return name == "bootstrap.servers" || name == "group.id" || name == "enable.auto.commit" ||
+         name == "enable.auto.offset.store";
 }
 
 bool finish_common_options(common_options& opt, const std::string& name, std::string& error) {
@@ -93,7 +109,29 @@ bool finish_common_options(common_options& opt, const std::string& name, std::st
     error = "--mysql: " + error;
     return false;
   }
-  return true;
+  opt.kafka_properties.clear();
+  if (!opt.config.empty() && !kafka_properties_of_file(opt.config, opt.kafka_properties, error)) {
+    error = "--config " + error;
+    return false;
+  }
+  for (const auto& p : opt.kafka_property_flags) {
+    auto eq = p.find('=');
+    opt.kafka_properties.emplace_back(p.substr(0, eq), p.substr(eq + 1));
+  }
+  for (const auto& [name, value] : opt.kafka_properties) {
+    if (is_reserved_consumer_property(name)) {
+      error = "the Kafka property " + name + " is the consumer's own (--bootstrap, --group; offsets are committed "
+              "after MySQL)";
+      return false;
+    }
+  }
+  // librdkafka's own check of every name and value, now rather than at the first poll.
+  if (rd_kafka_conf_s* conf = make_consumer_conf(opt, error)) {
+    rd_kafka_conf_destroy(conf);
+    return true;
+  }
+  error = "Kafka property " + error;
+  return false;
 }
 
 void install_stop_signals() {
@@ -133,29 +171,39 @@ batch_consumer::batch_consumer(const common_options& opt) : opt_(opt) {}
 
 batch_consumer::~batch_consumer() { close(); }
 
-bool batch_consumer::start(std::string& error) {
+rd_kafka_conf_s* make_consumer_conf(const common_options& opt, std::string& error) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  auto set = [&](const char* k, const std::string& v) {
-    if (rd_kafka_conf_set(conf, k, v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-      error = std::string(k) + ": " + errstr;
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      error = k + ": " + errstr;
       return false;
     }
     return true;
   };
   // Offsets move only when we say so: stored after the batch's effects committed in MySQL.
-  if (!set("bootstrap.servers", opt_.bootstrap) || !set("group.id", opt_.group) || !set("client.id", opt_.group) ||
-      !set("enable.auto.commit", "false") || !set("enable.auto.offset.store", "false") ||
-      !set("auto.offset.reset", "earliest") ||
-      // Bounded memory: at most this much prefetched per partition.
-      !set("queued.max.messages.kbytes", "16384") || !set("log_level", "4") ||
-      // A killed member's partitions move to the others after this long (librdkafka's default
-      // is 45 s); the heartbeat keeps a live one in the group.
-      !set("session.timeout.ms", std::to_string(opt_.session_timeout_ms)) ||
-      !set("heartbeat.interval.ms", std::to_string(opt_.session_timeout_ms / 3 > 0 ? opt_.session_timeout_ms / 3 : 1))) {
+  bool ok = set("bootstrap.servers", opt.bootstrap) && set("group.id", opt.group) && set("client.id", opt.group) &&
+            set("enable.auto.commit", "false") && set("enable.auto.offset.store", "false") &&
+            set("auto.offset.reset", "earliest") &&
+            // Bounded memory: at most this much prefetched per partition.
+            set("queued.max.messages.kbytes", "16384") && set("log_level", "4") &&
+            // A killed member's partitions move to the others after this long (librdkafka's
+            // default is 45 s); the heartbeat keeps a live one in the group.
+            set("session.timeout.ms", std::to_string(opt.session_timeout_ms)) &&
+            set("heartbeat.interval.ms", std::to_string(opt.session_timeout_ms / 3 > 0 ? opt.session_timeout_ms / 3 : 1));
+  // The config file's and the flags' (security.protocol, ssl.ca.location, sasl.*, ...).
+  for (const auto& [name, value] : opt.kafka_properties) ok = ok && set(name, value);
+  if (!ok) {
     rd_kafka_conf_destroy(conf);
-    return false;
+    return nullptr;
   }
+  return conf;
+}
+
+bool batch_consumer::start(std::string& error) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = make_consumer_conf(opt_, error);
+  if (!conf) return false;
   rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!rk_) {
     error = std::string("rd_kafka_new: ") + errstr;
@@ -244,41 +292,6 @@ void batch_consumer::close() {
   rd_kafka_consumer_close(rk_);
   rd_kafka_destroy(rk_);
   rk_ = nullptr;
-}
-
-bool decode_event(const std::string& payload, finalized_event& out) {
-  txengine::events::OrderFinalized e;
-  if (!e.ParseFromString(payload)) return false;
-  out.event_id = e.event_id();
-  out.tenant = e.tenant();
-  out.order_id = e.order_id();
-  out.kind = static_cast<int>(e.kind());
-  out.state = static_cast<int>(e.state());
-  out.currency = e.currency();
-  out.amount = e.amount();
-  out.confirmed_amount = e.confirmed_amount();
-  out.payer = e.source();
-  out.merchant = e.destination();
-  out.final_ms = e.final_ms();
-  return true;
-}
-
-decoded_batch decode_batch(const std::string& name, const std::vector<kafka_message>& batch) {
-  decoded_batch d;
-  d.events.resize(batch.size());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (!decode_event(batch[i].payload, d.events[i]) || !is_well_formed(d.events[i])) {
-      // A poison message cannot become valid by retrying: count it, log it, move on.
-      ++d.malformed;
-      std::fprintf(stderr, "%s: malformed event at %s[%d]@%lld skipped\n", name.c_str(), batch[i].topic.c_str(),
-                   batch[i].partition, static_cast<long long>(batch[i].offset));
-    } else if (is_succeeded_payment(d.events[i])) {
-      d.eligible.push_back(i);
-    } else {
-      ++d.skipped;
-    }
-  }
-  return d;
 }
 
 bool start_consumer(const common_options& opt, const std::string& name,

@@ -7,14 +7,17 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <unordered_set>
 #include <vector>
 
 #include "apps/cli.hpp"
 #include "apps/consumer_core.hpp"
+#include "apps/consumer_events.hpp"
 #include "persistence/mysql_connection.hpp"
 
 struct rd_kafka_s;
+struct rd_kafka_conf_s;
 
 namespace txengine::consumers {
 
@@ -35,6 +38,12 @@ struct common_options {
   //! latest one outbox message timeout after the event (30 s by default): days are a wide margin.
   int processed_retention_hours = 168;
   bool json = false;
+  //! txengine's config file: its [kafka.properties] apply to the consumer too (TLS:
+  //! security.protocol, ssl.ca.location, ...). Other sections and keys are serve's.
+  std::string config;
+  std::vector<std::string> kafka_property_flags;  //!< --kafka-property NAME=VALUE, as given
+  //! librdkafka properties: the config file's, then the flags' (finish_common_options).
+  std::vector<std::pair<std::string, std::string>> kafka_properties;
 };
 
 //! Adds the flags every consumer has (--bootstrap, --topic, --group, --mysql, --batch, ...).
@@ -47,13 +56,13 @@ void install_stop_signals();
 bool stop_requested();
 void request_stop();
 
-struct kafka_message {
-  std::string topic;
-  int32_t partition = 0;
-  int64_t offset = 0;
-  std::string key;
-  std::string payload;
-};
+//! Properties the consumers set themselves (offsets move only after MySQL committed; the
+//! bootstrap and group have flags): refused in kafka_properties.
+bool is_reserved_consumer_property(const std::string& name);
+
+//! The consumer's librdkafka configuration (the caller owns it): its own settings, then
+//! opt.kafka_properties. Null with `error` naming a property librdkafka refuses.
+rd_kafka_conf_s* make_consumer_conf(const common_options& opt, std::string& error);
 
 //! A high-level consumer in a consumer group; offsets are committed only by commit(), after
 //! the caller stored the effect of a batch (at least once).
@@ -80,18 +89,6 @@ class batch_consumer {
   rd_kafka_s* rk_ = nullptr;
   uint64_t errors_ = 0;
 };
-
-//! Decodes an OrderFinalized payload; false when it is not one (a poison message).
-bool decode_event(const std::string& payload, finalized_event& out);
-
-//! A batch decoded: `events[i]` for message i, the indexes of the succeeded payments, and how
-//! many messages were other events or malformed (those are logged with their offsets).
-struct decoded_batch {
-  std::vector<finalized_event> events;
-  std::vector<size_t> eligible;
-  uint64_t skipped = 0, malformed = 0;
-};
-decoded_batch decode_batch(const std::string& name, const std::vector<kafka_message>& batch);
 
 struct loop_counters {
   uint64_t messages = 0, batches = 0, skipped = 0, malformed = 0, commit_errors = 0;

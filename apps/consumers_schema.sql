@@ -49,6 +49,27 @@ CREATE TABLE IF NOT EXISTS commission_payments (
   KEY by_merchant (merchant)
 ) ENGINE=InnoDB;
 
+-- commission-payer: events the engine contradicted or did not know (forged or altered: kind,
+-- state, amount, currency or merchant differ from the engine's order, or no such order). Nothing
+-- was paid for them; an operator looks here (docs/security.md). Keyed by the Kafka coordinates,
+-- not the event id: a forged message may carry the id of a real event, which must still pay.
+CREATE TABLE IF NOT EXISTS set_aside_events (
+  consumer VARCHAR(64) NOT NULL,
+  topic VARCHAR(249) NOT NULL,
+  kafka_partition INT NOT NULL,
+  kafka_offset BIGINT NOT NULL,
+  event_id BIGINT UNSIGNED NOT NULL,
+  tenant INT UNSIGNED NOT NULL,
+  order_id BIGINT UNSIGNED NOT NULL,
+  claimed_amount BIGINT NOT NULL,
+  claimed_currency VARCHAR(8) NOT NULL,
+  claimed_merchant BIGINT UNSIGNED NOT NULL,
+  reason VARCHAR(255) NOT NULL,
+  created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (consumer, topic, kafka_partition, kafka_offset),
+  KEY by_event (event_id)
+) ENGINE=InnoDB;
+
 -- Retention of the de-duplication record (--processed-retention-hours): the oldest rows of a
 -- consumer, found without reading the rest.
 CREATE INDEX IF NOT EXISTS by_age ON processed_events (consumer, processed_at);

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <utility>
 
 #include <mysql_driver.h>
 
@@ -29,9 +30,22 @@ bool parse_port(std::string_view text, uint16_t& out) {
   return true;
 }
 
-bool fail(std::string* error, const char* why) {
+bool fail(std::string* error, const std::string& why) {
   if (error) *error = why;
   return false;
+}
+
+constexpr std::pair<std::string_view, mysql_ssl_mode> ssl_mode_names[] = {
+    {"DISABLED", mysql_ssl_mode::disabled},
+    {"REQUIRED", mysql_ssl_mode::required},
+    {"VERIFY_CA", mysql_ssl_mode::verify_ca},
+    {"VERIFY_IDENTITY", mysql_ssl_mode::verify_identity},
+};
+
+std::string_view ssl_mode_name(mysql_ssl_mode mode) {
+  for (const auto& [name, m] : ssl_mode_names)
+    if (m == mode) return name;
+  return "?";
 }
 
 }  // namespace
@@ -40,7 +54,11 @@ std::string mysql_endpoint::describe() const {
   std::string s = "mysql://" + user + "@";
   s += socket.empty() ? host + ":" + std::to_string(port) : "localhost";
   if (!database.empty()) s += "/" + database;
-  if (!socket.empty()) s += "?socket=" + socket;
+  std::string params;
+  if (!socket.empty()) params += "&socket=" + socket;
+  if (ssl_mode != mysql_ssl_mode::disabled) params += "&ssl-mode=" + std::string(ssl_mode_name(ssl_mode));
+  if (!ssl_ca.empty()) params += "&ssl-ca=" + ssl_ca;
+  if (!params.empty()) s += "?" + params.substr(1);
   return s;
 }
 
@@ -52,18 +70,42 @@ bool parse_mysql_uri(std::string_view uri, mysql_endpoint& out, std::string* err
   if (auto q = rest.find('?'); q != std::string_view::npos) {
     std::string_view params = rest.substr(q + 1);
     rest = rest.substr(0, q);
+    bool seen_socket = false, seen_mode = false, seen_ca = false;
     while (!params.empty()) {
       auto amp = params.find('&');
       std::string_view kv = params.substr(0, amp);
       params = amp == std::string_view::npos ? std::string_view{} : params.substr(amp + 1);
       auto eq = kv.find('=');
-      if (eq == std::string_view::npos) return fail(error, "a URI parameter needs a value");
-      if (kv.substr(0, eq) == "socket") {
-        e.socket = std::string(kv.substr(eq + 1));
+      if (eq == std::string_view::npos || eq + 1 == kv.size())
+        return fail(error, "the URI parameter '" + std::string(kv.substr(0, eq)) + "' needs a value");
+      std::string_view name = kv.substr(0, eq), value = kv.substr(eq + 1);
+      auto once = [&](bool& seen) {
+        if (seen) return fail(error, "the URI parameter '" + std::string(name) + "' is given twice");
+        return seen = true;
+      };
+      if (name == "socket") {
+        if (!once(seen_socket)) return false;
+        e.socket = std::string(value);
+      } else if (name == "ssl-mode") {
+        if (!once(seen_mode)) return false;
+        bool known = false;
+        for (const auto& [n, mode] : ssl_mode_names)
+          if (value == n) e.ssl_mode = mode, known = true;
+        if (!known)
+          return fail(error, "unknown ssl-mode '" + std::string(value) +
+                                 "' (known: DISABLED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY)");
+      } else if (name == "ssl-ca") {
+        if (!once(seen_ca)) return false;
+        e.ssl_ca = std::string(value);
       } else {
-        return fail(error, "unknown URI parameter (known: socket)");
+        return fail(error, "unknown URI parameter '" + std::string(name) + "' (known: socket, ssl-mode, ssl-ca)");
       }
     }
+    if ((e.ssl_mode == mysql_ssl_mode::verify_ca || e.ssl_mode == mysql_ssl_mode::verify_identity) &&
+        e.ssl_ca.empty())
+      return fail(error, "ssl-mode=" + std::string(ssl_mode_name(e.ssl_mode)) + " needs ssl-ca=FILE (the CA certificate)");
+    if (!e.ssl_ca.empty() && e.ssl_mode == mysql_ssl_mode::disabled)
+      return fail(error, "ssl-ca is given but ssl-mode is DISABLED (add ssl-mode=VERIFY_IDENTITY or another)");
   }
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     e.database = std::string(rest.substr(slash + 1));
@@ -109,6 +151,13 @@ mysql_connection::mysql_connection(const mysql_endpoint& endpoint) {
   options["userName"] = sql::SQLString(endpoint.user);
   options["password"] = sql::SQLString(endpoint.password);
   if (!endpoint.database.empty()) options["schema"] = sql::SQLString(endpoint.database);
+  if (endpoint.ssl_mode != mysql_ssl_mode::disabled) {
+    // TLS or no connection (MYSQL_OPT_SSL_ENFORCE); the verify modes check the server's
+    // certificate against the CA file and its name (MYSQL_OPT_SSL_VERIFY_SERVER_CERT).
+    options["sslEnforce"] = true;
+    if (!endpoint.ssl_ca.empty()) options["sslCA"] = sql::SQLString(endpoint.ssl_ca);
+    options["sslVerify"] = endpoint.ssl_mode != mysql_ssl_mode::required;
+  }
   options["OPT_RECONNECT"] = false;
   options["OPT_CONNECT_TIMEOUT"] = 5;
   conn_.reset(driver()->connect(options));

@@ -16,6 +16,11 @@
 
 namespace txengine::persistence {
 
+//! TLS to the server (URI parameter `ssl-mode`, MySQL's names). MariaDB Connector/C verifies the
+//! certificate chain and the host name together (MYSQL_OPT_SSL_VERIFY_SERVER_CERT), so
+//! verify_ca checks the host name as verify_identity does.
+enum class mysql_ssl_mode { disabled, required, verify_ca, verify_identity };
+
 //! Where a MySQL/MariaDB server is. The default is the private server of scripts/mariadb.sh.
 struct mysql_endpoint {
   std::string host = "127.0.0.1";
@@ -24,12 +29,17 @@ struct mysql_endpoint {
   std::string user = "txengine";
   std::string password = "txengine";
   std::string database;  //!< default schema, may be empty
+  mysql_ssl_mode ssl_mode = mysql_ssl_mode::disabled;
+  std::string ssl_ca;    //!< CA certificate file (PEM); required by the verify modes
   //! The URI without the password, for logs.
   std::string describe() const;
 };
 
-//! Parses `mysql://user:password@host:port[/database][?socket=/path/to.sock]`. Missing parts
-//! keep the defaults of mysql_endpoint. False (and a reason) when the text is not such a URI.
+//! Parses `mysql://user:password@host:port[/database][?PARAM=VALUE&...]` with the parameters
+//! `socket=/path/to.sock`, `ssl-mode=DISABLED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY` and
+//! `ssl-ca=FILE` (needed by the VERIFY modes). Missing parts keep the defaults of mysql_endpoint.
+//! False (and a reason) when the text is not such a URI: an unknown or repeated parameter, an
+//! unknown ssl-mode, a verify mode without ssl-ca.
 bool parse_mysql_uri(std::string_view uri, mysql_endpoint& out, std::string* error = nullptr);
 
 //! TXENGINE_MYSQL_URI when set and valid, else the defaults (127.0.0.1:3407, txengine/txengine).

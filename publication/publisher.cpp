@@ -61,6 +61,29 @@ struct histogram {
 
 }  // namespace
 
+rd_kafka_conf_s* make_producer_conf(const publication_config& kafka) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char error[512];
+  auto set = [&](const std::string& name, const std::string& value) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      throw std::runtime_error("kafka property " + name + "=" + value + ": " + error);
+    }
+  };
+  set("bootstrap.servers", kafka.bootstrap_servers);
+  set("client.id", "txengine-publisher");
+  set("enable.idempotence", "true");  // no duplicates or reordering from the producer's own retries
+  set("acks", "all");
+  set("linger.ms", std::to_string(kafka.linger_ms));
+  set("message.timeout.ms", std::to_string(kafka.message_timeout_ms));
+  // The Java client's partitioner: a key lands in the same partition whichever client produces it.
+  set("partitioner", "murmur2_random");
+  set("queue.buffering.max.messages", std::to_string(std::max<uint32_t>(kafka.in_flight_max + 1000, 100'000)));
+  // [kafka.properties] / --kafka-property last: security.protocol, ssl.ca.location, sasl.*, ...
+  for (const auto& [name, value] : kafka.properties) set(name, value);
+  return conf;
+}
+
 bool validate(const publication_config& c, std::string* error) {
   auto fail = [error](std::string why) {
     if (error) *error = std::move(why);
@@ -204,24 +227,8 @@ struct outbox_publisher::impl {
   // -- producer ----------------------------------------------------------------------
 
   void create_producer() {
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_t* conf = make_producer_conf(kafka);
     char error[512];
-    auto set = [&](const std::string& name, const std::string& value) {
-      if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        throw std::runtime_error("kafka property " + name + "=" + value + ": " + error);
-      }
-    };
-    set("bootstrap.servers", kafka.bootstrap_servers);
-    set("client.id", "txengine-publisher");
-    set("enable.idempotence", "true");  // no duplicates or reordering from the producer's own retries
-    set("acks", "all");
-    set("linger.ms", std::to_string(kafka.linger_ms));
-    set("message.timeout.ms", std::to_string(kafka.message_timeout_ms));
-    // The Java client's partitioner: a key lands in the same partition whichever client produces it.
-    set("partitioner", "murmur2_random");
-    set("queue.buffering.max.messages", std::to_string(std::max<uint32_t>(kafka.in_flight_max + 1000, 100'000)));
-    for (const auto& [name, value] : kafka.properties) set(name, value);
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_dr_msg_cb(conf, &impl::on_delivery);
     rd_kafka_conf_set_error_cb(conf, &impl::on_error);

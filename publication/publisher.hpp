@@ -27,7 +27,15 @@
 #include "ports/storage_config.hpp"
 #include "ports/storage_link.hpp"
 
+struct rd_kafka_conf_s;
+
 namespace txengine::publication {
+
+//! The producer's librdkafka configuration (the caller owns it): the fixed settings, then the
+//! `properties` of the config file's [kafka.properties] and --kafka-property (TLS:
+//! security.protocol=ssl, ssl.ca.location, ...). Throws std::runtime_error naming a property
+//! librdkafka refuses.
+rd_kafka_conf_s* make_producer_conf(const publication_config& kafka);
 
 //! Checks a publication_config (topic name, limits); false and the reason when unusable.
 bool validate(const publication_config& config, std::string* error = nullptr);

@@ -10,7 +10,9 @@
 #   scripts/mariadb.sh client [args]   # the mariadb client as root on the private socket
 #
 # Environment: TXENGINE_MYSQL_PORT (default 3407), TXENGINE_MYSQL_DIR (default <repo>/.run/mariadb),
-# TXENGINE_MYSQL_BUFFER_POOL (default 1G), TXENGINE_MYSQL_START_TIMEOUT seconds (default 120).
+# TXENGINE_MYSQL_BUFFER_POOL (default 1G), TXENGINE_MYSQL_START_TIMEOUT seconds (default 120),
+# TXENGINE_MYSQL_TLS_DIR (a directory with ca.pem, server-cert.pem, server-key.pem: the server
+# also accepts TLS; tests/persistence/mysql_tls.sh generates them with openssl at test time).
 # Application account: user `txengine`, password `txengine` (all privileges; a local dev server).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +20,9 @@ PORT=${TXENGINE_MYSQL_PORT:-3407}
 DIR=${TXENGINE_MYSQL_DIR:-$REPO/.run/mariadb}
 BUFFER_POOL=${TXENGINE_MYSQL_BUFFER_POOL:-1G}
 START_TIMEOUT=${TXENGINE_MYSQL_START_TIMEOUT:-120}
+TLS_DIR=${TXENGINE_MYSQL_TLS_DIR:-}
+TLS_ARGS=()
+[ -z "$TLS_DIR" ] || TLS_ARGS=(--ssl-ca="$TLS_DIR/ca.pem" --ssl-cert="$TLS_DIR/server-cert.pem" --ssl-key="$TLS_DIR/server-key.pem")
 DATA=$DIR/data
 SOCK=$DIR/mariadbd.sock
 PIDFILE=$DIR/mariadbd.pid
@@ -77,7 +82,7 @@ start() {
     --innodb-buffer-pool-size="$BUFFER_POOL" --innodb-log-file-size=512M --innodb-log-buffer-size=64M \
     --innodb-flush-log-at-trx-commit=1 --sync-binlog=0 --skip-log-bin --performance-schema=OFF \
     --max-connections=1000 --max-prepared-stmt-count=200000 --innodb-lock-wait-timeout=50 \
-    --character-set-server=utf8mb4 --collation-server=utf8mb4_bin </dev/null >/dev/null 2>&1 9>&- &
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_bin "${TLS_ARGS[@]}" </dev/null >/dev/null 2>&1 9>&- &
   local launcher=$!
   local deadline=$((SECONDS + START_TIMEOUT))
   until answers; do

@@ -3,8 +3,9 @@
 # restarted, twice; every event is also produced twice (a redelivery). In the end each succeeded
 # payment has exactly one delivery request and one commission row, and the engine moved each
 # commission exactly once (the merchant's and the platform wallet's balances say so).
-# usage: consumers_crash.sh DEVBROKER KAFKA_EVENT_TOOL DELIVERY_NOTIFIER COMMISSION_PAYER TXENGINE TXCTL
-DEVBROKER=$1 TOOL=$2 NOTIFIER=$3 PAYER=$4 TXENGINE=$5 TXCTL=$6
+# The payments are real (made in the engine first): commission-payer verifies every event.
+# usage: consumers_crash.sh DEVBROKER KAFKA_EVENT_TOOL DELIVERY_NOTIFIER COMMISSION_PAYER TXENGINE TXCTL TXBENCH
+DEVBROKER=$1 TOOL=$2 NOTIFIER=$3 PAYER=$4 TXENGINE=$5 TXCTL=$6 TXBENCH=$7
 . "$(dirname "$0")/lib.sh"
 TOPIC=txengine.orders.finalized
 EVENTS=${KAFKA_CRASH_EVENTS:-3000}   # distinct events; every 10th a failed payment
@@ -16,14 +17,13 @@ start_devbroker "$DEVBROKER" --topic "$TOPIC:6"
 start_engine "$TXENGINE"
 new_database kafka_crash
 DB=$TEST_DB
-PLATFORM=$(wallet_create "$TXCTL" fee)
-MERCHANT=$(wallet_create "$TXCTL" merchant)
-[ -n "$PLATFORM" ] && [ -n "$MERCHANT" ] || { fail "wallets"; exit 1; }
-# The platform wallet pays commissions from its overdraft (fee wallets take no top-up).
-"$TXCTL" --server "$ENGINE" wallet set-limit "$PLATFORM" --limit 100000000.00 >/dev/null || fail "set-limit"
+commission_wallets "$TXCTL" 100000000.00
 
+real_payments "$TXBENCH" "$TXCTL" "$EVENTS" 10 "$MERCHANT" "$AMOUNT" "$KAFKA_TEST_DIR/orders" || exit 1
+BASE=$(wallet_available "$TXCTL" "$MERCHANT")   # the payments themselves; commissions come on top
 timeout 120 "$TOOL" produce --bootstrap "$BOOTSTRAP" --topic "$TOPIC" --first-id 500001 --count "$EVENTS" \
-  --payer 77 --merchant "$MERCHANT" --amount "$AMOUNT" --failed-every 10 --repeat 2 --garbage 2 || fail "produce"
+  --payer "$PAYMENT_PAYER" --merchant "$MERCHANT" --amount "$AMOUNT" --failed-every 10 --repeat 2 --garbage 2 \
+  --order-ids "$KAFKA_TEST_DIR/orders" || fail "produce"
 
 COMMON=(--bootstrap "$BOOTSTRAP" --topic "$TOPIC" --mysql "$MYSQL_URI" --database "$DB" --batch 50 --poll-ms 100)
 start_notifier() {
@@ -67,7 +67,8 @@ check_eq "commission rows not ok" "$(sql "SELECT COUNT(*) FROM \`$DB\`.commissio
 check_eq "distinct commission orders" \
   "$(sql "SELECT COUNT(DISTINCT commission_order_id) FROM \`$DB\`.commission_payments WHERE commission_order_id <> 0")" "$SUCCEEDED"
 # The money: paid exactly once per succeeded payment.
-check_eq "merchant balance" "$(wallet_available "$TXCTL" "$MERCHANT")" "$((SUCCEEDED * COMMISSION))"
+check_eq "merchant balance" "$(wallet_available "$TXCTL" "$MERCHANT")" "$((BASE + SUCCEEDED * COMMISSION))"
+check_eq "events set aside" "$(sql "SELECT COUNT(*) FROM \`$DB\`.set_aside_events")" 0
 check_eq "platform balance" "$(wallet_available "$TXCTL" "$PLATFORM")" "$((-SUCCEEDED * COMMISSION))"
 grep -q "malformed event" "$KAFKA_TEST_DIR/notifier.log" && ok "malformed events reported" || fail "no malformed report"
 

@@ -6,7 +6,7 @@
 #    (published at least once, de-duplicated by event id: exactly once in effect);
 #  - one delivery request per succeeded payment, and no other;
 #  - one commission row per succeeded payment, and per commission > 0 exactly one succeeded
-#    commission order in the engine with the request id commission-<event id> and that amount.
+#    commission order in the engine with the request id commission-<order id> and that amount.
 # usage: e2e.sh DEVBROKER KAFKA_EVENT_TOOL DELIVERY_NOTIFIER COMMISSION_PAYER TXENGINE TXCTL TXBENCH
 DEVBROKER=$1 TOOL=$2 NOTIFIER=$3 PAYER=$4 TXENGINE=$5 TXCTL=$6 TXBENCH=$7
 . "$(dirname "$0")/lib.sh"

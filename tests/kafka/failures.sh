@@ -4,8 +4,8 @@
 # bounded attempts without recording anything (exit 3), and a later run pays; a business
 # rejection (platform wallet without funds) is recorded once with its code, not retried;
 # an unreachable MySQL makes a consumer exit 3 after its bounded attempts.
-# usage: failures.sh DEVBROKER KAFKA_EVENT_TOOL DELIVERY_NOTIFIER COMMISSION_PAYER TXENGINE TXCTL
-DEVBROKER=$1 TOOL=$2 NOTIFIER=$3 PAYER=$4 TXENGINE=$5 TXCTL=$6
+# usage: failures.sh DEVBROKER KAFKA_EVENT_TOOL DELIVERY_NOTIFIER COMMISSION_PAYER TXENGINE TXCTL TXBENCH
+DEVBROKER=$1 TOOL=$2 NOTIFIER=$3 PAYER=$4 TXENGINE=$5 TXCTL=$6 TXBENCH=$7
 . "$(dirname "$0")/lib.sh"
 TOPIC=txengine.orders.finalized
 
@@ -45,16 +45,18 @@ echo bogus >"$KAFKA_TEST_DIR/ctl"
 wait_until 10 "error reply" grep -q "error unknown command 'bogus'" "$KAFKA_TEST_DIR/devbroker.log" \
   && ok "FIFO unknown command refused" || fail "FIFO unknown command"
 
-# An engine and wallets; 10 events of which 9 succeeded payments.
+# An engine and wallets; 10 events of which 9 succeeded payments, made real in the engine
+# (commission-payer verifies each event against its order).
 start_engine "$TXENGINE"
 new_database kafka_failures
 DB=$TEST_DB
-PLATFORM=$(wallet_create "$TXCTL" fee)
+commission_wallets "$TXCTL" 1000.00
 POOR=$(wallet_create "$TXCTL" fee)
-MERCHANT=$(wallet_create "$TXCTL" merchant)
-"$TXCTL" --server "$ENGINE" wallet set-limit "$PLATFORM" --limit 1000.00 >/dev/null || fail "set-limit"
+real_payments "$TXBENCH" "$TXCTL" 10 10 "$MERCHANT" 10000 "$KAFKA_TEST_DIR/orders" || exit 1
+BASE=$(wallet_available "$TXCTL" "$MERCHANT")   # the payments themselves; commissions come on top
 timeout 60 "$TOOL" produce --bootstrap "$BOOTSTRAP" --topic "$TOPIC" --first-id 900001 --count 10 \
-  --payer 5 --merchant "$MERCHANT" --amount 10000 --failed-every 10 || fail "produce"
+  --payer "$PAYMENT_PAYER" --merchant "$MERCHANT" --amount 10000 --failed-every 10 \
+  --order-ids "$KAFKA_TEST_DIR/orders" || fail "produce"
 COMMON=(--bootstrap "$BOOTSTRAP" --topic "$TOPIC" --mysql "$MYSQL_URI" --database "$DB" --idle-exit-ms 2000 --json)
 rows() { sql "SELECT COUNT(*) FROM \`$DB\`.$1" 2>/dev/null || echo 0; }
 
@@ -62,15 +64,16 @@ rows() { sql "SELECT COUNT(*) FROM \`$DB\`.$1" 2>/dev/null || echo 0; }
 expect_exit 3 "no final answer after 2 attempts" -- "$PAYER" "${COMMON[@]}" --engine 127.0.0.1:1 \
   --platform-wallet "$PLATFORM" --max-attempts 2
 check_eq "commission rows after the failed run" "$(rows commission_payments)" 0
+check_eq "set-aside rows after the failed run (unavailable is not forged)" "$(rows set_aside_events)" 0
 # A later run (same group: the offsets were not committed) pays all nine.
 expect_exit 0 '"paid":9' -- "$PAYER" "${COMMON[@]}" --engine "$ENGINE" --platform-wallet "$PLATFORM"
 check_eq "commission rows" "$(rows commission_payments)" 9
-check_eq "merchant balance" "$(wallet_available "$TXCTL" "$MERCHANT")" 900
+check_eq "merchant balance" "$(wallet_available "$TXCTL" "$MERCHANT")" $((BASE + 900))
 # A run in another group over the same events with the same request ids: the engine answers
 # repeats, the consumer's rows see them as processed already.
 expect_exit 0 '"paid":0,"engine_repeats":0,.*"duplicates":9' -- "$PAYER" "${COMMON[@]}" --engine "$ENGINE" \
   --platform-wallet "$PLATFORM" --group commission-payer-again
-check_eq "merchant balance after the second group" "$(wallet_available "$TXCTL" "$MERCHANT")" 900
+check_eq "merchant balance after the second group" "$(wallet_available "$TXCTL" "$MERCHANT")" $((BASE + 900))
 # The same events with another platform wallet: the engine refuses the request ids' new content
 # (duplicate_conflict, 60), a final answer, recorded, not retried.
 new_database kafka_failures_conflict
@@ -79,8 +82,11 @@ expect_exit 0 '"rejected":9' -- "$PAYER" --bootstrap "$BOOTSTRAP" --topic "$TOPI
 check_eq "conflicts recorded as duplicate_conflict (60)" \
   "$(sql "SELECT COUNT(*) FROM \`$TEST_DB\`.commission_payments WHERE result_code = 60")" 9
 # A platform wallet without funds: a business rejection, recorded with its code, not retried.
+# Payments of their own: the commission's request id is per order (commission-<order id>).
+real_payments "$TXBENCH" "$TXCTL" 10 10 "$MERCHANT" 10000 "$KAFKA_TEST_DIR/orders2" || exit 1
 timeout 60 "$TOOL" produce --bootstrap "$BOOTSTRAP" --topic poor --first-id 910001 --count 10 \
-  --payer 5 --merchant "$MERCHANT" --amount 10000 --failed-every 10 || fail "produce"
+  --payer "$PAYMENT_PAYER" --merchant "$MERCHANT" --amount 10000 --failed-every 10 \
+  --order-ids "$KAFKA_TEST_DIR/orders2" || fail "produce"
 new_database kafka_failures_poor
 expect_exit 0 '"rejected":9' -- "$PAYER" --bootstrap "$BOOTSTRAP" --topic poor --mysql "$MYSQL_URI" \
   --database "$TEST_DB" --idle-exit-ms 2000 --json --engine "$ENGINE" --platform-wallet "$POOR" --group poor

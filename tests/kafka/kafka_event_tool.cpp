@@ -1,9 +1,13 @@
 // kafka_event_tool: test helper for the Kafka tests (tests/kafka/).
 //   produce --bootstrap B [--topic T] --first-id N --count N --payer P --merchant M [--amount A]
-//           [--currency CUR] [--repeat K] [--failed-every F] [--garbage G]
+//           [--currency CUR] [--repeat K] [--failed-every F] [--garbage G] [--tenant T]
+//           [--order-ids FILE]
 //     produces OrderFinalized events with event ids N..N+count-1 (each K times, as a redelivery
 //     would), every F-th one a failed payment, then G undecodable messages; waits for every
 //     delivery report (idempotent producer, acks=all). Prints "produced <messages>".
+//     The order id of event i is line i of FILE (orders the test made in the engine, so that
+//     commission-payer's verification finds them), else the event id: an order the engine does
+//     not know, i.e. a forged event, as anyone who can write to the topic (kcat) could produce.
 //   decode
 //     reads kcat's `-f '%R%s'` stream (4-byte big-endian length, payload) from stdin and prints
 //     one line per message: event_id order_id tenant kind state amount confirmed source destination
@@ -23,8 +27,9 @@
 namespace {
 
 struct args {
-  std::string bootstrap, topic = "txengine.orders.finalized", currency = "USD";
-  uint64_t first_id = 1, count = 0, payer = 0, merchant = 0, repeat = 1, failed_every = 0, garbage = 0;
+  std::string bootstrap, topic = "txengine.orders.finalized", currency = "USD", order_ids_file;
+  uint64_t first_id = 1, count = 0, payer = 0, merchant = 0, repeat = 1, failed_every = 0, garbage = 0, tenant = 1;
+  std::vector<uint64_t> order_ids;
   int64_t amount = 1000;
 };
 
@@ -42,6 +47,7 @@ bool parse(int argc, char** argv, args& a) {
     if (k == "--bootstrap") a.bootstrap = v;
     else if (k == "--topic") a.topic = v;
     else if (k == "--currency") a.currency = v;
+    else if (k == "--order-ids") a.order_ids_file = v;
     else if (!numeric) {
       std::fprintf(stderr, "kafka_event_tool: bad argument %s %s\n", k.c_str(), v.c_str());
       return false;
@@ -52,6 +58,7 @@ bool parse(int argc, char** argv, args& a) {
     else if (k == "--repeat") a.repeat = n;
     else if (k == "--failed-every") a.failed_every = n;
     else if (k == "--garbage") a.garbage = n;
+    else if (k == "--tenant") a.tenant = n;
     else if (k == "--amount") a.amount = static_cast<int64_t>(n);
     else {
       std::fprintf(stderr, "kafka_event_tool: unknown argument %s\n", k.c_str());
@@ -59,6 +66,22 @@ bool parse(int argc, char** argv, args& a) {
     }
   }
   return true;
+}
+
+//! One order id per line; false (and a message) when the file is missing or a line is not one.
+bool read_order_ids(const std::string& path, std::vector<uint64_t>& out) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) {
+    std::fprintf(stderr, "kafka_event_tool: %s: %s\n", path.c_str(), std::strerror(errno));
+    return false;
+  }
+  unsigned long long id = 0;
+  int n = 0;
+  while ((n = std::fscanf(f, "%llu", &id)) == 1) out.push_back(id);
+  bool ok = n == EOF && !std::ferror(f);
+  std::fclose(f);
+  if (!ok) std::fprintf(stderr, "kafka_event_tool: %s: line %zu is not an order id\n", path.c_str(), out.size() + 1);
+  return ok;
 }
 
 uint64_t delivered = 0, failed = 0;
@@ -113,8 +136,8 @@ int produce(const args& a) {
       txengine::events::OrderFinalized e;
       bool fails = a.failed_every > 0 && (i + 1) % a.failed_every == 0;
       e.set_event_id(id);
-      e.set_order_id(id);
-      e.set_tenant(1);
+      e.set_order_id(i < a.order_ids.size() ? a.order_ids[i] : id);
+      e.set_tenant(static_cast<uint32_t>(a.tenant));
       e.set_request_id("test-" + std::to_string(id));
       e.set_kind(txengine::wire::ORDER_KIND_PAY);
       e.set_state(fails ? txengine::wire::ORDER_STATE_FAILED : txengine::wire::ORDER_STATE_SUCCEEDED);
@@ -192,6 +215,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "usage: kafka_event_tool produce --bootstrap B --first-id N --count N ...\n");
       return 2;
     }
+    if (!a.order_ids_file.empty() && !read_order_ids(a.order_ids_file, a.order_ids)) return 2;
     return produce(a);
   }
   if (cmd == "decode") return decode();

@@ -88,3 +88,41 @@ wallet_create() {  # wallet_create TXCTL KIND -> id
 wallet_available() {  # wallet_available TXCTL ID -> minor units
   "$1" --server "$ENGINE" --json wallet get "$2" | sed -n 's/.*"available":\(-*[0-9]*\).*/\1/p'
 }
+
+# commission_wallets TXCTL LIMIT: the platform's fee wallet, paying commissions from an overdraft
+# of LIMIT (fee wallets take no top-up), and a merchant; sets PLATFORM and MERCHANT.
+commission_wallets() {
+  PLATFORM=$(wallet_create "$1" fee)
+  MERCHANT=$(wallet_create "$1" merchant)
+  [ -n "$PLATFORM" ] && [ -n "$MERCHANT" ] || { fail "wallets"; exit 1; }
+  "$1" --server "$ENGINE" wallet set-limit "$PLATFORM" --limit "$2" >/dev/null || fail "set-limit"
+}
+
+# real_payments TXBENCH TXCTL COUNT FAILED_EVERY MERCHANT AMOUNT FILE: makes the payments that
+# kafka_event_tool's events 1..COUNT describe real, as commission-payer checks each event against
+# the engine's order: a funded payer pays MERCHANT AMOUNT (minor units) for every event but each
+# FAILED_EVERY-th (a failed payment, never verified), through txbench's replay of request lines.
+# FILE gets one order id per event (1 for the failed ones), for `kafka_event_tool --order-ids`.
+real_payments() {
+  local bench=$1 ctl=$2 count=$3 failed_every=$4 merchant=$5 amount=$6 file=$7
+  local payer i replay="$KAFKA_TEST_DIR/payments.replay" acks="$KAFKA_TEST_DIR/payments.acks"
+  local tag="kpay-$$-$RANDOM$RANDOM-"   # request ids of this call's payments
+  payer=$(wallet_create "$ctl" user)
+  [ -n "$payer" ] || { fail "payer wallet"; return 1; }
+  "$ctl" --server "$ENGINE" top-up --wallet "$payer" --amount "$(( (count * amount + 99) / 100 + 1 )).00" \
+    --currency USD >/dev/null || { fail "top-up of the payer"; return 1; }
+  : >"$replay"
+  for ((i = 1; i <= count; ++i)); do
+    [ "$failed_every" -gt 0 ] && [ $((i % failed_every)) -eq 0 ] && continue
+    echo "$tag$i p $payer $merchant $amount" >>"$replay"
+  done
+  # The replayed lines go first; the run must last until all are sent (~200k/s here; a wide margin).
+  local seconds; seconds=$(awk -v n="$count" 'BEGIN { printf "%.1f", 0.5 + n / 20000 }')
+  timeout 120 "$bench" --server "$ENGINE" --connections 1 --window 64 --wallets 2 --mix transfer --duration "$seconds" \
+    --replay "$replay" --ack-log "$acks" >"$KAFKA_TEST_DIR/payments.log" 2>&1 || { fail "txbench payments"; return 1; }
+  awk -v n="$count" -v f="$failed_every" -v p="$tag" '
+    FNR == NR { if ($4 == 5) id[$1] = $2; next }
+    END { for (i = 1; i <= n; ++i) { if (f > 0 && i % f == 0) print 1; else if ((p i) in id) print id[p i]; else { print "missing " p i; exit 1 } } }
+  ' "$acks" /dev/null >"$file" || { fail "payments not all succeeded: $(grep -c . "$acks") answered"; return 1; }
+  PAYMENT_PAYER=$payer
+}
