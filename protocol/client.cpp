@@ -3,6 +3,7 @@
 #include <random>
 
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -104,6 +105,41 @@ client::client(client_options options) : options_(std::move(options)) {
 
 client::~client() { close(); }
 
+namespace {
+
+//! Binds `fd` (of `family`) to the local address `address` before it connects.
+bool bind_source(int fd, int family, const std::string& address, std::string& error) {
+  sockaddr_storage local{};
+  socklen_t length = 0;
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&local);
+    in->sin_family = AF_INET;
+    if (inet_pton(AF_INET, address.c_str(), &in->sin_addr) != 1) {
+      error = "source address " + address + " is not an IPv4 address";
+      return false;
+    }
+    length = sizeof(sockaddr_in);
+  } else if (family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&local);
+    in6->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) != 1) {
+      error = "source address " + address + " is not an IPv6 address";
+      return false;
+    }
+    length = sizeof(sockaddr_in6);
+  } else {
+    error = "source address for an unknown address family";
+    return false;
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), length) != 0) {
+    error = "cannot bind to " + address + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 bool client::connect(std::string& error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -119,6 +155,11 @@ bool client::connect(std::string& error) {
   for (auto* a = found; a != nullptr; a = a->ai_next) {
     fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
     if (fd < 0) continue;
+    if (!options_.source_address.empty() && !bind_source(fd, a->ai_family, options_.source_address, error)) {
+      ::close(fd);
+      fd = -1;
+      continue;
+    }
     if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
     error = std::strerror(errno);
     ::close(fd);

@@ -35,6 +35,9 @@ struct client_options {
   //! certificate (mutual TLS). Empty: plain TCP (servers allow it on loopback only).
   tls_files tls;
   std::string tls_server_name;
+  //! The local address to connect from (a host with several; the tests use 127.0.0.2 to be
+  //! "another address"). Empty: the system's choice.
+  std::string source_address;
   bool tls_enabled() const { return !tls.ca.empty(); }
   //! The name the server's certificate must carry.
   const std::string& tls_peer_name() const { return tls_server_name.empty() ? host : tls_server_name; }

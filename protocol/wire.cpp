@@ -237,11 +237,12 @@ bool parse_key_option(const std::string& option, client_key& key, std::string& w
     std::istringstream list(value);
     std::string scope;
     while (std::getline(list, scope, ',')) {
-      if (scope == "orders") key.scopes |= scope_orders;
-      else if (scope == "queries") key.scopes |= scope_queries;
+      // `pay` and `read` are the same scopes under the names of issue 13.
+      if (scope == "orders" || scope == "pay") key.scopes |= scope_orders;
+      else if (scope == "queries" || scope == "read") key.scopes |= scope_queries;
       else if (scope == "admin") key.scopes |= scope_admin;
       else {
-        why = "unknown scope '" + scope + "' (orders, queries, admin)";
+        why = "unknown scope '" + scope + "' (orders or pay, queries or read, admin)";
         return false;
       }
     }

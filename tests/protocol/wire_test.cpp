@@ -337,7 +337,8 @@ TEST(ResultCodes, WireEnumMirrorsTheCoreEnum) {
 namespace {
 
 std::string write_key_file(const std::string& text, mode_t mode = 0600) {
-  std::string path = ::testing::TempDir() + "/txengine_keys_test.txt";
+  // One file per test process: ctest runs the Keys tests at once, and a shared path raced.
+  std::string path = ::testing::TempDir() + "/txengine_keys_test_" + std::to_string(::getpid()) + ".txt";
   ::unlink(path.c_str());
   FILE* f = std::fopen(path.c_str(), "w");
   std::fputs(text.c_str(), f);
@@ -392,7 +393,8 @@ TEST(Keys, UnsafeKeyFilesAreRefusedWholeAndNameNoSecret) {
 TEST(Keys, ScopesAndBoundsFromTheKeyFile) {
   auto path = write_key_file("reader " + s32 + " 5 scopes=queries\n" +
                              "shop " + s32 + " 5 scopes=orders,queries amount_max=10000\n" +
-                             "ops " + s32 + " 5 scopes=admin overdraft_max=5000\n" + "all " + s32 + " 5\n");
+                             "ops " + s32 + " 5 scopes=admin overdraft_max=5000\n" + "all " + s32 + " 5\n" +
+                             "reader2 " + s32 + " 5 scopes=read\n" + "shop2 " + s32 + " 5 scopes=pay,read\n");
   key_table keys;
   std::string error;
   ASSERT_TRUE(keys.load_file(path, error)) << error;
@@ -411,6 +413,9 @@ TEST(Keys, ScopesAndBoundsFromTheKeyFile) {
   Request freeze;
   freeze.mutable_freeze_wallet()->set_wallet(1);
   auto may = [&](const char* key, const Request& r) { return authorize(*keys.find(key), r); };
+  // `read` and `pay` name the same scopes as `queries` and `orders`.
+  EXPECT_EQ(keys.find("reader2")->scopes, keys.find("reader")->scopes);
+  EXPECT_EQ(keys.find("shop2")->scopes, keys.find("shop")->scopes);
   EXPECT_EQ(may("reader", stats), result_code::ok);
   EXPECT_EQ(may("reader", transfer), result_code::forbidden);
   EXPECT_EQ(may("reader", freeze), result_code::forbidden);

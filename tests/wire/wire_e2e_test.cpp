@@ -2,7 +2,15 @@
 // real TCP clients. Every command, every error path, malformed frames, back-pressure.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <memory>
@@ -823,6 +831,56 @@ TEST_F(WireTest, one_address_cannot_hold_every_connection) {
     if (!admitted) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(admitted);
+}
+
+// 2,000 idle sockets from one address (issue 13) with the defaults (64 per address, 1,024 in
+// all): the address gets its 64, the rest are closed at once, and a client from another address
+// is served as if nothing happened.
+TEST_F(WireTest, two_thousand_idle_sockets_from_one_address_leave_room_for_others) {
+  auto config = base_config();
+  ASSERT_EQ(config.connections_per_address_max, 64u);
+  server s(*state->eng, config);
+  std::string error;
+  ASSERT_TRUE(s.start(error)) << error;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(s.port());
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  // 2,000 sockets here and as many accepted by the server, in one process: the usual soft limit
+  // of 1,024 descriptors would stop the test itself first.
+  rlimit files{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
+  if (files.rlim_cur < 4400 && files.rlim_max > files.rlim_cur) {
+    files.rlim_cur = std::min<rlim_t>(files.rlim_max, 4400);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &files), 0) << std::strerror(errno);
+  }
+  ASSERT_GE(files.rlim_cur, 4400u) << "the hard limit of open files is too low for this test";
+  std::vector<int> sockets;
+  for (int i = 0; i < 2000; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0) << "socket " << i << ": " << std::strerror(errno);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0) << i << ": " << std::strerror(errno);
+    sockets.push_back(fd);
+  }
+  // The server sees them (bounded wait on its counters), keeps 64 and closes the others.
+  auto seen = [&] { return s.counters().connections_accepted.load() + s.counters().connections_refused.load(); };
+  for (int i = 0; i < 3000 && seen() < 2000; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(s.counters().connections_refused_address.load(), 2000u - 64u);
+  EXPECT_EQ(s.counters().connections_open.load(), 64u);
+  // Another address (127.0.0.2 is loopback too) is served at once.
+  client_options o;
+  o.port = s.port();
+  o.source_address = "127.0.0.2";
+  o.timeout = 10s;
+  client other(o);
+  ASSERT_TRUE(other.connect(error)) << error;
+  Request stats;
+  stats.mutable_get_stats();
+  std::string call_error;
+  auto reply = other.call(stats, call_error);
+  ASSERT_TRUE(reply.has_value()) << call_error;
+  EXPECT_EQ(reply->code(), OK);
+  for (int fd : sockets) ::close(fd);
 }
 
 // Sockets that only hold a slot (issue 13): closed past the authentication deadline or the idle
