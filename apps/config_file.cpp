@@ -1,8 +1,9 @@
 #include "apps/config_file.hpp"
 
 #include <cctype>
-
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -263,6 +264,10 @@ bool apply(const toml::table& root, const std::string& source, serve_settings& s
 
 bool load_config_text(const std::string& text, const std::string& source, serve_settings& settings,
                       std::string& error) {
+  if (std::string problem = config_text_problem(text); !problem.empty()) {
+    error = source + ": " + problem;
+    return false;
+  }
   try {
     toml::table root = toml::parse(text, source);
     return apply(root, source, settings, error);

@@ -199,5 +199,22 @@ TEST(ConfigFile, MissingFileIsAnError) {
   EXPECT_NE(error.find("cannot read"), std::string::npos) << error;
 }
 
+// toml++ 3.3.0 has undefined behaviour on some non-ASCII text and asserts on some control
+// characters (found by fuzz_config_file): such bytes are refused before it sees them, with where.
+TEST(ConfigFile, NonAsciiAndControlCharactersAreRefusedWithTheirPlace) {
+  serve_settings s;
+  std::string error;
+  EXPECT_FALSE(load("[server]\nlisten = \"127.0.0.1:7400\" \xc3\xa9\n", s, error));
+  EXPECT_NE(error.find("test.toml: line 2, column 27: byte 0xC3 is not ASCII"), std::string::npos) << error;
+  EXPECT_FALSE(load("# caf\xc3\xa9\n[server]\n", s, error));  // comments too: the library decides what is one
+  EXPECT_NE(error.find("line 1, column 6: byte 0xC3 is not ASCII"), std::string::npos) << error;
+  EXPECT_FALSE(load("[\x12server]\n", s, error));
+  EXPECT_NE(error.find("line 1, column 2: byte 0x12 is a control character"), std::string::npos) << error;
+  EXPECT_FALSE(load("[server]\nlisten = \"a\x7f\"\n", s, error));
+  EXPECT_NE(error.find("byte 0x7F is a control character"), std::string::npos) << error;
+  // Tabs and CRLF line ends are fine.
+  EXPECT_TRUE(load("[server]\r\n\tlisten = \"127.0.0.1:7400\"\r\n", s, error)) << error;
+}
+
 }  // namespace
 }  // namespace txengine
