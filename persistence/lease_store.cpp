@@ -61,6 +61,10 @@ void lease_store::join(cluster_node node, uint64_t incarnation, const std::strin
       endpoint + "', expires_ms = " + db_now + " + " + std::to_string(rules_.ttl_ms) +
       " WHERE node_id = " + std::to_string(node) + " AND (expires_ms < " + db_now +
       " OR incarnation = " + std::to_string(incarnation) + ")");
+  // Affected rows count changed rows: a repeated join in the same millisecond changes nothing.
+  if (taken == 0 && conn_.query_int("SELECT COUNT(*) FROM " + table("cluster_nodes") + " WHERE node_id = " +
+                                    std::to_string(node) + " AND incarnation = " + std::to_string(incarnation)) == 1)
+    taken = 1;
   if (taken == 0) {
     auto rows = conn_.query_rows("SELECT endpoint, expires_ms - " + std::string(db_now) + " FROM " +
                                      table("cluster_nodes") + " WHERE node_id = " + std::to_string(node),
