@@ -208,12 +208,14 @@ class host_state {
   }
 
   //! The queries waiting for an order read from MySQL get what it holds: its stored state,
-  //! amounts and times (the balances after its steps are known only while it is in memory).
+  //! amounts and times, and its wallets' balances after its steps from its movements, as memory
+  //! would have answered (one more read of MySQL, by the journal entries its legs name).
   void answer_queries(const loaded_original& original) {
     auto node = querying_.extract(original.id);
     if (node.empty()) return;
     for (auto& query : node.mapped()) {
       order_reply reply;
+      bool stored = false;
       if (original.failed) {
         reply.code = result_code::unavailable;
       } else if (const final_order* found = orders_->find_final(original.id)) {
@@ -228,10 +230,12 @@ class host_state {
         reply.posted_amount = original.posted_amount;
         reply.created_ms = original.created_ms;
         reply.finished_ms = is_final(original.state) ? original.final_ms : 0;
+        stored = true;
       }
-      if (query.with_movements && reply.id != 0) {
+      if ((query.with_movements || stored) && reply.id != 0) {
         // Its movements by the journal entries its stored legs name.
-        start_history(std::move(reply), query.promise, {original.id, query.tenant, no_wallet, true, original.legs}, {});
+        start_history(std::move(reply), query.promise, {original.id, query.tenant, no_wallet, true, original.legs}, {},
+                      query.with_movements, stored ? wallets_in(original.legs) : std::vector<wallet_id>{});
         continue;
       }
       query.promise.deliver(std::move(reply));
@@ -388,8 +392,11 @@ class host_state {
   //! gathered: with storage from MySQL by the order loader (what is committed), without it from
   //! the journals in memory of `wallets` (their shards). At most order_history_pending_max at
   //! once per host; past it `unavailable` (retryable).
+  //! `balances_of`: the order's wallet legs, whose balances after it the reply takes from the
+  //! movements (an order read from MySQL); `keep_movements` false: the movements are only for that.
   void start_history(order_reply reply, caf::typed_response_promise<order_reply> promise,
-                     order_history_request request, std::vector<wallet_id> wallets) {
+                     order_history_request request, std::vector<wallet_id> wallets, bool keep_movements = true,
+                     std::vector<wallet_id> balances_of = {}) {
     auto refuse = [](caf::typed_response_promise<order_reply>& p) {
       order_reply busy;
       busy.code = result_code::unavailable;
@@ -400,10 +407,12 @@ class host_state {
     if (storage_ != nullptr) {
       self_->request(storage_->order_loader, caf::infinite, history_atom::value, std::move(request))
           .then(
-              [this, reply, promise, refuse](order_history& found) mutable {
+              [this, reply, promise, refuse, keep_movements, balances_of](order_history& found) mutable {
                 --history_pending_;
                 if (found.failed) return refuse(promise);
                 reply.movements = std::move(found.movements);
+                if (!balances_of.empty()) reply.wallets = balances_after(balances_of, reply.movements);
+                if (!keep_movements) reply.movements.clear();
                 promise.deliver(std::move(reply));
               },
               [this, promise, refuse](caf::error&) mutable {

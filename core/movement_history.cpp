@@ -86,4 +86,16 @@ std::vector<journal_entry> join_page(std::vector<journal_entry> older, const fif
   return page;
 }
 
+std::vector<wallet_balance> balances_after(const std::vector<wallet_id>& leg_wallets,
+                                           const std::vector<order_movement>& movements) {
+  std::vector<wallet_balance> out;
+  for (wallet_id wallet : leg_wallets) {
+    const journal_entry* newest = nullptr;
+    for (const auto& m : movements)
+      if (m.wallet == wallet && (newest == nullptr || m.entry.sequence > newest->sequence)) newest = &m.entry;
+    if (newest != nullptr) out.push_back({wallet, newest->after});
+  }
+  return out;
+}
+
 }  // namespace txengine

@@ -51,6 +51,12 @@ std::vector<journal_entry> join_page(std::vector<journal_entry> older, const fif
 
 //! The first sequence `memory` holds for a wallet at `journal_sequence`: entries below it are
 //! only in storage (folded into the base, or made before the wallet was loaded).
+//! An order's wallets' balances after its steps, as memory answers GetOrder (one per wallet leg
+//! in `leg_wallets` order, from that wallet's newest movement of the order; a leg without a
+//! movement, refused or never tried, has none): for an order read back from MySQL.
+std::vector<wallet_balance> balances_after(const std::vector<wallet_id>& leg_wallets,
+                                           const std::vector<order_movement>& movements);
+
 inline uint64_t first_in_memory(const fifo_vector<journal_entry>& memory, uint64_t journal_sequence) {
   return memory.empty() ? journal_sequence + 1 : memory.front().sequence;
 }

@@ -106,3 +106,29 @@ TEST(MovementHistory, PagesJoinStorageAndMemoryWithoutGapsOrRepeats) {
 
 }  // namespace
 }  // namespace txengine
+
+namespace txengine {
+namespace {
+
+TEST(MovementHistory, BalancesAfterAnOrderComeFromEachWalletsNewestMovementOfIt) {
+  auto entry = [](uint64_t seq, int64_t available, int64_t frozen) {
+    journal_entry e;
+    e.sequence = seq;
+    e.txn = 9;
+    e.after = balances{available, frozen, 0};
+    return e;
+  };
+  // Payer 1: the try froze 100, the confirm took it; merchant 2: credited; wallet 3 was refused.
+  std::vector<order_movement> movements = {{2, entry(5, 100, 0)}, {1, entry(8, 400, 0)}, {1, entry(7, 400, 100)}};
+  auto after = balances_after({1, 2, 3}, movements);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].wallet, 1u);
+  EXPECT_EQ(after[0].after.available, 400);
+  EXPECT_EQ(after[0].after.frozen, 0);  // seq 8, not the try's 7
+  EXPECT_EQ(after[1].wallet, 2u);
+  EXPECT_EQ(after[1].after.available, 100);
+  EXPECT_TRUE(balances_after({}, movements).empty());
+}
+
+}  // namespace
+}  // namespace txengine

@@ -167,6 +167,14 @@ TEST_P(Retention, OrdersFinalBeforeARestartAnswerGetOrder) {
   EXPECT_EQ(stored.created_ms, paid.created_ms);
   EXPECT_EQ(stored.finished_ms, paid.finished_ms);
   EXPECT_EQ(stored.request_id, "p1");
+  // The balances after its steps, as memory answered them (from its movements in MySQL).
+  ASSERT_EQ(stored.wallets.size(), paid.wallets.size());
+  ASSERT_FALSE(paid.wallets.empty());
+  for (size_t i = 0; i < paid.wallets.size(); ++i) {
+    EXPECT_EQ(stored.wallets[i].wallet, paid.wallets[i].wallet) << i;
+    EXPECT_EQ(stored.wallets[i].after, paid.wallets[i].after) << i;
+  }
+  EXPECT_TRUE(stored.movements.empty());  // asked without them
   EXPECT_EQ(second.get_order(tenant + 1, paid.id).code, result_code::unknown_order);
   EXPECT_EQ(second.execute(payment).id, paid.id);
 }
