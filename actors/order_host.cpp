@@ -224,12 +224,8 @@ class host_state {
       } else if (!original.found || original.command.tenant != query.tenant) {
         reply = unknown_order_reply();
       } else {
-        fill(reply, original.id, original.command);
-        reply.state = original.state;
-        reply.code = original.reason;
-        reply.posted_amount = original.posted_amount;
-        reply.created_ms = original.created_ms;
-        reply.finished_ms = is_final(original.state) ? original.final_ms : 0;
+        reply = reply_of(original.id, stored_final(original.command, original));
+        if (!is_final(original.state)) reply.finished_ms = 0;
         stored = true;
       }
       if ((query.with_movements || stored) && reply.id != 0) {
