@@ -53,6 +53,8 @@ void lease_store::join(cluster_node node, uint64_t incarnation, const std::strin
   for (char c : endpoint)
     if (c == '\'' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
       throw lease_store_error("endpoint with a quote, backslash or control character");
+  const bool rejoin = conn_.query_int("SELECT COUNT(*) FROM " + table("cluster_nodes") + " WHERE node_id = " +
+                                      std::to_string(node) + " AND incarnation = " + std::to_string(incarnation)) == 1;
   // Taken only when free, expired, or this incarnation's already (a repeated join).
   conn_.execute("INSERT IGNORE INTO " + table("cluster_nodes") + " (node_id, incarnation, endpoint, expires_ms) VALUES (" +
                 std::to_string(node) + ", 0, '', 0)");
@@ -75,6 +77,13 @@ void lease_store::join(cluster_node node, uint64_t incarnation, const std::strin
                             " (its registration expires in " + left +
                             " ms unless renewed): give this node another [cluster] node_id");
   }
+  // Every lease an earlier process of this id still names is given up with a new epoch: that
+  // process may be paused rather than dead, and must never commit with its epochs again. (A
+  // paused commit holding a lease row blocks this for at most the lock wait timeout; the
+  // writer's idle_transaction_timeout cuts it before.)
+  if (!rejoin)
+    conn_.execute("UPDATE " + table("cluster_leases") + " SET owner = 0, epoch = epoch + 1, expires_ms = " + db_now +
+                  " WHERE owner = " + std::to_string(node));
 }
 
 bool lease_store::heartbeat(cluster_node node, uint64_t incarnation) {
@@ -89,6 +98,11 @@ bool lease_store::heartbeat(cluster_node node, uint64_t incarnation) {
 void lease_store::leave(cluster_node node, uint64_t incarnation) {
   conn_.execute("UPDATE " + table("cluster_leases") + " SET owner = 0, expires_ms = " + db_now +
                 " WHERE owner = " + std::to_string(node));
+  conn_.execute("UPDATE " + table("cluster_nodes") + " SET expires_ms = 0 WHERE node_id = " + std::to_string(node) +
+                " AND incarnation = " + std::to_string(incarnation));
+}
+
+void lease_store::deregister(cluster_node node, uint64_t incarnation) {
   conn_.execute("UPDATE " + table("cluster_nodes") + " SET expires_ms = 0 WHERE node_id = " + std::to_string(node) +
                 " AND incarnation = " + std::to_string(incarnation));
 }

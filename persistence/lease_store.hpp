@@ -43,13 +43,18 @@ class lease_store {
   int64_t now_ms();
 
   //! Registers this process as `node` (a random `incarnation` per start): refused with
-  //! lease_store_error while another incarnation's registration is unexpired.
+  //! lease_store_error while another incarnation's registration is unexpired. Gives up every
+  //! lease the id still holds with a new epoch (an earlier process of the id, perhaps paused,
+  //! can never commit for them again).
   void join(cluster_node node, uint64_t incarnation, const std::string& endpoint);
   //! Extends the registration; false when it is no longer this incarnation's (another process
   //! took the id after it expired): the node must stop.
   bool heartbeat(cluster_node node, uint64_t incarnation);
   //! Ends the registration (a clean stop) and gives back every lease it holds.
   void leave(cluster_node node, uint64_t incarnation);
+  //! Ends only the registration (its leases stay until they expire or the id joins again): a
+  //! fenced process on its way out, so that its restart need not wait for the ttl.
+  void deregister(cluster_node node, uint64_t incarnation);
   std::vector<cluster_member> live_members();
 
   std::vector<partition_lease> leases();

@@ -176,3 +176,33 @@ TEST_F(LeaseStore, APausedHolderIsCutOffByTheServerAndItsCommitFails) {
   // The paused process wakes up and commits: its connection is gone, nothing is committed.
   EXPECT_THROW(writer.commit(), sql::SQLException);
 }
+
+TEST_F(LeaseStore, ANewProcessOfANodeIdGivesUpTheEpochsOfTheOldOne) {
+  auto s = store(4, 1'000);
+  s->join(1, 111, "10.0.0.1:7500");
+  ASSERT_TRUE(s->acquire(s->leases()[2], 1));
+  const uint64_t old_epoch = s->leases()[2].epoch;
+  // The process of incarnation 111 is paused, not dead: its registration and lease expire.
+  conn_->execute("UPDATE " + layout_.database_name(0) + ".cluster_nodes SET expires_ms = 0");
+  expire_all();
+  // A new process with the same node id joins and takes the partition again.
+  s->join(1, 222, "10.0.0.1:7500");
+  auto released = s->leases()[2];
+  EXPECT_EQ(released.owner, no_node);
+  EXPECT_GT(released.epoch, old_epoch);
+  ASSERT_TRUE(s->acquire(released, 1));
+  const uint64_t new_epoch = s->leases()[2].epoch;
+  EXPECT_GT(new_epoch, old_epoch);
+  // The old process wakes up: its fence at the old epoch finds nothing, though the owner is
+  // node 1 again; the new process's fence finds its lease.
+  bulk_connection old_writer(endpoint_from_environment());
+  EXPECT_TRUE(old_writer.query_rows(lease_store::fence_sql(layout_, 1, {{2, old_epoch}}), 10).empty());
+  old_writer.rollback();
+  bulk_connection new_writer(endpoint_from_environment());
+  EXPECT_EQ(new_writer.query_rows(lease_store::fence_sql(layout_, 1, {{2, new_epoch}}), 10).size(), 1u);
+  new_writer.rollback();
+  // A repeated join of the same process keeps what it holds.
+  s->join(1, 222, "10.0.0.1:7500");
+  EXPECT_EQ(s->leases()[2].owner, 1u);
+  EXPECT_EQ(s->leases()[2].epoch, new_epoch);
+}
