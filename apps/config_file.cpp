@@ -87,6 +87,11 @@ storage_config& storage(serve_settings& s) {
   return *s.engine.storage;
 }
 
+cluster_config& cluster(serve_settings& s) {
+  if (!s.engine.cluster) s.engine.cluster = cluster_config{};
+  return *s.engine.cluster;
+}
+
 constexpr int64_t int64_max = std::numeric_limits<int64_t>::max();
 constexpr int64_t uint32_max = std::numeric_limits<uint32_t>::max();
 
@@ -203,6 +208,19 @@ const std::map<std::string, handler>& handlers() {
       {"storage.queue_rows_high_water",
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return storage(s).queue_rows_high_water; }, 1,
                             100'000'000)},
+      // [cluster]: its presence makes this node a cluster node (needs [storage] and [engine] node_id).
+      {"cluster.endpoint", string_key([](serve_settings& s) -> std::string& { return cluster(s).endpoint; })},
+      {"cluster.partitions",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return cluster(s).leases.partitions; },
+                             cluster_partitions_min, cluster_partitions_max)},
+      {"cluster.lease_ttl_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return cluster(s).leases.ttl_ms; }, 100, 600'000)},
+      {"cluster.round_interval_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return cluster(s).round_interval_ms; },
+                            cluster_round_interval_ms_min, 200'000)},
+      {"cluster.join_settle_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return cluster(s).join_settle_ms; }, 0,
+                            cluster_join_settle_ms_max)},
       // [kafka]: publication of final states through the MySQL outbox (needs [storage]).
       {"kafka.bootstrap_servers", string_key([](serve_settings& s) -> std::string& { return s.kafka.bootstrap_servers; })},
       {"kafka.topic", string_key([](serve_settings& s) -> std::string& { return s.kafka.topic; })},
@@ -231,6 +249,7 @@ bool apply(const toml::table& root, const std::string& source, serve_settings& s
       return false;
     }
     if (section_name == "storage") storage(settings);  // an empty [storage] still turns storage on
+    if (section_name == "cluster") cluster(settings);  // so does [cluster] a cluster node (it says what it lacks)
     for (const auto& [key, node] : *keys) {
       std::string name = section_name + "." + std::string(key.str());
       auto found = handlers().find(name);

@@ -4,7 +4,9 @@
 #include <cctype>
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +40,8 @@ struct serve_flags {
   std::string config, listen, keys, deployment, tls_cert, tls_key, tls_client_ca, mysql, mysql_password_file, ack, db_prefix, kafka, kafka_topic;
   size_t in_flight = wire::server_config{}.in_flight_max;
   uint32_t threads = 0;
+  uint32_t node_id = 0, partitions = 0;
+  std::string cluster_endpoint;
   uint32_t databases = storage_config{}.databases, tables = storage_config{}.tables;
   uint64_t outbox_max = static_cast<uint64_t>(publication_config{}.outbox_unpublished_max);
   std::vector<std::string> kafka_properties;
@@ -113,6 +117,15 @@ void add_options(CLI::App& cmd, serve_flags& f) {
       ->check(CLI::Validator(
           [](std::string& v) { return v.find('=') == std::string::npos || v[0] == '=' ? "expects NAME=VALUE" : ""; },
           "", "NAME=VALUE"));
+  cli::add_number(cmd, "--node-id", f.node_id, "this node's id, 0..63, in every order id; 1.. in a cluster ([engine] node_id)",
+                  0, 63);
+  cmd.add_option("--cluster-endpoint", f.cluster_endpoint,
+                 "with --mysql and --node-id: run as a cluster node whose cluster link is HOST:PORT ([cluster] endpoint; "
+                 "docs/cluster.md)")
+      ->check(listen_address());
+  cli::add_number(cmd, "--partitions", f.partitions,
+                  "with a cluster: the partition count, fixed for a deployment ([cluster] partitions, default 256)",
+                  cluster_partitions_min, cluster_partitions_max);
   cmd.footer("Channel 1 is a well-behaved simulated provider; channel 2 misbehaves (declines, lost replies).");
 }
 
@@ -148,6 +161,13 @@ bool settings_of(const serve_flags& f, serve_settings& settings, bool& mysql_giv
   if (f.given("--db-prefix")) storage().prefix = f.db_prefix;
   if (f.given("--databases")) storage().databases = f.databases;
   if (f.given("--tables")) storage().tables = f.tables;
+  if (f.given("--node-id")) settings.engine.node_id = f.node_id;
+  auto cluster = [&]() -> cluster_config& {
+    if (!settings.engine.cluster) settings.engine.cluster = cluster_config{};
+    return *settings.engine.cluster;
+  };
+  if (f.given("--cluster-endpoint")) cluster().endpoint = f.cluster_endpoint;
+  if (f.given("--partitions")) cluster().leases.partitions = f.partitions;
   if (f.given("--kafka")) settings.kafka.bootstrap_servers = f.kafka;
   if (f.given("--kafka-topic")) settings.kafka.topic = f.kafka_topic;
   if (f.given("--outbox-max")) settings.kafka.outbox_unpublished_max = static_cast<int64_t>(f.outbox_max);
@@ -285,6 +305,7 @@ bool finish_engine_config(serve_settings& settings, bool mysql_given) {
 void print_startup(engine& eng, const wire::server_config& config, bool development) {
   std::printf("storage: %s\n", eng.storage_description().c_str());
   std::printf("publication: %s\n", eng.publication_description().c_str());
+  if (!eng.cluster_description().empty()) std::printf("cluster: %s\n", eng.cluster_description().c_str());
   const auto& cfg = eng.config();
   if (eng.persistent()) {
     std::printf("retention: final orders stay in memory %lld s (at most %zu); later repeats and queries are answered "
@@ -347,6 +368,13 @@ int run_serve(const serve_flags& flags) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A fenced cluster node (docs/cluster.md) stops at once and says so with its own exit code
+  // (EX_TEMPFAIL): its supervisor restarts it, and it recovers from MySQL as after a crash.
+  static std::atomic<bool> fenced{false};
+  settings.engine.on_fenced = [](const std::string&) {
+    fenced.store(true);
+    ::kill(::getpid(), SIGTERM);
+  };
   std::unique_ptr<engine> engine_owner;
   try {
     engine_owner = std::make_unique<engine>(settings.engine);
@@ -368,6 +396,12 @@ int run_serve(const serve_flags& flags) {
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);
+  if (fenced.load()) {
+    std::printf("txengine: FENCED, stopping without committing anything more: %s\n", eng.fence_reason().c_str());
+    std::fflush(stdout);
+    srv.stop();
+    return 75;
+  }
   std::printf("txengine: signal %d, stopping\n", sig);
   std::fflush(stdout);
   srv.stop();

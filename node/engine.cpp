@@ -14,10 +14,23 @@
 #include "actors/order_host.hpp"
 #include "actors/wallet_actor.hpp"
 #ifdef TXENGINE_WITH_MYSQL
+#include "persistence/lease_keeper.hpp"
+#include "persistence/lease_store.hpp"
 #include "persistence/order_loader.hpp"
 #include "persistence/storage_bootstrap.hpp"
+#include "persistence/storage_target.hpp"
 #include "persistence/wallet_loader.hpp"
 #include "persistence/writer.hpp"
+#endif
+#ifndef TXENGINE_WITH_MYSQL
+namespace txengine::persistence {
+// Without MySQL there is never a cluster (its leases live there); the engine still holds the pointer.
+class lease_keeper {
+ public:
+  void stop(bool) {}
+  std::string describe() const { return {}; }
+};
+}  // namespace txengine::persistence
 #endif
 #ifdef TXENGINE_WITH_KAFKA
 #include "persistence/outbox_store.hpp"
@@ -79,6 +92,9 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   config_.wallet.clock = config_.clock;
   // A cancel tombstone is kept at least as long as a try of its order may still arrive.
   config_.wallet.core.finished_record_min_keep_ms = config_.order.try_deadline_ms;
+  if (config_.cluster) {
+    if (std::string problem = engine_config_problem(config_); !problem.empty()) throw storage_unavailable(problem);
+  }
   if (config_.storage) start_storage();
   directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads, storage_.get());
   if (storage_) directory_->restore_ids(storage_start_.max_wallet_id, storage_start_.system_wallets);
@@ -103,6 +119,7 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   // Every order not final when the engine stopped is read and resumed in its host, while new
   // commands are accepted (docs/durability-design.md, "Recovery").
   if (storage_) caf::anon_send(storage_->order_loader, recover_atom::value, hosts_);
+  if (ownership_) ownership_->start_serving();
 }
 
 engine::~engine() {
@@ -134,7 +151,8 @@ engine::~engine() {
     // the rest is dropped as a crash would drop it (what was acknowledged is committed).
     // The wallets' deferred checkpoints are written too (a restart reads them from the
     // journal otherwise: correct, only slower to read).
-    if (!storage_->stopping.load()) {
+    const bool crashed = storage_->stopping.load() || storage_->fenced();
+    if (!crashed) {
       caf::scoped_actor self{*system_};
       self->request(storage_->writer, std::chrono::seconds(60), sync_atom::value, checkpoint_all_atom::value)
           .receive([](bool) {}, [](caf::error&) {});
@@ -147,6 +165,9 @@ engine::~engine() {
     storage_->writer = writer_actor();
     storage_->loader = wallet_loader_actor();
     storage_->order_loader = order_loader_actor();
+    // A cluster node gives its leases back only after a clean stop committed everything; after
+    // a crash (or a fence) they expire as a dead node's would.
+    if (keeper_) keeper_->stop(!crashed);
   }
   publisher_.reset();  // bounded (kafka.stop_flush_ms); what is left is published by the next start
   system_.reset();     // waits for every actor to finish
@@ -163,6 +184,7 @@ void engine::start_storage() {
   storage_->config = *config_.storage;
   storage_->orders_at_start = start.orders;
   start_publication();  // before the writer: the publisher counts the unpublished rows first
+  if (config_.cluster) start_cluster();  // before the writer: its fence reads the leases
   storage_->writer = persistence::spawn_writer(*system_, storage_.get());
   storage_->loader = persistence::spawn_wallet_loader(*system_, storage_.get());
   storage_->order_loader = persistence::spawn_order_loader(*system_, storage_.get());
@@ -178,6 +200,31 @@ void engine::start_storage() {
   throw storage_unavailable("storage: this build has no MySQL support (libmysqlcppconn-dev was not found)");
 #endif
 }
+
+void engine::start_cluster() {
+#ifdef TXENGINE_WITH_MYSQL
+  const cluster_config& cluster = *config_.cluster;
+  ownership_ = std::make_shared<partition_ownership>(config_.node_id, cluster.leases.partitions, cluster.leases.ttl_ms);
+  auto on_fenced = config_.on_fenced;
+  const cluster_node self = config_.node_id;
+  ownership_->on_fenced([on_fenced, self](const std::string& why) {
+    spdlog::critical("cluster: node {} is FENCED and commits nothing more: {}", self, why);
+    if (on_fenced) on_fenced(why);
+  });
+  storage_->ownership = ownership_;
+  keeper_ = std::make_unique<persistence::lease_keeper>(persistence::endpoint_of(*config_.storage),
+                                                        persistence::layout_of(*config_.storage), cluster, ownership_);
+  try {
+    keeper_->start();
+  } catch (const persistence::lease_store_error& e) {
+    throw storage_unavailable(std::string("cluster: ") + e.what());
+  } catch (const std::exception& e) {
+    throw storage_unavailable(std::string("cluster: the partition leases could not be read or written: ") + e.what());
+  }
+#endif
+}
+
+std::string engine::cluster_description() const { return keeper_ ? keeper_->describe() : std::string(); }
 
 void engine::stop_storage_now() {
   if (storage_) storage_->stopping.store(true);
@@ -273,6 +320,11 @@ std::string engine_config_problem(const engine_config& config) {
     return "wallet.finished_record_retention_ms (" + std::to_string(config.wallet.core.finished_record_retention_ms) +
            ") must exceed order.try_deadline_ms + order.retry_max_ms (" + std::to_string(horizon) +
            "): a late try or repeat would no longer find its record";
+  if (config.cluster) {
+    if (!config.storage) return "[cluster] needs [storage]: the partition leases and their fence live in MySQL";
+    std::string problem = cluster_config_problem(*config.cluster, config.node_id);
+    if (!problem.empty()) return "[cluster]: " + problem;
+  }
   if (o.retry_initial_ms > o.retry_max_ms)
     return "order.retry_initial_ms (" + std::to_string(o.retry_initial_ms) + ") must not exceed order.retry_max_ms (" +
            std::to_string(o.retry_max_ms) + ")";

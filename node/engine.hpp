@@ -3,6 +3,7 @@
 // the channels, and offers blocking calls for tools and tests. High-rate clients (the
 // benchmark, the network server) talk to the hosts directly with submit messages.
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "core/simulated_channel.hpp"
 #include "actors/directory.hpp"
 #include "ports/actor_interfaces.hpp"
+#include "ports/cluster.hpp"
 #include "ports/messages.hpp"
 #include "ports/publication.hpp"
 #include "ports/storage_config.hpp"
@@ -28,6 +30,9 @@ namespace txengine {
 
 namespace publication {
 class outbox_publisher;
+}
+namespace persistence {
+class lease_keeper;
 }
 
 struct engine_config {
@@ -44,6 +49,12 @@ struct engine_config {
   std::vector<std::pair<channel_id, channel_config>> channels = {{1, channel_config{}}};
   //! MySQL storage (docs/durability-design.md); none = in memory only, nothing persisted.
   std::optional<storage_config> storage;
+  //! A cluster node (docs/cluster.md): partition leases in MySQL (needs `storage`) and the
+  //! fence in every commit; none = a single node that owns every wallet.
+  std::optional<cluster_config> cluster;
+  //! Called once, on a storage thread, when the cluster node is fenced (it lost a partition it
+  //! held state for, or its node id): it commits nothing more and must stop (`serve` exits).
+  std::function<void(const std::string&)> on_fenced;
   //! Time and timers of every actor (ports/clock.hpp); nullptr = the wall clock. A manual_clock
   //! runs the engine on virtual time (tests); it must outlive the engine.
   clock_port* clock = nullptr;
@@ -113,6 +124,14 @@ class engine {
   //! Storage mode: nothing handed to the writer is committed from now on, as if the process
   //! died at this instant (recovery tests: destroy the engine next, then start another).
   void stop_storage_now();
+  //! A cluster node: what it holds ("cluster node 1 at HOST:PORT: 256 of 256 partitions, ..."),
+  //! or "" when the engine is not in a cluster.
+  std::string cluster_description() const;
+  //! The partitions this node holds (nullptr when not in a cluster).
+  const partition_ownership* ownership() const { return ownership_.get(); }
+  //! True once the cluster node was fenced (nothing more is committed; it must stop).
+  bool fenced() const { return ownership_ && ownership_->fenced(); }
+  std::string fence_reason() const { return ownership_ ? ownership_->fence_reason() : std::string(); }
   //! What recovery found and resumed at start (done at once in memory mode or on a fresh database).
   recovery_report recovery() const;
   //! Waits until recovery handed every non-final order to its host; false on timeout.
@@ -168,6 +187,8 @@ class engine {
   engine_config config_;
   std::string storage_description_ = "in memory (nothing persisted)";
   std::string publication_description_ = "Kafka publication off (needs MySQL storage and kafka.bootstrap_servers)";
+  std::shared_ptr<partition_ownership> ownership_;
+  std::unique_ptr<persistence::lease_keeper> keeper_;  //!< stopped after the writer
   std::unique_ptr<storage_link> storage_;
   std::unique_ptr<publication::outbox_publisher> publisher_;
   std::unique_ptr<caf::actor_system_config> caf_config_;
@@ -182,6 +203,7 @@ class engine {
     std::vector<std::tuple<tenant_id, uint32_t, wallet_id>> system_wallets;
   } storage_start_;
   void start_storage();
+  void start_cluster();
   void start_publication();
 };
 

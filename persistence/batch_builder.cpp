@@ -364,4 +364,19 @@ std::vector<table_statement> batch_statements(const shard_layout& layout, const 
   return out;
 }
 
+std::vector<uint32_t> partitions_of(const batch_rows& rows, const std::vector<wallet_checkpoint>& checkpoints,
+                                    uint32_t partitions) {
+  std::vector<bool> seen(partitions, false);
+  auto mark = [&](wallet_id w) { seen[partition_of(w, partitions)] = true; };
+  for (const auto& [id, w] : rows.wallets) mark(id);
+  for (const auto& m : rows.movements) mark(m.wallet);
+  for (const auto& [key, t] : rows.tcc) mark(t.wallet);
+  for (const auto& [id, o] : rows.orders) mark(order_home(o.command));
+  for (const auto& c : checkpoints) mark(c.wallet);
+  std::vector<uint32_t> out;
+  for (uint32_t p = 0; p < partitions; ++p)
+    if (seen[p]) out.push_back(p);
+  return out;
+}
+
 }  // namespace txengine::persistence

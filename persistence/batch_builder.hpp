@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/partition_leases.hpp"
 #include "ports/storage_rows.hpp"
 #include "persistence/bulk_connection.hpp"
 #include "persistence/shard_layout.hpp"
@@ -109,6 +110,12 @@ struct wallet_checkpoint {
   balances current;      //!< its resulting balances
   int64_t updated_ms = 0;
 };
+
+//! A cluster node's batch (ports/cluster.hpp): the partitions of every wallet its rows change
+//! and of every order's home wallet (the orders' tables are sharded by it), sorted and unique:
+//! the writer's fence checks this node's epochs of them.
+std::vector<uint32_t> partitions_of(const batch_rows& rows, const std::vector<wallet_checkpoint>& checkpoints,
+                                    uint32_t partitions);
 
 //! wallets checkpoint: UPDATE of balances and version, by id and older version (after the
 //! batch's movements, in the same transaction). Returns the rows.

@@ -12,9 +12,15 @@
 
 #include "ports/clock.hpp"
 #include "core/check.hpp"
+#include "persistence/lease_store.hpp"
 #include "persistence/split_commit.hpp"
 
 namespace txengine::persistence {
+
+namespace {
+//! Thrown inside run_split when the fence refuses, to leave the wallet side's statements.
+struct fence_refused {};
+}  // namespace
 
 commit_executor::commit_executor(storage_link* link, shard_layout layout, mysql_endpoint endpoint,
                                  std::function<void()> on_done)
@@ -83,8 +89,12 @@ bool commit_executor::execute(commit_job& f) {
   int64_t backoff_ms = 5;
   for (uint32_t attempt = 1;; ++attempt) {
     if (link_->stopping.load()) return false;  // the engine is going away: as if it had crashed now
+    if (link_->fenced()) return false;          // another node owns what this one held: nothing more commits
     try {
-      if (!conn_) conn_ = std::make_unique<bulk_connection>(endpoint_);
+      if (!conn_) {
+        conn_ = std::make_unique<bulk_connection>(endpoint_);
+        prepare_connection(*conn_);
+      }
       if (!unsettled_xid_.empty()) {
         // A branch from a failed attempt (or this batch's, its decision's commit unanswered).
         conn_b_.reset();  // a branch prepared by a live session cannot be settled by another
@@ -94,9 +104,13 @@ bool commit_executor::execute(commit_job& f) {
         if (committed && this_batch) break;  // the decision was committed: so is the batch
       }
       if (!f.order_side.empty()) {
-        run_split(f.wallet_side, f.order_side, attempt);
+        if (!run_split(f, attempt)) return false;
       } else if (!f.wallet_side.empty() || !decisions_done_.empty()) {
         run_statements(*conn_, f.wallet_side, attempt);
+        if (!fence_holds(f)) {
+          conn_->rollback();
+          return false;
+        }
         delete_done_decisions();
         auto t0 = clock::now();
         conn_->commit();
@@ -151,9 +165,46 @@ void commit_executor::delete_done_decisions() {
   conn_->execute("DELETE FROM " + xa_decisions_table(layout_) + " WHERE xid IN (" + list + ")");
 }
 
-void commit_executor::run_split(const std::vector<table_statement>& wallet_side,
-                                const std::vector<table_statement>& order_side, uint32_t attempt) {
-  if (!conn_b_) conn_b_ = std::make_unique<bulk_connection>(endpoint_);
+void commit_executor::prepare_connection(bulk_connection& c) {
+  if (!link_->ownership) return;
+  // A process paused inside a commit (SIGSTOP, a stall) would hold its lease rows' shared locks
+  // for ever and block the takeover: the server cuts a transaction idle this long (below the
+  // ttl, within the takeover's lock wait), and the paused commit fails when it wakes up.
+  const int64_t ttl_ms = link_->ownership->lease_ttl_ms();
+  c.execute("SET SESSION idle_transaction_timeout = " + std::to_string(std::max<int64_t>(1, ttl_ms / 2000)));
+}
+
+bool commit_executor::fence_holds(const commit_job& job) {
+  partition_ownership* ownership = link_->ownership.get();
+  if (ownership == nullptr || job.partitions.empty()) return true;
+  auto t0 = clock::now();
+  std::vector<std::pair<uint32_t, uint64_t>> pairs;
+  pairs.reserve(job.partitions.size());
+  for (uint32_t p : job.partitions) {
+    uint64_t epoch = ownership->epoch(p);
+    if (epoch == 0) {
+      ownership->fence("the writer has rows of partition " + std::to_string(p) +
+                       ", which this node does not hold (any more)");
+      return false;
+    }
+    pairs.emplace_back(p, epoch);
+  }
+  size_t found = conn_->query_rows(lease_store::fence_sql(layout_, ownership->self(), pairs), pairs.size() + 1).size();
+  add_profile("(fence)", t0, 0);
+  if (found == pairs.size()) return true;
+  ownership->fence("the fence refused a batch of " + std::to_string(job.rows_received) + " rows: " +
+                   std::to_string(pairs.size() - found) + " of its " + std::to_string(pairs.size()) +
+                   " partitions are no longer this node's at the epochs it held (another node took them)");
+  return false;
+}
+
+bool commit_executor::run_split(commit_job& job, uint32_t attempt) {
+  const std::vector<table_statement>& wallet_side = job.wallet_side;
+  const std::vector<table_statement>& order_side = job.order_side;
+  if (!conn_b_) {
+    conn_b_ = std::make_unique<bulk_connection>(endpoint_);
+    prepare_connection(*conn_b_);
+  }
   if (branch_prefix_.empty()) {
     branch_prefix_ = xa_branch_prefix(link_->config.prefix);
     branch_nonce_ = (static_cast<uint64_t>(wall_clock_ms()) << 20) ^ static_cast<uint64_t>(::getpid());
@@ -167,8 +218,11 @@ void commit_executor::run_split(const std::vector<table_statement>& wallet_side,
     branch.execute("XA PREPARE '" + xid + "'");
   });
   std::exception_ptr wallet_error;
+  bool fenced = false;
   try {
     run_statements(*conn_, wallet_side, attempt);
+    fenced = !fence_holds(job);
+    if (fenced) throw fence_refused();
     conn_->execute("INSERT INTO " + xa_decisions_table(layout_) + " (xid, created_ms) VALUES ('" + xid + "'," +
                    std::to_string(wall_clock_ms()) + ")");
     delete_done_decisions();
@@ -182,6 +236,13 @@ void commit_executor::run_split(const std::vector<table_statement>& wallet_side,
     unsettled_is_current_ = false;
     conn_b_.reset();
     throw;
+  }
+  if (fenced) {
+    // No decision: the prepared branch is rolled back here and now (nothing of the batch commits).
+    conn_->rollback();
+    conn_b_.reset();
+    settle_branch(*conn_, layout_, xid);
+    return false;
   }
   if (wallet_error) {
     unsettled_xid_ = xid;  // prepared, no decision committed: rolled back next attempt
@@ -197,6 +258,7 @@ void commit_executor::run_split(const std::vector<table_statement>& wallet_side,
   unsettled_xid_.clear();
   if (decisions_done_.size() < decisions_done_max) decisions_done_.push_back(xid);
   add_profile("(commit)", t0);
+  return true;
 }
 
 }  // namespace txengine::persistence

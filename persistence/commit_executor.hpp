@@ -27,6 +27,9 @@ struct commit_job {
   std::vector<table_statement> wallet_side;
   std::vector<table_statement> order_side;  //!< empty without split_commit
   int64_t rows_received = 0;                //!< for the logs
+  //! A cluster node's batch: the partitions its rows belong to (sorted, unique). The executor
+  //! checks this node's epochs of them in the wallet side's transaction (the fence).
+  std::vector<uint32_t> partitions;
 };
 
 class commit_executor {
@@ -43,7 +46,7 @@ class commit_executor {
   //! must be done. The job must live until it is done.
   void start(commit_job& job);
   //! True once the job handed last is done; `committed` then says whether it committed (false:
-  //! the engine stopped first).
+  //! the engine stopped first, or the node was fenced).
   bool finished(bool& committed);
   //! Waits until the job handed last is done.
   void wait();
@@ -63,11 +66,17 @@ class commit_executor {
   bool execute(commit_job& job);
   void run_statements(bulk_connection& c, const std::vector<table_statement>& list, uint32_t attempt);
   void delete_done_decisions();
+  //! The cluster fence (docs/cluster.md), in the wallet side's open transaction: true when this
+  //! node holds every partition of the job at the epoch it knows, the lease rows then locked
+  //! (shared) until the commit. False (the node fenced, the reason given to it): roll back.
+  bool fence_holds(const commit_job& job);
+  //! Per-connection settings of a cluster node's writer (the idle-transaction timeout).
+  void prepare_connection(bulk_connection& c);
   //! The order side as a branch on `conn_b_` (its own thread) while the wallet side runs here;
   //! then the decision commits with the wallet side, then the branch. Throws on any failure,
   //! leaving `unsettled_xid_` for the next attempt to settle.
-  void run_split(const std::vector<table_statement>& wallet_side, const std::vector<table_statement>& order_side,
-                 uint32_t attempt);
+  //! False when the fence refused the batch (nothing of it is committed; the node is fenced).
+  bool run_split(commit_job& job, uint32_t attempt);
 
   storage_link* link_;
   shard_layout layout_;

@@ -124,6 +124,7 @@ struct writer_state : mysql_actor_state {
         found->second.push_back(wallet);
     }
     f->job.rows_received = batch.rows_received;
+    if (link->ownership) f->job.partitions = partitions_of(batch.rows, chosen, link->ownership->partitions());
     f->batch = std::move(batch);
     batch = pending_batch();
     for (auto& o : carried) batch.rows.orders.emplace(o.id, std::move(o));
@@ -146,7 +147,10 @@ struct writer_state : mysql_actor_state {
     bool committed = false;
     if (!executor->finished(committed)) return;  // a notice of an earlier batch, waited for already
     std::unique_ptr<flight> f = std::move(in_flight);
-    if (!committed) return;
+    if (!committed) {
+      for (auto& promise : f->batch.syncs) promise.deliver(false);
+      return;
+    }
     ++batches;
     const pending_batch& done = f->batch;
     link->rows_written.fetch_add(f->written.rows);

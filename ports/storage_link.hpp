@@ -9,11 +9,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include <caf/actor.hpp>
 
 #include "ports/actor_interfaces.hpp"
+#include "ports/cluster.hpp"
 #include "ports/storage_config.hpp"
 #include "ports/storage_rows.hpp"
 
@@ -61,6 +63,11 @@ struct storage_link {
   //! by the next commit. New commands are refused meanwhile: failing fast with a retryable
   //! error beats holding clients until the outage ends.
   std::atomic<bool> storage_down{false};
+  //! A cluster node's partitions (ports/cluster.hpp), nullptr when the node is not in a cluster:
+  //! every batch the writer commits checks their epochs in its transaction (the fence), and a
+  //! fenced node refuses new commands and commits nothing more.
+  std::shared_ptr<partition_ownership> ownership;
+  bool fenced() const { return ownership && ownership->fenced(); }
   //! Orders stored when the engine started: request ids unknown in memory are looked up in
   //! MySQL only then (a fresh database has nothing to find).
   uint64_t orders_at_start = 0;
@@ -73,7 +80,9 @@ struct storage_link {
            outbox_unpublished.load(std::memory_order_relaxed) > config.kafka.outbox_unpublished_max;
   }
   //! False while new commands must be refused with `unavailable` (running orders keep going).
-  bool accepting_new() const { return !storage_down.load(std::memory_order_relaxed) && !over_high_water(); }
+  bool accepting_new() const {
+    return !storage_down.load(std::memory_order_relaxed) && !over_high_water() && !fenced();
+  }
 };
 
 }  // namespace txengine

@@ -192,6 +192,62 @@ TEST(ConfigFile, BadInputIsRefusedWithItsName) {
   }
 }
 
+TEST(ConfigFile, AClusterSectionMakesAClusterNode) {
+  serve_settings s;
+  std::string error;
+  const std::string storage = "[storage]\nmysql = \"mysql://u:p@127.0.0.1:3407\"\n";
+  ASSERT_TRUE(load(storage + "[engine]\nnode_id = 3\n[cluster]\nendpoint = \"10.0.0.3:7500\"\npartitions = 64\n"
+                             "lease_ttl_ms = 3000\nround_interval_ms = 500\njoin_settle_ms = 0\n",
+                   s, error))
+      << error;
+  ASSERT_TRUE(s.engine.cluster.has_value());
+  EXPECT_EQ(s.engine.cluster->endpoint, "10.0.0.3:7500");
+  EXPECT_EQ(s.engine.cluster->leases.partitions, 64u);
+  EXPECT_EQ(s.engine.cluster->leases.ttl_ms, 3000);
+  EXPECT_EQ(s.engine.cluster->round_interval_ms, 500);
+  EXPECT_EQ(s.engine.cluster->join_settle_ms, 0);
+  // Without [cluster], no cluster; the example file leaves it commented out.
+  serve_settings example;
+  ASSERT_TRUE(load_config_file(std::string(TXENGINE_SOURCE_DIR) + "/config/txengine.example.toml", example, error));
+  EXPECT_FALSE(example.engine.cluster.has_value());
+  // The defaults of an otherwise empty section are the documented ones.
+  serve_settings d;
+  ASSERT_TRUE(load(storage + "[engine]\nnode_id = 1\n[cluster]\nendpoint = \"h:1\"\n", d, error)) << error;
+  EXPECT_EQ(d.engine.cluster->leases.partitions, 256u);
+  EXPECT_EQ(d.engine.cluster->leases.ttl_ms, 5000);
+  EXPECT_EQ(d.engine.cluster->round_interval_ms, 1000);
+}
+
+TEST(ConfigFile, BadClusterSettingsAreRefusedWithWhatIsWrong) {
+  struct bad_case {
+    std::string text;
+    const char* expected;
+  };
+  const std::string storage = "[storage]\nmysql = \"mysql://u:p@127.0.0.1:3407\"\n";
+  const std::string node = "[engine]\nnode_id = 2\n";
+  const bad_case cases[] = {
+      {"[engine]\nnode_id = 2\n[cluster]\nendpoint = \"h:1\"\n", "[cluster] needs [storage]"},
+      {storage + "[cluster]\nendpoint = \"h:1\"\n", "needs a node id of 1 or more"},
+      {storage + node + "[cluster]\n", "needs its endpoint"},
+      {storage + node + "[cluster]\nendpoint = \"no-port\"\n", "must be HOST:PORT"},
+      {storage + node + "[cluster]\nendpoint = \"h:1 x\"\n", "without spaces or quotes"},
+      {storage + node + "[cluster]\nendpoint = \"h:1'\"\n", "without spaces or quotes"},
+      {storage + node + "[cluster]\nendpoint = \"h:1\"\npartitions = 0\n", "cluster.partitions expects 1 .. 65536"},
+      {storage + node + "[cluster]\nendpoint = \"h:1\"\npartitions = 70000\n", "cluster.partitions expects 1 .. 65536"},
+      {storage + node + "[cluster]\nendpoint = \"h:1\"\nlease_ttl_ms = 50\n", "cluster.lease_ttl_ms expects 100 .."},
+      {storage + node + "[cluster]\nendpoint = \"h:1\"\nlease_ttl_ms = 1000\nround_interval_ms = 500\n",
+       "round interval must be 20 ms .. a third of the lease ttl (333 ms), not 500"},
+      {storage + node + "[cluster]\nendpoint = \"h:1\"\nseeds = [\"a:1\"]\n", "unknown key 'cluster.seeds'"},
+      {storage + node + "[cluster]\nendpoint = 7\n", "cluster.endpoint expects a string"},
+  };
+  for (const auto& c : cases) {
+    serve_settings s;
+    std::string error;
+    EXPECT_FALSE(load(c.text, s, error)) << c.text;
+    EXPECT_NE(error.find(c.expected), std::string::npos) << "input:\n" << c.text << "error: " << error;
+  }
+}
+
 TEST(ConfigFile, MissingFileIsAnError) {
   serve_settings s;
   std::string error;

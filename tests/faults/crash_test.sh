@@ -28,36 +28,11 @@ URI=${TXENGINE_MYSQL_URI:-mysql://txengine:txengine@127.0.0.1:3407}
 PREFIX=txcrash_$$
 LAYOUT=(--db-prefix "$PREFIX" --databases 2 --tables 4)
 WORK=$(mktemp -d)
-SERVER_PID=
-BENCH_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null
-  [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null
-  wait 2>/dev/null
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 echo "crash test: $CYCLES cycles, seed $SEED, ack $ACK, databases ${PREFIX}_0..1, work dir $WORK"
 
-fail() {
-  echo "FAIL: $*"
-  for f in "$WORK"/server-*.log; do echo "--- $f (tail)"; tail -n 15 "$f"; done
-  exit 1
-}
-
 # Starts the engine and waits (bounded) until it listens; sets SERVER_PID and SERVER.
-start_server() {
-  local log=$1
-  "$TXENGINE" serve --config "$WORK/engine.toml" --listen 127.0.0.1:0 --mysql "$URI" --ack "$ACK" "${LAYOUT[@]}" \
-    >"$log" 2>&1 &
-  SERVER_PID=$!
-  local deadline=$((SECONDS + 120))
-  until grep -q "listening on" "$log" 2>/dev/null; do
-    kill -0 "$SERVER_PID" 2>/dev/null || fail "the engine exited at start ($log)"
-    [ $SECONDS -lt $deadline ] || fail "the engine did not listen within 120 s ($log)"
-    sleep 0.1
-  done
-  SERVER=$(sed -n 's/^txengine listening on \(.*\)$/\1/p' "$log")
-}
+start_server() { start_serve "$1" --config "$WORK/engine.toml" --mysql "$URI" --ack "$ACK" "${LAYOUT[@]}"; }
 
 # The simulated provider forgets everything at a crash: a resumed top-up hears "not found" and
 # takes it as a decline once this long has passed since its submit (30 s by default).

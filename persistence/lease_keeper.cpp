@@ -1,0 +1,199 @@
+#include "persistence/lease_keeper.hpp"
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "persistence/lease_store.hpp"
+
+namespace txengine::persistence {
+
+namespace {
+
+uint64_t new_incarnation() {
+  std::random_device device;
+  uint64_t v = (static_cast<uint64_t>(device()) << 32) ^ device();
+  v ^= static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return (v & 0x7fff'ffff'ffff'ffffull) | 1;  // never 0 (the column's placeholder)
+}
+
+}  // namespace
+
+lease_keeper::lease_keeper(mysql_endpoint endpoint, shard_layout layout, cluster_config config,
+                           std::shared_ptr<partition_ownership> ownership)
+    : endpoint_(std::move(endpoint)),
+      layout_(std::move(layout)),
+      config_(std::move(config)),
+      ownership_(std::move(ownership)),
+      incarnation_(new_incarnation()) {}
+
+lease_keeper::~lease_keeper() { stop(false); }
+
+lease_store& lease_keeper::store() {
+  if (!store_) store_ = std::make_unique<lease_store>(endpoint_, layout_, config_.leases);
+  return *store_;
+}
+
+void lease_keeper::start() {
+  const cluster_node self = ownership_->self();
+  store().prepare();
+  store().join(self, incarnation_, config_.endpoint);
+  spdlog::info("cluster: node {} joined as {} (incarnation {:x}), {} partitions, lease ttl {} ms", self,
+               config_.endpoint, incarnation_, config_.leases.partitions, config_.leases.ttl_ms);
+  // Nodes started together see one another before they take partitions.
+  if (config_.join_settle_ms > 0) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait_for(lock, std::chrono::milliseconds(config_.join_settle_ms), [this] { return quit_; });
+    if (quit_) return;
+  }
+  // The first rounds, until a round takes nothing more: the node starts with its share of what
+  // is free (partitions of a node that died lately come in later rounds, once they expire).
+  for (int i = 0; i < 16; ++i) {
+    uint64_t before = stats().acquired;
+    round();
+    if (stats().acquired == before) break;
+  }
+  spdlog::info("cluster: node {} holds {} of {} partitions at start ({} live nodes)", self, ownership_->held(),
+               config_.leases.partitions, stats().live_nodes);
+  thread_ = std::thread([this] { main(); });
+}
+
+void lease_keeper::stop(bool leave) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_) return;
+    stopped_ = quit_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (ownership_->fenced()) {
+    // A fenced process commits nothing more: its id is free for its restart at once (the
+    // restart's join gives up the leases it still names, with new epochs).
+    try {
+      store().deregister(ownership_->self(), incarnation_);
+    } catch (const std::exception& e) {
+      spdlog::warn("cluster: fenced node {} could not end its registration ({}): a restart waits up to {} ms",
+                   ownership_->self(), e.what(), config_.leases.ttl_ms);
+    }
+  } else if (leave && store_) {
+    try {
+      store_->leave(ownership_->self(), incarnation_);
+      ownership_->assign({});
+      spdlog::info("cluster: node {} left the cluster (its leases are free at once)", ownership_->self());
+    } catch (const std::exception& e) {
+      spdlog::warn("cluster: node {} could not leave cleanly ({}): its leases expire in {} ms", ownership_->self(),
+                   e.what(), config_.leases.ttl_ms);
+    }
+  }
+  store_.reset();
+}
+
+lease_keeper_stats lease_keeper::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return stats_;
+}
+
+std::string lease_keeper::describe() const {
+  auto s = stats();
+  return "cluster node " + std::to_string(ownership_->self()) + " at " + config_.endpoint + ": " +
+         std::to_string(ownership_->held()) + " of " + std::to_string(config_.leases.partitions) + " partitions, " +
+         std::to_string(s.live_nodes) + " live node(s), lease ttl " + std::to_string(config_.leases.ttl_ms) + " ms";
+}
+
+void lease_keeper::main() {
+  mysql_thread_scope scope;
+  int64_t failures_in_a_row = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait_for(lock, std::chrono::milliseconds(config_.round_interval_ms), [this] { return quit_; });
+      if (quit_) return;
+    }
+    if (ownership_->fenced()) return;  // nothing of this node may be renewed any more
+    try {
+      round();
+      failures_in_a_row = 0;
+    } catch (const std::exception& e) {
+      {
+        std::lock_guard<std::mutex> lock(stats_mutex_);
+        ++stats_.round_failures;
+      }
+      if (failures_in_a_row++ % 10 == 0)
+        spdlog::error("cluster: node {}: lease round failed ({}); leases expire {} ms after their last renewal",
+                      ownership_->self(), e.what(), config_.leases.ttl_ms);
+      store_.reset();  // reconnect next round
+    }
+  }
+}
+
+void lease_keeper::round() {
+  const cluster_node self = ownership_->self();
+  lease_store& s = store();
+  if (!s.heartbeat(self, incarnation_)) {
+    ownership_->fence("node id " + std::to_string(self) +
+                      " was taken by another process after this one's registration expired (it was paused or cut "
+                      "off from MySQL for longer than the lease ttl)");
+    return;
+  }
+  const int64_t now = s.now_ms();
+  std::vector<cluster_node> live;
+  for (const auto& m : s.live_members()) live.push_back(m.node);
+  lease_plan plan = plan_lease_round(s.leases(), live, self, now, config_.leases);
+  const bool serving = ownership_->serving();
+  if (serving) {
+    // Nothing is given back while the node serves (its wallets may be in memory).
+    plan.renew.insert(plan.renew.end(), plan.release.begin(), plan.release.end());
+    plan.release.clear();
+  }
+  std::map<uint32_t, uint64_t> released;
+  for (const auto& l : plan.release) {
+    s.release(l, self);
+    released[l.partition] = l.epoch;
+  }
+  uint64_t acquired = 0;
+  for (const auto& l : plan.acquire)
+    if (s.acquire(l, self)) ++acquired;
+  s.renew(plan.renew, self);
+
+  // What this node holds now: its leases at their epochs (an expired one that nobody took is
+  // still its own: nobody else can have committed for it at that epoch).
+  std::vector<partition_lease> held;
+  std::map<uint32_t, partition_lease> by_partition;
+  for (const auto& l : s.leases()) {
+    by_partition[l.partition] = l;
+    if (l.owner == self) held.push_back(l);
+  }
+  uint64_t lost = 0;
+  for (uint32_t p = 0; p < config_.leases.partitions; ++p) {
+    uint64_t had = ownership_->epoch(p);
+    if (had == 0) continue;
+    const partition_lease& now_lease = by_partition[p];
+    if (now_lease.owner == self && now_lease.epoch == had) continue;
+    if (released.count(p)) {
+      spdlog::info("cluster: node {} gave partition {} back (epoch {}) to rebalance", self, p, had);
+      continue;
+    }
+    ++lost;
+    spdlog::error("cluster: node {} lost partition {} (held at epoch {}, now node {} at epoch {})", self, p, had,
+                  now_lease.owner, now_lease.epoch);
+    if (serving)
+      ownership_->fence("partition " + std::to_string(p) + " was taken by node " + std::to_string(now_lease.owner) +
+                        " while this node held it at epoch " + std::to_string(had) +
+                        " (this node did not renew it within the lease ttl: paused, slow or cut off from MySQL)");
+  }
+  ownership_->assign(held);
+  if (acquired > 0)
+    spdlog::info("cluster: node {} took {} partition(s), holds {} of {}", self, acquired, held.size(),
+                 config_.leases.partitions);
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  ++stats_.rounds;
+  stats_.acquired += acquired;
+  stats_.released += released.size();
+  stats_.lost += lost;
+  stats_.held = static_cast<uint32_t>(held.size());
+  stats_.live_nodes = static_cast<uint32_t>(std::max<size_t>(1, live.size()));
+}
+
+}  // namespace txengine::persistence

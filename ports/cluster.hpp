@@ -1,0 +1,142 @@
+#pragma once
+// The cluster (issue 14, docs/cluster.md): a node's `[cluster]` settings, and its view of the
+// partitions it owns, shared by the lease keeper's thread (which writes it after each round)
+// and the writer (whose fence reads the epochs of a batch's partitions). Plain data and
+// atomics, no MySQL and no CAF include.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/partition_leases.hpp"
+#include "core/types.hpp"
+
+namespace txengine {
+
+struct cluster_config {
+  //! HOST:PORT where this node's cluster link listens (registered with its leases, so the other
+  //! nodes find it). Required.
+  std::string endpoint;
+  //! Partition count (fixed for a deployment), lease ttl, release per round.
+  lease_rules leases;
+  //! The lease keeper's round (heartbeat, renewals, acquisitions) every this often; at most a
+  //! third of the ttl, so a lease survives two missed rounds.
+  int64_t round_interval_ms = 1'000;
+  //! At start, the keeper waits this long after joining before it takes partitions, so that
+  //! nodes started together see one another and share the partitions from the first round.
+  int64_t join_settle_ms = 2'000;
+};
+
+//! Bounds of the keeper's timing.
+constexpr int64_t cluster_round_interval_ms_min = 20;
+constexpr int64_t cluster_join_settle_ms_max = 600'000;
+//! Longest cluster endpoint (it is stored in a VARBINARY(255) column).
+constexpr size_t cluster_endpoint_length_max = 255;
+
+//! Why these settings cannot run a cluster node `node_id` ("" when they can).
+inline std::string cluster_config_problem(const cluster_config& config, uint32_t node_id) {
+  if (node_id == no_node) return "a cluster node needs a node id of 1 or more ([engine] node_id)";
+  if (config.endpoint.empty()) return "a cluster node needs its endpoint ([cluster] endpoint = \"HOST:PORT\")";
+  if (config.endpoint.size() > cluster_endpoint_length_max)
+    return "the cluster endpoint is longer than " + std::to_string(cluster_endpoint_length_max) + " bytes";
+  for (char c : config.endpoint)
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == '\'' || c == '\\')
+      return "the cluster endpoint must be HOST:PORT in printable ASCII without spaces or quotes";
+  if (config.endpoint.find(':') == std::string::npos) return "the cluster endpoint must be HOST:PORT";
+  std::string rules = lease_rules_problem(config.leases);
+  if (!rules.empty()) return rules;
+  if (config.round_interval_ms < cluster_round_interval_ms_min || config.round_interval_ms * 3 > config.leases.ttl_ms)
+    return "the lease round interval must be " + std::to_string(cluster_round_interval_ms_min) +
+           " ms .. a third of the lease ttl (" + std::to_string(config.leases.ttl_ms / 3) + " ms), not " +
+           std::to_string(config.round_interval_ms);
+  if (config.join_settle_ms < 0 || config.join_settle_ms > cluster_join_settle_ms_max)
+    return "join_settle_ms must be 0.." + std::to_string(cluster_join_settle_ms_max);
+  return {};
+}
+
+//! The partitions this node holds and at which epoch, as its last lease round saw them; and
+//! whether the node has been **fenced**: it lost something it held state for (a commit refused
+//! by the fence, a lease another node took while this one still used it, its node id taken by
+//! another process). A fenced node commits nothing more and stops; its supervisor restarts it,
+//! and it recovers from MySQL like after a crash (docs/cluster.md, "Fenced").
+class partition_ownership {
+ public:
+  partition_ownership(cluster_node self, uint32_t partitions, int64_t lease_ttl_ms)
+      : self_(self), partitions_(partitions), lease_ttl_ms_(lease_ttl_ms), epochs_(new std::atomic<uint64_t>[partitions]) {
+    for (uint32_t p = 0; p < partitions_; ++p) epochs_[p].store(0, std::memory_order_relaxed);
+  }
+  partition_ownership(const partition_ownership&) = delete;
+  partition_ownership& operator=(const partition_ownership&) = delete;
+
+  cluster_node self() const { return self_; }
+  uint32_t partitions() const { return partitions_; }
+  //! A lease lasts this long after its last renewal.
+  int64_t lease_ttl_ms() const { return lease_ttl_ms_; }
+  //! The epoch at which this node holds `partition`, 0 when it does not hold it.
+  uint64_t epoch(uint32_t partition) const {
+    return partition < partitions_ ? epochs_[partition].load(std::memory_order_acquire) : 0;
+  }
+  bool owns(wallet_id wallet) const { return epoch(partition_of(wallet, partitions_)) != 0; }
+  //! The keeper after a round: exactly these leases are held (every other partition: none).
+  void assign(const std::vector<partition_lease>& held) {
+    std::vector<uint64_t> next(partitions_, 0);
+    uint32_t count = 0;
+    for (const auto& l : held)
+      if (l.partition < partitions_ && l.owner == self_ && next[l.partition] == 0 && l.epoch != 0) {
+        next[l.partition] = l.epoch;
+        ++count;
+      }
+    for (uint32_t p = 0; p < partitions_; ++p) epochs_[p].store(next[p], std::memory_order_release);
+    held_.store(count, std::memory_order_release);
+  }
+  //! Partitions held now.
+  uint32_t held() const { return held_.load(std::memory_order_acquire); }
+
+  //! Once the node serves, a partition it holds may have wallets and orders in memory: it is
+  //! no longer given back to rebalance, and losing it fences the node. Before, the keeper may
+  //! release or lose partitions freely (nothing of them is in memory).
+  void start_serving() { serving_.store(true, std::memory_order_release); }
+  bool serving() const { return serving_.load(std::memory_order_acquire); }
+
+  //! Fences the node (the first reason is kept); runs the handler once, on the caller's thread.
+  void fence(const std::string& why) {
+    std::function<void(const std::string&)> handler;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (fenced_.load(std::memory_order_relaxed)) return;
+      fence_reason_ = why;
+      fenced_.store(true, std::memory_order_release);
+      handler = handler_;
+    }
+    if (handler) handler(why);
+  }
+  bool fenced() const { return fenced_.load(std::memory_order_acquire); }
+  std::string fence_reason() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fence_reason_;
+  }
+  //! Called once when the node is fenced (set before the keeper and the writer start).
+  void on_fenced(std::function<void(const std::string&)> handler) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    handler_ = std::move(handler);
+  }
+
+ private:
+  const cluster_node self_;
+  const uint32_t partitions_;
+  const int64_t lease_ttl_ms_;
+  std::unique_ptr<std::atomic<uint64_t>[]> epochs_;
+  std::atomic<uint32_t> held_{0};
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> fenced_{false};
+  mutable std::mutex mutex_;
+  std::string fence_reason_;                           //!< guarded by mutex_
+  std::function<void(const std::string&)> handler_;  //!< guarded by mutex_
+};
+
+}  // namespace txengine

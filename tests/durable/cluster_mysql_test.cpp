@@ -1,0 +1,206 @@
+// A cluster node on MySQL (issue 14, docs/cluster.md) against the private MariaDB server: the
+// node takes its partitions at start, every batch it commits passes the fence, a batch of a
+// partition another node took is refused (nothing of it is committed, the client never hears
+// success, and the node is fenced: it refuses new commands), a lease lost while serving fences
+// the node, a node id in use is refused, and a clean stop gives the leases back.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "persistence/bulk_connection.hpp"
+#include "persistence/lease_store.hpp"
+#include "persistence/split_commit.hpp"
+#include "tests/durable/mysql_engine_support.hpp"
+
+using namespace txengine;
+using namespace txengine::mysql_test;
+
+namespace {
+
+constexpr tenant_id tenant = 9;
+constexpr uint32_t partitions = 16;
+
+db::shard_layout test_layout() { return layout_with_prefix("txtest_cluster"); }
+
+//! Node `node` of a cluster of `partitions`, leases of `ttl_ms` renewed every `round_ms`.
+engine_config cluster_node_config(cluster_node node, int64_t ttl_ms, int64_t round_ms) {
+  engine_config config = engine_config_for(storage_for(test_layout()), 1);
+  config.node_id = node;
+  cluster_config cluster;
+  cluster.endpoint = "127.0.0.1:" + std::to_string(7500 + node);
+  cluster.leases.partitions = partitions;
+  cluster.leases.ttl_ms = ttl_ms;
+  cluster.round_interval_ms = round_ms;
+  cluster.join_settle_ms = 0;
+  config.cluster = cluster;
+  return config;
+}
+
+order_command transfer(const std::string& request_id, wallet_id from, wallet_id to, int64_t amount) {
+  return make_command(tenant, order_kind::transfer, request_id, from, to, amount);
+}
+
+order_command top_up(const std::string& request_id, wallet_id to, int64_t amount) {
+  return make_command(tenant, order_kind::top_up, request_id, no_wallet, to, amount);
+}
+
+//! Waits (bounded) until `condition` holds.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  for (auto deadline = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < deadline;) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
+}
+
+class Cluster : public mysql_engine_test {
+ protected:
+  Cluster() : mysql_engine_test(test_layout()) {}
+
+  std::string leases() { return layout_.database_name(0) + ".cluster_leases"; }
+  int64_t owned_by(cluster_node node) {
+    return conn_->query_int("SELECT COUNT(*) FROM " + leases() + " WHERE owner = " + std::to_string(node));
+  }
+  //! Another node takes `partition` the way a takeover does (a new epoch), far into the future.
+  void another_node_takes(uint32_t partition, cluster_node other) {
+    conn_->execute("UPDATE " + leases() + " SET owner = " + std::to_string(other) +
+                   ", epoch = epoch + 1, expires_ms = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + 600000"
+                   " WHERE partition_id = " + std::to_string(partition));
+  }
+  //! A batch with rows of a partition another node took: refused, the node fenced.
+  void batch_of_a_taken_partition_is_refused(bool split_commit);
+  int64_t stored_requests(const std::string& request_id) {
+    return count("request_ids", "request_id = '" + request_id + "'");
+  }
+};
+
+}  // namespace
+
+TEST_F(Cluster, ALoneNodeTakesEveryPartitionAndCommitsThroughTheFence) {
+  {
+    engine eng(cluster_node_config(1, 3'000, 200));
+    ASSERT_NE(eng.ownership(), nullptr);
+    EXPECT_EQ(eng.ownership()->held(), partitions);
+    EXPECT_NE(eng.cluster_description().find("16 of 16 partitions"), std::string::npos) << eng.cluster_description();
+    EXPECT_EQ(owned_by(1), partitions);
+    std::vector<wallet_id> users;
+    for (int i = 0; i < 40; ++i) users.push_back(eng.create_wallet(tenant, usd, wallet_kind::user).id);
+    std::vector<order_command> commands;
+    for (size_t i = 0; i < users.size(); ++i) commands.push_back(top_up("t" + std::to_string(i), users[i], 1'000));
+    for (size_t i = 0; i < 400; ++i)
+      commands.push_back(transfer("x" + std::to_string(i), users[i % users.size()], users[(i * 7 + 3) % users.size()],
+                                  1 + static_cast<int64_t>(i % 50)));
+    auto replies = submit_all(eng, {commands.begin(), commands.begin() + 40}, 100);
+    for (const auto& r : replies) EXPECT_EQ(r.state, order_state::succeeded) << to_string(r.code);
+    replies = submit_all(eng, {commands.begin() + 40, commands.end()}, 100);
+    for (const auto& r : replies) EXPECT_TRUE(is_final(r.state)) << to_string(r.code);
+    ASSERT_TRUE(eng.wait_until_quiet(std::chrono::seconds(30)));
+    ASSERT_TRUE(eng.sync_storage());
+    EXPECT_FALSE(eng.fenced());
+    EXPECT_EQ(count("orders"), static_cast<int64_t>(commands.size()));
+    expect_audit_ok();
+  }
+  // A clean stop gives every lease back at once (no waiting for their expiry).
+  EXPECT_EQ(owned_by(1), 0);
+}
+
+void Cluster::batch_of_a_taken_partition_is_refused(bool split_commit) {
+  std::atomic<int> fenced_calls{0};
+  std::string reason;
+  // Long rounds: the keeper does not notice the takeover within the test, the writer's fence must.
+  engine_config config = cluster_node_config(1, 60'000, 20'000);
+  config.storage->split_commit = split_commit;
+  config.on_fenced = [&](const std::string& why) {
+    reason = why;
+    fenced_calls.fetch_add(1);
+  };
+  engine eng(config);
+  ASSERT_EQ(eng.ownership()->held(), partitions);
+  wallet_id a = eng.create_wallet(tenant, usd, wallet_kind::user).id;
+  wallet_id b = eng.create_wallet(tenant, usd, wallet_kind::user).id;
+  ASSERT_NE(partition_of(a, partitions), partition_of(b, partitions));
+  auto funded = eng.execute(top_up("fund-a", a, 10'000));
+  ASSERT_EQ(funded.state, order_state::succeeded) << to_string(funded.code);
+  ASSERT_TRUE(eng.sync_storage());
+  const balances a_before = stored_balances(a);
+  const balances b_before = stored_balances(b);
+
+  // Node 2 takes b's partition (this node was, say, paused past its lease).
+  another_node_takes(partition_of(b, partitions), 2);
+  auto reply = eng.execute(transfer("after-takeover", a, b, 700), std::chrono::seconds(3));
+  EXPECT_NE(reply.state, order_state::succeeded) << "a durable success was acknowledged for a batch the fence refused";
+  ASSERT_TRUE(eventually([&] { return eng.fenced(); }));
+  EXPECT_EQ(fenced_calls.load(), 1);
+  EXPECT_NE(reason.find("the fence refused a batch"), std::string::npos) << reason;
+  EXPECT_NE(eng.fence_reason().find("another node took them"), std::string::npos) << eng.fence_reason();
+  // Nothing of that batch is committed: not the order, not a movement of either wallet.
+  EXPECT_EQ(stored_requests("after-takeover"), 0);
+  EXPECT_EQ(stored_balances(a), a_before);
+  EXPECT_EQ(stored_balances(b), b_before);
+  // A fenced node refuses new commands (retryable: the client goes to the partition's owner).
+  auto refused = eng.execute(transfer("after-fence", a, b, 1), std::chrono::seconds(3));
+  EXPECT_EQ(refused.code, result_code::unavailable) << to_string(refused.code);
+  EXPECT_FALSE(eng.sync_storage(std::chrono::seconds(2)));
+  EXPECT_EQ(stored_requests("after-fence"), 0);
+  // What the fenced node committed before stays and adds up; no branch is left prepared.
+  expect_audit_ok();
+  db::bulk_connection xa(db::endpoint_from_environment());
+  EXPECT_EQ(db::prepared_branches(xa, db::xa_branch_prefix(layout_.prefix)), 0u);
+}
+
+TEST_F(Cluster, ABatchOfAPartitionAnotherNodeTookIsRefusedAndTheNodeFenced) { batch_of_a_taken_partition_is_refused(true); }
+
+TEST_F(Cluster, ABatchOfATakenPartitionIsRefusedOnOneConnectionToo) { batch_of_a_taken_partition_is_refused(false); }
+
+TEST_F(Cluster, ALeaseLostWhileServingFencesTheNodeWithoutTraffic) {
+  engine_config config = cluster_node_config(1, 1'500, 100);
+  engine eng(config);
+  ASSERT_EQ(eng.ownership()->held(), partitions);
+  another_node_takes(5, 2);
+  ASSERT_TRUE(eventually([&] { return eng.fenced(); }));
+  EXPECT_NE(eng.fence_reason().find("partition 5 was taken by node 2"), std::string::npos) << eng.fence_reason();
+}
+
+TEST_F(Cluster, ANodeIdInUseIsRefusedAndTheFirstNodeKeepsServing) {
+  engine first(cluster_node_config(1, 30'000, 1'000));
+  try {
+    engine second(cluster_node_config(1, 30'000, 1'000));
+    FAIL() << "a second process got node id 1";
+  } catch (const storage_unavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("node id 1 is in use by a live node at 127.0.0.1:7501"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(first.fenced());
+  EXPECT_EQ(first.ownership()->held(), partitions);
+  wallet_id w = first.create_wallet(tenant, usd, wallet_kind::user).id;
+  EXPECT_EQ(first.execute(top_up("still-serving", w, 5)).state, order_state::succeeded);
+}
+
+TEST_F(Cluster, BadClusterSettingsStopTheStartWithTheirReason) {
+  engine_config no_storage = cluster_node_config(1, 3'000, 200);
+  no_storage.storage.reset();
+  EXPECT_THROW({ engine e(no_storage); }, storage_unavailable);
+  engine_config no_node = cluster_node_config(1, 3'000, 200);
+  no_node.node_id = 0;
+  try {
+    engine e(no_node);
+    FAIL() << "a cluster node without a node id started";
+  } catch (const storage_unavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("node id of 1 or more"), std::string::npos) << e.what();
+  }
+  {
+    engine first(cluster_node_config(1, 3'000, 200));
+  }
+  engine_config other_count = cluster_node_config(2, 3'000, 200);
+  other_count.cluster->leases.partitions = 32;
+  try {
+    engine e(other_count);
+    FAIL() << "another partition count was accepted";
+  } catch (const storage_unavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("this deployment has 16 partitions, not 32"), std::string::npos) << e.what();
+  }
+}
