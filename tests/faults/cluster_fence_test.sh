@@ -9,11 +9,18 @@
 # order final, per-currency sums zero, no request id applied twice. Finally a clean stop gives
 # every lease back.
 #
-# usage: cluster_fence_test.sh TXENGINE TXBENCH TXAUDIT
+# With --pause the takeover is real: node 1 is stopped (SIGSTOP) mid-load, the other node's
+# compare-and-set succeeds only once node 1's lease has expired (and, if node 1 was paused inside
+# a commit, once the server cut its idle transaction), then node 1 is continued (SIGCONT) and must
+# find itself fenced.
+#
+# usage: cluster_fence_test.sh TXENGINE TXBENCH TXAUDIT [--pause]
 # MySQL: TXENGINE_MYSQL_URI (default: the private server of scripts/mariadb.sh on 3407).
 # Databases: txclfence_<pid>_* (2 databases x 4 tables), dropped when the test passes.
 set -uo pipefail
 TXENGINE=$1 TXBENCH=$2 TXAUDIT=$3
+PAUSE=0
+[ "${4:-}" = --pause ] && PAUSE=1
 URI=${TXENGINE_MYSQL_URI:-mysql://txengine:txengine@127.0.0.1:3407}
 PREFIX=txclfence_$$
 LAYOUT=(--db-prefix "$PREFIX" --databases 2 --tables 4)
@@ -62,10 +69,26 @@ until grep -q "acknowledged [1-9]" "$WORK/bench-1.log" 2>/dev/null || [ -s "$WOR
 done
 sleep 1  # a second of load (the takeover's timing, not a wait for a condition)
 
-# Node 2 takes partition 3 (a new epoch), as after node 1 was paused past its lease.
-sql "UPDATE $LEASES SET owner = 2, epoch = epoch + 1,
-     expires_ms = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + 600000 WHERE partition_id = 3" ||
-  fail "the takeover statement"
+NOW_MS="CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)"
+if [ "$PAUSE" = 1 ]; then
+  # Node 1 is paused; node 2 takes partition 3 the way its keeper does: compare-and-set, only
+  # once the lease has expired (a lock held by a paused commit makes it wait, then fail: retried).
+  kill -STOP "$SERVER_PID"
+  paused_at=$SECONDS
+  deadline=$((SECONDS + 60))
+  until [ "$(sql "SET SESSION innodb_lock_wait_timeout = 2;
+                  UPDATE $LEASES SET owner = 2, epoch = epoch + 1, expires_ms = $NOW_MS + 600000
+                  WHERE partition_id = 3 AND owner = 1 AND expires_ms < $NOW_MS; SELECT ROW_COUNT();" 2>/dev/null)" = 1 ]; do
+    [ $SECONDS -lt $deadline ] || { kill -CONT "$SERVER_PID"; fail "node 2 could not take partition 3 within 60 s"; }
+    sleep 0.2
+  done
+  echo "node 2 took partition 3 after node 1 was paused for $((SECONDS - paused_at)) s"
+  kill -CONT "$SERVER_PID"
+else
+  # Node 2 takes partition 3 (a new epoch), as after node 1 was paused past its lease.
+  sql "UPDATE $LEASES SET owner = 2, epoch = epoch + 1, expires_ms = $NOW_MS + 600000 WHERE partition_id = 3" ||
+    fail "the takeover statement"
+fi
 deadline=$((SECONDS + 30))
 while kill -0 "$SERVER_PID" 2>/dev/null; do
   [ $SECONDS -lt $deadline ] || fail "node 1 still runs 30 s after another node took its partition"
@@ -105,7 +128,7 @@ code=$?
 SERVER_PID=
 [ "$code" = 0 ] || fail "the clean stop exited with $code"
 [ "$(sql "SELECT COUNT(*) FROM $LEASES WHERE owner <> 0")" = 0 ] || fail "a clean stop left leases held"
-echo "cluster fence test passed: $(cat "$WORK"/acks-* | wc -l) final replies heard and checked"
+echo "cluster fence test passed ($([ "$PAUSE" = 1 ] && echo "node paused" || echo "partition taken")): $(cat "$WORK"/acks-* | wc -l) final replies heard and checked"
 for d in 0 1; do sql "DROP DATABASE IF EXISTS \`${PREFIX}_$d\`"; done
 rm -rf "$WORK"
 exit 0
