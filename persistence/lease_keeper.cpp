@@ -40,6 +40,15 @@ void lease_keeper::start() {
   const cluster_node self = ownership_->self();
   store().prepare();
   store().join(self, incarnation_, config_.endpoint);
+  // Until orders can cross nodes (docs/cluster.md), a second live node would take partitions
+  // whose wallets the first still serves and fence it: refused, with who is there.
+  for (const auto& m : store().live_members()) {
+    if (m.node == self) continue;
+    store().deregister(self, incarnation_);
+    throw lease_store_error("node " + std::to_string(m.node) + " at " + m.endpoint +
+                            " is live in this deployment, and this version runs one node per deployment (orders "
+                            "cannot cross nodes yet: docs/cluster.md); stop it first or use another [storage] prefix");
+  }
   spdlog::info("cluster: node {} joined as {} (incarnation {:x}), {} partitions, lease ttl {} ms", self,
                config_.endpoint, incarnation_, config_.leases.partitions, config_.leases.ttl_ms);
   // Nodes started together see one another before they take partitions.

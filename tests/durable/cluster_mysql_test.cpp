@@ -204,3 +204,20 @@ TEST_F(Cluster, BadClusterSettingsStopTheStartWithTheirReason) {
     EXPECT_NE(std::string(e.what()).find("this deployment has 16 partitions, not 32"), std::string::npos) << e.what();
   }
 }
+
+TEST_F(Cluster, ASecondLiveNodeIsRefusedUntilOrdersCanCrossNodes) {
+  engine first(cluster_node_config(1, 30'000, 1'000));
+  try {
+    engine second(cluster_node_config(2, 30'000, 1'000));
+    FAIL() << "a second node joined a deployment whose orders cannot cross nodes";
+  } catch (const storage_unavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("node 1 at 127.0.0.1:7501 is live in this deployment"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(first.fenced());
+  EXPECT_EQ(first.ownership()->held(), partitions);
+  // The refused node's registration is gone: once the first leaves, it can start.
+  EXPECT_EQ(conn_->query_int("SELECT COUNT(*) FROM " + layout_.database_name(0) +
+                             ".cluster_nodes WHERE node_id = 2 AND expires_ms > 0"),
+            0);
+}
