@@ -114,6 +114,13 @@ using wallet_shard_actor = caf::typed_actor<
     caf::replies_to<history_atom, wallet_id, tenant_id, order_id>::with<std::vector<journal_entry>>,
     caf::replies_to<audit_atom>::with<std::vector<wallet_view>>>;
 
+//! cluster/wallet_gateway.hpp: this node's wallets as order hosts of other nodes see them
+//! (docs/cluster.md). (steps_atom, steps) from a remote order host is answered by (step_ack_atom,
+//! results) to that host once the steps' effects are committed on this node (durable mode); the
+//! local wallet shards answer the gateway with (step_ack_atom, results).
+using wallet_gateway_actor =
+    caf::typed_actor<caf::reacts_to<steps_atom, std::vector<leg_step>>, caf::reacts_to<step_ack_atom, std::vector<leg_result>>>;
+
 }  // namespace txengine
 
 // Local messages only (they never cross the network).

@@ -1,0 +1,50 @@
+#pragma once
+// The wallet gateway of a cluster node (issue 14, docs/cluster.md, "Cross-node legs"): the one
+// actor other nodes' order hosts send TCC steps to for this node's wallets, over CAF's
+// middleman. It hands each step to the local wallet shard, and answers the remote host only once
+// the step's effect is committed on this node (a commit barrier on the writer, one per round of
+// answers), so a remote order never builds on an effect its wallet's node could still lose.
+// Steps of wallets this node does not hold (its routing was stale) get no answer: the host
+// resends them after its backoff, by then to the owner.
+//
+// Messages: wallet_gateway_actor (ports/actor_interfaces.hpp).
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include <caf/all.hpp>
+
+#include "ports/actor_interfaces.hpp"
+
+namespace txengine::cluster {
+
+//! Steps forwarded to local shards and not answered yet, at most (past it new steps are dropped:
+//! their hosts resend them after their backoff).
+constexpr size_t gateway_steps_pending_max = size_t{1} << 20;
+
+struct gateway_counters {
+  std::atomic<uint64_t> steps{0};       //!< received from remote hosts
+  std::atomic<uint64_t> answered{0};    //!< answered after their commit
+  std::atomic<uint64_t> barriers{0};    //!< commit barriers asked of the writer
+  std::atomic<uint64_t> not_local{0};   //!< steps of wallets this node does not hold (no answer)
+  std::atomic<uint64_t> dropped{0};     //!< past the pending bound, or their barrier failed
+};
+
+struct wallet_gateway_config {
+  //! The local shard of a wallet this node holds; an invalid handle when it does not hold it.
+  std::function<wallet_shard_actor(wallet_id)> shard_of;
+  //! The commit barrier (sync_atom) before answers go out; none: answered at once (memory acks).
+  writer_actor writer;
+  size_t steps_pending_max = gateway_steps_pending_max;
+  std::shared_ptr<gateway_counters> counters = std::make_shared<gateway_counters>();
+};
+
+wallet_gateway_actor spawn_wallet_gateway(caf::actor_system& system, wallet_gateway_config config);
+
+//! Registers the message types that cross the cluster links (call on every node's
+//! actor_system_config before the system starts: the typed interfaces must match exactly).
+void add_cluster_message_types(caf::actor_system_config& config);
+
+}  // namespace txengine::cluster
