@@ -86,6 +86,16 @@ wallet_id wallet_directory::create(tenant_id tenant, currency cur, wallet_kind k
   if (code != result_code::ok) return no_wallet;
   wallet_info info;
   info.id = next_id_.fetch_add(1);
+  if (routes_.ownership != nullptr) {
+    // A cluster node creates wallets only in partitions it holds, so two nodes never hand out
+    // the same id (docs/cluster.md); at most one id per partition is skipped to find one.
+    uint32_t tries = routes_.ownership->partitions();
+    while (!holds(info.id) && tries-- > 0) info.id = next_id_.fetch_add(1);
+    if (!holds(info.id)) {
+      code = result_code::unavailable;  // this node holds no partition now (retryable)
+      return no_wallet;
+    }
+  }
   info.tenant = tenant;
   info.cur = cur;
   info.kind = kind;
@@ -127,7 +137,7 @@ wallet_id wallet_directory::system_wallet(tenant_id tenant, currency cur) {
   if (found != system_wallets_.end()) return found->second;
   result_code code;
   wallet_id id = create(tenant, cur, wallet_kind::system, 0, code);
-  TX_CHECK(code == result_code::ok);
+  if (code != result_code::ok) return no_wallet;  // a cluster node that holds no partition now
   system_wallets_.emplace(key, id);
   return id;
 }
@@ -153,6 +163,8 @@ void wallet_directory::adopt(wallet_id id, tenant_id tenant) {
 }
 
 std::optional<wallet_shard_actor> wallet_directory::resolve(wallet_id id) {
+  // A cluster node answers only for the wallets it holds (another node's may be ahead in its memory).
+  if (!holds(id)) return std::nullopt;
   // With storage, a wallet not in memory may be in MySQL: its shard loads it or answers unknown.
   if (storage_ != nullptr)
     return id == no_wallet ? std::nullopt : std::optional<wallet_shard_actor>(shards_[shard_index(id)]);

@@ -32,6 +32,7 @@
 #include "core/wallet_core.hpp"
 #include "ports/actor_interfaces.hpp"
 #include "ports/clock.hpp"
+#include "ports/cluster.hpp"
 #include "ports/storage_link.hpp"
 #include "ports/storage_messages.hpp"
 
@@ -89,6 +90,35 @@ class wallet_directory {
 
   //! Routing without a lookup: the shard of any id (an unknown id is answered by the shard).
   size_t shard_index(wallet_id id) const { return static_cast<size_t>(id % shards_.size()); }
+
+  //! A cluster node (docs/cluster.md): which node holds each wallet's partition, and the wallet
+  //! gateways of the other nodes. Set once, before any order.
+  struct cluster_routes {
+    const partition_ownership* ownership = nullptr;
+    std::function<wallet_gateway_actor(cluster_node)> gateway_of;
+  };
+  void set_cluster(cluster_routes routes) { routes_ = std::move(routes); }
+  //! True when this node may act on the wallet (always outside a cluster).
+  bool holds(wallet_id id) const {
+    return routes_.ownership == nullptr || routes_.ownership->owner_of_wallet(id) == routes_.ownership->self();
+  }
+  //! Where the steps for a wallet go: a shard index (below shards().size()), the slot of the
+  //! node that holds it (shards().size() + node: its wallet gateway), or `unroutable` while no
+  //! node holds it (the steps wait for their orders' resend).
+  static constexpr size_t unroutable = static_cast<size_t>(-1);
+  size_t route(wallet_id id) const {
+    if (routes_.ownership == nullptr) return shard_index(id);
+    cluster_node owner = routes_.ownership->owner_of_wallet(id);
+    if (owner == routes_.ownership->self()) return shard_index(id);
+    return owner == no_node ? unroutable : shards_.size() + owner;
+  }
+  //! Slots route() can return (shards, then one per node id).
+  size_t route_slots() const { return shards_.size() + (routes_.ownership ? cluster_nodes_max : 0); }
+  //! The gateway of a node's slot; invalid while that node is not connected.
+  wallet_gateway_actor gateway_of_slot(size_t slot) const {
+    if (slot < shards_.size() || !routes_.gateway_of) return wallet_gateway_actor();
+    return routes_.gateway_of(static_cast<cluster_node>(slot - shards_.size()));
+  }
   const std::vector<wallet_shard_actor>& shards() const { return shards_; }
   //! How many shards there are (known before they are all spawned).
   size_t shards_expected() const { return shard_count_; }
@@ -131,6 +161,7 @@ class wallet_directory {
   caf::actor_system& system_;
   wallet_actor_config config_;
   storage_link* storage_ = nullptr;
+  cluster_routes routes_;
   std::array<stripe, stripes> stripes_;
   std::vector<wallet_shard_actor> shards_;
   size_t shard_count_ = 1;

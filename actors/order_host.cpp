@@ -95,7 +95,7 @@ class host_state {
     // Recovery runs only on a database that held orders at start; until it has handed every
     // non-final order over, a request id found in MySQL for one of them waits for it here.
     recovery_done_ = storage_ == nullptr || storage_->orders_at_start == 0;
-    step_outbox_.resize(directory->shards().size());
+    step_outbox_.resize(directory->route_slots());
   }
 
   void set_peers(host_peers& peers) {
@@ -317,6 +317,13 @@ class host_state {
     for (uint32_t i : touched_shards_) {
       auto& steps = step_outbox_[i];
       size_t reserve = std::min<size_t>(steps.size(), 256);
+      if (i >= shards.size()) {
+        // Another cluster node's wallets: one message to its wallet gateway. Not connected (yet,
+        // or any more): the steps are dropped and their orders resend them after their backoff.
+        if (auto gateway = directory_->gateway_of_slot(i)) self_->send(gateway, steps_atom::value, std::move(steps));
+        steps = std::vector<leg_step>();
+        continue;
+      }
       self_->send(shards[i], steps_atom::value, std::move(steps));
       steps = std::vector<leg_step>();
       if (shards.size() <= 64) steps.reserve(reserve);  // few shards: each is reused every flush
@@ -471,6 +478,9 @@ class host_state {
     ++stats_.submitted;
     ++counts_of(item.command.tenant).submitted;
     order_command& command = item.command;
+    // A cluster node runs the orders whose home wallet it holds (retryable elsewhere: the
+    // client goes to the owner; docs/cluster.md).
+    if (!directory_->holds(order_home(command))) return refuse(client, item, result_code::unavailable);
     std::string key = request_key(command.tenant, command.request_id);
     auto verdict = orders_->admit(key, command);
     if (verdict.is == admission::refused) return refuse(client, item, verdict.code);
@@ -743,7 +753,8 @@ class host_state {
     step.command.cur = core.command().cur;
     step.command.try_deadline_ms = core.try_deadline_ms();
     step.command.wallet_kinds_allowed = leg.wallet_kinds_allowed;
-    size_t shard = directory_->shard_index(leg.target);
+    size_t shard = directory_->route(leg.target);
+    if (shard == wallet_directory::unroutable) return;  // no node holds it now: resent after the backoff
     if (step_outbox_[shard].empty()) touched_shards_.push_back(static_cast<uint32_t>(shard));
     step_outbox_[shard].push_back(step);
     steps_pending_ = true;

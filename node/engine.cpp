@@ -7,7 +7,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <caf/io/all.hpp>
+
 #include "actors/channel_actor.hpp"
+#include "cluster/peer_links.hpp"
+#include "cluster/wallet_gateway.hpp"
 #include "core/check.hpp"
 #include "core/order_id_generator.hpp"
 #include "core/routing.hpp"
@@ -48,7 +52,12 @@ namespace {
 
 class engine_caf_config : public caf::actor_system_config {
  public:
-  explicit engine_caf_config(uint32_t threads) {
+  engine_caf_config(uint32_t threads, bool cluster) {
+    if (cluster) {
+      // The cluster's links (docs/cluster.md): CAF's middleman, and the message types that cross.
+      load<caf::io::middleman>();
+      cluster::add_cluster_message_types(*this);
+    }
     set("scheduler.max-threads", static_cast<size_t>(threads));
     // Measured here: the sharing policy beats work stealing for this many-small-actors load.
     const char* policy = std::getenv("TXENGINE_SCHEDULER_POLICY");
@@ -87,7 +96,7 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   TX_CHECK(config_.node_id < order_id_generator::nodes_max);
   uint32_t threads = config_.scheduler_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  caf_config_ = std::make_unique<engine_caf_config>(threads);
+  caf_config_ = std::make_unique<engine_caf_config>(threads, config_.cluster.has_value());
   system_ = std::make_unique<caf::actor_system>(*caf_config_);
   config_.wallet.clock = config_.clock;
   // A cancel tombstone is kept at least as long as a try of its order may still arrive.
@@ -97,6 +106,11 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   }
   if (config_.storage) start_storage();
   directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads, storage_.get());
+  if (ownership_) {
+    cluster::peer_links* peers = peers_.get();
+    directory_->set_cluster({ownership_.get(), [peers](cluster_node node) { return peers->gateway_of(node); }});
+  }
+  directory_ready_.store(directory_.get());
   if (storage_) directory_->restore_ids(storage_start_.max_wallet_id, storage_start_.system_wallets);
   for (uint32_t lane = 0; lane < config_.order_hosts; ++lane) {
     order_host_config host_config;
@@ -168,6 +182,9 @@ engine::~engine() {
     // A cluster node gives its leases back only after a clean stop committed everything; after
     // a crash (or a fence) they expire as a dead node's would.
     if (keeper_) keeper_->stop(!crashed);
+    if (peers_) peers_->stop();
+    if (gateway_) caf::anon_send_exit(gateway_, caf::exit_reason::user_shutdown);
+    gateway_ = wallet_gateway_actor();
   }
   publisher_.reset();  // bounded (kafka.stop_flush_ms); what is left is published by the next start
   system_.reset();     // waits for every actor to finish
@@ -184,10 +201,36 @@ void engine::start_storage() {
   storage_->config = *config_.storage;
   storage_->orders_at_start = start.orders;
   start_publication();  // before the writer: the publisher counts the unpublished rows first
-  if (config_.cluster) start_cluster();  // before the writer: its fence reads the leases
+  if (config_.cluster) {
+    // Before the writer: its fence reads the leases (the first batches come once the keeper
+    // holds its partitions, below).
+    ownership_ = std::make_shared<partition_ownership>(config_.node_id, config_.cluster->leases.partitions,
+                                                       config_.cluster->leases.ttl_ms);
+    storage_->ownership = ownership_;
+  }
   storage_->writer = persistence::spawn_writer(*system_, storage_.get());
   storage_->loader = persistence::spawn_wallet_loader(*system_, storage_.get());
   storage_->order_loader = persistence::spawn_order_loader(*system_, storage_.get());
+  if (config_.cluster) {
+    try {
+      start_cluster();
+    } catch (...) {
+      // The engine does not start: the actors started so far must end, or the actor system
+      // would wait for them for ever.
+      storage_->stopping.store(true);
+      if (gateway_) caf::anon_send_exit(gateway_, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(storage_->writer, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(storage_->loader, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(storage_->order_loader, caf::exit_reason::user_shutdown);
+      gateway_ = wallet_gateway_actor();
+      storage_->writer = writer_actor();
+      storage_->loader = wallet_loader_actor();
+      storage_->order_loader = order_loader_actor();
+      keeper_.reset();
+      peers_.reset();
+      throw;
+    }
+  }
   storage_description_ = "MySQL " + start.description + ", ack " +
                          (storage_->durable_ack() ? "durable" : "memory (may lose the last moments on a crash)") +
                          ", " + std::to_string(start.wallets) + " wallets and " + std::to_string(start.orders) +
@@ -203,17 +246,37 @@ void engine::start_storage() {
 
 void engine::start_cluster() {
 #ifdef TXENGINE_WITH_MYSQL
-  const cluster_config& cluster = *config_.cluster;
-  ownership_ = std::make_shared<partition_ownership>(config_.node_id, cluster.leases.partitions, cluster.leases.ttl_ms);
+  cluster_config cluster = *config_.cluster;
   auto on_fenced = config_.on_fenced;
   const cluster_node self = config_.node_id;
   ownership_->on_fenced([on_fenced, self](const std::string& why) {
     spdlog::critical("cluster: node {} is FENCED and commits nothing more: {}", self, why);
     if (on_fenced) on_fenced(why);
   });
-  storage_->ownership = ownership_;
-  keeper_ = std::make_unique<persistence::lease_keeper>(persistence::endpoint_of(*config_.storage),
-                                                        persistence::layout_of(*config_.storage), cluster, ownership_);
+  // The wallet gateway other nodes' hosts send steps to, published on the cluster endpoint
+  // (port 0: any, and the one taken is registered). Answers wait for a commit with durable acks.
+  cluster::wallet_gateway_config gateway;
+  std::atomic<wallet_directory*>* ready = &directory_ready_;
+  gateway.shard_of = [ready](wallet_id w) -> wallet_shard_actor {
+    wallet_directory* d = ready->load();
+    if (d == nullptr || !d->holds(w)) return wallet_shard_actor();
+    return d->shards()[d->shard_index(w)];
+  };
+  if (storage_->durable_ack()) gateway.writer = storage_->writer;
+  gateway_ = cluster::spawn_wallet_gateway(*system_, gateway);
+  std::string host;
+  uint16_t port = 0;
+  if (!cluster::split_endpoint(cluster.endpoint, host, port))
+    throw storage_unavailable("cluster: the endpoint " + cluster.endpoint + " is not HOST:PORT");
+  auto published = system_->middleman().publish(gateway_, port, host.c_str(), true);
+  if (!published)
+    throw storage_unavailable("cluster: cannot listen on " + cluster.endpoint + ": " + system_->render(published.error()));
+  cluster.endpoint = host + ":" + std::to_string(*published);
+  peers_ = std::make_unique<cluster::peer_links>(*system_, config_.node_id);
+  cluster::peer_links* peers = peers_.get();
+  keeper_ = std::make_unique<persistence::lease_keeper>(
+      persistence::endpoint_of(*config_.storage), persistence::layout_of(*config_.storage), cluster, ownership_,
+      [peers](const std::vector<cluster_peer>& members) { peers->update(members); });
   try {
     keeper_->start();
   } catch (const persistence::lease_store_error& e) {
@@ -223,6 +286,8 @@ void engine::start_cluster() {
   }
 #endif
 }
+
+size_t engine::cluster_links() const { return peers_ ? peers_->connected() : 0; }
 
 std::string engine::cluster_description() const { return keeper_ ? keeper_->describe() : std::string(); }
 

@@ -2,6 +2,7 @@
 // The engine facade: builds the actor system, the wallet directory, the order hosts and
 // the channels, and offers blocking calls for tools and tests. High-rate clients (the
 // benchmark, the network server) talk to the hosts directly with submit messages.
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -33,6 +34,9 @@ class outbox_publisher;
 }
 namespace persistence {
 class lease_keeper;
+}
+namespace cluster {
+class peer_links;
 }
 
 struct engine_config {
@@ -127,6 +131,8 @@ class engine {
   //! A cluster node: what it holds ("cluster node 1 at HOST:PORT: 256 of 256 partitions, ..."),
   //! or "" when the engine is not in a cluster.
   std::string cluster_description() const;
+  //! Other nodes whose wallet gateway this node is connected to (0 when not in a cluster).
+  size_t cluster_links() const;
   //! The partitions this node holds (nullptr when not in a cluster).
   const partition_ownership* ownership() const { return ownership_.get(); }
   //! True once the cluster node was fenced (nothing more is committed; it must stop).
@@ -188,6 +194,10 @@ class engine {
   std::string storage_description_ = "in memory (nothing persisted)";
   std::string publication_description_ = "Kafka publication off (needs MySQL storage and kafka.bootstrap_servers)";
   std::shared_ptr<partition_ownership> ownership_;
+  std::unique_ptr<cluster::peer_links> peers_;  //!< links to the other nodes' wallet gateways
+  wallet_gateway_actor gateway_;                //!< this node's, published on its cluster endpoint
+  //! The directory once it exists (the gateway's thread reads it; it is set after the gateway starts).
+  std::atomic<wallet_directory*> directory_ready_{nullptr};
   std::unique_ptr<persistence::lease_keeper> keeper_;  //!< stopped after the writer
   std::unique_ptr<storage_link> storage_;
   std::unique_ptr<publication::outbox_publisher> publisher_;

@@ -22,11 +22,12 @@ uint64_t new_incarnation() {
 }  // namespace
 
 lease_keeper::lease_keeper(mysql_endpoint endpoint, shard_layout layout, cluster_config config,
-                           std::shared_ptr<partition_ownership> ownership)
+                           std::shared_ptr<partition_ownership> ownership, members_handler on_members)
     : endpoint_(std::move(endpoint)),
       layout_(std::move(layout)),
       config_(std::move(config)),
       ownership_(std::move(ownership)),
+      on_members_(std::move(on_members)),
       incarnation_(new_incarnation()) {}
 
 lease_keeper::~lease_keeper() { stop(false); }
@@ -43,7 +44,7 @@ void lease_keeper::start() {
   // Until orders can cross nodes (docs/cluster.md), a second live node would take partitions
   // whose wallets the first still serves and fence it: refused, with who is there.
   for (const auto& m : store().live_members()) {
-    if (m.node == self) continue;
+    if (m.node == self || config_.allow_peers) continue;
     store().deregister(self, incarnation_);
     throw lease_store_error("node " + std::to_string(m.node) + " at " + m.endpoint +
                             " is live in this deployment, and this version runs one node per deployment (orders "
@@ -148,7 +149,11 @@ void lease_keeper::round() {
   }
   const int64_t now = s.now_ms();
   std::vector<cluster_node> live;
-  for (const auto& m : s.live_members()) live.push_back(m.node);
+  std::vector<cluster_peer> members;
+  for (auto& m : s.live_members()) {
+    live.push_back(m.node);
+    members.push_back(cluster_peer{m.node, std::move(m.endpoint), m.incarnation});
+  }
   lease_plan plan = plan_lease_round(s.leases(), live, self, now, config_.leases);
   const bool serving = ownership_->serving();
   if (serving) {
@@ -170,7 +175,8 @@ void lease_keeper::round() {
   // still its own: nobody else can have committed for it at that epoch).
   std::vector<partition_lease> held;
   std::map<uint32_t, partition_lease> by_partition;
-  for (const auto& l : s.leases()) {
+  const std::vector<partition_lease> snapshot = s.leases();
+  for (const auto& l : snapshot) {
     by_partition[l.partition] = l;
     if (l.owner == self) held.push_back(l);
   }
@@ -193,6 +199,8 @@ void lease_keeper::round() {
                         " (this node did not renew it within the lease ttl: paused, slow or cut off from MySQL)");
   }
   ownership_->assign(held);
+  ownership_->assign_owners(snapshot, s.now_ms());
+  if (on_members_) on_members_(members);
   if (acquired > 0)
     spdlog::info("cluster: node {} took {} partition(s), holds {} of {}", self, acquired, held.size(),
                  config_.leases.partitions);

@@ -15,10 +15,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ports/cluster.hpp"
@@ -43,9 +45,13 @@ struct lease_keeper_stats {
 
 class lease_keeper {
  public:
+  //! The live nodes after a round, this one included; called on the keeper's thread (it must
+  //! return quickly: the links connect on a thread of their own).
+  using members_handler = std::function<void(const std::vector<cluster_peer>&)>;
+
   //! Nothing happens before start(). `ownership` is the node's (its node id is this node's).
   lease_keeper(mysql_endpoint endpoint, shard_layout layout, cluster_config config,
-               std::shared_ptr<partition_ownership> ownership);
+               std::shared_ptr<partition_ownership> ownership, members_handler on_members = {});
   ~lease_keeper();
   lease_keeper(const lease_keeper&) = delete;
   lease_keeper& operator=(const lease_keeper&) = delete;
@@ -74,6 +80,7 @@ class lease_keeper {
   shard_layout layout_;
   cluster_config config_;
   std::shared_ptr<partition_ownership> ownership_;
+  members_handler on_members_;
   const uint64_t incarnation_;
 
   std::unique_ptr<lease_store> store_;  //!< the keeper's thread only (and start/stop around it)

@@ -109,11 +109,11 @@ void lease_store::deregister(cluster_node node, uint64_t incarnation) {
 
 std::vector<cluster_member> lease_store::live_members() {
   std::vector<cluster_member> out;
-  conn_.stream_rows("SELECT node_id, endpoint, expires_ms FROM " + table("cluster_nodes") + " WHERE expires_ms >= " +
-                        db_now + " ORDER BY node_id",
+  conn_.stream_rows("SELECT node_id, endpoint, expires_ms, incarnation FROM " + table("cluster_nodes") +
+                        " WHERE expires_ms >= " + db_now + " ORDER BY node_id",
                     [&](const row_view& row) {
                       out.push_back(cluster_member{static_cast<cluster_node>(row.u(0)), std::string(row.text(1)),
-                                                   row.i(2)});
+                                                   row.i(2), row.u(3)});
                     });
   return out;
 }

@@ -29,6 +29,7 @@ struct cluster_member {
   cluster_node node = no_node;
   std::string endpoint;
   int64_t expires_ms = 0;
+  uint64_t incarnation = 0;
 };
 
 class lease_store {

@@ -131,6 +131,10 @@ struct loader_state : mysql_actor_state {
         std::string error;
         unsigned state = rs->getUInt(5);
         bool ok = read_command(*rs, r.command, error);
+        if (ok && link->ownership && link->ownership->owner_of_wallet(order_home(r.command)) != link->ownership->self()) {
+          --report.orders;  // a cluster node resumes the orders whose home wallet it holds; another node holds this one's
+          continue;
+        }
         if (ok && !read_state(state, r.row.state)) ok = false, error = "state " + std::to_string(state);
         if (ok) {
           ++report.by_kind[static_cast<size_t>(r.command.kind)];

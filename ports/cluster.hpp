@@ -30,7 +30,25 @@ struct cluster_config {
   //! At start, the keeper waits this long after joining before it takes partitions, so that
   //! nodes started together see one another and share the partitions from the first round.
   int64_t join_settle_ms = 2'000;
+  //! False (the default): the node refuses to start while another node of its deployment is
+  //! live, since clients cannot yet reach a wallet through any node (docs/cluster.md). The
+  //! tests of cross-node orders set it; it is not a configuration key.
+  bool allow_peers = false;
 };
+
+//! A live node as the lease keeper's last round saw it: its id, cluster endpoint and the
+//! incarnation of its process (a restart at the same endpoint is another incarnation).
+struct cluster_peer {
+  cluster_node node = no_node;
+  std::string endpoint;
+  uint64_t incarnation = 0;
+  bool operator==(const cluster_peer& o) const {
+    return node == o.node && endpoint == o.endpoint && incarnation == o.incarnation;
+  }
+};
+
+//! Node ids are 1 .. cluster_nodes_max - 1 (they are in every order id: 6 bits).
+constexpr size_t cluster_nodes_max = 64;
 
 //! Bounds of the keeper's timing.
 constexpr int64_t cluster_round_interval_ms_min = 20;
@@ -67,8 +85,15 @@ inline std::string cluster_config_problem(const cluster_config& config, uint32_t
 class partition_ownership {
  public:
   partition_ownership(cluster_node self, uint32_t partitions, int64_t lease_ttl_ms)
-      : self_(self), partitions_(partitions), lease_ttl_ms_(lease_ttl_ms), epochs_(new std::atomic<uint64_t>[partitions]) {
-    for (uint32_t p = 0; p < partitions_; ++p) epochs_[p].store(0, std::memory_order_relaxed);
+      : self_(self),
+        partitions_(partitions),
+        lease_ttl_ms_(lease_ttl_ms),
+        epochs_(new std::atomic<uint64_t>[partitions]),
+        owners_(new std::atomic<cluster_node>[partitions]) {
+    for (uint32_t p = 0; p < partitions_; ++p) {
+      epochs_[p].store(0, std::memory_order_relaxed);
+      owners_[p].store(no_node, std::memory_order_relaxed);
+    }
   }
   partition_ownership(const partition_ownership&) = delete;
   partition_ownership& operator=(const partition_ownership&) = delete;
@@ -96,6 +121,19 @@ class partition_ownership {
   }
   //! Partitions held now.
   uint32_t held() const { return held_.load(std::memory_order_acquire); }
+  //! The owner of a partition as the last round saw it (this node's own partitions: self;
+  //! no_node when it has none or its lease expired). Routing only: the fence decides commits.
+  cluster_node owner_of(uint32_t partition) const {
+    return partition < partitions_ ? owners_[partition].load(std::memory_order_acquire) : no_node;
+  }
+  cluster_node owner_of_wallet(wallet_id wallet) const { return owner_of(partition_of(wallet, partitions_)); }
+  //! The keeper after a round: every partition's owner (unexpired leases at `now_ms`).
+  void assign_owners(const std::vector<partition_lease>& leases, int64_t now_ms) {
+    for (const auto& l : leases)
+      if (l.partition < partitions_)
+        owners_[l.partition].store(l.owner == self_ || l.expires_ms >= now_ms ? l.owner : no_node,
+                                   std::memory_order_release);
+  }
 
   //! Once the node serves, a partition it holds may have wallets and orders in memory: it is
   //! no longer given back to rebalance, and losing it fences the node. Before, the keeper may
@@ -131,6 +169,7 @@ class partition_ownership {
   const uint32_t partitions_;
   const int64_t lease_ttl_ms_;
   std::unique_ptr<std::atomic<uint64_t>[]> epochs_;
+  std::unique_ptr<std::atomic<cluster_node>[]> owners_;
   std::atomic<uint32_t> held_{0};
   std::atomic<bool> serving_{false};
   std::atomic<bool> fenced_{false};

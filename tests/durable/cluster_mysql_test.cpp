@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
+#include <random>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -30,7 +32,7 @@ engine_config cluster_node_config(cluster_node node, int64_t ttl_ms, int64_t rou
   engine_config config = engine_config_for(storage_for(test_layout()), 1);
   config.node_id = node;
   cluster_config cluster;
-  cluster.endpoint = "127.0.0.1:" + std::to_string(7500 + node);
+  cluster.endpoint = "127.0.0.1:0";  // any free port: the one taken is registered
   cluster.leases.partitions = partitions;
   cluster.leases.ttl_ms = ttl_ms;
   cluster.round_interval_ms = round_ms;
@@ -171,7 +173,7 @@ TEST_F(Cluster, ANodeIdInUseIsRefusedAndTheFirstNodeKeepsServing) {
     engine second(cluster_node_config(1, 30'000, 1'000));
     FAIL() << "a second process got node id 1";
   } catch (const storage_unavailable& e) {
-    EXPECT_NE(std::string(e.what()).find("node id 1 is in use by a live node at 127.0.0.1:7501"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("node id 1 is in use by a live node at 127.0.0.1:"), std::string::npos)
         << e.what();
   }
   EXPECT_FALSE(first.fenced());
@@ -211,7 +213,7 @@ TEST_F(Cluster, ASecondLiveNodeIsRefusedUntilOrdersCanCrossNodes) {
     engine second(cluster_node_config(2, 30'000, 1'000));
     FAIL() << "a second node joined a deployment whose orders cannot cross nodes";
   } catch (const storage_unavailable& e) {
-    EXPECT_NE(std::string(e.what()).find("node 1 at 127.0.0.1:7501 is live in this deployment"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("is live in this deployment, and this version runs one node per deployment"), std::string::npos)
         << e.what();
   }
   EXPECT_FALSE(first.fenced());
@@ -220,4 +222,117 @@ TEST_F(Cluster, ASecondLiveNodeIsRefusedUntilOrdersCanCrossNodes) {
   EXPECT_EQ(conn_->query_int("SELECT COUNT(*) FROM " + layout_.database_name(0) +
                              ".cluster_nodes WHERE node_id = 2 AND expires_ms > 0"),
             0);
+}
+
+namespace {
+
+//! Nodes started together, each on its own thread (as separate processes would be): they see
+//! one another within the settle time and split the partitions.
+std::vector<std::unique_ptr<engine>> start_together(const std::vector<engine_config>& configs, std::string& error) {
+  std::vector<std::unique_ptr<engine>> nodes(configs.size());
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  for (size_t i = 0; i < configs.size(); ++i)
+    threads.emplace_back([&, i] {
+      try {
+        nodes[i] = std::make_unique<engine>(configs[i]);
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        error += e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  return nodes;
+}
+
+}  // namespace
+
+TEST_F(Cluster, TwoNodesRunOrdersWhoseLegsCrossNodesAndMoneyAddsUp) {
+  std::vector<engine_config> configs;
+  for (cluster_node n : {1u, 2u}) {
+    engine_config c = cluster_node_config(n, 3'000, 200);
+    c.cluster->join_settle_ms = 1'000;
+    c.cluster->allow_peers = true;
+    configs.push_back(c);
+  }
+  std::string error;
+  auto nodes = start_together(configs, error);
+  ASSERT_TRUE(error.empty()) << error;
+  engine& one = *nodes[0];
+  engine& two = *nodes[1];
+  // Racing for free partitions, a node may miss one in its first rounds: its next round takes it.
+  ASSERT_TRUE(eventually([&] {
+    return one.ownership()->held() == partitions / 2 && two.ownership()->held() == partitions / 2;
+  })) << one.ownership()->held() << " + " << two.ownership()->held();
+  ASSERT_TRUE(eventually([&] { return one.cluster_links() == 1 && two.cluster_links() == 1; }));
+
+  // Each node creates wallets in the partitions it holds; overdrafts fund the transfers.
+  std::vector<wallet_id> on_one, on_two;
+  for (int i = 0; i < 12; ++i) {
+    on_one.push_back(one.create_wallet(tenant, usd, wallet_kind::user, 1'000'000).id);
+    on_two.push_back(two.create_wallet(tenant, usd, wallet_kind::user, 1'000'000).id);
+  }
+  for (wallet_id w : on_one) {
+    ASSERT_EQ(one.ownership()->owner_of_wallet(w), 1u) << w;
+    EXPECT_EQ(two.get_wallet(tenant, w).code, result_code::unknown_wallet) << "node 2 answered for node 1's wallet";
+  }
+  for (wallet_id w : on_two) ASSERT_EQ(two.ownership()->owner_of_wallet(w), 2u) << w;
+
+  // Transfers homed on each node, most of them to the other node's wallets; some too large
+  // (their cross-node credit legs are cancelled).
+  std::mt19937_64 rng(14);
+  std::vector<order_command> from_one, from_two;
+  auto pick = [&](const std::vector<wallet_id>& from, const std::vector<wallet_id>& to, bool local) {
+    size_t a = rng() % from.size();
+    size_t b = local ? (a + 1 + rng() % (from.size() - 1)) % from.size() : rng() % to.size();
+    return std::make_pair(from[a], local ? from[b] : to[b]);
+  };
+  for (int i = 0; i < 600; ++i) {
+    int64_t amount = i % 37 == 0 ? 50'000'000 : 1 + static_cast<int64_t>(rng() % 900);
+    auto [a1, b1] = pick(on_one, on_two, i % 4 == 0);
+    from_one.push_back(transfer("a" + std::to_string(i), a1, b1, amount));
+    auto [a2, b2] = pick(on_two, on_one, i % 4 == 0);
+    from_two.push_back(transfer("b" + std::to_string(i), a2, b2, amount));
+  }
+  // A command homed on the other node is refused (retryable): the client goes to the owner.
+  auto wrong = two.execute(transfer("wrong-node", on_one[0], on_two[0], 5));
+  EXPECT_EQ(wrong.code, result_code::unavailable);
+
+  std::vector<order_reply> replies_one, replies_two;
+  std::thread t1([&] { replies_one = submit_all(one, from_one, 50); });
+  std::thread t2([&] { replies_two = submit_all(two, from_two, 50); });
+  t1.join();
+  t2.join();
+  size_t succeeded = 0, failed = 0;
+  for (const auto* replies : {&replies_one, &replies_two})
+    for (const auto& r : *replies) {
+      ASSERT_TRUE(is_final(r.state)) << to_string(r.code);
+      (r.state == order_state::succeeded ? succeeded : failed)++;
+    }
+  EXPECT_EQ(failed, 2u * 17u);  // the oversized ones: i % 37 == 0 for i < 600
+  EXPECT_EQ(succeeded + failed, 1200u);
+
+  ASSERT_TRUE(one.wait_until_quiet(std::chrono::seconds(30)));
+  ASSERT_TRUE(two.wait_until_quiet(std::chrono::seconds(30)));
+  ASSERT_TRUE(one.sync_storage());
+  ASSERT_TRUE(two.sync_storage());
+  EXPECT_FALSE(one.fenced());
+  EXPECT_FALSE(two.fenced());
+  // Every wallet as its node holds it equals what MySQL holds, and the money adds up to zero.
+  int64_t sum = 0;
+  for (wallet_id w : on_one) {
+    balances b = one.get_wallet(tenant, w).current;
+    EXPECT_EQ(stored_balances(w), b) << w;
+    EXPECT_EQ(b.frozen, 0) << w;
+    sum += b.available + b.frozen + b.incoming;
+  }
+  for (wallet_id w : on_two) {
+    balances b = two.get_wallet(tenant, w).current;
+    EXPECT_EQ(stored_balances(w), b) << w;
+    sum += b.available + b.frozen + b.incoming;
+  }
+  EXPECT_EQ(sum, 0);
+  EXPECT_EQ(count("orders"), 1200);
+  EXPECT_EQ(count("orders", "is_final=0"), 0);
+  expect_audit_ok();
 }

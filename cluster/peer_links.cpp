@@ -1,0 +1,87 @@
+#include "cluster/peer_links.hpp"
+
+#include <chrono>
+#include <cstdlib>
+
+#include <caf/io/all.hpp>
+
+namespace txengine::cluster {
+
+bool split_endpoint(const std::string& endpoint, std::string& host, uint16_t& port) {
+  auto colon = endpoint.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == endpoint.size()) return false;
+  char* end = nullptr;
+  long p = std::strtol(endpoint.c_str() + colon + 1, &end, 10);
+  if (end == endpoint.c_str() + colon + 1 || *end != '\0' || p < 0 || p > 65535) return false;
+  host = endpoint.substr(0, colon);
+  port = static_cast<uint16_t>(p);
+  return true;
+}
+
+peer_links::peer_links(caf::actor_system& system, cluster_node self)
+    : system_(system), self_(self), thread_([this] { main(); }) {}
+
+peer_links::~peer_links() { stop(); }
+
+void peer_links::update(const std::vector<cluster_peer>& members) {
+  std::map<cluster_node, cluster_peer> wanted;
+  for (const auto& m : members)
+    if (m.node != self_ && m.node != no_node) wanted[m.node] = m;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (wanted == wanted_) return;
+    wanted_ = std::move(wanted);
+    changed_ = true;
+  }
+  cv_.notify_all();
+}
+
+wallet_gateway_actor peer_links::gateway_of(cluster_node node) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = links_.find(node);
+  return found == links_.end() ? wallet_gateway_actor() : found->second.gateway;
+}
+
+size_t peer_links::connected() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return links_.size();
+}
+
+void peer_links::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  links_.clear();
+}
+
+void peer_links::main() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    // Wake up on a change, and now and then to retry the members not connected yet.
+    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return quit_ || changed_; });
+    if (quit_) return;
+    changed_ = false;
+    std::map<cluster_node, cluster_peer> wanted = wanted_;
+    for (auto it = links_.begin(); it != links_.end();) {
+      auto w = wanted.find(it->first);
+      it = (w == wanted.end() || !(w->second == it->second.peer)) ? links_.erase(it) : std::next(it);
+    }
+    for (const auto& [node, peer] : wanted) {
+      if (links_.count(node) != 0) continue;
+      std::string host;
+      uint16_t port = 0;
+      if (!split_endpoint(peer.endpoint, host, port)) continue;
+      lock.unlock();  // connecting blocks; lookups go on meanwhile
+      auto gateway = system_.middleman().remote_actor<wallet_gateway_actor>(host, port);
+      lock.lock();
+      if (quit_) return;
+      if (gateway) links_[node] = link{peer, *gateway};
+    }
+  }
+}
+
+}  // namespace txengine::cluster

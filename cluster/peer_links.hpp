@@ -1,0 +1,63 @@
+#pragma once
+// The links of a cluster node to the other live nodes (issue 14, docs/cluster.md): for each, a
+// handle to its wallet gateway, connected over CAF's middleman on a thread of this class (a
+// connect blocks, and must never hold up the lease keeper's rounds or CAF's workers). The lease
+// keeper reports the live members after each round; a member that left is dropped, a new one
+// (or one whose endpoint changed: a restart) is connected. Order hosts look a node's gateway up
+// when they flush steps for it; an unconnected node has none (its steps wait for the hosts'
+// resend).
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "core/partition_leases.hpp"
+#include "ports/actor_interfaces.hpp"
+#include "ports/cluster.hpp"
+
+namespace txengine::cluster {
+
+//! Splits HOST:PORT (port 0..65535; 0 = any, when listening); false when it is not one.
+bool split_endpoint(const std::string& endpoint, std::string& host, uint16_t& port);
+
+class peer_links {
+ public:
+  peer_links(caf::actor_system& system, cluster_node self);
+  ~peer_links();
+  peer_links(const peer_links&) = delete;
+  peer_links& operator=(const peer_links&) = delete;
+
+  //! The live members as the last lease round saw them; returns at once.
+  void update(const std::vector<cluster_peer>& members);
+  //! The gateway of `node`, or an invalid handle while it is not connected.
+  wallet_gateway_actor gateway_of(cluster_node node) const;
+  //! Connected nodes now.
+  size_t connected() const;
+  //! Ends the thread (the handles are dropped).
+  void stop();
+
+ private:
+  void main();
+
+  caf::actor_system& system_;
+  const cluster_node self_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<cluster_node, cluster_peer> wanted_;    //!< guarded by mutex_
+  bool changed_ = false;                           //!< guarded by mutex_
+  bool quit_ = false;                              //!< guarded by mutex_
+  struct link {
+    cluster_peer peer;  //!< a restart (another incarnation) is connected anew
+    wallet_gateway_actor gateway;
+  };
+  std::map<cluster_node, link> links_;             //!< guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace txengine::cluster
