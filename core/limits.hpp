@@ -68,6 +68,13 @@ constexpr size_t order_history_pending_max = 64;
 //! as a provider's full queue), and orders it remembers for queries.
 constexpr size_t channel_queue_max = 1 << 18;
 constexpr size_t channel_known_orders_max = 1 << 21;
+//! How long a simulated channel remembers an order's outcome after the last request about it
+//! (its submit or a query). An order waiting for its outcome queries at least every
+//! order_config::channel_query_max_interval_ms (10 s), so only orders nobody asks about any more
+//! are forgotten; twice the wallets' finished-record retention. Without it the provider's memory
+//! grows for as long as it takes to see channel_known_orders_max orders (2^21: 5 minutes of the
+//! durable soak, about 130 MiB; docs/benchmarks.md).
+constexpr int64_t channel_known_order_ms = 60'000;
 //! Per order host: refunds' original payments being read from MySQL, and steps waiting for
 //! one of them, at most; past either the step is answered busy (the refund resends it).
 constexpr size_t refund_originals_loading_max = 4096;
