@@ -24,8 +24,8 @@ constexpr size_t wallet_open_transactions_max = 1 << 20;
 constexpr size_t wallet_finished_records_max = 1 << 21;
 //! Journal entries kept in memory per wallet before the oldest are folded into a base (config
 //! `[wallet] journal_entries_max`, up to wallet_journal_entries_limit). The memory of the journals
-//! is this times the wallets: 256 entries of 80 bytes, 20-40 KB a wallet (the FIFO's storage
-//! holds up to twice its entries). bench_soak at 4,096 reached 8.8 GB with 10,000 wallets in 2.5
+//! is this times the wallets: 256 entries of 80 bytes, 20 KiB a wallet (the FIFO's ring holds
+//! the bound rounded up to a power of two). bench_soak at 4,096 reached 8.8 GB with 10,000 wallets in 2.5
 //! minutes. With storage the whole journal is in MySQL (ListMovements reads older pages there);
 //! in memory only the last ones can be shown.
 constexpr size_t wallet_journal_entries_max = 256;
