@@ -188,11 +188,36 @@ double rss_mib() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
+//! tcmalloc's C interface (gperftools/malloc_extension_c.h), declared weak: null when the
+//! process runs on another allocator (TXENGINE_TCMALLOC off, sanitizers).
+extern "C" int MallocExtension_GetNumericProperty(const char* property, size_t* value) __attribute__((weak));
+
+//! What the allocator holds, to tell live data from memory kept after it was freed.
+struct heap_use {
+  double live_mib = 0;  //!< bytes the program allocated and has not freed
+  double free_mib = 0;  //!< bytes the allocator holds mapped but unused (page heap, central and thread caches)
+};
+
+heap_use heap_mib() {
+  heap_use use;
+  if (MallocExtension_GetNumericProperty == nullptr) return use;
+  size_t allocated = 0, heap = 0, unmapped = 0;
+  if (!MallocExtension_GetNumericProperty("generic.current_allocated_bytes", &allocated) ||
+      !MallocExtension_GetNumericProperty("generic.heap_size", &heap) ||
+      !MallocExtension_GetNumericProperty("tcmalloc.pageheap_unmapped_bytes", &unmapped))
+    return use;
+  constexpr double mib = 1024.0 * 1024.0;
+  use.live_mib = static_cast<double>(allocated) / mib;
+  use.free_mib = static_cast<double>(heap - unmapped - std::min(allocated, heap - unmapped)) / mib;
+  return use;
+}
+
 struct sample {
   double t_s = 0;
   uint64_t orders = 0;
   double ops_per_s = 0;  //!< in the interval before this sample
   double rss_mib = 0;
+  heap_use heap;
   double cpu_s = 0;             //!< process CPU time so far (all threads)
   double cpu_us_per_order = 0;  //!< in the interval before this sample
   uint64_t in_flight = 0;
@@ -442,6 +467,7 @@ class monitor {
     s.t_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     s.orders = counters_.completed.load(std::memory_order_relaxed);
     s.rss_mib = rss_mib();
+    s.heap = heap_mib();
     s.cpu_s = process_cpu_s();
     engine_stats stats = eng_.stats();
     s.in_flight = stats.orders.in_flight;
@@ -458,16 +484,17 @@ class monitor {
     }
     samples_.push_back(s);
     if (print && !opt_.json) {
-      std::printf("%8.0f %12llu %10.0f %9.1f %9.0f %9llu %9llu %12llu %10lld %10llu\n", s.t_s, (unsigned long long)s.orders,
-                  s.ops_per_s, s.cpu_us_per_order, s.rss_mib, (unsigned long long)s.in_flight, (unsigned long long)s.final_retained,
+      std::printf("%8.0f %12llu %10.0f %9.1f %9.0f %9.0f %9.0f %9llu %9llu %12llu %10lld %10llu\n", s.t_s,
+                  (unsigned long long)s.orders, s.ops_per_s, s.cpu_us_per_order, s.rss_mib, s.heap.live_mib,
+                  s.heap.free_mib, (unsigned long long)s.in_flight, (unsigned long long)s.final_retained,
                   (unsigned long long)s.evicted, (long long)s.rows_queued, (unsigned long long)s.overloaded);
       std::fflush(stdout);
     }
     if (csv_) {
-      std::fprintf(csv_, "%.1f,%llu,%.0f,%.1f,%.2f,%llu,%llu,%llu,%lld,%llu,%llu\n", s.t_s, (unsigned long long)s.orders,
-                   s.ops_per_s, s.rss_mib, s.cpu_us_per_order, (unsigned long long)s.in_flight, (unsigned long long)s.final_retained,
-                   (unsigned long long)s.evicted, (long long)s.rows_queued, (unsigned long long)s.overloaded,
-                   (unsigned long long)s.unavailable);
+      std::fprintf(csv_, "%.1f,%llu,%.0f,%.1f,%.2f,%llu,%llu,%llu,%lld,%llu,%llu,%.1f,%.1f\n", s.t_s,
+                   (unsigned long long)s.orders, s.ops_per_s, s.rss_mib, s.cpu_us_per_order, (unsigned long long)s.in_flight,
+                   (unsigned long long)s.final_retained, (unsigned long long)s.evicted, (long long)s.rows_queued,
+                   (unsigned long long)s.overloaded, (unsigned long long)s.unavailable, s.heap.live_mib, s.heap.free_mib);
       std::fflush(csv_);
     }
   }
@@ -534,8 +561,8 @@ run_result run(const options& opt, std::FILE* csv) {
   load_opt.latency_samples_max = 1'000'000;
   load_opt.stop = &stop_requested;
   if (!opt.json)
-    std::printf("%8s %12s %10s %9s %9s %9s %9s %12s %10s %10s\n", "t s", "orders", "orders/s", "cpu us/op", "RSS MiB", "in flight",
-                "retained", "evicted", "rows queued", "overloaded");
+    std::printf("%8s %12s %10s %9s %9s %9s %9s %9s %9s %12s %10s %10s\n", "t s", "orders", "orders/s", "cpu us/op", "RSS MiB",
+                "heap MiB", "free MiB", "in flight", "retained", "evicted", "rows queued", "overloaded");
   monitor mon(eng, opt, counters, csv);
   mon.start();
   r.load = run_load(eng, load, load_opt);
@@ -680,7 +707,7 @@ int parse(int argc, char** argv, options& opt) {
   app.add_flag("--json", opt.json, "the result as one JSON object");
   app.add_option("--csv", opt.csv,
                  "one row per sample: t_s,orders,ops_per_s,rss_mib,cpu_us_per_order,in_flight,final_retained,evicted,"
-                 "rows_queued,overloaded,unavailable")
+                 "rows_queued,overloaded,unavailable,heap_mib,heap_free_mib (the allocator's live and free bytes, tcmalloc)")
       ->type_name("FILE");
   if (int code = cli::parse(app, argc, argv); code >= 0) return code;
   opt.interval_s = static_cast<double>(interval_s);
@@ -708,7 +735,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_soak: cannot write %s: %s\n", opt.csv.c_str(), std::strerror(errno));
       return 2;
     }
-    std::fprintf(csv, "t_s,orders,ops_per_s,rss_mib,cpu_us_per_order,in_flight,final_retained,evicted,rows_queued,overloaded,unavailable\n");
+    std::fprintf(csv, "t_s,orders,ops_per_s,rss_mib,cpu_us_per_order,in_flight,final_retained,evicted,rows_queued,overloaded,unavailable,heap_mib,"
+                 "heap_free_mib\n");
   }
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);

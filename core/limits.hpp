@@ -24,8 +24,8 @@ constexpr size_t wallet_open_transactions_max = 1 << 20;
 constexpr size_t wallet_finished_records_max = 1 << 21;
 //! Journal entries kept in memory per wallet before the oldest are folded into a base (config
 //! `[wallet] journal_entries_max`, up to wallet_journal_entries_limit). The memory of the journals
-//! is this times the wallets: 256 entries of 80 bytes, 20-40 KB a wallet (the FIFO's storage
-//! holds up to twice its entries). bench_soak at 4,096 reached 8.8 GB with 10,000 wallets in 2.5
+//! is this times the wallets: 256 entries of 80 bytes, 20 KiB a wallet (the FIFO's ring holds
+//! the bound rounded up to a power of two). bench_soak at 4,096 reached 8.8 GB with 10,000 wallets in 2.5
 //! minutes. With storage the whole journal is in MySQL (ListMovements reads older pages there);
 //! in memory only the last ones can be shown.
 constexpr size_t wallet_journal_entries_max = 256;
@@ -68,6 +68,13 @@ constexpr size_t order_history_pending_max = 64;
 //! as a provider's full queue), and orders it remembers for queries.
 constexpr size_t channel_queue_max = 1 << 18;
 constexpr size_t channel_known_orders_max = 1 << 21;
+//! How long a simulated channel remembers an order's outcome after the last request about it
+//! (its submit or a query). An order waiting for its outcome queries at least every
+//! order_config::channel_query_max_interval_ms (10 s), so only orders nobody asks about any more
+//! are forgotten; twice the wallets' finished-record retention. Without it the provider's memory
+//! grows for as long as it takes to see channel_known_orders_max orders (2^21: 5 minutes of the
+//! durable soak, about 130 MiB; docs/benchmarks.md).
+constexpr int64_t channel_known_order_ms = 60'000;
 //! Per order host: refunds' original payments being read from MySQL, and steps waiting for
 //! one of them, at most; past either the step is answered busy (the refund resends it).
 constexpr size_t refund_originals_loading_max = 4096;

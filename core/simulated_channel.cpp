@@ -59,11 +59,16 @@ void simulated_channel::schedule(const channel_response& response, int64_t at_ms
 
 void simulated_channel::process(const channel_request& request, int64_t now_ms) {
   int64_t reply_at = now_ms + config_.latency_ms;
+  forget(now_ms);
+  auto found = truth_.find(request.order);
   if (request.what == channel_request::kind::query) {
+    if (found != truth_.end()) asked_about(found, now_ms);
     schedule(answer_for(request.order, now_ms), reply_at);
     return;
   }
-  if (truth_.count(request.order) == 0) {
+  if (found != truth_.end()) {
+    asked_about(found, now_ms);
+  } else {
     if (draw(config_.submit_lost_ppm)) return;  // lost on the way in: the provider never knew it
     truth t;
     t.known_at_ms = now_ms + config_.settle_ms;
@@ -74,19 +79,34 @@ void simulated_channel::process(const channel_request& request, int64_t now_ms) 
       t.outcome = channel_outcome::succeeded;
       t.settled_amount = draw(config_.partial_ppm) ? request.amount - request.amount / 4 : request.amount;
     }
+    t.asked_ms = now_ms;
     truth_.emplace(request.order, t);
-    truth_order_.push_back(request.order);
-    // Bounded memory: the provider forgets its oldest orders (far older than any order's
-    // query horizon in the engine's configurations).
-    while (truth_order_.size() > config_.known_orders_max) {
-      truth_.erase(truth_order_.front());
-      truth_order_.pop_front();
-    }
+    truth_order_.push_back({request.order, now_ms});
+    forget(now_ms);
   }
   if (draw(config_.reply_lost_ppm)) return;  // processed, but the answer is lost: a timeout
   channel_response response = answer_for(request.order, now_ms);
   if (draw(config_.reply_unknown_ppm)) response.outcome = channel_outcome::unknown;
   schedule(response, reply_at);
+}
+
+void simulated_channel::asked_about(std::unordered_map<order_id, truth>::iterator found, int64_t now_ms) {
+  if (found->second.asked_ms == now_ms) return;  // its newest entry says so already
+  found->second.asked_ms = now_ms;
+  truth_order_.push_back({found->first, now_ms});
+}
+
+void simulated_channel::forget(int64_t now_ms) {
+  // Bounded memory: entries leave oldest first, by age or past the maximum (stale entries of
+  // orders asked about again count towards the maximum too, so the queue is bounded as well).
+  while (!truth_order_.empty()) {
+    const asked oldest = truth_order_.front();
+    bool too_many = truth_.size() > config_.known_orders_max || truth_order_.size() > 2 * config_.known_orders_max;
+    if (!too_many && now_ms - oldest.at_ms < config_.known_order_ms) break;
+    truth_order_.pop_front();
+    auto found = truth_.find(oldest.order);
+    if (found != truth_.end() && found->second.asked_ms == oldest.at_ms) truth_.erase(found);
+  }
 }
 
 channel_response simulated_channel::answer_for(order_id order, int64_t now_ms) const {

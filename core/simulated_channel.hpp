@@ -32,6 +32,8 @@ struct channel_config {
   size_t queue_max = limits::channel_queue_max;
   //! Orders whose outcome the provider remembers, at most; the oldest are forgotten first.
   size_t known_orders_max = limits::channel_known_orders_max;
+  //! How long it remembers an order after the last request about it (submit or query).
+  int64_t known_order_ms = limits::channel_known_order_ms;
   uint64_t seed = 42;
 };
 
@@ -68,9 +70,20 @@ class simulated_channel {
     channel_outcome outcome;
     int64_t settled_amount;
     int64_t known_at_ms;
+    int64_t asked_ms;  //!< the last request about it (submit or query)
+  };
+  //! An entry of `truth_order_`: an order and when it was asked about; stale when the order
+  //! was asked about again since (its newer entry is further back).
+  struct asked {
+    order_id order;
+    int64_t at_ms;
   };
   bool draw(uint32_t ppm);
   void process(const channel_request& request, int64_t now_ms);
+  //! `found` was asked about at `now_ms`: it is remembered for known_order_ms from now.
+  void asked_about(std::unordered_map<order_id, truth>::iterator found, int64_t now_ms);
+  //! Forgets the orders nobody asked about for known_order_ms, and the oldest past known_orders_max.
+  void forget(int64_t now_ms);
   channel_response answer_for(order_id order, int64_t now_ms) const;
   void schedule(const channel_response& response, int64_t at_ms);
 
@@ -79,7 +92,7 @@ class simulated_channel {
   std::deque<channel_request> queue_;
   int64_t next_admit_us_ = 0;  //!< token bucket: earliest instant the next request may pass
   std::unordered_map<order_id, truth> truth_;
-  fifo_vector<order_id> truth_order_;  //!< truth_'s keys, oldest first
+  fifo_vector<asked> truth_order_;  //!< truth_'s keys by when they were last asked about, oldest first
   timer_queue<uint64_t> replies_;
   std::unordered_map<uint64_t, channel_response> scheduled_;
   uint64_t next_reply_slot_ = 0;

@@ -240,11 +240,13 @@ void wallet_core::post(order_id txn, tcc_phase phase, balances delta, int64_t no
   TX_CHECK(add_balances(balances_, delta, after));
   if (delta == balances{}) return;
   balances_ = after;
-  journal_.push_back({++journal_sequence_, txn, phase, delta, after, now_ms});
-  if (journal_.size() > config_.journal_entries_max) {
+  // Room first, then the entry: the journal never holds more than its bound, so its ring
+  // (fifo_vector) never grows past the bound's power of two (256 entries: 256 slots, not 512).
+  while (!journal_.empty() && journal_.size() >= config_.journal_entries_max) {
     journal_base_ = journal_.front().after;
     journal_.pop_front();
   }
+  journal_.push_back({++journal_sequence_, txn, phase, delta, after, now_ms});
 }
 
 void wallet_core::finish(order_id txn, tcc_record& record, tcc_record_state state, int64_t now_ms) {

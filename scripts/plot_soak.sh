@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Turns bench_soak's --csv file into a PNG: orders/s and RSS over time (two panels, one
-# x axis), with the final orders retained in memory on the second panel's right axis.
+# x axis), with the final orders retained in memory on the second panel's right axis and, from
+# CSVs that have them, the allocator's live heap and free bytes beside RSS.
 # Usage: scripts/plot_soak.sh SOAK.csv OUT.png ["title"]
 # Needs gnuplot (Debian: gnuplot-nox, in scripts/install-deps.sh).
 set -euo pipefail
@@ -16,8 +17,13 @@ if [ ! -r "$csv" ]; then
   exit 2
 fi
 header=$(head -n 1 "$csv")
-expected="t_s,orders,ops_per_s,rss_mib,cpu_us_per_order,in_flight,final_retained,evicted,rows_queued,overloaded,unavailable"
-if [ "$header" != "$expected" ]; then
+columns="t_s,orders,ops_per_s,rss_mib,cpu_us_per_order,in_flight,final_retained,evicted,rows_queued,overloaded,unavailable"
+# CSVs since the allocator's columns (heap_mib: live bytes, heap_free_mib: held free by tcmalloc)
+# draw them beside RSS; older ones without.
+heap_plot=""
+if [ "$header" = "$columns,heap_mib,heap_free_mib" ]; then
+  heap_plot=", \"$csv\" using (\$1/60):12 with lines lw 1 lc rgb \"#ff7f0e\" title \"heap MiB (live)\", \"$csv\" using (\$1/60):13 with lines lw 1 dt 2 lc rgb \"#9467bd\" title \"allocator free MiB\""
+elif [ "$header" != "$columns" ]; then
   echo "$0: $csv is not a bench_soak CSV (header: $header)" >&2
   exit 2
 fi
@@ -50,7 +56,7 @@ stats "$csv" every ::1 using 7 nooutput name "RETAINED"
 set y2range [0:(RETAINED_max > 0 ? RETAINED_max * 1.3 : 1)]
 set key bottom right
 plot "$csv" using (\$1/60):4 with lines lw 2 lc rgb "#d62728" title "RSS MiB", \
-     "$csv" using (\$1/60):7 axes x1y2 with lines lw 1 lc rgb "#7f7f7f" title "final orders retained (right)"
+     "$csv" using (\$1/60):7 axes x1y2 with lines lw 1 lc rgb "#7f7f7f" title "final orders retained (right)"$heap_plot
 unset multiplot
 GNUPLOT
 echo "wrote $out"

@@ -262,5 +262,50 @@ TEST(simulated_channel_test, known_orders_are_bounded) {
   EXPECT_EQ(out[1].outcome, channel_outcome::succeeded);
 }
 
+// The provider forgets an order nobody asked about for known_order_ms; each query (or repeated
+// submit) keeps it another known_order_ms, so an order the engine still asks about is answered.
+TEST(simulated_channel_test, known_orders_are_forgotten_when_nobody_asks) {
+  channel_config c = clean_config();
+  c.known_order_ms = 1'000;
+  simulated_channel ch(c);
+  std::vector<channel_response> out;
+  ch.receive(submit(1, 10), 0, out);
+  ch.receive(submit(2, 10), 0, out);
+  for (int64_t t = 900; t <= 3'600; t += 900) ch.receive(query(2), t, out);  // order 2 is asked about
+  EXPECT_EQ(ch.known_orders(), 1u);  // order 1 is forgotten at 1,000 ms
+  out = drain(ch, 0, 3'610);
+  out.clear();
+  ch.receive(query(1), 3'610, out);
+  ch.receive(query(2), 3'610, out);
+  out = drain(ch, 3'610, 3'620);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].outcome, channel_outcome::not_found);
+  EXPECT_EQ(out[1].outcome, channel_outcome::succeeded);
+  // Nobody asks any more: order 2 goes known_order_ms after its last query, at the next request.
+  ch.receive(submit(3, 10), 4'609, out);
+  EXPECT_EQ(ch.known_orders(), 2u);
+  ch.receive(submit(4, 10), 4'610, out);
+  EXPECT_EQ(ch.known_orders(), 2u);  // 3 and 4
+}
+
+// Orders asked about over and over stay bounded: the queue of who was asked about when holds
+// at most twice known_orders_max entries.
+TEST(simulated_channel_test, repeated_queries_stay_bounded) {
+  channel_config c = clean_config();
+  c.known_orders_max = 4;
+  simulated_channel ch(c);
+  std::vector<channel_response> out;
+  for (order_id id = 1; id <= 4; ++id) ch.receive(submit(id, 10), 0, out);
+  for (int64_t t = 1; t <= 1'000; ++t) {
+    ch.receive(query(1 + static_cast<order_id>(t % 4)), t, out);
+    EXPECT_LE(ch.known_orders(), 4u);
+  }
+  out = drain(ch, 0, 1'010);
+  size_t not_found = 0;
+  for (const auto& r : out) not_found += r.outcome == channel_outcome::not_found ? 1 : 0;
+  EXPECT_EQ(ch.known_orders(), 4u);
+  EXPECT_EQ(not_found, 0u);  // every order was asked about recently enough to stay
+}
+
 }  // namespace
 }  // namespace txengine

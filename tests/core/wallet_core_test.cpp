@@ -611,6 +611,21 @@ TEST(wallet_core_test, journal_folds_oldest_entries_into_base) {
   EXPECT_EQ(w.journal_base(), bal(36));
 }
 
+// A journal at its bound (256 by default) keeps 256 slots: room is made before an entry is
+// added, so its ring (fifo_vector) never holds 257 and never doubles to 512 (20 KiB a wallet).
+TEST(wallet_core_test, full_journal_keeps_its_bound_in_slots) {
+  wallet_core w(make_info(1), wallet_config{});
+  ASSERT_EQ(limits::wallet_journal_entries_max, 256u);
+  for (order_id txn = 1; txn <= 1'000; ++txn) {
+    ASSERT_EQ(try_leg(w, txn, lt::credit_incoming, 1).code, result_code::ok);
+    ASSERT_EQ(confirm_leg(w, txn, lt::credit_incoming, 1).code, result_code::ok);
+  }
+  EXPECT_EQ(w.journal().size(), 256u);
+  EXPECT_EQ(w.journal().capacity(), 256u);
+  EXPECT_EQ(w.journal().back().sequence, 2'000u);
+  EXPECT_TRUE(w.verify_journal());
+}
+
 TEST(wallet_core_test, journal_verifies_after_random_operations) {
   for (size_t journal_max : {size_t{3}, size_t{1} << 16}) {
     wallet_config config;
