@@ -144,7 +144,9 @@ wallet_id wallet_directory::system_wallet(tenant_id tenant, currency cur) {
 
 void wallet_directory::restore_ids(wallet_id max_id,
                                    const std::vector<std::tuple<tenant_id, uint32_t, wallet_id>>& system_wallets) {
-  if (max_id + 1 > next_id_.load()) next_id_.store(max_id + 1);
+  wallet_id next = next_id_.load();
+  while (max_id + 1 > next && !next_id_.compare_exchange_weak(next, max_id + 1)) {
+  }
   std::lock_guard<std::mutex> guard(system_wallets_mutex_);
   for (const auto& [tenant, cur, id] : system_wallets) system_wallets_[std::make_pair(tenant, cur)] = id;
 }

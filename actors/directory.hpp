@@ -128,7 +128,8 @@ class wallet_directory {
   //! For the owning shard: keeps an idle wallet's core dormant again.
   void passivate(wallet_id id, wallet_core core);
 
-  //! Storage mode, at start: ids continue after `max_id`; the system wallets storage holds.
+  //! Storage mode, at start (and a cluster node's takeover): ids continue after `max_id`; the
+  //! system wallets storage holds.
   void restore_ids(wallet_id max_id, const std::vector<std::tuple<tenant_id, uint32_t, wallet_id>>& system_wallets);
   //! For the owning shard: a wallet of `tenant` it loaded from storage is now known and active.
   void adopt(wallet_id id, tenant_id tenant);

@@ -600,15 +600,18 @@ class host_state {
                                waiter{client, item.client_tag});
     ++counts_of(it->second.core.command().tenant).in_flight;
     if (storage_ != nullptr) {
-      if (test_hooks::broken != 3) persist_order(it->second.core, now, true);  // 3: txsim --break intent
+      // An order that acts where nothing orders it after its intent (a provider, or wallets of
+      // another cluster node, committed by that node's writer) starts, with durable acks, only
+      // once its intent is committed: its intent is never carried to a later batch.
+      const bool awaited = storage_->durable_ack() && acts_beyond_node(it->second.core.command(), system);
+      if (test_hooks::broken != 3) persist_order(it->second.core, now, true, awaited);  // 3: txsim --break intent
       // Write-ahead of intent. The intent goes to the writer at the next flush, before any
       // step (flush() sends the writer batch first, and a local send enqueues at once), so
       // every wallet effect of the order reaches the writer's mailbox after it and commits
       // in the same batch or a later one: an order among wallets starts now. An order with
       // a channel (top-up, withdrawal) acts outside MySQL, where nothing orders it after the
       // intent: with durable acks it starts once the intent is committed.
-      order_kind kind = it->second.core.command().kind;
-      if (storage_->durable_ack() && (kind == order_kind::top_up || kind == order_kind::withdraw)) {
+      if (awaited) {
         waits_.push_back({writer_seq_ + 1, id, caf::actor(), order_reply()});
         return;
       }
@@ -619,8 +622,17 @@ class host_state {
   }
 
   //! Appends the order's row to the writer's next batch (built in place: an order row is large).
-  void persist_order(const order_core& core, int64_t now, bool intent) {
+  //! A provider's order, or one with a wallet this cluster node does not hold.
+  bool acts_beyond_node(const order_command& c, wallet_id system) const {
+    if (c.kind == order_kind::top_up || c.kind == order_kind::withdraw) return true;
+    for (wallet_id w : {c.source, c.destination, c.fee_wallet, system})
+      if (w != no_wallet && !directory_->holds(w)) return true;
+    return false;
+  }
+
+  void persist_order(const order_core& core, int64_t now, bool intent, bool awaited = false) {
     order_row& row = writer_outbox_.orders.emplace_back();
+    row.awaited = awaited;
     row.id = core.id();
     row.command = core.command();
     row.state = intent ? order_state::trying : core.state();

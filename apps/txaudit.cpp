@@ -151,7 +151,10 @@ void wait_final(mysql_connection& conn, const options& o, result& r) {
 //! not only once the engine starts again and settles them.
 void check_prepared(const options& o, findings& f) {
   bulk_connection xa(o.endpoint);
+  // A single node's branches, and every cluster node's (docs/cluster.md).
   f.prepared_branches = prepared_branches(xa, xa_branch_prefix(o.layout.prefix));
+  for (uint32_t node = 1; node < 64; ++node)
+    f.prepared_branches += prepared_branches(xa, xa_branch_prefix(o.layout.prefix, node));
   if (f.prepared_branches > 0)
     f.add(std::to_string(f.prepared_branches) +
           " order-side branches are prepared, not settled: start the engine once (it commits the decided "

@@ -103,6 +103,7 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   config_.wallet.core.finished_record_min_keep_ms = config_.order.try_deadline_ms;
   if (config_.cluster) {
     if (std::string problem = engine_config_problem(config_); !problem.empty()) throw storage_unavailable(problem);
+    config_.storage->xa_node = config_.node_id;  // its branch ids are its own
   }
   if (config_.storage) start_storage();
   directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads, storage_.get());
@@ -182,7 +183,8 @@ engine::~engine() {
     // A cluster node gives its leases back only after a clean stop committed everything; after
     // a crash (or a fence) they expire as a dead node's would.
     if (keeper_) keeper_->stop(!crashed);
-    if (peers_) peers_->stop();
+    keeper_.reset();  // its handler holds the order loader's handle: the loader's thread ends only once none is left
+    peers_.reset();
     if (gateway_) caf::anon_send_exit(gateway_, caf::exit_reason::user_shutdown);
     gateway_ = wallet_gateway_actor();
   }
@@ -274,9 +276,32 @@ void engine::start_cluster() {
   cluster.endpoint = host + ":" + std::to_string(*published);
   peers_ = std::make_unique<cluster::peer_links>(*system_, config_.node_id);
   cluster::peer_links* peers = peers_.get();
+  // Partitions taken over while serving (a dead or fenced node's): wallet ids continue past the
+  // ones it created, and its non-final orders homed there are resumed here.
+  std::atomic<wallet_directory*>* directory = &directory_ready_;
+  storage_config storage = *config_.storage;
+  order_loader_actor order_loader = storage_->order_loader;
+  auto on_acquired = [directory, storage, order_loader](const std::vector<uint32_t>& partitions,
+                                                        const std::vector<cluster_node>& gone) {
+    if (wallet_directory* d = directory->load()) d->restore_ids(persistence::read_max_wallet_id(storage), {});
+    // A dead node's prepared branches hold their rows' locks until settled; it can commit no
+    // decision any more (it holds no partition). One still attached to a paused process's
+    // session cannot be settled now: that process rolls it back itself when it wakes up fenced.
+    for (cluster_node n : gone) {
+      try {
+        auto settled = persistence::settle_branches_of_node(storage, n);
+        if (settled.committed + settled.rolled_back > 0)
+          spdlog::warn("cluster: node {}'s prepared branches settled: {} committed, {} rolled back", n,
+                       settled.committed, settled.rolled_back);
+      } catch (const std::exception& e) {
+        spdlog::warn("cluster: node {}'s prepared branches not settled now ({})", n, e.what());
+      }
+    }
+    caf::anon_send(order_loader, recover_atom::value, partitions);
+  };
   keeper_ = std::make_unique<persistence::lease_keeper>(
       persistence::endpoint_of(*config_.storage), persistence::layout_of(*config_.storage), cluster, ownership_,
-      [peers](const std::vector<cluster_peer>& members) { peers->update(members); });
+      [peers](const std::vector<cluster_peer>& members) { peers->update(members); }, on_acquired);
   try {
     keeper_->start();
   } catch (const persistence::lease_store_error& e) {

@@ -327,7 +327,7 @@ std::vector<audit_unit> plan_units(const mysql_endpoint& endpoint, const shard_l
     return units;
   }
   mysql_thread_scope scope;
-  bulk_connection c(endpoint);
+  bulk_connection c(endpoint, bulk_connection::audit_io_timeout_s);
   c.set_autocommit(true);
   for (size_t i = 0; i < tables.size(); ++i) {
     auto [d, t] = tables[i];

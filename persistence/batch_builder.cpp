@@ -64,8 +64,10 @@ void batch_rows::add(write_batch& b) {
     auto [it, inserted] = orders.try_emplace(id, std::move(o));
     if (!inserted) {
       bool intent = it->second.intent || o.intent;
+      bool awaited = it->second.awaited || o.awaited;
       it->second = std::move(o);
       it->second.intent = intent;
+      it->second.awaited = awaited;
     }
   }
 }
@@ -77,7 +79,7 @@ std::vector<order_row> batch_rows::take_carried_intents() {
   std::unordered_set<order_id> candidates;
   for (const auto& [id, o] : orders) {
     order_kind kind = o.command.kind;
-    if (o.intent && !is_final(o.state) && kind != order_kind::top_up && kind != order_kind::withdraw)
+    if (o.intent && !o.awaited && !is_final(o.state) && kind != order_kind::top_up && kind != order_kind::withdraw)
       candidates.insert(id);
   }
   if (candidates.empty()) return carried;

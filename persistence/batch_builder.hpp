@@ -58,7 +58,7 @@ struct batch_rows {
   //! Takes out the intent rows of orders that have no effect in this batch and need not be
   //! committed yet: an intent must be committed no later than the order's first effect, which
   //! is in a later batch then, so it goes there (most orders then write one order row, intent
-  //! and final state at once, and no TCC rows). Orders with a channel are not carried: their
+  //! and final state at once, and no TCC rows). Orders with a channel (or `awaited`) are not carried: their
   //! host waits for the intent's commit before it acts outside MySQL.
   std::vector<order_row> take_carried_intents();
 };

@@ -109,16 +109,15 @@ sql::SQLException error_of(unsigned int code, const char* sqlstate, const char* 
 
 }  // namespace
 
-bulk_connection::bulk_connection(const mysql_endpoint& endpoint) {
+bulk_connection::bulk_connection(const mysql_endpoint& endpoint, unsigned int io_timeout_seconds) {
   mysql_ = mysql_init(nullptr);
   if (mysql_ == nullptr) throw sql::SQLException("mysql_init: out of memory", "HY001", 2008);
   unsigned int connect_timeout_s = 5;
   // A server that stops answering mid-batch (not only one that closes the connection) must
   // turn into an error the writer retries, not a writer blocked forever.
-  unsigned int io_timeout_s = 60;
   mysql_options(mysql_, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout_s);
-  mysql_options(mysql_, MYSQL_OPT_READ_TIMEOUT, &io_timeout_s);
-  mysql_options(mysql_, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout_s);
+  mysql_options(mysql_, MYSQL_OPT_READ_TIMEOUT, &io_timeout_seconds);
+  mysql_options(mysql_, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout_seconds);
   mysql_options(mysql_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
   const char* database = endpoint.database.empty() ? nullptr : endpoint.database.c_str();
   MYSQL* connected =

@@ -121,7 +121,13 @@ class bulk_connection {
   //! the cache is emptied (the server's max_prepared_stmt_count is a shared limit).
   static constexpr size_t prepared_statements_max = 1024;
 
-  explicit bulk_connection(const mysql_endpoint& endpoint);
+  //! How long a statement's answer may take before the connection counts as lost: the engine's
+  //! (a server that stops answering must become an error the writer retries), and the audit's
+  //! (one statement over a whole shard table of a long run takes minutes on a busy machine).
+  static constexpr unsigned int io_timeout_s = 60;
+  static constexpr unsigned int audit_io_timeout_s = 3600;
+
+  explicit bulk_connection(const mysql_endpoint& endpoint, unsigned int io_timeout_seconds = io_timeout_s);
   ~bulk_connection();
   bulk_connection(const bulk_connection&) = delete;
   bulk_connection& operator=(const bulk_connection&) = delete;

@@ -206,7 +206,7 @@ bool commit_executor::run_split(commit_job& job, uint32_t attempt) {
     prepare_connection(*conn_b_);
   }
   if (branch_prefix_.empty()) {
-    branch_prefix_ = xa_branch_prefix(link_->config.prefix);
+    branch_prefix_ = xa_branch_prefix(link_->config.prefix, link_->config.xa_node);
     branch_nonce_ = (static_cast<uint64_t>(wall_clock_ms()) << 20) ^ static_cast<uint64_t>(::getpid());
   }
   const std::string xid = xa_branch_id(branch_prefix_, branch_nonce_, ++branch_seq_);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -22,12 +23,14 @@ uint64_t new_incarnation() {
 }  // namespace
 
 lease_keeper::lease_keeper(mysql_endpoint endpoint, shard_layout layout, cluster_config config,
-                           std::shared_ptr<partition_ownership> ownership, members_handler on_members)
+                           std::shared_ptr<partition_ownership> ownership, members_handler on_members,
+                           acquired_handler on_acquired)
     : endpoint_(std::move(endpoint)),
       layout_(std::move(layout)),
       config_(std::move(config)),
       ownership_(std::move(ownership)),
       on_members_(std::move(on_members)),
+      on_acquired_(std::move(on_acquired)),
       incarnation_(new_incarnation()) {}
 
 lease_keeper::~lease_keeper() { stop(false); }
@@ -167,8 +170,12 @@ void lease_keeper::round() {
     released[l.partition] = l.epoch;
   }
   uint64_t acquired = 0;
+  std::set<cluster_node> previous_owners;
   for (const auto& l : plan.acquire)
-    if (s.acquire(l, self)) ++acquired;
+    if (s.acquire(l, self)) {
+      ++acquired;
+      if (l.owner != no_node && l.owner != self) previous_owners.insert(l.owner);
+    }
   s.renew(plan.renew, self);
 
   // What this node holds now: its leases at their epochs (an expired one that nobody took is
@@ -197,6 +204,21 @@ void lease_keeper::round() {
       ownership_->fence("partition " + std::to_string(p) + " was taken by node " + std::to_string(now_lease.owner) +
                         " while this node held it at epoch " + std::to_string(had) +
                         " (this node did not renew it within the lease ttl: paused, slow or cut off from MySQL)");
+  }
+  std::vector<uint32_t> taken_over;
+  if (serving)
+    for (const auto& l : held)
+      if (ownership_->epoch(l.partition) == 0) taken_over.push_back(l.partition);
+  if (!taken_over.empty()) {
+    // Before they count as held: the wallet ids continue past the previous owner's first.
+    std::set<cluster_node> holders;
+    for (const auto& l : snapshot) holders.insert(l.owner);
+    std::vector<cluster_node> gone;
+    for (cluster_node n : previous_owners)
+      if (holders.count(n) == 0 && std::find(live.begin(), live.end(), n) == live.end()) gone.push_back(n);
+    spdlog::warn("cluster: node {} took over {} partition(s) while serving; resuming their orders", self,
+                 taken_over.size());
+    if (on_acquired_) on_acquired_(taken_over, gone);
   }
   ownership_->assign(held);
   ownership_->assign_owners(snapshot, s.now_ms());

@@ -48,10 +48,17 @@ class lease_keeper {
   //! The live nodes after a round, this one included; called on the keeper's thread (it must
   //! return quickly: the links connect on a thread of their own).
   using members_handler = std::function<void(const std::vector<cluster_peer>&)>;
+  //! Partitions the node took while it serves (a dead or fenced node's): their wallets' ids
+  //! and their non-final orders are the node's to continue; `gone`: their previous owners that
+  //! are not live and hold no partition any more (their prepared XA branches are to be settled).
+  //! Called on the keeper's thread.
+  using acquired_handler =
+      std::function<void(const std::vector<uint32_t>& partitions, const std::vector<cluster_node>& gone)>;
 
   //! Nothing happens before start(). `ownership` is the node's (its node id is this node's).
   lease_keeper(mysql_endpoint endpoint, shard_layout layout, cluster_config config,
-               std::shared_ptr<partition_ownership> ownership, members_handler on_members = {});
+               std::shared_ptr<partition_ownership> ownership, members_handler on_members = {},
+               acquired_handler on_acquired = {});
   ~lease_keeper();
   lease_keeper(const lease_keeper&) = delete;
   lease_keeper& operator=(const lease_keeper&) = delete;
@@ -81,6 +88,7 @@ class lease_keeper {
   cluster_config config_;
   std::shared_ptr<partition_ownership> ownership_;
   members_handler on_members_;
+  acquired_handler on_acquired_;
   const uint64_t incarnation_;
 
   std::unique_ptr<lease_store> store_;  //!< the keeper's thread only (and start/stop around it)

@@ -87,6 +87,11 @@ struct loader_state : mysql_actor_state {
   uint32_t failures = 0;
   recovery_report report;
   std::chrono::steady_clock::time_point started;
+  //! A cluster node's takeover run (docs/cluster.md): only orders homed in these partitions
+  //! (indexed by partition); empty for the run at start. Runs queued behind the current one.
+  std::vector<bool> only;
+  std::vector<std::vector<uint32_t>> takeovers_queued;
+  bool running = false;
 
   mysql_connection& connection() {
     if (!conn) conn = std::make_unique<mysql_connection>(endpoint);
@@ -131,9 +136,15 @@ struct loader_state : mysql_actor_state {
         std::string error;
         unsigned state = rs->getUInt(5);
         bool ok = read_command(*rs, r.command, error);
-        if (ok && link->ownership && link->ownership->owner_of_wallet(order_home(r.command)) != link->ownership->self()) {
-          --report.orders;  // a cluster node resumes the orders whose home wallet it holds; another node holds this one's
-          continue;
+        if (ok && link->ownership) {
+          // A cluster node resumes the orders whose home wallet it holds (at start), or those of
+          // the partitions it took over (a takeover run); another node resumes the others.
+          uint32_t p = partition_of(order_home(r.command), link->ownership->partitions());
+          bool mine = only.empty() ? link->ownership->owner_of(p) == link->ownership->self() : p < only.size() && only[p];
+          if (!mine) {
+            --report.orders;
+            continue;
+          }
         }
         if (ok && !read_state(state, r.row.state)) ok = false, error = "state " + std::to_string(state);
         if (ok) {
@@ -168,6 +179,14 @@ struct loader_state : mysql_actor_state {
     report.unreadable = report.orders - std::min(report.orders, report.resumed);
     report.elapsed_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    running = false;
+    if (!only.empty()) {
+      // A takeover run: its own log line; the report of the start stays what engine::recovery() says.
+      if (report.error.empty()) spdlog::info("recovery after a takeover: {}", report.summary());
+      else spdlog::error("recovery after a takeover: {}", report.summary());
+      only.clear();
+      return start_queued_takeover(self);
+    }
     {
       std::lock_guard<std::mutex> lock(link->recovery_mutex);
       link->recovery = report;
@@ -175,7 +194,27 @@ struct loader_state : mysql_actor_state {
     if (report.error.empty()) spdlog::info("recovery: {}", report.summary());
     else spdlog::error("recovery: {}", report.summary());
     for (const auto& host : hosts) self->send(host, recovered_atom::value);
-    hosts.clear();
+    start_queued_takeover(self);
+  }
+
+  //! The next queued takeover run, if any and none runs.
+  void start_queued_takeover(loader_pointer self) {
+    if (running || takeovers_queued.empty() || !link->ownership) return;
+    only.assign(link->ownership->partitions(), false);
+    for (uint32_t p : takeovers_queued.front())
+      if (p < only.size()) only[p] = true;
+    takeovers_queued.erase(takeovers_queued.begin());
+    start_run(self);
+  }
+
+  void start_run(loader_pointer self) {
+    running = true;
+    table = 0;
+    after_id = 0;
+    failures = 0;
+    report = recovery_report();
+    started = std::chrono::steady_clock::now();
+    next_page(self);
   }
 
   //! Reads the next page and hands it to the hosts; moves to the next table at the end of one.
@@ -462,9 +501,16 @@ loader_impl::behavior_type loader_behavior(loader_stateful self, storage_link* l
       [=](recover_atom, std::vector<order_host_actor> hosts) {
         auto& s = self->state;
         s.hosts = std::move(hosts);
+        s.running = true;
         s.started = std::chrono::steady_clock::now();
         if (s.link->orders_at_start == 0) return s.finish(self);  // a fresh database holds nothing to resume
         s.next_page(self);
+      },
+      [=](recover_atom, std::vector<uint32_t> partitions) {
+        // A cluster node took these partitions over while serving: their non-final orders are its.
+        auto& s = self->state;
+        s.takeovers_queued.push_back(std::move(partitions));
+        if (!s.hosts.empty()) s.start_queued_takeover(self);  // else after the run at start
       },
       [=](page_atom) { self->state.next_page(self); },
       [=](history_atom, const history_page_request& request) { return self->state.read_history_page(request); },

@@ -31,7 +31,7 @@ void for_each_unit(const mysql_endpoint& endpoint, size_t connections, size_t un
   auto work = [&] {
     try {
       mysql_thread_scope scope;
-      bulk_connection c(endpoint);
+      bulk_connection c(endpoint, bulk_connection::audit_io_timeout_s);
       c.set_autocommit(true);  // read-only work: no transaction held open across units
       for (size_t i = next++; i < units && !failed; i = next++) fn(c, i);
     } catch (...) {

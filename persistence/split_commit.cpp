@@ -38,6 +38,10 @@ bool is_branch_id(const std::string& s) {
 
 std::string xa_branch_prefix(const std::string& storage_prefix) { return "txw-" + hex16(stable_hash(storage_prefix)) + "-"; }
 
+std::string xa_branch_prefix(const std::string& storage_prefix, uint32_t node) {
+  return node == 0 ? xa_branch_prefix(storage_prefix) : xa_branch_prefix(storage_prefix + "/node" + std::to_string(node));
+}
+
 std::string xa_branch_id(const std::string& branch_prefix, uint64_t nonce, uint64_t batch) {
   std::string id = branch_prefix + hex16(nonce) + "-" + std::to_string(batch);
   TX_CHECK(is_branch_id(id));

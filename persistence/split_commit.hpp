@@ -18,6 +18,9 @@ namespace txengine::persistence {
 //! Branch ids of one storage prefix start with this ("txw-" and a hash of the prefix): a server
 //! shared by several prefixes settles only its own branches. At most 21 characters.
 std::string xa_branch_prefix(const std::string& storage_prefix);
+//! The branch prefix of cluster node `node` of a storage prefix (node 0: not in a cluster, the
+//! prefix's own).
+std::string xa_branch_prefix(const std::string& storage_prefix, uint32_t node);
 
 //! A process's branch ids: the prefix, a per-process nonce and the batch number (< 64 bytes).
 std::string xa_branch_id(const std::string& branch_prefix, uint64_t nonce, uint64_t batch);

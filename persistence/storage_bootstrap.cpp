@@ -32,7 +32,7 @@ storage_start prepare_storage(const storage_config& config) {
     // must not wait for a branch's locks, nor backfill without its rows (0006 does).
     auto settle = [&] {
       bulk_connection settler(endpoint);
-      settle_report settled = settle_prepared_branches(settler, layout, xa_branch_prefix(config.prefix));
+      settle_report settled = settle_prepared_branches(settler, layout, xa_branch_prefix(config.prefix, config.xa_node));
       start.branches_committed += settled.committed;
       start.branches_rolled_back += settled.rolled_back;
     };
@@ -65,6 +65,22 @@ storage_start prepare_storage(const storage_config& config) {
     start.error = e.what();
   }
   return start;
+}
+
+wallet_id read_max_wallet_id(const storage_config& config) {
+  shard_layout layout = layout_of(config);
+  mysql_connection conn(endpoint_of(config));  // on a thread already in the client library (the keeper's)
+  wallet_id max_id = 0;
+  for (uint32_t d = 0; d < layout.databases; ++d)
+    for (uint32_t t : layout.tables_in(d))
+      max_id = std::max<wallet_id>(max_id, static_cast<wallet_id>(conn.query_int(
+                                               "SELECT COALESCE(MAX(id),0) FROM " + layout.table_at("wallets", d, t))));
+  return max_id;
+}
+
+settle_report settle_branches_of_node(const storage_config& config, uint32_t node) {
+  bulk_connection settler(endpoint_of(config));
+  return settle_prepared_branches(settler, layout_of(config), xa_branch_prefix(config.prefix, node));
 }
 
 }  // namespace txengine::persistence

@@ -9,6 +9,7 @@
 
 #include "core/types.hpp"
 #include "ports/storage_config.hpp"
+#include "persistence/split_commit.hpp"
 
 namespace txengine::persistence {
 
@@ -32,5 +33,15 @@ struct storage_start {
 //! Connects, creates the databases and applies the migrations, reads the highest wallet id
 //! and the system wallets. Blocking: call it before the actors start.
 storage_start prepare_storage(const storage_config& config);
+
+//! The highest wallet id stored (a cluster node that takes over a dead node's partitions
+//! continues its ids past the ones that node created). Blocking; throws on MySQL errors.
+wallet_id read_max_wallet_id(const storage_config& config);
+
+//! The prepared XA branches of cluster node `node` settled (committed when their decision was,
+//! else rolled back): the survivor that took a dead node's partitions over, once that node holds
+//! none (it can commit no decision any more). Blocking; throws when MySQL fails or a branch is
+//! still attached to a live session (a paused process): tried again at the next takeover.
+settle_report settle_branches_of_node(const storage_config& config, uint32_t node);
 
 }  // namespace txengine::persistence

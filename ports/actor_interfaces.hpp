@@ -93,10 +93,12 @@ struct host_peers {
 
 //! persistence/order_loader.hpp. (recover_atom, hosts): recovery at start, which requests
 //! (recover_atom, orders) -> resumed of the hosts and sends them (recovered_atom);
+//! (recover_atom, partitions): a cluster node's takeover: the same for those partitions' orders;
 //! (origin_atom, ids): the sender (an order host) gets (origin_found_atom, originals);
 //! (history_atom, ...) -> an order's movements or a page of a wallet's journal.
 using order_loader_actor =
     caf::typed_actor<caf::reacts_to<recover_atom, std::vector<order_host_actor>>,
+                     caf::reacts_to<recover_atom, std::vector<uint32_t>>,
                      caf::reacts_to<origin_atom, std::vector<order_id>>,
                      caf::replies_to<history_atom, history_page_request>::with<history_page>,
                      caf::replies_to<history_atom, order_history_request>::with<order_history>>;

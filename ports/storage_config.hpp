@@ -45,6 +45,10 @@ struct storage_config {
   //! an XA branch on a second connection in parallel with its wallet rows, so MariaDB works on
   //! two cores; atomic through a decision row. False: one connection, one transaction.
   bool split_commit = true;
+  //! A cluster node's id (0: not in a cluster): its XA branch ids are its own, so a node settles
+  //! only its own branches at start, and a dead node's are settled by the node that takes its
+  //! partitions over (docs/cluster.md). Set by the engine from engine_config::node_id.
+  uint32_t xa_node = 0;
   //! Rows handed to the writer and not yet committed past which hosts refuse new commands
   //! with `unavailable` (running orders keep going, so every started order can finish).
   int64_t queue_rows_high_water = 400'000;

@@ -73,6 +73,9 @@ struct order_row {
   int64_t updated_ms = 0;
   int64_t final_ms = 0;
   bool intent = false;  //!< also writes the request id row
+  //! Its host waits for this intent's commit before the order acts (a provider, another cluster
+  //! node's wallets): the writer never carries it to a later batch.
+  bool awaited = false;
 };
 
 //! What one sender hands the writer at once. `ack_seq` != 0 asks for (committed_atom, ack_seq)

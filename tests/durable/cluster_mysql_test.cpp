@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "core/routing.hpp"
 #include "persistence/bulk_connection.hpp"
 #include "persistence/lease_store.hpp"
 #include "persistence/split_commit.hpp"
@@ -335,4 +336,72 @@ TEST_F(Cluster, TwoNodesRunOrdersWhoseLegsCrossNodesAndMoneyAddsUp) {
   EXPECT_EQ(count("orders"), 1200);
   EXPECT_EQ(count("orders", "is_final=0"), 0);
   expect_audit_ok();
+}
+
+TEST_F(Cluster, ASurvivorTakesOverADeadNodesPartitionsAndFinishesItsOrders) {
+  std::vector<engine_config> configs;
+  for (cluster_node n : {1u, 2u}) {
+    engine_config c = cluster_node_config(n, 1'500, 100);
+    c.cluster->join_settle_ms = 1'000;
+    c.cluster->allow_peers = true;
+    // A slow provider: node 2's top-ups are still waiting for it when node 2 dies. The survivor's
+    // provider never saw them: "not found" becomes their decline after 1.5 s.
+    c.channels = {{1, always_yes_channel(3'000)}};
+    c.order.channel_not_found_final_ms = 1'500;
+    configs.push_back(c);
+  }
+  std::string error;
+  auto nodes = start_together(configs, error);
+  ASSERT_TRUE(error.empty()) << error;
+  engine& one = *nodes[0];
+  ASSERT_TRUE(eventually([&] {
+    return one.ownership()->held() == partitions / 2 && nodes[1]->ownership()->held() == partitions / 2 &&
+           one.cluster_links() == 1 && nodes[1]->cluster_links() == 1;
+  }));
+  std::vector<wallet_id> on_one, on_two;
+  for (int i = 0; i < 8; ++i) {
+    on_one.push_back(one.create_wallet(tenant, usd, wallet_kind::user, 1'000'000).id);
+    on_two.push_back(nodes[1]->create_wallet(tenant, usd, wallet_kind::user, 1'000'000).id);
+  }
+  // Node 2 takes transfers (to both nodes' wallets) and top-ups of its wallets, and nobody waits
+  // for their answers: it will die with them in flight.
+  std::vector<order_command> commands;
+  for (int i = 0; i < 300; ++i) {
+    wallet_id from = on_two[static_cast<size_t>(i) % on_two.size()];
+    if (i % 10 == 0) {
+      commands.push_back(top_up("tu" + std::to_string(i), from, 100 + i));
+    } else {
+      const auto& to = i % 3 == 0 ? on_two : on_one;
+      wallet_id dest = to[static_cast<size_t>(i * 7 + 1) % to.size()];
+      if (dest == from) dest = to[(static_cast<size_t>(i * 7 + 2)) % to.size()];
+      commands.push_back(transfer("tr" + std::to_string(i), from, dest, 1 + i % 300));
+    }
+  }
+  std::vector<std::vector<submit_item>> by_host(nodes[1]->hosts().size());
+  for (size_t i = 0; i < commands.size(); ++i)
+    by_host[host_index(tenant, commands[i].request_id, by_host.size())].push_back(submit_item{i + 1, commands[i]});
+  for (size_t h = 0; h < by_host.size(); ++h)
+    caf::anon_send(nodes[1]->hosts()[h], submit_atom::value, std::move(by_host[h]));
+  // Its top-ups' intents are committed and waiting for the provider: node 2 dies (nothing more
+  // of it is committed, its leases and registration are left to expire).
+  ASSERT_TRUE(eventually([&] { return count("orders", "is_final=0") > 0 && count("orders", "is_final=1") > 0; }));
+  nodes[1]->stop_storage_now();
+  nodes[1].reset();
+  const int64_t open_at_death = count("orders", "is_final=0");
+  EXPECT_GT(open_at_death, 0);
+
+  // Node 1 takes every partition once node 2's leases expire, and finishes node 2's orders.
+  ASSERT_TRUE(eventually([&] { return one.ownership()->held() == partitions; })) << one.ownership()->held();
+  ASSERT_TRUE(eventually([&] { return count("orders", "is_final=0") == 0; }, std::chrono::seconds(60)))
+      << count("orders", "is_final=0") << " orders not final, " << open_at_death << " at node 2's death";
+  ASSERT_TRUE(one.wait_until_quiet(std::chrono::seconds(30)));
+  ASSERT_TRUE(one.sync_storage());
+  EXPECT_FALSE(one.fenced());
+  // Node 2's wallets are node 1's now: what it holds equals MySQL; all money adds up.
+  for (wallet_id w : on_two) EXPECT_EQ(one.get_wallet(tenant, w).current, stored_balances(w)) << w;
+  for (wallet_id w : on_one) EXPECT_EQ(one.get_wallet(tenant, w).current, stored_balances(w)) << w;
+  expect_audit_ok();
+  // Wallet ids go on past the ones node 2 created.
+  wallet_id fresh = one.create_wallet(tenant, usd, wallet_kind::user).id;
+  for (wallet_id w : on_two) EXPECT_GT(fresh, w);
 }

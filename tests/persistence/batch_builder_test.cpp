@@ -136,6 +136,36 @@ TEST(BatchBuilder, IntentsWithoutEffectsAreCarriedExceptChannelOrders) {
   EXPECT_EQ(rows.orders.size(), 2u);
 }
 
+TEST(BatchBuilder, AwaitedIntentsAreNeverCarriedAndStayAwaitedWhenMerged) {
+  // An order with another cluster node's wallet waits for its intent's commit (docs/cluster.md).
+  batch_rows rows;
+  write_batch b;
+  order_row awaited = order(7, order_kind::transfer, 3, 4, order_state::trying, true);
+  awaited.awaited = true;
+  b.orders.push_back(awaited);
+  rows.add(b);
+  write_batch again;  // a later row of the same order (not awaited itself) keeps the flag
+  again.orders.push_back(order(7, order_kind::transfer, 3, 4, order_state::trying, false));
+  rows.add(again);
+  EXPECT_TRUE(rows.orders.at(7).awaited);
+  EXPECT_TRUE(rows.take_carried_intents().empty());
+  EXPECT_EQ(rows.orders.count(7), 1u);
+}
+
+TEST(BatchBuilder, APartitionsListNamesEveryWalletAndEveryOrdersHome) {
+  batch_rows rows;
+  write_batch b;
+  b.orders.push_back(order(1, order_kind::transfer, 17, 4, order_state::trying, true));  // home 17: partition 1
+  b.movements.push_back(movement(35, 1, 1, tcc_phase::try_, -5));                        // partition 3
+  wallet_row w;
+  w.info.id = 64;  // partition 0
+  b.wallets.push_back(w);
+  rows.add(b);
+  wallet_checkpoint c;
+  c.wallet = 46;  // partition 14
+  EXPECT_EQ(partitions_of(rows, {c}, 16), (std::vector<uint32_t>{0, 1, 3, 14}));
+}
+
 TEST(BatchBuilder, AFinalOrderWritesNoRecordsAndDeletesTheStoredOnes) {
   auto layout = two_by_three();
   batch_rows rows;

@@ -377,6 +377,7 @@ store_actor::behavior_type store_behavior(store_actor::pointer self, sim_store* 
           if (!by_host[h].empty()) self->send(hosts[h], recover_atom::value, std::move(by_host[h]));
         for (const auto& host : hosts) self->send(host, recovered_atom::value);
       },
+      [=](recover_atom, const std::vector<uint32_t>&) {},  // a cluster's takeover: the simulator runs one node
       [=](uint64_t) {},  // a host's count of resumed orders
       [=](history_atom, const history_page_request&) { return history_page{true, {}}; },
       [=](history_atom, const order_history_request&) { return order_history{true, {}}; },
