@@ -44,14 +44,15 @@ void lease_keeper::start() {
   const cluster_node self = ownership_->self();
   store().prepare();
   store().join(self, incarnation_, config_.endpoint);
-  // Until orders can cross nodes (docs/cluster.md), a second live node would take partitions
-  // whose wallets the first still serves and fence it: refused, with who is there.
+  // Until clients can reach a wallet through any node (docs/cluster.md), a second live node
+  // would leave the first's clients refused for half the wallets: refused, with who is there.
   for (const auto& m : store().live_members()) {
     if (m.node == self || config_.allow_peers) continue;
     store().deregister(self, incarnation_);
     throw lease_store_error("node " + std::to_string(m.node) + " at " + m.endpoint +
-                            " is live in this deployment, and this version runs one node per deployment (orders "
-                            "cannot cross nodes yet: docs/cluster.md); stop it first or use another [storage] prefix");
+                            " is live in this deployment, and this version runs one node per deployment (clients "
+                            "cannot yet reach a wallet through any node: docs/cluster.md); stop it first or use "
+                            "another [storage] prefix");
   }
   spdlog::info("cluster: node {} joined as {} (incarnation {:x}), {} partitions, lease ttl {} ms", self,
                config_.endpoint, incarnation_, config_.leases.partitions, config_.leases.ttl_ms);
