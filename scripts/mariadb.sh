@@ -10,7 +10,8 @@
 #   scripts/mariadb.sh client [args]   # the mariadb client as root on the private socket
 #
 # Environment: TXENGINE_MYSQL_PORT (default 3407), TXENGINE_MYSQL_DIR (default <repo>/.run/mariadb),
-# TXENGINE_MYSQL_BUFFER_POOL (default 1G), TXENGINE_MYSQL_START_TIMEOUT seconds (default 120),
+# TXENGINE_MYSQL_BUFFER_POOL (default 1G), TXENGINE_MYSQL_LOG_FILE (InnoDB redo log size, default 512M),
+# TXENGINE_MYSQL_START_TIMEOUT seconds (default 120),
 # TXENGINE_MYSQL_TLS_DIR (a directory with ca.pem, server-cert.pem, server-key.pem: the server
 # also accepts TLS; tests/persistence/mysql_tls.sh generates them with openssl at test time).
 # Application account: user `txengine`, password `txengine` (all privileges; a local dev server).
@@ -19,6 +20,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${TXENGINE_MYSQL_PORT:-3407}
 DIR=${TXENGINE_MYSQL_DIR:-$REPO/.run/mariadb}
 BUFFER_POOL=${TXENGINE_MYSQL_BUFFER_POOL:-1G}
+LOG_FILE=${TXENGINE_MYSQL_LOG_FILE:-512M}
 START_TIMEOUT=${TXENGINE_MYSQL_START_TIMEOUT:-120}
 TLS_DIR=${TXENGINE_MYSQL_TLS_DIR:-}
 TLS_ARGS=()
@@ -79,7 +81,7 @@ start() {
   # setsid: the server outlives this script and the test run that started it.
   setsid mariadbd --no-defaults --user=root --datadir="$DATA" --socket="$SOCK" --port="$PORT" --tmpdir="$DIR/tmp" \
     --bind-address=127.0.0.1 --pid-file="$PIDFILE" --log-error="$LOG" --skip-name-resolve \
-    --innodb-buffer-pool-size="$BUFFER_POOL" --innodb-log-file-size=512M --innodb-log-buffer-size=64M \
+    --innodb-buffer-pool-size="$BUFFER_POOL" --innodb-log-file-size="$LOG_FILE" --innodb-log-buffer-size=64M \
     --innodb-flush-log-at-trx-commit=1 --sync-binlog=0 --skip-log-bin --performance-schema=OFF \
     --max-connections=1000 --max-prepared-stmt-count=200000 --innodb-lock-wait-timeout=50 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_bin "${TLS_ARGS[@]}" </dev/null >/dev/null 2>&1 9>&- &
