@@ -96,6 +96,8 @@ class wallet_directory {
   struct cluster_routes {
     const partition_ownership* ownership = nullptr;
     std::function<wallet_gateway_actor(cluster_node)> gateway_of;
+    //! Grows when a link to another node was made or lost (cluster::peer_links::generation).
+    std::function<uint64_t()> links_generation;
   };
   void set_cluster(cluster_routes routes) { routes_ = std::move(routes); }
   //! True when this node may act on the wallet (always outside a cluster).
@@ -111,6 +113,20 @@ class wallet_directory {
     cluster_node owner = routes_.ownership->owner_of_wallet(id);
     if (owner == routes_.ownership->self()) return shard_index(id);
     return owner == no_node ? unroutable : shards_.size() + owner;
+  }
+  //! A cluster node that took partitions over while serving (their orders, created by another
+  //! node, are in MySQL only).
+  bool took_over() const { return routes_.ownership != nullptr && routes_.ownership->taken_over(); }
+  //! Grows whenever routes may have changed (an owner, or a link): what waits for an answer
+  //! from another node is sent again (0 outside a cluster).
+  uint64_t routes_version() const {
+    if (routes_.ownership == nullptr) return 0;
+    return routes_.ownership->changes() + (routes_.links_generation ? routes_.links_generation() : 0);
+  }
+  //! The wallet gateway of the node that holds `id`, when that is another node and it is connected.
+  wallet_gateway_actor remote_gateway(wallet_id id) const {
+    size_t slot = route(id);
+    return slot == unroutable ? wallet_gateway_actor() : gateway_of_slot(slot);
   }
   //! Slots route() can return (shards, then one per node id).
   size_t route_slots() const { return shards_.size() + (routes_.ownership ? cluster_nodes_max : 0); }

@@ -103,10 +103,23 @@ class host_state {
     for (auto& [id, channel] : peers.channels) channels_[id] = std::move(channel);
   }
 
-  void submit(const caf::actor& client, std::vector<submit_item>& items) {
+  //! `forwarded`: another node's host sent them on (they are never forwarded again).
+  void submit(const caf::actor& client, std::vector<submit_item>& items, bool forwarded = false) {
     int64_t now = clock_->now_ms();
-    for (auto& item : items) submit_one(client, item, now);
+    for (auto& item : items) submit_one(client, item, now, forwarded);
     after_input(now);
+  }
+
+  //! Answers of other nodes' hosts to the submits this host forwarded: each goes to its client.
+  void on_forwarded_replies(std::vector<order_reply>& replies) {
+    for (auto& reply : replies) {
+      auto found = relays_.find(reply.client_tag);
+      if (found == relays_.end()) continue;  // answered already (it was sent again after a route change)
+      reply.client_tag = found->second.item.client_tag;
+      reply_outbox_[found->second.client].push_back(std::move(reply));
+      relays_.erase(found);
+    }
+    after_input(clock_->now_ms());
   }
 
   void on_step_acks(const std::vector<leg_result>& results) {
@@ -336,6 +349,9 @@ class host_state {
     channel_outbox_.drain([&](const channel_actor& channel, std::vector<channel_request> requests) {
       self_->send(channel, channel_atom::value, std::move(requests));
     });
+    forward_outbox_.drain([&](const wallet_gateway_actor& gateway, std::vector<submit_item> items) {
+      self_->send(gateway, forward_atom::value, std::move(items));
+    });
   }
 
   //! An order of this host: from memory, else (storage: it may have left memory, or finished
@@ -362,7 +378,9 @@ class host_state {
       start_history(reply_of(id, record), promise, {id, tenant, order_home(record.command), false, {}}, wallets);
       return promise;
     }
-    if (!may_be_stored()) return unknown_order_reply();
+    // Another cluster node's order (asked here while that node is gone) is in MySQL if anywhere.
+    if (!may_be_stored() && (storage_ == nullptr || order_id_generator::node_of(id) == config_.node_id))
+      return unknown_order_reply();
     auto pending = querying_.find(id);
     if (pending == querying_.end()) {
       if (querying_.size() >= queries_pending_max) {
@@ -474,13 +492,20 @@ class host_state {
   }
 
  private:
-  void submit_one(const caf::actor& client, submit_item& item, int64_t now) {
+  void submit_one(const caf::actor& client, submit_item& item, int64_t now, bool forwarded = false) {
+    order_command& command = item.command;
+    // A cluster node runs the orders whose home wallet it holds, and sends the others on to the
+    // node that does (docs/cluster.md, "Clients reach any node"). One forwarded to this node by
+    // a node whose routes were stale is refused, retryably: the forwarding node sends it again
+    // once its routes change.
+    if (!directory_->holds(order_home(command))) {
+      if (!forwarded) return forward(client, item);
+      ++stats_.submitted;
+      ++counts_of(command.tenant).submitted;
+      return refuse(client, item, result_code::unavailable);
+    }
     ++stats_.submitted;
     ++counts_of(item.command.tenant).submitted;
-    order_command& command = item.command;
-    // A cluster node runs the orders whose home wallet it holds (retryable elsewhere: the
-    // client goes to the owner; docs/cluster.md).
-    if (!directory_->holds(order_home(command))) return refuse(client, item, result_code::unavailable);
     std::string key = request_key(command.tenant, command.request_id);
     auto verdict = orders_->admit(key, command);
     if (verdict.is == admission::refused) return refuse(client, item, verdict.code);
@@ -619,6 +644,40 @@ class host_state {
     actions_.clear();
     it->second.core.start(now, actions_);
     run(it, now);
+  }
+
+  //! A submit whose home wallet another node holds: sent on to that node's gateway (at the
+  //! next flush), with a tag of this host's; the answer comes back here and goes to the client.
+  //! Nothing is recorded here: refused when no node can take it now.
+  void forward(const caf::actor& client, const submit_item& item) {
+    wallet_gateway_actor gateway = directory_->remote_gateway(order_home(item.command));
+    if (!gateway) return refuse(client, item, result_code::unavailable);  // no node holds it, or not connected
+    if (relays_.size() >= limits::forwarded_orders_max) return refuse(client, item, result_code::overloaded);
+    if (relays_.empty()) relays_version_ = directory_->routes_version();
+    uint64_t tag = ++relay_tag_;
+    relays_.emplace(tag, relay{client, item});
+    forward_outbox_[gateway].push_back(submit_item{tag, item.command});
+    ++stats_.forwarded;
+  }
+
+  //! The routes changed (an owner, or a link): every forwarded submit not answered yet is sent
+  //! again, to the node that holds its home wallet now, or run here when that is this node. An
+  //! order the first node created answers the second send as a repeat (its request id).
+  void resend_forwarded(int64_t now) {
+    relays_version_ = directory_->routes_version();
+    std::vector<uint64_t> local;
+    for (auto& [tag, r] : relays_) {
+      wallet_id home = order_home(r.item.command);
+      if (directory_->holds(home)) {
+        local.push_back(tag);
+      } else if (wallet_gateway_actor gateway = directory_->remote_gateway(home)) {
+        forward_outbox_[gateway].push_back(submit_item{tag, r.item.command});
+      }  // else: no node holds it, or not connected: the next change sends it
+    }
+    for (uint64_t tag : local) {
+      auto node = relays_.extract(tag);
+      submit_one(node.mapped().client, node.mapped().item, now);
+    }
   }
 
   //! Appends the order's row to the writer's next batch (built in place: an order row is large).
@@ -873,21 +932,26 @@ class host_state {
     reply.destination = command.destination;
   }
 
-  //! Storage may hold orders this host does not know: it held orders at start, or final
-  //! orders left this host's memory since.
+  //! Storage may hold orders this host does not know: it held orders at start, final orders
+  //! left this host's memory since, or (a cluster node) it took partitions over from another node.
   bool may_be_stored() const {
-    return storage_ != nullptr && (storage_->orders_at_start > 0 || orders_->evicted() > 0);
+    return storage_ != nullptr && (storage_->orders_at_start > 0 || orders_->evicted() > 0 || directory_->took_over());
   }
 
   void after_input(int64_t now) {
     orders_->evict(now);  // final orders past the idempotency window or the retained maximum
+    int64_t next = timers_.next_ms();
+    if (!relays_.empty()) {
+      if (directory_->routes_version() != relays_version_) resend_forwarded(now);
+      next = std::min(next, now + limits::forward_check_ms);  // looked at again then, while any waits
+    }
     if (!flush_pending_ && (steps_pending_ || !reply_outbox_.empty() || !channel_outbox_.empty() ||
+                            !forward_outbox_.empty() ||
                             (storage_ != nullptr &&
                              (!writer_outbox_.empty() || !lookup_outbox_.empty() || !origin_outbox_.empty())))) {
       flush_pending_ = true;
       self_->send(self_, flush_atom::value);
     }
-    int64_t next = timers_.next_ms();
     if (next == never || (tick_pending_ && tick_due_ms_ <= next)) return;
     tick_pending_ = true;
     tick_due_ms_ = next;
@@ -909,6 +973,15 @@ class host_state {
   std::vector<uint32_t> touched_shards_;  //!< indices of step_outbox_ that are not empty
   per_actor<caf::actor, order_reply> reply_outbox_;  //!< by client: whoever submitted (an order_client_actor)
   per_actor<channel_actor, channel_request> channel_outbox_;
+  // A cluster node: submits forwarded to the node that holds their home wallet.
+  struct relay {
+    caf::actor client;
+    submit_item item;  //!< as the client sent it (its tag)
+  };
+  std::unordered_map<uint64_t, relay> relays_;  //!< by this host's tag, until answered
+  uint64_t relay_tag_ = 0;
+  uint64_t relays_version_ = 0;  //!< directory_->routes_version() when they were last sent
+  per_actor<wallet_gateway_actor, submit_item> forward_outbox_;  //!< by gateway, sent at the next flush
   bool flush_pending_ = false;
   bool tick_pending_ = false;
   int64_t tick_due_ms_ = never;
@@ -952,6 +1025,10 @@ host_impl::behavior_type host_behavior(host_actor* self, order_host_config confi
       [=](submit_atom, std::vector<submit_item>& items) {
         self->state.submit(caf::actor_cast<caf::actor>(self->current_sender()), items);
       },
+      [=](forward_atom, std::vector<submit_item>& items) {
+        self->state.submit(caf::actor_cast<caf::actor>(self->current_sender()), items, true);
+      },
+      [=](replies_atom, std::vector<order_reply>& replies) { self->state.on_forwarded_replies(replies); },
       [=](step_ack_atom, const std::vector<leg_result>& results) { self->state.on_step_acks(results); },
       [=](chan_ack_atom, const std::vector<channel_response>& responses) {
         self->state.on_channel_acks(responses);

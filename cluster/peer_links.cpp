@@ -1,5 +1,6 @@
 #include "cluster/peer_links.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -59,16 +60,30 @@ void peer_links::stop() {
 }
 
 void peer_links::main() {
+  // Watches the gateways' proxies: one goes down when its link breaks.
+  caf::scoped_actor watcher{system_};
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    // Wake up on a change, and now and then to retry the members not connected yet.
+    // Wake up on a change, and now and then to retry the members not connected yet and to see
+    // which links broke.
     cv_.wait_for(lock, std::chrono::seconds(1), [this] { return quit_ || changed_; });
     if (quit_) return;
     changed_ = false;
+    std::vector<caf::actor_addr> down;
+    bool more = true;
+    while (more)
+      watcher->receive([&](caf::down_msg& d) { down.push_back(d.source); },
+                       caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
     std::map<cluster_node, cluster_peer> wanted = wanted_;
     for (auto it = links_.begin(); it != links_.end();) {
       auto w = wanted.find(it->first);
-      it = (w == wanted.end() || !(w->second == it->second.peer)) ? links_.erase(it) : std::next(it);
+      bool broke = std::find(down.begin(), down.end(), it->second.gateway.address()) != down.end();
+      if (broke || w == wanted.end() || !(w->second == it->second.peer)) {
+        it = links_.erase(it);
+        generation_.fetch_add(1, std::memory_order_acq_rel);
+      } else {
+        ++it;
+      }
     }
     for (const auto& [node, peer] : wanted) {
       if (links_.count(node) != 0) continue;
@@ -79,7 +94,11 @@ void peer_links::main() {
       auto gateway = system_.middleman().remote_actor<wallet_gateway_actor>(host, port);
       lock.lock();
       if (quit_) return;
-      if (gateway) links_[node] = link{peer, *gateway};
+      if (gateway) {
+        watcher->monitor(*gateway);
+        links_[node] = link{peer, *gateway};
+        generation_.fetch_add(1, std::memory_order_acq_rel);
+      }
     }
   }
 }

@@ -5,7 +5,9 @@
 // keeper reports the live members after each round; a member that left is dropped, a new one
 // (or one whose endpoint changed: a restart) is connected. Order hosts look a node's gateway up
 // when they flush steps for it; an unconnected node has none (its steps wait for the hosts'
-// resend).
+// resend). A link that breaks (the other process died, or the network between them) is noticed
+// within a second (the gateway's proxy goes down) and connected again while the node is live.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -39,6 +41,9 @@ class peer_links {
   wallet_gateway_actor gateway_of(cluster_node node) const;
   //! Connected nodes now.
   size_t connected() const;
+  //! Grows each time a link is made or lost: messages sent on a lost link may be lost with it,
+  //! so whoever waits for answers over the links resends when this changes.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   //! Ends the thread (the handles are dropped).
   void stop();
 
@@ -57,6 +62,7 @@ class peer_links {
     wallet_gateway_actor gateway;
   };
   std::map<cluster_node, link> links_;             //!< guarded by mutex_
+  std::atomic<uint64_t> generation_{0};
   std::thread thread_;
 };
 

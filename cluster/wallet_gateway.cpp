@@ -79,8 +79,46 @@ void barrier(gateway_pointer self) {
       .then([done](bool committed) { done(committed); }, [done](caf::error&) { done(false); });
 }
 
+wallet_view unavailable_view() {
+  wallet_view view;
+  view.code = result_code::unavailable;
+  return view;
+}
+
+//! Forwarded submits go to the local host of each one's lane, sent as the forwarding host (so
+//! the local host answers it); without hosts yet they are refused `unavailable` (retryable).
+void forward(gateway_pointer self, std::vector<submit_item>& items) {
+  auto& st = self->state;
+  auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+  if (!sender) return;
+  st.config.counters->forwarded.fetch_add(items.size(), std::memory_order_relaxed);
+  std::map<caf::actor_addr, std::pair<order_host_actor, std::vector<submit_item>>> by_host;
+  std::vector<order_reply> refused;
+  for (auto& item : items) {
+    order_host_actor host;
+    if (st.config.host_of_request) host = st.config.host_of_request(item.command.tenant, item.command.request_id);
+    if (!host) {
+      order_reply reply;
+      reply.client_tag = item.client_tag;
+      reply.tenant = item.command.tenant;
+      reply.request_id = item.command.request_id;
+      reply.kind = item.command.kind;
+      reply.code = result_code::unavailable;
+      refused.push_back(std::move(reply));
+      continue;
+    }
+    auto& entry = by_host[host.address()];
+    entry.first = host;
+    entry.second.push_back(std::move(item));
+  }
+  for (auto& [addr, entry] : by_host) caf::send_as(sender, entry.first, forward_atom::value, std::move(entry.second));
+  if (!refused.empty())
+    self->send(caf::actor_cast<order_client_actor>(sender), replies_atom::value, std::move(refused));
+}
+
 wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway_config config) {
   self->state.config = std::move(config);
+  auto counted = [self] { self->state.config.counters->queries.fetch_add(1, std::memory_order_relaxed); };
   return {
       [self](steps_atom, std::vector<leg_step>& steps) {
         auto& st = self->state;
@@ -116,6 +154,46 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
         }
         barrier(self);
       },
+      [self](forward_atom, std::vector<submit_item>& items) { forward(self, items); },
+      [self, counted](get_wallet_atom, wallet_id w, tenant_id tenant) -> caf::result<wallet_view> {
+        counted();
+        wallet_shard_actor shard = self->state.config.shard_of(w);
+        if (!shard) return unavailable_view();
+        return self->delegate(shard, get_wallet_atom::value, w, tenant);
+      },
+      [self, counted](admin_atom, wallet_id w, admin_op op, tenant_id tenant, int64_t argument)
+          -> caf::result<wallet_view> {
+        counted();
+        wallet_shard_actor shard = self->state.config.shard_of(w);
+        if (!shard) return unavailable_view();
+        return self->delegate(shard, admin_atom::value, w, op, tenant, argument);
+      },
+      [self, counted](movements_atom, wallet_id w, tenant_id tenant, uint64_t from, uint32_t limit)
+          -> caf::result<result_code, std::vector<journal_entry>> {
+        counted();
+        wallet_shard_actor shard = self->state.config.shard_of(w);
+        if (!shard) return {result_code::unavailable, std::vector<journal_entry>{}};
+        return self->delegate(shard, movements_atom::value, w, tenant, from, limit);
+      },
+      [self, counted](history_atom, wallet_id w, tenant_id tenant, order_id id)
+          -> caf::result<std::vector<journal_entry>> {
+        counted();
+        wallet_shard_actor shard = self->state.config.shard_of(w);
+        // Not held here: an error, so the asking host marks the order's movements incomplete.
+        if (!shard) return caf::make_error(caf::sec::request_receiver_down);
+        return self->delegate(shard, history_atom::value, w, tenant, id);
+      },
+      [self, counted](get_order_atom, tenant_id tenant, order_id id, bool with_movements) -> caf::result<order_reply> {
+        counted();
+        order_host_actor host;
+        if (self->state.config.host_of_order) host = self->state.config.host_of_order(id);
+        if (!host) {
+          order_reply busy;
+          busy.code = result_code::unavailable;
+          return busy;
+        }
+        return self->delegate(host, get_order_atom::value, tenant, id, with_movements);
+      },
   };
 }
 
@@ -130,6 +208,16 @@ void add_cluster_message_types(caf::actor_system_config& config) {
   config.add_message_type<std::vector<leg_step>>("std::vector<leg_step>");
   config.add_message_type<leg_result>("leg_result");
   config.add_message_type<std::vector<leg_result>>("std::vector<leg_result>");
+  // Clients reaching any node: forwarded submits, their answers, and the queries.
+  config.add_message_type<submit_item>("submit_item");
+  config.add_message_type<std::vector<submit_item>>("std::vector<submit_item>");
+  config.add_message_type<order_reply>("order_reply");
+  config.add_message_type<std::vector<order_reply>>("std::vector<order_reply>");
+  config.add_message_type<wallet_view>("wallet_view");
+  config.add_message_type<journal_entry>("journal_entry");
+  config.add_message_type<std::vector<journal_entry>>("std::vector<journal_entry>");
+  config.add_message_type<admin_op>("admin_op");
+  config.add_message_type<result_code>("result_code");
 }
 
 }  // namespace txengine::cluster

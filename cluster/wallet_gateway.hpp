@@ -7,6 +7,12 @@
 // Steps of wallets this node does not hold (its routing was stale) get no answer: the host
 // resends them after its backoff, by then to the owner.
 //
+// It is also where other nodes reach this node's orders and wallets for their clients: a submit
+// another node's host forwards (the order's home wallet is held here) goes to the local host of
+// its lane, which answers that remote host; a query of a wallet goes to its local shard, a query
+// of an order to the host of its lane, and each answers the asker directly. What this node does
+// not hold (the asker's routing was stale) is answered `unavailable` (retryable).
+//
 // Messages: wallet_gateway_actor (ports/actor_interfaces.hpp).
 #include <atomic>
 #include <cstddef>
@@ -30,6 +36,8 @@ struct gateway_counters {
   std::atomic<uint64_t> barriers{0};    //!< commit barriers asked of the writer
   std::atomic<uint64_t> not_local{0};   //!< steps of wallets this node does not hold (no answer)
   std::atomic<uint64_t> dropped{0};     //!< past the pending bound, or their barrier failed
+  std::atomic<uint64_t> forwarded{0};   //!< submits received from other nodes' hosts
+  std::atomic<uint64_t> queries{0};     //!< queries of wallets and orders from other nodes
 };
 
 struct wallet_gateway_config {
@@ -37,6 +45,10 @@ struct wallet_gateway_config {
   std::function<wallet_shard_actor(wallet_id)> shard_of;
   //! The commit barrier (sync_atom) before answers go out; none: answered at once (memory acks).
   writer_actor writer;
+  //! The local host of a request's lane (host_for); an invalid handle until the hosts run.
+  std::function<order_host_actor(tenant_id, const std::string&)> host_of_request;
+  //! The local host of an order id's lane; an invalid handle until the hosts run.
+  std::function<order_host_actor(order_id)> host_of_order;
   size_t steps_pending_max = gateway_steps_pending_max;
   std::shared_ptr<gateway_counters> counters = std::make_shared<gateway_counters>();
 };

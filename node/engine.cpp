@@ -83,6 +83,7 @@ void add(host_stats& total, const host_stats& s) {
   total.resumed += s.resumed;
   total.final_retained += s.final_retained;
   total.evicted += s.evicted;
+  total.forwarded += s.forwarded;
   for (size_t i = 0; i < total.alerts_by_kind.size() && i < s.alerts_by_kind.size(); ++i)
     total.alerts_by_kind[i] += s.alerts_by_kind[i];
   for (size_t i = 0; i < total.failed_by_code.size() && i < s.failed_by_code.size(); ++i)
@@ -109,7 +110,8 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads, storage_.get());
   if (ownership_) {
     cluster::peer_links* peers = peers_.get();
-    directory_->set_cluster({ownership_.get(), [peers](cluster_node node) { return peers->gateway_of(node); }});
+    directory_->set_cluster({ownership_.get(), [peers](cluster_node node) { return peers->gateway_of(node); },
+                             [peers] { return peers->generation(); }});
   }
   directory_ready_.store(directory_.get());
   if (storage_) directory_->restore_ids(storage_start_.max_wallet_id, storage_start_.system_wallets);
@@ -131,6 +133,7 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   }
   host_peers peers{hosts_, channels_};
   for (const auto& host : hosts_) set_host_peers(host, peers);
+  hosts_ready_.store(&hosts_);
   // Every order not final when the engine stopped is read and resumed in its host, while new
   // commands are accepted (docs/durability-design.md, "Recovery").
   if (storage_) caf::anon_send(storage_->order_loader, recover_atom::value, hosts_);
@@ -265,6 +268,18 @@ void engine::start_cluster() {
     return d->shards()[d->shard_index(w)];
   };
   if (storage_->durable_ack()) gateway.writer = storage_->writer;
+  // Other nodes' clients: their forwarded submits and their queries of orders go to the host of
+  // the same lane here (every node runs the same number of hosts).
+  std::atomic<const std::vector<order_host_actor>*>* hosts = &hosts_ready_;
+  gateway.host_of_request = [hosts](tenant_id tenant, const std::string& request_id) -> order_host_actor {
+    const std::vector<order_host_actor>* h = hosts->load();
+    return h == nullptr ? order_host_actor() : (*h)[host_index(tenant, request_id, h->size())];
+  };
+  gateway.host_of_order = [hosts](order_id id) -> order_host_actor {
+    const std::vector<order_host_actor>* h = hosts->load();
+    uint32_t lane = order_id_generator::lane_of(id);
+    return h == nullptr || lane >= h->size() ? order_host_actor() : (*h)[lane];
+  };
   gateway_ = cluster::spawn_wallet_gateway(*system_, gateway);
   std::string host;
   uint16_t port = 0;
@@ -532,13 +547,23 @@ order_reply engine::get_order(tenant_id tenant, order_id id) { return get_order(
 order_reply engine::get_order(tenant_id tenant, order_id id, bool include_movements) {
   order_reply result;
   result.code = result_code::unknown_order;
-  const order_host_actor* host = host_of(id);
-  if (host == nullptr) return result;
-  caf::scoped_actor self{*system_};
-  self->request(*host, query_deadline, get_order_atom::value, tenant, id, include_movements)
-      .receive([&](order_reply& reply) { result = std::move(reply); },
-               [&](caf::error&) { result.code = result_code::unavailable; });
-  return result;
+  auto ask = [&](const auto& handle) {
+    caf::scoped_actor self{*system_};
+    self->request(handle, query_deadline, get_order_atom::value, tenant, id, include_movements)
+        .receive([&](order_reply& reply) { result = std::move(reply); },
+                 [&](caf::error&) { result.code = result_code::unavailable; });
+    return result;
+  };
+  if (const order_host_actor* host = host_of(id)) return ask(*host);
+  if (!peers_) return result;
+  // A cluster node: another node's order id. That node knows it (in memory while it runs it,
+  // else from MySQL); while it is not connected (dead: its orders resumed where its partitions
+  // went), the host of the same lane here answers from its memory (resumed here) or from MySQL.
+  cluster_node node = order_id_generator::node_of(id);
+  uint32_t lane = order_id_generator::lane_of(id);
+  if (node == no_node || lane >= hosts_.size()) return result;
+  if (wallet_gateway_actor gateway = peers_->gateway_of(node)) return ask(gateway);
+  return ask(hosts_[lane]);
 }
 
 namespace {
@@ -549,8 +574,9 @@ wallet_view unknown_wallet_view() {
   return view;
 }
 
-template <class... Ts>
-wallet_view ask_wallet(caf::actor_system& system, const wallet_shard_actor& wallet, Ts... args) {
+//! A wallet shard, or the wallet gateway of the cluster node that holds the wallet.
+template <class Handle, class... Ts>
+wallet_view ask_wallet(caf::actor_system& system, const Handle& wallet, Ts... args) {
   wallet_view result;
   caf::scoped_actor self{system};
   self->request(wallet, query_deadline, args...)
@@ -561,17 +587,33 @@ wallet_view ask_wallet(caf::actor_system& system, const wallet_shard_actor& wall
 
 }  // namespace
 
+template <class... Ts>
+wallet_view engine::ask_remote_wallet(wallet_id id, Ts... args) {
+  // A cluster node: the node that holds the wallet answers (its shard, through its gateway);
+  // while no node holds it or its node is not connected: unavailable (retryable).
+  wallet_gateway_actor gateway = directory_->remote_gateway(id);
+  if (!gateway) {
+    wallet_view view;
+    view.code = result_code::unavailable;
+    return view;
+  }
+  return ask_wallet(*system_, gateway, args...);
+}
+
 wallet_view engine::get_wallet(tenant_id tenant, wallet_id id) {
+  if (!directory_->holds(id)) return ask_remote_wallet(id, get_wallet_atom::value, id, tenant);
   auto wallet = directory_->resolve(id);
   if (!wallet) return unknown_wallet_view();
   return ask_wallet(*system_, *wallet, get_wallet_atom::value, id, tenant);
 }
 
 wallet_view engine::admin(tenant_id tenant, wallet_id id, admin_op op, int64_t argument) {
+  if (!directory_->holds(id)) return ask_remote_wallet(id, admin_atom::value, id, op, tenant, argument);
   auto wallet = directory_->resolve(id);
   if (!wallet) return unknown_wallet_view();
   return ask_wallet(*system_, *wallet, admin_atom::value, id, op, tenant, argument);
 }
+
 
 std::pair<result_code, std::vector<journal_entry>> engine::movements(tenant_id tenant, wallet_id id,
                                                                      uint64_t from_sequence, uint32_t limit) {
@@ -580,17 +622,26 @@ std::pair<result_code, std::vector<journal_entry>> engine::movements(tenant_id t
     result.first = result_code::request_too_large;
     return result;
   }
+  auto ask = [&](const auto& handle) {
+    caf::scoped_actor self{*system_};
+    self->request(handle, query_deadline, movements_atom::value, id, tenant, from_sequence, limit)
+        .receive(
+            [&](result_code code, std::vector<journal_entry>& entries) {
+              result.first = code;
+              result.second = std::move(entries);
+            },
+            [&](caf::error&) { result.first = result_code::unavailable; });
+    return result;
+  };
+  if (!directory_->holds(id)) {
+    // A cluster node: the node that holds the wallet answers (unavailable while none can).
+    if (wallet_gateway_actor gateway = directory_->remote_gateway(id)) return ask(gateway);
+    result.first = result_code::unavailable;
+    return result;
+  }
   auto wallet = directory_->resolve(id);
   if (!wallet) return result;
-  caf::scoped_actor self{*system_};
-  self->request(*wallet, query_deadline, movements_atom::value, id, tenant, from_sequence, limit)
-      .receive(
-          [&](result_code code, std::vector<journal_entry>& entries) {
-            result.first = code;
-            result.second = std::move(entries);
-          },
-          [&](caf::error&) { result.first = result_code::unavailable; });
-  return result;
+  return ask(*wallet);
 }
 
 engine_stats engine::stats() {

@@ -198,6 +198,8 @@ class engine {
   wallet_gateway_actor gateway_;                //!< this node's, published on its cluster endpoint
   //! The directory once it exists (the gateway's thread reads it; it is set after the gateway starts).
   std::atomic<wallet_directory*> directory_ready_{nullptr};
+  //! The order hosts once they all run (the gateway's thread reads it; they start after it).
+  std::atomic<const std::vector<order_host_actor>*> hosts_ready_{nullptr};
   std::unique_ptr<persistence::lease_keeper> keeper_;  //!< stopped after the writer
   std::unique_ptr<storage_link> storage_;
   std::unique_ptr<publication::outbox_publisher> publisher_;
@@ -214,6 +216,9 @@ class engine {
   } storage_start_;
   void start_storage();
   void start_cluster();
+  //! A query of a wallet another cluster node holds, asked of that node's gateway.
+  template <class... Ts>
+  wallet_view ask_remote_wallet(wallet_id id, Ts... args);
   void start_publication();
 };
 

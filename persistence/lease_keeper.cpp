@@ -44,16 +44,6 @@ void lease_keeper::start() {
   const cluster_node self = ownership_->self();
   store().prepare();
   store().join(self, incarnation_, config_.endpoint);
-  // Until clients can reach a wallet through any node (docs/cluster.md), a second live node
-  // would leave the first's clients refused for half the wallets: refused, with who is there.
-  for (const auto& m : store().live_members()) {
-    if (m.node == self || config_.allow_peers) continue;
-    store().deregister(self, incarnation_);
-    throw lease_store_error("node " + std::to_string(m.node) + " at " + m.endpoint +
-                            " is live in this deployment, and this version runs one node per deployment (clients "
-                            "cannot yet reach a wallet through any node: docs/cluster.md); stop it first or use "
-                            "another [storage] prefix");
-  }
   spdlog::info("cluster: node {} joined as {} (incarnation {:x}), {} partitions, lease ttl {} ms", self,
                config_.endpoint, incarnation_, config_.leases.partitions, config_.leases.ttl_ms);
   // Nodes started together see one another before they take partitions.
@@ -219,6 +209,7 @@ void lease_keeper::round() {
       if (holders.count(n) == 0 && std::find(live.begin(), live.end(), n) == live.end()) gone.push_back(n);
     spdlog::warn("cluster: node {} took over {} partition(s) while serving; resuming their orders", self,
                  taken_over.size());
+    ownership_->note_takeover();
     if (on_acquired_) on_acquired_(taken_over, gone);
   }
   ownership_->assign(held);

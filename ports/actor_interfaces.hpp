@@ -64,6 +64,10 @@ using order_host_actor = caf::typed_actor<
     caf::reacts_to<peers_atom, host_peers>,
     // from clients: answered by (replies_atom, ...) to the sender, an order_client_actor
     caf::reacts_to<submit_atom, std::vector<submit_item>>,
+    // a cluster node: submits another node's host forwarded (through this node's wallet
+    // gateway), answered by (replies_atom, ...) to that host and never forwarded again; and the
+    // answers to the submits this host forwarded (docs/cluster.md, "Clients reach any node")
+    caf::reacts_to<forward_atom, std::vector<submit_item>>, caf::reacts_to<replies_atom, std::vector<order_reply>>,
     // from wallet shards (answers to steps_atom)
     caf::reacts_to<step_ack_atom, std::vector<leg_result>>,
     // from channels (answers to channel_atom)
@@ -116,12 +120,21 @@ using wallet_shard_actor = caf::typed_actor<
     caf::replies_to<history_atom, wallet_id, tenant_id, order_id>::with<std::vector<journal_entry>>,
     caf::replies_to<audit_atom>::with<std::vector<wallet_view>>>;
 
-//! cluster/wallet_gateway.hpp: this node's wallets as order hosts of other nodes see them
-//! (docs/cluster.md). (steps_atom, steps) from a remote order host is answered by (step_ack_atom,
-//! results) to that host once the steps' effects are committed on this node (durable mode); the
-//! local wallet shards answer the gateway with (step_ack_atom, results).
-using wallet_gateway_actor =
-    caf::typed_actor<caf::reacts_to<steps_atom, std::vector<leg_step>>, caf::reacts_to<step_ack_atom, std::vector<leg_result>>>;
+//! cluster/wallet_gateway.hpp: this node as other nodes see it (docs/cluster.md). (steps_atom,
+//! steps) from a remote order host is answered by (step_ack_atom, results) to that host once the
+//! steps' effects are committed on this node (durable mode); the local wallet shards answer the
+//! gateway with (step_ack_atom, results). (forward_atom, submits) from a remote order host go to
+//! the local host of each one's lane, which answers that remote host. The queries go to the local
+//! shard of the wallet or the host of the order's lane, which answers the asker.
+using wallet_gateway_actor = caf::typed_actor<
+    caf::reacts_to<steps_atom, std::vector<leg_step>>, caf::reacts_to<step_ack_atom, std::vector<leg_result>>,
+    caf::reacts_to<forward_atom, std::vector<submit_item>>,
+    caf::replies_to<get_wallet_atom, wallet_id, tenant_id>::with<wallet_view>,
+    caf::replies_to<admin_atom, wallet_id, admin_op, tenant_id, int64_t>::with<wallet_view>,
+    caf::replies_to<movements_atom, wallet_id, tenant_id, uint64_t, uint32_t>::with<result_code,
+                                                                                    std::vector<journal_entry>>,
+    caf::replies_to<history_atom, wallet_id, tenant_id, order_id>::with<std::vector<journal_entry>>,
+    caf::replies_to<get_order_atom, tenant_id, order_id, bool>::with<order_reply>>;
 
 }  // namespace txengine
 

@@ -30,10 +30,6 @@ struct cluster_config {
   //! At start, the keeper waits this long after joining before it takes partitions, so that
   //! nodes started together see one another and share the partitions from the first round.
   int64_t join_settle_ms = 2'000;
-  //! False (the default): the node refuses to start while another node of its deployment is
-  //! live, since clients cannot yet reach a wallet through any node (docs/cluster.md). The
-  //! tests of cross-node orders set it; it is not a configuration key.
-  bool allow_peers = false;
 };
 
 //! A live node as the lease keeper's last round saw it: its id, cluster endpoint and the
@@ -116,8 +112,11 @@ class partition_ownership {
         next[l.partition] = l.epoch;
         ++count;
       }
-    for (uint32_t p = 0; p < partitions_; ++p) epochs_[p].store(next[p], std::memory_order_release);
+    bool changed = false;
+    for (uint32_t p = 0; p < partitions_; ++p)
+      if (epochs_[p].exchange(next[p], std::memory_order_acq_rel) != next[p]) changed = true;
     held_.store(count, std::memory_order_release);
+    if (changed) changes_.fetch_add(1, std::memory_order_acq_rel);
   }
   //! Partitions held now.
   uint32_t held() const { return held_.load(std::memory_order_acquire); }
@@ -129,16 +128,25 @@ class partition_ownership {
   cluster_node owner_of_wallet(wallet_id wallet) const { return owner_of(partition_of(wallet, partitions_)); }
   //! The keeper after a round: every partition's owner (unexpired leases at `now_ms`).
   void assign_owners(const std::vector<partition_lease>& leases, int64_t now_ms) {
+    bool changed = false;
     for (const auto& l : leases)
-      if (l.partition < partitions_)
-        owners_[l.partition].store(l.owner == self_ || l.expires_ms >= now_ms ? l.owner : no_node,
-                                   std::memory_order_release);
+      if (l.partition < partitions_) {
+        cluster_node owner = l.owner == self_ || l.expires_ms >= now_ms ? l.owner : no_node;
+        if (owners_[l.partition].exchange(owner, std::memory_order_acq_rel) != owner) changed = true;
+      }
+    if (changed) changes_.fetch_add(1, std::memory_order_acq_rel);
   }
+  //! Grows each time a partition's owner, or this node's epoch of one, changed.
+  uint64_t changes() const { return changes_.load(std::memory_order_acquire); }
 
   //! Once the node serves, a partition it holds may have wallets and orders in memory: it is
   //! no longer given back to rebalance, and losing it fences the node. Before, the keeper may
   //! release or lose partitions freely (nothing of them is in memory).
   void start_serving() { serving_.store(true, std::memory_order_release); }
+  //! The node took partitions over while serving: orders of their wallets may be in MySQL that
+  //! another node created (every request id this node does not know is looked up there first).
+  void note_takeover() { taken_over_.store(true, std::memory_order_release); }
+  bool taken_over() const { return taken_over_.load(std::memory_order_acquire); }
   bool serving() const { return serving_.load(std::memory_order_acquire); }
 
   //! Fences the node (the first reason is kept); runs the handler once, on the caller's thread.
@@ -171,7 +179,9 @@ class partition_ownership {
   std::unique_ptr<std::atomic<uint64_t>[]> epochs_;
   std::unique_ptr<std::atomic<cluster_node>[]> owners_;
   std::atomic<uint32_t> held_{0};
+  std::atomic<uint64_t> changes_{0};
   std::atomic<bool> serving_{false};
+  std::atomic<bool> taken_over_{false};
   std::atomic<bool> fenced_{false};
   mutable std::mutex mutex_;
   std::string fence_reason_;                           //!< guarded by mutex_

@@ -39,6 +39,7 @@ using channel_atom = caf::atom_constant<caf::atom("channel")>;
 using chan_ack_atom = caf::atom_constant<caf::atom("chanack")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using audit_atom = caf::atom_constant<caf::atom("audit")>;
+using forward_atom = caf::atom_constant<caf::atom("forward")>;
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, currency& x) {
@@ -248,6 +249,7 @@ struct host_stats {
   uint64_t resumed = 0;  //!< orders resumed by recovery at start
   uint64_t final_retained = 0;  //!< final orders kept in memory (idempotency window)
   uint64_t evicted = 0;         //!< final orders that left memory (window or retained maximum)
+  uint64_t forwarded = 0;       //!< a cluster node: submits sent on to the node holding their home wallet
   std::vector<uint64_t> alerts_by_kind = std::vector<uint64_t>(6, 0);
   std::vector<uint64_t> failed_by_code = std::vector<uint64_t>(128, 0);
 };
@@ -255,7 +257,7 @@ struct host_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, host_stats& x) {
   return f(caf::meta::type_name("host_stats"), x.submitted, x.refused, x.duplicates, x.succeeded, x.failed,
-           x.in_flight, x.retained, x.step_resends, x.channel_queries, x.alerts, x.resumed, x.final_retained, x.evicted, x.alerts_by_kind,
+           x.in_flight, x.retained, x.step_resends, x.channel_queries, x.alerts, x.resumed, x.final_retained, x.evicted, x.forwarded, x.alerts_by_kind,
            x.failed_by_code);
 }
 

@@ -4,11 +4,18 @@
 // too: the shard answers every step, the writer holds each commit barrier until the test
 // releases it. Checked: steps cross the link and reach the local shard; their answers go back
 // only after the barrier committed; a failed barrier answers nothing (the host's resend is
-// answered later); steps of wallets B does not hold get no answer; memory acks answer at once.
+// answered later); steps of wallets B does not hold get no answer; memory acks answer at once;
+// submits node A forwards reach the host of their lane on B, which answers A's host; a query of
+// a wallet reaches B's shard and is answered across the link, one of a wallet B does not hold is
+// `unavailable`; a broken link is noticed (cluster/peer_links.hpp) and made again.
 // Every wait is on a condition with a bounded deadline.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
 #include <condition_variable>
 #include <mutex>
 #include <vector>
@@ -16,6 +23,7 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include "cluster/peer_links.hpp"
 #include "cluster/wallet_gateway.hpp"
 
 using namespace txengine;
@@ -40,6 +48,7 @@ struct observed {
   std::mutex mutex;
   std::condition_variable cv;
   std::vector<leg_result> answers;  //!< at node A's host
+  std::vector<order_reply> replies; //!< at node A's host: answers to its forwarded submits
   size_t steps_at_shard = 0;        //!< at node B's shard
   size_t barriers = 0;              //!< sync requests at node B's writer
 
@@ -57,9 +66,17 @@ struct observed {
   }
 };
 
-//! Node B's wallet shard: answers every step at once, as a shard does after applying it.
+//! Node B's wallet shard: answers every step at once, as a shard does after applying it, and
+//! a query of a wallet with its id and the asking tenant.
 caf::behavior shard_stand_in(caf::event_based_actor* self, observed* seen) {
-  return {[self, seen](steps_atom, const std::vector<leg_step>& steps) {
+  return {[](get_wallet_atom, wallet_id w, tenant_id tenant) {
+            wallet_view view;
+            view.info.id = w;
+            view.info.tenant = tenant;
+            view.current.available = 42;
+            return view;
+          },
+          [self, seen](steps_atom, const std::vector<leg_step>& steps) {
     std::vector<leg_result> results;
     for (const auto& s : steps) {
       leg_result r;
@@ -94,14 +111,38 @@ caf::behavior writer_stand_in(caf::stateful_actor<writer_stand_in_state>* self, 
           }};
 }
 
-//! Node A's order host: sends steps to the gateway, records the answers.
+//! Node A's order host: sends steps and forwarded submits to the gateway, records the answers.
 caf::behavior host_stand_in(caf::event_based_actor* self, wallet_gateway_actor gateway, observed* seen) {
   return {[self, gateway](send_atom, std::vector<leg_step>& steps) {
             self->send(gateway, steps_atom::value, std::move(steps));
           },
+          [self, gateway](send_atom, std::vector<submit_item>& items) {
+            self->send(gateway, forward_atom::value, std::move(items));
+          },
           [seen](step_ack_atom, const std::vector<leg_result>& results) {
             seen->update([&] { seen->answers.insert(seen->answers.end(), results.begin(), results.end()); });
+          },
+          [seen](replies_atom, const std::vector<order_reply>& replies) {
+            seen->update([&] { seen->replies.insert(seen->replies.end(), replies.begin(), replies.end()); });
           }};
+}
+
+//! Node B's order host of a lane: answers each forwarded submit to its sender (an order with
+//! the lane in its id).
+caf::behavior lane_host_stand_in(caf::event_based_actor* self, uint32_t lane) {
+  return {[self, lane](forward_atom, const std::vector<submit_item>& items) {
+    std::vector<order_reply> replies;
+    for (const auto& item : items) {
+      order_reply reply;
+      reply.client_tag = item.client_tag;
+      reply.id = 1000 + lane;
+      reply.tenant = item.command.tenant;
+      reply.request_id = item.command.request_id;
+      reply.state = order_state::succeeded;
+      replies.push_back(reply);
+    }
+    self->send(caf::actor_cast<order_client_actor>(self->current_sender()), replies_atom::value, std::move(replies));
+  }};
 }
 
 leg_step step(wallet_id wallet, order_id txn, tcc_phase phase = tcc_phase::try_) {
@@ -126,11 +167,18 @@ class ClusterGateway : public ::testing::Test {
     // Node B holds wallets below 100.
     config.shard_of = [this](wallet_id w) { return w < 100 ? shard_ : wallet_shard_actor(); };
     if (with_barrier) config.writer = caf::actor_cast<writer_actor>(writer_);
+    // Node B's order hosts: two lanes; forwarded submits go by request id (even/odd length).
+    for (uint32_t lane : {0u, 1u})
+      lanes_.push_back(caf::actor_cast<order_host_actor>(node_b_.spawn(lane_host_stand_in, lane)));
+    config.host_of_request = [this](tenant_id, const std::string& request_id) {
+      return request_id == "nohost" ? order_host_actor() : lanes_[request_id.size() % 2];
+    };
     gateway_ = cluster::spawn_wallet_gateway(node_b_, config);
     auto port = node_b_.middleman().publish(gateway_, 0, "127.0.0.1");
     ASSERT_TRUE(port) << node_b_.render(port.error());
     auto remote = node_a_.middleman().remote_actor<wallet_gateway_actor>("127.0.0.1", *port);
     ASSERT_TRUE(remote) << node_a_.render(remote.error());
+    remote_ = *remote;
     host_ = node_a_.spawn(host_stand_in, *remote, &seen_);
   }
   void TearDown() override {
@@ -138,6 +186,7 @@ class ClusterGateway : public ::testing::Test {
     caf::anon_send_exit(gateway_, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(writer_, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(shard_, caf::exit_reason::user_shutdown);
+    for (auto& lane : lanes_) caf::anon_send_exit(lane, caf::exit_reason::user_shutdown);
   }
   void send(std::vector<leg_step> steps) { caf::anon_send(host_, send_atom::value, std::move(steps)); }
   void release(bool committed) { caf::anon_send(writer_, release_atom::value, committed); }
@@ -150,6 +199,8 @@ class ClusterGateway : public ::testing::Test {
   wallet_shard_actor shard_;
   caf::actor writer_;
   wallet_gateway_actor gateway_;
+  wallet_gateway_actor remote_;  //!< node B's gateway as node A sees it
+  std::vector<order_host_actor> lanes_;
   caf::actor host_;
 };
 
@@ -202,4 +253,90 @@ TEST_F(ClusterGateway, WithMemoryAcksAnswersGoBackAtOnce) {
   EXPECT_EQ(seen_.answers[0].phase, tcc_phase::confirm);
   EXPECT_EQ(counters_->barriers.load(), 0u);
   EXPECT_EQ(seen_.barriers, 0u);
+}
+
+TEST_F(ClusterGateway, ForwardedSubmitsReachTheHostOfTheirLaneWhichAnswersTheSender) {
+  start(true);
+  auto item = [](uint64_t tag, const std::string& request_id) {
+    submit_item i;
+    i.client_tag = tag;
+    i.command.tenant = 3;
+    i.command.request_id = request_id;
+    return i;
+  };
+  caf::anon_send(host_, send_atom::value, std::vector<submit_item>{item(1, "ab"), item(2, "abc"), item(3, "nohost")});
+  ASSERT_TRUE(seen_.wait([&] { return seen_.replies.size() == 3; }));
+  std::map<uint64_t, order_reply> by_tag;
+  for (const auto& r : seen_.replies) by_tag[r.client_tag] = r;
+  EXPECT_EQ(by_tag[1].id, 1000u);  // lane 0
+  EXPECT_EQ(by_tag[2].id, 1001u);  // lane 1
+  EXPECT_EQ(by_tag[1].request_id, "ab");
+  EXPECT_EQ(by_tag[3].id, 0u);  // no host there yet: refused, retryable, nothing recorded
+  EXPECT_EQ(by_tag[3].code, result_code::unavailable);
+  EXPECT_EQ(counters_->forwarded.load(), 3u);
+}
+
+TEST_F(ClusterGateway, WalletQueriesAreAnsweredAcrossTheLinkOnlyForWalletsItHolds) {
+  start(true);
+  caf::scoped_actor self{node_a_};
+  wallet_view held, other;
+  self->request(remote_, std::chrono::seconds(30), get_wallet_atom::value, wallet_id{5}, tenant_id{3})
+      .receive([&](wallet_view& v) { held = v; }, [&](caf::error& e) { ADD_FAILURE() << node_a_.render(e); });
+  EXPECT_EQ(held.code, result_code::ok);
+  EXPECT_EQ(held.info.id, 5u);
+  EXPECT_EQ(held.info.tenant, 3u);
+  EXPECT_EQ(held.current.available, 42);
+  self->request(remote_, std::chrono::seconds(30), get_wallet_atom::value, wallet_id{500}, tenant_id{3})
+      .receive([&](wallet_view& v) { other = v; }, [&](caf::error& e) { ADD_FAILURE() << node_a_.render(e); });
+  EXPECT_EQ(other.code, result_code::unavailable);  // node B does not hold it: the asker's routes were stale
+  EXPECT_EQ(counters_->queries.load(), 2u);
+}
+
+TEST(PeerLinks, ABrokenLinkIsNoticedAndMadeAgain) {
+  node_config config_a;
+  caf::actor_system node_a{config_a};
+  auto gateway_config = [] {
+    cluster::wallet_gateway_config c;
+    c.shard_of = [](wallet_id) { return wallet_shard_actor(); };
+    return c;
+  };
+  uint16_t port = 0;
+  auto node_b = std::make_unique<node_config>();
+  auto system_b = std::make_unique<caf::actor_system>(*node_b);
+  auto gateway = cluster::spawn_wallet_gateway(*system_b, gateway_config());
+  auto published = system_b->middleman().publish(gateway, 0, "127.0.0.1", true);
+  ASSERT_TRUE(published);
+  port = *published;
+  cluster::peer_links links(node_a, 1);
+  cluster_peer b;
+  b.node = 2;
+  b.endpoint = "127.0.0.1:" + std::to_string(port);
+  b.incarnation = 1;
+  links.update({b});
+  auto wait_for = [&](auto condition) {
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         std::chrono::steady_clock::now() < deadline;) {
+      if (condition()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return condition();
+  };
+  ASSERT_TRUE(wait_for([&] { return links.connected() == 1; }));
+  uint64_t linked = links.generation();
+  EXPECT_GT(linked, 0u);
+  EXPECT_TRUE(links.gateway_of(2));
+  // Node B's process goes away (its system ends: the connection closes).
+  caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+  gateway = wallet_gateway_actor();
+  system_b.reset();
+  ASSERT_TRUE(wait_for([&] { return links.generation() > linked; })) << "the broken link went unnoticed";
+  // It comes back at the same endpoint (a quick restart): connected again, a new generation.
+  node_b = std::make_unique<node_config>();
+  system_b = std::make_unique<caf::actor_system>(*node_b);
+  gateway = cluster::spawn_wallet_gateway(*system_b, gateway_config());
+  ASSERT_TRUE(wait_for([&] { return static_cast<bool>(system_b->middleman().publish(gateway, port, "127.0.0.1", true)); }));
+  uint64_t broken = links.generation();
+  ASSERT_TRUE(wait_for([&] { return links.connected() == 1 && links.generation() > broken; }));
+  links.stop();
+  caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
 }
