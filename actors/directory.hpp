@@ -100,6 +100,8 @@ class wallet_directory {
     std::function<uint64_t()> links_generation;
   };
   void set_cluster(cluster_routes routes) { routes_ = std::move(routes); }
+  //! A cluster node (set_cluster was called).
+  bool clustered() const { return routes_.ownership != nullptr; }
   //! True when this node may act on the wallet (always outside a cluster).
   bool holds(wallet_id id) const {
     return routes_.ownership == nullptr || routes_.ownership->owner_of_wallet(id) == routes_.ownership->self();

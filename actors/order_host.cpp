@@ -96,6 +96,7 @@ class host_state {
     // non-final order over, a request id found in MySQL for one of them waits for it here.
     recovery_done_ = storage_ == nullptr || storage_->orders_at_start == 0;
     step_outbox_.resize(directory->route_slots());
+    routes_version_ = directory->routes_version();
   }
 
   void set_peers(host_peers& peers) {
@@ -653,18 +654,29 @@ class host_state {
     wallet_gateway_actor gateway = directory_->remote_gateway(order_home(item.command));
     if (!gateway) return refuse(client, item, result_code::unavailable);  // no node holds it, or not connected
     if (relays_.size() >= limits::forwarded_orders_max) return refuse(client, item, result_code::overloaded);
-    if (relays_.empty()) relays_version_ = directory_->routes_version();
     uint64_t tag = ++relay_tag_;
     relays_.emplace(tag, relay{client, item});
     forward_outbox_[gateway].push_back(submit_item{tag, item.command});
     ++stats_.forwarded;
   }
 
-  //! The routes changed (an owner, or a link): every forwarded submit not answered yet is sent
-  //! again, to the node that holds its home wallet now, or run here when that is this node. An
-  //! order the first node created answers the second send as a repeat (its request id).
+  //! The routes changed (an owner, or a link): steps waiting for an answer go again now (the
+  //! new owner answers them; a lost link lost them), and so do forwarded submits.
+  void on_routes_changed(int64_t now) {
+    for (order_id id : orders_->live_ids()) {
+      auto it = orders_->find_live(id);
+      if (it == orders_->live_end()) continue;
+      actions_.clear();
+      it->second.core.resend_waiting_steps(now, actions_);
+      if (!actions_.empty()) run(it, now);
+    }
+    resend_forwarded(now);
+  }
+
+  //! Every forwarded submit not answered yet is sent again, to the node that holds its home
+  //! wallet now, or run here when that is this node. An order the first node created answers
+  //! the second send as a repeat (its request id).
   void resend_forwarded(int64_t now) {
-    relays_version_ = directory_->routes_version();
     std::vector<uint64_t> local;
     for (auto& [tag, r] : relays_) {
       wallet_id home = order_home(r.item.command);
@@ -941,9 +953,12 @@ class host_state {
   void after_input(int64_t now) {
     orders_->evict(now);  // final orders past the idempotency window or the retained maximum
     int64_t next = timers_.next_ms();
-    if (!relays_.empty()) {
-      if (directory_->routes_version() != relays_version_) resend_forwarded(now);
-      next = std::min(next, now + limits::forward_check_ms);  // looked at again then, while any waits
+    if (directory_->clustered() && (!relays_.empty() || orders_->running() > 0)) {
+      if (uint64_t version = directory_->routes_version(); version != routes_version_) {
+        routes_version_ = version;
+        on_routes_changed(now);
+      }
+      next = std::min(next, now + limits::routes_check_ms);  // looked at again then, while anything waits
     }
     if (!flush_pending_ && (steps_pending_ || !reply_outbox_.empty() || !channel_outbox_.empty() ||
                             !forward_outbox_.empty() ||
@@ -980,7 +995,7 @@ class host_state {
   };
   std::unordered_map<uint64_t, relay> relays_;  //!< by this host's tag, until answered
   uint64_t relay_tag_ = 0;
-  uint64_t relays_version_ = 0;  //!< directory_->routes_version() when they were last sent
+  uint64_t routes_version_ = 0;  //!< directory_->routes_version() last seen
   per_actor<wallet_gateway_actor, submit_item> forward_outbox_;  //!< by gateway, sent at the next flush
   bool flush_pending_ = false;
   bool tick_pending_ = false;

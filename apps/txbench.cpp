@@ -40,6 +40,11 @@ namespace {
 
 struct options {
   client_options server;
+  //! --servers: the nodes of a cluster (HOST:PORT each). Wallets are created through each in
+  //! turn (so they are spread over the nodes' partitions), connection i goes to server i mod N,
+  //! and a connection that breaks reconnects to the next server that answers and resends what it
+  //! had in flight, same request ids.
+  std::vector<std::pair<std::string, uint16_t>> servers;
   uint32_t connections = 16;
   double duration_s = 10;
   std::string mix = "transfer";
@@ -61,6 +66,21 @@ struct options {
 
 void add_options(CLI::App& app, options& o) {
   cli::add_client_options(app, o.server);
+  app.add_option_function<std::vector<std::string>>(
+         "--servers",
+         [&o](const std::vector<std::string>& list) {
+           for (const auto& text : list) {
+             std::pair<std::string, uint16_t> address;
+             wire::parse_address(text, address.first, address.second);
+             o.servers.push_back(address);
+           }
+         },
+         "the nodes of a cluster, HOST:PORT,HOST:PORT,...: wallets made through each, connections spread over "
+         "them, and a broken connection moves to the next node with what it had in flight (instead of --server)")
+      ->delimiter(',')
+      ->type_name("HOST:PORT,...")
+      ->check(cli::server_address())
+      ->excludes("--server");
   cli::add_number(app, "--connections", o.connections, "connections to the server", 1);
   cli::add_real(app, "--duration", o.duration_s, "seconds of load", 0.1);
   cli::add_choice(app, "--mix", o.mix,
@@ -88,6 +108,18 @@ void add_options(CLI::App& app, options& o) {
                   "resend a request answered `unavailable` after this many ms (0: count it as an error)");
   cli::add_real(app, "--drain-s", o.drain_s, "after the load, wait this long (seconds) for outstanding answers", 0);
 }
+
+//! The client options of server `i` (mod the --servers list; --server when there is no list).
+client_options server_at(const options& o, size_t i) {
+  client_options c = o.server;
+  if (!o.servers.empty()) {
+    c.host = o.servers[i % o.servers.size()].first;
+    c.port = o.servers[i % o.servers.size()].second;
+  }
+  return c;
+}
+
+size_t server_count(const options& o) { return o.servers.empty() ? 1 : o.servers.size(); }
 
 struct setup_result {
   std::vector<uint64_t> users, merchants;
@@ -152,26 +184,33 @@ bool call_all(client& c, const std::vector<Request>& requests, std::chrono::stea
 bool setup(const options& o, setup_result& s, std::string& error) {
   // Bounded: a server that stops answering fails the setup instead of hanging txbench.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  client c(o.server);
-  if (!c.connect(error)) return false;
   std::vector<std::optional<Reply>> answers;
+  // Wallets are made through each server in turn: a cluster node creates them in its partitions.
   auto create = [&](WalletKind kind, std::vector<uint64_t>& out, size_t n) {
-    std::vector<Request> requests(n);
-    for (auto& r : requests) {
-      r.mutable_create_wallet()->set_kind(kind);
-      r.mutable_create_wallet()->set_currency(s.currency);
-    }
-    if (!call_all(c, requests, deadline, answers, error)) return false;
-    for (auto& a : answers) {
-      if (!a || a->code() != OK) {
-        error = "creating wallets failed: " + std::string(a ? code_name(a->code()) : "no reply");
-        return false;
+    for (size_t k = 0; k < server_count(o); ++k) {
+      size_t share = n / server_count(o) + (k < n % server_count(o) ? 1 : 0);
+      if (share == 0) continue;
+      client via(server_at(o, k));
+      if (!via.connect(error)) return false;
+      std::vector<Request> requests(share);
+      for (auto& r : requests) {
+        r.mutable_create_wallet()->set_kind(kind);
+        r.mutable_create_wallet()->set_currency(s.currency);
       }
-      out.push_back(a->wallet().wallet());
+      if (!call_all(via, requests, deadline, answers, error)) return false;
+      for (auto& a : answers) {
+        if (!a || a->code() != OK) {
+          error = "creating wallets failed: " + std::string(a ? code_name(a->code()) : "no reply");
+          return false;
+        }
+        out.push_back(a->wallet().wallet());
+      }
     }
     return true;
   };
   if (!create(WALLET_KIND_USER, s.users, o.wallets) || !create(WALLET_KIND_MERCHANT, s.merchants, 10)) return false;
+  client c(server_at(o, 0));
+  if (!c.connect(error)) return false;
   std::string run = std::to_string(now_ms());
   std::vector<Request> top_ups(s.users.size());
   for (size_t i = 0; i < s.users.size(); ++i) {
@@ -266,6 +305,9 @@ struct connection {
   //! Requests answered `unavailable`, resent at their due time (steady clock, ns).
   std::deque<std::pair<int64_t, sent>> retry_queue;
   bool want_write = false;
+  size_t server = 0;  //!< index into --servers
+  //! --servers: what was in flight when the connection broke, resent once it reconnects.
+  std::vector<sent> parked;
 };
 
 int connect_socket(const client_options& o, std::string& error) {
@@ -301,7 +343,7 @@ double percentile(const std::vector<uint32_t>& sorted, double p) {
 
 //! What a run counted, for the report.
 struct totals {
-  uint64_t acknowledged = 0, errors = 0, sent = 0, lost = 0, retried = 0;
+  uint64_t acknowledged = 0, errors = 0, sent = 0, lost = 0, retried = 0, reconnects = 0;
   std::unordered_map<std::string, uint64_t> errors_by_code;
   std::vector<uint32_t> latencies;  //!< of acknowledged requests (and of errors with --csv)
   std::vector<uint16_t> codes;      //!< with --csv: the code of each latency
@@ -332,24 +374,52 @@ class load_run {
     exit_code = 3;
     ep_ = epoll_create1(0);
     conns_.resize(o_.connections);
+    tls_ = tls;
     for (uint32_t i = 0; i < o_.connections; ++i) {
-      conns_[i].fd = connect_socket(o_.server, error);
-      if (conns_[i].fd < 0) return fail(error, "cannot connect: " + error);
-      if (tls) {
-        conns_[i].tls = std::make_unique<tls_session>(tls, o_.server.tls_peer_name());
-        std::string early;
-        if (!tls_handshake(conns_[i].fd, *conns_[i].tls, o_.server.timeout, early, error))
-          return fail(error, "cannot connect: " + error);
-        conns_[i].splitter.feed(early.data(), early.size());
-      }
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u32 = i;
-      epoll_ctl(ep_, EPOLL_CTL_ADD, conns_[i].fd, &ev);
+      conns_[i].server = i % server_count(o_);
+      if (!attach(conns_[i], i, error)) return fail(error, "cannot connect: " + error);
     }
     t_.latencies.reserve(1 << 22);
     if (!o_.csv.empty()) t_.codes.reserve(1 << 22);
     return true;
+  }
+
+  //! Connects `c` to its server (with TLS: the handshake) and adds it to the epoll set.
+  bool attach(connection& c, uint32_t index, std::string& error) {
+    client_options server = server_at(o_, c.server);
+    c.fd = connect_socket(server, error);
+    if (c.fd < 0) return false;
+    if (tls_) {
+      c.tls = std::make_unique<tls_session>(tls_, server.tls_peer_name());
+      std::string early;
+      if (!tls_handshake(c.fd, *c.tls, server.timeout, early, error)) {
+        ::close(c.fd);
+        c.fd = -1;
+        return false;
+      }
+      c.splitter.feed(early.data(), early.size());
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = index;
+    epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev);
+    return true;
+  }
+
+  //! --servers: a broken connection keeps what it had in flight and moves to the next server
+  //! that answers (each tried once per call); the parked requests go out again, same request ids.
+  void reconnect(connection& c, uint32_t index) {
+    for (size_t k = 1; k <= server_count(o_); ++k) {
+      c.server = (c.server + 1) % server_count(o_);
+      std::string error;
+      if (!attach(c, index, error)) continue;
+      ++t_.reconnects;
+      for (const auto& x : c.parked) transmit(c, x);
+      c.parked.clear();
+      if (sending_) fill(c);
+      flush(c, index);
+      return;
+    }
   }
 
   totals run() {
@@ -367,6 +437,9 @@ class load_run {
       auto now = clock_type::now();
       if (sending_ && now >= end_) sending_ = false;
       size_t outstanding = send_retries();
+      if (!o_.servers.empty())
+        for (uint32_t i = 0; i < conns_.size(); ++i)
+          if (conns_[i].fd < 0 && (!conns_[i].parked.empty() || sending_)) reconnect(conns_[i], i);
       if (open_ == 0) break;  // every connection is gone (the server went away): nothing more can come
       if (!sending_ && (outstanding == 0 || now >= drain_deadline)) break;
       progress(now, start);
@@ -375,8 +448,8 @@ class load_run {
     }
     t_.elapsed_s = std::chrono::duration<double>(clock_type::now() - start).count();
     for (auto& c : conns_) {
-      t_.lost += c.fd >= 0 ? in_flight(c) : 0;
-      if (c.fd >= 0) close_connection(c);
+      t_.lost += c.fd >= 0 ? in_flight(c) : c.parked.size();
+      if (c.fd >= 0 || !c.parked.empty()) close_connection(c);
     }
     close_logs();
     std::fprintf(stderr, "\n");
@@ -464,7 +537,7 @@ class load_run {
   //! Resends the retries that are due; the requests still outstanding on open connections.
   size_t send_retries() {
     size_t outstanding = 0;
-    for (auto& c : conns_) outstanding += c.fd >= 0 ? in_flight(c) : 0;
+    for (auto& c : conns_) outstanding += c.fd >= 0 ? in_flight(c) : c.parked.size();
     int64_t now = steady_ns();
     for (uint32_t i = 0; i < conns_.size(); ++i) {
       auto& c = conns_[i];
@@ -591,8 +664,25 @@ class load_run {
     }
     if (!dead && !flush(c, index)) dead = true;
     if (dead) {
-      t_.lost += in_flight(c);
       epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+      if (!o_.servers.empty()) {
+        // A cluster: the node went away; what was in flight goes to another node.
+        for (auto& [corr, x] : c.outstanding) c.parked.push_back(x);
+        for (auto& [due, x] : c.retry_queue) c.parked.push_back(x);
+        c.outstanding.clear();
+        c.retry_queue.clear();
+        ::close(c.fd);
+        c.fd = -1;
+        c.tls.reset();
+        c.splitter = frame_splitter{64 << 20};
+        c.out.clear();
+        c.plain.clear();
+        c.out_pos = 0;
+        c.want_write = false;
+        reconnect(c, index);
+        return;
+      }
+      t_.lost += in_flight(c);
       close_connection(c);
       --open_;
     }
@@ -607,15 +697,18 @@ class load_run {
     };
     for (const auto& [corr, x] : c.outstanding) write(x);
     for (const auto& [due, x] : c.retry_queue) write(x);
+    for (const auto& x : c.parked) write(x);
     c.outstanding.clear();
     c.retry_queue.clear();
-    ::close(c.fd);
+    c.parked.clear();
+    if (c.fd >= 0) ::close(c.fd);
     c.fd = -1;
   }
 
   const options& o_;
   const setup_result& s_;
   int ep_ = -1;
+  std::shared_ptr<tls_context> tls_;
   std::vector<connection> conns_;
   size_t open_ = 0;
   FILE* ack_ = nullptr;
@@ -660,9 +753,9 @@ void print_report(const options& o, const totals& t) {
     std::printf("{\"mix\":\"%s\",\"connections\":%u,\"window\":%u,\"duration_s\":%.2f,\"ops_per_s\":%.0f,"
                 "\"p50_us\":%.0f,\"p95_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f,\"errors\":%" PRIu64
                 ",\"acknowledged\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"unanswered\":%" PRIu64
-                ",\"retried_unavailable\":%" PRIu64 ",\"errors_by_code\":{%s}}\n",
+                ",\"retried_unavailable\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"errors_by_code\":{%s}}\n",
                 o.mix.c_str(), o.connections, o.window, t.elapsed_s, ops, p50, p95, p99, max, errors, t.acknowledged,
-                t.sent, t.lost, t.retried, by_code.c_str());
+                t.sent, t.lost, t.retried, t.reconnects, by_code.c_str());
     return;
   }
   std::printf("txbench: mix %s, %u connections, window %u, %.1f s\n", o.mix.c_str(), o.connections, o.window,
@@ -674,6 +767,7 @@ void print_report(const options& o, const totals& t) {
   for (const auto& [name, count] : t.errors_by_code) std::printf("  error %-24s %" PRIu64 "\n", name.c_str(), count);
   if (t.lost) std::printf("  unanswered (connection lost or drain timeout): %" PRIu64 "\n", t.lost);
   if (t.retried) std::printf("  resent after `unavailable`: %" PRIu64 "\n", t.retried);
+  if (t.reconnects) std::printf("  reconnected to another node (--servers): %" PRIu64 "\n", t.reconnects);
 }
 
 }  // namespace
@@ -685,8 +779,9 @@ int main(int argc, char** argv) {
   if (int code = cli::parse(app, argc, argv); code >= 0) return code;
   setup_result s;
   std::string error;
-  std::fprintf(stderr, "txbench: creating and funding %u wallets on %s:%u ...\n", o.wallets, o.server.host.c_str(),
-               static_cast<unsigned>(o.server.port));
+  std::fprintf(stderr, "txbench: creating and funding %u wallets on %s:%u%s ...\n", o.wallets,
+               server_at(o, 0).host.c_str(), static_cast<unsigned>(server_at(o, 0).port),
+               o.servers.size() > 1 ? " and the other --servers" : "");
   if (!setup(o, s, error)) {
     std::fprintf(stderr, "txbench: setup failed: %s\n", error.c_str());
     return 3;

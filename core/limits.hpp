@@ -90,9 +90,10 @@ constexpr size_t request_lookups_pending_max = 1 << 16;
 //! A cluster node, per order host: submits forwarded to the node that holds their home wallet
 //! and not answered yet, at most; past it new ones get `overloaded` (retryable).
 constexpr size_t forwarded_orders_max = 1 << 16;
-//! How often a host with forwarded submits not answered yet looks whether their routes changed
-//! (an owner, or a link): those are sent again to the node that holds them now.
-constexpr int64_t forward_check_ms = 1'000;
+//! How often a cluster node's host with orders in flight or forwarded submits not answered yet
+//! looks whether routes changed (an owner, or a link): its waiting steps and submits are sent
+//! again at once, to the node that holds them now.
+constexpr int64_t routes_check_ms = 250;
 
 static_assert(order_legs_max >= 3, "pay with a fee split needs three legs");
 static_assert(batch_commands_max <= engine_orders_in_flight_max);

@@ -331,6 +331,17 @@ void order_core::on_timer(int64_t now_ms, std::vector<order_action>& out) {
   }
 }
 
+void order_core::resend_waiting_steps(int64_t now_ms, std::vector<order_action>& out) {
+  if (is_final(state_)) return;
+  for (uint16_t i = 0; i < legs_.size(); ++i) {
+    order_leg& l = legs_[i];
+    if (!l.awaiting) continue;
+    ++l.attempts;
+    l.resend_at_ms = now_ms + backoff_ms(l.attempts);
+    out.push_back({order_action_kind::send_step, i, alert_kind::retries_exceeded});
+  }
+}
+
 void order_core::finish_if_done(int64_t now_ms, std::vector<order_action>& out) {
   if (state_ != order_state::confirming && state_ != order_state::cancelling) return;
   for (const auto& l : legs_)

@@ -161,6 +161,10 @@ class order_core {
   void on_channel(channel_outcome outcome, int64_t settled_amount, int64_t now_ms, std::vector<order_action>& out,
                   result_code decline_reason = result_code::channel_declined);
   void on_timer(int64_t now_ms, std::vector<order_action>& out);
+  //! Where steps go changed (a cluster node: a wallet's owner, or a link to one): every step
+  //! still waiting for its answer is sent again now rather than after its backoff, so the new
+  //! owner answers it before the try deadline. Steps are idempotent.
+  void resend_waiting_steps(int64_t now_ms, std::vector<order_action>& out);
 
   //! What the order's row holds now; `updated_ms` is the time of writing.
   stored_order stored(int64_t updated_ms) const;

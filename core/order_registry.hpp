@@ -193,6 +193,13 @@ class order_registry {
 
   live_iterator find_live(order_id id) { return live_.find(id); }
   live_iterator live_end() { return live_.end(); }
+  //! The running orders' ids (a rare full pass: a cluster node's routes changed).
+  std::vector<order_id> live_ids() const {
+    std::vector<order_id> ids;
+    ids.reserve(live_.size());
+    for (const auto& entry : live_) ids.push_back(entry.first);
+    return ids;
+  }
   final_order* find_final(order_id id) {
     auto found = final_.find(id);
     return found == final_.end() ? nullptr : &found->second;

@@ -141,6 +141,16 @@ engine::engine(engine_config config) : config_(std::move(config)) {
 }
 
 engine::~engine() {
+  // A cluster node's gateway first, and waited for: it hands other nodes' steps, submits and
+  // queries to the hosts and shards stopped below (after it, those nodes resend to the next owner).
+  hosts_ready_.store(nullptr);
+  directory_ready_.store(nullptr);
+  if (gateway_) {
+    caf::anon_send_exit(gateway_, caf::exit_reason::user_shutdown);
+    caf::scoped_actor self{*system_};
+    self->wait_for(gateway_);
+    gateway_ = wallet_gateway_actor();
+  }
   // Hosts and channels first, and waited for: a host mid-message still uses the directory.
   std::vector<caf::actor> stopped;
   for (const auto& host : hosts_) stopped.push_back(caf::actor_cast<caf::actor>(host));
@@ -188,8 +198,6 @@ engine::~engine() {
     if (keeper_) keeper_->stop(!crashed);
     keeper_.reset();  // its handler holds the order loader's handle: the loader's thread ends only once none is left
     peers_.reset();
-    if (gateway_) caf::anon_send_exit(gateway_, caf::exit_reason::user_shutdown);
-    gateway_ = wallet_gateway_actor();
   }
   publisher_.reset();  // bounded (kafka.stop_flush_ms); what is left is published by the next start
   system_.reset();     // waits for every actor to finish

@@ -212,7 +212,7 @@ void tcc_delete_statements(const shard_layout& layout, const std::unordered_set<
   std::vector<order_id> unknown;
   for (order_id id : finals) {
     auto found = history.stored.find(id);
-    if (history.fresh.count(id) == 0) {
+    if (history.every_table || history.fresh.count(id) == 0) {
       // Rows of wallets this writer never wrote may exist (an earlier process wrote them):
       // every table, even when this writer also stored some of the order's rows.
       unknown.push_back(id);

@@ -71,6 +71,10 @@ struct batch_rows {
 struct tcc_history {
   const std::unordered_map<order_id, std::vector<wallet_id>>& stored;
   const std::unordered_set<order_id>& fresh;
+  //! A cluster node: other nodes' writers write TCC rows of this node's orders (their wallets'
+  //! legs), and this node may hold those wallets later (a takeover): a final order's rows are
+  //! deleted in every table, as for an order this writer does not know.
+  bool every_table = false;
 };
 
 // -- one function per table: each appends its statements to `out` and counts its rows in `written`

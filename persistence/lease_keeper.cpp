@@ -43,7 +43,25 @@ lease_store& lease_keeper::store() {
 void lease_keeper::start() {
   const cluster_node self = ownership_->self();
   store().prepare();
-  store().join(self, incarnation_, config_.endpoint);
+  // A process of this node id that died (a restart right after a crash) leaves its registration
+  // until it expires: waited for, up to a ttl. One that renews it is alive: refused at once.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.leases.ttl_ms) +
+                       2 * std::chrono::milliseconds(config_.round_interval_ms);
+  for (int64_t seen = -1;;) {
+    try {
+      store().join(self, incarnation_, config_.endpoint);
+      break;
+    } catch (const node_in_use_error& e) {
+      if ((seen >= 0 && e.expires_ms() != seen) || std::chrono::steady_clock::now() >= give_up) throw;
+      if (seen < 0)
+        spdlog::warn("cluster: node id {} is registered by another process; waiting for it to expire, or to be "
+                     "renewed (then this start is refused)", self);
+      seen = e.expires_ms();
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait_for(lock, std::chrono::milliseconds(config_.round_interval_ms), [this] { return quit_; });
+      if (quit_) throw lease_store_error("stopped while waiting for node id " + std::to_string(self));
+    }
+  }
   spdlog::info("cluster: node {} joined as {} (incarnation {:x}), {} partitions, lease ttl {} ms", self,
                config_.endpoint, incarnation_, config_.leases.partitions, config_.leases.ttl_ms);
   // Nodes started together see one another before they take partitions.

@@ -1,5 +1,7 @@
 #include "persistence/lease_store.hpp"
 
+#include <cstdlib>
+
 #include <algorithm>
 
 namespace txengine::persistence {
@@ -68,14 +70,16 @@ void lease_store::join(cluster_node node, uint64_t incarnation, const std::strin
                                     std::to_string(node) + " AND incarnation = " + std::to_string(incarnation)) == 1)
     taken = 1;
   if (taken == 0) {
-    auto rows = conn_.query_rows("SELECT endpoint, expires_ms - " + std::string(db_now) + " FROM " +
+    auto rows = conn_.query_rows("SELECT endpoint, expires_ms - " + std::string(db_now) + ", expires_ms FROM " +
                                      table("cluster_nodes") + " WHERE node_id = " + std::to_string(node),
                                  1);
     std::string where = rows.empty() ? "?" : rows[0][0];
     std::string left = rows.empty() ? "?" : rows[0][1];
-    throw lease_store_error("node id " + std::to_string(node) + " is in use by a live node at " + where +
-                            " (its registration expires in " + left +
-                            " ms unless renewed): give this node another [cluster] node_id");
+    int64_t expires = rows.empty() ? 0 : std::strtoll(rows[0][2].c_str(), nullptr, 10);
+    throw node_in_use_error("node id " + std::to_string(node) + " is in use by a live node at " + where +
+                                " (its registration expires in " + left +
+                                " ms unless renewed): give this node another [cluster] node_id",
+                            expires);
   }
   // Every lease an earlier process of this id still names is given up with a new epoch: that
   // process may be paused rather than dead, and must never commit with its epochs again. (A

@@ -24,6 +24,17 @@ class lease_store_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+//! join: another process has this node id and its registration has not expired; `expires_ms`
+//! (the database's clock) moves on while that process renews it.
+class node_in_use_error : public lease_store_error {
+ public:
+  node_in_use_error(const std::string& what, int64_t expires_ms) : lease_store_error(what), expires_ms_(expires_ms) {}
+  int64_t expires_ms() const { return expires_ms_; }
+
+ private:
+  int64_t expires_ms_;
+};
+
 //! A live node as the store sees it.
 struct cluster_member {
   cluster_node node = no_node;

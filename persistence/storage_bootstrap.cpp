@@ -1,7 +1,9 @@
 #include "persistence/storage_bootstrap.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
+#include <thread>
 
 #include "persistence/bulk_connection.hpp"
 #include "persistence/mysql_connection.hpp"
@@ -12,14 +14,35 @@
 
 namespace txengine::persistence {
 
+namespace {
+
+storage_start prepare_once(const storage_config& config, const shard_layout& layout, bool& transient);
+
+}  // namespace
+
 storage_start prepare_storage(const storage_config& config) {
-  storage_start start;
   shard_layout layout = layout_of(config);
   std::string why;
   if (!layout.valid(&why)) {
+    storage_start start;
     start.error = why;
     return start;
   }
+  // Everything here is idempotent (settling, migrations, reads): a deadlock with another
+  // cluster node's commits (or a lock wait past its timeout) is tried again, a few times.
+  constexpr int attempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    bool transient = false;
+    storage_start start = prepare_once(config, layout, transient);
+    if (start.ok || !transient || attempt == attempts) return start;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+  }
+}
+
+namespace {
+
+storage_start prepare_once(const storage_config& config, const shard_layout& layout, bool& transient) {
+  storage_start start;
   try {
     mysql_endpoint endpoint = endpoint_of(config);
     start.description = endpoint.describe() + " (" + std::to_string(config.databases) + " databases x " +
@@ -61,11 +84,16 @@ storage_start prepare_storage(const storage_config& config) {
     start.ok = true;
   } catch (const sql::SQLException& e) {
     start.error = std::string("MySQL: ") + e.what() + " (" + std::to_string(e.getErrorCode()) + ")";
+    transient = e.getErrorCode() == 1213 || e.getErrorCode() == 1205;  // deadlock, lock wait timeout
   } catch (const std::exception& e) {
     start.error = e.what();
+    const std::string what = e.what();
+    transient = what.find("(1213)") != std::string::npos || what.find("(1205)") != std::string::npos;
   }
   return start;
 }
+
+}  // namespace
 
 wallet_id read_max_wallet_id(const storage_config& config) {
   shard_layout layout = layout_of(config);

@@ -97,7 +97,7 @@ struct writer_state : mysql_actor_state {
     for (const auto& [id, o] : batch.rows.orders)
       if (o.intent && fresh.size() < fresh_max && tcc_stored.size() < tcc_stored_max) fresh.insert(id);
     std::vector<table_statement> statements =
-        batch_statements(layout, batch.rows, tcc_history{tcc_stored, fresh}, f->written);
+        batch_statements(layout, batch.rows, tcc_history{tcc_stored, fresh, link->ownership != nullptr}, f->written);
     // Issue 5: the outbox rows of the batch's final orders, in the same transaction (carried
     // intents are not final: they have none).
     f->outbox_rows = append_outbox(statements, f->outbox_created_ms);
@@ -129,6 +129,7 @@ struct writer_state : mysql_actor_state {
     batch = pending_batch();
     for (auto& o : carried) batch.rows.orders.emplace(o.id, std::move(o));
     unfinished.clear();
+    awaited = false;
     if (!self_handle) self_handle = caf::actor_cast<writer_impl>(self);
     in_flight = std::move(f);
     executor->start(in_flight->job);
@@ -190,30 +191,40 @@ struct writer_state : mysql_actor_state {
 
   //! Orders among wallets with an effect in the batch and no final row yet: committing now
   //! would split them over two batches (their order row twice, their TCC rows written and
-  //! deleted). Orders with a channel wait for the outside world and are not waited for.
+  //! deleted). Only this node's orders among wallets are waited for: those whose intent came
+  //! here. Orders with a channel wait for the outside world; another cluster node's orders
+  //! (effects on this node's wallets through its gateway) have their rows on their own node, and
+  //! their steps wait for this commit (the gateway's barrier): neither is waited for.
   std::unordered_set<order_id> unfinished;
-  std::unordered_set<order_id> channel_orders;  //!< not final; bounded by the hosts' in-flight bound
+  //! Intents received, no final row yet, among wallets only; bounded by the hosts' in-flight bound.
+  std::unordered_set<order_id> open_orders;
+
+  //! A cluster node's batch holds an intent its host waits for before the order starts (an
+  //! order with another node's wallet, or a provider): committed without waiting for unfinished
+  //! orders, as for a commit barrier (sync_atom) someone waits for. Waiting would chain: each
+  //! node's commits would wait for orders whose steps wait for the other nodes' commits.
+  bool awaited = false;
 
   void track(const write_batch& b) {
     for (const auto& o : b.orders) {
+      if (o.awaited && link->ownership) awaited = true;  // one node: a provider's order waits for the outside anyway
       if (is_final(o.state)) {
         if (!unfinished.empty()) unfinished.erase(o.id);
-        if (!channel_orders.empty()) channel_orders.erase(o.id);
-      } else if (o.intent && (o.command.kind == order_kind::top_up || o.command.kind == order_kind::withdraw)) {
-        channel_orders.insert(o.id);
+        if (!open_orders.empty()) open_orders.erase(o.id);
+      } else if (o.intent && o.command.kind != order_kind::top_up && o.command.kind != order_kind::withdraw) {
+        open_orders.insert(o.id);
       }
     }
     auto effect = [this](order_id id) {
-      if (!channel_orders.empty() && channel_orders.count(id) != 0) return;
-      auto found = batch.rows.orders.find(id);
-      if (found == batch.rows.orders.end() || !is_final(found->second.state)) unfinished.insert(id);
+      if (open_orders.count(id) != 0) unfinished.insert(id);
     };
     for (const auto& m : b.movements) effect(m.entry.txn);
     for (const auto& t : b.tcc) effect(t.order);
   }
 
   //! Commits when the batch is full; else once the mailbox is empty and no order is unfinished
-  //! in the batch, or the batch is `batch_latency_max_ms` old (counted from the end of the last
+  //! in the batch (or someone waits for this commit: a barrier, an awaited intent), or the
+  //! batch is `batch_latency_max_ms` old (counted from the end of the last
   //! commit: the orders the replies of that commit set going are what it waits for).
   //! A batch left waiting (for the mailbox to drain, or for its unfinished orders) is looked at
   //! again after a millisecond; an idle writer (empty batch) sleeps instead of polling.
@@ -238,7 +249,9 @@ struct writer_state : mysql_actor_state {
     if (static_cast<size_t>(batch.rows_received) >= link->config.batch_rows_max) return commit(self);
     if (!self->mailbox().empty() || batch.empty()) return;
     auto age = std::chrono::steady_clock::now() - std::max(batch.first_at, ready_at);
-    if (unfinished.empty() || age >= std::chrono::milliseconds(link->config.batch_latency_max_ms)) commit(self);
+    if (unfinished.empty() || awaited || !batch.syncs.empty() ||
+        age >= std::chrono::milliseconds(link->config.batch_latency_max_ms))
+      commit(self);
   }
 };
 

@@ -556,6 +556,29 @@ TEST(order_core_test, unanswered_try_is_resent_with_backoff) {
   EXPECT_TRUE(d.timer().empty());
 }
 
+TEST(order_core_test, a_route_change_resends_only_the_steps_still_waiting_at_once) {
+  order_config config;
+  config.retry_initial_ms = 1'000;
+  config.retry_max_ms = 4'000;
+  driver d(command_of(order_kind::transfer), config);
+  d.start();
+  d.reply(0, tcc_phase::try_);  // leg 0 answered; leg 1's wallet is on a node that went away
+  d.now += 10;
+  d.order.resend_waiting_steps(d.now, d.out);
+  auto out = d.take();
+  EXPECT_EQ(sent_legs(out), (std::vector<uint16_t>{1}));  // now, not after its 1 s backoff
+  EXPECT_EQ(d.order.legs()[1].attempts, 2u);
+  EXPECT_EQ(d.order.next_wakeup_ms(), d.now + 2'000);  // its backoff goes on from there
+  d.reply(1, tcc_phase::try_);
+  EXPECT_EQ(d.order.state(), os::confirming);
+  d.take();
+  // A final order resends nothing.
+  d.reply_all(tcc_phase::confirm);
+  ASSERT_EQ(d.order.state(), os::succeeded);
+  d.order.resend_waiting_steps(d.now, d.out);
+  EXPECT_TRUE(d.take().empty());
+}
+
 // ---------------------------------------------------------------------------------------
 // Confirm and cancel never give up.
 

@@ -27,14 +27,6 @@ LAYOUT=(--db-prefix "$PREFIX" --databases 2 --tables 4)
 CLUSTER=(--partitions 16)
 WORK=$(mktemp -d)
 source "$(dirname "$0")/lib.sh"
-hostport=${URI#*@}
-hostport=${hostport%%/*}
-hostport=${hostport%%\?*}
-creds=${URI#mysql://}
-creds=${creds%%@*}
-sql() {
-  mariadb --no-defaults -h "${hostport%:*}" -P "${hostport##*:}" -u "${creds%%:*}" -p"${creds#*:}" -N -B -e "$1"
-}
 LEASES=${PREFIX}_0.cluster_leases
 
 start_server() { start_serve "$1" --config "$WORK/engine.toml" --mysql "$URI" "${LAYOUT[@]}" "${CLUSTER[@]}"; }

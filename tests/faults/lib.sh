@@ -1,6 +1,7 @@
 # Sourced by the fault tests: the engine and txbench processes of a test, stopped at exit; a
 # failure that prints the tail of every server log; and starting `txengine serve` on an
-# ephemeral port of loopback. The caller sets TXENGINE and WORK (the logs are $WORK/server-*.log).
+# ephemeral port of loopback; `sql` on the MySQL server of $URI. The caller sets TXENGINE and WORK
+# (the logs are $WORK/server-*.log).
 SERVER_PID=
 BENCH_PID=
 cleanup() {
@@ -29,4 +30,14 @@ start_serve() {
     sleep 0.1
   done
   SERVER=$(sed -n 's/^txengine listening on \(.*\)$/\1/p' "$log")
+}
+
+# sql STATEMENT: runs it on the MySQL server of $URI (mysql://user:password@host:port), one
+# tab-separated line per row, no column names.
+sql() {
+  local hostport=${URI#*@} creds=${URI#mysql://}
+  hostport=${hostport%%/*}
+  hostport=${hostport%%\?*}
+  creds=${creds%%@*}
+  mariadb --no-defaults -h "${hostport%:*}" -P "${hostport##*:}" -u "${creds%%:*}" -p"${creds#*:}" -N -B -e "$1"
 }

@@ -212,6 +212,26 @@ TEST(BatchBuilder, AFinalOrderOfAnEarlierProcessIsDeletedInEveryTable) {
   EXPECT_TRUE(written.tcc_deleted.empty());
 }
 
+TEST(BatchBuilder, AClusterNodesFinalOrderIsDeletedInEveryTableEvenWhenFresh) {
+  // Another node's writer wrote the rows of this order's remote legs: this writer's history
+  // does not name them, and this node may hold those wallets now (a takeover).
+  auto layout = two_by_three();
+  batch_rows rows;
+  write_batch b;
+  b.orders.push_back(order(31, order_kind::transfer, 3, 4, order_state::succeeded, false));
+  rows.add(b);
+  std::unordered_set<order_id> fresh{31};
+  auto deletes = [&](const tcc_history& history) {
+    built_rows written;
+    size_t tables = 0;
+    for (const auto& s : batch_statements(layout, rows, history, written))
+      if (s.family == "tcc_records delete") ++tables;
+    return tables;
+  };
+  EXPECT_EQ(deletes(tcc_history{no_stored, fresh, true}), 6u);
+  EXPECT_EQ(deletes(tcc_history{no_stored, fresh}), 0u);  // one node: a fresh order without stored rows
+}
+
 TEST(BatchBuilder, StatementsFollowTheShardOfTheirKey) {
   auto layout = two_by_three();
   batch_rows rows;
