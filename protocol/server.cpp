@@ -666,7 +666,13 @@ size_t server::sweep_now() {
 
 void server::stop() {
   if (!system_) return;
-  caf::anon_send_exit(broker_, caf::exit_reason::user_shutdown);
+  if (broker_) {
+    // Waited for: a broker still running on the multiplexer while its actor system is torn down
+    // reaches into the half-destroyed system (seen as a crash of a node's clean stop under load).
+    caf::anon_send_exit(broker_, caf::exit_reason::user_shutdown);
+    caf::scoped_actor self{*system_};
+    self->wait_for(broker_);
+  }
   broker_ = nullptr;
   if (impl_) impl_->pool.stop();
   system_.reset();
