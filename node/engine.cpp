@@ -304,27 +304,23 @@ void engine::start_cluster() {
   std::atomic<wallet_directory*>* directory = &directory_ready_;
   storage_config storage = *config_.storage;
   order_loader_actor order_loader = storage_->order_loader;
-  auto on_acquired = [directory, storage, order_loader](const std::vector<uint32_t>& partitions,
-                                                        const std::vector<cluster_node>& gone) {
+  auto on_acquired = [directory, storage, order_loader](const std::vector<uint32_t>& partitions) {
     if (wallet_directory* d = directory->load()) d->restore_ids(persistence::read_max_wallet_id(storage), {});
-    // A dead node's prepared branches hold their rows' locks until settled; it can commit no
-    // decision any more (it holds no partition). One still attached to a paused process's
-    // session cannot be settled now: that process rolls it back itself when it wakes up fenced.
-    for (cluster_node n : gone) {
-      try {
-        auto settled = persistence::settle_branches_of_node(storage, n);
-        if (settled.committed + settled.rolled_back > 0)
-          spdlog::warn("cluster: node {}'s prepared branches settled: {} committed, {} rolled back", n,
-                       settled.committed, settled.rolled_back);
-      } catch (const std::exception& e) {
-        spdlog::warn("cluster: node {}'s prepared branches not settled now ({})", n, e.what());
-      }
-    }
     caf::anon_send(order_loader, recover_atom::value, partitions);
+  };
+  // Before a node's partitions are read here (at this node's start: its own earlier process's;
+  // after a takeover: the previous owner's), the XA branches that node left prepared are settled
+  // (a killed process's; one a paused process still holds waits for it).
+  auto settle = [storage](cluster_node n, bool may_roll_back) {
+    auto settled = persistence::settle_branches_of_node(storage, n, may_roll_back);
+    if (settled.committed + settled.rolled_back > 0)
+      spdlog::warn("cluster: node {}'s prepared branches settled: {} committed, {} rolled back", n, settled.committed,
+                   settled.rolled_back);
+    return settled.decided_all_committed();
   };
   keeper_ = std::make_unique<persistence::lease_keeper>(
       persistence::endpoint_of(*config_.storage), persistence::layout_of(*config_.storage), cluster, ownership_,
-      [peers](const std::vector<cluster_peer>& members) { peers->update(members); }, on_acquired);
+      [peers](const std::vector<cluster_peer>& members) { peers->update(members); }, on_acquired, settle);
   try {
     keeper_->start();
   } catch (const persistence::lease_store_error& e) {

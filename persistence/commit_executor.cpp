@@ -98,10 +98,16 @@ bool commit_executor::execute(commit_job& f) {
       if (!unsettled_xid_.empty()) {
         // A branch from a failed attempt (or this batch's, its decision's commit unanswered).
         conn_b_.reset();  // a branch prepared by a live session cannot be settled by another
-        bool committed = settle_branch(*conn_, layout_, unsettled_xid_);
+        branch_settlement settled = settle_branch(*conn_, layout_, unsettled_xid_);
+        if (settled == branch_settlement::decided_busy || settled == branch_settlement::undecided_left) {
+          // The server has not yet seen the branch's session end: settled at the next attempt.
+          std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));  // own thread
+          backoff_ms = std::min<int64_t>(backoff_ms * 2, 1000);
+          continue;
+        }
         bool this_batch = unsettled_is_current_;
         unsettled_xid_.clear();
-        if (committed && this_batch) break;  // the decision was committed: so is the batch
+        if (settled == branch_settlement::committed && this_batch) break;  // the decision was committed: so is the batch
       }
       if (!f.order_side.empty()) {
         if (!run_split(f, attempt)) return false;
@@ -239,9 +245,15 @@ bool commit_executor::run_split(commit_job& job, uint32_t attempt) {
   }
   if (fenced) {
     // No decision: the prepared branch is rolled back here and now (nothing of the batch commits).
+    // By its own session (another cannot while this one lives); else by the node that settles
+    // this one's branches (at its restart, or the new owner of its partitions).
     conn_->rollback();
+    try {
+      branch.execute("XA ROLLBACK '" + xid + "'");
+    } catch (const sql::SQLException& e) {
+      spdlog::warn("storage writer: fenced: branch {} not rolled back now ({}): settled later", xid, e.what());
+    }
     conn_b_.reset();
-    settle_branch(*conn_, layout_, xid);
     return false;
   }
   if (wallet_error) {

@@ -24,13 +24,14 @@ uint64_t new_incarnation() {
 
 lease_keeper::lease_keeper(mysql_endpoint endpoint, shard_layout layout, cluster_config config,
                            std::shared_ptr<partition_ownership> ownership, members_handler on_members,
-                           acquired_handler on_acquired)
+                           acquired_handler on_acquired, settle_handler settle)
     : endpoint_(std::move(endpoint)),
       layout_(std::move(layout)),
       config_(std::move(config)),
       ownership_(std::move(ownership)),
       on_members_(std::move(on_members)),
       on_acquired_(std::move(on_acquired)),
+      settle_(std::move(settle)),
       incarnation_(new_incarnation()) {}
 
 lease_keeper::~lease_keeper() { stop(false); }
@@ -64,6 +65,29 @@ void lease_keeper::start() {
   }
   spdlog::info("cluster: node {} joined as {} (incarnation {:x}), {} partitions, lease ttl {} ms", self,
                config_.endpoint, incarnation_, config_.leases.partitions, config_.leases.ttl_ms);
+  // An earlier process of this id can decide nothing more now (the join gave its leases new
+  // epochs): its branches are settled before any of its partitions is read. One it decided
+  // and still holds (paused) must be committed by it first: waited for, up to a ttl.
+  if (settle_) {
+    for (bool warned = false;;) {
+      bool settled = false;
+      try {
+        settled = settle_(self, true);
+      } catch (const std::exception& e) {
+        spdlog::warn("cluster: node {}: its earlier process's branches not settled now ({})", self, e.what());
+      }
+      if (settled) break;
+      if (std::chrono::steady_clock::now() >= give_up)
+        throw lease_store_error("an earlier process of node id " + std::to_string(self) +
+                                " still holds a committed batch's XA branch (paused?): start again once it ended");
+      if (!warned)
+        spdlog::warn("cluster: node {}: an earlier process still holds a committed batch's XA branch; waiting", self);
+      warned = true;
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait_for(lock, std::chrono::milliseconds(config_.round_interval_ms), [this] { return quit_; });
+      if (quit_) throw lease_store_error("stopped while settling node " + std::to_string(self) + "'s branches");
+    }
+  }
   // Nodes started together see one another before they take partitions.
   if (config_.join_settle_ms > 0) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -179,23 +203,67 @@ void lease_keeper::round() {
     released[l.partition] = l.epoch;
   }
   uint64_t acquired = 0;
-  std::set<cluster_node> previous_owners;
   for (const auto& l : plan.acquire)
     if (s.acquire(l, self)) {
       ++acquired;
-      if (l.owner != no_node && l.owner != self) previous_owners.insert(l.owner);
+      // Another node's: not served before the batches it committed are wholly visible.
+      if (l.owner != no_node && l.owner != self) unsettled_[l.partition] = l.owner;
     }
   s.renew(plan.renew, self);
 
   // What this node holds now: its leases at their epochs (an expired one that nobody took is
   // still its own: nobody else can have committed for it at that epoch).
-  std::vector<partition_lease> held;
+  std::vector<partition_lease> snapshot = s.leases();
   std::map<uint32_t, partition_lease> by_partition;
-  const std::vector<partition_lease> snapshot = s.leases();
+  std::set<cluster_node> holders;
   for (const auto& l : snapshot) {
     by_partition[l.partition] = l;
-    if (l.owner == self) held.push_back(l);
+    holders.insert(l.owner);
   }
+  // The previous owners' prepared branches (persistence/split_commit.hpp): a batch it decided
+  // whose order-side branch is still prepared holds rows that reads here would not see (an
+  // order's intent, its request id). Undecided ones are rolled back once that node can decide
+  // nothing more (it is not live and holds no partition), else left: the fence refuses them.
+  std::set<cluster_node> waiting;
+  {
+    std::map<cluster_node, bool> settled;
+    for (auto it = unsettled_.begin(); it != unsettled_.end();) {
+      if (by_partition[it->first].owner != self) {  // lost again before it was served
+        it = unsettled_.erase(it);
+        continue;
+      }
+      const cluster_node n = it->second;
+      auto done = settled.find(n);
+      if (done == settled.end()) {
+        const bool gone = holders.count(n) == 0 && std::find(live.begin(), live.end(), n) == live.end();
+        bool ok = !settle_;
+        if (settle_) {
+          try {
+            ok = settle_(n, gone);
+          } catch (const std::exception& e) {
+            spdlog::warn("cluster: node {}'s prepared branches not settled now ({})", n, e.what());
+          }
+        }
+        done = settled.emplace(n, ok).first;
+        if (!ok) waiting.insert(n);
+      }
+      it = done->second ? unsettled_.erase(it) : std::next(it);
+    }
+  }
+  std::vector<partition_lease> held;
+  for (auto& l : snapshot) {
+    if (l.owner != self) continue;
+    if (unsettled_.count(l.partition)) {
+      l.owner = no_node;  // routed nowhere (orders of its wallets wait, retryably) until settled
+      continue;
+    }
+    held.push_back(l);
+  }
+  if (!waiting.empty() && unsettled_.size() != unsettled_logged_)
+    spdlog::warn("cluster: node {} holds {} partition(s) it does not serve yet: a batch their previous owner "
+                 "committed is not wholly visible (its branch held by a live, paused process); asked again next round",
+                 self, unsettled_.size());
+  unsettled_logged_ = waiting.empty() ? 0 : unsettled_.size();
   uint64_t lost = 0;
   for (uint32_t p = 0; p < config_.leases.partitions; ++p) {
     uint64_t had = ownership_->epoch(p);
@@ -220,15 +288,10 @@ void lease_keeper::round() {
       if (ownership_->epoch(l.partition) == 0) taken_over.push_back(l.partition);
   if (!taken_over.empty()) {
     // Before they count as held: the wallet ids continue past the previous owner's first.
-    std::set<cluster_node> holders;
-    for (const auto& l : snapshot) holders.insert(l.owner);
-    std::vector<cluster_node> gone;
-    for (cluster_node n : previous_owners)
-      if (holders.count(n) == 0 && std::find(live.begin(), live.end(), n) == live.end()) gone.push_back(n);
     spdlog::warn("cluster: node {} took over {} partition(s) while serving; resuming their orders", self,
                  taken_over.size());
     ownership_->note_takeover();
-    if (on_acquired_) on_acquired_(taken_over, gone);
+    if (on_acquired_) on_acquired_(taken_over);
   }
   ownership_->assign(held);
   ownership_->assign_owners(snapshot, s.now_ms());

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,16 +50,19 @@ class lease_keeper {
   //! return quickly: the links connect on a thread of their own).
   using members_handler = std::function<void(const std::vector<cluster_peer>&)>;
   //! Partitions the node took while it serves (a dead or fenced node's): their wallets' ids
-  //! and their non-final orders are the node's to continue; `gone`: their previous owners that
-  //! are not live and hold no partition any more (their prepared XA branches are to be settled).
-  //! Called on the keeper's thread.
-  using acquired_handler =
-      std::function<void(const std::vector<uint32_t>& partitions, const std::vector<cluster_node>& gone)>;
+  //! and their non-final orders are the node's to continue. Called on the keeper's thread.
+  using acquired_handler = std::function<void(const std::vector<uint32_t>& partitions)>;
+  //! Settles the prepared XA branches node `node` left (persistence/split_commit.hpp), rolling
+  //! the undecided ones back only when `may_roll_back` (that node can decide nothing more).
+  //! True once none of its decided branches is still prepared: every batch it committed is
+  //! wholly visible. False (or a throw) when one still is (held by its paused process) or MySQL
+  //! failed: asked again next round. Called on the keeper's thread.
+  using settle_handler = std::function<bool(cluster_node node, bool may_roll_back)>;
 
   //! Nothing happens before start(). `ownership` is the node's (its node id is this node's).
   lease_keeper(mysql_endpoint endpoint, shard_layout layout, cluster_config config,
                std::shared_ptr<partition_ownership> ownership, members_handler on_members = {},
-               acquired_handler on_acquired = {});
+               acquired_handler on_acquired = {}, settle_handler settle = {});
   ~lease_keeper();
   lease_keeper(const lease_keeper&) = delete;
   lease_keeper& operator=(const lease_keeper&) = delete;
@@ -89,7 +93,12 @@ class lease_keeper {
   std::shared_ptr<partition_ownership> ownership_;
   members_handler on_members_;
   acquired_handler on_acquired_;
+  settle_handler settle_;
   const uint64_t incarnation_;
+  //! Partitions taken from another node whose decided branches are not all committed yet, with
+  //! that node: held in MySQL, not served (not published as held) until they are. Keeper's thread.
+  std::map<uint32_t, cluster_node> unsettled_;
+  size_t unsettled_logged_ = 0;  //!< how many unsettled_ the last warning named (logged again on a change)
 
   std::unique_ptr<lease_store> store_;  //!< the keeper's thread only (and start/stop around it)
   std::thread thread_;

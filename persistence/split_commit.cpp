@@ -1,5 +1,6 @@
 #include "persistence/split_commit.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -52,21 +53,6 @@ std::string xa_decisions_table(const shard_layout& layout) {
   return quote_identifier(layout.database_name(0)) + ".`xa_decisions`";
 }
 
-bool settle_branch(bulk_connection& conn, const shard_layout& layout, const std::string& xid) {
-  TX_CHECK(is_branch_id(xid));  // quoted as a literal below
-  conn.commit();
-  conn.set_autocommit(true);  // XA COMMIT / ROLLBACK of a detached branch: no transaction around
-  bool decided = conn.query_int("SELECT COUNT(*) FROM " + xa_decisions_table(layout) + " WHERE xid='" + xid + "'") > 0;
-  try {
-    conn.execute((decided ? "XA COMMIT '" : "XA ROLLBACK '") + xid + "'");
-  } catch (const sql::SQLException& e) {
-    if (e.getErrorCode() != xa_unknown_xid) throw;
-  }
-  if (decided) conn.execute("DELETE FROM " + xa_decisions_table(layout) + " WHERE xid='" + xid + "'");
-  conn.set_autocommit(false);
-  return decided;
-}
-
 namespace {
 
 std::vector<std::string> prepared_ids(bulk_connection& conn, const std::string& branch_prefix) {
@@ -80,25 +66,72 @@ std::vector<std::string> prepared_ids(bulk_connection& conn, const std::string& 
   return ids;
 }
 
+bool is_prepared(bulk_connection& conn, const std::string& xid) {
+  for (const std::string& id : prepared_ids(conn, xid))
+    if (id == xid) return true;
+  return false;
+}
+
 }  // namespace
+
+branch_settlement settle_branch(bulk_connection& conn, const shard_layout& layout, const std::string& xid,
+                                bool may_roll_back) {
+  TX_CHECK(is_branch_id(xid));  // quoted as a literal below
+  conn.commit();
+  conn.set_autocommit(true);  // XA COMMIT / ROLLBACK of a detached branch: no transaction around
+  const bool decided =
+      conn.query_int("SELECT COUNT(*) FROM " + xa_decisions_table(layout) + " WHERE xid='" + xid + "'") > 0;
+  branch_settlement result = decided ? branch_settlement::committed : branch_settlement::rolled_back;
+  if (!decided && !may_roll_back) {
+    if (is_prepared(conn, xid)) result = branch_settlement::undecided_left;
+  } else {
+    try {
+      conn.execute((decided ? "XA COMMIT '" : "XA ROLLBACK '") + xid + "'");
+    } catch (const sql::SQLException& e) {
+      if (e.getErrorCode() != xa_unknown_xid) throw;
+      // Unknown to this session: settled already, or still attached to a live session (which
+      // XA RECOVER lists): that one commits or rolls it back itself.
+      if (is_prepared(conn, xid))
+        result = decided ? branch_settlement::decided_busy : branch_settlement::undecided_left;
+    }
+    if (result == branch_settlement::committed)
+      conn.execute("DELETE FROM " + xa_decisions_table(layout) + " WHERE xid='" + xid + "'");
+  }
+  conn.set_autocommit(false);
+  return result;
+}
 
 uint64_t prepared_branches(bulk_connection& conn, const std::string& branch_prefix) {
   return prepared_ids(conn, branch_prefix).size();
 }
 
 settle_report settle_prepared_branches(bulk_connection& conn, const shard_layout& layout,
-                                       const std::string& branch_prefix) {
+                                       const std::string& branch_prefix, bool may_roll_back) {
+  TX_CHECK(is_branch_id(branch_prefix));  // in a LIKE pattern below: letters, digits and '-' only
   settle_report report;
+  conn.commit();
+  // The prefix's decisions read before the branches are: a decision is committed only after its
+  // branch was prepared, so one whose branch is not prepared afterwards is spent.
+  std::vector<std::string> decisions;
+  for (const auto& row : conn.query_rows("SELECT xid FROM " + xa_decisions_table(layout) + " WHERE xid LIKE '" +
+                                             branch_prefix + "%'",
+                                         1'000'000))
+    if (!row.empty() && is_branch_id(row[0])) decisions.push_back(row[0]);  // quoted below
   for (const std::string& xid : prepared_ids(conn, branch_prefix)) {
-    if (settle_branch(conn, layout, xid)) {
-      ++report.committed;
-    } else {
-      ++report.rolled_back;
+    switch (settle_branch(conn, layout, xid, may_roll_back)) {
+      case branch_settlement::committed: ++report.committed; break;
+      case branch_settlement::rolled_back: ++report.rolled_back; break;
+      case branch_settlement::decided_busy: ++report.decided_busy; break;
+      case branch_settlement::undecided_left: ++report.undecided_left; break;
     }
   }
-  // No branch of this prefix is prepared any more, so every decision left is spent (a crash
-  // between a branch's commit and the next batch, which deletes its decision, leaves one).
-  conn.execute("DELETE FROM " + xa_decisions_table(layout));
+  // A crash between a branch's commit and the next batch (which deletes its decision) leaves a
+  // spent decision; another node's decisions are never touched.
+  std::vector<std::string> still = prepared_ids(conn, branch_prefix);
+  std::string spent;
+  for (const std::string& xid : decisions)
+    if (std::find(still.begin(), still.end(), xid) == still.end()) spent += (spent.empty() ? "'" : ",'") + xid + "'";
+  if (!spent.empty()) conn.execute("DELETE FROM " + xa_decisions_table(layout) + " WHERE xid IN (" + spent + ")");
   conn.commit();
   return report;
 }

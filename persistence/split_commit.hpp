@@ -28,22 +28,42 @@ std::string xa_branch_id(const std::string& branch_prefix, uint64_t nonce, uint6
 //! `db0`.`xa_decisions` of the layout.
 std::string xa_decisions_table(const shard_layout& layout);
 
-//! Settles one branch: commits it when its decision row exists, else rolls it back. A branch
-//! that is not prepared (never was, or already settled) is left alone. True when the decision
-//! exists (the batch is committed). `conn` must have no transaction open.
-bool settle_branch(bulk_connection& conn, const shard_layout& layout, const std::string& xid);
+//! What settle_branch did with a branch.
+enum class branch_settlement : uint8_t {
+  committed,       //!< its decision exists: committed now (or already, by another session)
+  rolled_back,     //!< no decision: rolled back now (or it was not prepared)
+  decided_busy,    //!< decided, but still held by a live session (a paused process): left as it is
+  undecided_left,  //!< no decision, still prepared: held by a live session, or rolling back not allowed
+};
+
+//! Settles one branch: commits it when its decision row exists, else rolls it back (only when
+//! `may_roll_back`: see settle_prepared_branches). A branch that is not prepared (never was, or
+//! already settled) is left alone. A branch another live session still holds cannot be settled
+//! (MariaDB answers it as unknown, yet XA RECOVER lists it): left as it is, its decision row
+//! kept. `conn` must have no transaction open.
+branch_settlement settle_branch(bulk_connection& conn, const shard_layout& layout, const std::string& xid,
+                                bool may_roll_back = true);
 
 struct settle_report {
   uint32_t committed = 0;
   uint32_t rolled_back = 0;
+  uint32_t decided_busy = 0;    //!< decided, still held by a live session: committed by it or a later settle
+  uint32_t undecided_left = 0;  //!< undecided, still prepared (never committed once its writer is fenced)
+  //! No branch with a decision is still prepared: every batch of the prefix that committed is
+  //! wholly visible now.
+  bool decided_all_committed() const { return decided_busy == 0; }
 };
 
 //! Prepared branches of `branch_prefix` on the server (after a crash, until the next start).
 uint64_t prepared_branches(bulk_connection& conn, const std::string& branch_prefix);
 
-//! At start: every prepared branch of `branch_prefix` on the server (XA RECOVER) is settled,
-//! then the spent decision rows are deleted. Only while no writer of this prefix runs.
+//! Every prepared branch of `branch_prefix` on the server (XA RECOVER) is settled, then the
+//! prefix's spent decision rows (their branches no longer prepared) are deleted. Rolling back
+//! an undecided branch is safe only once its writer can decide nothing more: at a start of its
+//! node (no other writer of the prefix runs), or when its node holds no partition any more
+//! (the fence refuses its decisions). Otherwise `may_roll_back` false: only decided branches
+//! are committed (always safe: the decision is final).
 settle_report settle_prepared_branches(bulk_connection& conn, const shard_layout& layout,
-                                       const std::string& branch_prefix);
+                                       const std::string& branch_prefix, bool may_roll_back = true);
 
 }  // namespace txengine::persistence

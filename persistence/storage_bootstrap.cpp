@@ -106,9 +106,9 @@ wallet_id read_max_wallet_id(const storage_config& config) {
   return max_id;
 }
 
-settle_report settle_branches_of_node(const storage_config& config, uint32_t node) {
+settle_report settle_branches_of_node(const storage_config& config, uint32_t node, bool may_roll_back) {
   bulk_connection settler(endpoint_of(config));
-  return settle_prepared_branches(settler, layout_of(config), xa_branch_prefix(config.prefix, node));
+  return settle_prepared_branches(settler, layout_of(config), xa_branch_prefix(config.prefix, node), may_roll_back);
 }
 
 }  // namespace txengine::persistence

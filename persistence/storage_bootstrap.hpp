@@ -38,10 +38,10 @@ storage_start prepare_storage(const storage_config& config);
 //! continues its ids past the ones that node created). Blocking; throws on MySQL errors.
 wallet_id read_max_wallet_id(const storage_config& config);
 
-//! The prepared XA branches of cluster node `node` settled (committed when their decision was,
-//! else rolled back): the survivor that took a dead node's partitions over, once that node holds
-//! none (it can commit no decision any more). Blocking; throws when MySQL fails or a branch is
-//! still attached to a live session (a paused process): tried again at the next takeover.
-settle_report settle_branches_of_node(const storage_config& config, uint32_t node);
+//! The prepared XA branches of cluster node `node` settled (persistence/split_commit.hpp:
+//! committed when their decision was; rolled back when not and `may_roll_back`, that is once the
+//! node can decide nothing more). Branches a live session holds (a paused process) are left and
+//! counted. Blocking; throws when MySQL fails.
+settle_report settle_branches_of_node(const storage_config& config, uint32_t node, bool may_roll_back);
 
 }  // namespace txengine::persistence

@@ -169,6 +169,65 @@ void Cluster::batch_of_a_taken_partition_is_refused(bool split_commit) {
   EXPECT_EQ(db::prepared_branches(xa, db::xa_branch_prefix(layout_.prefix)), 0u);
 }
 
+TEST_F(Cluster, TakenPartitionsAreServedOnlyOnceThePreviousOwnersCommittedBatchesAreWhollyVisible) {
+  // Node 2 "holds" every partition, its leases expired; it committed a batch (its decision row)
+  // whose order-side branch is still prepared by its session: a process paused between the two
+  // commits (persistence/split_commit.hpp). Reads here would miss that branch's rows (an order's
+  // intent, its request id: another order for the same request id; an order nobody resumes).
+  {
+    engine first(cluster_node_config(1, 1'500, 100));  // makes the schema and the lease rows
+  }
+  conn_->execute("UPDATE " + leases() + " SET owner = 2, epoch = epoch + 1, "
+                 "expires_ms = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) - 1");
+  const std::string prefix = db::xa_branch_prefix(layout_.prefix, 2);
+  const std::string decided = db::xa_branch_id(prefix, 7, 1), undecided = db::xa_branch_id(prefix, 7, 2);
+  const std::string request_ids = layout_.table_for("request_ids", 1);
+  auto prepare = [&](db::bulk_connection& c, const std::string& xid, const std::string& request) {
+    c.set_autocommit(true);
+    c.execute("XA START '" + xid + "'");
+    c.execute("INSERT INTO " + request_ids + " (tenant, request_id, order_id, content_hash, created_ms) VALUES (" +
+              std::to_string(tenant) + ", '" + request + "', 1, 1, 1)");
+    c.execute("XA END '" + xid + "'");
+    c.execute("XA PREPARE '" + xid + "'");
+  };
+  auto paused = std::make_unique<db::bulk_connection>(db::endpoint_from_environment());
+  prepare(*paused, decided, "held-by-a-paused-process");
+  {
+    db::bulk_connection dead(db::endpoint_from_environment());
+    prepare(dead, undecided, "left-by-a-dead-process");
+  }  // closed: detached, no decision
+  conn_->execute("INSERT INTO " + db::xa_decisions_table(layout_) + " (xid, created_ms) VALUES ('" + decided + "', 1)");
+  // Another node's decision is never touched by a settle of node 2's branches.
+  const std::string foreign = db::xa_branch_id(db::xa_branch_prefix(layout_.prefix, 3), 7, 3);
+  conn_->execute("INSERT INTO " + db::xa_decisions_table(layout_) + " (xid, created_ms) VALUES ('" + foreign + "', 1)");
+
+  engine one(cluster_node_config(1, 1'500, 100));
+  // Node 1 takes the expired leases, but serves none of them while node 2's decided branch is
+  // held: its wallets are routed nowhere (a submit is refused, retryably).
+  ASSERT_TRUE(eventually([&] { return owned_by(1) == partitions; }));
+  EXPECT_EQ(one.ownership()->held(), 0u);
+  auto refused = one.create_wallet(tenant, usd, wallet_kind::user);
+  EXPECT_NE(refused.code, result_code::ok);
+  auto decision_kept = [&] {
+    return conn_->query_int("SELECT COUNT(*) FROM " + db::xa_decisions_table(layout_) + " WHERE xid='" + decided + "'");
+  };
+  EXPECT_EQ(decision_kept(), 1);
+  // Node 2's process ends (killed): its branch is detached, node 1 commits it by its decision,
+  // and only then serves the partitions. Node 2 is not live and holds nothing: its undecided
+  // branch is rolled back.
+  paused.reset();
+  ASSERT_TRUE(eventually([&] { return one.ownership()->held() == partitions; })) << one.ownership()->held();
+  EXPECT_EQ(stored_requests("held-by-a-paused-process"), 1);
+  EXPECT_EQ(stored_requests("left-by-a-dead-process"), 0);
+  EXPECT_EQ(decision_kept(), 0);
+  EXPECT_EQ(conn_->query_int("SELECT COUNT(*) FROM " + db::xa_decisions_table(layout_) + " WHERE xid='" + foreign + "'"),
+            1);
+  db::bulk_connection xa(db::endpoint_from_environment());
+  EXPECT_EQ(db::prepared_branches(xa, prefix), 0u);
+  EXPECT_EQ(one.create_wallet(tenant, usd, wallet_kind::user).code, result_code::ok);
+  EXPECT_FALSE(one.fenced());
+}
+
 TEST_F(Cluster, ABatchOfAPartitionAnotherNodeTookIsRefusedAndTheNodeFenced) { batch_of_a_taken_partition_is_refused(true); }
 
 TEST_F(Cluster, ABatchOfATakenPartitionIsRefusedOnOneConnectionToo) { batch_of_a_taken_partition_is_refused(false); }
