@@ -44,6 +44,7 @@ struct durable_wait {
   order_id start = 0;  //!< an order whose intent row is in the batch: it starts then
   caf::actor client;   //!< otherwise a reply to send then
   order_reply reply;
+  order_id steps_of = 0;  //!< or an order whose steps to other nodes wait for its decision row
 };
 
 //! Messages bound for other actors, gathered while handling a burst of input and sent as one
@@ -628,8 +629,11 @@ class host_state {
     if (storage_ != nullptr) {
       // An order that acts where nothing orders it after its intent (a provider, or wallets of
       // another cluster node, committed by that node's writer) starts, with durable acks, only
-      // once its intent is committed: its intent is never carried to a later batch.
-      const bool awaited = storage_->durable_ack() && acts_beyond_node(it->second.core.command(), system);
+      // once its intent is committed: its intent is never carried to a later batch. One with a
+      // wallet of another node waits with memory acks too: a crash here must not leave a try
+      // committed there for an order no row names (its reservation would never be released).
+      const bool awaited = (storage_->durable_ack() && acts_beyond_node(it->second.core.command(), system)) ||
+                           acts_on_another_node(it->second.core.command(), system);
       if (test_hooks::broken != 3) persist_order(it->second.core, now, true, awaited);  // 3: txsim --break intent
       // Write-ahead of intent. The intent goes to the writer at the next flush, before any
       // step (flush() sends the writer batch first, and a local send enqueues at once), so
@@ -694,11 +698,16 @@ class host_state {
 
   //! Appends the order's row to the writer's next batch (built in place: an order row is large).
   //! A provider's order, or one with a wallet this cluster node does not hold.
-  bool acts_beyond_node(const order_command& c, wallet_id system) const {
-    if (c.kind == order_kind::top_up || c.kind == order_kind::withdraw) return true;
+  //! An order with a wallet this cluster node does not hold.
+  bool acts_on_another_node(const order_command& c, wallet_id system) const {
+    if (!directory_->clustered()) return false;
     for (wallet_id w : {c.source, c.destination, c.fee_wallet, system})
       if (w != no_wallet && !directory_->holds(w)) return true;
     return false;
+  }
+
+  bool acts_beyond_node(const order_command& c, wallet_id system) const {
+    return c.kind == order_kind::top_up || c.kind == order_kind::withdraw || acts_on_another_node(c, system);
   }
 
   void persist_order(const order_core& core, int64_t now, bool intent, bool awaited = false) {
@@ -732,6 +741,14 @@ class host_state {
         actions_.clear();
         it->second.core.start(now, actions_);
         run(it, now);
+      } else if (wait.steps_of != 0) {
+        auto it = orders_->find_live(wait.steps_of);
+        if (it == orders_->live_end()) continue;
+        live_order& order = it->second;
+        uint32_t held = order.held_legs;
+        order.held_legs = 0;
+        for (uint16_t leg = 0; leg < order.core.legs().size(); ++leg)
+          if ((held & (1u << leg)) != 0 && order.core.legs()[leg].awaiting) send_step(order, leg, now);
       } else {
         reply_outbox_[wait.client].push_back(std::move(wait.reply));
       }
@@ -795,7 +812,10 @@ class host_state {
         case order_action_kind::alert: alert(order, action); break;
         case order_action_kind::persist:
           // Before the steps that follow: the writer gets this host's rows first at the flush.
-          if (storage_ != nullptr) persist_order(order.core, now, false);
+          if (storage_ != nullptr) {
+            persist_order(order.core, now, false);
+            order.decided_seq = writer_seq_ + 1;
+          }
           break;
       }
     }
@@ -838,6 +858,22 @@ class host_state {
     step.command.wallet_kinds_allowed = leg.wallet_kinds_allowed;
     size_t shard = directory_->route(leg.target);
     if (shard == wallet_directory::unroutable) return;  // no node holds it now: resent after the backoff
+    if (shard >= directory_->shards().size() && storage_ != nullptr && order.decided_seq > orders_->committed_seq()) {
+      // Another node's wallet: its effect is committed by that node's writer, which nothing
+      // orders after this node's rows. The decision it acts on (`confirming`, a refund's legs)
+      // is committed first, or a crash here could resume the order from an older row (as
+      // `trying`, with a leg confirmed there: its cancel refused for ever, money created).
+      if (order.held_legs == 0) waits_.push_back({order.decided_seq, 0, caf::actor(), order_reply(), core.id()});
+      order.held_legs |= 1u << leg_index;
+      // Waited for: the cluster node's writer commits that row at once, not at its batch's end.
+      if (order.decided_seq == writer_seq_ + 1)
+        for (auto row = writer_outbox_.orders.rbegin(); row != writer_outbox_.orders.rend(); ++row)
+          if (row->id == core.id()) {
+            row->awaited = true;
+            break;
+          }
+      return;
+    }
     if (step_outbox_[shard].empty()) touched_shards_.push_back(static_cast<uint32_t>(shard));
     step_outbox_[shard].push_back(step);
     steps_pending_ = true;

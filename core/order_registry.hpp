@@ -91,6 +91,10 @@ class order_registry {
     order_core core;
     std::vector<Waiter> waiters;           //!< who hears the final answer
     int64_t armed_ms = timer_never;        //!< the host's timer armed for it (stale ones skipped)
+    //! Storage: the writer batch that holds the order's latest decision row (0: only its intent).
+    uint64_t decided_seq = 0;
+    //! Legs whose steps to another cluster node wait for decided_seq's commit (bit per leg).
+    uint32_t held_legs = 0;
   };
   static constexpr int64_t timer_never = INT64_MAX;
   using live_map = std::unordered_map<order_id, live_order>;
