@@ -213,14 +213,14 @@ void engine::start_storage() {
   storage_ = std::make_unique<storage_link>();
   storage_->config = *config_.storage;
   storage_->orders_at_start = start.orders;
-  start_publication();  // before the writer: the publisher counts the unpublished rows first
   if (config_.cluster) {
     // Before the writer: its fence reads the leases (the first batches come once the keeper
-    // holds its partitions, below).
+    // holds its partitions, below); before the publisher: it publishes their outbox rows only.
     ownership_ = std::make_shared<partition_ownership>(config_.node_id, config_.cluster->leases.partitions,
                                                        config_.cluster->leases.ttl_ms);
     storage_->ownership = ownership_;
   }
+  start_publication();  // before the writer: the publisher counts the unpublished rows first
   storage_->writer = persistence::spawn_writer(*system_, storage_.get());
   storage_->loader = persistence::spawn_wallet_loader(*system_, storage_.get());
   storage_->order_loader = persistence::spawn_order_loader(*system_, storage_.get());
@@ -388,9 +388,16 @@ void engine::start_publication() {
     return;
   }
 #ifdef TXENGINE_WITH_KAFKA
+  // A cluster node publishes the outbox rows of the partitions it holds (docs/cluster.md).
+  persistence::outbox_share share;
+  if (ownership_) {
+    share.partitions = ownership_->partitions();
+    std::shared_ptr<const partition_ownership> ownership = ownership_;
+    share.held = [ownership] { return ownership->held_partitions(); };
+  }
   try {
     publisher_ = std::make_unique<publication::outbox_publisher>(storage_->config, *storage_,
-                                                                 persistence::mysql_outbox(storage_->config));
+                                                                 persistence::mysql_outbox(storage_->config, share));
   } catch (const std::exception& e) {
     throw storage_unavailable(std::string("kafka: ") + e.what());
   }

@@ -41,9 +41,9 @@ size_t append_outbox_statements(const shard_layout& layout, const std::string& t
                                 std::vector<table_statement>& out) {
   table_statements outbox("outbox",
                           "INSERT IGNORE INTO {table} (event_id,order_id,topic,event_key,payload,created_ms,"
-                          "published_ms) VALUES (?,?,?,?,?,?,0)",
+                          "home_wallet,published_ms) VALUES (?,?,?,?,?,?,?,0)",
                           {column_kind::uint64, column_kind::uint64, column_kind::bytes, column_kind::bytes,
-                           column_kind::bytes, column_kind::int64},
+                           column_kind::bytes, column_kind::int64, column_kind::uint64},
                           commit_side::order);  // with its order row
   for (const order_row* o : orders) {
     if (!is_final(o->state)) continue;
@@ -54,6 +54,7 @@ size_t append_outbox_statements(const shard_layout& layout, const std::string& t
         .b(order_event_key(o->id))
         .b(order_finalized_payload(*o))
         .i(created_ms)
+        .u(order_home(o->command))  // which cluster node publishes it (docs/cluster.md)
         .end_row();
   }
   return outbox.emit(out);

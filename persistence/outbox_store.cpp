@@ -21,14 +21,14 @@ class mysql_outbox_scope : public outbox_thread_scope {
 
 class mysql_outbox_store : public outbox_store {
  public:
-  mysql_outbox_store(const mysql_endpoint& endpoint, std::vector<std::string> tables)
-      : conn_(endpoint), tables_(std::move(tables)) {}
+  mysql_outbox_store(const mysql_endpoint& endpoint, std::vector<std::string> tables, const outbox_share* share)
+      : conn_(endpoint), tables_(std::move(tables)), share_(share) {}
 
   int64_t count_unpublished() override {
     try {
       int64_t total = 0;
       for (const auto& table : tables_)
-        total += conn_.query_int("SELECT COUNT(*) FROM " + table + " WHERE published_ms=0");
+        total += conn_.query_int("SELECT COUNT(*) FROM " + table + " WHERE published_ms=0" + mine());
       return total;
     } catch (const sql::SQLException& e) {
       throw error_of(e);
@@ -40,7 +40,8 @@ class mysql_outbox_store : public outbox_store {
     std::vector<outbox_event> out;
     try {
       auto rs = conn_.query("SELECT event_id,topic,event_key,payload,created_ms FROM " + tables_.at(table) +
-                            " WHERE published_ms=0 ORDER BY event_id LIMIT " + std::to_string(known_count + rows));
+                            " WHERE published_ms=0" + mine() + " ORDER BY event_id LIMIT " +
+                            std::to_string(known_count + rows));
       while (rs->next()) {
         uint64_t id = rs->getUInt64(1);
         if (known(id)) continue;
@@ -58,7 +59,8 @@ class mysql_outbox_store : public outbox_store {
     try {
       for (const auto& table : tables_) {
         int64_t first = conn_.query_int("SELECT MIN(created_ms) FROM (SELECT created_ms FROM " + table +
-                                        " WHERE published_ms=0 ORDER BY event_id LIMIT " + std::to_string(scan_rows) +
+                                        " WHERE published_ms=0" + mine() + " ORDER BY event_id LIMIT " +
+                                        std::to_string(scan_rows) +
                                         ") x");
         if (first > 0 && (oldest == 0 || first < oldest)) oldest = first;
       }
@@ -96,14 +98,25 @@ class mysql_outbox_store : public outbox_store {
   }
 
  private:
+  //! The condition on unpublished rows: this node's share of them (none outside a cluster).
+  std::string mine() const {
+    if (share_ == nullptr || share_->partitions == 0) return {};
+    std::vector<uint32_t> held = share_->held ? share_->held() : std::vector<uint32_t>();
+    if (held.empty()) return " AND FALSE";
+    std::string list;
+    for (uint32_t p : held) list += (list.empty() ? "" : ",") + std::to_string(p);
+    return " AND home_wallet % " + std::to_string(share_->partitions) + " IN (" + list + ")";
+  }
+
   mysql_connection conn_;
   std::unique_ptr<sql::Statement> statement_;  //!< for the UPDATEs, whose row counts count
   std::vector<std::string> tables_;
+  const outbox_share* share_;  //!< the connector's
 };
 
 class mysql_outbox_connector : public outbox_connector {
  public:
-  explicit mysql_outbox_connector(const storage_config& config) {
+  mysql_outbox_connector(const storage_config& config, outbox_share share) : share_(std::move(share)) {
     shard_layout layout = layout_of(config);
     std::string why;
     if (!layout.valid(&why)) throw std::runtime_error(why);
@@ -118,7 +131,7 @@ class mysql_outbox_connector : public outbox_connector {
 
   std::unique_ptr<outbox_store> connect() const override {
     try {
-      return std::make_unique<mysql_outbox_store>(endpoint_, tables_);
+      return std::make_unique<mysql_outbox_store>(endpoint_, tables_, &share_);
     } catch (const sql::SQLException& e) {
       throw error_of(e);
     }
@@ -127,12 +140,13 @@ class mysql_outbox_connector : public outbox_connector {
  private:
   mysql_endpoint endpoint_;
   std::vector<std::string> tables_;  //!< every outbox table, `db`.`outbox_t`
+  outbox_share share_;
 };
 
 }  // namespace
 
-std::shared_ptr<const outbox_connector> mysql_outbox(const storage_config& config) {
-  return std::make_shared<mysql_outbox_connector>(config);
+std::shared_ptr<const outbox_connector> mysql_outbox(const storage_config& config, outbox_share share) {
+  return std::make_shared<mysql_outbox_connector>(config, std::move(share));
 }
 
 }  // namespace txengine::persistence

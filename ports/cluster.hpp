@@ -120,6 +120,13 @@ class partition_ownership {
   }
   //! Partitions held now.
   uint32_t held() const { return held_.load(std::memory_order_acquire); }
+  //! Which partitions are held now.
+  std::vector<uint32_t> held_partitions() const {
+    std::vector<uint32_t> out;
+    for (uint32_t p = 0; p < partitions_; ++p)
+      if (epochs_[p].load(std::memory_order_acquire) != 0) out.push_back(p);
+    return out;
+  }
   //! The owner of a partition as the last round saw it (this node's own partitions: self;
   //! no_node when it has none or its lease expired). Routing only: the fence decides commits.
   cluster_node owner_of(uint32_t partition) const {

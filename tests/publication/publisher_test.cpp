@@ -273,6 +273,39 @@ TEST_F(KafkaPublication, EveryFinalOrderIsPublishedOnce) {
   expect_published(replies, events);
 }
 
+TEST_F(KafkaPublication, AClusterNodeReadsOnlyTheOutboxRowsOfItsPartitions) {
+  { engine schema(test_config(cluster_->bootstrap_servers())); }
+  // Eight unpublished rows, homed on wallets 1..8, each in its home wallet's table.
+  for (uint64_t home = 1; home <= 8; ++home)
+    conn_->execute("INSERT INTO " + layout_.table_for("outbox", home) +
+                   " (event_id,order_id,topic,event_key,payload,created_ms,home_wallet,published_ms) VALUES (" +
+                   std::to_string(100 * home) + "," + std::to_string(100 * home) + ",'t','k','p',1," +
+                   std::to_string(home) + ",0)");
+  std::vector<uint32_t> held{1, 3};  // of 4 partitions: homes 1, 3, 5, 7
+  db::outbox_share share;
+  share.partitions = 4;
+  share.held = [&held] { return held; };
+  auto mine = db::mysql_outbox(storage_for(test_layout()), share);
+  auto every = db::mysql_outbox(storage_for(test_layout()));
+  auto scope = mine->enter_thread();
+  auto store = mine->connect();
+  auto all = every->connect();
+  auto read = [](outbox_store& s, uint32_t tables) {
+    std::set<uint64_t> ids;
+    for (uint32_t t = 0; t < tables; ++t)
+      for (const auto& e : s.read_unpublished(t, 0, 100, [](uint64_t) { return false; })) ids.insert(e.id);
+    return ids;
+  };
+  EXPECT_EQ(store->count_unpublished(), 4);
+  EXPECT_EQ(read(*store, mine->tables()), (std::set<uint64_t>{100, 300, 500, 700}));
+  EXPECT_GT(store->oldest_unpublished_created_ms(10), 0);
+  EXPECT_EQ(all->count_unpublished(), 8);  // one node: every row
+  held.clear();  // it holds nothing (yet): it publishes nothing
+  EXPECT_EQ(store->count_unpublished(), 0);
+  EXPECT_TRUE(read(*store, mine->tables()).empty());
+  EXPECT_EQ(store->oldest_unpublished_created_ms(10), 0);
+}
+
 TEST_F(KafkaPublication, BrokerDownOutboxGrowsToItsLimitThenDrains) {
   std::string bootstrap = cluster_->bootstrap_servers();
   auto config = test_config(bootstrap);
