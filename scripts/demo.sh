@@ -5,11 +5,18 @@
 # commission-payer) and their checks (docs/kafka.md). Extra arguments go to `txengine demo`.
 #
 # TXENGINE_DEMO_MEMORY=1 runs the in-memory demo instead (no MySQL, no Kafka).
+# `scripts/demo.sh --cluster` runs the demo across a three-node cluster instead
+# (scripts/demo_cluster.sh, docs/cluster.md).
 # The MariaDB server is left running (scripts/mariadb.sh stop); the dev broker is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+if [ "${1:-}" = --cluster ]; then
+  shift
+  [ $# = 0 ] || { echo "demo.sh --cluster takes no more arguments (TXENGINE_DEMO_CLUSTER_SECONDS sets the load's length)" >&2; exit 2; }
+  exec scripts/demo_cluster.sh
+fi
 if [ "${TXENGINE_DEMO_MEMORY:-0}" = 1 ]; then
   exec build/apps/txengine demo "$@"
 fi

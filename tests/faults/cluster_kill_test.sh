@@ -50,8 +50,9 @@ SERVERS=$("$CLUSTER" servers)
 DURATION=$((CYCLES * 5 + 5))
 [ "$MODE" = --pause ] && DURATION=$((CYCLES * 12 + 5))
 # A client resends `unavailable` (nothing was done) for up to 10 s (200 times 50 ms); across a
-# dead or paused node, for up to 40 s: survivors still answer `unavailable` for several seconds
-# after a node's loss now and then (docs/cluster.md, "Next" item 0).
+# dead or paused node, for up to 40 s: until a survivor serves the lost node's partitions (ttl +
+# a round, and the settle of its last batch: docs/cluster.md, "Failover"), commands homed there
+# are answered `unavailable`.
 RETRY_MS=50
 [ "$MODE" = --rolling ] || RETRY_MS=200
 "$TXBENCH" --servers "$SERVERS" --connections 6 --window 16 --wallets 60 --duration "$DURATION" --mix mixed \
