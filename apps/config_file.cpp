@@ -210,6 +210,9 @@ const std::map<std::string, handler>& handlers() {
                             100'000'000)},
       // [cluster]: its presence makes this node a cluster node (needs [storage] and [engine] node_id).
       {"cluster.endpoint", string_key([](serve_settings& s) -> std::string& { return cluster(s).endpoint; })},
+      {"cluster.tls_cert", string_key([](serve_settings& s) -> std::string& { return cluster(s).tls_cert; })},
+      {"cluster.tls_key", string_key([](serve_settings& s) -> std::string& { return cluster(s).tls_key; })},
+      {"cluster.tls_ca", string_key([](serve_settings& s) -> std::string& { return cluster(s).tls_ca; })},
       {"cluster.partitions",
        integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return cluster(s).leases.partitions; },
                              cluster_partitions_min, cluster_partitions_max)},

@@ -41,7 +41,7 @@ struct serve_flags {
   size_t in_flight = wire::server_config{}.in_flight_max;
   uint32_t threads = 0;
   uint32_t node_id = 0, partitions = 0;
-  std::string cluster_endpoint;
+  std::string cluster_endpoint, cluster_tls_cert, cluster_tls_key, cluster_tls_ca;
   uint32_t databases = storage_config{}.databases, tables = storage_config{}.tables;
   uint64_t outbox_max = static_cast<uint64_t>(publication_config{}.outbox_unpublished_max);
   std::vector<std::string> kafka_properties;
@@ -123,6 +123,14 @@ void add_options(CLI::App& cmd, serve_flags& f) {
                  "with --mysql and --node-id: run as a cluster node whose cluster link is HOST:PORT ([cluster] endpoint; "
                  "docs/cluster.md)")
       ->check(listen_address());
+  cmd.add_option("--cluster-tls-cert", f.cluster_tls_cert,
+                 "with a cluster: this node's certificate chain (PEM) for TLS on the cluster links ([cluster] tls_cert; "
+                 "needed off loopback)");
+  cmd.add_option("--cluster-tls-key", f.cluster_tls_key,
+                 "with a cluster: its private key (PEM, owner-only) ([cluster] tls_key)");
+  cmd.add_option("--cluster-tls-ca", f.cluster_tls_ca,
+                 "with a cluster: the CA that issued every node's certificate; each end verifies the other's "
+                 "([cluster] tls_ca)");
   cli::add_number(cmd, "--partitions", f.partitions,
                   "with a cluster: the partition count, fixed for a deployment ([cluster] partitions, default 256)",
                   cluster_partitions_min, cluster_partitions_max);
@@ -168,6 +176,9 @@ bool settings_of(const serve_flags& f, serve_settings& settings, bool& mysql_giv
   };
   if (f.given("--cluster-endpoint")) cluster().endpoint = f.cluster_endpoint;
   if (f.given("--partitions")) cluster().leases.partitions = f.partitions;
+  if (f.given("--cluster-tls-cert")) cluster().tls_cert = f.cluster_tls_cert;
+  if (f.given("--cluster-tls-key")) cluster().tls_key = f.cluster_tls_key;
+  if (f.given("--cluster-tls-ca")) cluster().tls_ca = f.cluster_tls_ca;
   if (f.given("--kafka")) settings.kafka.bootstrap_servers = f.kafka;
   if (f.given("--kafka-topic")) settings.kafka.topic = f.kafka_topic;
   if (f.given("--outbox-max")) settings.kafka.outbox_unpublished_max = static_cast<int64_t>(f.outbox_max);
@@ -178,10 +189,8 @@ bool settings_of(const serve_flags& f, serve_settings& settings, bool& mysql_giv
   return true;
 }
 
-//! 127.x.y.z, ::1 or localhost.
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
-}
+//! 127.x.y.z, ::1 or localhost (the cluster links' rule too: ports/cluster.hpp).
+bool is_loopback(const std::string& host) { return is_loopback_host(host); }
 
 //! TLS: both files or none, a client CA only with them; plain TCP only on loopback unless
 //! --insecure-dev. False with the error printed.

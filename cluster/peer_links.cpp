@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include <caf/io/all.hpp>
+#include <caf/openssl/remote_actor.hpp>
 
 namespace txengine::cluster {
 
@@ -19,8 +20,8 @@ bool split_endpoint(const std::string& endpoint, std::string& host, uint16_t& po
   return true;
 }
 
-peer_links::peer_links(caf::actor_system& system, cluster_node self)
-    : system_(system), self_(self), thread_([this] { main(); }) {}
+peer_links::peer_links(caf::actor_system& system, cluster_node self, bool tls)
+    : system_(system), self_(self), tls_(tls), thread_([this] { main(); }) {}
 
 peer_links::~peer_links() { stop(); }
 
@@ -46,6 +47,21 @@ wallet_gateway_actor peer_links::gateway_of(cluster_node node) const {
 size_t peer_links::connected() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return links_.size();
+}
+
+void peer_links::set_own_gateway(wallet_gateway_actor gateway) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  own_gateway_ = std::move(gateway);
+}
+
+void peer_links::on_hello(cluster_node node, caf::actor gateway) {
+  if (node == self_ || node == no_node || node >= self_) return;  // only lower ids connect to this one
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    hellos_[node] = caf::actor_cast<wallet_gateway_actor>(gateway);
+    changed_ = true;
+  }
+  cv_.notify_all();
 }
 
 void peer_links::stop() {
@@ -75,6 +91,8 @@ void peer_links::main() {
       watcher->receive([&](caf::down_msg& d) { down.push_back(d.source); },
                        caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
     std::map<cluster_node, cluster_peer> wanted = wanted_;
+    for (auto it = hellos_.begin(); it != hellos_.end();)
+      it = std::find(down.begin(), down.end(), it->second.address()) != down.end() ? hellos_.erase(it) : std::next(it);
     for (auto it = links_.begin(); it != links_.end();) {
       auto w = wanted.find(it->first);
       bool broke = std::find(down.begin(), down.end(), it->second.gateway.address()) != down.end();
@@ -87,17 +105,31 @@ void peer_links::main() {
     }
     for (const auto& [node, peer] : wanted) {
       if (links_.count(node) != 0) continue;
+      if (tls_ && node < self_) {
+        // The lower node connects and introduces its gateway over that link.
+        auto hello = hellos_.find(node);
+        if (hello == hellos_.end()) continue;
+        watcher->monitor(hello->second);
+        links_[node] = link{peer, hello->second};
+        hellos_.erase(hello);
+        generation_.fetch_add(1, std::memory_order_acq_rel);
+        continue;
+      }
       std::string host;
       uint16_t port = 0;
       if (!split_endpoint(peer.endpoint, host, port)) continue;
       lock.unlock();  // connecting blocks; lookups go on meanwhile
-      auto gateway = system_.middleman().remote_actor<wallet_gateway_actor>(host, port);
+      auto gateway = tls_ ? caf::openssl::remote_actor<wallet_gateway_actor>(system_, host, port)
+                          : system_.middleman().remote_actor<wallet_gateway_actor>(host, port);
       lock.lock();
       if (quit_) return;
       if (gateway) {
         watcher->monitor(*gateway);
         links_[node] = link{peer, *gateway};
         generation_.fetch_add(1, std::memory_order_acq_rel);
+        if (tls_ && own_gateway_) caf::anon_send(*gateway, hello_atom::value, uint32_t{self_}, caf::actor_cast<caf::actor>(own_gateway_));
+      } else {
+        failed_connects_.fetch_add(1, std::memory_order_acq_rel);
       }
     }
   }

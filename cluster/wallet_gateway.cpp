@@ -155,6 +155,9 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
         barrier(self);
       },
       [self](forward_atom, std::vector<submit_item>& items) { forward(self, items); },
+      [self](hello_atom, uint32_t node, caf::actor gateway) {
+        if (self->state.config.on_hello && gateway) self->state.config.on_hello(node, std::move(gateway));
+      },
       [self, counted](get_wallet_atom, wallet_id w, tenant_id tenant) -> caf::result<wallet_view> {
         counted();
         wallet_shard_actor shard = self->state.config.shard_of(w);

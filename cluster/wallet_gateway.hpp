@@ -49,6 +49,8 @@ struct wallet_gateway_config {
   std::function<order_host_actor(tenant_id, const std::string&)> host_of_request;
   //! The local host of an order id's lane; an invalid handle until the hosts run.
   std::function<order_host_actor(order_id)> host_of_order;
+  //! (hello_atom, node, gateway) from the node that made a TLS link: its gateway, over that link.
+  std::function<void(uint32_t, caf::actor)> on_hello;
   size_t steps_pending_max = gateway_steps_pending_max;
   std::shared_ptr<gateway_counters> counters = std::make_shared<gateway_counters>();
 };

@@ -8,8 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include <caf/io/all.hpp>
+#include <caf/openssl/publish.hpp>
 
 #include "actors/channel_actor.hpp"
+#include "cluster/link_tls.hpp"
 #include "cluster/peer_links.hpp"
 #include "cluster/wallet_gateway.hpp"
 #include "core/check.hpp"
@@ -52,10 +54,12 @@ namespace {
 
 class engine_caf_config : public caf::actor_system_config {
  public:
-  engine_caf_config(uint32_t threads, bool cluster) {
+  engine_caf_config(uint32_t threads, const std::optional<cluster_config>& cluster) {
     if (cluster) {
-      // The cluster's links (docs/cluster.md): CAF's middleman, and the message types that cross.
+      // The cluster's links (docs/cluster.md): CAF's middleman, and the message types that cross;
+      // off loopback over TLS (CAF's openssl module).
       load<caf::io::middleman>();
+      if (cluster->tls()) cluster::enable_link_tls(*this, *cluster);
       cluster::add_cluster_message_types(*this);
     }
     set("scheduler.max-threads", static_cast<size_t>(threads));
@@ -97,15 +101,18 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   TX_CHECK(config_.node_id < order_id_generator::nodes_max);
   uint32_t threads = config_.scheduler_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  caf_config_ = std::make_unique<engine_caf_config>(threads, config_.cluster.has_value());
+  if (config_.cluster) {
+    // Before the actor system: its openssl module would find bad files only at a first link.
+    std::string problem = engine_config_problem(config_);
+    if (problem.empty()) problem = cluster::link_tls_problem(*config_.cluster);
+    if (!problem.empty()) throw storage_unavailable(problem);
+    config_.storage->xa_node = config_.node_id;  // its branch ids are its own
+  }
+  caf_config_ = std::make_unique<engine_caf_config>(threads, config_.cluster);
   system_ = std::make_unique<caf::actor_system>(*caf_config_);
   config_.wallet.clock = config_.clock;
   // A cancel tombstone is kept at least as long as a try of its order may still arrive.
   config_.wallet.core.finished_record_min_keep_ms = config_.order.try_deadline_ms;
-  if (config_.cluster) {
-    if (std::string problem = engine_config_problem(config_); !problem.empty()) throw storage_unavailable(problem);
-    config_.storage->xa_node = config_.node_id;  // its branch ids are its own
-  }
   if (config_.storage) start_storage();
   directory_ = std::make_unique<wallet_directory>(*system_, config_.wallet, 2 * threads, storage_.get());
   if (ownership_) {
@@ -197,6 +204,7 @@ engine::~engine() {
     // a crash (or a fence) they expire as a dead node's would.
     if (keeper_) keeper_->stop(!crashed);
     keeper_.reset();  // its handler holds the order loader's handle: the loader's thread ends only once none is left
+    peers_ready_.store(nullptr);
     peers_.reset();
   }
   publisher_.reset();  // bounded (kafka.stop_flush_ms); what is left is published by the next start
@@ -240,7 +248,8 @@ void engine::start_storage() {
       storage_->loader = wallet_loader_actor();
       storage_->order_loader = order_loader_actor();
       keeper_.reset();
-      peers_.reset();
+      peers_ready_.store(nullptr);
+    peers_.reset();
       throw;
     }
   }
@@ -288,17 +297,24 @@ void engine::start_cluster() {
     uint32_t lane = order_id_generator::lane_of(id);
     return h == nullptr || lane >= h->size() ? order_host_actor() : (*h)[lane];
   };
+  std::atomic<cluster::peer_links*>* peers_ready = &peers_ready_;
+  gateway.on_hello = [peers_ready](uint32_t node, caf::actor other) {
+    if (cluster::peer_links* p = peers_ready->load()) p->on_hello(node, std::move(other));
+  };
   gateway_ = cluster::spawn_wallet_gateway(*system_, gateway);
   std::string host;
   uint16_t port = 0;
   if (!cluster::split_endpoint(cluster.endpoint, host, port))
     throw storage_unavailable("cluster: the endpoint " + cluster.endpoint + " is not HOST:PORT");
-  auto published = system_->middleman().publish(gateway_, port, host.c_str(), true);
+  auto published = cluster.tls() ? caf::openssl::publish(gateway_, port, host.c_str(), true)
+                                  : system_->middleman().publish(gateway_, port, host.c_str(), true);
   if (!published)
     throw storage_unavailable("cluster: cannot listen on " + cluster.endpoint + ": " + system_->render(published.error()));
   cluster.endpoint = host + ":" + std::to_string(*published);
-  peers_ = std::make_unique<cluster::peer_links>(*system_, config_.node_id);
+  peers_ = std::make_unique<cluster::peer_links>(*system_, config_.node_id, cluster.tls());
   cluster::peer_links* peers = peers_.get();
+  peers->set_own_gateway(gateway_);
+  peers_ready_.store(peers);
   // Partitions taken over while serving (a dead or fenced node's): wallet ids continue past the
   // ones it created, and its non-final orders homed there are resumed here.
   std::atomic<wallet_directory*>* directory = &directory_ready_;
@@ -332,6 +348,8 @@ void engine::start_cluster() {
 }
 
 size_t engine::cluster_links() const { return peers_ ? peers_->connected() : 0; }
+
+uint64_t engine::cluster_link_failures() const { return peers_ ? peers_->failed_connects() : 0; }
 
 std::string engine::cluster_description() const { return keeper_ ? keeper_->describe() : std::string(); }
 

@@ -133,6 +133,8 @@ class engine {
   std::string cluster_description() const;
   //! Other nodes whose wallet gateway this node is connected to (0 when not in a cluster).
   size_t cluster_links() const;
+  //! Connects to other nodes' gateways that failed so far (down, or a certificate refused).
+  uint64_t cluster_link_failures() const;
   //! The partitions this node holds (nullptr when not in a cluster).
   const partition_ownership* ownership() const { return ownership_.get(); }
   //! True once the cluster node was fenced (nothing more is committed; it must stop).
@@ -198,6 +200,8 @@ class engine {
   wallet_gateway_actor gateway_;                //!< this node's, published on its cluster endpoint
   //! The directory once it exists (the gateway's thread reads it; it is set after the gateway starts).
   std::atomic<wallet_directory*> directory_ready_{nullptr};
+  //! peers_ once made (the gateway, spawned before it, hands it the hellos of TLS links).
+  std::atomic<cluster::peer_links*> peers_ready_{nullptr};
   //! The order hosts once they all run (the gateway's thread reads it; they start after it).
   std::atomic<const std::vector<order_host_actor>*> hosts_ready_{nullptr};
   std::unique_ptr<persistence::lease_keeper> keeper_;  //!< stopped after the writer

@@ -30,7 +30,18 @@ struct cluster_config {
   //! At start, the keeper waits this long after joining before it takes partitions, so that
   //! nodes started together see one another and share the partitions from the first round.
   int64_t join_settle_ms = 2'000;
+  //! TLS on the links (CAF's openssl module, docs/cluster.md "TLS on the links"): this node's
+  //! certificate chain and private key (PEM; the key owner-only), and the CA that issued every
+  //! node's certificate. Each end verifies the other's certificate against it (mutual TLS). All
+  //! three or none; none (plain TCP) only with a loopback endpoint.
+  std::string tls_cert, tls_key, tls_ca;
+  bool tls() const { return !tls_cert.empty() || !tls_key.empty() || !tls_ca.empty(); }
 };
+
+//! 127.x.y.z, ::1 or localhost: an address no other machine reaches.
+inline bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
 
 //! A live node as the lease keeper's last round saw it: its id, cluster endpoint and the
 //! incarnation of its process (a restart at the same endpoint is another incarnation).
@@ -70,6 +81,15 @@ inline std::string cluster_config_problem(const cluster_config& config, uint32_t
            std::to_string(config.round_interval_ms);
   if (config.join_settle_ms < 0 || config.join_settle_ms > cluster_join_settle_ms_max)
     return "join_settle_ms must be 0.." + std::to_string(cluster_join_settle_ms_max);
+  if (config.tls() && (config.tls_cert.empty() || config.tls_key.empty() || config.tls_ca.empty()))
+    return "TLS on the cluster links needs all three of [cluster] tls_cert, tls_key and tls_ca (the CA that "
+           "issued every node's certificate)";
+  // Steps carry amounts, wallets and balances: off loopback, the links are encrypted and each end
+  // proves it is a node of this cluster.
+  if (!config.tls() && !is_loopback_host(config.endpoint.substr(0, config.endpoint.rfind(':'))))
+    return "the cluster endpoint " + config.endpoint +
+           " is not a loopback address: its links need TLS ([cluster] tls_cert, tls_key and tls_ca; plain TCP "
+           "only on 127.0.0.1, ::1 or localhost)";
   return {};
 }
 

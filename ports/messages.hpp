@@ -24,6 +24,8 @@ namespace txengine {
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using replies_atom = caf::atom_constant<caf::atom("replies")>;
 using steps_atom = caf::atom_constant<caf::atom("steps")>;
+//! A cluster node introduces its wallet gateway over the link it made (TLS: one link per pair).
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using step_ack_atom = caf::atom_constant<caf::atom("stepack")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;

@@ -1,7 +1,8 @@
 #pragma once
 // Test certificates made at test time (OpenSSL API) in a temporary directory, removed with the
 // object: a CA, a server certificate it issued (names localhost and 127.0.0.1), a client
-// certificate it issued, and an unrelated CA with its own server certificate. Keys are P-256,
+// certificate it issued, a cluster node's (both uses), and an unrelated CA with its own server
+// and node certificates. Keys are P-256,
 // written owner-only. No private key is ever committed.
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -30,6 +31,9 @@ class test_pki {
     issue("client", "txengine test client", "ca", nullptr, "clientAuth");
     issue("other_ca", "another CA", nullptr, nullptr, nullptr);
     issue("other_server", "localhost", "other_ca", "DNS:localhost,IP:127.0.0.1", "serverAuth");
+    // Cluster nodes (docs/cluster.md): each end of a link is server and client of the other.
+    issue("node", "txengine cluster node", "ca", "DNS:localhost,IP:127.0.0.1", "serverAuth,clientAuth");
+    issue("other_node", "txengine cluster node", "other_ca", "DNS:localhost,IP:127.0.0.1", "serverAuth,clientAuth");
   }
   ~test_pki() {
     std::error_code ignored;

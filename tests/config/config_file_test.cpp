@@ -197,9 +197,13 @@ TEST(ConfigFile, AClusterSectionMakesAClusterNode) {
   std::string error;
   const std::string storage = "[storage]\nmysql = \"mysql://u:p@127.0.0.1:3407\"\n";
   ASSERT_TRUE(load(storage + "[engine]\nnode_id = 3\n[cluster]\nendpoint = \"10.0.0.3:7500\"\npartitions = 64\n"
-                             "lease_ttl_ms = 3000\nround_interval_ms = 500\njoin_settle_ms = 0\n",
+                             "lease_ttl_ms = 3000\nround_interval_ms = 500\njoin_settle_ms = 0\n"
+                             "tls_cert = \"/etc/tx/n3.crt\"\ntls_key = \"/etc/tx/n3.key\"\ntls_ca = \"/etc/tx/ca.crt\"\n",
                    s, error))
       << error;
+  EXPECT_EQ(s.engine.cluster->tls_cert, "/etc/tx/n3.crt");
+  EXPECT_EQ(s.engine.cluster->tls_key, "/etc/tx/n3.key");
+  EXPECT_EQ(s.engine.cluster->tls_ca, "/etc/tx/ca.crt");
   ASSERT_TRUE(s.engine.cluster.has_value());
   EXPECT_EQ(s.engine.cluster->endpoint, "10.0.0.3:7500");
   EXPECT_EQ(s.engine.cluster->leases.partitions, 64u);
@@ -212,7 +216,8 @@ TEST(ConfigFile, AClusterSectionMakesAClusterNode) {
   EXPECT_FALSE(example.engine.cluster.has_value());
   // The defaults of an otherwise empty section are the documented ones.
   serve_settings d;
-  ASSERT_TRUE(load(storage + "[engine]\nnode_id = 1\n[cluster]\nendpoint = \"h:1\"\n", d, error)) << error;
+  ASSERT_TRUE(load(storage + "[engine]\nnode_id = 1\n[cluster]\nendpoint = \"localhost:1\"\n", d, error)) << error;
+  EXPECT_FALSE(d.engine.cluster->tls());  // plain links: on loopback only
   EXPECT_EQ(d.engine.cluster->leases.partitions, 256u);
   EXPECT_EQ(d.engine.cluster->leases.ttl_ms, 5000);
   EXPECT_EQ(d.engine.cluster->round_interval_ms, 1000);
@@ -228,6 +233,9 @@ TEST(ConfigFile, BadClusterSettingsAreRefusedWithWhatIsWrong) {
   const bad_case cases[] = {
       {"[engine]\nnode_id = 2\n[cluster]\nendpoint = \"h:1\"\n", "[cluster] needs [storage]"},
       {storage + "[cluster]\nendpoint = \"h:1\"\n", "needs a node id of 1 or more"},
+      {storage + node + "[cluster]\nendpoint = \"10.0.0.2:7500\"\n", "is not a loopback address: its links need TLS"},
+      {storage + node + "[cluster]\nendpoint = \"10.0.0.2:7500\"\ntls_cert = \"n.crt\"\n",
+       "needs all three of [cluster] tls_cert, tls_key and tls_ca"},
       {storage + node + "[cluster]\n", "needs its endpoint"},
       {storage + node + "[cluster]\nendpoint = \"no-port\"\n", "must be HOST:PORT"},
       {storage + node + "[cluster]\nendpoint = \"h:1 x\"\n", "without spaces or quotes"},

@@ -8,6 +8,8 @@
 // dead node's partitions over, finishes its orders and answers what was sent on to it.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -22,6 +24,7 @@
 #include "persistence/lease_store.hpp"
 #include "persistence/split_commit.hpp"
 #include "tests/durable/mysql_engine_support.hpp"
+#include "tests/tls_support.hpp"
 
 using namespace txengine;
 using namespace txengine::mysql_test;
@@ -263,7 +266,30 @@ TEST_F(Cluster, BadClusterSettingsStopTheStartWithTheirReason) {
   engine_config other_count = cluster_node_config(2, 3'000, 200);
   other_count.cluster->leases.partitions = 32;
   expect_start_refused(other_count, "this deployment has 16 partitions, not 32");
+  // The links off loopback: TLS, all three files, and good ones.
+  engine_config public_plain = cluster_node_config(2, 3'000, 200);
+  public_plain.cluster->endpoint = "10.1.2.3:7500";
+  expect_start_refused(public_plain, "is not a loopback address: its links need TLS");
+  tls_testing::test_pki pki;
+  engine_config half = cluster_node_config(2, 3'000, 200);
+  half.cluster->tls_cert = pki.cert("node");
+  expect_start_refused(half, "needs all three of [cluster] tls_cert, tls_key and tls_ca");
+  engine_config wrong_key = cluster_node_config(2, 3'000, 200);
+  wrong_key.cluster->tls_cert = pki.cert("node");
+  wrong_key.cluster->tls_key = pki.key("other_node");
+  wrong_key.cluster->tls_ca = pki.cert("ca");
+  expect_start_refused(wrong_key, "is not the PEM private key of tls_cert");
+  engine_config open_key = wrong_key;
+  open_key.cluster->tls_key = pki.key("node");
+  ::chmod(pki.key("node").c_str(), 0644);
+  expect_start_refused(open_key, "is readable by others than its owner");
+  ::chmod(pki.key("node").c_str(), 0600);
+  engine_config no_ca = open_key;
+  no_ca.cluster->tls_ca = pki.dir + "/missing.crt";
+  expect_start_refused(no_ca, "tls_ca " + pki.dir + "/missing.crt is not a PEM CA certificate");
+  EXPECT_EQ(owned_by(2), 0);  // nothing of a refused node is left behind
 }
+
 
 namespace {
 
@@ -287,6 +313,61 @@ std::vector<std::unique_ptr<engine>> start_together(const std::vector<engine_con
 }
 
 }  // namespace
+
+TEST_F(Cluster, NodesLinkOverTlsOnlyWithACertificateOfTheClusterCa) {
+  tls_testing::test_pki pki;
+  auto with_tls = [&](engine_config& c, const char* cert, const char* ca) {
+    c.cluster->tls_cert = pki.cert(cert);
+    c.cluster->tls_key = pki.key(cert);
+    c.cluster->tls_ca = pki.cert(ca);
+  };
+  {
+    std::vector<engine_config> configs;
+    for (cluster_node n : {1u, 2u}) {
+      engine_config c = cluster_node_config(n, 3'000, 200);
+      c.cluster->join_settle_ms = 1'000;
+      with_tls(c, "node", "ca");
+      configs.push_back(c);
+    }
+    std::string error;
+    auto nodes = start_together(configs, error);
+    ASSERT_TRUE(error.empty()) << error;
+    ASSERT_TRUE(eventually([&] {
+      for (const auto& e : nodes)
+        for (uint32_t p = 0; p < partitions; ++p)
+          if (e->ownership()->owner_of(p) == no_node) return false;
+      return nodes[0]->cluster_links() == 1 && nodes[1]->cluster_links() == 1;
+    }));
+    wallet_id a = nodes[0]->create_wallet(tenant, usd, wallet_kind::user, 1'000'000).id;
+    wallet_id b = nodes[1]->create_wallet(tenant, usd, wallet_kind::user).id;
+    ASSERT_NE(a, no_wallet);
+    ASSERT_NE(b, no_wallet);
+    for (int i = 0; i < 20; ++i) {
+      auto reply = nodes[i % 2]->execute(transfer("tls-" + std::to_string(i), a, b, 10));
+      EXPECT_EQ(reply.state, order_state::succeeded) << to_string(reply.code);
+    }
+    ASSERT_TRUE(nodes[0]->wait_until_quiet(std::chrono::seconds(30)));
+    ASSERT_TRUE(nodes[1]->wait_until_quiet(std::chrono::seconds(30)));
+    EXPECT_EQ(nodes[1]->get_wallet(tenant, b).current.available, 200);
+  }
+  // A node whose certificate another CA issued: each end verifies the other against its own CA,
+  // so no link is made either way.
+  std::vector<engine_config> configs;
+  for (cluster_node n : {1u, 2u}) {
+    engine_config c = cluster_node_config(n, 3'000, 200);
+    c.cluster->join_settle_ms = 1'000;
+    with_tls(c, n == 1 ? "node" : "other_node", n == 1 ? "ca" : "other_ca");
+    configs.push_back(c);
+  }
+  std::string error;
+  auto nodes = start_together(configs, error);
+  ASSERT_TRUE(error.empty()) << error;
+  // With TLS the lower id makes the link (and introduces its gateway over it): node 1 tries, and
+  // fails every time.
+  ASSERT_TRUE(eventually([&] { return nodes[0]->cluster_link_failures() >= 3; })) << nodes[0]->cluster_link_failures();
+  EXPECT_EQ(nodes[0]->cluster_links(), 0u);
+  EXPECT_EQ(nodes[1]->cluster_links(), 0u);
+}
 
 TEST_F(Cluster, TwoNodesRunOrdersWhoseLegsCrossNodesAndMoneyAddsUp) {
   std::vector<engine_config> configs;
