@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 
 #include <caf/io/all.hpp>
 #include <caf/openssl/remote_actor.hpp>
@@ -75,6 +76,17 @@ void peer_links::stop() {
   links_.clear();
 }
 
+std::vector<cluster_node> peer_links::cut_nodes() {
+  static const char* path = std::getenv("TXENGINE_CLUSTER_CUT_FILE");
+  std::vector<cluster_node> nodes;
+  if (path == nullptr) return nodes;
+  std::ifstream in(path);
+  long long node = 0;
+  while (in >> node)
+    if (node > 0 && node < static_cast<long long>(cluster_nodes_max)) nodes.push_back(static_cast<cluster_node>(node));
+  return nodes;
+}
+
 void peer_links::main() {
   // Watches the gateways' proxies: one goes down when its link breaks.
   caf::scoped_actor watcher{system_};
@@ -91,6 +103,7 @@ void peer_links::main() {
       watcher->receive([&](caf::down_msg& d) { down.push_back(d.source); },
                        caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
     std::map<cluster_node, cluster_peer> wanted = wanted_;
+    for (cluster_node node : cut_nodes()) wanted.erase(node);  // the fault switch: as if unreachable
     for (auto it = hellos_.begin(); it != hellos_.end();)
       it = std::find(down.begin(), down.end(), it->second.address()) != down.end() ? hellos_.erase(it) : std::next(it);
     for (auto it = links_.begin(); it != links_.end();) {

@@ -56,6 +56,11 @@ class peer_links {
 
  private:
   void main();
+  //! The fault switch of the link-cut test (docs/cluster.md, "The link-cut test"): the node ids
+  //! listed in the file TXENGINE_CLUSTER_CUT_FILE names, if that variable is set, are treated as
+  //! unreachable: their links are dropped and not made again while they are listed (read about
+  //! every second). Both ends list each other for a cut in both directions.
+  static std::vector<cluster_node> cut_nodes();
 
   caf::actor_system& system_;
   const cluster_node self_;

@@ -11,6 +11,9 @@
 #   scripts/cluster.sh kill NODE...                  # SIGKILL, as a crash (its leases expire)
 #   scripts/cluster.sh status                        # each node; exit 0 when every node runs
 #   scripts/cluster.sh servers                       # the client addresses, HOST:PORT,... (txbench --servers)
+#   scripts/cluster.sh cut A B                       # the link between nodes A and B cut (both ways: a
+#                                                    # fault switch in the nodes, docs/cluster.md)
+#   scripts/cluster.sh heal                          # every cut link made again
 #
 # Environment: TXENGINE_BIN (default <repo>/build/apps/txengine), TXENGINE_CLUSTER_DIR (its
 # configs, logs and pids; default <repo>/.run/cluster), TXENGINE_CLUSTER_PORT (default 7410),
@@ -88,7 +91,7 @@ join_settle_ms = 2000
 EOF
     # The previous run's log is kept as node-N.log.1. setsid: the node outlives this script.
     [ ! -f "$DIR/node-$i.log" ] || mv "$DIR/node-$i.log" "$DIR/node-$i.log.1"
-    setsid "$BIN" serve --config "$DIR/node-$i.toml" --listen "127.0.0.1:$((PORT + i))" --db-prefix "$PREFIX" \
+    TXENGINE_CLUSTER_CUT_FILE="$DIR/node-$i.cut" setsid "$BIN" serve --config "$DIR/node-$i.toml" --listen "127.0.0.1:$((PORT + i))" --db-prefix "$PREFIX" \
       "${EXTRA[@]}" </dev/null >"$DIR/node-$i.log" 2>&1 &
     echo $! >"$DIR/node-$i.pid"
     started+=("$i")
@@ -157,11 +160,24 @@ servers() {
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
+cut() {
+  [ $# = 2 ] || die "cut needs two node ids"
+  check_node "$1"
+  check_node "$2"
+  [ "$1" != "$2" ] || die "cut needs two different nodes"
+  echo "$2" >>"$DIR/node-$1.cut"
+  echo "$1" >>"$DIR/node-$2.cut"
+}
+
+heal() { rm -f "$DIR"/node-*.cut; }
+
 case "$cmd" in
   start) start "$@" ;;
+  cut) cut "$@" ;;
+  heal) heal ;;
   stop) stop "$@" ;;
   kill) kill_nodes "$@" ;;
   status) status ;;
   servers) servers ;;
-  *) die "usage: cluster.sh start [--nodes N] [NODE...] | stop [NODE...] | kill NODE... | status | servers" ;;
+  *) die "usage: cluster.sh start [--nodes N] [NODE...] | stop [NODE...] | kill NODE... | cut A B | heal | status | servers" ;;
 esac

@@ -12,14 +12,18 @@
 # commit nothing more; it is started again. With --rolling every node in turn gets a clean stop
 # (SIGTERM: its leases given back at once) and is started again, and no request may end refused.
 #
-# usage: cluster_kill_test.sh TXENGINE TXBENCH TXAUDIT [CYCLES] [--pause | --rolling]   (default 10 cycles)
+# With --cut the link between two random nodes is cut for 30 s (both ways: scripts/cluster.sh cut,
+# a fault switch in the nodes) and made again; their leases stay (MySQL is reachable), so nobody
+# takes anything over: orders across the cut wait, or fail their try deadline (compensated).
+#
+# usage: cluster_kill_test.sh TXENGINE TXBENCH TXAUDIT [CYCLES] [--pause | --rolling | --cut]   (default 10 cycles)
 # MySQL: TXENGINE_MYSQL_URI (default: the private server of scripts/mariadb.sh on 3407).
 # Databases: txclkill_<pid>_* (2 databases x 4 tables), dropped when the test passes.
 set -uo pipefail
 TXENGINE=$1 TXBENCH=$2 TXAUDIT=$3
 CYCLES=${4:-10}
 MODE=${5:---kill}
-case "$MODE" in --kill | --pause | --rolling) ;; *) echo "unknown mode $MODE"; exit 2 ;; esac
+case "$MODE" in --kill | --pause | --rolling | --cut) ;; *) echo "unknown mode $MODE"; exit 2 ;; esac
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 URI=${TXENGINE_MYSQL_URI:-mysql://txengine:txengine@127.0.0.1:3407}
 PREFIX=txclkill_$$
@@ -27,7 +31,8 @@ LAYOUT=(--db-prefix "$PREFIX" --databases 2 --tables 4)
 WORK=$(mktemp -d)
 export TXENGINE_BIN=$TXENGINE TXENGINE_MYSQL_URI=$URI TXENGINE_CLUSTER_DIR=$WORK/cluster
 export TXENGINE_CLUSTER_PREFIX=$PREFIX TXENGINE_CLUSTER_TTL_MS=3000
-export TXENGINE_CLUSTER_PORT=$((20000 + ($$ % 100) * 200))
+# Below the ephemeral range (32768 and up), where an outgoing connection may hold the port.
+export TXENGINE_CLUSTER_PORT=$((20000 + ($$ % 58) * 200))
 export TXENGINE_CLUSTER_ARGS="--databases 2 --tables 4 --partitions 16"
 CLUSTER=$REPO/scripts/cluster.sh
 source "$(dirname "$0")/lib.sh"  # sql; its cleanup and fail are replaced below
@@ -49,6 +54,7 @@ echo "cluster kill test: databases ${PREFIX}_0..1, nodes on ports from $((TXENGI
 SERVERS=$("$CLUSTER" servers)
 DURATION=$((CYCLES * 5 + 5))
 [ "$MODE" = --pause ] && DURATION=$((CYCLES * 12 + 5))
+[ "$MODE" = --cut ] && DURATION=$((CYCLES * 36 + 5))
 # A client resends `unavailable` (nothing was done) for up to 10 s (200 times 50 ms); across a
 # dead or paused node, for up to 40 s: until a survivor serves the lost node's partitions (ttl +
 # a round, and the settle of its last batch: docs/cluster.md, "Failover"), commands homed there
@@ -83,6 +89,13 @@ for cycle in $(seq 1 "$CYCLES"); do
       grep -q "left the cluster" "$WORK/cluster/node-$victim.log" || fail "node $victim did not leave cleanly (did its stop crash?)"
       what="stopped cleanly"
       ;;
+    --cut)
+      other=$((victim % 3 + 1))
+      "$CLUSTER" cut "$victim" "$other"
+      sleep 30  # the fault's length, not a wait for a condition
+      "$CLUSTER" heal
+      what="cut off from node $other for 30 s, and healed"
+      ;;
     --pause)
       # The node holding the most partitions (a restarted node may hold none: no rebalancing).
       victim=$(sql "SELECT owner FROM ${PREFIX}_0.cluster_leases WHERE owner <> 0 GROUP BY owner ORDER BY COUNT(*) DESC LIMIT 1")
@@ -105,6 +118,10 @@ for cycle in $(seq 1 "$CYCLES"); do
       what="paused past its lease, fenced"
       ;;
   esac
+  if [ "$MODE" = --cut ]; then
+    echo "cycle $cycle: node $victim $what; $(wc -l <"$WORK/acks") final replies heard so far"
+    continue
+  fi
   "$CLUSTER" start "$victim" >/dev/null || fail "node $victim did not start again (cycle $cycle)"
   echo "cycle $cycle: node $victim $what and restarted; $(wc -l <"$WORK/acks") final replies heard so far"
 done
@@ -130,6 +147,7 @@ for pair in "${pairs[@]}"; do
   name=${name//\"/}
   case "$MODE:$name" in
     --kill:try_deadline_exceeded | --kill:tcc_deadline_passed | --pause:try_deadline_exceeded | --pause:tcc_deadline_passed) ;;
+    --cut:try_deadline_exceeded | --cut:tcc_deadline_passed) ;;
     *) fail "requests ended with an error: $result" ;;
   esac
 done

@@ -20,7 +20,7 @@ done
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d)
 export TXENGINE_MYSQL_DIR=$WORK/mariadb
-export TXENGINE_MYSQL_PORT=$((20000 + $$ % 20000))
+export TXENGINE_MYSQL_PORT=$((20000 + $$ % 12000))  # below the ephemeral range (32768 and up)
 export TXENGINE_MYSQL_BUFFER_POOL=256M
 URI=mysql://txengine:txengine@127.0.0.1:$TXENGINE_MYSQL_PORT
 LAYOUT=(--db-prefix txoutage --databases 2 --tables 4)
