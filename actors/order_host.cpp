@@ -659,7 +659,8 @@ class host_state {
     if (!gateway) return refuse(client, item, result_code::unavailable);  // no node holds it, or not connected
     if (relays_.size() >= limits::forwarded_orders_max) return refuse(client, item, result_code::overloaded);
     uint64_t tag = ++relay_tag_;
-    relays_.emplace(tag, relay{client, item});
+    const int64_t now = clock_->now_ms();
+    relays_.emplace(tag, relay{client, item, now + limits::forward_resend_ms, limits::forward_resend_ms});
     forward_outbox_[gateway].push_back(submit_item{tag, item.command});
     ++stats_.forwarded;
   }
@@ -680,9 +681,12 @@ class host_state {
   //! Every forwarded submit not answered yet is sent again, to the node that holds its home
   //! wallet now, or run here when that is this node. An order the first node created answers
   //! the second send as a repeat (its request id).
-  void resend_forwarded(int64_t now) {
+  void resend_forwarded(int64_t now, bool only_due = false) {
     std::vector<uint64_t> local;
     for (auto& [tag, r] : relays_) {
+      if (only_due && r.resend_ms > now) continue;
+      r.backoff_ms = std::min(r.backoff_ms * 2, limits::forward_resend_max_ms);
+      r.resend_ms = now + r.backoff_ms;
       wallet_id home = order_home(r.item.command);
       if (directory_->holds(home)) {
         local.push_back(tag);
@@ -993,6 +997,8 @@ class host_state {
       if (uint64_t version = directory_->routes_version(); version != routes_version_) {
         routes_version_ = version;
         on_routes_changed(now);
+      } else if (!relays_.empty()) {
+        resend_forwarded(now, true);  // those unanswered past their resend time
       }
       next = std::min(next, now + limits::routes_check_ms);  // looked at again then, while anything waits
     }
@@ -1028,6 +1034,8 @@ class host_state {
   struct relay {
     caf::actor client;
     submit_item item;  //!< as the client sent it (its tag)
+    int64_t resend_ms = 0;   //!< sent again then, if still not answered
+    int64_t backoff_ms = 0;  //!< the wait before that resend
   };
   std::unordered_map<uint64_t, relay> relays_;  //!< by this host's tag, until answered
   uint64_t relay_tag_ = 0;

@@ -94,6 +94,11 @@ constexpr size_t forwarded_orders_max = 1 << 16;
 //! looks whether routes changed (an owner, or a link): its waiting steps and submits are sent
 //! again at once, to the node that holds them now.
 constexpr int64_t routes_check_ms = 250;
+//! A forwarded submit not answered within this long is sent again (then after twice as long, up
+//! to forward_resend_max_ms): a message lost on a link is never answered, and the owner answers
+//! the second send as a repeat of its request id.
+constexpr int64_t forward_resend_ms = 1'000;
+constexpr int64_t forward_resend_max_ms = 8'000;
 
 static_assert(order_legs_max >= 3, "pay with a fee split needs three legs");
 static_assert(batch_commands_max <= engine_orders_in_flight_max);
