@@ -165,6 +165,7 @@ cut() {
   check_node "$1"
   check_node "$2"
   [ "$1" != "$2" ] || die "cut needs two different nodes"
+  mkdir -p "$DIR"
   echo "$2" >>"$DIR/node-$1.cut"
   echo "$1" >>"$DIR/node-$2.cut"
 }
