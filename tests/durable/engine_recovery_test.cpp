@@ -26,9 +26,15 @@ constexpr tenant_id tenant = 7;
 
 db::shard_layout test_layout() { return layout_with_prefix("txtest_recovery"); }
 
-engine_config test_config(ack_mode ack, int64_t try_deadline_ms = 5'000) {
+//! Channel 2: the provider the mixed orders' top-ups and withdrawals use (channel 1 funds the wallets).
+constexpr channel_id mixed_channel = 2;
+
+//! `held_channel`: channel 2's provider answers only after ten minutes, so every top-up and
+//! withdrawal through it whose intent committed is still open when the test crashes the engine.
+engine_config test_config(ack_mode ack, int64_t try_deadline_ms = 5'000, bool held_channel = false) {
   // A provider that says yes, slowly: top-ups and withdrawals are caught mid-way.
   engine_config config = engine_config_for(storage_for(test_layout(), ack), 150);
+  config.channels.push_back({mixed_channel, always_yes_channel(held_channel ? 600'000 : 150)});
   config.order.try_deadline_ms = try_deadline_ms;
   // The provider forgets everything on a restart: orders it was processing are declined once
   // "not found" has lasted this long after their submit.
@@ -192,8 +198,8 @@ std::vector<order_command> mixed(const population& p, size_t count, const std::s
     wallet_id m = p.merchants[rng() % p.merchants.size()];
     int64_t amount = 1 + static_cast<int64_t>(rng() % 400);
     switch (i % 10) {
-      case 0: out.push_back(command(order_kind::top_up, id, no_wallet, a, amount)); break;
-      case 1: out.push_back(command(order_kind::withdraw, id, a, no_wallet, amount)); break;
+      case 0: out.push_back(command(order_kind::top_up, id, no_wallet, a, amount)); out.back().channel = mixed_channel; break;
+      case 1: out.push_back(command(order_kind::withdraw, id, a, no_wallet, amount)); out.back().channel = mixed_channel; break;
       case 2: out.push_back(command(order_kind::pay, id, a, m, amount)); break;
       case 3: out.push_back(refund_of(id, p.payments[rng() % p.payments.size()], 1 + rng() % 300)); break;
       case 4: out.push_back(command(order_kind::transfer, id, a, b, 10'000'000)); break;  // fails: compensated
@@ -241,16 +247,19 @@ TEST_P(RecoveryCrash, EveryOrderResumesToAFinalStateAndMoneyIsConserved) {
   std::vector<order_reply> acknowledged;
   population pop;
   {
-    engine first(test_config(ack, deadline_ms));
+    engine first(test_config(ack, deadline_ms, /*held_channel=*/true));
     pop = populate(first, 60, 6);
     commands = mixed(pop, 3000, "crash-", 42);
     acknowledged = submit(first, commands, replies_before_crash);
-    // The crash must catch orders mid-way: top-ups and withdrawals wait 150 ms for the provider
-    // after their intents commit. Under load the first replies can come before any of those
-    // commits (refusals, or a first batch of only final orders), so wait for one, bounded.
+    // The crash must catch orders mid-way: the mixed top-ups and withdrawals wait for a provider
+    // that does not answer before it, so once one's intent committed it stays open (waiting for
+    // "any open order" was not enough: the open ones could all finish before the stop). Under
+    // load the first replies can come before any such commit, so wait for one, bounded.
+    const std::string held = "is_final=0 AND kind IN (" + std::to_string(static_cast<int>(order_kind::top_up)) + "," +
+                             std::to_string(static_cast<int>(order_kind::withdraw)) + ")";
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (count("open_orders") == 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    while (orders(held).empty() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     first.stop_storage_now();  // a crash: from here nothing more is committed
   }
   auto open = orders("is_final=0");
