@@ -47,6 +47,7 @@ void deliver(gateway_pointer self, std::vector<answer>& list) {
   }
   for (auto& [addr, entry] : by_host) {
     self->state.config.counters->answered.fetch_add(entry.second.size(), std::memory_order_relaxed);
+    self->state.config.counters->messages_out.fetch_add(1, std::memory_order_relaxed);
     self->send(entry.first, step_ack_atom::value, std::move(entry.second));
   }
   list.clear();
@@ -92,6 +93,7 @@ void forward(gateway_pointer self, std::vector<submit_item>& items) {
   auto sender = caf::actor_cast<caf::actor>(self->current_sender());
   if (!sender) return;
   st.config.counters->forwarded.fetch_add(items.size(), std::memory_order_relaxed);
+  st.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
   std::map<caf::actor_addr, std::pair<order_host_actor, std::vector<submit_item>>> by_host;
   std::vector<order_reply> refused;
   for (auto& item : items) {
@@ -118,13 +120,17 @@ void forward(gateway_pointer self, std::vector<submit_item>& items) {
 
 wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway_config config) {
   self->state.config = std::move(config);
-  auto counted = [self] { self->state.config.counters->queries.fetch_add(1, std::memory_order_relaxed); };
+  auto counted = [self] {
+    self->state.config.counters->queries.fetch_add(1, std::memory_order_relaxed);
+    self->state.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
+  };
   return {
       [self](steps_atom, std::vector<leg_step>& steps) {
         auto& st = self->state;
         auto host = caf::actor_cast<order_host_actor>(self->current_sender());
         if (!host) return;
         st.config.counters->steps.fetch_add(steps.size(), std::memory_order_relaxed);
+        st.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
         std::map<caf::actor_addr, std::pair<wallet_shard_actor, std::vector<leg_step>>> by_shard;
         for (auto& step : steps) {
           wallet_shard_actor shard = st.config.shard_of(step.wallet);

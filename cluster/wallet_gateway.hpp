@@ -38,6 +38,10 @@ struct gateway_counters {
   std::atomic<uint64_t> dropped{0};     //!< past the pending bound, or their barrier failed
   std::atomic<uint64_t> forwarded{0};   //!< submits received from other nodes' hosts
   std::atomic<uint64_t> queries{0};     //!< queries of wallets and orders from other nodes
+  //! Messages over the links: received from other nodes' hosts (steps, forwarded submits,
+  //! queries) and step answers sent back to them (one per host and barrier).
+  std::atomic<uint64_t> messages_in{0};
+  std::atomic<uint64_t> messages_out{0};
 };
 
 struct wallet_gateway_config {

@@ -301,6 +301,7 @@ void engine::start_cluster() {
   gateway.on_hello = [peers_ready](uint32_t node, caf::actor other) {
     if (cluster::peer_links* p = peers_ready->load()) p->on_hello(node, std::move(other));
   };
+  gateway_counters_ = gateway.counters;
   gateway_ = cluster::spawn_wallet_gateway(*system_, gateway);
   std::string host;
   uint16_t port = 0;
@@ -350,6 +351,19 @@ void engine::start_cluster() {
 size_t engine::cluster_links() const { return peers_ ? peers_->connected() : 0; }
 
 uint64_t engine::cluster_link_failures() const { return peers_ ? peers_->failed_connects() : 0; }
+
+engine::link_counters engine::cluster_link_counters() const {
+  link_counters out;
+  if (!gateway_counters_) return out;
+  const auto& c = *gateway_counters_;
+  out.messages_in = c.messages_in.load(std::memory_order_relaxed);
+  out.messages_out = c.messages_out.load(std::memory_order_relaxed);
+  out.steps = c.steps.load(std::memory_order_relaxed);
+  out.answered = c.answered.load(std::memory_order_relaxed);
+  out.barriers = c.barriers.load(std::memory_order_relaxed);
+  out.forwarded = c.forwarded.load(std::memory_order_relaxed);
+  return out;
+}
 
 std::string engine::cluster_description() const { return keeper_ ? keeper_->describe() : std::string(); }
 

@@ -37,6 +37,7 @@ class lease_keeper;
 }
 namespace cluster {
 class peer_links;
+struct gateway_counters;
 }
 
 struct engine_config {
@@ -135,6 +136,12 @@ class engine {
   size_t cluster_links() const;
   //! Connects to other nodes' gateways that failed so far (down, or a certificate refused).
   uint64_t cluster_link_failures() const;
+  //! What this node's wallet gateway received from and sent to other nodes (all zero when not in
+  //! a cluster): benchmarks count link messages per order from it (bench_cluster).
+  struct link_counters {
+    uint64_t messages_in = 0, messages_out = 0, steps = 0, answered = 0, barriers = 0, forwarded = 0;
+  };
+  link_counters cluster_link_counters() const;
   //! The partitions this node holds (nullptr when not in a cluster).
   const partition_ownership* ownership() const { return ownership_.get(); }
   //! True once the cluster node was fenced (nothing more is committed; it must stop).
@@ -198,6 +205,7 @@ class engine {
   std::shared_ptr<partition_ownership> ownership_;
   std::unique_ptr<cluster::peer_links> peers_;  //!< links to the other nodes' wallet gateways
   wallet_gateway_actor gateway_;                //!< this node's, published on its cluster endpoint
+  std::shared_ptr<cluster::gateway_counters> gateway_counters_;  //!< the gateway's (nullptr: no cluster)
   //! The directory once it exists (the gateway's thread reads it; it is set after the gateway starts).
   std::atomic<wallet_directory*> directory_ready_{nullptr};
   //! peers_ once made (the gateway, spawned before it, hands it the hellos of TLS links).

@@ -83,6 +83,12 @@ for arg in "$@"; do
         --concurrency --cold --no-baseline --no-engine --batch-latency-ms --single-connection --inject-violation
       refused "$exe --bogus" "--bogus"
       refused "$exe --orders 0" "--orders" ;;
+    bench_cluster)
+      help "$exe" --orders --wallets --nodes --concurrency --partitions --databases --tables --prefix --mysql \
+        --workload --json
+      refused "$exe --bogus" "--bogus"
+      refused "$exe --nodes 1" "--nodes"
+      refused "$exe --prefix Bad-Name" "--prefix" ;;
     bench_publication)
       help "$exe" --orders --wallets --concurrency --mysql --bootstrap --lag-target-ms --json
       refused "$exe --bogus" "--bogus"

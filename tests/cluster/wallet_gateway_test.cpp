@@ -226,6 +226,8 @@ TEST_F(ClusterGateway, StepsCrossTheLinkAndAreAnsweredOnlyAfterTheCommitBarrier)
   EXPECT_EQ(counters_->not_local.load(), 1u);
   EXPECT_EQ(counters_->answered.load(), 2u);
   EXPECT_EQ(counters_->barriers.load(), 1u);
+  EXPECT_EQ(counters_->messages_in.load(), 1u);   // three steps in one message
+  EXPECT_EQ(counters_->messages_out.load(), 1u);  // two answers to one host after one barrier
 }
 
 TEST_F(ClusterGateway, AFailedBarrierAnswersNothingAndTheResendIsAnsweredLater) {
@@ -290,6 +292,7 @@ TEST_F(ClusterGateway, WalletQueriesAreAnsweredAcrossTheLinkOnlyForWalletsItHold
       .receive([&](wallet_view& v) { other = v; }, [&](caf::error& e) { ADD_FAILURE() << node_a_.render(e); });
   EXPECT_EQ(other.code, result_code::unavailable);  // node B does not hold it: the asker's routes were stale
   EXPECT_EQ(counters_->queries.load(), 2u);
+  EXPECT_EQ(counters_->messages_in.load(), 2u);
 }
 
 TEST(PeerLinks, ABrokenLinkIsNoticedAndMadeAgain) {
