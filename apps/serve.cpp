@@ -314,8 +314,15 @@ bool finish_engine_config(serve_settings& settings, bool mysql_given) {
 void print_startup(engine& eng, const wire::server_config& config, bool development) {
   std::printf("storage: %s\n", eng.storage_description().c_str());
   std::printf("publication: %s\n", eng.publication_description().c_str());
-  if (!eng.cluster_description().empty()) std::printf("cluster: %s\n", eng.cluster_description().c_str());
   const auto& cfg = eng.config();
+  if (!eng.cluster_description().empty()) {
+    std::printf("cluster: %s\n", eng.cluster_description().c_str());
+    if (cfg.cluster && cfg.cluster->tls())
+      std::printf("cluster links: mutual TLS, certificate %s, peers verified against %s\n", cfg.cluster->tls_cert.c_str(),
+                  cfg.cluster->tls_ca.c_str());
+    else
+      std::printf("cluster links: plain TCP (loopback only; [cluster] tls_cert/tls_key/tls_ca for TLS)\n");
+  }
   if (eng.persistent()) {
     std::printf("retention: final orders stay in memory %lld s (at most %zu); later repeats and queries are answered "
                 "from MySQL\n",

@@ -7,6 +7,7 @@
 
 #include <caf/io/all.hpp>
 #include <caf/openssl/remote_actor.hpp>
+#include <spdlog/spdlog.h>
 
 namespace txengine::cluster {
 
@@ -57,9 +58,15 @@ void peer_links::set_own_gateway(wallet_gateway_actor gateway) {
 
 void peer_links::on_hello(cluster_node node, caf::actor gateway) {
   if (node == self_ || node == no_node || node >= self_) return;  // only lower ids connect to this one
+  auto handle = caf::actor_cast<wallet_gateway_actor>(gateway);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    hellos_[node] = caf::actor_cast<wallet_gateway_actor>(gateway);
+    // The lower node says hello again every round: news only when this node lacks the link.
+    auto linked = links_.find(node);
+    if (linked != links_.end() && linked->second.gateway == handle) return;
+    auto known = hellos_.find(node);
+    if (known != hellos_.end() && known->second == handle) return;
+    hellos_[node] = std::move(handle);
     changed_ = true;
   }
   cv_.notify_all();
@@ -110,12 +117,22 @@ void peer_links::main() {
       auto w = wanted.find(it->first);
       bool broke = std::find(down.begin(), down.end(), it->second.gateway.address()) != down.end();
       if (broke || w == wanted.end() || !(w->second == it->second.peer)) {
+        spdlog::info("cluster: link to node {} at {} {}", it->first, it->second.peer.endpoint,
+                     broke ? "broke" : w == wanted.end() ? "dropped (the node left, or the link is cut)"
+                                                          : "dropped (the node restarted)");
         it = links_.erase(it);
         generation_.fetch_add(1, std::memory_order_acq_rel);
       } else {
         ++it;
       }
     }
+    // TLS: the links this node made are introduced again every round (about a second). The other
+    // end may have lost the handle while this end's stayed up (seen in the kill test: its proxy was
+    // routed through a third node that died); without a new hello it would never send here again.
+    if (tls_ && own_gateway_)
+      for (const auto& [node, l] : links_)
+        if (node > self_)
+          caf::anon_send(l.gateway, hello_atom::value, uint32_t{self_}, caf::actor_cast<caf::actor>(own_gateway_));
     for (const auto& [node, peer] : wanted) {
       if (links_.count(node) != 0) continue;
       if (tls_ && node < self_) {
@@ -123,6 +140,7 @@ void peer_links::main() {
         auto hello = hellos_.find(node);
         if (hello == hellos_.end()) continue;
         watcher->monitor(hello->second);
+        spdlog::info("cluster: link to node {} at {} up (TLS, made by that node)", node, peer.endpoint);
         links_[node] = link{peer, hello->second};
         hellos_.erase(hello);
         generation_.fetch_add(1, std::memory_order_acq_rel);
@@ -138,11 +156,19 @@ void peer_links::main() {
       if (quit_) return;
       if (gateway) {
         watcher->monitor(*gateway);
+        spdlog::info("cluster: link to node {} at {} up{}", node, peer.endpoint, tls_ ? " (TLS)" : "");
+        warned_.erase(node);
         links_[node] = link{peer, *gateway};
         generation_.fetch_add(1, std::memory_order_acq_rel);
         if (tls_ && own_gateway_) caf::anon_send(*gateway, hello_atom::value, uint32_t{self_}, caf::actor_cast<caf::actor>(own_gateway_));
       } else {
         failed_connects_.fetch_add(1, std::memory_order_acq_rel);
+        // Once per incarnation of the node: a dead one is retried every second until it leaves.
+        if (warned_[node] != peer.incarnation) {
+          warned_[node] = peer.incarnation;
+          spdlog::warn("cluster: cannot link to node {} at {}: {} (retried every second)", node, peer.endpoint,
+                       system_.render(gateway.error()));
+        }
       }
     }
   }

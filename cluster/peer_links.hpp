@@ -81,6 +81,8 @@ class peer_links {
   //! with TLS only the lower id connects, and the higher one uses that connection.
   std::map<cluster_node, wallet_gateway_actor> hellos_;
   wallet_gateway_actor own_gateway_;               //!< guarded by mutex_
+  //! The incarnation of each node whose failed connect was logged (the link thread's own).
+  std::map<cluster_node, uint64_t> warned_;
   std::atomic<uint64_t> generation_{0};
   std::thread thread_;
 };

@@ -5,8 +5,12 @@
 # other nodes on 127.0.0.1:(PORT+100+i). Any node takes any command: it runs what it holds and
 # sends the rest on to the node that holds it.
 #
-#   scripts/cluster.sh start [--nodes N] [NODE...]   # starts the nodes not running (default 1..N, N=3),
-#                                                    # waits until each listens, prints their addresses
+#   scripts/cluster.sh start [--nodes N] [--tls] [NODE...]
+#                                                    # starts the nodes not running (default 1..N, N=3),
+#                                                    # waits until each listens, prints their addresses;
+#                                                    # --tls: the links between nodes over mutual TLS
+#                                                    # (a local CA and a certificate per node made in
+#                                                    # the cluster directory; later starts keep TLS)
 #   scripts/cluster.sh stop [NODE...]                # clean stop (SIGTERM: commits, gives leases back)
 #   scripts/cluster.sh kill NODE...                  # SIGKILL, as a crash (its leases expire)
 #   scripts/cluster.sh status                        # each node; exit 0 when every node runs
@@ -19,7 +23,7 @@
 # configs, logs and pids; default <repo>/.run/cluster), TXENGINE_CLUSTER_PORT (default 7410),
 # TXENGINE_CLUSTER_PREFIX (the databases' prefix, default txcluster), TXENGINE_CLUSTER_TTL_MS
 # (lease ttl, default 5000), TXENGINE_CLUSTER_ARGS (more `serve` arguments for every node),
-# TXENGINE_MYSQL_URI.
+# TXENGINE_CLUSTER_TLS=1 (as --tls), TXENGINE_MYSQL_URI.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${TXENGINE_BIN:-$REPO/build/apps/txengine}
@@ -42,6 +46,28 @@ alive() {
 nodes() { cat "$DIR/nodes" 2>/dev/null || echo 3; }
 check_node() { case "$1" in '' | *[!0-9]*) die "node ids are numbers 1..63, got '$1'" ;; esac; [ "$1" -ge 1 ] && [ "$1" -le 63 ] || die "node ids are 1..63, got $1"; }
 
+# The cluster's TLS files (docs/cluster.md, "TLS on the links"): a CA made for this directory,
+# and for node i a P-256 key (owner-only) and a certificate the CA issued for both TLS uses.
+tls_files() {
+  local i=$1 tls=$DIR/tls
+  mkdir -p "$tls"
+  chmod 700 "$tls"
+  if [ ! -f "$tls/ca.crt" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tls/ca.key" -out "$tls/ca.crt" \
+      -days 3650 -subj "/CN=txengine local cluster CA" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || die "openssl could not make the cluster CA"
+  fi
+  if [ ! -f "$tls/node-$i.crt" ]; then
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tls/node-$i.key" -out "$tls/node-$i.csr" \
+      -subj "/CN=txengine node $i" 2>/dev/null || die "openssl could not make node $i's key"
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/node-$i.ext"
+    openssl x509 -req -in "$tls/node-$i.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 825 \
+      -extfile "$tls/node-$i.ext" -out "$tls/node-$i.crt" 2>/dev/null || die "openssl could not sign node $i's certificate"
+    rm -f "$tls/node-$i.csr" "$tls/node-$i.ext"
+  fi
+  chmod 600 "$tls"/*.key
+}
+
 mysql_uri() {
   if [ -n "${TXENGINE_MYSQL_URI:-}" ]; then
     echo "$TXENGINE_MYSQL_URI"
@@ -63,6 +89,11 @@ start() {
         check_node "$count"
         shift 2
         ;;
+      --tls)
+        mkdir -p "$DIR"
+        touch "$DIR/tls-on"
+        shift
+        ;;
       *)
         check_node "$1"
         ids+=("$1")
@@ -74,6 +105,7 @@ start() {
   [ -x "$BIN" ] || die "no $BIN (build first: scripts/build.sh)"
   mkdir -p "$DIR"
   echo "$count" >"$DIR/nodes"
+  [ "${TXENGINE_CLUSTER_TLS:-0}" != 1 ] || touch "$DIR/tls-on"
   local uri started=()
   uri=$(mysql_uri)
   for i in "${ids[@]}"; do
@@ -89,6 +121,14 @@ lease_ttl_ms = $TTL_MS
 round_interval_ms = $((TTL_MS / 5))
 join_settle_ms = 2000
 EOF
+    if [ -f "$DIR/tls-on" ]; then
+      tls_files "$i"
+      cat >>"$DIR/node-$i.toml" <<EOF
+tls_cert = "$DIR/tls/node-$i.crt"
+tls_key = "$DIR/tls/node-$i.key"
+tls_ca = "$DIR/tls/ca.crt"
+EOF
+    fi
     # The previous run's log is kept as node-N.log.1. setsid: the node outlives this script.
     [ ! -f "$DIR/node-$i.log" ] || mv "$DIR/node-$i.log" "$DIR/node-$i.log.1"
     TXENGINE_CLUSTER_CUT_FILE="$DIR/node-$i.cut" setsid "$BIN" serve --config "$DIR/node-$i.toml" --listen "127.0.0.1:$((PORT + i))" --db-prefix "$PREFIX" \
@@ -143,7 +183,7 @@ status() {
   local all=0
   for i in $(seq 1 "$(nodes)"); do
     if alive "$i"; then
-      echo "node $i: running (pid $(pid_of "$i")), clients 127.0.0.1:$((PORT + i)), cluster link 127.0.0.1:$((PORT + 100 + i))"
+      echo "node $i: running (pid $(pid_of "$i")), clients 127.0.0.1:$((PORT + i)), cluster link 127.0.0.1:$((PORT + 100 + i))$([ -f "$DIR/tls-on" ] && echo " (TLS)")"
     else
       echo "node $i: not running (log $DIR/node-$i.log)"
       all=3
@@ -180,5 +220,5 @@ case "$cmd" in
   kill) kill_nodes "$@" ;;
   status) status ;;
   servers) servers ;;
-  *) die "usage: cluster.sh start [--nodes N] [NODE...] | stop [NODE...] | kill NODE... | cut A B | heal | status | servers" ;;
+  *) die "usage: cluster.sh start [--nodes N] [--tls] [NODE...] | stop [NODE...] | kill NODE... | cut A B | heal | status | servers" ;;
 esac

@@ -9,7 +9,8 @@
 # conserved after the commissions. Run by scripts/demo.sh after it built; expects the build.
 #
 # Environment: TXENGINE_DEMO_CLUSTER_SECONDS (load duration, default 15), TXENGINE_BUILD_DIR (the
-# build, default <repo>/build), TXENGINE_CLUSTER_PORT (the nodes' ports, default from 7610).
+# build, default <repo>/build), TXENGINE_CLUSTER_PORT (the nodes' ports, default from 7610),
+# TXENGINE_CLUSTER_TLS=1 (the links between nodes over mutual TLS: scripts/cluster.sh --tls).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -63,6 +64,11 @@ sql "DROP DATABASE IF EXISTS \`$CONSUMERS\`"
 scripts/cluster.sh start --nodes 3
 SERVERS=$(scripts/cluster.sh servers)
 NODE1=${SERVERS%%,*}
+if [ "${TXENGINE_CLUSTER_TLS:-0}" = 1 ]; then
+  tls=0
+  for i in 1 2 3; do grep -q "^cluster links: mutual TLS" "$WORK/cluster/node-$i.log" || tls=1; done
+  check "$tls" "every node links to the others over mutual TLS (a CA and node certificates made for this run)"
+fi
 
 echo "load: ${SECONDS_OF_LOAD} s of the mixed workload (70% transfers, 20% payments to 10 merchants, 10% queries)"
 echo "      through all three nodes: wallets on every node, about two orders in three crossing nodes"

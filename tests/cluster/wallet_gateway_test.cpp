@@ -295,14 +295,30 @@ TEST_F(ClusterGateway, WalletQueriesAreAnsweredAcrossTheLinkOnlyForWalletsItHold
   EXPECT_EQ(counters_->messages_in.load(), 2u);
 }
 
+namespace {
+
+//! A gateway of a node that holds no wallet (the links' tests need only its handle).
+cluster::wallet_gateway_config gateway_config() {
+  cluster::wallet_gateway_config c;
+  c.shard_of = [](wallet_id) { return wallet_shard_actor(); };
+  return c;
+}
+
+//! Waits (at most 30 s) until `condition` holds.
+template <class Condition>
+bool wait_for(Condition condition) {
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30); std::chrono::steady_clock::now() < deadline;) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
+}
+
+}  // namespace
+
 TEST(PeerLinks, ABrokenLinkIsNoticedAndMadeAgain) {
   node_config config_a;
   caf::actor_system node_a{config_a};
-  auto gateway_config = [] {
-    cluster::wallet_gateway_config c;
-    c.shard_of = [](wallet_id) { return wallet_shard_actor(); };
-    return c;
-  };
   uint16_t port = 0;
   auto node_b = std::make_unique<node_config>();
   auto system_b = std::make_unique<caf::actor_system>(*node_b);
@@ -316,14 +332,6 @@ TEST(PeerLinks, ABrokenLinkIsNoticedAndMadeAgain) {
   b.endpoint = "127.0.0.1:" + std::to_string(port);
   b.incarnation = 1;
   links.update({b});
-  auto wait_for = [&](auto condition) {
-    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-         std::chrono::steady_clock::now() < deadline;) {
-      if (condition()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return condition();
-  };
   ASSERT_TRUE(wait_for([&] { return links.connected() == 1; }));
   uint64_t linked = links.generation();
   EXPECT_GT(linked, 0u);
@@ -342,4 +350,37 @@ TEST(PeerLinks, ABrokenLinkIsNoticedAndMadeAgain) {
   ASSERT_TRUE(wait_for([&] { return links.connected() == 1 && links.generation() > broken; }));
   links.stop();
   caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+}
+
+TEST(PeerLinks, OverTlsAHigherNodeTakesALowerNodesGatewayFromItsHellosOnly) {
+  // With TLS only the lower node connects, and it says hello with its gateway every round; the
+  // higher node links to what the hellos bring (no connect of its own), and gets a lost handle back
+  // from the next hello.
+  node_config config;
+  caf::actor_system node{config};
+  cluster::peer_links links(node, 2, /*tls=*/true);
+  cluster_peer lower;
+  lower.node = 1;
+  lower.endpoint = "127.0.0.1:1";  // never connected to: node 1 is the one that connects
+  lower.incarnation = 1;
+  links.update({lower});
+  auto first = cluster::spawn_wallet_gateway(node, gateway_config());
+  links.on_hello(1, caf::actor_cast<caf::actor>(first));
+  links.on_hello(3, caf::actor_cast<caf::actor>(first));  // a higher id never introduces itself: ignored
+  ASSERT_TRUE(wait_for([&] { return links.gateway_of(1) == first; }));
+  EXPECT_FALSE(links.gateway_of(3));
+  uint64_t linked = links.generation();
+  links.on_hello(1, caf::actor_cast<caf::actor>(first));  // the same hello again: nothing changes
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(links.generation(), linked);
+  // The handle goes down (its route was lost) while node 1 still thinks the link is up: the next
+  // hello, with the handle of node 1's new route, links it again.
+  caf::anon_send_exit(first, caf::exit_reason::user_shutdown);
+  ASSERT_TRUE(wait_for([&] { return !links.gateway_of(1); })) << "the lost handle went unnoticed";
+  auto second = cluster::spawn_wallet_gateway(node, gateway_config());
+  links.on_hello(1, caf::actor_cast<caf::actor>(second));
+  ASSERT_TRUE(wait_for([&] { return links.gateway_of(1) == second; }));
+  EXPECT_GT(links.generation(), linked);
+  links.stop();
+  caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
 }

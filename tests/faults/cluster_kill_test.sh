@@ -16,6 +16,8 @@
 # a fault switch in the nodes) and made again; their leases stay (MySQL is reachable), so nobody
 # takes anything over: orders across the cut wait, or fail their try deadline (compensated).
 #
+# With TXENGINE_CLUSTER_TLS=1 the nodes link over mutual TLS (scripts/cluster.sh --tls).
+#
 # usage: cluster_kill_test.sh TXENGINE TXBENCH TXAUDIT [CYCLES] [--pause | --rolling | --cut]   (default 10 cycles)
 # MySQL: TXENGINE_MYSQL_URI (default: the private server of scripts/mariadb.sh on 3407).
 # Databases: txclkill_<pid>_* (2 databases x 4 tables), dropped when the test passes.
@@ -52,6 +54,12 @@ fail() {
 echo "cluster kill test: databases ${PREFIX}_0..1, nodes on ports from $((TXENGINE_CLUSTER_PORT + 1)), work dir $WORK"
 "$CLUSTER" start --nodes 3 || fail "the cluster did not start"
 SERVERS=$("$CLUSTER" servers)
+if [ "${TXENGINE_CLUSTER_TLS:-0}" = 1 ]; then
+  for i in 1 2 3; do
+    grep -q "^cluster links: mutual TLS" "$WORK/cluster/node-$i.log" || fail "node $i's links are not over TLS"
+  done
+  echo "the links run over mutual TLS"
+fi
 DURATION=$((CYCLES * 5 + 5))
 [ "$MODE" = --pause ] && DURATION=$((CYCLES * 12 + 5))
 [ "$MODE" = --cut ] && DURATION=$((CYCLES * 36 + 5))
