@@ -16,7 +16,8 @@
 # a fault switch in the nodes) and made again; their leases stay (MySQL is reachable), so nobody
 # takes anything over: orders across the cut wait, or fail their try deadline (compensated).
 #
-# With TXENGINE_CLUSTER_TLS=1 the nodes link over mutual TLS (scripts/cluster.sh --tls).
+# With TXENGINE_CLUSTER_TLS=1 the nodes link over mutual TLS (scripts/cluster.sh --tls). With
+# TXENGINE_FAULT_KEEP=1 a failed run leaves its nodes running, to look at them.
 #
 # usage: cluster_kill_test.sh TXENGINE TXBENCH TXAUDIT [CYCLES] [--pause | --rolling | --cut]   (default 10 cycles)
 # MySQL: TXENGINE_MYSQL_URI (default: the private server of scripts/mariadb.sh on 3407).
@@ -48,6 +49,10 @@ trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
   for f in "$WORK"/cluster/node-*.log "$WORK"/bench.log; do [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 15 "$f"; }; done
+  if [ "${TXENGINE_FAULT_KEEP:-0}" = 1 ]; then
+    trap - EXIT
+    echo "the nodes keep running for a look (TXENGINE_FAULT_KEEP=1): clients on ports from $((TXENGINE_CLUSTER_PORT + 1)), work dir $WORK; stop them with TXENGINE_CLUSTER_DIR=$WORK/cluster scripts/cluster.sh kill 1 2 3"
+  fi
   exit 1
 }
 
