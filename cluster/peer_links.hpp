@@ -6,7 +6,8 @@
 // (or one whose endpoint changed: a restart) is connected. Order hosts look a node's gateway up
 // when they flush steps for it; an unconnected node has none (its steps wait for the hosts'
 // resend). A link that breaks (the other process died, or the network between them) is noticed
-// within a second (the gateway's proxy goes down) and connected again while the node is live.
+// within a second (the gateway's proxy goes down) and connected again while the node is live; one
+// to a node that hangs breaks by the heartbeats' timeout (configure_link_heartbeats).
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>

@@ -1,6 +1,9 @@
 #include "cluster/wallet_gateway.hpp"
 
+#include <chrono>
 #include <map>
+
+#include <spdlog/spdlog.h>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -25,6 +28,13 @@ struct step_key_hash {
 };
 
 using answer = std::pair<order_host_actor, leg_result>;
+
+//! A message without a sender: counted, and logged at the 1st, 2nd, 4th, 8th ... time.
+void no_sender(const std::shared_ptr<gateway_counters>& counters, const char* what) {
+  uint64_t n = counters->no_sender.fetch_add(1, std::memory_order_relaxed) + 1;
+  if ((n & (n - 1)) == 0)
+    spdlog::warn("cluster: {} from another node arrived without a sender to answer; dropped ({} so far)", what, n);
+}
 
 struct gateway_state {
   static inline const char* name = "wallet_gateway";
@@ -91,7 +101,7 @@ wallet_view unavailable_view() {
 void forward(gateway_pointer self, std::vector<submit_item>& items) {
   auto& st = self->state;
   auto sender = caf::actor_cast<caf::actor>(self->current_sender());
-  if (!sender) return;
+  if (!sender) return no_sender(st.config.counters, "forwarded submits");
   st.config.counters->forwarded.fetch_add(items.size(), std::memory_order_relaxed);
   st.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
   std::map<caf::actor_addr, std::pair<order_host_actor, std::vector<submit_item>>> by_host;
@@ -128,7 +138,7 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
       [self](steps_atom, std::vector<leg_step>& steps) {
         auto& st = self->state;
         auto host = caf::actor_cast<order_host_actor>(self->current_sender());
-        if (!host) return;
+        if (!host) return no_sender(st.config.counters, "steps");
         st.config.counters->steps.fetch_add(steps.size(), std::memory_order_relaxed);
         st.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
         std::map<caf::actor_addr, std::pair<wallet_shard_actor, std::vector<leg_step>>> by_shard;
@@ -210,6 +220,11 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
 
 wallet_gateway_actor spawn_wallet_gateway(caf::actor_system& system, wallet_gateway_config config) {
   return system.spawn(gateway, std::move(config));
+}
+
+void configure_link_heartbeats(caf::actor_system_config& config) {
+  config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(link_heartbeat_ms)});
+  config.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(link_timeout_ms)});
 }
 
 void add_cluster_message_types(caf::actor_system_config& config) {

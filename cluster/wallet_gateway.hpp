@@ -42,6 +42,10 @@ struct gateway_counters {
   //! queries) and step answers sent back to them (one per host and barrier).
   std::atomic<uint64_t> messages_in{0};
   std::atomic<uint64_t> messages_out{0};
+  //! Messages from another node that arrived without a sender CAF could hand this node (it made
+  //! no proxy for the sending actor): nobody to answer, so dropped; logged (docs/cluster.md, "TLS
+  //! on the links").
+  std::atomic<uint64_t> no_sender{0};
 };
 
 struct wallet_gateway_config {
@@ -64,5 +68,17 @@ wallet_gateway_actor spawn_wallet_gateway(caf::actor_system& system, wallet_gate
 //! Registers the message types that cross the cluster links (call on every node's
 //! actor_system_config before the system starts: the typed interfaces must match exactly).
 void add_cluster_message_types(caf::actor_system_config& config);
+
+//! A link that carried nothing for `link_timeout_ms` is closed (its proxies go down, so the link
+//! is made again, and whoever waits for answers over it resends): every node sends a heartbeat
+//! on each connection every `link_heartbeat_ms`. Without them CAF never notices a peer that hangs
+//! (a paused process, a cut with no reset) and sends into it for ever. Below the lease ttl's
+//! default (5 s): links to a hung node break before its partitions are taken.
+constexpr int64_t link_heartbeat_ms = 500;
+constexpr int64_t link_timeout_ms = 3'000;
+
+//! Sets the middleman's heartbeat and connection timeout above on a node's config (with the
+//! middleman loaded).
+void configure_link_heartbeats(caf::actor_system_config& config);
 
 }  // namespace txengine::cluster

@@ -61,6 +61,7 @@ class engine_caf_config : public caf::actor_system_config {
       load<caf::io::middleman>();
       if (cluster->tls()) cluster::enable_link_tls(*this, *cluster);
       cluster::add_cluster_message_types(*this);
+      cluster::configure_link_heartbeats(*this);
     }
     set("scheduler.max-threads", static_cast<size_t>(threads));
     // Measured here: the sharing policy beats work stealing for this many-small-actors load.

@@ -7,7 +7,9 @@
 // answered later); steps of wallets B does not hold get no answer; memory acks answer at once;
 // submits node A forwards reach the host of their lane on B, which answers A's host; a query of
 // a wallet reaches B's shard and is answered across the link, one of a wallet B does not hold is
-// `unavailable`; a broken link is noticed (cluster/peer_links.hpp) and made again.
+// `unavailable`; a broken link is noticed (cluster/peer_links.hpp) and made again; a link to a
+// peer that hangs (a TCP proxy the test freezes: nothing passes, nothing is closed) breaks by the
+// heartbeats' timeout; over TLS a higher node takes a lower node's gateway from its hellos.
 // Every wait is on a condition with a bounded deadline.
 #include <gtest/gtest.h>
 
@@ -19,6 +21,14 @@
 #include <condition_variable>
 #include <mutex>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -38,6 +48,7 @@ class node_config : public caf::actor_system_config {
   node_config() {
     load<caf::io::middleman>();
     cluster::add_cluster_message_types(*this);
+    cluster::configure_link_heartbeats(*this);
     set("scheduler.max-threads", size_t{2});
     set("logger.console-verbosity", caf::atom("quiet"));
   }
@@ -383,4 +394,137 @@ TEST(PeerLinks, OverTlsAHigherNodeTakesALowerNodesGatewayFromItsHellosOnly) {
   EXPECT_GT(links.generation(), linked);
   links.stop();
   caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+//! A TCP proxy on loopback that the test controls: it forwards bytes between each connection it
+//! accepts and `target_port`, until freeze(): from then on nothing passes and nothing is closed
+//! (as with a peer that hangs, or a cut that sends no reset), and new connections are refused.
+class freezing_proxy {
+ public:
+  explicit freezing_proxy(uint16_t target_port) : target_(target_port) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a = loopback(0);
+    socklen_t len = sizeof a;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listener_, 16) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw std::runtime_error("the test proxy cannot listen");
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~freezing_proxy() {
+    stop_ = true;
+    thread_.join();
+    for (auto& [a, b] : pairs_) {
+      ::close(a);
+      ::close(b);
+    }
+    ::close(listener_);
+  }
+  uint16_t port() const { return port_; }
+  void freeze() { frozen_ = true; }
+
+ private:
+  static sockaddr_in loopback(uint16_t port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+  }
+  void accept_one() {
+    int client = ::accept(listener_, nullptr, nullptr);
+    if (client < 0) return;
+    if (frozen_) {
+      ::close(client);
+      return;
+    }
+    int target = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a = loopback(target_);
+    if (::connect(target, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(client);
+      ::close(target);
+      return;
+    }
+    pairs_.emplace_back(client, target);
+  }
+  void run() {
+    while (!stop_) {
+      std::vector<pollfd> fds{{listener_, POLLIN, 0}};
+      if (!frozen_)
+        for (auto& [a, b] : pairs_) {
+          fds.push_back({a, POLLIN, 0});
+          fds.push_back({b, POLLIN, 0});
+        }
+      if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) accept_one();
+      if (frozen_) continue;
+      std::vector<size_t> closed;
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        size_t pair = (i - 1) / 2;
+        int from = fds[i].fd;
+        int to = from == pairs_[pair].first ? pairs_[pair].second : pairs_[pair].first;
+        char buffer[65536];
+        ssize_t n = ::read(from, buffer, sizeof buffer);
+        bool ok = n > 0;
+        for (ssize_t done = 0; ok && done < n;) {
+          ssize_t w = ::write(to, buffer + done, static_cast<size_t>(n - done));
+          ok = w > 0;
+          done += w;
+        }
+        if (!ok) closed.push_back(pair);
+      }
+      std::sort(closed.begin(), closed.end());
+      closed.erase(std::unique(closed.begin(), closed.end()), closed.end());
+      for (auto it = closed.rbegin(); it != closed.rend(); ++it) {
+        ::close(pairs_[*it].first);
+        ::close(pairs_[*it].second);
+        pairs_.erase(pairs_.begin() + static_cast<std::ptrdiff_t>(*it));
+      }
+    }
+  }
+
+  uint16_t target_;
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false}, frozen_{false};
+  std::vector<std::pair<int, int>> pairs_;  //!< the proxy thread's own
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST(PeerLinks, ALinkToAPeerThatHangsBreaksByTheHeartbeatsTimeout) {
+  node_config config_a, config_b;
+  caf::actor_system node_a{config_a}, node_b{config_b};
+  auto gateway = cluster::spawn_wallet_gateway(node_b, gateway_config());
+  auto published = node_b.middleman().publish(gateway, 0, "127.0.0.1", true);
+  ASSERT_TRUE(published);
+  freezing_proxy proxy(*published);
+  cluster::peer_links links(node_a, 1);
+  cluster_peer b;
+  b.node = 2;
+  b.endpoint = "127.0.0.1:" + std::to_string(proxy.port());
+  b.incarnation = 1;
+  links.update({b});
+  ASSERT_TRUE(wait_for([&] { return links.connected() == 1; }));
+  uint64_t linked = links.generation();
+  // Node B hangs: its link carries nothing more, and nothing closes it. Without heartbeats CAF
+  // would keep the proxy up for ever; with them it goes down once the link timeout passed.
+  proxy.freeze();
+  auto frozen_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_for([&] { return links.generation() > linked && links.connected() == 0; }))
+      << "a link to a peer that hangs went unnoticed";
+  std::printf("the hung link broke after %lld ms (link timeout %lld ms)\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - frozen_at)
+                                         .count()),
+              static_cast<long long>(cluster::link_timeout_ms));
+  EXPECT_FALSE(links.gateway_of(2));
+  links.stop();
+  caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
 }
