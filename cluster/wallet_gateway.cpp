@@ -2,11 +2,11 @@
 
 #include <chrono>
 #include <map>
-
-#include <spdlog/spdlog.h>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 namespace txengine::cluster {
 
