@@ -61,7 +61,10 @@ class engine_caf_config : public caf::actor_system_config {
       load<caf::io::middleman>();
       if (cluster->tls()) cluster::enable_link_tls(*this, *cluster);
       cluster::add_cluster_message_types(*this);
-      cluster::configure_link_heartbeats(*this);
+      // Not over TLS: CAF 0.17.6 closes a connection that received nothing since it was made at
+      // the next heartbeat tick, and a TLS connection receives nothing during its handshake
+      // (docs/cluster.md, "TLS on the links").
+      if (!cluster->tls()) cluster::configure_link_heartbeats(*this);
     }
     set("scheduler.max-threads", static_cast<size_t>(threads));
     // Measured here: the sharing policy beats work stealing for this many-small-actors load.
