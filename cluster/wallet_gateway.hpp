@@ -78,9 +78,10 @@ constexpr int64_t link_heartbeat_ms = 500;
 constexpr int64_t link_timeout_ms = 3'000;
 
 //! Sets the middleman's heartbeat and connection timeout above on a node's config (with the
-//! middleman loaded). Plain links only: CAF 0.17.6 closes a new connection that has received
-//! nothing yet at the next heartbeat tick (its last-seen time starts at zero), which kills TLS
-//! links still in their handshake (seen as `connection_timeout` 0.1 s after a start).
+//! middleman loaded). Not used by the engine yet (docs/cluster.md): CAF 0.17.6 closes a new
+//! connection that has received nothing yet at the next heartbeat tick (its last-seen time starts
+//! at zero), which kills TLS links still in their handshake (seen as `connection_timeout` 0.1 s
+//! after a start).
 void configure_link_heartbeats(caf::actor_system_config& config);
 
 }  // namespace txengine::cluster
