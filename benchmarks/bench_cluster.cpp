@@ -118,19 +118,6 @@ struct workload_result {
   std::string audit_summary;
 };
 
-uint64_t splitmix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-double percentile(std::vector<uint32_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size())));
-  return sorted[i];
-}
-
 //! One node's orders in a phase: `kind` from one of `sources` to one of `destinations` (another
 //! wallet than the source), amounts 1..100; the latency of each from its submit to its final reply.
 class node_load : public workload {
@@ -177,22 +164,6 @@ class node_load : public workload {
   std::vector<uint32_t> latencies_;
   currency usd_ = *currency::parse("USD");
 };
-
-//! The port of a node's cluster link ("cluster node 1 at HOST:PORT: ..."); 0 when not found.
-uint16_t cluster_port(const engine& node) {
-  std::string d = node.cluster_description();
-  size_t at = d.find(" at ");
-  size_t end = d.find(": ", at == std::string::npos ? 0 : at);
-  if (at == std::string::npos || end == std::string::npos) return 0;
-  std::string endpoint = d.substr(at + 4, end - at - 4);
-  size_t colon = endpoint.rfind(':');
-  if (colon == std::string::npos) return 0;
-  try {
-    return static_cast<uint16_t>(std::stoul(endpoint.substr(colon + 1)));
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
 
 uint16_t port_of(const sockaddr_storage& a) {
   if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
@@ -276,7 +247,7 @@ class cluster_run {
         },
         std::chrono::seconds(60));
     if (!shared) throw std::runtime_error("the nodes did not share the partitions and link within 60 s");
-    for (auto& node : nodes_) ports_.insert(cluster_port(*node));
+    for (auto& node : nodes_) ports_.insert(node->cluster_port());
   }
 
   engine& node(size_t i) { return *nodes_[i]; }
@@ -511,7 +482,7 @@ std::string number(double v, const char* format = "%.1f") {
 }
 
 std::string json_of(const workload_result& w, const options& opt) {
-  auto cpu_or_null = [](const phase_result& p) { return number(p.cpu_us()); };
+  auto cpu = [](const phase_result& p) { return number(p.cpu_us()); };
   auto bytes = [](double v) { return v >= 0 ? number(v, "%.0f") : std::string("null"); };
   return "{\"name\":\"" + w.name + "\",\"nodes\":" + std::to_string(opt.nodes) + ",\"orders\":" +
          std::to_string(w.mixed.orders) + ",\"cross_node_share\":" + number(w.cross_share, "%.2f") +
@@ -520,9 +491,9 @@ std::string json_of(const workload_result& w, const options& opt) {
          ",\"single_node_p50_us\":" + number(w.single.p50_us, "%.0f") +
          ",\"single_node_p99_us\":" + number(w.single.p99_us, "%.0f") + ",\"ratio\":" +
          number(w.single.ops_per_s > 0 ? w.mixed.ops_per_s / w.single.ops_per_s : 0, "%.2f") +
-         ",\"cross_node_cpu_us\":" + cpu_or_null(w.cross) + ",\"local_cpu_us\":" + cpu_or_null(w.local) +
+         ",\"cross_node_cpu_us\":" + cpu(w.cross) + ",\"local_cpu_us\":" + cpu(w.local) +
          ",\"cpu_ratio\":" + number(w.local.cpu_us() > 0 ? w.cross.cpu_us() / w.local.cpu_us() : 0, "%.2f") +
-         ",\"single_node_cpu_us\":" + cpu_or_null(w.single) + ",\"mixed_cpu_us\":" + cpu_or_null(w.mixed) +
+         ",\"single_node_cpu_us\":" + cpu(w.single) + ",\"mixed_cpu_us\":" + cpu(w.mixed) +
          ",\"server_cpu_us\":{\"single\":" + number(w.single.server_cpu_us) + ",\"mixed\":" +
          number(w.mixed.server_cpu_us) + ",\"local\":" + number(w.local.server_cpu_us) + ",\"cross\":" +
          number(w.cross.server_cpu_us) + "}" + ",\"local_ops_per_s\":" + number(w.local.ops_per_s) +

@@ -116,13 +116,6 @@ int64_t now_ms() {
       .count();
 }
 
-uint64_t splitmix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 // Wallet ids: 1 the system wallet, 2..W+1 users, W+2 the merchant.
 struct order_spec {
   uint64_t id;
@@ -312,12 +305,6 @@ void seed(mysql_connection& conn, const options& opt) {
   for (auto& [key, b] : batches) flush(key, b);
   conn.commit();
   conn.set_autocommit(true);
-}
-
-double percentile(std::vector<uint32_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size())));
-  return sorted[i];
 }
 
 result run_baseline(const std::string& name, const options& opt) {

@@ -1,7 +1,10 @@
 #pragma once
 // What the benchmarks on MariaDB share: the CPU a process (this one, or the local server) used,
-// waiting for a quiet server before a timed part, and the endpoint as a storage URI.
+// waiting for a quiet server before a timed part, the endpoint as a storage URI, the seeded mix
+// of their workloads and the percentiles of their latencies.
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -9,6 +12,7 @@
 #include <thread>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 #include "persistence/mysql_connection.hpp"
 
@@ -91,6 +95,21 @@ inline std::string uri_of(const mysql_endpoint& e) {
   if (!e.database.empty()) uri += "/" + e.database;
   if (!e.socket.empty()) uri += "?socket=" + e.socket;
   return uri;
+}
+
+//! A 64-bit mix of `x` (splitmix64's finalizer): the benchmarks' seeded, reproducible choices.
+inline uint64_t splitmix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+//! The p-quantile (0..1) of latencies sorted ascending; 0 when there are none.
+inline double percentile(std::vector<uint32_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size())));
+  return sorted[i];
 }
 
 }  // namespace txengine::bench

@@ -314,6 +314,7 @@ void engine::start_cluster() {
                                   : system_->middleman().publish(gateway_, port, host.c_str(), true);
   if (!published)
     throw storage_unavailable("cluster: cannot listen on " + cluster.endpoint + ": " + system_->render(published.error()));
+  cluster_port_ = *published;
   cluster.endpoint = host + ":" + std::to_string(*published);
   peers_ = std::make_unique<cluster::peer_links>(*system_, config_.node_id, cluster.tls());
   cluster::peer_links* peers = peers_.get();

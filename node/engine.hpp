@@ -132,6 +132,8 @@ class engine {
   //! A cluster node: what it holds ("cluster node 1 at HOST:PORT: 256 of 256 partitions, ..."),
   //! or "" when the engine is not in a cluster.
   std::string cluster_description() const;
+  //! The port this node's cluster link listens on (the one taken for port 0); 0 when not in a cluster.
+  uint16_t cluster_port() const { return cluster_port_; }
   //! Other nodes whose wallet gateway this node is connected to (0 when not in a cluster).
   size_t cluster_links() const;
   //! Connects to other nodes' gateways that failed so far (down, or a certificate refused).
@@ -205,6 +207,7 @@ class engine {
   std::shared_ptr<partition_ownership> ownership_;
   std::unique_ptr<cluster::peer_links> peers_;  //!< links to the other nodes' wallet gateways
   wallet_gateway_actor gateway_;                //!< this node's, published on its cluster endpoint
+  uint16_t cluster_port_ = 0;                   //!< where gateway_ is published
   std::shared_ptr<cluster::gateway_counters> gateway_counters_;  //!< the gateway's (nullptr: no cluster)
   //! The directory once it exists (the gateway's thread reads it; it is set after the gateway starts).
   std::atomic<wallet_directory*> directory_ready_{nullptr};

@@ -106,6 +106,9 @@ TEST_F(Cluster, ALoneNodeTakesEveryPartitionAndCommitsThroughTheFence) {
     ASSERT_NE(eng.ownership(), nullptr);
     EXPECT_EQ(eng.ownership()->held(), partitions);
     EXPECT_NE(eng.cluster_description().find("16 of 16 partitions"), std::string::npos) << eng.cluster_description();
+    // Port 0 asked for any free port: the one taken is the one registered.
+    EXPECT_NE(eng.cluster_port(), 0);
+    EXPECT_NE(eng.cluster_description().find(":" + std::to_string(eng.cluster_port()) + ":"), std::string::npos);
     EXPECT_EQ(owned_by(1), partitions);
     std::vector<wallet_id> users;
     for (int i = 0; i < 40; ++i) users.push_back(eng.create_wallet(tenant, usd, wallet_kind::user).id);
