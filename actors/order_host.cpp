@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ports/actor_handles.hpp"
 #include "ports/clock.hpp"
 #include "core/check.hpp"
 #include "core/limits.hpp"
@@ -47,40 +48,6 @@ struct durable_wait {
   order_id steps_of = 0;  //!< or an order whose steps to other nodes wait for its decision row
 };
 
-//! Messages bound for other actors, gathered while handling a burst of input and sent as one
-//! message per destination when the host's flush message comes round. Few destinations
-//! (clients, channels): a linear search beats hashing actor handles, and the slots are kept
-//! between flushes instead of rebuilding a map each time.
-template <class Handle, class Item>
-class per_actor {
- public:
-  std::vector<Item>& operator[](const Handle& dest) {
-    for (auto& slot : slots_)
-      if (slot.first == dest) return slot.second;
-    slots_.emplace_back(dest, std::vector<Item>{});
-    return slots_.back().second;
-  }
-  bool empty() const {
-    for (const auto& slot : slots_)
-      if (!slot.second.empty()) return false;
-    return true;
-  }
-  template <class F>
-  void drain(F&& send) {
-    for (auto& slot : slots_)
-      if (!slot.second.empty()) {
-        size_t reserve = slot.second.size();
-        send(slot.first, std::move(slot.second));
-        slot.second = std::vector<Item>();
-        slot.second.reserve(reserve);
-      }
-    if (slots_.size() > 64) slots_.clear();  // many one-off clients (blocking callers): forget them
-  }
-
- private:
-  std::vector<std::pair<Handle, std::vector<Item>>> slots_;
-};
-
 class host_state {
  public:
   static inline const char* name = "order_host";
@@ -108,6 +75,7 @@ class host_state {
   //! `forwarded`: another node's host sent them on (they are never forwarded again).
   void submit(const caf::actor& client, std::vector<submit_item>& items, bool forwarded = false) {
     int64_t now = clock_->now_ms();
+    if (forwarded) stats_.forwarded_in += items.size();
     for (auto& item : items) submit_one(client, item, now, forwarded);
     after_input(now);
   }
@@ -116,7 +84,11 @@ class host_state {
   void on_forwarded_replies(std::vector<order_reply>& replies) {
     for (auto& reply : replies) {
       auto found = relays_.find(reply.client_tag);
-      if (found == relays_.end()) continue;  // answered already (it was sent again after a route change)
+      if (found == relays_.end()) {  // answered already (it was sent again after a route change)
+        ++stats_.forward_replies_stale;
+        continue;
+      }
+      ++stats_.forward_replies;
       reply.client_tag = found->second.item.client_tag;
       reply_outbox_[found->second.client].push_back(std::move(reply));
       relays_.erase(found);
@@ -346,6 +318,7 @@ class host_state {
     touched_shards_.clear();
     steps_pending_ = false;
     reply_outbox_.drain([&](const caf::actor& client, std::vector<order_reply> replies) {
+      if (client && client.node() != self_->node()) stats_.remote_replies += replies.size();
       self_->send(caf::actor_cast<order_client_actor>(client), replies_atom::value, std::move(replies));
     });
     channel_outbox_.drain([&](const channel_actor& channel, std::vector<channel_request> requests) {
@@ -484,6 +457,7 @@ class host_state {
     s.retained = orders_->running() + orders_->finals();
     s.final_retained = orders_->finals();
     s.evicted = orders_->evicted();
+    s.relays = relays_.size();
     return s;
   }
 
@@ -692,6 +666,7 @@ class host_state {
         local.push_back(tag);
       } else if (wallet_gateway_actor gateway = directory_->remote_gateway(home)) {
         forward_outbox_[gateway].push_back(submit_item{tag, r.item.command});
+        ++stats_.forward_resends;
       }  // else: no node holds it, or not connected: the next change sends it
     }
     for (uint64_t tag : local) {

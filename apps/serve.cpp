@@ -310,6 +310,34 @@ bool finish_engine_config(serve_settings& settings, bool mysql_given) {
   return true;
 }
 
+//! On SIGUSR1: the orders' counts and, a cluster node, its links and each stage of the forwarding
+//! path (docs/cluster.md, "Clients reach any node": a stall shows where it is).
+void print_counters(engine& eng) {
+  const host_stats o = eng.stats().orders;
+  std::printf("counters: orders submitted %llu refused %llu succeeded %llu failed %llu in flight %llu\n",
+              static_cast<unsigned long long>(o.submitted), static_cast<unsigned long long>(o.refused),
+              static_cast<unsigned long long>(o.succeeded), static_cast<unsigned long long>(o.failed),
+              static_cast<unsigned long long>(o.in_flight));
+  if (!eng.cluster_description().empty()) {
+    const auto l = eng.cluster_link_counters();
+    std::printf("counters: cluster %s; links %zu (failed connects %llu)\n", eng.cluster_description().c_str(),
+                eng.cluster_links(), static_cast<unsigned long long>(eng.cluster_link_failures()));
+    std::printf("counters: forwarding: sent %llu resent %llu waiting %llu answers %llu (stale %llu); from other nodes: "
+                "gateway %llu host %llu answered %llu\n",
+                static_cast<unsigned long long>(o.forwarded), static_cast<unsigned long long>(o.forward_resends),
+                static_cast<unsigned long long>(o.relays), static_cast<unsigned long long>(o.forward_replies),
+                static_cast<unsigned long long>(o.forward_replies_stale), static_cast<unsigned long long>(l.forwarded),
+                static_cast<unsigned long long>(o.forwarded_in), static_cast<unsigned long long>(o.remote_replies));
+    std::printf("counters: gateway: messages in %llu out %llu, steps %llu answered %llu not held %llu dropped %llu "
+                "without sender %llu\n",
+                static_cast<unsigned long long>(l.messages_in), static_cast<unsigned long long>(l.messages_out),
+                static_cast<unsigned long long>(l.steps), static_cast<unsigned long long>(l.answered),
+                static_cast<unsigned long long>(l.not_local), static_cast<unsigned long long>(l.dropped),
+                static_cast<unsigned long long>(l.no_sender));
+  }
+  std::fflush(stdout);
+}
+
 //! Retention, recovery (waits for it to be read, at most 2 minutes) and the keys in use.
 void print_startup(engine& eng, const wire::server_config& config, bool development) {
   std::printf("storage: %s\n", eng.storage_description().c_str());
@@ -383,6 +411,7 @@ int run_serve(const serve_flags& flags) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // prints the node's counters (docs/operations.md)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A fenced cluster node (docs/cluster.md) stops at once and says so with its own exit code
   // (EX_TEMPFAIL): its supervisor restarts it, and it recovers from MySQL as after a crash.
@@ -411,7 +440,7 @@ int run_serve(const serve_flags& flags) {
   std::printf("txengine listening on %s:%u\n", settings.server.host.c_str(), static_cast<unsigned>(srv.port()));
   std::fflush(stdout);
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGUSR1) print_counters(eng);
   if (fenced.load()) {
     std::printf("txengine: FENCED, stopping without committing anything more: %s\n", eng.fence_reason().c_str());
     std::fflush(stdout);

@@ -9,6 +9,8 @@
 #include <caf/openssl/remote_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "ports/actor_handles.hpp"
+
 namespace txengine::cluster {
 
 bool split_endpoint(const std::string& endpoint, std::string& host, uint16_t& port) {
@@ -62,10 +64,12 @@ void peer_links::on_hello(cluster_node node, caf::actor gateway) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     // The lower node says hello again every round: news only when this node lacks the link.
+    // By identity: after the link was made again, the new proxy of the same gateway compares
+    // equal to the dead one (ports/actor_handles.hpp).
     auto linked = links_.find(node);
-    if (linked != links_.end() && linked->second.gateway == handle) return;
+    if (linked != links_.end() && same_actor(linked->second.gateway, handle)) return;
     auto known = hellos_.find(node);
-    if (known != hellos_.end() && known->second == handle) return;
+    if (known != hellos_.end() && same_actor(known->second, handle)) return;
     hellos_[node] = std::move(handle);
     changed_ = true;
   }
@@ -111,11 +115,15 @@ void peer_links::main() {
                        caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
     std::map<cluster_node, cluster_peer> wanted = wanted_;
     for (cluster_node node : cut_nodes()) wanted.erase(node);  // the fault switch: as if unreachable
-    for (auto it = hellos_.begin(); it != hellos_.end();)
-      it = std::find(down.begin(), down.end(), it->second.address()) != down.end() ? hellos_.erase(it) : std::next(it);
+    // A down message names a proxy by address, which a new proxy of the same gateway shares
+    // (ports/actor_handles.hpp): only the very handle that went down counts.
+    auto went_down = [&](const wallet_gateway_actor& gateway) {
+      return std::any_of(down.begin(), down.end(), [&](const caf::actor_addr& d) { return is_source_of(d, gateway); });
+    };
+    for (auto it = hellos_.begin(); it != hellos_.end();) it = went_down(it->second) ? hellos_.erase(it) : std::next(it);
     for (auto it = links_.begin(); it != links_.end();) {
       auto w = wanted.find(it->first);
-      bool broke = std::find(down.begin(), down.end(), it->second.gateway.address()) != down.end();
+      bool broke = went_down(it->second.gateway);
       if (broke || w == wanted.end() || !(w->second == it->second.peer)) {
         spdlog::info("cluster: link to node {} at {} {}", it->first, it->second.peer.endpoint,
                      broke ? "broke" : w == wanted.end() ? "dropped (the node left, or the link is cut)"

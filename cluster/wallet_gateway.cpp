@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ports/actor_handles.hpp"
+
 namespace txengine::cluster {
 
 namespace {
@@ -47,19 +49,16 @@ struct gateway_state {
 
 using gateway_pointer = wallet_gateway_actor::stateful_pointer<gateway_state>;
 
-//! Sends each host its answers, one message per host.
+//! Sends each host its answers, one message per host (by identity: a step resent after its link
+//! was made again names the host's new proxy; an answer to the dead one would be lost).
 void deliver(gateway_pointer self, std::vector<answer>& list) {
-  std::map<caf::actor_addr, std::pair<order_host_actor, std::vector<leg_result>>> by_host;
-  for (auto& [host, result] : list) {
-    auto& entry = by_host[host.address()];
-    entry.first = host;
-    entry.second.push_back(result);
-  }
-  for (auto& [addr, entry] : by_host) {
-    self->state.config.counters->answered.fetch_add(entry.second.size(), std::memory_order_relaxed);
+  per_actor<order_host_actor, leg_result> by_host;
+  for (auto& [host, result] : list) by_host[host].push_back(result);
+  by_host.drain([&](const order_host_actor& host, std::vector<leg_result> results) {
+    self->state.config.counters->answered.fetch_add(results.size(), std::memory_order_relaxed);
     self->state.config.counters->messages_out.fetch_add(1, std::memory_order_relaxed);
-    self->send(entry.first, step_ack_atom::value, std::move(entry.second));
-  }
+    self->send(host, step_ack_atom::value, std::move(results));
+  });
   list.clear();
 }
 

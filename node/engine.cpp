@@ -91,6 +91,12 @@ void add(host_stats& total, const host_stats& s) {
   total.final_retained += s.final_retained;
   total.evicted += s.evicted;
   total.forwarded += s.forwarded;
+  total.forward_resends += s.forward_resends;
+  total.forwarded_in += s.forwarded_in;
+  total.remote_replies += s.remote_replies;
+  total.forward_replies += s.forward_replies;
+  total.forward_replies_stale += s.forward_replies_stale;
+  total.relays += s.relays;
   for (size_t i = 0; i < total.alerts_by_kind.size() && i < s.alerts_by_kind.size(); ++i)
     total.alerts_by_kind[i] += s.alerts_by_kind[i];
   for (size_t i = 0; i < total.failed_by_code.size() && i < s.failed_by_code.size(); ++i)
@@ -366,6 +372,9 @@ engine::link_counters engine::cluster_link_counters() const {
   out.answered = c.answered.load(std::memory_order_relaxed);
   out.barriers = c.barriers.load(std::memory_order_relaxed);
   out.forwarded = c.forwarded.load(std::memory_order_relaxed);
+  out.not_local = c.not_local.load(std::memory_order_relaxed);
+  out.dropped = c.dropped.load(std::memory_order_relaxed);
+  out.no_sender = c.no_sender.load(std::memory_order_relaxed);
   return out;
 }
 

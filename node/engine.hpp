@@ -142,6 +142,7 @@ class engine {
   //! a cluster): benchmarks count link messages per order from it (bench_cluster).
   struct link_counters {
     uint64_t messages_in = 0, messages_out = 0, steps = 0, answered = 0, barriers = 0, forwarded = 0;
+    uint64_t not_local = 0, dropped = 0, no_sender = 0;
   };
   link_counters cluster_link_counters() const;
   //! The partitions this node holds (nullptr when not in a cluster).

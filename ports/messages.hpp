@@ -252,6 +252,14 @@ struct host_stats {
   uint64_t final_retained = 0;  //!< final orders kept in memory (idempotency window)
   uint64_t evicted = 0;         //!< final orders that left memory (window or retained maximum)
   uint64_t forwarded = 0;       //!< a cluster node: submits sent on to the node holding their home wallet
+  // A cluster node's forwarding path, counted at each stage (docs/cluster.md, "Clients reach any
+  // node"): what one node sends on shows up in the other's counts, so a loss shows where it is.
+  uint64_t forward_resends = 0;        //!< forwarded submits sent again (not answered in time, or routes changed)
+  uint64_t forwarded_in = 0;           //!< submits other nodes' hosts forwarded to this host
+  uint64_t remote_replies = 0;         //!< answers sent to other nodes' hosts (to their forwarded submits)
+  uint64_t forward_replies = 0;        //!< answers to this host's forwarded submits, passed to their clients
+  uint64_t forward_replies_stale = 0;  //!< answers to forwarded submits answered already (a resend's second answer)
+  uint64_t relays = 0;                 //!< forwarded submits not answered yet, now
   std::vector<uint64_t> alerts_by_kind = std::vector<uint64_t>(6, 0);
   std::vector<uint64_t> failed_by_code = std::vector<uint64_t>(128, 0);
 };
@@ -259,7 +267,8 @@ struct host_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, host_stats& x) {
   return f(caf::meta::type_name("host_stats"), x.submitted, x.refused, x.duplicates, x.succeeded, x.failed,
-           x.in_flight, x.retained, x.step_resends, x.channel_queries, x.alerts, x.resumed, x.final_retained, x.evicted, x.forwarded, x.alerts_by_kind,
+           x.in_flight, x.retained, x.step_resends, x.channel_queries, x.alerts, x.resumed, x.final_retained, x.evicted, x.forwarded, x.forward_resends, x.forwarded_in, x.remote_replies, x.forward_replies,
+           x.forward_replies_stale, x.relays, x.alerts_by_kind,
            x.failed_by_code);
 }
 

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -35,6 +36,7 @@
 
 #include "cluster/peer_links.hpp"
 #include "cluster/wallet_gateway.hpp"
+#include "ports/actor_handles.hpp"
 
 using namespace txengine;
 
@@ -315,6 +317,15 @@ cluster::wallet_gateway_config gateway_config() {
   return c;
 }
 
+//! Node 2 (first incarnation) at a loopback port: what the lease keeper would report.
+cluster_peer node_two_at(uint16_t port) {
+  cluster_peer b;
+  b.node = 2;
+  b.endpoint = "127.0.0.1:" + std::to_string(port);
+  b.incarnation = 1;
+  return b;
+}
+
 //! Waits (at most 30 s) until `condition` holds.
 template <class Condition>
 bool wait_for(Condition condition) {
@@ -338,11 +349,7 @@ TEST(PeerLinks, ABrokenLinkIsNoticedAndMadeAgain) {
   ASSERT_TRUE(published);
   port = *published;
   cluster::peer_links links(node_a, 1);
-  cluster_peer b;
-  b.node = 2;
-  b.endpoint = "127.0.0.1:" + std::to_string(port);
-  b.incarnation = 1;
-  links.update({b});
+  links.update({node_two_at(port)});
   ASSERT_TRUE(wait_for([&] { return links.connected() == 1; }));
   uint64_t linked = links.generation();
   EXPECT_GT(linked, 0u);
@@ -401,6 +408,8 @@ namespace {
 //! A TCP proxy on loopback that the test controls: it forwards bytes between each connection it
 //! accepts and `target_port`, until freeze(): from then on nothing passes and nothing is closed
 //! (as with a peer that hangs, or a cut that sends no reset), and new connections are refused.
+//! cut() closes the connections it carries now (both ends see the link break) and goes on
+//! accepting new ones.
 class freezing_proxy {
  public:
   explicit freezing_proxy(uint16_t target_port) : target_(target_port) {
@@ -426,6 +435,7 @@ class freezing_proxy {
   }
   uint16_t port() const { return port_; }
   void freeze() { frozen_ = true; }
+  void cut() { cut_ = true; }
 
  private:
   static sockaddr_in loopback(uint16_t port) {
@@ -453,6 +463,13 @@ class freezing_proxy {
   }
   void run() {
     while (!stop_) {
+      if (cut_.exchange(false)) {
+        for (auto& [a, b] : pairs_) {
+          ::close(a);
+          ::close(b);
+        }
+        pairs_.clear();
+      }
       std::vector<pollfd> fds{{listener_, POLLIN, 0}};
       if (!frozen_)
         for (auto& [a, b] : pairs_) {
@@ -491,7 +508,7 @@ class freezing_proxy {
   uint16_t target_;
   int listener_ = -1;
   uint16_t port_ = 0;
-  std::atomic<bool> stop_{false}, frozen_{false};
+  std::atomic<bool> stop_{false}, frozen_{false}, cut_{false};
   std::vector<std::pair<int, int>> pairs_;  //!< the proxy thread's own
   std::thread thread_;
 };
@@ -506,11 +523,7 @@ TEST(PeerLinks, ALinkToAPeerThatHangsBreaksByTheHeartbeatsTimeout) {
   ASSERT_TRUE(published);
   freezing_proxy proxy(*published);
   cluster::peer_links links(node_a, 1);
-  cluster_peer b;
-  b.node = 2;
-  b.endpoint = "127.0.0.1:" + std::to_string(proxy.port());
-  b.incarnation = 1;
-  links.update({b});
+  links.update({node_two_at(proxy.port())});
   ASSERT_TRUE(wait_for([&] { return links.connected() == 1; }));
   uint64_t linked = links.generation();
   // Node B hangs: its link carries nothing more, and nothing closes it. Without heartbeats CAF
@@ -527,4 +540,65 @@ TEST(PeerLinks, ALinkToAPeerThatHangsBreaksByTheHeartbeatsTimeout) {
   EXPECT_FALSE(links.gateway_of(2));
   links.stop();
   caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+}
+
+TEST(PeerLinks, AfterALinkIsMadeAgainMessagesGoToTheNewProxyNotTheDeadOne) {
+  // CAF 0.17 kills its proxies of a node's actors when the link to it breaks, and makes new ones
+  // when the link is made again: the new proxy of the same gateway compares equal to the dead one
+  // (same node id, same actor id), yet what goes to the dead one is dropped without a trace. An
+  // order host kept its outbox slots by equality and sent every later forwarded submit to the dead
+  // proxy (ports/actor_handles.hpp): the cluster kill test over TLS lost requests that way.
+  node_config config_a, config_b;
+  caf::actor_system node_a{config_a}, node_b{config_b};
+  auto config = gateway_config();
+  auto counters = config.counters;
+  auto gateway = cluster::spawn_wallet_gateway(node_b, config);
+  auto published = node_b.middleman().publish(gateway, 0, "127.0.0.1", true);
+  ASSERT_TRUE(published);
+  freezing_proxy proxy(*published);
+  cluster::peer_links links(node_a, 1);
+  links.update({node_two_at(proxy.port())});
+  // Ends the gateway however the test ends (a live actor would keep node B's system from ending).
+  struct at_end {
+    std::function<void()> f;
+    ~at_end() { f(); }
+  } end{[&] {
+    links.stop();
+    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+  }};
+  ASSERT_TRUE(wait_for([&] { return links.connected() == 1; }));
+  wallet_gateway_actor first = links.gateway_of(2);
+  uint64_t linked = links.generation();
+
+  caf::scoped_actor host{node_a};  // stands in for node A's order host: the sender
+  per_actor<wallet_gateway_actor, submit_item> outbox;
+  auto flush = [&] {
+    outbox.drain([&](const wallet_gateway_actor& to, std::vector<submit_item> items) {
+      host->send(to, forward_atom::value, std::move(items));
+    });
+  };
+  submit_item item;
+  item.client_tag = 1;
+  item.command.tenant = 3;
+  item.command.request_id = "r1";
+  outbox[first].push_back(item);
+  flush();
+  ASSERT_TRUE(wait_for([&] { return counters->forwarded.load() == 1; }));
+
+  // The link breaks (both processes stay up) and peer_links makes it again.
+  proxy.cut();
+  ASSERT_TRUE(wait_for([&] {
+    auto now = links.gateway_of(2);
+    return links.generation() > linked && now && !same_actor(now, first);
+  })) << "the broken link was not made again";
+  wallet_gateway_actor second = links.gateway_of(2);
+  EXPECT_TRUE(second == first) << "CAF's handles compare by address: the trap this test is about";
+  EXPECT_FALSE(same_actor(second, first));
+
+  item.client_tag = 2;
+  outbox[second].push_back(item);
+  EXPECT_EQ(outbox.slots(), 2u) << "the new proxy shares the dead one's slot";
+  flush();
+  ASSERT_TRUE(wait_for([&] { return counters->forwarded.load() == 2; }))
+      << "the forwarded submit went to the dead proxy";
 }
