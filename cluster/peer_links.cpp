@@ -134,21 +134,21 @@ void peer_links::main() {
         ++it;
       }
     }
-    // TLS: the links this node made are introduced again every round (about a second). The other
-    // end may have lost the handle while this end's stayed up (seen in the kill test: its proxy was
-    // routed through a third node that died); without a new hello it would never send here again.
-    if (tls_ && own_gateway_)
+    // The links this node made are introduced again every round (about a second): the other end
+    // may have lost its handle while this end's stayed up; without a new hello it would never send
+    // here again.
+    if (own_gateway_)
       for (const auto& [node, l] : links_)
         if (node > self_)
           caf::anon_send(l.gateway, hello_atom::value, uint32_t{self_}, caf::actor_cast<caf::actor>(own_gateway_));
     for (const auto& [node, peer] : wanted) {
       if (links_.count(node) != 0) continue;
-      if (tls_ && node < self_) {
-        // The lower node connects and introduces its gateway over that link.
+      if (node < self_ && own_gateway_) {
+        // One link per pair: the lower node connects and introduces its gateway over that link.
         auto hello = hellos_.find(node);
         if (hello == hellos_.end()) continue;
         watcher->monitor(hello->second);
-        spdlog::info("cluster: link to node {} at {} up (TLS, made by that node)", node, peer.endpoint);
+        spdlog::info("cluster: link to node {} at {} up (made by that node{})", node, peer.endpoint, tls_ ? ", TLS" : "");
         links_[node] = link{peer, hello->second};
         hellos_.erase(hello);
         generation_.fetch_add(1, std::memory_order_acq_rel);
@@ -168,7 +168,7 @@ void peer_links::main() {
         warned_.erase(node);
         links_[node] = link{peer, *gateway};
         generation_.fetch_add(1, std::memory_order_acq_rel);
-        if (tls_ && own_gateway_) caf::anon_send(*gateway, hello_atom::value, uint32_t{self_}, caf::actor_cast<caf::actor>(own_gateway_));
+        if (own_gateway_) caf::anon_send(*gateway, hello_atom::value, uint32_t{self_}, caf::actor_cast<caf::actor>(own_gateway_));
       } else {
         failed_connects_.fetch_add(1, std::memory_order_acq_rel);
         // Once per incarnation of the node: a dead one is retried every second until it leaves.

@@ -8,6 +8,13 @@
 // resend). A link that breaks (the other process died, or the network between them) is noticed
 // within a second (the gateway's proxy goes down) and connected again while the node is live; one
 // to a node that hangs breaks by the heartbeats' timeout (configure_link_heartbeats).
+//
+// One link per pair of nodes, plain or TLS: once this node's own gateway is set, only the node of
+// the lower id connects, and says hello with its gateway over that link (every round); the higher
+// node links to what the hellos bring. (Both ends connecting made CAF reconcile two connections:
+// CAF 0.17's openssl transport dropped one of them every second or so, and plain links at times
+// lost both at start.) Without an own gateway (tests of the links alone) a node connects to
+// every member.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -50,9 +57,9 @@ class peer_links {
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   //! Ends the thread (the handles are dropped).
   void stop();
-  //! TLS: this node's own gateway, introduced to the nodes it connects to (before update()).
+  //! This node's own gateway, introduced to the nodes it connects to (before update()).
   void set_own_gateway(wallet_gateway_actor gateway);
-  //! TLS: a node of a lower id introduced its gateway over the link it made to this node's.
+  //! A node of a lower id introduced its gateway over the link it made to this node's.
   void on_hello(cluster_node node, caf::actor gateway);
 
  private:
@@ -77,9 +84,7 @@ class peer_links {
     wallet_gateway_actor gateway;
   };
   std::map<cluster_node, link> links_;             //!< guarded by mutex_
-  //! TLS: gateways introduced by lower nodes, not yet linked (guarded by mutex_). CAF 0.17's
-  //! openssl transport drops one of two connections between the same two nodes now and then, so
-  //! with TLS only the lower id connects, and the higher one uses that connection.
+  //! Gateways introduced by lower nodes, not yet linked (guarded by mutex_).
   std::map<cluster_node, wallet_gateway_actor> hellos_;
   wallet_gateway_actor own_gateway_;               //!< guarded by mutex_
   //! The incarnation of each node whose failed connect was logged (the link thread's own).
