@@ -445,11 +445,13 @@ int run_serve(const serve_flags& flags) {
     std::printf("txengine: FENCED, stopping without committing anything more: %s\n", eng.fence_reason().c_str());
     std::fflush(stdout);
     srv.stop();
+    engine_owner.reset();  // before the server is destroyed (protocol/server.hpp, stop)
     return 75;
   }
   std::printf("txengine: signal %d, stopping\n", sig);
   std::fflush(stdout);
   srv.stop();
+  engine_owner.reset();  // before the server is destroyed (protocol/server.hpp, stop)
   return 0;
 }
 

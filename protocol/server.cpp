@@ -621,7 +621,14 @@ server::server(engine& eng, server_config config)
   config_.keys.set_deployment(config_.deployment_id);
 }
 
-server::~server() { stop(); }
+server::~server() {
+  stop();
+  // Only now: the engine's hosts may still answer the closed broker until the engine stopped,
+  // and a message to a broker whose actor system is gone crashes (header: "stop").
+  system_.reset();
+  caf_config_.reset();
+  impl_.reset();
+}
 
 bool server::start(std::string& error) {
   if (system_) {
@@ -665,7 +672,7 @@ size_t server::sweep_now() {
 }
 
 void server::stop() {
-  if (!system_) return;
+  if (!system_ || stopped_) return;
   if (broker_) {
     // Waited for: a broker still running on the multiplexer while its actor system is torn down
     // reaches into the half-destroyed system (seen as a crash of a node's clean stop under load).
@@ -675,9 +682,7 @@ void server::stop() {
   }
   broker_ = nullptr;
   if (impl_) impl_->pool.stop();
-  system_.reset();
-  caf_config_.reset();
-  impl_.reset();
+  stopped_ = true;
 }
 
 }  // namespace txengine::wire

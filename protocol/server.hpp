@@ -112,7 +112,11 @@ class server {
   bool start(std::string& error);
   //! The bound port (after start).
   uint16_t port() const { return port_; }
-  //! Closes every connection and stops; idempotent. The destructor calls it.
+  //! Closes every connection and stops taking requests; idempotent. The server's actor system
+  //! stays until the destructor: the engine's order hosts answer the server's broker directly,
+  //! and one still answering a request of a closed connection must find that broker's system
+  //! alive (its message is then dropped; sent into a destroyed system it crashed a node's clean
+  //! stop under load). So stop the server, then the engine, then destroy the server.
   void stop();
   //! Closes the connections past their authentication deadline or idle timeout now (the server
   //! also does so every `sweep_interval_ms`); returns how many. For tests on their own clock.
@@ -130,6 +134,7 @@ class server {
   std::unique_ptr<caf::actor_system> system_;
   std::shared_ptr<impl> impl_;
   caf::actor broker_;
+  bool stopped_ = false;  //!< stop() ran (the system lives on until the destructor)
 };
 
 //! Executes one query or administrative request (anything but the six order commands)
