@@ -318,7 +318,7 @@ class host_state {
     touched_shards_.clear();
     steps_pending_ = false;
     reply_outbox_.drain([&](const caf::actor& client, std::vector<order_reply> replies) {
-      if (client && client.node() != self_->node()) stats_.remote_replies += replies.size();
+      if (on_another_node(client, self_->system())) stats_.remote_replies += replies.size();
       self_->send(caf::actor_cast<order_client_actor>(client), replies_atom::value, std::move(replies));
     });
     channel_outbox_.drain([&](const channel_actor& channel, std::vector<channel_request> requests) {

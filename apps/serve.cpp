@@ -311,7 +311,7 @@ bool finish_engine_config(serve_settings& settings, bool mysql_given) {
 }
 
 //! On SIGUSR1: the orders' counts and, a cluster node, its links and each stage of the forwarding
-//! path (docs/cluster.md, "Clients reach any node": a stall shows where it is).
+//! path (docs/cluster.md, "Counters for a stall": a stall shows where it is).
 void print_counters(engine& eng) {
   const host_stats o = eng.stats().orders;
   std::printf("counters: orders submitted %llu refused %llu succeeded %llu failed %llu in flight %llu\n",
@@ -411,7 +411,7 @@ int run_serve(const serve_flags& flags) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGUSR1);  // prints the node's counters (docs/operations.md)
+  sigaddset(&signals, SIGUSR1);  // prints the node's counters (docs/cluster.md, "Counters for a stall")
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A fenced cluster node (docs/cluster.md) stops at once and says so with its own exit code
   // (EX_TEMPFAIL): its supervisor restarts it, and it recovers from MySQL as after a crash.

@@ -30,6 +30,15 @@ bool is_source_of(const caf::actor_addr& source, const Handle& handle) {
   return source.get() != nullptr && source.get() == caf::actor_cast<caf::strong_actor_ptr>(handle).get();
 }
 
+//! An actor of another cluster node: a proxy (it lives in `local`, the system that made it, under
+//! another node's id). An actor of another actor system of this process (the wire server's) has
+//! another node id too, but lives in its own system.
+template <class Handle>
+bool on_another_node(const Handle& handle, const caf::actor_system& local) {
+  auto ptr = caf::actor_cast<caf::strong_actor_ptr>(handle);
+  return ptr && ptr->home_system == &local && ptr->node() != local.node();
+}
+
 //! Messages bound for other actors, gathered while handling a burst of input and sent as one
 //! message per destination at the next flush. Few destinations (clients, channels, other
 //! nodes' gateways): a linear search beats hashing actor handles, and the slots are kept between

@@ -585,6 +585,19 @@ TEST_F(Cluster, ClientsOfEitherNodeReachEveryWalletAndOrder) {
   }
   EXPECT_EQ(one.stats().orders.forwarded, 100u);
   EXPECT_EQ(two.stats().orders.forwarded, 0u);
+  {
+    // Each stage of the forwarding path, counted on both ends (docs/cluster.md, "Counters for a
+    // stall"): what node 1 sent (and sent again) node 2's hosts got and answered, node 1 passed
+    // every answer on; answers to node 1's own clients are not counted as another node's.
+    const host_stats sent = one.stats().orders, got = two.stats().orders;
+    EXPECT_EQ(got.forwarded_in, sent.forwarded + sent.forward_resends);
+    EXPECT_EQ(got.remote_replies, got.forwarded_in);
+    EXPECT_EQ(sent.forward_replies, 100u);
+    EXPECT_EQ(sent.forward_replies + sent.forward_replies_stale, got.remote_replies);
+    EXPECT_EQ(sent.relays, 0u);
+    EXPECT_EQ(sent.remote_replies, 0u);
+    EXPECT_EQ(two.cluster_link_counters().forwarded, got.forwarded_in);
+  }
   // The same request ids through node 2: the same orders, answered as repeats (node 2 sends
   // node 1's on); a changed payload under a used request id is a conflict through either node.
   auto again = submit_all(two, commands, 40);
