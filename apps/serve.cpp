@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/fmt/fmt.h>
+
 #include "node/engine.hpp"
 #include "apps/config_file.hpp"
 #include "protocol/server.hpp"
@@ -314,26 +316,18 @@ bool finish_engine_config(serve_settings& settings, bool mysql_given) {
 //! path (docs/cluster.md, "Counters for a stall": a stall shows where it is).
 void print_counters(engine& eng) {
   const host_stats o = eng.stats().orders;
-  std::printf("counters: orders submitted %llu refused %llu succeeded %llu failed %llu in flight %llu\n",
-              static_cast<unsigned long long>(o.submitted), static_cast<unsigned long long>(o.refused),
-              static_cast<unsigned long long>(o.succeeded), static_cast<unsigned long long>(o.failed),
-              static_cast<unsigned long long>(o.in_flight));
+  fmt::print("counters: orders submitted {} refused {} succeeded {} failed {} in flight {}\n", o.submitted, o.refused,
+             o.succeeded, o.failed, o.in_flight);
   if (!eng.cluster_description().empty()) {
     const auto l = eng.cluster_link_counters();
-    std::printf("counters: cluster %s; links %zu (failed connects %llu)\n", eng.cluster_description().c_str(),
-                eng.cluster_links(), static_cast<unsigned long long>(eng.cluster_link_failures()));
-    std::printf("counters: forwarding: sent %llu resent %llu waiting %llu answers %llu (stale %llu); from other nodes: "
-                "gateway %llu host %llu answered %llu\n",
-                static_cast<unsigned long long>(o.forwarded), static_cast<unsigned long long>(o.forward_resends),
-                static_cast<unsigned long long>(o.relays), static_cast<unsigned long long>(o.forward_replies),
-                static_cast<unsigned long long>(o.forward_replies_stale), static_cast<unsigned long long>(l.forwarded),
-                static_cast<unsigned long long>(o.forwarded_in), static_cast<unsigned long long>(o.remote_replies));
-    std::printf("counters: gateway: messages in %llu out %llu, steps %llu answered %llu not held %llu dropped %llu "
-                "without sender %llu\n",
-                static_cast<unsigned long long>(l.messages_in), static_cast<unsigned long long>(l.messages_out),
-                static_cast<unsigned long long>(l.steps), static_cast<unsigned long long>(l.answered),
-                static_cast<unsigned long long>(l.not_local), static_cast<unsigned long long>(l.dropped),
-                static_cast<unsigned long long>(l.no_sender));
+    fmt::print("counters: {}; links {} (failed connects {})\n", eng.cluster_description(), eng.cluster_links(),
+               eng.cluster_link_failures());
+    fmt::print("counters: forwarding: sent {} resent {} waiting {} answers {} (stale {}); from other nodes: gateway {} "
+               "host {} answered {}\n",
+               o.forwarded, o.forward_resends, o.relays, o.forward_replies, o.forward_replies_stale, l.forwarded,
+               o.forwarded_in, o.remote_replies);
+    fmt::print("counters: gateway: messages in {} out {}, steps {} answered {} not held {} dropped {} without sender {}\n",
+               l.messages_in, l.messages_out, l.steps, l.answered, l.not_local, l.dropped, l.no_sender);
   }
   std::fflush(stdout);
 }

@@ -103,7 +103,7 @@ void forward(gateway_pointer self, std::vector<submit_item>& items) {
   if (!sender) return no_sender(st.config.counters, "forwarded submits");
   st.config.counters->forwarded.fetch_add(items.size(), std::memory_order_relaxed);
   st.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
-  std::map<caf::actor_addr, std::pair<order_host_actor, std::vector<submit_item>>> by_host;
+  per_actor<order_host_actor, submit_item> by_host;  // the local hosts: a few
   std::vector<order_reply> refused;
   for (auto& item : items) {
     order_host_actor host;
@@ -118,11 +118,11 @@ void forward(gateway_pointer self, std::vector<submit_item>& items) {
       refused.push_back(std::move(reply));
       continue;
     }
-    auto& entry = by_host[host.address()];
-    entry.first = host;
-    entry.second.push_back(std::move(item));
+    by_host[host].push_back(std::move(item));
   }
-  for (auto& [addr, entry] : by_host) caf::send_as(sender, entry.first, forward_atom::value, std::move(entry.second));
+  by_host.drain([&](const order_host_actor& host, std::vector<submit_item> batch) {
+    caf::send_as(sender, host, forward_atom::value, std::move(batch));
+  });
   if (!refused.empty())
     self->send(caf::actor_cast<order_client_actor>(sender), replies_atom::value, std::move(refused));
 }
@@ -140,6 +140,7 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
         if (!host) return no_sender(st.config.counters, "steps");
         st.config.counters->steps.fetch_add(steps.size(), std::memory_order_relaxed);
         st.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
+        // By address in a map: a host's steps may touch hundreds of shards (per_actor searches).
         std::map<caf::actor_addr, std::pair<wallet_shard_actor, std::vector<leg_step>>> by_shard;
         for (auto& step : steps) {
           wallet_shard_actor shard = st.config.shard_of(step.wallet);

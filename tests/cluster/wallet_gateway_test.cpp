@@ -15,7 +15,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,6 +32,7 @@
 #include <atomic>
 
 #include <caf/all.hpp>
+#include <caf/detail/scope_guard.hpp>
 #include <caf/io/all.hpp>
 
 #include "cluster/peer_links.hpp"
@@ -563,13 +563,10 @@ TEST(PeerLinks, AfterALinkIsMadeAgainMessagesGoToTheNewProxyNotTheDeadOne) {
   cluster::peer_links links(node_a, 1);
   links.update({node_two_at(proxy.port())});
   // Ends the gateway however the test ends (a live actor would keep node B's system from ending).
-  struct at_end {
-    std::function<void()> f;
-    ~at_end() { f(); }
-  } end{[&] {
+  auto end = caf::detail::make_scope_guard([&] {
     links.stop();
     caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
-  }};
+  });
   ASSERT_TRUE(wait_for([&] { return links.connected() == 1; }));
   wallet_gateway_actor first = links.gateway_of(2);
   uint64_t linked = links.generation();
