@@ -163,7 +163,8 @@ class host_state {
       answer_queries(original);
       auto node = loading_originals_.extract(original.id);
       if (node.empty()) continue;
-      if (!original.failed && original.found && is_final(original.state)) adopt_original(original);
+      if (!original.failed && original.found && is_final(original.state) && allowance_is_here(original.command))
+        adopt_original(original);
       for (auto& [sender, step] : node.mapped()) {
         allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
         // Another tenant's order is answered as one that does not exist (apply_allowance_step).
@@ -179,6 +180,7 @@ class host_state {
 
  private:
   static constexpr size_t originals_pending_max = limits::refund_originals_loading_max;
+  static constexpr size_t homes_resolving_max = limits::refund_homes_resolving_max;
   static constexpr size_t queries_pending_max = limits::order_queries_loading_max;
   static constexpr size_t queries_per_order_max = limits::order_queries_per_order_max;
 
@@ -237,6 +239,13 @@ class host_state {
                     orders_->find_final(original.id)->allowance->refundable());
   }
 
+  //! Whether a payment's refund allowance may live on this node: outside a cluster always; in
+  //! one only while this node holds the payment's home partition (one allowance per payment in
+  //! the cluster: docs/cluster.md, "Refunds in a cluster").
+  bool allowance_is_here(const order_command& original) const {
+    return original.kind != order_kind::pay || directory_->holds(order_home(original));
+  }
+
   //! The final record of an order read from storage (`command`: its own, or the repeat's,
   //! which has the same content).
   template <class Stored>
@@ -254,6 +263,15 @@ class host_state {
  public:
   allowance_result apply_allowance_step(const allowance_step& step) {
     allowance_result result{step.refund, step.phase, result_code::ok, no_wallet, no_wallet};
+    if (const final_order* original = orders_->find_final(step.original);
+        original != nullptr && original->command.tenant == step.tenant && !allowance_is_here(original->command)) {
+      // A cluster node that does not hold the payment's partition never touches its allowance
+      // (its owner does): this refund's home was not the payment's (docs/cluster.md).
+      result.code = step.phase == tcc_phase::try_ ? result_code::unknown_order
+                    : step.phase == tcc_phase::cancel ? result_code::ok
+                                                      : result_code::unavailable;
+      return result;
+    }
     // Another tenant's order is answered exactly as one that does not exist.
     auto answer = orders_->apply_refund(step.tenant, step.original, step.refund, step.phase, step.cur, step.amount);
     result.code = answer.code;
@@ -469,6 +487,97 @@ class host_state {
 
  private:
   void submit_one(const caf::actor& client, submit_item& item, int64_t now, bool forwarded = false) {
+    // A refund names no wallet: a cluster node first learns its original's home (a node that
+    // forwards one has learnt it already).
+    if (!forwarded && item.command.kind == order_kind::refund && item.command.home == no_wallet &&
+        directory_->clustered())
+      return resolve_home(client, item, now);
+    place(client, item, now, forwarded);
+  }
+
+  //! A refund's home (docs/cluster.md, "Refunds in a cluster") is its original's: the refund then
+  //! runs, is stored and fenced in the partition where the original's refund allowance lives, and
+  //! a repeat of its request id goes where the first went. Known here when this host has the
+  //! original in memory; else asked of the host of the original's lane on the node that created
+  //! it (which has it in memory or reads MySQL), or on this node while that node is not
+  //! connected. An original no node knows, another tenant's, or one that is not a payment gets
+  //! no home: the refund is refused by the allowance where its rows go (partition 0's owner). An
+  //! original so recent that it may not be committed yet (memory acks) is refused retryably.
+  void resolve_home(const caf::actor& client, submit_item& item, int64_t now) {
+    const order_command& command = item.command;
+    auto known = orders_->find(command.tenant, command.original_order);
+    if (known.is == visibility::running || known.is == visibility::final || known.is == visibility::hidden) {
+      if (known.is != visibility::hidden)
+        item.command.home = refund_home_of(known.is == visibility::running ? known.live->second.core.command()
+                                                                           : known.record->command);
+      return place(client, item, now, false);
+    }
+    order_id original = command.original_order;
+    auto pending = resolving_homes_.find(original);
+    if (pending == resolving_homes_.end()) {
+      if (resolving_homes_.size() >= homes_resolving_max) return refuse_submit(client, item, result_code::unavailable);
+      pending = resolving_homes_.emplace(original, std::vector<std::pair<caf::actor, submit_item>>{}).first;
+      ask_home(command.tenant, original);
+    } else if (pending->second.size() >= steps_per_original_max) {
+      return refuse_submit(client, item, result_code::unavailable);
+    }
+    pending->second.emplace_back(client, std::move(item));
+  }
+
+  //! A refund of `original` gets this home: its home wallet (no_wallet unless it is a payment).
+  static wallet_id refund_home_of(const order_command& original) {
+    return original.kind == order_kind::pay ? order_home(original) : no_wallet;
+  }
+
+  void ask_home(tenant_id tenant, order_id original) {
+    auto answered = [this, original](const order_reply& reply, bool failed) {
+      auto node = resolving_homes_.extract(original);
+      if (node.empty()) return;
+      int64_t now = clock_->now_ms();
+      bool unseen = !failed && reply.code == result_code::unknown_order;
+      // Not committed yet, perhaps (memory acks): retryable while the id is young; a made-up
+      // id from the future is as unknown as an old one.
+      int64_t age_ms = now - order_id_generator::unix_ms_of(original);
+      bool young = unseen && age_ms >= -limits::refund_original_unseen_ms && age_ms < limits::refund_original_unseen_ms;
+      bool retry = failed || (reply.code != result_code::ok && !unseen) || young;
+      for (auto& [client, item] : node.mapped()) {
+        if (retry) {
+          refuse_submit(client, item, result_code::unavailable);
+          continue;
+        }
+        if (reply.code == result_code::ok && reply.kind == order_kind::pay)
+          item.command.home = reply.source != no_wallet ? reply.source : reply.destination;
+        place(client, item, now, false);
+      }
+      after_input(now);
+    };
+    const auto deadline = std::chrono::milliseconds(limits::query_deadline_ms);
+    cluster_node node = order_id_generator::node_of(original);
+    uint32_t lane = order_id_generator::lane_of(original);
+    wallet_gateway_actor creator;
+    if (node != config_.node_id && node < cluster_nodes_max)
+      creator = directory_->gateway_of_slot(directory_->shards().size() + node);
+    auto on_error = [answered](caf::error&) { answered(order_reply(), true); };
+    auto on_reply = [answered](order_reply& reply) { answered(reply, false); };
+    if (creator) {
+      self_->request(creator, deadline, get_order_atom::value, tenant, original, false).then(on_reply, on_error);
+    } else if (lane < hosts_.size()) {
+      self_->request(hosts_[lane], deadline, get_order_atom::value, tenant, original, false).then(on_reply, on_error);
+    } else {
+      order_reply none;
+      none.code = result_code::unknown_order;  // no such lane: not an order of this cluster
+      answered(none, false);
+    }
+  }
+
+  //! A submit refused before it was placed (counted as submitted, as place() counts).
+  void refuse_submit(const caf::actor& client, const submit_item& item, result_code code) {
+    ++stats_.submitted;
+    ++counts_of(item.command.tenant).submitted;
+    refuse(client, item, code);
+  }
+
+  void place(const caf::actor& client, submit_item& item, int64_t now, bool forwarded) {
     order_command& command = item.command;
     // A cluster node runs the orders whose home wallet it holds, and sends the others on to the
     // node that does (docs/cluster.md, "Clients reach any node"). One forwarded to this node by
@@ -811,8 +920,11 @@ class host_state {
     const order_leg& leg = core.legs()[leg_index];
     if (leg.participant == participant_kind::original_order) {
       allowance_step step{core.id(), leg.target, leg.phase, leg.amount, core.command().tenant, core.command().cur};
+      // The host of the original's lane on this node: it has the original in memory, or reads
+      // it and its refunds from MySQL (created before a restart, or by another node whose
+      // partition this node holds now: docs/cluster.md, "Refunds in a cluster").
       uint32_t lane = order_id_generator::lane_of(leg.target);
-      if (order_id_generator::node_of(leg.target) != config_.node_id || lane >= hosts_.size()) {
+      if (lane >= hosts_.size()) {
         // No such original here: nothing was reserved, so its cancel trivially succeeds.
         result_code code = leg.phase == tcc_phase::cancel ? result_code::ok : result_code::unknown_order;
         order.core.on_step_reply(leg_index, leg.phase, code, 0, {}, now, actions_);
@@ -1047,6 +1159,8 @@ class host_state {
   std::vector<order_id> origin_outbox_;  //!< originals to load from MySQL, sent at the next flush
   std::unordered_map<order_id, std::vector<std::pair<caf::actor, allowance_step>>> loading_originals_;
   std::unordered_map<order_id, std::vector<order_query>> querying_;  //!< GetOrder of orders read from MySQL
+  //! A cluster node: refunds waiting to learn their original's home, by original.
+  std::unordered_map<order_id, std::vector<std::pair<caf::actor, submit_item>>> resolving_homes_;
   size_t history_pending_ = 0;  //!< GetOrder with movements being gathered (start_history)
 };
 

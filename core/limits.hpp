@@ -79,6 +79,13 @@ constexpr int64_t channel_known_order_ms = 60'000;
 //! one of them, at most; past either the step is answered busy (the refund resends it).
 constexpr size_t refund_originals_loading_max = 4096;
 constexpr size_t refund_steps_per_original_max = 1024;
+//! Per order host of a cluster node: originals whose home refunds wait to learn, at most; past it
+//! the refund gets `unavailable` (retryable). docs/cluster.md, "Refunds in a cluster".
+constexpr size_t refund_homes_resolving_max = 4096;
+//! A refund of an order id no node knows is refused retryably (`unavailable`) while the id is
+//! younger than this (its payment, acknowledged from memory, may not be committed yet), then
+//! with the allowance's `unknown_order`.
+constexpr int64_t refund_original_unseen_ms = 60'000;
 //! Per order host: orders being read from MySQL for GetOrder, and queries waiting for one
 //! order, at most; past either the query gets `unavailable` (retryable).
 constexpr size_t order_queries_loading_max = 4096;

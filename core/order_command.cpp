@@ -26,7 +26,7 @@ result_code validate(const order_command& c) {
   if (needs_destination(c.kind) != (c.destination != no_wallet)) return result_code::invalid_argument;
   if (c.kind == order_kind::refund) {
     if (c.original_order == 0) return result_code::invalid_argument;
-  } else if (c.original_order != 0) {
+  } else if (c.original_order != 0 || c.home != no_wallet) {
     return result_code::invalid_argument;
   }
   if (uses_channel(c.kind) != (c.channel != 0)) return result_code::invalid_argument;

@@ -25,6 +25,12 @@ struct order_command {
   order_id original_order = 0;
   //! top_up and withdraw: the external payment provider.
   channel_id channel = 0;
+  //! refund only, set by a cluster node before it routes the refund (never by a client): the
+  //! home wallet of the original payment, so that the refund runs, is stored and is fenced where
+  //! the original's refund allowance lives (docs/cluster.md, "Refunds in a cluster"). no_wallet
+  //! outside a cluster and for an original that is not a payment of the refund's tenant. Not
+  //! content: a repeat is the same order whatever its home.
+  wallet_id home = no_wallet;
 
   //! Same content, request id aside: decides "same order" versus "conflict" on a repeat.
   bool same_content(const order_command& other) const {

@@ -26,7 +26,7 @@ using loader_pointer = loader_impl::pointer;
 //! The columns a resumable order and a refund's original are read with, in this order.
 constexpr const char* order_columns =
     "id,tenant,request_id,kind,state,result_code,currency,amount,confirmed_amount,source,destination,fee_wallet,"
-    "fee_amount,original_order,channel,legs,try_deadline_ms,created_ms,updated_ms,final_ms";
+    "fee_amount,original_order,channel,legs,try_deadline_ms,created_ms,updated_ms,final_ms,home_wallet";
 
 //! order_columns, each qualified by `alias` ("o." for "o.id,o.tenant,...").
 std::string qualified_columns(const std::string& alias) {
@@ -61,6 +61,7 @@ bool read_command(sql::ResultSet& rs, order_command& c, std::string& error) {
   c.fee_amount = rs.getInt64(13);
   c.original_order = rs.getUInt64(14);
   c.channel = static_cast<channel_id>(rs.getUInt(15));
+  c.home = c.kind == order_kind::refund ? rs.getUInt64(21) : no_wallet;
   return true;
 }
 
@@ -121,7 +122,7 @@ struct loader_state : mysql_actor_state {
       auto rs = connection().query("SELECT " + columns + ",p.id,o.is_final FROM " + t.open_orders + " p LEFT JOIN " +
                                    t.orders + " o ON o.id=p.id WHERE p.id>" + std::to_string(after_id) +
                                    " ORDER BY p.id LIMIT " + std::to_string(config.page_rows));
-      constexpr int open_id_column = 21, is_final_column = 22;
+      constexpr int open_id_column = 22, is_final_column = 23;
       while (rs->next()) {
         ++rows;
         after_id = rs->getUInt64(open_id_column);

@@ -56,7 +56,7 @@ typename Inspector::result_type inspect(Inspector& f, balances& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, order_command& x) {
   return f(caf::meta::type_name("order_command"), x.tenant, x.request_id, x.kind, x.source, x.destination, x.amount,
-           x.cur, x.fee_wallet, x.fee_amount, x.original_order, x.channel);
+           x.cur, x.fee_wallet, x.fee_amount, x.original_order, x.channel, x.home);
 }
 
 template <class Inspector>

@@ -218,7 +218,12 @@ inline uint64_t command_content_hash(const order_command& c) {
   return h & 0x7FFFFFFFFFFFFFFFull;
 }
 
-//! The wallet an order's rows follow (orders table): its source, else its destination.
-inline wallet_id order_home(const order_command& c) { return c.source != no_wallet ? c.source : c.destination; }
+//! The wallet an order's rows follow (orders table, its cluster partition): its source, else
+//! its destination; a refund's is its original's home (order_command::home, no_wallet unless a
+//! cluster node resolved it).
+inline wallet_id order_home(const order_command& c) {
+  if (c.kind == order_kind::refund) return c.home;
+  return c.source != no_wallet ? c.source : c.destination;
+}
 
 }  // namespace txengine

@@ -167,6 +167,20 @@ TEST(order_command_test, refund_needs_original_and_only_refund_has_one) {
   }
 }
 
+TEST(order_command_test, only_a_refund_has_a_home_of_its_own_and_it_is_not_content) {
+  auto c = valid(order_kind::refund);
+  c.home = 42;  // set by a cluster node: its original's home wallet
+  EXPECT_EQ(validate(c), result_code::ok);
+  auto unresolved = valid(order_kind::refund);
+  EXPECT_TRUE(c.same_content(unresolved));  // a repeat is the same order wherever it was resolved
+  for (auto k : all_kinds) {
+    if (k == order_kind::refund) continue;
+    c = valid(k);
+    c.home = 42;
+    EXPECT_EQ(validate(c), result_code::invalid_argument) << to_string(k);
+  }
+}
+
 TEST(order_command_test, channel_rules) {
   for (auto k : all_kinds) {
     bool wants_channel = k == order_kind::top_up || k == order_kind::withdraw;

@@ -701,3 +701,94 @@ TEST_F(Cluster, SubmitsForwardedToANodeThatDiesAreAnsweredByTheSurvivor) {
   expect_audit_ok();
   std::printf("forwarded submits answered at node 2's death: %zu of %zu retryable\n", retryable, replies.size());
 }
+
+namespace {
+
+order_command refund_of(const std::string& request_id, order_id original, int64_t amount) {
+  order_command c = make_command(tenant, order_kind::refund, request_id, no_wallet, no_wallet, amount);
+  c.original_order = original;
+  return c;
+}
+
+}  // namespace
+
+TEST_F(Cluster, ARefundRunsWhereItsPaymentIsThroughEitherNodeAndAfterThatNodeDied) {
+  auto nodes = two_linked_nodes(1'500, 100);
+  ASSERT_EQ(nodes.size(), 2u);
+  engine& one = *nodes[0];
+  wallet_id payer_one = one.create_wallet(tenant, usd, wallet_kind::user, 1'000'000).id;
+  wallet_id merchant_one = one.create_wallet(tenant, usd, wallet_kind::merchant).id;
+  wallet_id payer_two = nodes[1]->create_wallet(tenant, usd, wallet_kind::user, 1'000'000).id;
+  wallet_id merchant_two = nodes[1]->create_wallet(tenant, usd, wallet_kind::merchant).id;
+  // Payments homed on each node (their payer's), to the other node's merchant; every command
+  // goes to node 1's clients and node 2's alike.
+  order_reply paid_on_one = one.execute(make_command(tenant, order_kind::pay, "pa", payer_one, merchant_two, 1'000));
+  order_reply paid_on_two = one.execute(make_command(tenant, order_kind::pay, "pb", payer_two, merchant_one, 1'000));
+  order_reply local_on_two =
+      nodes[1]->execute(make_command(tenant, order_kind::pay, "pc", payer_two, merchant_two, 500));
+  for (const auto* r : {&paid_on_one, &paid_on_two, &local_on_two})
+    ASSERT_EQ(r->state, order_state::succeeded) << to_string(r->code);
+  ASSERT_EQ(order_id_generator::node_of(paid_on_two.id), 2u);
+
+  // A refund runs on the node of its payment's payer whichever node its client asked, and the
+  // one allowance there holds: what exceeds what is left is refused.
+  order_reply first = nodes[1]->execute(refund_of("ra1", paid_on_one.id, 300));
+  EXPECT_EQ(first.state, order_state::succeeded) << to_string(first.code);
+  EXPECT_EQ(order_id_generator::node_of(first.id), 1u);
+  EXPECT_EQ(one.execute(refund_of("ra2", paid_on_one.id, 701)).code, result_code::refund_exceeds_original);
+  EXPECT_EQ(nodes[1]->execute(refund_of("ra3", paid_on_one.id, 700)).state, order_state::succeeded);
+  EXPECT_EQ(one.execute(refund_of("ra4", paid_on_one.id, 1)).code, result_code::refund_exceeds_original);
+  order_reply whole = one.execute(refund_of("rb1", paid_on_two.id, 1'000));
+  EXPECT_EQ(whole.state, order_state::succeeded) << to_string(whole.code);
+  EXPECT_EQ(order_id_generator::node_of(whole.id), 2u);
+  // A repeat through the other node is the same order; a changed amount a conflict.
+  order_reply again = one.execute(refund_of("ra1", paid_on_one.id, 300));
+  EXPECT_EQ(again.id, first.id);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(nodes[1]->execute(refund_of("ra1", paid_on_one.id, 301)).code, result_code::duplicate_conflict);
+  // Another tenant's refund of the payment is answered as one of an unknown recent id
+  // (retryable: it may not be committed yet); an old unknown id is unknown; nothing moves.
+  order_command foreign = refund_of("rx", paid_on_one.id, 10);
+  foreign.tenant = tenant + 1;
+  EXPECT_EQ(nodes[1]->execute(foreign).code, result_code::unavailable);
+  order_id_generator elsewhere(3, 0);
+  order_id old_unknown = elsewhere.next(paid_on_one.created_ms - 3'600'000);
+  for (engine* via : {&one, nodes[1].get()}) {
+    order_reply unknown = via->execute(refund_of("ru", old_unknown, 10));
+    EXPECT_EQ(unknown.code, result_code::unknown_order);
+    EXPECT_EQ(unknown.state, order_state::failed);
+  }
+  order_id young_unknown = elsewhere.next(paid_on_one.created_ms);
+  EXPECT_EQ(one.execute(refund_of("ry", young_unknown, 10)).code, result_code::unavailable);
+  // Each refund's row is stored in its payment's home partition (fenced there).
+  ASSERT_TRUE(one.wait_until_quiet(std::chrono::seconds(30)));
+  ASSERT_TRUE(nodes[1]->wait_until_quiet(std::chrono::seconds(30)));
+  ASSERT_TRUE(one.sync_storage());
+  ASSERT_TRUE(nodes[1]->sync_storage());
+  const std::string refund_kind = std::to_string(static_cast<unsigned>(order_kind::refund));
+  EXPECT_EQ(count("orders", "kind=" + refund_kind + " AND home_wallet=" + std::to_string(payer_one)), 4);
+  EXPECT_EQ(count("orders", "kind=" + refund_kind + " AND home_wallet=" + std::to_string(payer_two)), 1);
+
+  // Node 2 dies: node 1 holds its payments' partitions now, and their allowances come from
+  // MySQL with the refunds node 2 committed.
+  nodes[1]->stop_storage_now();
+  nodes[1].reset();
+  ASSERT_TRUE(eventually([&] { return one.ownership()->held() == partitions; })) << one.ownership()->held();
+  EXPECT_EQ(one.execute(refund_of("rb2", paid_on_two.id, 1)).code, result_code::refund_exceeds_original);
+  order_reply after = one.execute(refund_of("rc1", local_on_two.id, 200));
+  EXPECT_EQ(after.state, order_state::succeeded) << to_string(after.code);
+  EXPECT_EQ(one.execute(refund_of("rc2", local_on_two.id, 301)).code, result_code::refund_exceeds_original);
+  EXPECT_EQ(one.execute(refund_of("rc3", local_on_two.id, 300)).state, order_state::succeeded);
+  EXPECT_EQ(one.execute(refund_of("rb1", paid_on_two.id, 1'000)).id, whole.id);  // node 2's, found in MySQL
+
+  ASSERT_TRUE(one.wait_until_quiet(std::chrono::seconds(30)));
+  ASSERT_TRUE(one.sync_storage());
+  // Every payment refunded in full: each payer is back where it started, each merchant at zero.
+  for (wallet_id w : {payer_one, payer_two, merchant_one, merchant_two}) {
+    balances b = one.get_wallet(tenant, w).current;
+    EXPECT_EQ(b, stored_balances(w)) << w;
+    EXPECT_EQ(b.available + b.frozen + b.incoming, 0) << w;
+  }
+  EXPECT_EQ(count("orders", "is_final=0"), 0);
+  expect_audit_ok();
+}

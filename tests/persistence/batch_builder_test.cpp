@@ -239,7 +239,8 @@ TEST(BatchBuilder, StatementsFollowTheShardOfTheirKey) {
   b.movements.push_back(movement(2, 1, 40, tcc_phase::cancel, 0));
   b.movements.push_back(movement(3, 1, 40, tcc_phase::cancel, 0));
   b.movements.push_back(movement(9, 1, 40, tcc_phase::cancel, 0));
-  b.orders.push_back(order(40, order_kind::refund, 3, 4, order_state::trying, true));
+  b.orders.push_back(order(40, order_kind::refund, no_wallet, no_wallet, order_state::trying, true));
+  b.orders.back().command.home = 3;  // its original's home, as a cluster node resolved it
   rows.add(b);
   built_rows written;
   std::vector<table_statement> out;
