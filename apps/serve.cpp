@@ -320,8 +320,9 @@ void print_counters(engine& eng) {
              o.succeeded, o.failed, o.in_flight);
   if (!eng.cluster_description().empty()) {
     const auto l = eng.cluster_link_counters();
-    fmt::print("counters: {}; links {} (failed connects {})\n", eng.cluster_description(), eng.cluster_links(),
-               eng.cluster_link_failures());
+    fmt::print("counters: {}; links {} (failed connects {}; silent now {}, fell silent {}; pings answered {})\n",
+               eng.cluster_description(), eng.cluster_links(), eng.cluster_link_failures(), l.silent, l.silences,
+               l.pings);
     fmt::print("counters: forwarding: sent {} resent {} waiting {} answers {} (stale {}); from other nodes: gateway {} "
                "host {} answered {}\n",
                o.forwarded, o.forward_resends, o.relays, o.forward_replies, o.forward_replies_stale, l.forwarded,

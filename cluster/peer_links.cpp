@@ -24,8 +24,69 @@ bool split_endpoint(const std::string& endpoint, std::string& host, uint16_t& po
   return true;
 }
 
+namespace {
+
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+
+}  // namespace
+
 peer_links::peer_links(caf::actor_system& system, cluster_node self, bool tls)
-    : system_(system), self_(self), tls_(tls), thread_([this] { main(); }) {}
+    : system_(system), self_(self), tls_(tls), prober_(spawn_prober(system, board_)), thread_([this] { main(); }) {}
+
+caf::actor peer_links::spawn_prober(caf::actor_system& system, std::shared_ptr<ping_board> board) {
+  return system.spawn([board](caf::event_based_actor* self) -> caf::behavior {
+    return {
+        [self, board](probe_atom, uint32_t node, uint64_t serial, const wallet_gateway_actor& gateway) {
+          self->request(gateway, std::chrono::milliseconds(link_silence_ms), ping_atom::value)
+              .then(
+                  [board, node, serial](ping_atom) {
+                    std::lock_guard<std::mutex> lock(board->mutex);
+                    board->answers[node] = {serial, std::chrono::steady_clock::now()};
+                  },
+                  [](caf::error&) {});  // unanswered: the silence shows it
+        },
+    };
+  });
+}
+
+peer_links::link peer_links::make_link(const cluster_peer& peer, wallet_gateway_actor gateway) {
+  link l;
+  l.peer = peer;
+  l.gateway = std::move(gateway);
+  l.serial = ++next_serial_;
+  l.answered = std::chrono::steady_clock::now();
+  return l;
+}
+
+void peer_links::check_health() {
+  using std::chrono::milliseconds;
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(board_->mutex);
+    for (auto& [node, l] : links_) {
+      auto answer = board_->answers.find(node);
+      if (answer != board_->answers.end() && answer->second.first == l.serial)
+        l.answered = std::max(l.answered, answer->second.second);
+    }
+  }
+  for (auto& [node, l] : links_) {
+    if (now - l.pinged >= milliseconds(link_ping_ms)) {
+      l.pinged = now;
+      caf::anon_send(prober_, probe_atom::value, uint32_t{node}, l.serial, l.gateway);
+    }
+    bool quiet = now - l.answered > milliseconds(link_silence_ms);
+    if (quiet == l.silent) continue;
+    l.silent = quiet;
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    if (quiet) {
+      silences_.fetch_add(1, std::memory_order_acq_rel);
+      spdlog::warn("cluster: node {} at {} answered no ping for {} ms: its link counts as down until it answers",
+                   node, l.peer.endpoint, link_silence_ms);
+    } else {
+      spdlog::info("cluster: node {} at {} answers again: its link is up", node, l.peer.endpoint);
+    }
+  }
+}
 
 peer_links::~peer_links() { stop(); }
 
@@ -45,12 +106,18 @@ void peer_links::update(const std::vector<cluster_peer>& members) {
 wallet_gateway_actor peer_links::gateway_of(cluster_node node) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = links_.find(node);
-  return found == links_.end() ? wallet_gateway_actor() : found->second.gateway;
+  return found == links_.end() || found->second.silent ? wallet_gateway_actor() : found->second.gateway;
 }
 
 size_t peer_links::connected() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return links_.size();
+  return static_cast<size_t>(std::count_if(links_.begin(), links_.end(), [](const auto& l) { return !l.second.silent; }));
+}
+
+size_t peer_links::silent() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return links_.size() - static_cast<size_t>(std::count_if(links_.begin(), links_.end(),
+                                                             [](const auto& l) { return !l.second.silent; }));
 }
 
 void peer_links::set_own_gateway(wallet_gateway_actor gateway) {
@@ -83,6 +150,7 @@ void peer_links::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  caf::anon_send_exit(prober_, caf::exit_reason::user_shutdown);
   std::lock_guard<std::mutex> lock(mutex_);
   links_.clear();
 }
@@ -134,6 +202,7 @@ void peer_links::main() {
         ++it;
       }
     }
+    check_health();
     // The links this node made are introduced again every round (about a second): the other end
     // may have lost its handle while this end's stayed up; without a new hello it would never send
     // here again.
@@ -149,7 +218,7 @@ void peer_links::main() {
         if (hello == hellos_.end()) continue;
         watcher->monitor(hello->second);
         spdlog::info("cluster: link to node {} at {} up (made by that node{})", node, peer.endpoint, tls_ ? ", TLS" : "");
-        links_[node] = link{peer, hello->second};
+        links_[node] = make_link(peer, hello->second);
         hellos_.erase(hello);
         generation_.fetch_add(1, std::memory_order_acq_rel);
         continue;
@@ -166,7 +235,7 @@ void peer_links::main() {
         watcher->monitor(*gateway);
         spdlog::info("cluster: link to node {} at {} up{}", node, peer.endpoint, tls_ ? " (TLS)" : "");
         warned_.erase(node);
-        links_[node] = link{peer, *gateway};
+        links_[node] = make_link(peer, *gateway);
         generation_.fetch_add(1, std::memory_order_acq_rel);
         if (own_gateway_) caf::anon_send(*gateway, hello_atom::value, uint32_t{self_}, caf::actor_cast<caf::actor>(own_gateway_));
       } else {

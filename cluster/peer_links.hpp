@@ -6,8 +6,13 @@
 // (or one whose endpoint changed: a restart) is connected. Order hosts look a node's gateway up
 // when they flush steps for it; an unconnected node has none (its steps wait for the hosts'
 // resend). A link that breaks (the other process died, or the network between them) is noticed
-// within a second (the gateway's proxy goes down) and connected again while the node is live; one
-// to a node that hangs breaks by the heartbeats' timeout (configure_link_heartbeats).
+// within a second (the gateway's proxy goes down) and connected again while the node is live.
+// A link to a node that hangs (a paused process, a network that drops everything and resets
+// nothing) stays open for TCP; the health check counts it down: every `link_ping_ms` this node
+// pings the other's gateway, and a link whose gateway answered none for `link_silence_ms` is
+// **silent**: gateway_of() gives nothing for it (steps wait, forwarded submits are refused
+// retryably, queries go to MySQL) until it answers again, when it counts as up at once. A silent
+// link is not made again (CAF would hand back the same connection): its handle is pinged on.
 //
 // One link per pair of nodes, plain or TLS: once this node's own gateway is set, only the node of
 // the lower id connects, and says hello with its gateway over that link (every round); the higher
@@ -16,9 +21,11 @@
 // lost both at start.) Without an own gateway (tests of the links alone) a node connects to
 // every member.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -32,6 +39,12 @@
 #include "ports/cluster.hpp"
 
 namespace txengine::cluster {
+
+//! The health check of the links (docs/cluster.md, "Link health"): a ping to each linked gateway
+//! this often, and a link silent (no answer) for this long counts as down. Below the lease ttl's
+//! default (5 s): a hung node's link counts as down before its partitions are taken.
+constexpr int64_t link_ping_ms = 1'000;
+constexpr int64_t link_silence_ms = 3'000;
 
 //! Splits HOST:PORT (port 0..65535; 0 = any, when listening); false when it is not one.
 bool split_endpoint(const std::string& endpoint, std::string& host, uint16_t& port);
@@ -48,8 +61,11 @@ class peer_links {
   void update(const std::vector<cluster_peer>& members);
   //! The gateway of `node`, or an invalid handle while it is not connected.
   wallet_gateway_actor gateway_of(cluster_node node) const;
-  //! Connected nodes now.
+  //! Connected nodes now (whose links are not silent).
   size_t connected() const;
+  //! Links that are silent now, and how many times a link fell silent so far.
+  size_t silent() const;
+  uint64_t silences() const { return silences_.load(std::memory_order_acquire); }
   //! Connects that failed so far (the other node down, or it refused this one's certificate).
   uint64_t failed_connects() const { return failed_connects_.load(std::memory_order_acquire); }
   //! Grows each time a link is made or lost: messages sent on a lost link may be lost with it,
@@ -82,7 +98,21 @@ class peer_links {
   struct link {
     cluster_peer peer;  //!< a restart (another incarnation) is connected anew
     wallet_gateway_actor gateway;
+    uint64_t serial = 0;  //!< which link this is: answers to an earlier link's pings do not count
+    std::chrono::steady_clock::time_point answered;  //!< its last ping answered (or it was made)
+    std::chrono::steady_clock::time_point pinged;    //!< its last ping sent
+    bool silent = false;
   };
+  //! Sets up a new link (its health check starts now).
+  link make_link(const cluster_peer& peer, wallet_gateway_actor gateway);
+  //! Pings the links due for one, and counts each silent or up again (the link thread's).
+  void check_health();
+  //! Where the prober's answers land: node -> (serial, when), read by the link thread.
+  struct ping_board {
+    std::mutex mutex;
+    std::map<cluster_node, std::pair<uint64_t, std::chrono::steady_clock::time_point>> answers;
+  };
+  static caf::actor spawn_prober(caf::actor_system& system, std::shared_ptr<ping_board> board);
   std::map<cluster_node, link> links_;             //!< guarded by mutex_
   //! Gateways introduced by lower nodes, not yet linked (guarded by mutex_).
   std::map<cluster_node, wallet_gateway_actor> hellos_;
@@ -90,6 +120,10 @@ class peer_links {
   //! The incarnation of each node whose failed connect was logged (the link thread's own).
   std::map<cluster_node, uint64_t> warned_;
   std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> silences_{0};
+  uint64_t next_serial_ = 0;  //!< guarded by mutex_
+  std::shared_ptr<ping_board> board_ = std::make_shared<ping_board>();
+  caf::actor prober_;  //!< sends the pings (a request each, with a deadline) and notes the answers
   std::thread thread_;
 };
 

@@ -171,6 +171,10 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
         barrier(self);
       },
       [self](forward_atom, std::vector<submit_item>& items) { forward(self, items); },
+      [self](ping_atom) {
+        self->state.config.counters->pings.fetch_add(1, std::memory_order_relaxed);
+        return ping_atom::value;
+      },
       [self](hello_atom, uint32_t node, caf::actor gateway) {
         if (self->state.config.on_hello && gateway) self->state.config.on_hello(node, std::move(gateway));
       },
@@ -220,11 +224,6 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
 
 wallet_gateway_actor spawn_wallet_gateway(caf::actor_system& system, wallet_gateway_config config) {
   return system.spawn(gateway, std::move(config));
-}
-
-void configure_link_heartbeats(caf::actor_system_config& config) {
-  config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(link_heartbeat_ms)});
-  config.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(link_timeout_ms)});
 }
 
 void add_cluster_message_types(caf::actor_system_config& config) {

@@ -38,6 +38,7 @@ struct gateway_counters {
   std::atomic<uint64_t> dropped{0};     //!< past the pending bound, or their barrier failed
   std::atomic<uint64_t> forwarded{0};   //!< submits received from other nodes' hosts
   std::atomic<uint64_t> queries{0};     //!< queries of wallets and orders from other nodes
+  std::atomic<uint64_t> pings{0};       //!< other nodes' health checks answered (not in messages_in)
   //! Messages over the links: received from other nodes' hosts (steps, forwarded submits,
   //! queries) and step answers sent back to them (one per host and barrier).
   std::atomic<uint64_t> messages_in{0};
@@ -68,20 +69,5 @@ wallet_gateway_actor spawn_wallet_gateway(caf::actor_system& system, wallet_gate
 //! Registers the message types that cross the cluster links (call on every node's
 //! actor_system_config before the system starts: the typed interfaces must match exactly).
 void add_cluster_message_types(caf::actor_system_config& config);
-
-//! A link that carried nothing for `link_timeout_ms` is closed (its proxies go down, so the link
-//! is made again, and whoever waits for answers over it resends): every node sends a heartbeat
-//! on each connection every `link_heartbeat_ms`. Without them CAF never notices a peer that hangs
-//! (a paused process, a cut with no reset) and sends into it for ever. Below the lease ttl's
-//! default (5 s): links to a hung node break before its partitions are taken.
-constexpr int64_t link_heartbeat_ms = 500;
-constexpr int64_t link_timeout_ms = 3'000;
-
-//! Sets the middleman's heartbeat and connection timeout above on a node's config (with the
-//! middleman loaded). Not used by the engine yet (docs/cluster.md): CAF 0.17.6 closes a new
-//! connection that has received nothing yet at the next heartbeat tick (its last-seen time starts
-//! at zero), which kills TLS links still in their handshake (seen as `connection_timeout` 0.1 s
-//! after a start).
-void configure_link_heartbeats(caf::actor_system_config& config);
 
 }  // namespace txengine::cluster

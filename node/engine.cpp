@@ -61,9 +61,8 @@ class engine_caf_config : public caf::actor_system_config {
       load<caf::io::middleman>();
       if (cluster->tls()) cluster::enable_link_tls(*this, *cluster);
       cluster::add_cluster_message_types(*this);
-      // No link heartbeats (cluster::configure_link_heartbeats) yet: over TLS CAF 0.17.6 closes
-      // links still in their handshake at a tick, and plain links run only on loopback, where a
-      // hung node is a paused process that its lease expiry drops (docs/cluster.md).
+      // No CAF heartbeats: over TLS CAF 0.17.6 closes links still in their handshake at a tick.
+      // cluster::peer_links checks each link's health itself (docs/cluster.md, "Link health").
     }
     set("scheduler.max-threads", static_cast<size_t>(threads));
     // Measured here: the sharing policy beats work stealing for this many-small-actors load.
@@ -375,6 +374,11 @@ engine::link_counters engine::cluster_link_counters() const {
   out.not_local = c.not_local.load(std::memory_order_relaxed);
   out.dropped = c.dropped.load(std::memory_order_relaxed);
   out.no_sender = c.no_sender.load(std::memory_order_relaxed);
+  out.pings = c.pings.load(std::memory_order_relaxed);
+  if (peers_) {
+    out.silent = peers_->silent();
+    out.silences = peers_->silences();
+  }
   return out;
 }
 

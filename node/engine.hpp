@@ -143,6 +143,9 @@ class engine {
   struct link_counters {
     uint64_t messages_in = 0, messages_out = 0, steps = 0, answered = 0, barriers = 0, forwarded = 0;
     uint64_t not_local = 0, dropped = 0, no_sender = 0;
+    //! The health check (docs/cluster.md, "Link health"): other nodes' pings answered here; links
+    //! silent now, and how often one fell silent.
+    uint64_t pings = 0, silent = 0, silences = 0;
   };
   link_counters cluster_link_counters() const;
   //! The partitions this node holds (nullptr when not in a cluster).

@@ -127,9 +127,10 @@ using wallet_shard_actor = caf::typed_actor<
 //! the local host of each one's lane, which answers that remote host. The queries go to the local
 //! shard of the wallet or the host of the order's lane, which answers the asker. (hello_atom,
 //! node, gateway): the node that made the link introduces its own gateway over it (TLS links:
-//! one connection per pair of nodes, docs/cluster.md "TLS on the links").
+//! one connection per pair of nodes, docs/cluster.md "TLS on the links"). (ping_atom) is answered
+//! at once: the other node's health check of the link ("Link health").
 using wallet_gateway_actor = caf::typed_actor<
-    caf::reacts_to<hello_atom, uint32_t, caf::actor>,
+    caf::reacts_to<hello_atom, uint32_t, caf::actor>, caf::replies_to<ping_atom>::with<ping_atom>,
     caf::reacts_to<steps_atom, std::vector<leg_step>>, caf::reacts_to<step_ack_atom, std::vector<leg_result>>,
     caf::reacts_to<forward_atom, std::vector<submit_item>>,
     caf::replies_to<get_wallet_atom, wallet_id, tenant_id>::with<wallet_view>,

@@ -26,6 +26,8 @@ using replies_atom = caf::atom_constant<caf::atom("replies")>;
 using steps_atom = caf::atom_constant<caf::atom("steps")>;
 //! A cluster node introduces its wallet gateway over the link it made (TLS: one link per pair).
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+//! A cluster node asks another's wallet gateway whether it answers (peer_links' health check).
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using step_ack_atom = caf::atom_constant<caf::atom("stepack")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;

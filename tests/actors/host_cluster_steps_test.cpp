@@ -84,6 +84,7 @@ wallet_gateway_actor::behavior_type gateway_behavior(wallet_gateway_actor::point
       },
       [](step_ack_atom, std::vector<leg_result>&) {},
       [](hello_atom, uint32_t, caf::actor) {},
+      [](ping_atom) { return ping_atom::value; },
       [](forward_atom, std::vector<submit_item>&) {},
       [](get_wallet_atom, wallet_id, tenant_id) { return wallet_view(); },
       [](admin_atom, wallet_id, admin_op, tenant_id, int64_t) { return wallet_view(); },

@@ -8,8 +8,8 @@
 // submits node A forwards reach the host of their lane on B, which answers A's host; a query of
 // a wallet reaches B's shard and is answered across the link, one of a wallet B does not hold is
 // `unavailable`; a broken link is noticed (cluster/peer_links.hpp) and made again; a link to a
-// peer that hangs (a TCP proxy the test freezes: nothing passes, nothing is closed) breaks by the
-// heartbeats' timeout; a higher node takes a lower node's gateway from its hellos (one link per pair);
+// peer that hangs (a TCP proxy the test freezes: nothing passes, nothing is closed) counts as
+// down once it answered no ping for the silence bound, and up again once it answers; a higher node takes a lower node's gateway from its hellos (one link per pair);
 // after a link is made again, messages go to the new proxy, not the dead one.
 // Every wait is on a condition with a bounded deadline.
 #include <gtest/gtest.h>
@@ -51,7 +51,6 @@ class node_config : public caf::actor_system_config {
   node_config() {
     load<caf::io::middleman>();
     cluster::add_cluster_message_types(*this);
-    cluster::configure_link_heartbeats(*this);
     set("scheduler.max-threads", size_t{2});
     set("logger.console-verbosity", caf::atom("quiet"));
   }
@@ -439,6 +438,7 @@ class freezing_proxy {
   }
   uint16_t port() const { return port_; }
   void freeze() { frozen_ = true; }
+  void thaw() { frozen_ = false; }
   void cut() { cut_ = true; }
 
  private:
@@ -519,31 +519,51 @@ class freezing_proxy {
 
 }  // namespace
 
-TEST(PeerLinks, ALinkToAPeerThatHangsBreaksByTheHeartbeatsTimeout) {
+TEST(PeerLinks, ALinkToAPeerThatHangsCountsAsDownUntilItAnswersAgain) {
   node_config config_a, config_b;
   caf::actor_system node_a{config_a}, node_b{config_b};
-  auto gateway = cluster::spawn_wallet_gateway(node_b, gateway_config());
+  auto config = gateway_config();
+  auto counters = config.counters;
+  auto gateway = cluster::spawn_wallet_gateway(node_b, config);
   auto published = node_b.middleman().publish(gateway, 0, "127.0.0.1", true);
   ASSERT_TRUE(published);
   freezing_proxy proxy(*published);
   cluster::peer_links links(node_a, 1);
+  auto end = caf::detail::make_scope_guard([&] {
+    links.stop();
+    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+  });
   links.update({node_two_at(proxy.port())});
   ASSERT_TRUE(wait_for([&] { return links.connected() == 1; }));
+  wallet_gateway_actor first = links.gateway_of(2);
+  // Healthy: pinged every second and answering, so never silent.
+  ASSERT_TRUE(wait_for([&] { return counters->pings.load() >= 3; }));
+  EXPECT_EQ(links.silent(), 0u);
+  EXPECT_EQ(links.connected(), 1u);
   uint64_t linked = links.generation();
-  // Node B hangs: its link carries nothing more, and nothing closes it. Without heartbeats CAF
-  // would keep the proxy up for ever; with them it goes down once the link timeout passed.
+
+  // Node B hangs: its link carries nothing more, and TCP closes nothing (CAF would keep the proxy
+  // up for ever). The health check counts it down once no ping was answered for the silence bound.
   proxy.freeze();
   auto frozen_at = std::chrono::steady_clock::now();
-  ASSERT_TRUE(wait_for([&] { return links.generation() > linked && links.connected() == 0; }))
+  ASSERT_TRUE(wait_for([&] { return links.silent() == 1 && links.connected() == 0; }))
       << "a link to a peer that hangs went unnoticed";
-  std::printf("the hung link broke after %lld ms (link timeout %lld ms)\n",
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::steady_clock::now() - frozen_at)
-                                         .count()),
-              static_cast<long long>(cluster::link_timeout_ms));
-  EXPECT_FALSE(links.gateway_of(2));
-  links.stop();
-  caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+  auto silent_after = std::chrono::steady_clock::now() - frozen_at;
+  EXPECT_GE(silent_after, std::chrono::milliseconds(cluster::link_silence_ms - cluster::link_ping_ms));
+  EXPECT_FALSE(links.gateway_of(2)) << "a silent link's gateway is not handed out";
+  EXPECT_GT(links.generation(), linked) << "whoever waits for answers over it resends";
+  EXPECT_EQ(links.silences(), 1u);
+  uint64_t silenced = links.generation();
+
+  // It answers again: the same link is up again, not made anew.
+  proxy.thaw();
+  ASSERT_TRUE(wait_for([&] { return links.connected() == 1 && links.silent() == 0; }))
+      << "a link whose peer answers again stayed down";
+  EXPECT_TRUE(same_actor(links.gateway_of(2), first));
+  EXPECT_GT(links.generation(), silenced);
+  std::printf("the hung link counted down after %lld ms (silence bound %lld ms), up again once it answered\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(silent_after).count()),
+              static_cast<long long>(cluster::link_silence_ms));
 }
 
 TEST(PeerLinks, AfterALinkIsMadeAgainMessagesGoToTheNewProxyNotTheDeadOne) {
