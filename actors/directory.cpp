@@ -132,13 +132,16 @@ size_t wallet_directory::wallets_of(tenant_id tenant) const {
 wallet_id wallet_directory::system_wallet(tenant_id tenant, currency cur) {
   if (tenant == 0 || !cur.valid()) return no_wallet;
   std::lock_guard<std::mutex> guard(system_wallets_mutex_);
-  auto key = std::make_pair(tenant, cur.packed());
-  auto found = system_wallets_.find(key);
-  if (found != system_wallets_.end()) return found->second;
+  // One of the known ones this node may act on: outside a cluster the first; in one, one in a
+  // partition this node holds (another node's would make every top-up and withdrawal of this
+  // node a cross-node order), else a new one in a partition it holds (docs/cluster.md).
+  auto& known = system_wallets_[std::make_pair(tenant, cur.packed())];
+  for (wallet_id id : known)
+    if (holds(id)) return id;
   result_code code;
   wallet_id id = create(tenant, cur, wallet_kind::system, 0, code);
   if (code != result_code::ok) return no_wallet;  // a cluster node that holds no partition now
-  system_wallets_.emplace(key, id);
+  known.push_back(id);
   return id;
 }
 
@@ -148,7 +151,10 @@ void wallet_directory::restore_ids(wallet_id max_id,
   while (max_id + 1 > next && !next_id_.compare_exchange_weak(next, max_id + 1)) {
   }
   std::lock_guard<std::mutex> guard(system_wallets_mutex_);
-  for (const auto& [tenant, cur, id] : system_wallets) system_wallets_[std::make_pair(tenant, cur)] = id;
+  for (const auto& [tenant, cur, id] : system_wallets) {
+    auto& known = system_wallets_[std::make_pair(tenant, cur)];
+    if (std::find(known.begin(), known.end(), id) == known.end()) known.push_back(id);
+  }
 }
 
 void wallet_directory::adopt(wallet_id id, tenant_id tenant) {

@@ -81,7 +81,8 @@ class wallet_directory {
   //! The content a create_wallet request id stands for (currency, kind, overdraft limit).
   static uint64_t request_hash(currency cur, wallet_kind kind, int64_t overdraft_limit);
 
-  //! The tenant's system wallet for a currency, created on first use.
+  //! The tenant's system wallet for a currency, created on first use. A cluster node uses one
+  //! in a partition it holds (one per tenant, currency and node, docs/cluster.md).
   wallet_id system_wallet(tenant_id tenant, currency cur);
 
   //! The shard actor that owns a known wallet; std::nullopt for an unknown wallet. Messages
@@ -196,7 +197,8 @@ class wallet_directory {
   std::unordered_map<std::string, wallet_request> requests_;
   std::deque<std::string> requests_order_;
   std::mutex system_wallets_mutex_;
-  std::map<std::pair<tenant_id, uint32_t>, wallet_id> system_wallets_;
+  //! Every system wallet known, by (tenant, currency): one per node that ever created one.
+  std::map<std::pair<tenant_id, uint32_t>, std::vector<wallet_id>> system_wallets_;
 };
 
 }  // namespace txengine

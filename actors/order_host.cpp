@@ -709,6 +709,7 @@ class host_state {
     auto it = orders_->add_new(std::move(key), id, std::move(command), system, config_.order, now,
                                waiter{client, item.client_tag});
     ++counts_of(it->second.core.command().tenant).in_flight;
+    defer_local_tries(it->second.core);
     if (storage_ != nullptr) {
       // An order that acts where nothing orders it after its intent (a provider, or wallets of
       // another cluster node, committed by that node's writer) starts, with durable acks, only
@@ -784,8 +785,24 @@ class host_state {
     }
   }
 
-  //! Appends the order's row to the writer's next batch (built in place: an order row is large).
-  //! A provider's order, or one with a wallet this cluster node does not hold.
+  //! A cluster node's order with wallets here and on other nodes tries those of the other nodes
+  //! first and its own once they answered: its own tries, its decision row and its own confirms
+  //! then land in one batch of this node's writer, where a try and its confirm are one movement
+  //! row and its TCC record is written once (docs/cluster.md, "Cross-node legs"). No commit is
+  //! added in a row: the other node's try commit was already waited for.
+  void defer_local_tries(order_core& core) const {
+    if (!directory_->clustered() || core.command().kind == order_kind::refund) return;
+    uint32_t local = 0;
+    bool remote = false;
+    const auto& legs = core.legs();
+    for (size_t i = 0; i < legs.size() && i < 32; ++i) {
+      if (legs[i].participant != participant_kind::wallet) continue;
+      if (directory_->holds(legs[i].target)) local |= 1u << i;
+      else remote = true;
+    }
+    if (remote && local != 0) core.defer_tries(local);
+  }
+
   //! An order with a wallet this cluster node does not hold.
   bool acts_on_another_node(const order_command& c, wallet_id system) const {
     if (!directory_->clustered()) return false;
@@ -794,10 +811,12 @@ class host_state {
     return false;
   }
 
+  //! A provider's order, or one with a wallet this cluster node does not hold.
   bool acts_beyond_node(const order_command& c, wallet_id system) const {
     return c.kind == order_kind::top_up || c.kind == order_kind::withdraw || acts_on_another_node(c, system);
   }
 
+  //! Appends the order's row to the writer's next batch (built in place: an order row is large).
   void persist_order(const order_core& core, int64_t now, bool intent, bool awaited = false) {
     order_row& row = writer_outbox_.orders.emplace_back();
     row.awaited = awaited;

@@ -119,7 +119,24 @@ void order_core::send(uint16_t leg, tcc_phase phase, int64_t now_ms, std::vector
 }
 
 void order_core::begin_phase(tcc_phase phase, int64_t now_ms, std::vector<order_action>& out) {
-  for (uint16_t i = 0; i < legs_.size(); ++i) send(i, phase, now_ms, out);
+  for (uint16_t i = 0; i < legs_.size(); ++i)
+    if (phase != tcc_phase::try_ || i >= 32 || (deferred_tries_ & (1u << i)) == 0) send(i, phase, now_ms, out);
+}
+
+void order_core::defer_tries(uint32_t mask) {
+  TX_CHECK(state_ == order_state::received);
+  uint32_t legs_mask = legs_.size() >= 32 ? ~0u : (1u << legs_.size()) - 1;
+  deferred_tries_ = mask & legs_mask;
+  if (deferred_tries_ == legs_mask) deferred_tries_ = 0;  // nothing would go first
+}
+
+void order_core::try_deferred(int64_t now_ms, std::vector<order_action>& out) {
+  for (uint16_t i = 0; i < legs_.size(); ++i)
+    if ((i >= 32 || (deferred_tries_ & (1u << i)) == 0) && !legs_[i].tried) return;
+  uint32_t deferred = deferred_tries_;
+  deferred_tries_ = 0;
+  for (uint16_t i = 0; i < legs_.size() && i < 32; ++i)
+    if ((deferred & (1u << i)) != 0) send(i, tcc_phase::try_, now_ms, out);
 }
 
 void order_core::start(int64_t now_ms, std::vector<order_action>& out) {
@@ -190,6 +207,7 @@ void order_core::on_step_reply(uint16_t leg, tcc_phase phase, result_code code, 
     if (code == result_code::ok) {
       l.awaiting = false;
       l.tried = true;
+      if (deferred_tries_ != 0 && state_ == order_state::trying) return try_deferred(now_ms, out);
       after_tries(now_ms, out);
     } else if (is_retryable(code)) {
       // `attempts` counts sends (on_timer counts the resend): counting the answer too would
@@ -227,6 +245,7 @@ bool order_core::confirmed_and_forgotten(const order_leg& l, tcc_phase phase, re
 void order_core::fail_try_phase(result_code reason, int64_t now_ms, std::vector<order_action>& out) {
   if (state_ != order_state::trying && state_ != order_state::processing) return;
   reason_ = reason;
+  deferred_tries_ = 0;
   move_to(order_state::cancelling);
   // Cancel every leg, answered or not: a cancel of a never-tried leg is an empty rollback
   // whose tombstone also stops a try still on its way (no hanging).

@@ -148,6 +148,12 @@ class order_core {
              int64_t now_ms);
 
   void start(int64_t now_ms, std::vector<order_action>& out);
+  //! Before start: the legs in `mask` (bit i: leg i) are tried only once every other leg's try
+  //! succeeded. A cluster node defers its own legs of an order that also has legs on other
+  //! nodes: their tries, the order's decision and their confirms then land in one batch of its
+  //! writer, as a local order's do (docs/cluster.md, "Cross-node legs"). Legs past 32 are not
+  //! deferred; a failed try cancels every leg, deferred or not (empty rollbacks).
+  void defer_tries(uint32_t mask);
   //! `wallet_tenant`: the tenant of the wallet that answered (0: no wallet did, e.g. an unknown
   //! id or a refund's allowance); the order keeps `after` only from an accepted step of a wallet
   //! of its own tenant. `journal_sequence`: the wallet's journal entry the step made (0: none,
@@ -208,6 +214,8 @@ class order_core {
   void add_leg(participant_kind participant, uint64_t target, leg_type type, int64_t amount, uint16_t kinds);
   void send(uint16_t leg, tcc_phase phase, int64_t now_ms, std::vector<order_action>& out);
   void begin_phase(tcc_phase phase, int64_t now_ms, std::vector<order_action>& out);
+  //! Sends the deferred tries once every other leg's try succeeded.
+  void try_deferred(int64_t now_ms, std::vector<order_action>& out);
   void fail_try_phase(result_code reason, int64_t now_ms, std::vector<order_action>& out);
   void after_tries(int64_t now_ms, std::vector<order_action>& out);
   void finish_if_done(int64_t now_ms, std::vector<order_action>& out);
@@ -235,6 +243,7 @@ class order_core {
   int64_t channel_submitted_ms_ = 0;
   int64_t channel_next_query_ms_ = std::numeric_limits<int64_t>::max();
   int64_t channel_query_interval_ms_ = 0;
+  uint32_t deferred_tries_ = 0;  //!< legs whose try waits for the others' (defer_tries)
   bool processing_alerted_ = false;
   bool channel_definitive_ = false;
   channel_outcome channel_final_ = channel_outcome::unknown;

@@ -27,6 +27,7 @@ using namespace txengine;
 namespace {
 
 const currency usd = *currency::parse("USD");
+const currency eur = *currency::parse("EUR");
 constexpr tenant_id tenant = 1;
 constexpr cluster_node self_node = 1, other_node = 2;
 
@@ -44,6 +45,7 @@ struct store_log {
     caf::strong_actor_ptr from;
     uint64_t ack_seq = 0;
     std::vector<order_state> order_states;  //!< of the order rows in the batch
+    std::vector<std::pair<wallet_id, tcc_phase>> movements;  //!< its fund movements
   };
   std::deque<pending> batches;
 };
@@ -52,8 +54,9 @@ writer_actor::behavior_type store_behavior(writer_actor::pointer self, store_log
   self->set_default_handler(caf::drop);
   return {
       [=](persist_atom, write_batch& b) {
-        store_log::pending p{self->current_sender(), b.ack_seq, {}};
+        store_log::pending p{self->current_sender(), b.ack_seq, {}, {}};
         for (const auto& o : b.orders) p.order_states.push_back(o.state);
+        for (const auto& m : b.movements) p.movements.emplace_back(m.wallet, m.entry.phase);
         log->batches.push_back(std::move(p));
       },
       [=](sync_atom) { return log->batches.empty(); },
@@ -61,9 +64,12 @@ writer_actor::behavior_type store_behavior(writer_actor::pointer self, store_log
   };
 }
 
-//! Another node's wallet gateway: records every step and answers it at once, as accepted.
+//! Another node's wallet gateway: records every step and answers it as accepted, at once or,
+//! while `hold` is set, when the test releases the answers.
 struct gateway_log {
   std::vector<leg_step> steps;
+  bool hold = false;
+  std::vector<std::pair<caf::strong_actor_ptr, std::vector<leg_result>>> held;
 };
 
 wallet_gateway_actor::behavior_type gateway_behavior(wallet_gateway_actor::pointer self, gateway_log* log) {
@@ -79,6 +85,10 @@ wallet_gateway_actor::behavior_type gateway_behavior(wallet_gateway_actor::point
           r.code = result_code::ok;
           r.tenant = s.command.tenant;
           results.push_back(r);
+        }
+        if (log->hold) {
+          log->held.emplace_back(self->current_sender(), std::move(results));
+          return;
         }
         self->send(caf::actor_cast<order_host_actor>(self->current_sender()), step_ack_atom::value, std::move(results));
       },
@@ -165,10 +175,27 @@ class HostOfAClusterNode : public ::testing::Test {
     }
   }
 
+  //! The other node answers what it held.
+  void release_answers() {
+    for (auto& [to, results] : gateway_log_.held)
+      caf::anon_send(caf::actor_cast<order_host_actor>(to), step_ack_atom::value, std::move(results));
+    gateway_log_.held.clear();
+    run();
+  }
+
   size_t steps_to_the_other_node(tcc_phase phase) const {
     size_t n = 0;
     for (const auto& s : gateway_log_.steps) n += s.command.phase == phase ? 1 : 0;
     return n;
+  }
+
+  //! The fund movements of `wallet` waiting in the store (not committed yet), by phase.
+  std::vector<tcc_phase> pending_movements_of(wallet_id wallet) const {
+    std::vector<tcc_phase> phases;
+    for (const auto& b : store_log_.batches)
+      for (const auto& [w, phase] : b.movements)
+        if (w == wallet) phases.push_back(phase);
+    return phases;
   }
 
   bool store_holds_order_row(order_state state) const {
@@ -211,15 +238,25 @@ TEST_F(HostOfAClusterNode, AStepToAnotherNodesWalletWaitsForTheDecisionRowItActs
   transfer.destination = payee;
   transfer.amount = 100;
   transfer.cur = usd;
+  gateway_log_.hold = true;  // the other node answers once its own commit is done: when the test says
   caf::send_as(client_, host_, submit_atom::value, std::vector<submit_item>{submit_item{1, transfer}});
   run();
   // Its intent first, committed before anything of the order happens (it acts beyond this node).
   EXPECT_EQ(steps_to_the_other_node(tcc_phase::try_), 0u);
   commit_all();
-  // The tries ran (the other node's accepted at once): the order decided to confirm. Its
-  // `confirming` row is in a batch not yet committed, and the confirm to the other node waits.
+  // The other node's try goes first; the payer's here waits for its answer (else its movement
+  // would be committed alone, and its TCC record written, updated and deleted in three batches).
+  ASSERT_EQ(steps_to_the_other_node(tcc_phase::try_), 1u);
+  EXPECT_TRUE(pending_movements_of(payer).empty());
+  gateway_log_.hold = false;
+  release_answers();
+  // The tries ran, the other node's first (it accepted), then the payer's here: the
+  // order decided to confirm. The payer's try, the `confirming` row and the payer's confirm
+  // wait in the store together (the writer takes them in one batch: one movement row, no TCC
+  // record row), and the confirm to the other node waits for that batch.
   ASSERT_EQ(steps_to_the_other_node(tcc_phase::try_), 1u);
   ASSERT_TRUE(store_holds_order_row(order_state::confirming));
+  EXPECT_EQ(pending_movements_of(payer), (std::vector<tcc_phase>{tcc_phase::try_, tcc_phase::confirm}));
   EXPECT_EQ(steps_to_the_other_node(tcc_phase::confirm), 0u)
       << "a confirm went to another node before the decision it acts on was committed here";
   // Resends on the timer wait too.
@@ -233,4 +270,16 @@ TEST_F(HostOfAClusterNode, AStepToAnotherNodesWalletWaitsForTheDecisionRowItActs
   commit_all();
   ASSERT_EQ(client_log_.replies.size(), 1u);
   EXPECT_EQ(client_log_.replies[0].state, order_state::succeeded) << to_string(client_log_.replies[0].code);
+}
+
+TEST_F(HostOfAClusterNode, ItsSystemWalletIsOneInAPartitionItHolds) {
+  // Storage knows the tenant's USD system wallets of two nodes, another node's (odd id) first,
+  // and an EUR one of the other node only (a restart, or a takeover, reads them all).
+  directory_->restore_ids(20, {{tenant, usd.packed(), 11}, {tenant, usd.packed(), 12}, {tenant, eur.packed(), 13}});
+  EXPECT_EQ(directory_->system_wallet(tenant, usd), 12u) << "another node's would make every top-up cross-node";
+  wallet_id in_eur = directory_->system_wallet(tenant, eur);
+  EXPECT_NE(in_eur, 13u);
+  EXPECT_TRUE(directory_->holds(in_eur));
+  EXPECT_GT(in_eur, 20u);
+  EXPECT_EQ(directory_->system_wallet(tenant, eur), in_eur) << "the same one from then on";
 }

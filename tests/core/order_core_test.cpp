@@ -51,6 +51,55 @@ struct driver : order_stepper {
 };
 
 // ---------------------------------------------------------------------------------------
+// Deferred tries (a cluster node's own legs of an order with legs on other nodes).
+
+//! The legs a batch of actions sends steps to.
+std::vector<uint16_t> steps_to(const std::vector<order_action>& actions) {
+  std::vector<uint16_t> legs;
+  for (const auto& a : actions)
+    if (a.kind == ak::send_step) legs.push_back(a.leg);
+  return legs;
+}
+
+TEST(order_core_test, deferred_legs_are_tried_once_the_others_tries_succeeded) {
+  auto pay = command_of(order_kind::pay);
+  pay.fee_wallet = fee_w;
+  pay.fee_amount = 30;
+  driver d(pay);
+  d.order.defer_tries(0b001);  // the payer here; the merchant and the fee wallet elsewhere
+  EXPECT_EQ(steps_to(d.start()), (std::vector<uint16_t>{1, 2}));
+  EXPECT_TRUE(steps_to(d.reply(1, tcc_phase::try_)).empty());
+  EXPECT_EQ(steps_to(d.reply(2, tcc_phase::try_)), (std::vector<uint16_t>{0}));
+  EXPECT_EQ(d.order.state(), os::trying);
+  auto decided = d.reply(0, tcc_phase::try_);
+  EXPECT_EQ(d.order.state(), os::confirming);
+  EXPECT_EQ(steps_to(decided), (std::vector<uint16_t>{0, 1, 2}));
+  d.reply_all(tcc_phase::confirm);
+  EXPECT_EQ(d.order.state(), os::succeeded);
+}
+
+TEST(order_core_test, a_failed_try_before_the_deferred_ones_cancels_every_leg_and_tries_none) {
+  driver d(command_of(order_kind::transfer));
+  d.order.defer_tries(0b01);
+  EXPECT_EQ(steps_to(d.start()), (std::vector<uint16_t>{1}));
+  auto cancels = d.reply(1, tcc_phase::try_, result_code::wallet_frozen);
+  EXPECT_EQ(d.order.state(), os::cancelling);
+  EXPECT_EQ(steps_to(cancels), (std::vector<uint16_t>{0, 1}));  // the untried one: an empty rollback
+  for (const auto& a : cancels) EXPECT_EQ(d.order.legs()[a.leg].phase, tcc_phase::cancel);
+  d.reply_all(tcc_phase::cancel);
+  EXPECT_EQ(d.order.state(), os::failed);
+  EXPECT_EQ(d.order.reason(), result_code::wallet_frozen);
+}
+
+TEST(order_core_test, deferring_every_leg_or_none_changes_nothing) {
+  for (uint32_t mask : {0b00u, 0b11u, 0b111u}) {
+    driver d(command_of(order_kind::transfer));
+    d.order.defer_tries(mask);
+    EXPECT_EQ(steps_to(d.start()), (std::vector<uint16_t>{0, 1})) << mask;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Legs per kind.
 
 TEST(order_core_test, legs_per_kind) {
