@@ -489,8 +489,9 @@ class host_state {
   void submit_one(const caf::actor& client, submit_item& item, int64_t now, bool forwarded = false) {
     // A refund names no wallet: a cluster node first learns its original's home (a node that
     // forwards one has learnt it already).
+    // (A refund that is refused anyway, e.g. one without an original, is not looked up.)
     if (!forwarded && item.command.kind == order_kind::refund && item.command.home == no_wallet &&
-        directory_->clustered())
+        directory_->clustered() && validate(item.command) == result_code::ok)
       return resolve_home(client, item, now);
     place(client, item, now, forwarded);
   }

@@ -760,6 +760,7 @@ TEST_F(Cluster, ARefundRunsWhereItsPaymentIsThroughEitherNodeAndAfterThatNodeDie
   }
   order_id young_unknown = elsewhere.next(paid_on_one.created_ms);
   EXPECT_EQ(one.execute(refund_of("ry", young_unknown, 10)).code, result_code::unavailable);
+  EXPECT_EQ(nodes[1]->execute(refund_of("r0", 0, 10)).code, result_code::invalid_argument);  // no original
   // Each refund's row is stored in its payment's home partition (fenced there).
   ASSERT_TRUE(one.wait_until_quiet(std::chrono::seconds(30)));
   ASSERT_TRUE(nodes[1]->wait_until_quiet(std::chrono::seconds(30)));
