@@ -30,14 +30,19 @@ using probe_atom = caf::atom_constant<caf::atom("probe")>;
 
 }  // namespace
 
-peer_links::peer_links(caf::actor_system& system, cluster_node self, bool tls)
-    : system_(system), self_(self), tls_(tls), prober_(spawn_prober(system, board_)), thread_([this] { main(); }) {}
+peer_links::peer_links(caf::actor_system& system, cluster_node self, bool tls, int64_t silence_ms)
+    : system_(system),
+      self_(self),
+      tls_(tls),
+      silence_ms_(std::max<int64_t>(silence_ms, 3)),
+      prober_(spawn_prober(system, board_, silence_ms_)),
+      thread_([this] { main(); }) {}
 
-caf::actor peer_links::spawn_prober(caf::actor_system& system, std::shared_ptr<ping_board> board) {
-  return system.spawn([board](caf::event_based_actor* self) -> caf::behavior {
+caf::actor peer_links::spawn_prober(caf::actor_system& system, std::shared_ptr<ping_board> board, int64_t silence_ms) {
+  return system.spawn([board, silence_ms](caf::event_based_actor* self) -> caf::behavior {
     return {
-        [self, board](probe_atom, uint32_t node, uint64_t serial, const wallet_gateway_actor& gateway) {
-          self->request(gateway, std::chrono::milliseconds(link_silence_ms), ping_atom::value)
+        [self, board, silence_ms](probe_atom, uint32_t node, uint64_t serial, const wallet_gateway_actor& gateway) {
+          self->request(gateway, std::chrono::milliseconds(silence_ms), ping_atom::value)
               .then(
                   [board, node, serial](ping_atom) {
                     std::lock_guard<std::mutex> lock(board->mutex);
@@ -70,18 +75,18 @@ void peer_links::check_health() {
     }
   }
   for (auto& [node, l] : links_) {
-    if (now - l.pinged >= milliseconds(link_ping_ms)) {
+    if (now - l.pinged >= milliseconds(silence_ms_ / 3)) {
       l.pinged = now;
       caf::anon_send(prober_, probe_atom::value, uint32_t{node}, l.serial, l.gateway);
     }
-    bool quiet = now - l.answered > milliseconds(link_silence_ms);
+    bool quiet = now - l.answered > milliseconds(silence_ms_);
     if (quiet == l.silent) continue;
     l.silent = quiet;
     generation_.fetch_add(1, std::memory_order_acq_rel);
     if (quiet) {
       silences_.fetch_add(1, std::memory_order_acq_rel);
       spdlog::warn("cluster: node {} at {} answered no ping for {} ms: its link counts as down until it answers",
-                   node, l.peer.endpoint, link_silence_ms);
+                   node, l.peer.endpoint, silence_ms_);
     } else {
       spdlog::info("cluster: node {} at {} answers again: its link is up", node, l.peer.endpoint);
     }
@@ -173,7 +178,8 @@ void peer_links::main() {
   for (;;) {
     // Wake up on a change, and now and then to retry the members not connected yet and to see
     // which links broke.
-    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return quit_ || changed_; });
+    cv_.wait_for(lock, std::min<std::chrono::milliseconds>(std::chrono::seconds(1), std::chrono::milliseconds(silence_ms_ / 3)),
+                 [this] { return quit_ || changed_; });
     if (quit_) return;
     changed_ = false;
     std::vector<caf::actor_addr> down;

@@ -8,8 +8,8 @@
 // resend). A link that breaks (the other process died, or the network between them) is noticed
 // within a second (the gateway's proxy goes down) and connected again while the node is live.
 // A link to a node that hangs (a paused process, a network that drops everything and resets
-// nothing) stays open for TCP; the health check counts it down: every `link_ping_ms` this node
-// pings the other's gateway, and a link whose gateway answered none for `link_silence_ms` is
+// nothing) stays open for TCP; the health check counts it down: every third of its silence bound
+// this node pings the other's gateway, and a link whose gateway answered none for that bound is
 // **silent**: gateway_of() gives nothing for it (steps wait, forwarded submits are refused
 // retryably, queries go to MySQL) until it answers again, when it counts as up at once. A silent
 // link is not made again (CAF would hand back the same connection): its handle is pinged on.
@@ -40,11 +40,16 @@
 
 namespace txengine::cluster {
 
-//! The health check of the links (docs/cluster.md, "Link health"): a ping to each linked gateway
-//! this often, and a link silent (no answer) for this long counts as down. Below the lease ttl's
-//! default (5 s): a hung node's link counts as down before its partitions are taken.
-constexpr int64_t link_ping_ms = 1'000;
-constexpr int64_t link_silence_ms = 3'000;
+//! The health check of the links (docs/cluster.md, "Link health"): a link whose gateway answered
+//! no ping for the silence bound counts as down; a ping goes to each linked gateway every third
+//! of it. The bound is three fifths of the lease ttl, so that a hung node's link counts as down
+//! before its leases expire, within these limits (the default ttl of 5 s gives 3 s).
+constexpr int64_t link_silence_min_ms = 1'500;
+constexpr int64_t link_silence_max_ms = 3'000;
+constexpr int64_t link_silence_for(int64_t lease_ttl_ms) {
+  int64_t bound = lease_ttl_ms / 5 * 3;
+  return bound < link_silence_min_ms ? link_silence_min_ms : bound > link_silence_max_ms ? link_silence_max_ms : bound;
+}
 
 //! Splits HOST:PORT (port 0..65535; 0 = any, when listening); false when it is not one.
 bool split_endpoint(const std::string& endpoint, std::string& host, uint16_t& port);
@@ -52,7 +57,10 @@ bool split_endpoint(const std::string& endpoint, std::string& host, uint16_t& po
 class peer_links {
  public:
   //! `tls`: connect with CAF's openssl module (the system loaded it: link_tls.hpp).
-  peer_links(caf::actor_system& system, cluster_node self, bool tls = false);
+  //! `silence_ms`: the health check's bound (link_silence_for the lease ttl).
+  peer_links(caf::actor_system& system, cluster_node self, bool tls = false,
+             int64_t silence_ms = link_silence_max_ms);
+  int64_t silence_ms() const { return silence_ms_; }
   ~peer_links();
   peer_links(const peer_links&) = delete;
   peer_links& operator=(const peer_links&) = delete;
@@ -89,6 +97,7 @@ class peer_links {
   caf::actor_system& system_;
   const cluster_node self_;
   const bool tls_;
+  const int64_t silence_ms_;  //!< the health check's bound; pings every third of it
   std::atomic<uint64_t> failed_connects_{0};
   mutable std::mutex mutex_;
   std::condition_variable cv_;
@@ -112,7 +121,7 @@ class peer_links {
     std::mutex mutex;
     std::map<cluster_node, std::pair<uint64_t, std::chrono::steady_clock::time_point>> answers;
   };
-  static caf::actor spawn_prober(caf::actor_system& system, std::shared_ptr<ping_board> board);
+  static caf::actor spawn_prober(caf::actor_system& system, std::shared_ptr<ping_board> board, int64_t silence_ms);
   std::map<cluster_node, link> links_;             //!< guarded by mutex_
   //! Gateways introduced by lower nodes, not yet linked (guarded by mutex_).
   std::map<cluster_node, wallet_gateway_actor> hellos_;

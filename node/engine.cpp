@@ -321,7 +321,8 @@ void engine::start_cluster() {
     throw storage_unavailable("cluster: cannot listen on " + cluster.endpoint + ": " + system_->render(published.error()));
   cluster_port_ = *published;
   cluster.endpoint = host + ":" + std::to_string(*published);
-  peers_ = std::make_unique<cluster::peer_links>(*system_, config_.node_id, cluster.tls());
+  peers_ = std::make_unique<cluster::peer_links>(*system_, config_.node_id, cluster.tls(),
+                                                 cluster::link_silence_for(cluster.leases.ttl_ms));
   cluster::peer_links* peers = peers_.get();
   peers->set_own_gateway(gateway_);
   peers_ready_.store(peers);

@@ -113,6 +113,13 @@ for cycle in $(seq 1 "$CYCLES"); do
       # The node holding the most partitions (a restarted node may hold none: no rebalancing).
       victim=$(sql "SELECT owner FROM ${PREFIX}_0.cluster_leases WHERE owner <> 0 GROUP BY owner ORDER BY COUNT(*) DESC LIMIT 1")
       pid=$(cat "$WORK/cluster/node-$victim.pid")
+      # The link health check (docs/cluster.md, "Link health"): each other node counts its link
+      # to the paused one down once no ping was answered for 3 s; counted before, checked below.
+      declare -A silent_before
+      for i in 1 2 3; do
+        [ "$i" = "$victim" ] && continue
+        silent_before[$i]=$(grep -c "node $victim at .* answered no ping" "$WORK/cluster/node-$i.log" || true)
+      done
       kill -STOP "$pid"
       # Past its lease: another node takes each of its partitions (a new epoch).
       deadline=$((SECONDS + 60))
@@ -120,6 +127,14 @@ for cycle in $(seq 1 "$CYCLES"); do
         [ $SECONDS -lt $deadline ] || { kill -CONT "$pid"; fail "node $victim's partitions were not taken within 60 s"; }
         sleep 0.2
       done
+      for i in "${!silent_before[@]}"; do
+        deadline=$((SECONDS + 10))
+        until [ "$(grep -c "node $victim at .* answered no ping" "$WORK/cluster/node-$i.log" || true)" -gt "${silent_before[$i]}" ]; do
+          [ $SECONDS -lt $deadline ] || { kill -CONT "$pid"; fail "node $i did not count its link to the paused node $victim down"; }
+          sleep 0.2
+        done
+      done
+      unset silent_before
       kill -CONT "$pid"
       deadline=$((SECONDS + 30))
       while kill -0 "$pid" 2>/dev/null; do
