@@ -705,9 +705,7 @@ TEST_F(Cluster, SubmitsForwardedToANodeThatDiesAreAnsweredByTheSurvivor) {
 namespace {
 
 order_command refund_of(const std::string& request_id, order_id original, int64_t amount) {
-  order_command c = make_command(tenant, order_kind::refund, request_id, no_wallet, no_wallet, amount);
-  c.original_order = original;
-  return c;
+  return make_refund(tenant, request_id, original, amount);
 }
 
 }  // namespace

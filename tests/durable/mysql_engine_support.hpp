@@ -82,6 +82,13 @@ inline order_command make_command(tenant_id tenant, order_kind kind, const std::
   return c;
 }
 
+//! A refund of (part of) payment `original`: it names no wallet.
+inline order_command make_refund(tenant_id tenant, const std::string& request_id, order_id original, int64_t amount) {
+  order_command c = make_command(tenant, order_kind::refund, request_id, no_wallet, no_wallet, amount);
+  c.original_order = original;
+  return c;
+}
+
 //! A test on fresh databases in `layout`: dropped before and after each test.
 class mysql_engine_test : public ::testing::Test {
  protected:
