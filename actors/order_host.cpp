@@ -514,15 +514,16 @@ class host_state {
       return place(client, item, now, false);
     }
     order_id original = command.original_order;
+    tenant_id tenant = command.tenant;
     auto pending = resolving_homes_.find(original);
-    if (pending == resolving_homes_.end()) {
-      if (resolving_homes_.size() >= homes_resolving_max) return refuse_submit(client, item, result_code::unavailable);
-      pending = resolving_homes_.emplace(original, std::vector<std::pair<caf::actor, submit_item>>{}).first;
-      ask_home(command.tenant, original);
-    } else if (pending->second.size() >= steps_per_original_max) {
-      return refuse_submit(client, item, result_code::unavailable);
+    if (pending != resolving_homes_.end()) {
+      if (pending->second.size() >= steps_per_original_max) return refuse_submit(client, item, result_code::unavailable);
+      pending->second.emplace_back(client, std::move(item));
+      return;
     }
-    pending->second.emplace_back(client, std::move(item));
+    if (resolving_homes_.size() >= homes_resolving_max) return refuse_submit(client, item, result_code::unavailable);
+    resolving_homes_[original].emplace_back(client, std::move(item));
+    ask_home(tenant, original);  // last: it may answer at once (and take the entry)
   }
 
   //! A refund of `original` gets this home: its home wallet (no_wallet unless it is a payment).

@@ -756,6 +756,10 @@ TEST_F(Cluster, ARefundRunsWhereItsPaymentIsThroughEitherNodeAndAfterThatNodeDie
     EXPECT_EQ(unknown.code, result_code::unknown_order);
     EXPECT_EQ(unknown.state, order_state::failed);
   }
+  // One whose lane no host has (answered at once, without asking anyone).
+  order_id_generator no_such_lane(3, order_id_generator::lanes_max - 1);
+  EXPECT_EQ(nodes[1]->execute(refund_of("rl", no_such_lane.next(paid_on_one.created_ms - 3'600'000), 10)).code,
+            result_code::unknown_order);
   order_id young_unknown = elsewhere.next(paid_on_one.created_ms);
   EXPECT_EQ(one.execute(refund_of("ry", young_unknown, 10)).code, result_code::unavailable);
   EXPECT_EQ(nodes[1]->execute(refund_of("r0", 0, 10)).code, result_code::invalid_argument);  // no original
