@@ -135,8 +135,12 @@ class wallet_directory {
   size_t route_slots() const { return shards_.size() + (routes_.ownership ? cluster_nodes_max : 0); }
   //! The gateway of a node's slot; invalid while that node is not connected.
   wallet_gateway_actor gateway_of_slot(size_t slot) const {
-    if (slot < shards_.size() || !routes_.gateway_of) return wallet_gateway_actor();
-    return routes_.gateway_of(static_cast<cluster_node>(slot - shards_.size()));
+    return slot < shards_.size() ? wallet_gateway_actor() : gateway_of_node(static_cast<cluster_node>(slot - shards_.size()));
+  }
+  //! The wallet gateway of another node; invalid while it is not connected (or outside a cluster).
+  wallet_gateway_actor gateway_of_node(cluster_node node) const {
+    if (!routes_.gateway_of || node == no_node || node >= cluster_nodes_max) return wallet_gateway_actor();
+    return routes_.gateway_of(node);
   }
   const std::vector<wallet_shard_actor>& shards() const { return shards_; }
   //! How many shards there are (known before they are all spawned).

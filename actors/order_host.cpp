@@ -507,7 +507,7 @@ class host_state {
   void resolve_home(const caf::actor& client, submit_item& item, int64_t now) {
     const order_command& command = item.command;
     auto known = orders_->find(command.tenant, command.original_order);
-    if (known.is == visibility::running || known.is == visibility::final || known.is == visibility::hidden) {
+    if (known.is != visibility::absent) {  // another tenant's (hidden) gets no home
       if (known.is != visibility::hidden)
         item.command.home = refund_home_of(known.is == visibility::running ? known.live->second.core.command()
                                                                            : known.record->command);
@@ -548,7 +548,7 @@ class host_state {
           continue;
         }
         if (reply.code == result_code::ok && reply.kind == order_kind::pay)
-          item.command.home = reply.source != no_wallet ? reply.source : reply.destination;
+          item.command.home = reply.source;  // a payment's home: its payer (order_home)
         place(client, item, now, false);
       }
       after_input(now);
@@ -557,8 +557,7 @@ class host_state {
     cluster_node node = order_id_generator::node_of(original);
     uint32_t lane = order_id_generator::lane_of(original);
     wallet_gateway_actor creator;
-    if (node != config_.node_id && node < cluster_nodes_max)
-      creator = directory_->gateway_of_slot(directory_->shards().size() + node);
+    if (node != config_.node_id) creator = directory_->gateway_of_node(node);
     auto on_error = [answered](caf::error&) { answered(order_reply(), true); };
     auto on_reply = [answered](order_reply& reply) { answered(reply, false); };
     if (creator) {
@@ -587,9 +586,7 @@ class host_state {
     // once its routes change.
     if (!directory_->holds(order_home(command))) {
       if (!forwarded) return forward(client, item);
-      ++stats_.submitted;
-      ++counts_of(command.tenant).submitted;
-      return refuse(client, item, result_code::unavailable);
+      return refuse_submit(client, item, result_code::unavailable);
     }
     ++stats_.submitted;
     ++counts_of(item.command.tenant).submitted;

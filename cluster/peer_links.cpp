@@ -114,15 +114,18 @@ wallet_gateway_actor peer_links::gateway_of(cluster_node node) const {
   return found == links_.end() || found->second.silent ? wallet_gateway_actor() : found->second.gateway;
 }
 
-size_t peer_links::connected() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return static_cast<size_t>(std::count_if(links_.begin(), links_.end(), [](const auto& l) { return !l.second.silent; }));
+size_t peer_links::silent_links() const {
+  return static_cast<size_t>(std::count_if(links_.begin(), links_.end(), [](const auto& l) { return l.second.silent; }));
 }
 
 size_t peer_links::silent() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return links_.size() - static_cast<size_t>(std::count_if(links_.begin(), links_.end(),
-                                                             [](const auto& l) { return !l.second.silent; }));
+  return silent_links();
+}
+
+size_t peer_links::connected() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return links_.size() - silent_links();
 }
 
 void peer_links::set_own_gateway(wallet_gateway_actor gateway) {

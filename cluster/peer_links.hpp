@@ -112,6 +112,8 @@ class peer_links {
     std::chrono::steady_clock::time_point pinged;    //!< its last ping sent
     bool silent = false;
   };
+  //! Links silent now (mutex_ held).
+  size_t silent_links() const;
   //! Sets up a new link (its health check starts now).
   link make_link(const cluster_peer& peer, wallet_gateway_actor gateway);
   //! Pings the links due for one, and counts each silent or up again (the link thread's).

@@ -120,7 +120,7 @@ void order_core::send(uint16_t leg, tcc_phase phase, int64_t now_ms, std::vector
 
 void order_core::begin_phase(tcc_phase phase, int64_t now_ms, std::vector<order_action>& out) {
   for (uint16_t i = 0; i < legs_.size(); ++i)
-    if (phase != tcc_phase::try_ || i >= 32 || (deferred_tries_ & (1u << i)) == 0) send(i, phase, now_ms, out);
+    if (phase != tcc_phase::try_ || !deferred(i, deferred_tries_)) send(i, phase, now_ms, out);
 }
 
 void order_core::defer_tries(uint32_t mask) {
@@ -132,11 +132,11 @@ void order_core::defer_tries(uint32_t mask) {
 
 void order_core::try_deferred(int64_t now_ms, std::vector<order_action>& out) {
   for (uint16_t i = 0; i < legs_.size(); ++i)
-    if ((i >= 32 || (deferred_tries_ & (1u << i)) == 0) && !legs_[i].tried) return;
-  uint32_t deferred = deferred_tries_;
+    if (!deferred(i, deferred_tries_) && !legs_[i].tried) return;
+  uint32_t waiting = deferred_tries_;
   deferred_tries_ = 0;
-  for (uint16_t i = 0; i < legs_.size() && i < 32; ++i)
-    if ((deferred & (1u << i)) != 0) send(i, tcc_phase::try_, now_ms, out);
+  for (uint16_t i = 0; i < legs_.size(); ++i)
+    if (deferred(i, waiting)) send(i, tcc_phase::try_, now_ms, out);
 }
 
 void order_core::start(int64_t now_ms, std::vector<order_action>& out) {

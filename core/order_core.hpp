@@ -214,6 +214,8 @@ class order_core {
   void add_leg(participant_kind participant, uint64_t target, leg_type type, int64_t amount, uint16_t kinds);
   void send(uint16_t leg, tcc_phase phase, int64_t now_ms, std::vector<order_action>& out);
   void begin_phase(tcc_phase phase, int64_t now_ms, std::vector<order_action>& out);
+  //! Whether leg `i` is in a defer_tries mask (legs past 32 never are).
+  static bool deferred(uint16_t i, uint32_t mask) { return i < 32 && (mask & (1u << i)) != 0; }
   //! Sends the deferred tries once every other leg's try succeeded.
   void try_deferred(int64_t now_ms, std::vector<order_action>& out);
   void fail_try_phase(result_code reason, int64_t now_ms, std::vector<order_action>& out);
