@@ -2,6 +2,7 @@
 # Runs the deterministic simulator (docs/simulation.md) on fresh seeds until the time is up or it
 # is stopped (Ctrl-C), keeping every failing seed: its --json line and its --trace in OUT.
 #   scripts/sim.sh --hours H [--txsim PATH] [--out DIR] [--first SEED] [--steps N] [--batch N] [--long-pauses]
+#                  [--nodes 2]   (two cluster nodes: leases, fence, node and link faults)
 set -euo pipefail
 
 hours=1
@@ -20,7 +21,8 @@ while [ $# -gt 0 ]; do
     --steps) steps=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
     --long-pauses) extra+=(--long-pauses); shift ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    --nodes) extra+=(--nodes "$2"); shift 2 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
     *) echo "sim.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done

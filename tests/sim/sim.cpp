@@ -20,10 +20,14 @@
 #include "actors/directory.hpp"
 #include "actors/order_host.hpp"
 #include "actors/wallet_actor.hpp"
+#include "cluster/wallet_gateway.hpp"
+#include "core/order_id_generator.hpp"
+#include "core/partition_leases.hpp"
 #include "core/routing.hpp"
 #include "core/test_hooks.hpp"
 #include "ports/actor_interfaces.hpp"
 #include "ports/clock.hpp"
+#include "ports/cluster.hpp"
 #include "ports/messages.hpp"
 #include "ports/storage_config.hpp"
 #include "ports/storage_link.hpp"
@@ -33,9 +37,10 @@
 namespace txengine::sim {
 
 const char* fault_name(size_t kind) {
-  static const char* names[] = {"commit_failed",  "commit_slow",  "message_dropped", "message_duplicated",
+  static const char* names[] = {"commit_failed",   "commit_slow", "message_dropped", "message_duplicated",
                                 "message_delayed", "reply_lost",  "crash",           "clock_jump",
-                                "load_failed",    "provider_outage"};
+                                "load_failed",     "provider_outage", "node_crash",  "node_pause",
+                                "link_cut",        "fenced",      "takeover"};
   return kind < fault_kinds ? names[kind] : "?";
 }
 
@@ -44,6 +49,8 @@ namespace {
 const currency usd = *currency::parse("USD");
 constexpr tenant_id tenant = 1;
 constexpr int64_t start_ms = 1'750'000'000'000;
+//! Cluster nodes the simulator runs at most (--nodes).
+constexpr size_t nodes_max = 2;
 
 //! FNV-1a, 64 bits.
 struct digest {
@@ -79,6 +86,11 @@ struct sim_store {
   struct pending_batch {
     caf::strong_actor_ptr sender;
     write_batch batch;
+    uint64_t seq = 0;  //!< per node, in arrival order
+  };
+  struct member {
+    uint64_t incarnation = 0;
+    int64_t expires_ms = 0;
   };
   std::map<wallet_id, wallet_row> wallets;  //!< effective rows: balances and version from the newest movement
   std::map<std::pair<wallet_id, order_id>, tcc_row> tcc;
@@ -87,10 +99,24 @@ struct sim_store {
   std::map<order_id, std::vector<order_id>> refunds_of;
   std::map<std::pair<wallet_id, order_id>, leg_trace> traces;
   std::map<order_id, int64_t> net;  //!< the sum of an order's committed movements
-  std::deque<pending_batch> pending;
+  std::map<order_id, std::vector<order_movement>> movements_of;  //!< committed, in commit order
+  //! Each node's writer: batches handed over and not committed yet, in arrival order; commit
+  //! barriers (sync_atom) waiting for the batch that was last when they came.
+  std::array<std::deque<pending_batch>, nodes_max> pending;
+  std::array<uint64_t, nodes_max> next_seq{};
+  std::array<std::vector<std::pair<uint64_t, caf::typed_response_promise<bool>>>, nodes_max> syncs;
   std::vector<std::string> violations;
-  storage_link* link = nullptr;  //!< of the engine running now
-  uint64_t generation = 0;       //!< of the engine running now: a dead engine's messages are ignored
+  std::array<storage_link*, nodes_max> link{};  //!< of each node's engine running now
+  //! Of each node's engine running now: a dead engine's messages are ignored.
+  std::array<uint64_t, nodes_max> generation{};
+  // The cluster (--nodes 2): the leases table and the nodes' registrations, as
+  // persistence/lease_store.cpp keeps them in MySQL, and each node's view of what it holds
+  // (the writer's fence reads it, as commit_executor::fence_holds does).
+  std::vector<partition_lease> leases;
+  std::map<cluster_node, member> members;
+  uint32_t ownership_partitions = 0;  //!< the partition count (0: no cluster)
+  bool fence_off = false;             //!< txsim --break fence
+  std::array<partition_ownership*, nodes_max> ownership{};
   bool trace = false;            //!< prints every committed row (--trace)
   bool down = false;             //!< commits fail (an outage)
   uint32_t load_fail_ppm = 0;
@@ -101,17 +127,56 @@ struct sim_store {
     if (violations.size() < 50) violations.push_back(std::move(what));
   }
 
-  //! Commits the first `count` pending batches as one transaction; acknowledges them.
-  void commit(size_t count, const std::function<void(const caf::strong_actor_ptr&, uint64_t)>& ack) {
-    count = std::min(count, pending.size());
+  size_t pending_batches() const {
+    size_t n = 0;
+    for (const auto& p : pending) n += p.size();
+    return n;
+  }
+
+  //! A node's commit barrier: true once everything it handed over before is committed.
+  //! (A promise is made only when the answer waits: making one answers the request through it.)
+  template <class Self>
+  caf::result<bool> sync(size_t node, Self* self) {
+    if (pending[node].empty()) return true;
+    auto promise = self->template make_response_promise<bool>();
+    syncs[node].emplace_back(pending[node].back().seq, promise);
+    return promise;
+  }
+
+  //! The fence (commit_executor::fence_holds): the node holds every partition the first `count`
+  //! batches touch, at the epoch the leases table has. False: refused (nothing is applied).
+  bool fence_holds(size_t node, size_t count) {
+    const partition_ownership* o = ownership[node];
+    if (o == nullptr || fence_off) return true;
+    std::set<uint32_t> touched;
+    auto mark = [&](wallet_id w) { touched.insert(partition_of(w, o->partitions())); };
+    for (size_t i = 0; i < count && i < pending[node].size(); ++i) {
+      const write_batch& b = pending[node][i].batch;
+      for (const auto& w : b.wallets) mark(w.info.id);
+      for (const auto& m : b.movements) mark(m.wallet);
+      for (const auto& t : b.tcc) mark(t.wallet);
+      for (const auto& r : b.orders) mark(order_home(r.command));
+    }
+    for (uint32_t p : touched) {
+      uint64_t epoch = o->epoch(p);
+      if (epoch == 0 || p >= leases.size() || !lease_allows_commit(leases[p], o->self(), epoch)) return false;
+    }
+    return true;
+  }
+
+  //! Commits the first `count` pending batches of a node as one transaction; acknowledges them.
+  void commit(size_t node, size_t count, const std::function<void(const caf::strong_actor_ptr&, uint64_t)>& ack) {
+    count = std::min(count, pending[node].size());
+    uint64_t last_seq = 0;
     std::vector<std::pair<wallet_id, order_id>> moved;
     std::set<order_id> touched;
     // In the order of the batches (not by pointer: a run must not depend on addresses).
     std::vector<std::pair<caf::strong_actor_ptr, uint64_t>> acks;
     int64_t rows = 0;
     for (size_t i = 0; i < count; ++i) {
-      pending_batch p = std::move(pending.front());
-      pending.pop_front();
+      pending_batch p = std::move(pending[node].front());
+      pending[node].pop_front();
+      last_seq = p.seq;
       write_batch& b = p.batch;
       rows += static_cast<int64_t>(b.rows());
       for (auto& w : b.wallets) {
@@ -159,11 +224,28 @@ struct sim_store {
       if (orders.count(order) == 0)
         violation("intent before effects: wallet " + std::to_string(wallet) + " has a movement of order " +
                   std::to_string(order) + " whose order row was never committed");
-    if (link != nullptr) {
-      link->rows_queued.fetch_sub(rows);
-      link->batches_committed.fetch_add(1);
+    if (link[node] != nullptr) {
+      link[node]->rows_queued.fetch_sub(rows);
+      link[node]->batches_committed.fetch_add(1);
     }
     for (const auto& [sender, seq] : acks) ack(sender, seq);
+    // The node's commit barriers are answered by its store actor (a promise is delivered in the
+    // context of the actor that made it).
+    if (link[node] != nullptr && count > 0)
+      caf::anon_send(caf::actor_cast<caf::actor>(link[node]->writer), committed_atom::value, last_seq);
+  }
+
+  //! In node's store actor: answers the commit barriers waiting for batches up to `seq`.
+  void synced(size_t node, uint64_t seq) {
+    auto& waiting = syncs[node];
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      if (it->first <= seq) {
+        it->second.deliver(true);
+        it = waiting.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
 
   void apply_order(const order_row& o) {
@@ -204,6 +286,7 @@ struct sim_store {
                 " after version " + std::to_string(w->second.version));
     w->second.current = m.entry.after;
     w->second.version = m.entry.sequence;
+    movements_of[m.entry.txn].push_back(order_movement{m.wallet, m.entry});
     net[m.entry.txn] += m.entry.delta.available + m.entry.delta.frozen + m.entry.delta.incoming;
     leg_trace& t = traces[{m.wallet, m.entry.txn}];
     std::string at = " (wallet " + std::to_string(m.wallet) + ", order " + std::to_string(m.entry.txn) + ")";
@@ -305,10 +388,12 @@ struct sim_store {
     return l;
   }
 
-  std::vector<recovered_order> open_orders() const {
+  //! Non-final orders; `mine` (a cluster node's) keeps those homed in its partitions.
+  std::vector<recovered_order> open_orders(const std::function<bool(uint32_t)>& mine = {}) const {
     std::vector<recovered_order> out;
     for (const auto& [id, o] : orders) {
       if (is_final(o.state)) continue;
+      if (mine && ownership_partitions > 0 && !mine(partition_of(order_home(o.command), ownership_partitions))) continue;
       recovered_order r;
       r.id = id;
       r.command = o.command;
@@ -334,18 +419,22 @@ struct sim_store {
 //! the same protocols as persistence/. It also takes the hosts' counts of resumed orders (the
 //! answers to recover_atom, which the real order loader requests).
 using store_actor =
-    writer_actor::extend_with<wallet_loader_actor, order_loader_actor>::extend<caf::reacts_to<uint64_t>>;
+    writer_actor::extend_with<wallet_loader_actor, order_loader_actor>::extend<caf::reacts_to<uint64_t>,
+                                                                               caf::reacts_to<committed_atom, uint64_t>>;
 
-store_actor::behavior_type store_behavior(store_actor::pointer self, sim_store* store) {
-  const uint64_t generation = store->generation;
+//! `node_hosts`: the hosts of the node this store actor serves (a cluster's takeover resumes orders there).
+store_actor::behavior_type store_behavior(store_actor::pointer self, sim_store* store, size_t node,
+                                          const std::vector<order_host_actor>* node_hosts) {
+  const uint64_t generation = store->generation[node];
   // A crashed engine's last messages never reach the store (it died with them).
   self->set_default_handler(caf::drop);
   return {
       [=](persist_atom, write_batch& b) {
-        if (store->generation == generation) store->pending.push_back({self->current_sender(), std::move(b)});
+        if (store->generation[node] == generation)
+          store->pending[node].push_back({self->current_sender(), std::move(b), ++store->next_seq[node]});
       },
-      [=](sync_atom) { return store->pending.empty(); },
-      [=](sync_atom, checkpoint_all_atom) { return store->pending.empty(); },
+      [=](sync_atom) { return store->sync(node, self); },
+      [=](sync_atom, checkpoint_all_atom) { return store->sync(node, self); },
       [=](load_atom, wallet_id id) {
         loaded_wallet l;
         if (store->load_fail_ppm != 0 && (*store->rng)() % 1'000'000 < store->load_fail_ppm) {
@@ -370,17 +459,43 @@ store_actor::behavior_type store_behavior(store_actor::pointer self, sim_store* 
       [=](recover_atom, const std::vector<order_host_actor>& hosts) {
         // The order loader's recovery: every non-final order to the host of its request id, then
         // "recovered" to every host (the same messages persistence/order_loader.cpp sends).
+        // A cluster node resumes the orders homed in the partitions it holds.
+        const partition_ownership* o = store->ownership[node];
+        std::function<bool(uint32_t)> mine;
+        if (o != nullptr) mine = [o](uint32_t p) { return o->owner_of(p) == o->self(); };
         std::vector<std::vector<recovered_order>> by_host(hosts.size());
-        for (auto& r : store->open_orders())
+        for (auto& r : store->open_orders(mine))
           by_host[host_index(r.command.tenant, r.command.request_id, hosts.size())].push_back(std::move(r));
         for (size_t h = 0; h < hosts.size(); ++h)
           if (!by_host[h].empty()) self->send(hosts[h], recover_atom::value, std::move(by_host[h]));
         for (const auto& host : hosts) self->send(host, recovered_atom::value);
       },
-      [=](recover_atom, const std::vector<uint32_t>&) {},  // a cluster's takeover: the simulator runs one node
+      [=](recover_atom, const std::vector<uint32_t>& partitions) {
+        // A cluster node's takeover: the non-final orders homed in these partitions, to its hosts.
+        std::set<uint32_t> taken(partitions.begin(), partitions.end());
+        const std::vector<order_host_actor>& hosts = *node_hosts;
+        std::vector<std::vector<recovered_order>> by_host(hosts.size());
+        for (auto& r : store->open_orders([&](uint32_t p) { return taken.count(p) > 0; }))
+          by_host[host_index(r.command.tenant, r.command.request_id, hosts.size())].push_back(std::move(r));
+        for (size_t h = 0; h < hosts.size(); ++h)
+          if (!by_host[h].empty()) self->send(hosts[h], recover_atom::value, std::move(by_host[h]));
+      },
       [=](uint64_t) {},  // a host's count of resumed orders
+      [=](committed_atom, uint64_t seq) {
+        if (store->generation[node] == generation) store->synced(node, seq);
+      },
       [=](history_atom, const history_page_request&) { return history_page{true, {}}; },
-      [=](history_atom, const order_history_request&) { return order_history{true, {}}; },
+      [=](history_atom, const order_history_request& r) {
+        // An order's committed movements (GetOrder of an order read from storage), by wallet.
+        order_history h;
+        auto o = store->orders.find(r.order);
+        auto m = store->movements_of.find(r.order);
+        if (o == store->orders.end() || o->second.command.tenant != r.tenant || m == store->movements_of.end()) return h;
+        h.movements = m->second;
+        std::stable_sort(h.movements.begin(), h.movements.end(),
+                         [](const order_movement& a, const order_movement& b) { return a.wallet < b.wallet; });
+        return h;
+      },
   };
 }
 
@@ -393,13 +508,12 @@ struct client_sink {
   size_t waiting = 0;
 };
 
-caf::behavior client_behavior(caf::event_based_actor* self, client_sink* sink, std::vector<wallet_shard_actor> shards,
-                              std::vector<order_host_actor> hosts) {
+caf::behavior client_behavior(caf::event_based_actor* self, client_sink* sink) {
   return {
       [=](replies_atom, std::vector<order_reply>& replies) {
         for (auto& r : replies) sink->replies.push_back(std::move(r));
       },
-      [=](audit_atom) {
+      [=](audit_atom, const std::vector<wallet_shard_actor>& shards) {
         for (const auto& shard : shards) {
           ++sink->waiting;
           self->request(shard, caf::infinite, audit_atom::value)
@@ -409,7 +523,7 @@ caf::behavior client_behavior(caf::event_based_actor* self, client_sink* sink, s
               });
         }
       },
-      [=](stats_atom) {
+      [=](stats_atom, const std::vector<order_host_actor>& hosts) {
         for (const auto& host : hosts) {
           ++sink->waiting;
           self->request(host, caf::infinite, stats_atom::value).then([=](host_stats& s) {
@@ -421,7 +535,7 @@ caf::behavior client_behavior(caf::event_based_actor* self, client_sink* sink, s
   };
 }
 
-// -- one life of the engine ----------------------------------------------------------------
+// -- the engines ------------------------------------------------------------------------------
 
 class sim_caf_config : public caf::actor_system_config {
  public:
@@ -431,78 +545,46 @@ class sim_caf_config : public caf::actor_system_config {
   }
 };
 
-struct world {
-  sim_caf_config cfg;
-  caf::actor_system sys{cfg};
-  caf::scheduler::test_coordinator& sched = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+//! One life of one node's engine: its actors as node/engine.cpp composes them (a cluster node's
+//! with its wallet gateway and its routes to the other node), its writer and loaders being the
+//! store actor. A crash ends them all; the next life is another node_world.
+struct node_world {
+  size_t index = 0;
+  cluster_node id = no_node;  //!< no_node: one engine, no cluster
   std::unique_ptr<storage_link> link = std::make_unique<storage_link>();
   std::unique_ptr<wallet_directory> directory;
   std::vector<order_host_actor> hosts;
   std::vector<std::pair<channel_id, channel_actor>> channels;
   store_actor store;
+  wallet_gateway_actor gateway;
+  std::shared_ptr<cluster::gateway_counters> gateway_counters;
+
+  std::vector<caf::actor> actors() const {
+    std::vector<caf::actor> all;
+    for (const auto& h : hosts) all.push_back(caf::actor_cast<caf::actor>(h));
+    for (const auto& [cid, c] : channels) all.push_back(caf::actor_cast<caf::actor>(c));
+    if (directory)
+      for (const auto& sh : directory->shards()) all.push_back(caf::actor_cast<caf::actor>(sh));
+    if (gateway) all.push_back(caf::actor_cast<caf::actor>(gateway));
+    all.push_back(caf::actor_cast<caf::actor>(store));
+    return all;
+  }
+};
+
+//! The actor system every node runs in (one thread, one scheduler), and the client.
+struct world {
+  sim_caf_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scheduler::test_coordinator& sched = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  std::array<std::unique_ptr<node_world>, nodes_max> nodes;
   caf::actor client;
   client_sink sink;
 
-  world(sim_store& st, manual_clock& clock, const order_config& order, const wallet_actor_config& wallet_config,
-        const std::vector<std::pair<channel_id, channel_config>>& channel_configs) {
-    link->config.ack = ack_mode::durable;
-    link->orders_at_start = st.orders.size();
-    st.link = link.get();
-    store = sys.spawn(store_behavior, &st);
-    link->writer = store;
-    link->loader = store;
-    link->order_loader = store;
-    wallet_actor_config wc = wallet_config;
-    wc.clock = &clock;
-    directory = std::make_unique<wallet_directory>(sys, wc, 3, link.get());
-    wallet_id max_id = 0;
-    std::vector<std::tuple<tenant_id, uint32_t, wallet_id>> systems;
-    for (const auto& [id, row] : st.wallets) {
-      max_id = std::max(max_id, id);
-      if (row.info.kind == wallet_kind::system) systems.emplace_back(row.info.tenant, row.info.cur.packed(), id);
-    }
-    if (max_id != 0) directory->restore_ids(max_id, systems);
-    for (uint32_t lane = 0; lane < 2; ++lane) {
-      order_host_config hc;
-      hc.lane = lane;
-      hc.order = order;
-      hc.storage = link.get();
-      hc.clock = &clock;
-      hc.orders_in_flight_max = 1000;
-      hosts.push_back(spawn_order_host(sys, hc, directory.get()));
-    }
-    for (const auto& [id, cc] : channel_configs) {
-      auto channel = spawn_simulated_channel(sys, cc, &clock);
-      set_channel_hosts(channel, hosts);
-      channels.emplace_back(id, channel);
-    }
-    host_peers peers{hosts, channels};
-    for (const auto& host : hosts) set_host_peers(host, peers);
-    client = sys.spawn(client_behavior, &sink, directory->shards(), hosts);
-    if (link->orders_at_start > 0) caf::anon_send(store, recover_atom::value, hosts);
-  }
-
-  //! Every actor of this life ends (a crash: nothing of their memory is kept).
-  void shut_down() {
-    std::vector<caf::actor> all;
-    for (const auto& h : hosts) all.push_back(caf::actor_cast<caf::actor>(h));
-    for (const auto& [id, c] : channels) all.push_back(caf::actor_cast<caf::actor>(c));
-    for (const auto& s : directory->shards()) all.push_back(caf::actor_cast<caf::actor>(s));
-    all.push_back(caf::actor_cast<caf::actor>(store));
-    all.push_back(client);
-    for (const auto& a : all) caf::anon_send_exit(a, caf::exit_reason::kill);
+  world() { client = sys.spawn(client_behavior, &sink); }
+  ~world() {
+    caf::anon_send_exit(client, caf::exit_reason::kill);
     while (sched.try_run_once()) {
     }
-    hosts.clear();
-    channels.clear();
-    directory.reset();
-    while (sched.try_run_once()) {
-    }
-    store = store_actor();
-    client = caf::actor();
-    link->writer = writer_actor();
-    link->loader = wallet_loader_actor();
-    link->order_loader = order_loader_actor();
   }
 };
 
@@ -516,6 +598,7 @@ struct request_state {
   int64_t last_sent_ms = 0;
   bool outstanding = false;
   bool settled = false;  //!< refused for good: nothing more to wait for
+  result_code last_refusal = result_code::ok;  //!< the code of the last refusal heard
 };
 
 class simulation {
@@ -558,11 +641,25 @@ class simulation {
     bad.seed = rng_();
     channels_ = {{1, good}, {2, bad}};
     if (opt_.broken == broken_rule::anti_hanging) p_delay_ = std::max<uint32_t>(p_delay_, 20'000);
+    nodes_ = std::clamp<uint32_t>(opt_.nodes, 1, nodes_max);
+    if (cluster()) {
+      // The cluster's faults (drawn only here: one engine's seeds keep their faults).
+      p_node_crash_ = pick(1'500);
+      p_node_pause_ = pick(1'500);
+      p_link_cut_ = pick(1'500);
+      rules_.partitions = 8;
+      rules_.ttl_ms = 3'000;
+      rules_.release_per_round = 2;
+      store_.ownership_partitions = rules_.partitions;
+      for (uint32_t p = 0; p < rules_.partitions; ++p) store_.leases.push_back(partition_lease{p, no_node, 0, 0});
+    }
   }
 
   sim_result run() {
-    test_hooks::broken = static_cast<uint8_t>(opt_.broken);
-    start_world();
+    if (opt_.broken <= broken_rule::intent_before_effects) test_hooks::broken = static_cast<uint8_t>(opt_.broken);
+    store_.fence_off = opt_.broken == broken_rule::fence;
+    w_ = std::make_unique<world>();
+    start_all();
     setup_wallets();
     for (uint64_t step = 0; step < opt_.steps && store_.violations.empty(); ++step) {
       ++res_.steps;
@@ -576,38 +673,402 @@ class simulation {
   }
 
  private:
+  bool cluster() const { return nodes_ > 1; }
   uint32_t ppm() { return static_cast<uint32_t>(rng_() % 1'000'000); }
   bool chance(uint32_t p) { return p != 0 && ppm() < p; }
   void trace(const std::string& what) {
     if (opt_.trace) std::fprintf(stderr, "[%lld] %s\n", static_cast<long long>(clock_.now_ms() - start_ms), what.c_str());
   }
 
-  void start_world() {
-    w_ = std::make_unique<world>(store_, clock_, order_, wallet_, channels_);
+  // Nodes ----------------------------------------------------------------------------------------
+  //! What outlives one life of a node's engine: its process state as the cluster sees it.
+  struct node_life {
+    std::shared_ptr<partition_ownership> ownership;  //!< of the running process (a new one per start)
+    uint64_t incarnation = 0;
+    int64_t next_round_ms = 0;
+    int64_t restart_at_ms = 0;   //!< while down: when it starts again
+    int64_t paused_until_ms = 0;  //!< stopped (SIGSTOP) until then
+    int64_t paused_since_ms = 0;
+  };
+
+  node_world* node(size_t i) { return i < nodes_ ? w_->nodes[i].get() : nullptr; }
+  bool up(size_t i) { return node(i) != nullptr; }
+  bool paused(size_t i) { return up(i) && life_[i].paused_until_ms > clock_.now_ms(); }
+  bool runs(size_t i) { return up(i) && !paused(i); }
+
+  //! The node an actor belongs to; -1 for the client (and actors of no node).
+  int node_of_actor(caf::actor_id id) const {
+    auto found = actor_node_.find(id);
+    return found == actor_node_.end() ? -1 : found->second;
+  }
+
+  //! Node `from`'s link to node `to` (cluster::peer_links): no gateway while `to` is down, and,
+  //! like the real health check, once the link (or `to`, paused) has been silent for 1.5 s.
+  wallet_gateway_actor gateway_for(size_t from, cluster_node to) {
+    if (to == no_node || to > nodes_) return wallet_gateway_actor();
+    size_t j = to - 1;
+    if (j == from || !up(j)) return wallet_gateway_actor();
+    if (link_seen_down(j)) return wallet_gateway_actor();
+    return node(j)->gateway;
+  }
+  bool link_seen_down(size_t to) {
+    const int64_t now = clock_.now_ms();
+    constexpr int64_t silence_ms = 1'500;
+    if (cut_until_ms_ > now && now - cut_since_ms_ >= silence_ms) return true;
+    return paused(to) && now - life_[to].paused_since_ms >= silence_ms;
+  }
+
+  //! Starts node i's engine (after its lease rounds, for a cluster node), as node/engine.cpp does.
+  void start_node(size_t i) {
+    auto n = std::make_unique<node_world>();
+    node_world& nw = *n;
+    nw.index = i;
+    nw.id = cluster() ? static_cast<cluster_node>(i + 1) : no_node;
+    nw.link->config.ack = ack_mode::durable;
+    nw.link->orders_at_start = store_.orders.size();
+    store_.link[i] = nw.link.get();
+    if (cluster()) {
+      nw.link->ownership = life_[i].ownership;
+      store_.ownership[i] = life_[i].ownership.get();
+    }
+    nw.store = w_->sys.spawn(store_behavior, &store_, i, &nw.hosts);
+    nw.link->writer = nw.store;
+    nw.link->loader = nw.store;
+    nw.link->order_loader = nw.store;
+    wallet_actor_config wc = wallet_;
+    wc.clock = &clock_;
+    wc.core.finished_record_min_keep_ms = order_.try_deadline_ms;
+    nw.directory = std::make_unique<wallet_directory>(w_->sys, wc, 3, nw.link.get());
+    if (cluster())
+      nw.directory->set_cluster({life_[i].ownership.get(),
+                                 [this, i](cluster_node to) { return gateway_for(i, to); },
+                                 [this] { return links_generation_; }});
+    wallet_id max_id = 0;
+    std::vector<std::tuple<tenant_id, uint32_t, wallet_id>> systems;
+    for (const auto& [id, row] : store_.wallets) {
+      max_id = std::max(max_id, id);
+      if (row.info.kind == wallet_kind::system) systems.emplace_back(row.info.tenant, row.info.cur.packed(), id);
+    }
+    if (max_id != 0) nw.directory->restore_ids(max_id, systems);
+    for (uint32_t lane = 0; lane < 2; ++lane) {
+      order_host_config hc;
+      hc.node_id = nw.id;
+      hc.lane = lane;
+      hc.order = order_;
+      hc.storage = nw.link.get();
+      hc.clock = &clock_;
+      hc.orders_in_flight_max = 1000;
+      nw.hosts.push_back(spawn_order_host(w_->sys, hc, nw.directory.get()));
+    }
+    for (const auto& [id, cc] : channels_) {
+      auto channel = spawn_simulated_channel(w_->sys, cc, &clock_);
+      set_channel_hosts(channel, nw.hosts);
+      nw.channels.emplace_back(id, channel);
+    }
+    host_peers peers{nw.hosts, nw.channels};
+    for (const auto& host : nw.hosts) set_host_peers(host, peers);
+    if (cluster()) {
+      // The wallet gateway the other node's hosts send steps, submits and queries to
+      // (node/engine.cpp, start_cluster), answering steps after its writer's commit barrier.
+      cluster::wallet_gateway_config gc;
+      wallet_directory* d = nw.directory.get();
+      gc.shard_of = [d](wallet_id w) -> wallet_shard_actor {
+        if (!d->holds(w)) return wallet_shard_actor();
+        return d->shards()[d->shard_index(w)];
+      };
+      if (opt_.broken != broken_rule::gateway_barrier) gc.writer = nw.store;
+      const std::vector<order_host_actor>* hosts = &nw.hosts;
+      gc.host_of_request = [hosts](tenant_id t, const std::string& r) { return (*hosts)[host_index(t, r, hosts->size())]; };
+      gc.host_of_order = [hosts](order_id id) -> order_host_actor {
+        uint32_t lane = order_id_generator::lane_of(id);
+        return lane < hosts->size() ? (*hosts)[lane] : order_host_actor();
+      };
+      nw.gateway_counters = gc.counters;
+      nw.gateway = cluster::spawn_wallet_gateway(w_->sys, gc);
+    }
+    for (const auto& a : nw.actors()) actor_node_[a.id()] = static_cast<int>(i);
+    w_->nodes[i] = std::move(n);
+    if (nw.link->orders_at_start > 0) caf::anon_send(nw.store, recover_atom::value, nw.hosts);
+    if (cluster()) life_[i].ownership->start_serving();
+    ++links_generation_;
+    trace("node " + std::to_string(i) + " started" +
+          (cluster() ? ", holds " + std::to_string(life_[i].ownership->held()) + " partitions" : std::string()));
+  }
+
+  //! Every node starts (the nodes see each other's registrations before they take partitions,
+  //! as join_settle_ms lets them).
+  void start_all() {
+    if (cluster()) {
+      for (size_t i = 0; i < nodes_; ++i) join(i);
+      for (size_t i = 0; i < nodes_; ++i) first_rounds(i);
+    }
+    for (size_t i = 0; i < nodes_; ++i) start_node(i);
+  }
+
+  //! Node i's process ends with everything in its memory: actors, batches not committed,
+  //! commit barriers, its messages still queued (the other node's messages to it bounce).
+  void stop_node(size_t i) {
+    node_world* nw = node(i);
+    if (nw == nullptr) return;
+    ++store_.generation[i];
+    store_.pending[i].clear();
+    store_.syncs[i].clear();
+    store_.link[i] = nullptr;
+    store_.ownership[i] = nullptr;
+    life_[i].paused_until_ms = 0;
+    auto all = nw->actors();
+    for (const auto& a : all) caf::anon_send_exit(a, caf::exit_reason::kill);
+    run_jobs_fifo();
+    nw->hosts.clear();
+    nw->channels.clear();
+    nw->directory.reset();
+    run_jobs_fifo();
+    for (const auto& a : all) actor_node_.erase(a.id());
+    w_->nodes[i].reset();
+    ++links_generation_;
+    for (auto& [key, r] : requests_) r.outstanding = false;
+  }
+
+  // The cluster's leases, as persistence/lease_keeper.cpp keeps them -----------------------------
+  //! A node's process joins: a new incarnation, registered once the previous one's registration
+  //! expired; every lease an earlier process of this id still names is given up with a new epoch.
+  void join(size_t i) {
+    const cluster_node self = static_cast<cluster_node>(i + 1);
+    node_life& l = life_[i];
+    l.incarnation = ++incarnations_;
+    l.ownership = std::make_shared<partition_ownership>(self, rules_.partitions, rules_.ttl_ms);
+    store_.members[self] = sim_store::member{l.incarnation, clock_.now_ms() + rules_.ttl_ms};
+    for (auto& lease : store_.leases)
+      if (lease.owner == self) {
+        lease.owner = no_node;
+        ++lease.epoch;
+        lease.expires_ms = clock_.now_ms();
+      }
+  }
+
+  //! A joined node's first rounds (not serving yet), until a round takes nothing more.
+  void first_rounds(size_t i) {
+    node_life& l = life_[i];
+    for (int r = 0; r < 16; ++r)
+      if (lease_round(i) == 0) break;
+    l.next_round_ms = clock_.now_ms() + round_interval_ms_;
+  }
+
+  //! One lease round of node i (lease_keeper::round without the XA settling: the store commits
+  //! atomically); returns the partitions acquired. Fences the node when it lost what it served.
+  uint32_t lease_round(size_t i) {
+    const cluster_node self = static_cast<cluster_node>(i + 1);
+    partition_ownership& o = *life_[i].ownership;
+    if (o.fenced()) return 0;
+    const int64_t now = clock_.now_ms();
+    auto& me = store_.members[self];
+    if (me.incarnation != life_[i].incarnation) {
+      o.fence("node id taken by another process");
+      return 0;
+    }
+    me.expires_ms = now + rules_.ttl_ms;
+    std::vector<cluster_node> live;
+    for (const auto& [n, m] : store_.members)
+      if (m.expires_ms >= now) live.push_back(n);
+    lease_plan plan = plan_lease_round(store_.leases, live, self, now, rules_);
+    const bool serving = o.serving();
+    if (serving) {
+      plan.renew.insert(plan.renew.end(), plan.release.begin(), plan.release.end());
+      plan.release.clear();
+    }
+    std::set<uint32_t> released;
+    for (const auto& seen : plan.release) {
+      partition_lease& l = store_.leases[seen.partition];
+      if (l.owner == self && l.epoch == seen.epoch) {
+        l.owner = no_node;
+        l.expires_ms = now;
+        released.insert(seen.partition);
+      }
+    }
+    uint32_t acquired = 0;
+    for (const auto& seen : plan.acquire) {
+      partition_lease& l = store_.leases[seen.partition];
+      if (l.epoch == seen.epoch && (l.owner == no_node || l.expires_ms < now)) {
+        trace("node " + std::to_string(i) + " takes partition " + std::to_string(l.partition) + " from node " +
+              std::to_string(static_cast<int>(l.owner) - 1) + " at epoch " + std::to_string(l.epoch + 1));
+        l.owner = self;
+        ++l.epoch;
+        l.expires_ms = now + rules_.ttl_ms;
+        ++acquired;
+      }
+    }
+    for (const auto& seen : plan.renew) {
+      partition_lease& l = store_.leases[seen.partition];
+      if (l.owner == self && l.epoch == seen.epoch) l.expires_ms = now + rules_.ttl_ms;
+    }
+    std::vector<partition_lease> held;
+    for (const auto& l : store_.leases)
+      if (l.owner == self) held.push_back(l);
+    for (uint32_t p = 0; p < rules_.partitions; ++p) {
+      uint64_t had = o.epoch(p);
+      if (had == 0) continue;
+      const partition_lease& l = store_.leases[p];
+      if ((l.owner == self && l.epoch == had) || released.count(p)) continue;
+      if (serving) {
+        o.fence("partition " + std::to_string(p) + " was taken while this node held it");
+        return acquired;
+      }
+    }
+    std::vector<uint32_t> taken_over;
+    if (serving)
+      for (const auto& l : held)
+        if (o.epoch(l.partition) == 0) taken_over.push_back(l.partition);
+    if (!taken_over.empty() && up(i)) {
+      // engine.cpp's on_acquired: ids continue past the previous owner's; its orders resume here.
+      ++res_.faults[fault_takeover];
+      o.note_takeover();
+      wallet_id max_id = store_.wallets.empty() ? 0 : store_.wallets.rbegin()->first;
+      node(i)->directory->restore_ids(max_id, {});
+      caf::anon_send(node(i)->store, recover_atom::value, taken_over);
+    }
+    o.assign(held);
+    o.assign_owners(store_.leases, now);
+    return acquired;
+  }
+
+  //! After the clock moved: CAF's own clock (request deadlines) follows; nodes restart, resume
+  //! and run their lease rounds when due; a fenced node stops.
+  void time_moved() {
+    const int64_t now = clock_.now_ms();
+    if (now > caf_now_ms_) {
+      w_->sched.advance_time(std::chrono::milliseconds(now - caf_now_ms_));
+      caf_now_ms_ = now;
+    }
+    if (!cluster()) return;
+    for (size_t i = 0; i < nodes_; ++i) {
+      if (!up(i)) {
+        if (now < life_[i].restart_at_ms) continue;
+        auto& me = store_.members[static_cast<cluster_node>(i + 1)];
+        if (me.expires_ms >= now) {
+          life_[i].restart_at_ms = me.expires_ms + 1;  // the dead process's registration must expire first
+          continue;
+        }
+        join(i);
+        first_rounds(i);
+        start_node(i);
+        continue;
+      }
+      if (life_[i].paused_until_ms != 0 && life_[i].paused_until_ms <= now) {
+        trace("node " + std::to_string(i) + " continues");
+        life_[i].paused_until_ms = 0;
+        ++links_generation_;
+        // Its threads race on: the writer may commit before the lease keeper's overdue round
+        // finds the leases lost (what the fence is for).
+        life_[i].next_round_ms = now + static_cast<int64_t>(rng_() % round_interval_ms_);
+      }
+      if (!paused(i) && now >= life_[i].next_round_ms) {
+        lease_round(i);
+        life_[i].next_round_ms = now + round_interval_ms_;
+      }
+      check_fenced(i);
+    }
+    if (cut_until_ms_ != 0 && cut_until_ms_ <= now) {
+      trace("link restored");
+      cut_until_ms_ = 0;
+      ++links_generation_;
+    }
+    // The health check's verdicts change routes: what waits on the other node is sent again.
+    uint32_t seen = 0;
+    for (size_t i = 0; i < nodes_; ++i) seen |= (link_seen_down(i) ? 1u : 0u) << i;
+    if (seen != links_seen_) {
+      links_seen_ = seen;
+      ++links_generation_;
+    }
+  }
+
+  void check_fenced(size_t i) {
+    if (!up(i) || !life_[i].ownership->fenced()) return;
+    ++res_.faults[fault_fenced];
+    trace("node " + std::to_string(i) + " FENCED: " + life_[i].ownership->fence_reason());
+    stop_node(i);
+    life_[i].restart_at_ms = clock_.now_ms() + 1 + static_cast<int64_t>(rng_() % 3'000);
+  }
+
+  void advance(int64_t by) {
+    clock_.advance(by);
+    time_moved();
+  }
+  void advance_to(int64_t t) {
+    clock_.advance_to(t);
+    time_moved();
   }
 
   void setup_wallets() {
+    // A cluster: each node creates wallets in partitions it holds, one after the other.
+    size_t next = 0;
     auto create = [&](wallet_kind kind) {
       result_code code;
-      wallet_id id = w_->directory->create(tenant, usd, kind, 0, code);
+      node_world* n = node(next++ % nodes_);
+      wallet_id id = n->directory->create(tenant, usd, kind, 0, code);
+      if (id == no_wallet) store_.violation("setup: wallet not created: " + std::string(to_string(code)));
       return id;
     };
     for (int i = 0; i < 6; ++i) users_.push_back(create(wallet_kind::user));
     for (int i = 0; i < 3; ++i) merchants_.push_back(create(wallet_kind::merchant));
     fee_ = create(wallet_kind::fee);
-    w_->directory->system_wallet(tenant, usd);
+    for (size_t i = 0; i < nodes_; ++i) node(i)->directory->system_wallet(tenant, usd);
     run_jobs_fifo();
     commit_all();
   }
 
+  //! A job may run unless its actor's node is stopped.
+  bool runnable(caf::resumable* job) {
+    auto* a = dynamic_cast<caf::scheduled_actor*>(job);
+    if (a == nullptr) return true;
+    int n = node_of_actor(a->id());
+    return n < 0 || !paused(static_cast<size_t>(n));
+  }
+
+  //! Moves job `k` to the front of the scheduler's queue.
+  void to_front(size_t k) {
+    auto& jobs = w_->sched.jobs;
+    if (k != 0)
+      std::rotate(jobs.begin(), jobs.begin() + static_cast<std::ptrdiff_t>(k), jobs.begin() + static_cast<std::ptrdiff_t>(k) + 1);
+  }
+
   void run_jobs_fifo() {
-    while (w_->sched.try_run_once()) ++res_.jobs_run;
+    auto& jobs = w_->sched.jobs;
+    for (;;) {
+      size_t k = 0;
+      while (k < jobs.size() && !runnable(jobs[k])) ++k;
+      if (k == jobs.size()) return;
+      to_front(k);
+      w_->sched.run_once();
+      ++res_.jobs_run;
+    }
+  }
+
+  size_t runnable_jobs() {
+    size_t n = 0;
+    for (auto* job : w_->sched.jobs) n += runnable(job);
+    return n;
+  }
+
+  void ack(const caf::strong_actor_ptr& to, uint64_t seq) {
+    caf::anon_send(caf::actor_cast<committed_sink>(to), committed_atom::value, seq);
+  }
+
+  //! Commits `count` of node i's pending batches if the fence lets it; else the node is fenced.
+  void commit_node(size_t i, size_t count) {
+    if (!store_.fence_holds(i, count)) {
+      life_[i].ownership->fence("the fence refused a batch: its partitions are no longer this node's at its epochs");
+      check_fenced(i);
+      return;
+    }
+    store_.commit(i, count, [&](const caf::strong_actor_ptr& to, uint64_t seq) { ack(to, seq); });
   }
 
   void commit_all() {
-    store_.commit(store_.pending.size(), [&](const caf::strong_actor_ptr& to, uint64_t seq) {
-      caf::anon_send(caf::actor_cast<committed_sink>(to), committed_atom::value, seq);
-    });
+    for (size_t i = 0; i < nodes_; ++i) {
+      if (!runs(i)) continue;
+      node(i)->link->storage_down.store(false);
+      if (!store_.pending[i].empty()) commit_node(i, store_.pending[i].size());
+    }
     run_jobs_fifo();
   }
 
@@ -661,13 +1122,20 @@ class simulation {
   void submit(const std::string& request_id, const order_command& c) {
     request_state& r = requests_[request_id];
     r.last_sent_ms = clock_.now_ms();
+    // A cluster's client reaches any node that is up (a node down refuses the connection: the
+    // client tries again later).
+    size_t target = cluster() ? static_cast<size_t>(rng_() % nodes_) : 0;
+    if (!up(target)) target = (target + 1) % nodes_;
+    if (!up(target)) return;
     r.outstanding = true;
     uint64_t tag = ++tag_;
     tags_[tag] = request_id;
-    const order_host_actor& host = w_->hosts[host_index(c.tenant, c.request_id, w_->hosts.size())];
+    const auto& hosts = node(target)->hosts;
+    const order_host_actor& host = hosts[host_index(c.tenant, c.request_id, hosts.size())];
     caf::send_as(w_->client, host, submit_atom::value, std::vector<submit_item>{submit_item{tag, c}});
     ++res_.commands;
-    trace("submit " + request_id + " kind " + std::string(to_string(c.kind)) + " amount " + std::to_string(c.amount));
+    trace("submit " + request_id + " kind " + std::string(to_string(c.kind)) + " amount " + std::to_string(c.amount) +
+          (cluster() ? " to node " + std::to_string(target) : std::string()));
   }
 
   void new_command() {
@@ -695,7 +1163,6 @@ class simulation {
     order_ids_.push_back(c.request_id);
     submit(c.request_id, c);
   }
-
   //! A client resends what has no final answer yet (lost replies, refusals, crashes).
   void retry_one() {
     for (int tries = 0; tries < 8 && !order_ids_.empty(); ++tries) {
@@ -733,6 +1200,7 @@ class simulation {
       if (reply.id == 0) {
         // Refused. Retryable: the client sends it again later. Otherwise (invalid, or a conflict:
         // another command took the request id first, e.g. this one was lost in a crash) settled.
+        r.last_refusal = reply.code;
         if (!is_retryable(reply.code)) r.settled = true;
         continue;
       }
@@ -808,6 +1276,15 @@ class simulation {
     return false;
   }
 
+  //! A message of these types loses its items (the link between the nodes is cut).
+  template <class T>
+  static bool clear_items(caf::type_erased_tuple& content, caf::atom_value atom) {
+    if (!content.match_elements<caf::atom_value, std::vector<T>>() || content.get_as<caf::atom_value>(0) != atom)
+      return false;
+    content.get_mutable_as<std::vector<T>>(1).clear();
+    return true;
+  }
+
   void maybe_fault_message(caf::resumable* job) {
     auto* actor = dynamic_cast<caf::scheduled_actor*>(job);
     if (actor == nullptr) return;
@@ -815,6 +1292,19 @@ class simulation {
     if (e == nullptr) return;
     digest_.add(actor->id());
     digest_.add(e->content().type_token());
+    if (cluster() && cut_until_ms_ > clock_.now_ms() && e->sender) {
+      // The link is cut: what one node's actors send the other's is lost (steps, their answers,
+      // forwarded submits and their replies).
+      int to = node_of_actor(actor->id()), from = node_of_actor(e->sender->id());
+      if (to >= 0 && from >= 0 && to != from) {
+        auto& content = e->content();
+        if (clear_items<leg_step>(content, steps_atom::value) || clear_items<leg_result>(content, step_ack_atom::value) ||
+            clear_items<submit_item>(content, forward_atom::value) ||
+            clear_items<order_reply>(content, replies_atom::value))
+          trace("cut: a message from node " + std::to_string(from) + " to node " + std::to_string(to) + " lost");
+        return;
+      }
+    }
     if (steps_done_ < outage_until_step_) {
       auto& content = e->content();
       if (content.match_elements<caf::atom_value, std::vector<channel_request>>() &&
@@ -828,6 +1318,7 @@ class simulation {
     if (mangle<leg_result>(*e, *actor, step_ack_atom::value, true)) return;
     if (mangle<channel_request>(*e, *actor, channel_atom::value, true)) return;
     if (mangle<channel_response>(*e, *actor, chan_ack_atom::value, true)) return;
+    if (cluster() && mangle<submit_item>(*e, *actor, forward_atom::value, true)) return;
     if (actor->id() == w_->client.id() && chance(p_reply_lost_)) {
       auto& content = e->content();
       if (content.match_elements<caf::atom_value, std::vector<order_reply>>()) {
@@ -851,10 +1342,11 @@ class simulation {
 
   void run_one_job(bool faults) {
     auto& jobs = w_->sched.jobs;
-    if (jobs.empty()) return;
-    size_t pick = faults ? static_cast<size_t>(rng_() % jobs.size()) : 0;
-    if (pick != 0) std::rotate(jobs.begin(), jobs.begin() + static_cast<std::ptrdiff_t>(pick),
-                               jobs.begin() + static_cast<std::ptrdiff_t>(pick) + 1);
+    std::vector<size_t> ready;
+    for (size_t k = 0; k < jobs.size(); ++k)
+      if (runnable(jobs[k])) ready.push_back(k);
+    if (ready.empty()) return;
+    to_front(faults ? ready[rng_() % ready.size()] : ready.front());
     if (faults) maybe_fault_message(jobs.front());
     else if (auto* a = dynamic_cast<caf::scheduled_actor*>(jobs.front())) digest_.add(a->id());
     digest_.add(static_cast<uint64_t>(clock_.now_ms()));
@@ -863,38 +1355,74 @@ class simulation {
   }
 
   void commit_step(bool faults) {
-    if (store_.pending.empty()) return;
+    std::vector<size_t> writers;
+    for (size_t i = 0; i < nodes_; ++i)
+      if (runs(i) && !store_.pending[i].empty()) writers.push_back(i);
+    if (writers.empty()) return;
+    size_t i = writers[rng_() % writers.size()];
+    storage_link& link = *node(i)->link;
     if (faults && (store_.down || chance(p_commit_fail_))) {
       // The commit fails: nothing of it is kept, the writer retries (the rows stay pending);
       // new commands are refused meanwhile.
       ++res_.faults[fault_commit_failed];
-      w_->link->storage_down.store(true);
+      link.storage_down.store(true);
       trace("commit failed");
       return;
     }
-    w_->link->storage_down.store(false);
-    size_t count = faults ? 1 + static_cast<size_t>(rng_() % store_.pending.size()) : store_.pending.size();
-    trace("commit " + std::to_string(count) + " of " + std::to_string(store_.pending.size()));
-    store_.commit(count, [&](const caf::strong_actor_ptr& to, uint64_t seq) {
-      caf::anon_send(caf::actor_cast<committed_sink>(to), committed_atom::value, seq);
-    });
+    link.storage_down.store(false);
+    size_t pending = store_.pending[i].size();
+    size_t count = faults ? 1 + static_cast<size_t>(rng_() % pending) : pending;
+    trace("commit " + std::to_string(count) + " of " + std::to_string(pending) +
+          (cluster() ? " of node " + std::to_string(i) : std::string()));
+    commit_node(i, count);
   }
 
+  //! Every node's process dies at once (a power cut); they start again a moment later.
   void crash() {
     ++res_.faults[fault_crash];
-    trace("crash: " + std::to_string(store_.pending.size()) + " uncommitted batches lost");
-    ++store_.generation;
-    store_.pending.clear();
+    trace("crash: " + std::to_string(store_.pending_batches()) + " uncommitted batches lost");
     held_.clear();
-    w_->shut_down();
-    w_.reset();
-    store_.pending.clear();
+    for (size_t i = 0; i < nodes_; ++i) stop_node(i);
     clock_.clear();
-    // A restart takes time: the new engine's clock (and so its order ids) starts later.
-    clock_.advance(1 + static_cast<int64_t>(rng_() % 3'000));
-    for (auto& [key, r] : requests_) r.outstanding = false;
+    // A restart takes time: the new engine's clock (and so its order ids) starts later. A cluster
+    // node's restart also waits for its previous registration to expire.
+    int64_t by = 1 + static_cast<int64_t>(rng_() % 3'000);
+    if (cluster()) by += rules_.ttl_ms;
+    clock_.advance(by);
+    time_moved();
     tags_.clear();
-    start_world();
+    if (!cluster()) start_all();  // a cluster's nodes start in time_moved, each once it may join
+  }
+
+  //! Cluster faults: one node killed (restarted later), stopped (maybe past its leases), or the
+  //! link between the nodes cut.
+  bool cluster_fault() {
+    size_t i = static_cast<size_t>(rng_() % nodes_);
+    if (chance(p_node_crash_) && up(i)) {
+      ++res_.faults[fault_node_crash];
+      trace("node " + std::to_string(i) + " killed");
+      stop_node(i);
+      life_[i].restart_at_ms = clock_.now_ms() + 1 + static_cast<int64_t>(rng_() % 6'000);
+      return true;
+    }
+    if (chance(p_node_pause_) && runs(i)) {
+      ++res_.faults[fault_node_pause];
+      int64_t ms = 500 + static_cast<int64_t>(rng_() % 8'000);
+      trace("node " + std::to_string(i) + " paused for " + std::to_string(ms) + " ms");
+      life_[i].paused_since_ms = clock_.now_ms();
+      life_[i].paused_until_ms = clock_.now_ms() + ms;
+      ++links_generation_;
+      return true;
+    }
+    if (chance(p_link_cut_) && cut_until_ms_ == 0) {
+      ++res_.faults[fault_link_cut];
+      int64_t ms = 500 + static_cast<int64_t>(rng_() % 8'000);
+      trace("link cut for " + std::to_string(ms) + " ms");
+      cut_since_ms_ = clock_.now_ms();
+      cut_until_ms_ = clock_.now_ms() + ms;
+      return true;
+    }
+    return false;
   }
 
   void one_step(bool faults) {
@@ -902,6 +1430,7 @@ class simulation {
     release_held(false);
     uint32_t k = static_cast<uint32_t>(rng_() % 1000);
     if (faults && chance(p_crash_)) return crash();
+    if (faults && cluster() && cluster_fault()) return;
     if (faults && chance(p_jump_)) {
       ++res_.faults[fault_clock_jump];
       // At most 25 s by default: a wallet forgets a finished TCC record 30 s after it finished, and
@@ -909,10 +1438,12 @@ class simulation {
       // (docs/simulation.md, "What it found"); --long-pauses allows jumps of up to a minute.
       int64_t by = 1'000 + static_cast<int64_t>(rng_() % (opt_.long_pauses ? 60'000 : 24'000));
       trace("clock jump +" + std::to_string(by));
+      // The whole machine was stopped: every node's timers fire late. The engine catches up at
+      // the new time before anything else happens (without --long-pauses: two jumps in a row
+      // would make one longer than the record retention); a cluster's lease rounds run after.
       clock_.advance(by);
-      // The engine catches up at the new time before anything else happens (without --long-pauses:
-      // two jumps in a row would make one longer than the record retention).
       if (!opt_.long_pauses) run_jobs_fifo();
+      time_moved();
       return;
     }
     if (k < 40) {
@@ -920,13 +1451,13 @@ class simulation {
     } else if (k < 55) {
       if (faults) retry_one();
     } else if (k < 120) {
-      if (faults && !store_.pending.empty() && rng_() % 4 == 0) ++res_.faults[fault_commit_slow];
+      if (faults && store_.pending_batches() != 0 && rng_() % 4 == 0) ++res_.faults[fault_commit_slow];
       else commit_step(faults);
-    } else if (k < 160 || w_->sched.jobs.empty()) {
+    } else if (k < 160 || runnable_jobs() == 0) {
       int64_t next = clock_.next_due_ms();
       int64_t by = 1 + static_cast<int64_t>(rng_() % 40);
-      if (next != manual_clock::never && next - clock_.now_ms() < by) clock_.advance_to(next);
-      else clock_.advance(by);
+      if (next != manual_clock::never && next - clock_.now_ms() < by) advance_to(next);
+      else advance(by);
     } else {
       run_one_job(faults);
     }
@@ -938,11 +1469,22 @@ class simulation {
     }
   }
 
+  bool all_up() {
+    for (size_t i = 0; i < nodes_; ++i)
+      if (!runs(i)) return false;
+    return true;
+  }
+
   //! Faults stop; the client keeps resending what has no final answer; time moves on until
-  //! everything is final and committed.
+  //! every node runs and everything is final and committed.
   void quiesce() {
     release_held(true);
-    w_->link->storage_down.store(false);
+    for (size_t i = 0; i < nodes_; ++i) {
+      if (paused(i)) life_[i].paused_until_ms = clock_.now_ms();
+      if (up(i)) node(i)->link->storage_down.store(false);
+    }
+    if (cut_until_ms_ != 0) cut_until_ms_ = clock_.now_ms();
+    time_moved();
     int64_t until = clock_.now_ms() + 3'600'000;
     for (int round = 0; round < 100000 && store_.violations.empty(); ++round) {
       run_jobs_fifo();
@@ -958,24 +1500,47 @@ class simulation {
       run_jobs_fifo();
       commit_all();
       take_replies();
-      if (all_final && w_->sched.jobs.empty() && store_.pending.empty() && open_in_store() == 0) {
+      if (all_final && all_up() && w_->sched.jobs.empty() && store_.pending_batches() == 0 && open_in_store() == 0) {
         if (in_flight() == 0) return;
       }
       if (clock_.now_ms() > until) {
         std::string open;
+        size_t listed = 0;
         for (const auto& [id, o] : store_.orders)
-          if (!is_final(o.state))
+          if (!is_final(o.state) && ++listed <= 5)
             open += " " + std::to_string(id) + " (" + std::string(to_string(o.command.kind)) + " " +
                     std::string(to_string(o.state)) + " posted " + std::to_string(o.posted_amount) + " legs " +
                     o.legs_json + ")";
+        std::string waiting;
+        size_t unanswered = 0;
+        for (const auto& id : order_ids_) {
+          const request_state& r = requests_[id];
+          if (r.final_seen || r.settled) continue;
+          if (++unanswered <= 5) waiting += " " + id + " (" + std::string(to_string(r.command.kind)) + ", last refused " +
+                                            std::string(to_string(r.last_refusal)) + ")";
+        }
         store_.violation("no quiescence within an hour of virtual time: " + std::to_string(open_in_store()) +
                          " orders not final in the store:" + open + ", " + std::to_string(in_flight()) +
-                         " in flight in the hosts");
+                         " in flight in the hosts, " + std::to_string(unanswered) + " requests without a final answer:" +
+                         waiting + (all_up() ? "" : ", a node is not running") + gateways());
         return;
       }
       int64_t next = clock_.next_due_ms();
-      clock_.advance_to(std::min(next == manual_clock::never ? clock_.now_ms() + 1'000 : next, clock_.now_ms() + 1'000));
+      advance_to(std::min(next == manual_clock::never ? clock_.now_ms() + 1'000 : next, clock_.now_ms() + 1'000));
     }
+  }
+
+  //! What each node's wallet gateway did (a failure's report).
+  std::string gateways() {
+    std::string out;
+    for (size_t i = 0; i < nodes_; ++i)
+      if (up(i) && node(i)->gateway_counters) {
+        const auto& c = *node(i)->gateway_counters;
+        out += "; node " + std::to_string(i) + "'s gateway: steps " + std::to_string(c.steps.load()) + ", answered " +
+               std::to_string(c.answered.load()) + ", barriers " + std::to_string(c.barriers.load()) + ", not local " +
+               std::to_string(c.not_local.load()) + ", dropped " + std::to_string(c.dropped.load());
+      }
+    return out;
   }
 
   size_t open_in_store() const {
@@ -986,7 +1551,10 @@ class simulation {
 
   uint64_t in_flight() {
     w_->sink.stats.clear();
-    caf::anon_send(w_->client, stats_atom::value);
+    std::vector<order_host_actor> hosts;
+    for (size_t i = 0; i < nodes_; ++i)
+      if (up(i)) hosts.insert(hosts.end(), node(i)->hosts.begin(), node(i)->hosts.end());
+    caf::anon_send(w_->client, stats_atom::value, hosts);
     run_jobs_fifo();
     uint64_t n = 0;
     for (const auto& s : w_->sink.stats) n += s.in_flight;
@@ -996,15 +1564,22 @@ class simulation {
   void finish() {
     // At quiescence: every order final, money conserved, memory equal to what is committed.
     if (store_.violations.empty()) {
-      w_->sink.views.clear();
-      caf::anon_send(w_->client, audit_atom::value);
-      run_jobs_fifo();
       std::map<wallet_id, balances> memory;
-      for (const auto& v : w_->sink.views) {
-        memory[v.info.id] = v.current;
-        if (v.open_transactions != 0)
-          store_.violation("wallet " + std::to_string(v.info.id) + " has open transactions at quiescence");
-        if (!v.journal_ok) store_.violation("wallet " + std::to_string(v.info.id) + ": journal does not replay");
+      for (size_t i = 0; i < nodes_; ++i) {
+        if (!up(i)) continue;
+        w_->sink.views.clear();
+        caf::anon_send(w_->client, audit_atom::value, node(i)->directory->shards());
+        run_jobs_fifo();
+        for (const auto& v : w_->sink.views) {
+          if (cluster() && !life_[i].ownership->owns(v.info.id))
+            store_.violation("wallet " + std::to_string(v.info.id) + " is in the memory of node " + std::to_string(i) +
+                             ", which does not hold its partition");
+          if (!memory.emplace(v.info.id, v.current).second)
+            store_.violation("wallet " + std::to_string(v.info.id) + " is in the memory of two nodes");
+          if (v.open_transactions != 0)
+            store_.violation("wallet " + std::to_string(v.info.id) + " has open transactions at quiescence");
+          if (!v.journal_ok) store_.violation("wallet " + std::to_string(v.info.id) + ": journal does not replay");
+        }
       }
       int64_t sum = 0;
       for (const auto& [id, row] : store_.wallets) {
@@ -1025,13 +1600,17 @@ class simulation {
         if (t.record.state == tcc_record_state::tried)
           store_.violation("TCC record still tried at quiescence (wallet " + std::to_string(key.first) + ", order " +
                            std::to_string(key.second) + ")");
+      // Every partition has one owner that serves it at the lease's epoch.
+      for (const auto& l : store_.leases)
+        if (l.owner == no_node || !up(l.owner - 1) || life_[l.owner - 1].ownership->epoch(l.partition) != l.epoch)
+          store_.violation("partition " + std::to_string(l.partition) + " has no node serving it at quiescence");
     }
     for (const auto& [id, o] : store_.orders) ++res_.orders_by_state[std::string(to_string(o.state))];
     res_.violations = store_.violations;
     res_.virtual_ms = clock_.now_ms() - start_ms;
     digest_.add(static_cast<uint64_t>(res_.virtual_ms));
     res_.digest = digest_.h;
-    w_->shut_down();
+    for (size_t i = 0; i < nodes_; ++i) stop_node(i);
     w_.reset();
   }
 
@@ -1040,11 +1619,22 @@ class simulation {
   sim_result res_;
   digest digest_;
   manual_clock clock_{start_ms};
+  int64_t caf_now_ms_ = start_ms;  //!< where CAF's test clock (request deadlines) stands
   sim_store store_;
   order_config order_;
   wallet_actor_config wallet_;
   std::vector<std::pair<channel_id, channel_config>> channels_;
   std::unique_ptr<world> w_;
+  size_t nodes_ = 1;
+  std::array<node_life, nodes_max> life_{};
+  std::unordered_map<caf::actor_id, int> actor_node_;
+  lease_rules rules_;
+  int64_t round_interval_ms_ = 1'000;
+  uint64_t incarnations_ = 0;
+  uint64_t links_generation_ = 0;
+  uint32_t links_seen_ = 0;
+  int64_t cut_since_ms_ = 0, cut_until_ms_ = 0;
+  uint32_t p_node_crash_ = 0, p_node_pause_ = 0, p_link_cut_ = 0;
   uint32_t p_outage_ = 0;
   uint64_t outage_until_step_ = 0;
   uint32_t p_commit_fail_ = 0, p_drop_ = 0, p_dup_ = 0, p_delay_ = 0, p_reply_lost_ = 0, p_crash_ = 0, p_jump_ = 0;

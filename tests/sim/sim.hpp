@@ -12,7 +12,18 @@
 namespace txengine::sim {
 
 //! Rules the simulator can break on purpose (test hooks), to show it finds the break.
-enum class broken_rule : uint8_t { none, anti_hanging, idempotent_confirm, intent_before_effects };
+//! The first three are the engine's test hooks (core/test_hooks.hpp); the cluster's two (--nodes 2)
+//! are broken in the simulator's own wiring: a wallet gateway with no commit barrier (it answers a
+//! remote step before its effect is committed), a store without the fence (a node that lost its
+//! leases still commits).
+enum class broken_rule : uint8_t {
+  none,
+  anti_hanging,
+  idempotent_confirm,
+  intent_before_effects,
+  gateway_barrier,
+  fence
+};
 
 struct sim_options {
   uint64_t seed = 0;
@@ -21,6 +32,10 @@ struct sim_options {
   bool trace = false;  //!< prints every event (replaying a failing seed)
   //! Clock jumps of up to a minute (default: 25 s, below the wallets' record retention of 30 s).
   bool long_pauses = false;
+  //! 1: one engine (no cluster). 2: two cluster nodes sharing the store, with partition leases,
+  //! the fence, cross-node legs through wallet gateways, and the cluster's faults (a node killed,
+  //! paused past its leases, the link between the nodes cut).
+  uint32_t nodes = 1;
 };
 
 //! Fault kinds, counted per run.
@@ -35,6 +50,11 @@ enum fault_kind : size_t {
   fault_clock_jump,
   fault_load_failed,
   fault_provider_outage,
+  fault_node_crash,   //!< one cluster node killed (restarted later)
+  fault_node_pause,   //!< one cluster node stopped for a while (SIGSTOP), maybe past its leases
+  fault_link_cut,     //!< the link between the nodes cut for a while
+  fault_fenced,       //!< a node's commit or lease round refused: it stops (and is restarted)
+  fault_takeover,     //!< partitions taken over from another node while serving
   fault_kinds
 };
 const char* fault_name(size_t kind);

@@ -1,5 +1,6 @@
 // txsim: the deterministic simulator of the whole engine (docs/simulation.md).
-//   txsim --seed S [--steps N] [--json] [--trace] [--break anti_hanging|idempotent_confirm|intent]
+//   txsim --seed S [--steps N] [--nodes 1|2] [--json] [--trace]
+//         [--break anti_hanging|idempotent_confirm|intent|gateway_barrier|fence]
 //   txsim --seeds A-B [--steps N] [--json] [--keep-going]  runs seeds A..B; stops at the first
 //                                                    failing seed unless --keep-going
 //   txsim --find-break RULE --seeds A-B              succeeds once a seed of A..B catches the broken rule
@@ -43,6 +44,8 @@ broken_rule rule_of(const std::string& s) {
   if (s == "anti_hanging") return broken_rule::anti_hanging;
   if (s == "idempotent_confirm") return broken_rule::idempotent_confirm;
   if (s == "intent") return broken_rule::intent_before_effects;
+  if (s == "gateway_barrier") return broken_rule::gateway_barrier;
+  if (s == "fence") return broken_rule::fence;
   return broken_rule::none;
 }
 
@@ -55,8 +58,10 @@ void add_flags(CLI::App& app, txsim_flags& f) {
   app.add_flag("--json", f.json, "one JSON line per seed: seed, steps, faults by kind, orders by state, digest");
   app.add_flag("--trace", f.options.trace, "print every delivered message and the engine's alerts");
   app.add_flag("--long-pauses", f.options.long_pauses, "clock jumps longer than the TCC record retention");
+  txengine::cli::add_number(app, "--nodes", f.options.nodes,
+                            "1: one engine; 2: two cluster nodes (leases, fence, cross-node legs, node faults)", 1, 2);
   app.add_flag("--keep-going", f.keep_going, "with --seeds: run every seed, then report the failures");
-  const std::vector<std::string> rules = {"anti_hanging", "idempotent_confirm", "intent"};
+  const std::vector<std::string> rules = {"anti_hanging", "idempotent_confirm", "intent", "gateway_barrier", "fence"};
   auto* brk = txengine::cli::add_choice(app, "--break", f.rule, "break this rule on purpose (core/test_hooks.hpp)", rules);
   auto* find = txengine::cli::add_choice(app, "--find-break", f.find_rule,
                                          "break RULE; succeed once a seed of --seeds catches it", rules);
@@ -83,9 +88,10 @@ int run(txsim_flags& f) {
       continue;
     }
     if (!r.ok()) {
-      std::printf("txsim: seed %llu FAILED (replay: txsim --seed %llu --steps %llu%s%s --trace)\n",
+      std::printf("txsim: seed %llu FAILED (replay: txsim --seed %llu --steps %llu%s%s%s --trace)\n",
                   static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed),
-                  static_cast<unsigned long long>(f.options.steps), f.options.long_pauses ? " --long-pauses" : "",
+                  static_cast<unsigned long long>(f.options.steps), f.options.nodes == 2 ? " --nodes 2" : "",
+                  f.options.long_pauses ? " --long-pauses" : "",
                   f.rule.empty() ? "" : (" --break " + f.rule).c_str());
       for (const auto& v : r.violations) std::printf("  %s\n", v.c_str());
       if (!f.keep_going) return 1;
