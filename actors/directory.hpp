@@ -117,6 +117,13 @@ class wallet_directory {
     if (owner == routes_.ownership->self()) return shard_index(id);
     return owner == no_node ? unroutable : shards_.size() + owner;
   }
+  //! The partition of an order's home wallet and the epoch at which this node holds it (0: it
+  //! does not); (0, 0) outside a cluster.
+  std::pair<uint32_t, uint64_t> home_fence(wallet_id home) const {
+    if (routes_.ownership == nullptr) return {0, 0};
+    uint32_t p = partition_of(home, routes_.ownership->partitions());
+    return {p, routes_.ownership->epoch(p)};
+  }
   //! A cluster node that took partitions over while serving (their orders, created by another
   //! node, are in MySQL only).
   bool took_over() const { return routes_.ownership != nullptr && routes_.ownership->taken_over(); }

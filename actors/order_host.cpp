@@ -983,6 +983,14 @@ class host_state {
           }
       return;
     }
+    if (shard >= directory_->shards().size()) {
+      // Fenced by the epoch of its order's home: a node that took the order over refuses this
+      // node's steps once it knows (docs/cluster.md, "Steps of a node that lost its order").
+      auto fence = directory_->home_fence(order_home(core.command()));
+      if (fence.second == 0) return;  // this node no longer holds the order's home: it stops soon
+      step.home_partition = fence.first;
+      step.home_epoch = fence.second;
+    }
     if (step_outbox_[shard].empty()) touched_shards_.push_back(static_cast<uint32_t>(shard));
     step_outbox_[shard].push_back(step);
     steps_pending_ = true;

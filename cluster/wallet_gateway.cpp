@@ -148,6 +148,10 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
             st.config.counters->not_local.fetch_add(1, std::memory_order_relaxed);
             continue;
           }
+          if (step.home_epoch != 0 && st.config.note_epoch && !st.config.note_epoch(step.home_partition, step.home_epoch)) {
+            st.config.counters->stale.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
           step_key key{step.command.txn, step.leg, static_cast<uint8_t>(step.command.phase)};
           if (st.waiting.size() >= st.config.steps_pending_max && st.waiting.count(key) == 0) {
             st.config.counters->dropped.fetch_add(1, std::memory_order_relaxed);

@@ -35,6 +35,9 @@ struct gateway_counters {
   std::atomic<uint64_t> answered{0};    //!< answered after their commit
   std::atomic<uint64_t> barriers{0};    //!< commit barriers asked of the writer
   std::atomic<uint64_t> not_local{0};   //!< steps of wallets this node does not hold (no answer)
+  //! Steps of a node that lost their order's home partition (an older epoch than one seen here):
+  //! refused, no answer (docs/cluster.md, "Steps of a node that lost its order").
+  std::atomic<uint64_t> stale{0};
   std::atomic<uint64_t> dropped{0};     //!< past the pending bound, or their barrier failed
   std::atomic<uint64_t> forwarded{0};   //!< submits received from other nodes' hosts
   std::atomic<uint64_t> queries{0};     //!< queries of wallets and orders from other nodes
@@ -52,6 +55,9 @@ struct gateway_counters {
 struct wallet_gateway_config {
   //! The local shard of a wallet this node holds; an invalid handle when it does not hold it.
   std::function<wallet_shard_actor(wallet_id)> shard_of;
+  //! The epoch fence of remote steps (partition_ownership::note_epoch): false refuses a step
+  //! whose order's home epoch is older than one this node has seen. None: every step accepted.
+  std::function<bool(uint32_t partition, uint64_t epoch)> note_epoch;
   //! The commit barrier (sync_atom) before answers go out; none: answered at once (memory acks).
   writer_actor writer;
   //! The local host of a request's lane (host_for); an invalid handle until the hosts run.

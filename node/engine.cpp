@@ -292,6 +292,8 @@ void engine::start_cluster() {
     if (d == nullptr || !d->holds(w)) return wallet_shard_actor();
     return d->shards()[d->shard_index(w)];
   };
+  std::shared_ptr<partition_ownership> ownership = ownership_;
+  gateway.note_epoch = [ownership](uint32_t p, uint64_t epoch) { return ownership->note_epoch(p, epoch); };
   if (storage_->durable_ack()) gateway.writer = storage_->writer;
   // Other nodes' clients: their forwarded submits and their queries of orders go to the host of
   // the same lane here (every node runs the same number of hosts).

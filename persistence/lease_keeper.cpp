@@ -282,6 +282,9 @@ void lease_keeper::round() {
                         " while this node held it at epoch " + std::to_string(had) +
                         " (this node did not renew it within the lease ttl: paused, slow or cut off from MySQL)");
   }
+  // Before any order of a partition taken over is resumed here: steps of the node that lost it,
+  // still on their way, are refused from now on (docs/cluster.md).
+  ownership_->note_epochs(snapshot);
   std::vector<uint32_t> taken_over;
   if (serving)
     for (const auto& l : held)

@@ -105,8 +105,10 @@ class partition_ownership {
         partitions_(partitions),
         lease_ttl_ms_(lease_ttl_ms),
         epochs_(new std::atomic<uint64_t>[partitions]),
-        owners_(new std::atomic<cluster_node>[partitions]) {
+        owners_(new std::atomic<cluster_node>[partitions]),
+        seen_(new std::atomic<uint64_t>[partitions]) {
     for (uint32_t p = 0; p < partitions_; ++p) {
+      seen_[p].store(0, std::memory_order_relaxed);
       epochs_[p].store(0, std::memory_order_relaxed);
       owners_[p].store(no_node, std::memory_order_relaxed);
     }
@@ -163,6 +165,24 @@ class partition_ownership {
       }
     if (changed) changes_.fetch_add(1, std::memory_order_acq_rel);
   }
+  //! The newest epoch this node has seen of a partition: from its lease rounds (every lease) and
+  //! from other nodes' steps (the epoch at which their sender holds their order's home).
+  uint64_t epoch_seen(uint32_t partition) const {
+    return partition < partitions_ ? seen_[partition].load(std::memory_order_acquire) : 0;
+  }
+  //! Raises the newest epoch seen of `partition` to `epoch`; false when a newer one was seen
+  //! (a step at `epoch` comes from a node that lost the partition: refused).
+  bool note_epoch(uint32_t partition, uint64_t epoch) {
+    if (partition >= partitions_) return false;
+    uint64_t seen = seen_[partition].load(std::memory_order_acquire);
+    while (seen < epoch && !seen_[partition].compare_exchange_weak(seen, epoch, std::memory_order_acq_rel)) {
+    }
+    return seen <= epoch;
+  }
+  //! The keeper, every round and before a takeover's orders are resumed: the leases' epochs.
+  void note_epochs(const std::vector<partition_lease>& leases) {
+    for (const auto& l : leases) note_epoch(l.partition, l.epoch);
+  }
   //! Grows each time a partition's owner, or this node's epoch of one, changed.
   uint64_t changes() const { return changes_.load(std::memory_order_acquire); }
 
@@ -205,6 +225,7 @@ class partition_ownership {
   const int64_t lease_ttl_ms_;
   std::unique_ptr<std::atomic<uint64_t>[]> epochs_;
   std::unique_ptr<std::atomic<cluster_node>[]> owners_;
+  std::unique_ptr<std::atomic<uint64_t>[]> seen_;
   std::atomic<uint32_t> held_{0};
   std::atomic<uint64_t> changes_{0};
   std::atomic<bool> serving_{false};

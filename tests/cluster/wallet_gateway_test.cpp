@@ -180,6 +180,8 @@ class ClusterGateway : public ::testing::Test {
     // Node B holds wallets below 100.
     config.shard_of = [this](wallet_id w) { return w < 100 ? shard_ : wallet_shard_actor(); };
     if (with_barrier) config.writer = caf::actor_cast<writer_actor>(writer_);
+    partition_ownership* ownership = &ownership_;
+    config.note_epoch = [ownership](uint32_t p, uint64_t epoch) { return ownership->note_epoch(p, epoch); };
     // Node B's order hosts: two lanes; forwarded submits go by request id (even/odd length).
     for (uint32_t lane : {0u, 1u})
       lanes_.push_back(caf::actor_cast<order_host_actor>(node_b_.spawn(lane_host_stand_in, lane)));
@@ -209,6 +211,7 @@ class ClusterGateway : public ::testing::Test {
   caf::actor_system node_a_{config_a_};
   caf::actor_system node_b_{config_b_};
   std::shared_ptr<cluster::gateway_counters> counters_ = std::make_shared<cluster::gateway_counters>();
+  partition_ownership ownership_{2, 8, 3'000};  //!< node B's view: the epochs it has seen
   wallet_shard_actor shard_;
   caf::actor writer_;
   wallet_gateway_actor gateway_;
@@ -241,6 +244,40 @@ TEST_F(ClusterGateway, StepsCrossTheLinkAndAreAnsweredOnlyAfterTheCommitBarrier)
   EXPECT_EQ(counters_->barriers.load(), 1u);
   EXPECT_EQ(counters_->messages_in.load(), 1u);   // three steps in one message
   EXPECT_EQ(counters_->messages_out.load(), 1u);  // two answers to one host after one barrier
+}
+
+TEST_F(ClusterGateway, StepsOfANodeThatLostTheirOrdersHomeAreRefused) {
+  // Node A held partition 3 (its orders' home) at epoch 4; another node took it over at epoch 5
+  // and resumed those orders. A's steps still on their way must not touch B's wallets (a cancel
+  // of A's over a leg the new owner confirms would leave that order stuck and money lost).
+  start(true);
+  auto fenced = [](wallet_id w, order_id txn, uint64_t epoch) {
+    leg_step s = step(w, txn);
+    s.home_partition = 3;
+    s.home_epoch = epoch;
+    return s;
+  };
+  send({fenced(5, 3001, 4)});  // nothing newer seen yet: accepted
+  ASSERT_TRUE(seen_.wait([&] { return seen_.steps_at_shard == 1; }));
+  // The new owner's step (epoch 5) teaches node B the newer epoch; A's later step (4) is refused,
+  // a step of another partition is not affected.
+  send({fenced(6, 3002, 5), fenced(7, 3003, 4), step(8, 3004)});
+  ASSERT_TRUE(seen_.wait([&] { return seen_.steps_at_shard == 3; }));
+  EXPECT_EQ(counters_->stale.load(), 1u);
+  EXPECT_EQ(ownership_.epoch_seen(3), 5u);
+  // The keeper's rounds raise it too: epoch 6 seen in the leases refuses epoch 5 from now on.
+  ownership_.note_epochs({partition_lease{3, 1, 6, 0}});
+  send({fenced(5, 3005, 5), step(9, 3006)});
+  ASSERT_TRUE(seen_.wait([&] { return seen_.steps_at_shard == 4; }));
+  EXPECT_EQ(counters_->stale.load(), 2u);
+  // The accepted steps are answered after their barriers (one in flight at a time); the refused
+  // one never is (its order was taken over: the sender is fenced soon).
+  release(true);
+  ASSERT_TRUE(seen_.wait([&] { return seen_.barriers >= 2 || seen_.answers.size() == 4; }));
+  release(true);
+  ASSERT_TRUE(seen_.wait([&] { return seen_.answers.size() == 4; }));
+  std::lock_guard<std::mutex> lock(seen_.mutex);
+  for (const auto& r : seen_.answers) EXPECT_TRUE(r.txn != 3003u && r.txn != 3005u);
 }
 
 TEST_F(ClusterGateway, AFailedBarrierAnswersNothingAndTheResendIsAnsweredLater) {

@@ -777,6 +777,9 @@ class simulation {
         return d->shards()[d->shard_index(w)];
       };
       if (opt_.broken != broken_rule::gateway_barrier) gc.writer = nw.store;
+      partition_ownership* o = life_[i].ownership.get();
+      if (opt_.broken != broken_rule::stale_steps)
+        gc.note_epoch = [o](uint32_t p, uint64_t epoch) { return o->note_epoch(p, epoch); };
       const std::vector<order_host_actor>* hosts = &nw.hosts;
       gc.host_of_request = [hosts](tenant_id t, const std::string& r) { return (*hosts)[host_index(t, r, hosts->size())]; };
       gc.host_of_order = [hosts](order_id id) -> order_host_actor {
@@ -914,6 +917,7 @@ class simulation {
         return acquired;
       }
     }
+    o.note_epochs(store_.leases);
     std::vector<uint32_t> taken_over;
     if (serving)
       for (const auto& l : held)
@@ -1538,7 +1542,8 @@ class simulation {
         const auto& c = *node(i)->gateway_counters;
         out += "; node " + std::to_string(i) + "'s gateway: steps " + std::to_string(c.steps.load()) + ", answered " +
                std::to_string(c.answered.load()) + ", barriers " + std::to_string(c.barriers.load()) + ", not local " +
-               std::to_string(c.not_local.load()) + ", dropped " + std::to_string(c.dropped.load());
+               std::to_string(c.not_local.load()) + ", stale " + std::to_string(c.stale.load()) + ", dropped " +
+               std::to_string(c.dropped.load());
       }
     return out;
   }

@@ -22,7 +22,8 @@ enum class broken_rule : uint8_t {
   idempotent_confirm,
   intent_before_effects,
   gateway_barrier,
-  fence
+  fence,
+  stale_steps  //!< a gateway accepts steps of a node that lost their order's home (no epoch fence)
 };
 
 struct sim_options {

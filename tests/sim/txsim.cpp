@@ -46,6 +46,7 @@ broken_rule rule_of(const std::string& s) {
   if (s == "intent") return broken_rule::intent_before_effects;
   if (s == "gateway_barrier") return broken_rule::gateway_barrier;
   if (s == "fence") return broken_rule::fence;
+  if (s == "stale_steps") return broken_rule::stale_steps;
   return broken_rule::none;
 }
 
@@ -61,7 +62,7 @@ void add_flags(CLI::App& app, txsim_flags& f) {
   txengine::cli::add_number(app, "--nodes", f.options.nodes,
                             "1: one engine; 2: two cluster nodes (leases, fence, cross-node legs, node faults)", 1, 2);
   app.add_flag("--keep-going", f.keep_going, "with --seeds: run every seed, then report the failures");
-  const std::vector<std::string> rules = {"anti_hanging", "idempotent_confirm", "intent", "gateway_barrier", "fence"};
+  const std::vector<std::string> rules = {"anti_hanging", "idempotent_confirm", "intent", "gateway_barrier", "fence", "stale_steps"};
   auto* brk = txengine::cli::add_choice(app, "--break", f.rule, "break this rule on purpose (core/test_hooks.hpp)", rules);
   auto* find = txengine::cli::add_choice(app, "--find-break", f.find_rule,
                                          "break RULE; succeed once a seed of --seeds catches it", rules);
