@@ -913,6 +913,8 @@ class host_state {
       switch (action.kind) {
         case order_action_kind::send_step: send_step(order, action.leg, now); break;
         case order_action_kind::channel_submit:
+        case order_action_kind::channel_resubmit:
+        case order_action_kind::channel_close:
         case order_action_kind::channel_query: send_channel(order, action.kind, now); break;
         case order_action_kind::finished: finished = true; break;
         case order_action_kind::alert: alert(order, action); break;
@@ -1000,17 +1002,19 @@ class host_state {
     const auto& command = order.core.command();
     auto channel = channels_.find(command.channel);
     if (channel == channels_.end()) {
-      // Only a resumed order can name a channel this engine lacks (new ones are refused): it
-      // never reaches a provider from here, so a submit is declined, and a query finds nothing
-      // (declined once the not-found horizon has passed).
+      // Only a resumed order can name a channel this engine lacks (new ones are refused). Its
+      // first submit never reached a provider: declined. An order submitted before (a query,
+      // a resubmit, a close) may have moved money at that provider: nothing is known here, so
+      // it waits (and alerts, processing too long) until the channel is configured again.
       bool submit = kind == order_action_kind::channel_submit;
-      order.core.on_channel(submit ? channel_outcome::declined : channel_outcome::not_found, 0, now, actions_,
+      order.core.on_channel(submit ? channel_outcome::declined : channel_outcome::unknown, 0, now, actions_,
                             result_code::unknown_channel);
       return;
     }
     channel_request request;
-    request.what = kind == order_action_kind::channel_submit ? channel_request::kind::submit
-                                                             : channel_request::kind::query;
+    request.what = kind == order_action_kind::channel_query   ? channel_request::kind::query
+                   : kind == order_action_kind::channel_close ? channel_request::kind::close
+                                                              : channel_request::kind::submit;
     if (request.what == channel_request::kind::query) ++stats_.channel_queries;
     request.order = order.core.id();
     request.amount = command.amount;

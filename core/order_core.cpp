@@ -244,9 +244,16 @@ bool order_core::confirmed_and_forgotten(const order_leg& l, tcc_phase phase, re
 
 void order_core::fail_try_phase(result_code reason, int64_t now_ms, std::vector<order_action>& out) {
   if (state_ != order_state::trying && state_ != order_state::processing) return;
+  const bool after_provider = state_ == order_state::processing;
   reason_ = reason;
   deferred_tries_ = 0;
   move_to(order_state::cancelling);
+  // A provider's definitive "no" is written before any cancel, as the decision to confirm is:
+  // resumed from its `processing` row instead, the order would ask the provider again, and a
+  // payout not found there is submitted again (core/channel_decision.hpp) and may succeed
+  // while its holds were already given back (a busy refusal of the first submit, a provider
+  // that answers differently the second time): confirms refused for ever, money out twice.
+  if (after_provider) out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
   // Cancel every leg, answered or not: a cancel of a never-tried leg is an empty rollback
   // whose tombstone also stops a try still on its way (no hanging).
   begin_phase(tcc_phase::cancel, now_ms, out);
@@ -261,6 +268,8 @@ void order_core::after_tries(int64_t now_ms, std::vector<order_action>& out) {
     move_to(order_state::processing);
     channel_awaiting_ = true;
     channel_submitted_ms_ = now_ms;
+    processing_since_ms_ = now_ms;
+    channel_submits_ = 1;
     channel_query_interval_ms_ = config_.channel_query_min_delay_ms;
     channel_next_query_ms_ = now_ms + std::max(config_.channel_submit_timeout_ms, config_.channel_query_min_delay_ms);
     // Recovery of a processing order queries the channel instead of submitting again.
@@ -281,20 +290,39 @@ void order_core::after_tries(int64_t now_ms, std::vector<order_action>& out) {
 
 void order_core::on_channel(channel_outcome outcome, int64_t settled_amount, int64_t now_ms,
                             std::vector<order_action>& out, result_code decline_reason) {
-  if (outcome == channel_outcome::not_found && now_ms - channel_submitted_ms_ >= config_.channel_not_found_final_ms)
-    outcome = channel_outcome::declined;  // long enough after the submit: it never arrived
-  bool definitive = outcome == channel_outcome::succeeded || outcome == channel_outcome::declined;
+  if (outcome == channel_outcome::succeeded && settled_amount < 0) outcome = channel_outcome::unknown;
+  // A provider too busy to take a request refuses it unseen: for the order's first submit that
+  // means the provider never had it (declined, nothing moved); once it was submitted before (a
+  // resubmit, or a submit before a restart) the order may be there all the same: unknown.
+  if (outcome == channel_outcome::declined && decline_reason == result_code::channel_busy && channel_submits_ > 1)
+    outcome = channel_outcome::unknown;
+  const bool overdue = now_ms - channel_submitted_ms_ >= config_.channel_not_found_final_ms;
+  const channel_step step = decide_channel(command_.kind, outcome, overdue);
+  const bool definitive = step == channel_step::succeed || step == channel_step::fail;
   if (channel_definitive_) {
     // The first definitive answer wins; a different later one is an incident (seed 002).
-    if (definitive && (outcome != channel_final_ ||
-                       (outcome == channel_outcome::succeeded && settled_amount != channel_settled_)))
+    // (Declined and closed are the same answer: nothing moved.)
+    const bool was_success = channel_final_ == channel_outcome::succeeded;
+    if (definitive && (was_success != (step == channel_step::succeed) ||
+                       (was_success && settled_amount != channel_settled_)))
       out.push_back({order_action_kind::alert, 0, alert_kind::conflicting_outcome});
     return;
   }
   if (state_ != order_state::processing) return;
   channel_awaiting_ = false;
-  if (outcome == channel_outcome::succeeded && settled_amount < 0) outcome = channel_outcome::unknown;
-  if (!definitive || outcome == channel_outcome::unknown) {
+  if (step == channel_step::resubmit || step == channel_step::close) {
+    // Not found long after the submit (core/channel_decision.hpp): the same order id submitted
+    // again (a payout), or the order closed at the provider (money coming in); either is asked
+    // about again like a new submit, and acted on again only a whole window later.
+    channel_submitted_ms_ = now_ms;
+    if (step == channel_step::resubmit) ++channel_submits_;
+    channel_query_interval_ms_ = config_.channel_query_min_delay_ms;
+    channel_next_query_ms_ = now_ms + std::max(config_.channel_submit_timeout_ms, config_.channel_query_min_delay_ms);
+    out.push_back({step == channel_step::resubmit ? order_action_kind::channel_resubmit : order_action_kind::channel_close,
+                   0, alert_kind::retries_exceeded});
+    return;
+  }
+  if (!definitive) {
     // Unknown is never failure: keep the money where it is and ask again later.
     channel_query_interval_ms_ = std::min(channel_query_interval_ms_ * 2, config_.channel_query_max_interval_ms);
     channel_next_query_ms_ =
@@ -305,7 +333,7 @@ void order_core::on_channel(channel_outcome outcome, int64_t settled_amount, int
   channel_final_ = outcome;
   channel_settled_ = settled_amount;
   channel_next_query_ms_ = never;
-  if (outcome == channel_outcome::declined) {
+  if (step == channel_step::fail) {
     fail_try_phase(decline_reason, now_ms, out);
     return;
   }
@@ -343,7 +371,7 @@ void order_core::on_timer(int64_t now_ms, std::vector<order_action>& out) {
       channel_next_query_ms_ = now_ms + channel_query_interval_ms_;
       out.push_back({order_action_kind::channel_query, 0, alert_kind::retries_exceeded});
     }
-    if (!processing_alerted_ && now_ms - channel_submitted_ms_ >= config_.processing_alert_ms) {
+    if (!processing_alerted_ && now_ms - processing_since_ms_ >= config_.processing_alert_ms) {
       processing_alerted_ = true;
       out.push_back({order_action_kind::alert, 0, alert_kind::processing_too_long});
     }
@@ -462,6 +490,8 @@ std::optional<order_core> order_core::restore(order_id id, order_command command
   }
   if (row.state == order_state::processing) {
     core.channel_submitted_ms_ = row.updated_ms;
+    core.processing_since_ms_ = row.updated_ms;
+    core.channel_submits_ = 1;  // submitted before the restart
     core.channel_query_interval_ms_ = config.channel_query_min_delay_ms;
   }
   if (row.state == order_state::confirming) {
@@ -515,7 +545,7 @@ int64_t order_core::next_wakeup_ms() const {
   if (state_ == order_state::trying && !restored_) wakeup = std::min(wakeup, try_deadline_ms());
   if (state_ == order_state::processing) {
     wakeup = std::min(wakeup, channel_next_query_ms_);
-    if (!processing_alerted_) wakeup = std::min(wakeup, channel_submitted_ms_ + config_.processing_alert_ms);
+    if (!processing_alerted_) wakeup = std::min(wakeup, processing_since_ms_ + config_.processing_alert_ms);
   }
   return wakeup;
 }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/channel_decision.hpp"
 #include "core/inline_vector.hpp"
 #include "core/limits.hpp"
 #include "core/order_command.hpp"
@@ -31,7 +32,9 @@ struct order_config {
   int64_t channel_query_max_interval_ms = 10'000;
   //! No answer to a submit within this time: outcome unknown, go on with queries.
   int64_t channel_submit_timeout_ms = 2'000;
-  //! "Not found" is taken as a definitive decline only this long after the submit.
+  //! "Not found" this long after the (last) submit is acted on (core/channel_decision.hpp): a
+  //! payout is submitted again under the same order id, money coming in is closed at the
+  //! provider. Before, it is only asked again. Never a failure by itself.
   int64_t channel_not_found_final_ms = 30'000;
   //! An order still processing this long raises an alert (it keeps going).
   int64_t processing_alert_ms = 60'000;
@@ -39,14 +42,6 @@ struct order_config {
   //! idempotent repeats and queries (the idempotency window without storage; with storage a
   //! later repeat or query is answered from MySQL). See final_retention.hpp.
   int64_t final_retention_ms = limits::order_final_retention_ms_default;
-};
-
-//! What a channel said about an order.
-enum class channel_outcome : uint8_t {
-  succeeded = 0,  //!< definitive; carries the settled amount (may be less: partial)
-  declined = 1,   //!< definitive
-  unknown = 2,    //!< still processing, or the answer says nothing definitive
-  not_found = 3,  //!< the provider has no such order (yet)
 };
 
 enum class alert_kind : uint8_t {
@@ -91,7 +86,16 @@ struct order_leg {
 //! What the host must do for an order. `persist`: rewrite the order's stored row now (stored()),
 //! before the steps and channel requests that follow it, because recovery needs what changed
 //! (docs/durability-design.md, "Recovery"); the host writes the intent and the final row itself.
-enum class order_action_kind : uint8_t { send_step, channel_submit, channel_query, finished, alert, persist };
+enum class order_action_kind : uint8_t {
+  send_step,
+  channel_submit,
+  channel_query,
+  finished,
+  alert,
+  persist,
+  channel_resubmit,  //!< the same order id submitted again (core/channel_decision.hpp)
+  channel_close,     //!< ask the provider to close the order (money coming in, not found)
+};
 
 struct order_action {
   order_action_kind kind;
@@ -242,7 +246,9 @@ class order_core {
   int64_t posted_amount_ = 0;
   // Channel progress.
   bool channel_awaiting_ = false;
-  int64_t channel_submitted_ms_ = 0;
+  int64_t channel_submitted_ms_ = 0;  //!< the last submit (or resubmit, or close request)
+  int64_t processing_since_ms_ = 0;   //!< the first submit (the processing alert counts from it)
+  uint32_t channel_submits_ = 0;      //!< submits sent (a busy refusal of a later one is not a decline)
   int64_t channel_next_query_ms_ = std::numeric_limits<int64_t>::max();
   int64_t channel_query_interval_ms_ = 0;
   uint32_t deferred_tries_ = 0;  //!< legs whose try waits for the others' (defer_tries)

@@ -66,6 +66,19 @@ void simulated_channel::process(const channel_request& request, int64_t now_ms) 
     schedule(answer_for(request.order, now_ms), reply_at);
     return;
   }
+  if (request.what == channel_request::kind::close) {
+    if (found != truth_.end()) {
+      asked_about(found, now_ms);  // it has the order: its outcome (unknown while being paid)
+    } else {
+      truth t{channel_outcome::closed, 0, now_ms, now_ms};  // never received: closed for good
+      truth_.emplace(request.order, t);
+      truth_order_.push_back({request.order, now_ms});
+      forget(now_ms);
+    }
+    if (draw(config_.reply_lost_ppm)) return;
+    schedule(answer_for(request.order, now_ms), reply_at);
+    return;
+  }
   if (found != truth_.end()) {
     asked_about(found, now_ms);
   } else {

@@ -3,7 +3,9 @@
 // decides each order's true outcome, answers submits and queries after a latency, and
 // misbehaves as configured (declines, lost replies, "processing" answers, submits that
 // never arrive, partial settlement), with a QPS cap and a bounded queue (seed 001: a
-// provider allows ~100 QPS). Deterministic for a seed; time is passed in.
+// provider allows ~100 QPS). It takes one order per order id (a submit of an order it has is
+// answered, not processed again), and closes orders on request. Deterministic for a seed; time
+// is passed in.
 #include <cstdint>
 #include <deque>
 #include <unordered_map>
@@ -38,7 +40,11 @@ struct channel_config {
 };
 
 struct channel_request {
-  enum class kind : uint8_t { submit, query } what = kind::submit;
+  //! close: the engine asks the provider to close an order it cannot find (money coming in):
+  //! one the provider never received is closed for good (a late submit of it is answered
+  //! `closed`, never paid); one it has is answered with its outcome (`unknown` while it is
+  //! being paid).
+  enum class kind : uint8_t { submit, query, close } what = kind::submit;
   order_id order = 0;
   int64_t amount = 0;
 };

@@ -753,6 +753,15 @@ TEST(order_core_test, cancel_retries_until_acknowledged) {
 // Channel outcomes.
 
 //! A top-up whose tries all succeeded: waiting for the provider.
+driver processing_order(order_kind kind, order_config config = {}, int64_t amount = 1000) {
+  driver d(command_of(kind, amount), config);
+  d.start();
+  auto out = d.reply_all(tcc_phase::try_);
+  EXPECT_EQ(d.order.state(), os::processing);
+  EXPECT_EQ(count_of(out, ak::channel_submit), 1u);
+  return d;
+}
+
 driver processing_top_up(order_config config = {}, int64_t amount = 1000) {
   driver d(command_of(order_kind::top_up, amount), config);
   d.start();
@@ -871,7 +880,10 @@ TEST(order_core_test, query_never_earlier_than_min_delay) {
   EXPECT_GE(d.now, submitted + 300);
 }
 
-TEST(order_core_test, not_found_is_unknown_early_and_decline_late) {
+TEST(order_core_test, not_found_late_closes_a_top_up_and_only_closed_fails_it) {
+  // Money coming in: "not found" long after the submit asks the provider to close the order.
+  // Closed: nothing was paid and nothing will be, the order fails. Not found or unknown again:
+  // it waits (a whole window before the next close request).
   order_config config;
   driver d = processing_top_up(config);
   const int64_t submitted = d.now;
@@ -881,11 +893,64 @@ TEST(order_core_test, not_found_is_unknown_early_and_decline_late) {
   EXPECT_EQ(d.order.state(), os::processing);
   d.now = submitted + config.channel_not_found_final_ms;
   out = d.channel(channel_outcome::not_found);
+  EXPECT_EQ(d.order.state(), os::processing);
+  EXPECT_EQ(count_of(out, ak::channel_close), 1u);
+  EXPECT_TRUE(sent_legs(out).empty());
+  out = d.channel(channel_outcome::not_found);  // the close is on its way: nothing more
+  EXPECT_TRUE(out.empty());
+  out = d.channel(channel_outcome::unknown);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(d.order.state(), os::processing);
+  out = d.channel(channel_outcome::closed);
   EXPECT_EQ(d.order.state(), os::cancelling);
   EXPECT_EQ(sent_legs(out), (std::vector<uint16_t>{0, 1}));
   d.reply_all(tcc_phase::cancel);
   EXPECT_EQ(d.order.state(), os::failed);
   EXPECT_EQ(d.order.reason(), result_code::channel_declined);
+  // A later "declined" says the same (nothing moved): no conflict; a success would be one.
+  EXPECT_TRUE(d.channel(channel_outcome::declined).empty());
+  EXPECT_EQ(alerts_of(d.channel(channel_outcome::succeeded, 1000), alert_kind::conflicting_outcome), 1u);
+}
+
+TEST(order_core_test, a_top_up_paid_before_its_close_succeeds) {
+  order_config config;
+  driver d = processing_top_up(config);
+  d.now += config.channel_not_found_final_ms;
+  EXPECT_EQ(count_of(d.channel(channel_outcome::not_found), ak::channel_close), 1u);
+  auto out = d.channel(channel_outcome::succeeded, 1000);  // the close's answer: already paid
+  EXPECT_EQ(d.order.state(), os::confirming);
+  d.reply_all(tcc_phase::confirm);
+  EXPECT_EQ(d.order.state(), os::succeeded);
+  EXPECT_EQ(d.order.posted_amount(), 1000);
+}
+
+TEST(order_core_test, a_payout_not_found_is_submitted_again_and_never_failed) {
+  // Money going out: "not found" never fails a payout (the provider may pay it yet; failing it
+  // would give the money back and pay it twice). Long after the submit, the same order id is
+  // submitted again (the provider takes one order per id), once per window, for as long as it
+  // takes; the processing alert fires once; a definitive answer ends it.
+  order_config config;
+  config.processing_alert_ms = 3 * config.channel_not_found_final_ms;
+  driver d = processing_order(order_kind::withdraw, config);
+  const int64_t submitted = d.now;
+  size_t resubmits = 0, alerts = 0;
+  for (int round = 1; round <= 10; ++round) {
+    d.now = submitted + round * config.channel_not_found_final_ms + 1;
+    auto out = d.timer();
+    alerts += alerts_of(out, alert_kind::processing_too_long);
+    out = d.channel(channel_outcome::not_found);
+    resubmits += count_of(out, ak::channel_resubmit);
+    EXPECT_EQ(count_of(out, ak::channel_close), 0u);
+    EXPECT_TRUE(sent_legs(out).empty());
+    EXPECT_EQ(d.order.state(), os::processing);
+    EXPECT_TRUE(d.channel(channel_outcome::not_found).empty());  // within the new window: waits
+  }
+  EXPECT_EQ(resubmits, 10u);
+  EXPECT_EQ(alerts, 1u);
+  auto out = d.channel(channel_outcome::succeeded, 1000);
+  EXPECT_EQ(d.order.state(), os::confirming);
+  d.reply_all(tcc_phase::confirm);
+  EXPECT_EQ(d.order.state(), os::succeeded);
 }
 
 TEST(order_core_test, conflicting_later_outcome_alerts_and_changes_nothing) {

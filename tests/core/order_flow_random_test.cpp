@@ -132,10 +132,13 @@ struct world {
           break;
         }
         case order_action_kind::channel_submit:
+        case order_action_kind::channel_resubmit:
+        case order_action_kind::channel_close:
         case order_action_kind::channel_query: {
           channel_request r;
-          r.what = a.kind == order_action_kind::channel_submit ? channel_request::kind::submit
-                                                                : channel_request::kind::query;
+          r.what = a.kind == order_action_kind::channel_query   ? channel_request::kind::query
+                   : a.kind == order_action_kind::channel_close ? channel_request::kind::close
+                                                                : channel_request::kind::submit;
           r.order = o.id();
           r.amount = o.command().amount;
           std::vector<channel_response> answers;
@@ -203,6 +206,23 @@ struct world {
     return sum;
   }
 
+  static std::string legs_of(const order_core& o) {
+    std::string out;
+    for (const auto& l : o.legs())
+      out += " [w" + std::to_string(l.target) + " phase " + std::to_string(int(l.phase)) + " attempts " +
+             std::to_string(l.attempts) + (l.awaiting ? " awaiting" : "") + "]";
+    return out;
+  }
+  //! The orders not final (a failure's report).
+  std::string unfinished() const {
+    std::string out;
+    for (size_t i = 0; i < orders.size(); ++i)
+      if (orders[i] && !is_final(orders[i]->state()))
+        out += " " + std::to_string(i + 1) + " (" + std::string(to_string(orders[i]->command().kind)) + " " +
+               std::string(to_string(orders[i]->state())) + " legs" + legs_of(*orders[i]) + ")";
+    return out;
+  }
+
   //! Everything not stored is lost; the orders resume from their rows.
   void crash(int64_t downtime_ms) {
     ++crashes;
@@ -268,7 +288,7 @@ struct world {
         if (o) next = std::min(next, o->next_wakeup_ms());
       if (next == never) break;
       now = std::max(now, next);
-      ASSERT_LT(now, 10'000'000) << "orders do not finish";
+      ASSERT_LT(now, 10'000'000) << "orders do not finish:" << unfinished();
       if (crashes_done < crash_at.size() && crash_at[crashes_done] <= now) {
         ++crashes_done;
         crash(crash_downtime_ms[crashes_done - 1]);

@@ -23,6 +23,7 @@ channel_config clean_config() {
 
 channel_request submit(order_id order, int64_t amount) { return {channel_request::kind::submit, order, amount}; }
 channel_request query(order_id order) { return {channel_request::kind::query, order, 0}; }
+channel_request close(order_id order) { return {channel_request::kind::close, order, 0}; }
 
 //! Runs the channel until `until_ms`, collecting every response.
 std::vector<channel_response> drain(simulated_channel& ch, int64_t from_ms, int64_t until_ms) {
@@ -183,6 +184,53 @@ TEST(simulated_channel_test, lost_submit_is_not_found) {
   auto replies = drain(ch, 1100, 1110);
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].outcome, channel_outcome::not_found);
+}
+
+//! Sends `request` at `at_ms` and returns the answers within the next 10 ms.
+std::vector<channel_response> ask(simulated_channel& ch, const channel_request& request, int64_t at_ms) {
+  std::vector<channel_response> out;
+  ch.receive(request, at_ms, out);
+  for (const auto& r : drain(ch, at_ms, at_ms + 10)) out.push_back(r);
+  return out;
+}
+
+TEST(simulated_channel_test, close_of_an_order_never_received_closes_it_for_good) {
+  simulated_channel ch(clean_config());
+  auto replies = ask(ch, close(1), 1000);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::closed);
+  // A submit that arrives after the close is not paid: answered closed, and so is a query.
+  for (const auto& request : {submit(1, 700), query(1)}) {
+    replies = ask(ch, request, 1020);
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0].outcome, channel_outcome::closed);
+    EXPECT_EQ(replies[0].settled_amount, 0);
+  }
+}
+
+TEST(simulated_channel_test, close_of_an_order_it_has_answers_its_outcome) {
+  auto c = clean_config();
+  c.settle_ms = 100;
+  simulated_channel ch(c);
+  ask(ch, submit(1, 700), 1000);
+  auto replies = ask(ch, close(1), 1050);  // being paid: it cannot be closed, and says so
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::unknown);
+  replies = ask(ch, close(1), 1200);  // paid: the close answers that, nothing is closed
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].outcome, channel_outcome::succeeded);
+  EXPECT_EQ(replies[0].settled_amount, 700);
+}
+
+TEST(simulated_channel_test, a_second_submit_of_an_order_is_answered_not_paid_again) {
+  simulated_channel ch(clean_config());
+  auto first = ask(ch, submit(1, 700), 1000);
+  auto second = ask(ch, submit(1, 700), 1100);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(first[0].outcome, second[0].outcome);
+  EXPECT_EQ(first[0].settled_amount, second[0].settled_amount);
+  EXPECT_EQ(ch.known_orders(), 1u);
 }
 
 TEST(simulated_channel_test, lost_reply_and_unknown_reply_then_query_tells_truth) {
