@@ -64,6 +64,7 @@ class host_state {
     // non-final order over, a request id found in MySQL for one of them waits for it here.
     recovery_done_ = storage_ == nullptr || storage_->orders_at_start == 0;
     step_outbox_.resize(directory->route_slots());
+    fence_outbox_.resize(directory->route_slots() - directory->shards().size());
     routes_version_ = directory->routes_version();
   }
 
@@ -325,8 +326,11 @@ class host_state {
       if (i >= shards.size()) {
         // Another cluster node's wallets: one message to its wallet gateway. Not connected (yet,
         // or any more): the steps are dropped and their orders resend them after their backoff.
-        if (auto gateway = directory_->gateway_of_slot(i)) self_->send(gateway, steps_atom::value, std::move(steps));
+        auto& fences = fence_outbox_[i - shards.size()];
+        if (auto gateway = directory_->gateway_of_slot(i))
+          self_->send(gateway, steps_atom::value, std::move(steps), std::move(fences));
         steps = std::vector<leg_step>();
+        fences = std::vector<step_fence>();
         continue;
       }
       self_->send(shards[i], steps_atom::value, std::move(steps));
@@ -990,8 +994,7 @@ class host_state {
       // node's steps once it knows (docs/cluster.md, "Steps of a node that lost its order").
       auto fence = directory_->home_fence(order_home(core.command()));
       if (fence.second == 0) return;  // this node no longer holds the order's home: it stops soon
-      step.home_partition = fence.first;
-      step.home_epoch = fence.second;
+      fence_outbox_[shard - directory_->shards().size()].push_back(step_fence{fence.first, fence.second});
     }
     if (step_outbox_[shard].empty()) touched_shards_.push_back(static_cast<uint32_t>(shard));
     step_outbox_[shard].push_back(step);
@@ -1143,6 +1146,8 @@ class host_state {
   timer_queue<order_id> timers_;
   std::vector<order_action> actions_;
   std::vector<std::vector<leg_step>> step_outbox_;  //!< by wallet shard index
+  //! Another node's slot (index - shards): the fence of each step in its step_outbox_ entry.
+  std::vector<std::vector<step_fence>> fence_outbox_;
   bool steps_pending_ = false;
   std::vector<uint32_t> touched_shards_;  //!< indices of step_outbox_ that are not empty
   per_actor<caf::actor, order_reply> reply_outbox_;  //!< by client: whoever submitted (an order_client_actor)

@@ -134,7 +134,7 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
     self->state.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
   };
   return {
-      [self](steps_atom, std::vector<leg_step>& steps) {
+      [self](steps_atom, std::vector<leg_step>& steps, const std::vector<step_fence>& fences) {
         auto& st = self->state;
         auto host = caf::actor_cast<order_host_actor>(self->current_sender());
         if (!host) return no_sender(st.config.counters, "steps");
@@ -142,13 +142,15 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
         st.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
         // By address in a map: a host's steps may touch hundreds of shards (per_actor searches).
         std::map<caf::actor_addr, std::pair<wallet_shard_actor, std::vector<leg_step>>> by_shard;
-        for (auto& step : steps) {
+        for (size_t i = 0; i < steps.size(); ++i) {
+          leg_step& step = steps[i];
           wallet_shard_actor shard = st.config.shard_of(step.wallet);
           if (!shard) {
             st.config.counters->not_local.fetch_add(1, std::memory_order_relaxed);
             continue;
           }
-          if (step.home_epoch != 0 && st.config.note_epoch && !st.config.note_epoch(step.home_partition, step.home_epoch)) {
+          const step_fence fence = i < fences.size() ? fences[i] : step_fence{};
+          if (fence.epoch != 0 && st.config.note_epoch && !st.config.note_epoch(fence.partition, fence.epoch)) {
             st.config.counters->stale.fetch_add(1, std::memory_order_relaxed);
             continue;
           }
@@ -233,6 +235,8 @@ wallet_gateway_actor spawn_wallet_gateway(caf::actor_system& system, wallet_gate
 void add_cluster_message_types(caf::actor_system_config& config) {
   config.add_message_type<leg_step>("leg_step");
   config.add_message_type<std::vector<leg_step>>("std::vector<leg_step>");
+  config.add_message_type<step_fence>("step_fence");
+  config.add_message_type<std::vector<step_fence>>("std::vector<step_fence>");
   config.add_message_type<leg_result>("leg_result");
   config.add_message_type<std::vector<leg_result>>("std::vector<leg_result>");
   // Clients reaching any node: forwarded submits, their answers, and the queries.

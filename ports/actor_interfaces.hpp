@@ -121,7 +121,7 @@ using wallet_shard_actor = caf::typed_actor<
     caf::replies_to<audit_atom>::with<std::vector<wallet_view>>>;
 
 //! cluster/wallet_gateway.hpp: this node as other nodes see it (docs/cluster.md). (steps_atom,
-//! steps) from a remote order host is answered by (step_ack_atom, results) to that host once the
+//! steps, fences: one per step, ports/messages.hpp) from a remote order host is answered by (step_ack_atom, results) to that host once the
 //! steps' effects are committed on this node (durable mode); the local wallet shards answer the
 //! gateway with (step_ack_atom, results). (forward_atom, submits) from a remote order host go to
 //! the local host of each one's lane, which answers that remote host. The queries go to the local
@@ -131,8 +131,8 @@ using wallet_shard_actor = caf::typed_actor<
 //! at once: the other node's health check of the link ("Link health").
 using wallet_gateway_actor = caf::typed_actor<
     caf::reacts_to<hello_atom, uint32_t, caf::actor>, caf::replies_to<ping_atom>::with<ping_atom>,
-    caf::reacts_to<steps_atom, std::vector<leg_step>>, caf::reacts_to<step_ack_atom, std::vector<leg_result>>,
-    caf::reacts_to<forward_atom, std::vector<submit_item>>,
+    caf::reacts_to<steps_atom, std::vector<leg_step>, std::vector<step_fence>>,
+    caf::reacts_to<step_ack_atom, std::vector<leg_result>>, caf::reacts_to<forward_atom, std::vector<submit_item>>,
     caf::replies_to<get_wallet_atom, wallet_id, tenant_id>::with<wallet_view>,
     caf::replies_to<admin_atom, wallet_id, admin_op, tenant_id, int64_t>::with<wallet_view>,
     caf::replies_to<movements_atom, wallet_id, tenant_id, uint64_t, uint32_t>::with<result_code,

@@ -87,17 +87,26 @@ struct leg_step {
   wallet_id wallet = no_wallet;
   uint16_t leg = 0;
   leg_command command;
-  //! A cluster node's step to another node's wallet: the partition of its order's home wallet
-  //! and the epoch at which the sending node holds it. The receiving node refuses a step whose
-  //! epoch is older than one it has seen for that partition: the sender lost the order to a
-  //! node that resumed it (docs/cluster.md, "Steps of a node that lost its order"). 0: local.
-  uint32_t home_partition = 0;
-  uint64_t home_epoch = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, leg_step& x) {
-  return f(caf::meta::type_name("leg_step"), x.wallet, x.leg, x.command, x.home_partition, x.home_epoch);
+  return f(caf::meta::type_name("leg_step"), x.wallet, x.leg, x.command);
+}
+
+//! What a cluster node's step to another node's wallet carries beside it (one per step, in a
+//! vector of their own so that local steps stay as small as they were): the partition of its
+//! order's home wallet and the epoch at which the sending node holds it. The receiving node
+//! refuses a step whose epoch is older than one it has seen for that partition: the sender lost
+//! the order to a node that resumed it (docs/cluster.md, "Steps of a node that lost its order").
+struct step_fence {
+  uint32_t partition = 0;
+  uint64_t epoch = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_fence& x) {
+  return f(caf::meta::type_name("step_fence"), x.partition, x.epoch);
 }
 
 //! A wallet's answer to one step.

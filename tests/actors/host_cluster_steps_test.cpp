@@ -68,13 +68,15 @@ writer_actor::behavior_type store_behavior(writer_actor::pointer self, store_log
 //! while `hold` is set, when the test releases the answers.
 struct gateway_log {
   std::vector<leg_step> steps;
+  std::vector<step_fence> fences;  //!< one per step
   bool hold = false;
   std::vector<std::pair<caf::strong_actor_ptr, std::vector<leg_result>>> held;
 };
 
 wallet_gateway_actor::behavior_type gateway_behavior(wallet_gateway_actor::pointer self, gateway_log* log) {
   return {
-      [=](steps_atom, std::vector<leg_step>& steps) {
+      [=](steps_atom, std::vector<leg_step>& steps, const std::vector<step_fence>& fences) {
+        log->fences.insert(log->fences.end(), fences.begin(), fences.end());
         std::vector<leg_result> results;
         for (const auto& s : steps) {
           log->steps.push_back(s);
@@ -270,6 +272,14 @@ TEST_F(HostOfAClusterNode, AStepToAnotherNodesWalletWaitsForTheDecisionRowItActs
   commit_all();
   ASSERT_EQ(client_log_.replies.size(), 1u);
   EXPECT_EQ(client_log_.replies[0].state, order_state::succeeded) << to_string(client_log_.replies[0].code);
+  // Every step to the other node carried its order's home fence: the payer's partition at the
+  // epoch this node holds it (docs/cluster.md, "Steps of a node that lost its order").
+  ASSERT_EQ(gateway_log_.fences.size(), gateway_log_.steps.size());
+  for (const auto& f : gateway_log_.fences) {
+    EXPECT_EQ(f.partition, partition_of(payer, ownership_->partitions()));
+    EXPECT_EQ(f.epoch, ownership_->epoch(f.partition));
+    EXPECT_NE(f.epoch, 0u);
+  }
 }
 
 TEST_F(HostOfAClusterNode, ItsSystemWalletIsOneInAPartitionItHolds) {

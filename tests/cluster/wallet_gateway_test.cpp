@@ -126,8 +126,8 @@ caf::behavior writer_stand_in(caf::stateful_actor<writer_stand_in_state>* self, 
 
 //! Node A's order host: sends steps and forwarded submits to the gateway, records the answers.
 caf::behavior host_stand_in(caf::event_based_actor* self, wallet_gateway_actor gateway, observed* seen) {
-  return {[self, gateway](send_atom, std::vector<leg_step>& steps) {
-            self->send(gateway, steps_atom::value, std::move(steps));
+  return {[self, gateway](send_atom, std::vector<leg_step>& steps, std::vector<step_fence>& fences) {
+            self->send(gateway, steps_atom::value, std::move(steps), std::move(fences));
           },
           [self, gateway](send_atom, std::vector<submit_item>& items) {
             self->send(gateway, forward_atom::value, std::move(items));
@@ -203,7 +203,11 @@ class ClusterGateway : public ::testing::Test {
     caf::anon_send_exit(shard_, caf::exit_reason::user_shutdown);
     for (auto& lane : lanes_) caf::anon_send_exit(lane, caf::exit_reason::user_shutdown);
   }
-  void send(std::vector<leg_step> steps) { caf::anon_send(host_, send_atom::value, std::move(steps)); }
+  //! Steps of orders whose home is not fenced (epoch 0), or with the fences given (one per step).
+  void send(std::vector<leg_step> steps, std::vector<step_fence> fences = {}) {
+    fences.resize(steps.size());
+    caf::anon_send(host_, send_atom::value, std::move(steps), std::move(fences));
+  }
   void release(bool committed) { caf::anon_send(writer_, release_atom::value, committed); }
 
   observed seen_;
@@ -251,23 +255,18 @@ TEST_F(ClusterGateway, StepsOfANodeThatLostTheirOrdersHomeAreRefused) {
   // and resumed those orders. A's steps still on their way must not touch B's wallets (a cancel
   // of A's over a leg the new owner confirms would leave that order stuck and money lost).
   start(true);
-  auto fenced = [](wallet_id w, order_id txn, uint64_t epoch) {
-    leg_step s = step(w, txn);
-    s.home_partition = 3;
-    s.home_epoch = epoch;
-    return s;
-  };
-  send({fenced(5, 3001, 4)});  // nothing newer seen yet: accepted
+  auto home = [](uint64_t epoch) { return step_fence{3, epoch}; };
+  send({step(5, 3001)}, {home(4)});  // nothing newer seen yet: accepted
   ASSERT_TRUE(seen_.wait([&] { return seen_.steps_at_shard == 1; }));
   // The new owner's step (epoch 5) teaches node B the newer epoch; A's later step (4) is refused,
   // a step of another partition is not affected.
-  send({fenced(6, 3002, 5), fenced(7, 3003, 4), step(8, 3004)});
+  send({step(6, 3002), step(7, 3003), step(8, 3004)}, {home(5), home(4), step_fence{}});
   ASSERT_TRUE(seen_.wait([&] { return seen_.steps_at_shard == 3; }));
   EXPECT_EQ(counters_->stale.load(), 1u);
   EXPECT_EQ(ownership_.epoch_seen(3), 5u);
   // The keeper's rounds raise it too: epoch 6 seen in the leases refuses epoch 5 from now on.
   ownership_.note_epochs({partition_lease{3, 1, 6, 0}});
-  send({fenced(5, 3005, 5), step(9, 3006)});
+  send({step(5, 3005), step(9, 3006)}, {home(5), step_fence{}});
   ASSERT_TRUE(seen_.wait([&] { return seen_.steps_at_shard == 4; }));
   EXPECT_EQ(counters_->stale.load(), 2u);
   // The accepted steps are answered after their barriers (one in flight at a time); the refused

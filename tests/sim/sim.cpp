@@ -1252,32 +1252,66 @@ class simulation {
 
   template <class T>
   bool mangle(caf::mailbox_element& e, caf::scheduled_actor& actor, caf::atom_value atom, bool allow_delay) {
+    return mangle_items<T>(e, actor, atom, allow_delay);
+  }
+
+  //! `(atom, vector<T>[, vector<Side>])`: dropped, duplicated or delayed as one message (a step
+  //! message to another node's gateway carries the steps' fences beside them).
+  template <class T, class Side = void>
+  bool mangle_items(caf::mailbox_element& e, caf::scheduled_actor& actor, caf::atom_value atom, bool allow_delay) {
     auto& content = e.content();
-    if (!content.match_elements<caf::atom_value, std::vector<T>>() || content.get_as<caf::atom_value>(0) != atom)
-      return false;
+    constexpr bool side = !std::is_void<Side>::value;
+    if constexpr (side) {
+      if (!content.match_elements<caf::atom_value, std::vector<T>, std::vector<Side>>()) return false;
+    } else {
+      if (!content.match_elements<caf::atom_value, std::vector<T>>()) return false;
+    }
+    if (content.get_as<caf::atom_value>(0) != atom) return false;
     auto& items = content.get_mutable_as<std::vector<T>>(1);
     if (items.empty()) return false;
+    auto copy = [&](bool move) {
+      if constexpr (side) {
+        auto& more = content.get_mutable_as<std::vector<Side>>(2);
+        return move ? caf::make_message(atom, std::move(items), std::move(more)) : caf::make_message(atom, items, more);
+      } else {
+        return move ? caf::make_message(atom, std::move(items)) : caf::make_message(atom, items);
+      }
+    };
+    auto clear = [&] {
+      items.clear();
+      if constexpr (side) content.get_mutable_as<std::vector<Side>>(2).clear();
+    };
     auto to = caf::actor_cast<caf::actor>(&actor);
     if (chance(p_drop_)) {
       ++res_.faults[fault_message_dropped];
       trace("drop " + caf::to_string(atom));
-      items.clear();
+      clear();
       return true;
     }
     if (chance(p_dup_)) {
       ++res_.faults[fault_message_duplicated];
       trace("duplicate " + caf::to_string(atom));
-      held_.push_back({to, e.sender, caf::make_message(atom, items), steps_done_ + rng_() % 50});
+      held_.push_back({to, e.sender, copy(false), steps_done_ + rng_() % 50});
       return true;
     }
     if (allow_delay && chance(p_delay_)) {
       ++res_.faults[fault_message_delayed];
       trace("delay " + caf::to_string(atom));
-      held_.push_back({to, e.sender, caf::make_message(atom, std::move(items)), steps_done_ + rng_() % 400});
-      items.clear();
+      held_.push_back({to, e.sender, copy(true), steps_done_ + rng_() % 400});
+      clear();
       return true;
     }
     return false;
+  }
+
+  //! Steps to another node's gateway (with their fences) lose their items.
+  static bool clear_fenced_steps(caf::type_erased_tuple& content) {
+    if (!content.match_elements<caf::atom_value, std::vector<leg_step>, std::vector<step_fence>>() ||
+        content.get_as<caf::atom_value>(0) != steps_atom::value)
+      return false;
+    content.get_mutable_as<std::vector<leg_step>>(1).clear();
+    content.get_mutable_as<std::vector<step_fence>>(2).clear();
+    return true;
   }
 
   //! A message of these types loses its items (the link between the nodes is cut).
@@ -1302,7 +1336,8 @@ class simulation {
       int to = node_of_actor(actor->id()), from = node_of_actor(e->sender->id());
       if (to >= 0 && from >= 0 && to != from) {
         auto& content = e->content();
-        if (clear_items<leg_step>(content, steps_atom::value) || clear_items<leg_result>(content, step_ack_atom::value) ||
+        if (clear_items<leg_step>(content, steps_atom::value) || clear_fenced_steps(content) ||
+            clear_items<leg_result>(content, step_ack_atom::value) ||
             clear_items<submit_item>(content, forward_atom::value) ||
             clear_items<order_reply>(content, replies_atom::value))
           trace("cut: a message from node " + std::to_string(from) + " to node " + std::to_string(to) + " lost");
@@ -1319,6 +1354,7 @@ class simulation {
         content.get_mutable_as<std::vector<channel_response>>(1).clear();
     }
     if (mangle<leg_step>(*e, *actor, steps_atom::value, true)) return;
+    if (mangle_items<leg_step, step_fence>(*e, *actor, steps_atom::value, true)) return;
     if (mangle<leg_result>(*e, *actor, step_ack_atom::value, true)) return;
     if (mangle<channel_request>(*e, *actor, channel_atom::value, true)) return;
     if (mangle<channel_response>(*e, *actor, chan_ack_atom::value, true)) return;
