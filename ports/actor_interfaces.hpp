@@ -121,8 +121,9 @@ using wallet_shard_actor = caf::typed_actor<
     caf::replies_to<audit_atom>::with<std::vector<wallet_view>>>;
 
 //! cluster/wallet_gateway.hpp: this node as other nodes see it (docs/cluster.md). (steps_atom,
-//! steps, fences: one per step, ports/messages.hpp) from a remote order host is answered by (step_ack_atom, results) to that host once the
-//! steps' effects are committed on this node (durable mode); the local wallet shards answer the
+//! steps, fences: one per step, ports/messages.hpp) from a remote order host is answered by
+//! (step_ack_atom, results) to that host once the steps' effects are committed on this node
+//! (durable mode); a step whose fence is stale is refused unanswered; the local wallet shards answer the
 //! gateway with (step_ack_atom, results). (forward_atom, submits) from a remote order host go to
 //! the local host of each one's lane, which answers that remote host. The queries go to the local
 //! shard of the wallet or the host of the order's lane, which answers the asker. (hello_atom,
