@@ -253,6 +253,9 @@ struct sim_store {
       std::fprintf(stderr, "  committed order %llu %s %s request %s created %lld\n", (unsigned long long)o.id,
                    std::string(to_string(o.command.kind)).c_str(), std::string(to_string(o.state)).c_str(),
                    o.command.request_id.c_str(), (long long)(o.created_ms - start_ms));
+    if (trace && o.command.kind == order_kind::refund)
+      std::fprintf(stderr, "    refund of %llu amount %lld legs %s\n", (unsigned long long)o.command.original_order,
+                   (long long)o.command.amount, o.legs_json.c_str());
     auto found = orders.find(o.id);
     if (found != orders.end() && is_final(found->second.state)) {
       if (o.state != found->second.state || o.posted_amount != found->second.posted_amount)
@@ -270,6 +273,23 @@ struct sim_store {
     }
     if (found == orders.end()) orders.emplace(o.id, o);
     else found->second = o;
+    if (o.command.kind == order_kind::refund && o.state == order_state::succeeded) check_refunded(o.command.original_order);
+  }
+
+  //! Never refunded more than was paid: the succeeded refunds of a payment sum to at most its
+  //! posted amount (refund_allowance; checked on every commit of a succeeded refund).
+  void check_refunded(order_id payment) {
+    auto paid = orders.find(payment);
+    auto refunds = refunds_of.find(payment);
+    if (paid == orders.end() || refunds == refunds_of.end()) return;
+    int64_t refunded = 0;
+    for (order_id r : refunds->second) {
+      const order_row& row = orders.at(r);
+      if (row.state == order_state::succeeded) refunded += row.posted_amount;
+    }
+    if (refunded > paid->second.posted_amount)
+      violation("payment " + std::to_string(payment) + " refunded " + std::to_string(refunded) + " of " +
+                std::to_string(paid->second.posted_amount) + " paid");
   }
 
   void apply_movement(const movement_row& m) {
