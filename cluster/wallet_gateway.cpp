@@ -140,6 +140,14 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
         if (!host) return no_sender(st.config.counters, "steps");
         st.config.counters->steps.fetch_add(steps.size(), std::memory_order_relaxed);
         st.config.counters->messages_in.fetch_add(1, std::memory_order_relaxed);
+        if (fences.size() != steps.size()) {
+          // Not what a node of this cluster sends (one fence per step): nothing of it is applied.
+          uint64_t n = st.config.counters->malformed.fetch_add(1, std::memory_order_relaxed) + 1;
+          if ((n & (n - 1)) == 0)
+            spdlog::warn("cluster: a steps message with {} steps and {} fences was refused ({} so far)", steps.size(),
+                         fences.size(), n);
+          return;
+        }
         // By address in a map: a host's steps may touch hundreds of shards (per_actor searches).
         std::map<caf::actor_addr, std::pair<wallet_shard_actor, std::vector<leg_step>>> by_shard;
         for (size_t i = 0; i < steps.size(); ++i) {
@@ -149,7 +157,7 @@ wallet_gateway_actor::behavior_type gateway(gateway_pointer self, wallet_gateway
             st.config.counters->not_local.fetch_add(1, std::memory_order_relaxed);
             continue;
           }
-          const step_fence fence = i < fences.size() ? fences[i] : step_fence{};
+          const step_fence& fence = fences[i];
           if (fence.epoch != 0 && st.config.note_epoch && !st.config.note_epoch(fence.partition, fence.epoch)) {
             st.config.counters->stale.fetch_add(1, std::memory_order_relaxed);
             continue;

@@ -38,6 +38,8 @@ struct gateway_counters {
   //! Steps of a node that lost their order's home partition (an older epoch than one seen here):
   //! refused, no answer (docs/cluster.md, "Steps of a node that lost its order").
   std::atomic<uint64_t> stale{0};
+  //! Steps messages whose fences do not match their steps one to one: refused whole, unanswered.
+  std::atomic<uint64_t> malformed{0};
   std::atomic<uint64_t> dropped{0};     //!< past the pending bound, or their barrier failed
   std::atomic<uint64_t> forwarded{0};   //!< submits received from other nodes' hosts
   std::atomic<uint64_t> queries{0};     //!< queries of wallets and orders from other nodes

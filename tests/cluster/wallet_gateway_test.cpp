@@ -279,6 +279,22 @@ TEST_F(ClusterGateway, StepsOfANodeThatLostTheirOrdersHomeAreRefused) {
   for (const auto& r : seen_.answers) EXPECT_TRUE(r.txn != 3003u && r.txn != 3005u);
 }
 
+TEST_F(ClusterGateway, AStepsMessageWhoseFencesDoNotMatchItsStepsIsRefusedWhole) {
+  start(true);
+  // Two steps, one fence (and, the other way round, one step, two fences): nothing is applied.
+  caf::anon_send(host_, send_atom::value, std::vector<leg_step>{step(5, 4001), step(6, 4001)},
+                 std::vector<step_fence>{step_fence{}});
+  caf::anon_send(host_, send_atom::value, std::vector<leg_step>{step(7, 4002)},
+                 std::vector<step_fence>{step_fence{}, step_fence{}});
+  send({step(8, 4003)});  // a well-formed one after them
+  ASSERT_TRUE(seen_.wait([&] { return seen_.steps_at_shard == 1; }));
+  EXPECT_EQ(counters_->malformed.load(), 2u);
+  release(true);
+  ASSERT_TRUE(seen_.wait([&] { return seen_.answers.size() == 1; }));
+  std::lock_guard<std::mutex> lock(seen_.mutex);
+  EXPECT_EQ(seen_.answers[0].txn, 4003u);
+}
+
 TEST_F(ClusterGateway, AFailedBarrierAnswersNothingAndTheResendIsAnsweredLater) {
   start(true);
   send({step(7, 2001)});
