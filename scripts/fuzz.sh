@@ -4,7 +4,7 @@
 # the dictionary tests/fuzz/TARGET.dict) and every crashing input.
 #   scripts/fuzz.sh [--seconds N | --minutes M] [--jobs J] [--nice] [--build DIR] [--out DIR] [TARGET...]
 # TARGET: fuzz_decoder, fuzz_request, fuzz_key_file, fuzz_legs_json, fuzz_reply, fuzz_mysql_uri,
-# fuzz_kafka_event, fuzz_config_file (default: all), each for N seconds (default 300), J targets
+# fuzz_kafka_event, fuzz_config_file, fuzz_provider_inputs (default: all), each for N seconds (default 300), J targets
 # at a time (default 1), under `nice -n 19` with --nice. Prints each clean run's executions and
 # coverage. Exit 1 when a target found a crash (its input is in OUT/TARGET/).
 # Replay one: build/protocol/TARGET OUT/TARGET/crash-...
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
 done
 [[ "$seconds" =~ ^[0-9]+$ ]] && [ "$seconds" -gt 0 ] || { echo "fuzz.sh: --seconds expects a whole number > 0" >&2; exit 2; }
 [[ "$jobs" =~ ^[0-9]+$ ]] && [ "$jobs" -gt 0 ] || { echo "fuzz.sh: --jobs expects a whole number > 0" >&2; exit 2; }
-all=(fuzz_decoder fuzz_request fuzz_key_file fuzz_legs_json fuzz_reply fuzz_mysql_uri fuzz_kafka_event fuzz_config_file)
+all=(fuzz_decoder fuzz_request fuzz_key_file fuzz_legs_json fuzz_reply fuzz_mysql_uri fuzz_kafka_event fuzz_config_file fuzz_provider_inputs)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 cmake --build "$build" --target "${targets[@]}" >/dev/null

@@ -263,6 +263,8 @@ retention_ms = 7200000
       {"[auth]\nsecret = \"\"", "must not be empty"},
       {"[auth]\nsecret_file = \"/nonexistent/secret\"", "readable file"},
       {"[latency\n", "line 1"},
+      {"[latency]\nmin_ms = 1 \xc3\xa9", "line 2: byte 195 (a profile is ASCII"},
+      {"[\x12]", "line 1: byte 18"},
   };
   for (const auto& [text, expected] : bad) {
     profile q;
