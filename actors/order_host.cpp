@@ -1021,6 +1021,8 @@ class host_state {
     if (request.what == channel_request::kind::query) ++stats_.channel_queries;
     request.order = order.core.id();
     request.amount = command.amount;
+    request.cur = command.cur;
+    request.money_in = command.kind == order_kind::top_up;
     channel_outbox_[channel->second].push_back(request);
   }
 

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <map>
@@ -95,6 +97,9 @@ cluster_config& cluster(serve_settings& s) {
 constexpr int64_t int64_max = std::numeric_limits<int64_t>::max();
 constexpr int64_t uint32_max = std::numeric_limits<uint32_t>::max();
 
+//! The [[providers]] table being read (apply() adds one per table before its keys).
+http_provider_settings& provider(serve_settings& s) { return s.engine.http_channels.back().second; }
+
 const std::map<std::string, handler>& handlers() {
   static const std::map<std::string, handler> table = {
       // [server]
@@ -141,6 +146,57 @@ const std::map<std::string, handler>& handlers() {
                            static_cast<int64_t>(limits::engine_orders_retained_max))},
       {"engine.wallet_shards",
        integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return s.engine.wallet.shards; }, 0, uint32_max)},
+      // [[providers]]: payment providers over HTTP (docs/channels.md)
+      {"providers.id",
+       integer_key<channel_id>([](serve_settings& s) -> channel_id& { return s.engine.http_channels.back().first; }, 1,
+                               uint32_max)},
+      {"providers.base_url", string_key([](serve_settings& s) -> std::string& { return provider(s).base_url; })},
+      {"providers.api_key", string_key([](serve_settings& s) -> std::string& { return provider(s).api_key; })},
+      {"providers.secret_file",
+       [](const toml::node& node, serve_settings& s, std::string& why) {
+         auto path = node.value_exact<std::string>();
+         std::ifstream in(path ? *path : std::string());
+         std::string line;
+         if (!path || !wire::check_private_file(*path, why) || !in || !std::getline(in, line) || line.empty()) {
+           if (why.empty()) why = "expects an owner-only file whose first line is the secret";
+           return false;
+         }
+         if (line.back() == '\r') line.pop_back();
+         provider(s).secret = line;
+         return true;
+       }},
+      {"providers.connect_timeout_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return provider(s).connect_timeout_ms; }, 1, 600'000)},
+      {"providers.submit_timeout_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return provider(s).submit_timeout_ms; }, 1, 600'000)},
+      {"providers.query_timeout_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return provider(s).query_timeout_ms; }, 1, 600'000)},
+      {"providers.submit_inflight_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return provider(s).submit_inflight_max; }, 1, 10'000)},
+      {"providers.query_inflight_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return provider(s).query_inflight_max; }, 1, 10'000)},
+      {"providers.queue_max",
+       integer_key<size_t>([](serve_settings& s) -> size_t& { return provider(s).queue_max; }, 1, 10'000'000)},
+      {"providers.qps", integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return provider(s).qps; }, 0,
+                                              1'000'000)},
+      {"providers.burst",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return provider(s).burst; }, 1, 1'000'000)},
+      {"providers.unseen_retries",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return provider(s).unseen_retries; }, 0, 100)},
+      {"providers.breaker_window_s",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return provider(s).breaker.window_s; }, 1,
+                             circuit_breaker::window_max_s)},
+      {"providers.breaker_min_requests",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return provider(s).breaker.min_requests; }, 1,
+                             1'000'000)},
+      {"providers.breaker_failure_ppm",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return provider(s).breaker.failure_ppm; }, 1,
+                             1'000'000)},
+      {"providers.breaker_open_ms",
+       integer_key<int64_t>([](serve_settings& s) -> int64_t& { return provider(s).breaker.open_ms; }, 1,
+                            3'600'000)},
+      {"providers.breaker_probes",
+       integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return provider(s).breaker.probes; }, 1, 1000)},
       // [wallet]
       {"wallet.journal_entries_max",
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.engine.wallet.core.journal_entries_max; }, 1,
@@ -244,8 +300,44 @@ const std::map<std::string, handler>& handlers() {
 }
 
 bool apply(const toml::table& root, const std::string& source, serve_settings& settings, std::string& error) {
+  // [[providers]]: one table each; the simulated channels are for development only, so a file
+  // that names providers has only those.
+  std::vector<const toml::table*> tables;
   for (const auto& [section_key, section] : root) {
     std::string section_name(section_key.str());
+    if (section_name != "providers") continue;
+    const toml::array* list = section.as_array();
+    for (size_t i = 0; list && i < list->size(); ++i) tables.push_back(list->get(i)->as_table());
+    if (!list || list->empty() || std::count(tables.begin(), tables.end(), nullptr) != 0) {
+      error = source + ": providers must be tables ([[providers]])";
+      return false;
+    }
+    settings.engine.channels.clear();
+  }
+  for (size_t i = 0; i < tables.size(); ++i) {
+    settings.engine.http_channels.emplace_back(0, http_provider_settings{});
+    for (const auto& [key, node] : *tables[i]) {
+      std::string name = "providers." + std::string(key.str());
+      auto found = handlers().find(name);
+      std::string why;
+      if (found == handlers().end()) {
+        error = source + ": unknown key '" + name + "' (config/txengine.example.toml lists them)";
+        return false;
+      }
+      if (!found->second(node, settings, why)) {
+        error = source + ": provider " + std::to_string(i + 1) + ": " + name + " " + why;
+        return false;
+      }
+    }
+    const auto& [id, p] = settings.engine.http_channels.back();
+    if (id == 0 || p.base_url.empty() || p.api_key.empty() || p.secret.empty()) {
+      error = source + ": provider " + std::to_string(i + 1) + " needs id, base_url, api_key and secret_file";
+      return false;
+    }
+  }
+  for (const auto& [section_key, section] : root) {
+    std::string section_name(section_key.str());
+    if (section_name == "providers") continue;
     const toml::table* keys = section.as_table();
     if (!keys) {
       error = source + ": '" + section_name + "' must be a section ([" + section_name + "])";

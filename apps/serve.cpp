@@ -294,7 +294,8 @@ bool finish_engine_config(serve_settings& settings, bool mysql_given) {
   channel_config good;
   good.latency_ms = 1;
   good.decline_ppm = good.reply_lost_ppm = good.reply_unknown_ppm = good.submit_lost_ppm = good.partial_ppm = 0;
-  engine_cfg.channels = {{1, good}, {2, channel_config{}}};
+  // Without [[providers]] in the config file (development): the simulated providers.
+  if (engine_cfg.http_channels.empty()) engine_cfg.channels = {{1, good}, {2, channel_config{}}};
   if (engine_cfg.storage && !mysql_given) {
     std::fprintf(stderr, "txengine serve: --ack, --db-prefix, --databases and --tables need --mysql URI\n");
     return false;
@@ -432,6 +433,10 @@ int run_serve(const serve_flags& flags) {
   print_startup(eng, settings.server, settings.keys_file.empty());
   std::printf("deployment: %s (covered by every client signature)\n", settings.server.deployment_id.c_str());
   print_transport(settings.server);
+  for (const auto& [id, provider] : settings.engine.http_channels)
+    std::printf("channel %u: provider %s over HTTP (key %s)\n", id, provider.base_url.c_str(), provider.api_key.c_str());
+  if (settings.engine.http_channels.empty())
+    std::printf("channels 1 and 2: simulated providers in this process (development; [[providers]] configures real ones)\n");
   std::printf("txengine listening on %s:%u\n", settings.server.host.c_str(), static_cast<unsigned>(srv.port()));
   std::fflush(stdout);
   int sig = 0;

@@ -79,7 +79,7 @@ provider_reading read_provider_answer(provider_request request, const http_excha
       return r;
     case 400:
       // Refused as malformed before anything was done: nothing moved, and sending it again
-      // will not help. The order is not failed on it (an engine bug is not the customer's).
+      // will not help (the adapter refuses a first submit as busy: declined, nothing moved).
       r.unseen = true;
       r.anomaly = provider_anomaly::bad_request;
       return r;

@@ -47,6 +47,9 @@ struct channel_request {
   enum class kind : uint8_t { submit, query, close } what = kind::submit;
   order_id order = 0;
   int64_t amount = 0;
+  currency cur;
+  //! Money coming in (a top-up: a payment at the provider) or going out (a withdrawal: a payout).
+  bool money_in = false;
 };
 
 struct channel_response {

@@ -11,6 +11,7 @@
 #include <caf/openssl/publish.hpp>
 
 #include "actors/channel_actor.hpp"
+#include "channels/http_channel.hpp"
 #include "cluster/link_tls.hpp"
 #include "cluster/peer_links.hpp"
 #include "cluster/wallet_gateway.hpp"
@@ -143,6 +144,11 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   }
   for (const auto& [id, channel_config] : config_.channels) {
     auto channel = spawn_simulated_channel(*system_, channel_config, config_.clock);
+    set_channel_hosts(channel, hosts_);
+    channels_.emplace_back(id, channel);
+  }
+  for (const auto& [id, settings] : config_.http_channels) {
+    auto channel = spawn_http_channel(*system_, id, settings);
     set_channel_hosts(channel, hosts_);
     channels_.emplace_back(id, channel);
   }
@@ -492,6 +498,14 @@ std::string engine_config_problem(const engine_config& config) {
     if (!config.storage) return "[cluster] needs [storage]: the partition leases and their fence live in MySQL";
     std::string problem = cluster_config_problem(*config.cluster, config.node_id);
     if (!problem.empty()) return "[cluster]: " + problem;
+  }
+  std::unordered_set<channel_id> channel_ids;
+  for (const auto& [id, settings] : config.channels)
+    if (!channel_ids.insert(id).second) return "channel " + std::to_string(id) + " is configured twice";
+  for (const auto& [id, settings] : config.http_channels) {
+    if (!channel_ids.insert(id).second) return "channel " + std::to_string(id) + " is configured twice";
+    std::string problem = http_provider_problem(settings);
+    if (!problem.empty()) return "provider " + std::to_string(id) + ": " + problem;
   }
   if (o.retry_initial_ms > o.retry_max_ms)
     return "order.retry_initial_ms (" + std::to_string(o.retry_initial_ms) + ") must not exceed order.retry_max_ms (" +

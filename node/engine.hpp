@@ -20,6 +20,7 @@
 #include "core/simulated_channel.hpp"
 #include "actors/directory.hpp"
 #include "ports/actor_interfaces.hpp"
+#include "ports/channel_settings.hpp"
 #include "ports/cluster.hpp"
 #include "ports/messages.hpp"
 #include "ports/publication.hpp"
@@ -52,6 +53,9 @@ struct engine_config {
   size_t orders_retained_max = limits::engine_orders_retained_max;
   //! Simulated providers by channel id; channel 1 exists unless this is set otherwise.
   std::vector<std::pair<channel_id, channel_config>> channels = {{1, channel_config{}}};
+  //! Providers over HTTP by channel id (channels/http_channel.hpp; `serve`'s [[providers]]).
+  //! A channel id is either simulated or HTTP, never both.
+  std::vector<std::pair<channel_id, http_provider_settings>> http_channels;
   //! MySQL storage (docs/durability-design.md); none = in memory only, nothing persisted.
   std::optional<storage_config> storage;
   //! A cluster node (docs/cluster.md): partition leases in MySQL (needs `storage`) and the

@@ -226,7 +226,7 @@ typename Inspector::result_type inspect(Inspector& f, allowance_result& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, channel_request& x) {
-  return f(caf::meta::type_name("channel_request"), x.what, x.order, x.amount);
+  return f(caf::meta::type_name("channel_request"), x.what, x.order, x.amount, x.cur, x.money_in);
 }
 
 template <class Inspector>

@@ -3,6 +3,10 @@
 #include <chrono>
 #include <cstdio>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -74,6 +78,26 @@ bool parse_day(const std::string& text, int64_t& from_ms) {
   return true;
 }
 
+//! cpp-httplib 0.11 listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled into
+//! Debian's library), so an engine opening its 100 connections at once has most SYNs dropped and
+//! retried a second later: connect timeouts a real provider would not cause. listen() again on
+//! the same socket only raises the backlog; the socket is found by its port (the library does
+//! not hand it out).
+void widen_backlog(int port) {
+  for (int fd = 3; fd < 4096; ++fd) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    int listening = 0;
+    socklen_t flag_length = sizeof listening;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) continue;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &flag_length) != 0 || !listening) continue;
+    int bound = address.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port)
+                : address.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port)
+                                                : -1;
+    if (bound == port) ::listen(fd, 4096);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<sim_server> sim_server::start(const sim_options& options, std::string& error) {
@@ -118,6 +142,7 @@ std::unique_ptr<sim_server> sim_server::start(const sim_options& options, std::s
     error = "cannot listen on " + options.host + ":" + std::to_string(options.port);
     return nullptr;
   }
+  widen_backlog(s->port_);
   s->threads_.emplace_back([raw = s.get()] { raw->report_loop(); });
   for (size_t i = 0; i < std::max<size_t>(1, options.callback_senders); ++i)
     s->threads_.emplace_back([raw = s.get()] { raw->send_loop(); });

@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(build-essential cmake libcaf-dev libcli11-dev libssl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
           libprotobuf-dev protobuf-compiler clang libclang-rt-14-dev libmysqlcppconn-dev libmariadb-dev librdkafka-dev libgoogle-perftools-dev libtomlplusplus-dev libcpp-httplib-dev nlohmann-json3-dev libcurl4-openssl-dev mariadb-server mariadb-client kcat
-          gnuplot-nox openssl)
+          gnuplot-nox openssl curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,11 @@
 // the example file states the built-in defaults, and every bad input is refused with its name.
 #include "apps/config_file.hpp"
 
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #ifndef TXENGINE_SOURCE_DIR
@@ -254,6 +259,57 @@ TEST(ConfigFile, BadClusterSettingsAreRefusedWithWhatIsWrong) {
     EXPECT_FALSE(load(c.text, s, error)) << c.text;
     EXPECT_NE(error.find(c.expected), std::string::npos) << "input:\n" << c.text << "error: " << error;
   }
+}
+
+TEST(ConfigFile, ProvidersReplaceTheSimulatedChannels) {
+  auto secret = std::filesystem::temp_directory_path() / ("txengine_provider_secret_" + std::to_string(::getpid()));
+  std::ofstream(secret) << "s3cret\n";
+  std::filesystem::permissions(secret, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  serve_settings s;
+  std::string error;
+  std::string text = "[[providers]]\nid = 7\nbase_url = \"http://127.0.0.1:8700\"\napi_key = \"k\"\nsecret_file = \"" +
+                     secret.string() +
+                     "\"\nqps = 90\nburst = 10\nsubmit_inflight_max = 50\nbreaker_open_ms = 777\n"
+                     "[[providers]]\nid = 8\nbase_url = \"https://pay.example:443\"\napi_key = \"k2\"\nsecret_file = \"" +
+                     secret.string() + "\"\n";
+  ASSERT_TRUE(load(text, s, error)) << error;
+  EXPECT_TRUE(s.engine.channels.empty()) << "no simulated channel beside real providers";
+  ASSERT_EQ(s.engine.http_channels.size(), 2u);
+  const auto& [id, p] = s.engine.http_channels[0];
+  EXPECT_EQ(id, 7u);
+  EXPECT_EQ(p.base_url, "http://127.0.0.1:8700");
+  EXPECT_EQ(p.secret, "s3cret");
+  EXPECT_EQ(p.qps, 90u);
+  EXPECT_EQ(p.submit_inflight_max, 50u);
+  EXPECT_EQ(p.breaker.open_ms, 777);
+  EXPECT_EQ(s.engine.http_channels[1].first, 8u);
+
+  const std::string secret_line = "secret_file = \"" + secret.string() + "\"\n";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"[providers]\nid = 1\n", "providers must be tables"},
+      {"[[providers]]\nid = 1\n", "needs id, base_url, api_key and secret_file"},
+      {"[[providers]]\nid = 1\nbase_url = \"http://h:1\"\napi_key = \"k\"\nsecret_file = \"/nonexistent\"\n",
+       "providers.secret_file"},
+      {"[[providers]]\nid = 1\nbase_url = \"ftp://h:1\"\napi_key = \"k\"\n" + secret_line, "base_url must be"},
+      {"[[providers]]\nid = 1\nbase_url = \"http://h:1/v1\"\napi_key = \"k\"\n" + secret_line, "without a path"},
+      {"[[providers]]\nid = 1\nbase_url = \"http://h:1\"\napi_key = \"k\"\nqps = -1\n" + secret_line,
+       "providers.qps expects 0"},
+      {"[[providers]]\nid = 1\nbase_url = \"http://h:1\"\napi_key = \"k\"\ncolour = 1\n" + secret_line,
+       "unknown key 'providers.colour'"},
+      {"[[providers]]\nid = 3\nbase_url = \"http://h:1\"\napi_key = \"k\"\n" + secret_line +
+           "[[providers]]\nid = 3\nbase_url = \"http://h:2\"\napi_key = \"k\"\n" + secret_line,
+       "channel 3 is configured twice"},
+  };
+  for (const auto& [input, expected] : bad) {
+    serve_settings t;
+    std::string why;
+    EXPECT_FALSE(load(input, t, why)) << input;
+    EXPECT_NE(why.find(expected), std::string::npos) << input << " -> " << why;
+  }
+  std::filesystem::permissions(secret, std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+  serve_settings t;
+  EXPECT_FALSE(load(text, t, error)) << "a secret others can read is refused";
+  std::filesystem::remove(secret);
 }
 
 TEST(ConfigFile, MissingFileIsAnError) {

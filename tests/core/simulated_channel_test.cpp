@@ -21,9 +21,9 @@ channel_config clean_config() {
   return c;
 }
 
-channel_request submit(order_id order, int64_t amount) { return {channel_request::kind::submit, order, amount}; }
-channel_request query(order_id order) { return {channel_request::kind::query, order, 0}; }
-channel_request close(order_id order) { return {channel_request::kind::close, order, 0}; }
+channel_request submit(order_id order, int64_t amount) { return {channel_request::kind::submit, order, amount, currency{}, false}; }
+channel_request query(order_id order) { return {channel_request::kind::query, order, 0, currency{}, false}; }
+channel_request close(order_id order) { return {channel_request::kind::close, order, 0, currency{}, false}; }
 
 //! Runs the channel until `until_ms`, collecting every response.
 std::vector<channel_response> drain(simulated_channel& ch, int64_t from_ms, int64_t until_ms) {

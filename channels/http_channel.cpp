@@ -1,0 +1,440 @@
+#include "channels/http_channel.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <curl/curl.h>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include "core/circuit_breaker.hpp"
+#include "core/order_id_generator.hpp"
+#include "core/provider_answer.hpp"
+#include "core/rate_gate.hpp"
+#include "ports/messages.hpp"
+
+namespace txengine {
+
+namespace {
+
+int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+//! HMAC-SHA256 of `message` with `key`, lower-case hex (OpenSSL 3's one-shot MAC).
+std::string hmac_hex(const std::string& key, const std::string& message) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  size_t length = 0;
+  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
+                reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, sizeof mac,
+                &length) == nullptr)
+    return {};
+  std::string hex;
+  hex.reserve(length * 2);
+  for (size_t i = 0; i < length; ++i) {
+    static const char digits[] = "0123456789abcdef";
+    hex.push_back(digits[mac[i] >> 4]);
+    hex.push_back(digits[mac[i] & 0x0f]);
+  }
+  return hex;
+}
+
+size_t collect(char* data, size_t size, size_t count, void* out) {
+  auto* body = static_cast<std::string*>(out);
+  // An answer is a small JSON object: past 64 KiB it is not one (the body is cut, so unreadable).
+  if (body->size() + size * count > 64 * 1024) return 0;
+  body->append(data, size * count);
+  return size * count;
+}
+
+provider_request request_kind(const channel_request& r) {
+  switch (r.what) {
+    case channel_request::kind::submit: return provider_request::submit;
+    case channel_request::kind::query: return provider_request::query;
+    case channel_request::kind::close: return provider_request::close;
+  }
+  return provider_request::query;
+}
+
+}  // namespace
+
+//! The provider's thread: queues, caps, gate, breaker and the libcurl multi loop.
+class http_channel_link {
+ public:
+  http_channel_link(channel_id id, http_provider_settings settings)
+      : id_(id), settings_(std::move(settings)), gate_(settings_.qps, settings_.burst), breaker_(settings_.breaker) {
+    multi_ = curl_multi_init();
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      static_cast<long>(settings_.submit_inflight_max + settings_.query_inflight_max));
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~http_channel_link() {
+    stopping_ = true;
+    curl_multi_wakeup(multi_);
+    thread_.join();
+    for (auto& [easy, call] : calls_) {
+      curl_multi_remove_handle(multi_, easy);
+      curl_slist_free_all(call.headers);
+      curl_easy_cleanup(easy);
+    }
+    curl_multi_cleanup(multi_);
+  }
+
+  void set_hosts(std::vector<order_host_actor> hosts) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    hosts_ = std::move(hosts);
+  }
+
+  void enqueue(const std::vector<channel_request>& requests) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      inbox_.insert(inbox_.end(), requests.begin(), requests.end());
+    }
+    curl_multi_wakeup(multi_);
+  }
+
+  http_channel_counters counters() const {
+    http_channel_counters c;
+    c.requests = requests_;
+    c.answered = answered_;
+    c.unknown = unknown_;
+    c.timeouts = timeouts_;
+    c.connect_failures = connect_failures_;
+    c.rate_limited = rate_limited_;
+    c.refused_full = refused_full_;
+    c.refused_open = refused_open_;
+    c.retried_unseen = retried_unseen_;
+    c.anomalies = anomalies_;
+    c.breaker_opened = breaker_opened_;
+    c.in_flight = in_flight_;
+    c.queued = queued_;
+    return c;
+  }
+
+ private:
+  struct pending {
+    channel_request request;
+    uint32_t unseen_tries = 0;
+    int64_t not_before_us = 0;
+  };
+  struct call {
+    pending p;
+    bool submit_queue = true;
+    std::string body;
+    std::string answer;
+    curl_slist* headers = nullptr;
+  };
+  enum queue_index { submits = 0, queries = 1 };
+
+  static bool in_submit_queue(const channel_request& r) { return r.what != channel_request::kind::query; }
+
+  //! Answers a request without asking the provider: a first submit refused unseen is busy
+  //! (declined, nothing moved); anything else is unknown.
+  void refuse(const channel_request& r) {
+    channel_response response;
+    response.order = r.order;
+    if (r.what == channel_request::kind::submit) {
+      response.outcome = channel_outcome::declined;
+      response.busy = true;
+    }
+    respond(response);
+  }
+
+  void respond(const channel_response& response) {
+    ++answered_;
+    if (response.outcome == channel_outcome::unknown) ++unknown_;
+    outbox_[order_id_generator::lane_of(response.order)].push_back(response);
+  }
+
+  void flush_outbox() {
+    if (outbox_.empty()) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [lane, responses] : outbox_)
+      if (lane < hosts_.size()) caf::anon_send(hosts_[lane], chan_ack_atom::value, std::move(responses));
+    outbox_.clear();
+  }
+
+  void take_inbox() {
+    std::vector<channel_request> in;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      in.swap(inbox_);
+    }
+    for (const auto& r : in) {
+      ++requests_;
+      auto& q = queues_[in_submit_queue(r) ? submits : queries];
+      if (q.size() >= settings_.queue_max) {
+        ++refused_full_;
+        refuse(r);
+        continue;
+      }
+      q.push_back(pending{r, 0, 0});
+    }
+  }
+
+  //! Starts what the caps, the gate and the breaker allow; the next instant something may start
+  //! that cannot now (or 0).
+  int64_t dispatch(int64_t now_us) {
+    int64_t wake_us = 0;
+    // Retries whose time came go back to the front of their queue.
+    for (size_t i = 0; i < delayed_.size();) {
+      if (delayed_[i].not_before_us <= now_us) {
+        queues_[in_submit_queue(delayed_[i].request) ? submits : queries].push_front(delayed_[i]);
+        delayed_[i] = delayed_.back();
+        delayed_.pop_back();
+      } else {
+        wake_us = wake_us == 0 ? delayed_[i].not_before_us : std::min(wake_us, delayed_[i].not_before_us);
+        ++i;
+      }
+    }
+    for (int index : {submits, queries}) {
+      auto& q = queues_[index];
+      size_t cap = index == submits ? settings_.submit_inflight_max : settings_.query_inflight_max;
+      while (!q.empty() && in_flight_of_[index] < cap) {
+        if (!gate_.try_take(now_us)) {
+          int64_t next = gate_.next_us(now_us);
+          wake_us = wake_us == 0 ? next : std::min(wake_us, next);
+          return wake_us;
+        }
+        pending p = q.front();
+        q.pop_front();
+        if (!breaker_.allow(now_us / 1000)) {
+          ++refused_open_;
+          refuse(p.request);
+          continue;
+        }
+        start(p, index == submits);
+      }
+    }
+    return wake_us;
+  }
+
+  void start(const pending& p, bool submit_queue) {
+    const auto& r = p.request;
+    std::string id = std::to_string(r.order);
+    std::string method = "POST", path, body;
+    switch (r.what) {
+      case channel_request::kind::submit:
+        path = r.money_in ? "/v1/payments" : "/v1/payouts";
+        body = nlohmann::json{{"order_id", id}, {"amount", r.amount}, {"currency", r.cur.code()}}.dump();
+        break;
+      case channel_request::kind::query:
+        method = "GET";
+        path = "/v1/orders/" + id;
+        break;
+      case channel_request::kind::close: path = "/v1/orders/" + id + "/close"; break;
+    }
+    CURL* easy = curl_easy_init();
+    call c;
+    c.p = p;
+    c.submit_queue = submit_queue;
+    c.body = std::move(body);
+    int64_t ts = wall_ms();
+    std::string signature = hmac_hex(settings_.secret, method + "\n" + path + "\n" + std::to_string(ts) + "\n" + c.body);
+    c.headers = curl_slist_append(c.headers, ("X-TxSim-Key: " + settings_.api_key).c_str());
+    c.headers = curl_slist_append(c.headers, ("X-TxSim-Timestamp: " + std::to_string(ts)).c_str());
+    c.headers = curl_slist_append(c.headers, ("X-TxSim-Signature: " + signature).c_str());
+    c.headers = curl_slist_append(c.headers, "Content-Type: application/json");
+    c.headers = curl_slist_append(c.headers, "Expect:");
+    auto [slot, inserted] = calls_.emplace(easy, std::move(c));
+    (void)inserted;
+    auto& stored = slot->second;
+    std::string url = settings_.base_url + path;
+    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, stored.headers);
+    if (method == "POST") {
+      curl_easy_setopt(easy, CURLOPT_POST, 1L);
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, stored.body.c_str());
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(stored.body.size()));
+    }
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &stored.answer);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings_.connect_timeout_ms));
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                     static_cast<long>(r.what == channel_request::kind::query ? settings_.query_timeout_ms
+                                                                              : settings_.submit_timeout_ms));
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, easy);
+    curl_multi_add_handle(multi_, easy);
+    ++in_flight_of_[submit_queue ? submits : queries];
+    in_flight_ = in_flight_of_[0] + in_flight_of_[1];
+  }
+
+  void complete(CURL* easy, CURLcode result, int64_t now_us) {
+    auto found = calls_.find(easy);
+    if (found == calls_.end()) return;
+    call c = std::move(found->second);
+    calls_.erase(found);
+    curl_multi_remove_handle(multi_, easy);
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(easy);
+    curl_slist_free_all(c.headers);
+    --in_flight_of_[c.submit_queue ? submits : queries];
+    in_flight_ = in_flight_of_[0] + in_flight_of_[1];
+
+    const auto& r = c.p.request;
+    http_exchange x;
+    nlohmann::json body;
+    std::string order_status;
+    if (result == CURLE_OK) {
+      x.result = http_exchange::transport::answered;
+      x.status = static_cast<int>(status);
+      body = nlohmann::json::parse(c.answer, nullptr, false);
+      auto field = [&](const char* name) { return body.is_object() ? body.find(name) : body.end(); };
+      if (body.is_object() && field("order_id") != body.end() && field("order_id")->is_string() &&
+          *field("order_id") == std::to_string(r.order) && field("status") != body.end() &&
+          field("status")->is_string()) {
+        order_status = field("status")->get<std::string>();
+        bool amounts = true;
+        for (const char* name : {"amount", "settled_amount"}) {
+          auto f = field(name);
+          if (f == body.end()) continue;
+          if (!f->is_number_integer()) amounts = false;
+        }
+        x.body_valid = amounts;
+        if (amounts && field("amount") != body.end()) x.amount = field("amount")->get<int64_t>();
+        if (amounts && field("settled_amount") != body.end())
+          x.settled_amount = field("settled_amount")->get<int64_t>();
+      }
+    } else if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST) {
+      x.result = http_exchange::transport::connect_failed;
+      ++connect_failures_;
+    } else if (result == CURLE_OPERATION_TIMEDOUT) {
+      x.result = http_exchange::transport::timed_out;
+      ++timeouts_;
+    } else {
+      x.result = http_exchange::transport::broken;
+      spdlog::warn("channel {}: order {}: {}", id_, r.order, curl_easy_strerror(result));
+    }
+    x.order_status = order_status;
+    if (r.what == channel_request::kind::submit) x.requested_amount = r.amount;
+    auto reading = read_provider_answer(request_kind(r), x);
+    uint64_t opened_before = breaker_.times_opened();
+    breaker_.record(reading.health_failure, now_us / 1000);
+    if (breaker_.times_opened() != opened_before) {
+      ++breaker_opened_;
+      spdlog::warn("channel {}: circuit breaker opened ({} for {} ms)", id_, settings_.base_url,
+                   settings_.breaker.open_ms);
+    }
+    if (reading.rate_limited) ++rate_limited_;
+    if (reading.anomaly != provider_anomaly::none) {
+      ++anomalies_;
+      spdlog::warn("channel {}: {} answering order {} (HTTP {}, curl {})", id_, to_string(reading.anomaly), r.order,
+                   x.status, static_cast<int>(result));
+    }
+    bool futile = reading.anomaly == provider_anomaly::bad_request ||
+                  reading.anomaly == provider_anomaly::refused_credentials;
+    if (reading.unseen && !futile && c.p.unseen_tries < settings_.unseen_retries) {
+      pending again = c.p;
+      ++again.unseen_tries;
+      again.not_before_us = now_us + (100'000LL << std::min<uint32_t>(again.unseen_tries - 1, 4));
+      ++retried_unseen_;
+      delayed_.push_back(again);
+      return;
+    }
+    if (reading.unseen) {
+      refuse(r);
+      return;
+    }
+    channel_response response;
+    response.order = r.order;
+    response.outcome = reading.outcome;
+    response.settled_amount = reading.settled_amount;
+    respond(response);
+  }
+
+  void run() {
+    while (!stopping_) {
+      take_inbox();
+      int64_t now = steady_us();
+      int64_t wake_us = dispatch(now);
+      queued_ = queues_[0].size() + queues_[1].size() + delayed_.size();
+      flush_outbox();
+      int timeout_ms = 100;
+      if (wake_us != 0) timeout_ms = static_cast<int>(std::clamp<int64_t>((wake_us - now + 999) / 1000, 0, 100));
+      curl_multi_poll(multi_, nullptr, 0, timeout_ms, nullptr);
+      int running = 0;
+      curl_multi_perform(multi_, &running);
+      int left = 0;
+      now = steady_us();
+      while (CURLMsg* msg = curl_multi_info_read(multi_, &left))
+        if (msg->msg == CURLMSG_DONE) complete(msg->easy_handle, msg->data.result, now);
+      flush_outbox();
+    }
+  }
+
+  channel_id id_;
+  http_provider_settings settings_;
+  rate_gate gate_;
+  circuit_breaker breaker_;
+  CURLM* multi_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+
+  std::mutex mutex_;  // inbox_ and hosts_
+  std::vector<channel_request> inbox_;
+  std::vector<order_host_actor> hosts_;
+
+  // The provider thread's own.
+  std::deque<pending> queues_[2];
+  std::vector<pending> delayed_;
+  size_t in_flight_of_[2] = {0, 0};
+  std::unordered_map<CURL*, call> calls_;
+  std::unordered_map<uint32_t, std::vector<channel_response>> outbox_;
+
+  std::atomic<uint64_t> requests_{0}, answered_{0}, unknown_{0}, timeouts_{0}, connect_failures_{0},
+      rate_limited_{0}, refused_full_{0}, refused_open_{0}, retried_unseen_{0}, anomalies_{0}, breaker_opened_{0},
+      in_flight_{0}, queued_{0};
+};
+
+namespace {
+
+struct http_channel_state {
+  std::shared_ptr<http_channel_link> link;
+  uint64_t handled = 0;
+  static inline const char* name = "http_channel";
+};
+
+channel_actor::behavior_type http_channel_behavior(channel_actor::stateful_pointer<http_channel_state> self,
+                                                   std::shared_ptr<http_channel_link> link) {
+  self->state.link = std::move(link);
+  return {
+      [=](peers_atom, std::vector<order_host_actor> hosts) { self->state.link->set_hosts(std::move(hosts)); },
+      [=](channel_atom, const std::vector<channel_request>& requests) {
+        ++self->state.handled;
+        self->state.link->enqueue(requests);
+      },
+      [=](stats_atom) { return self->state.handled; },
+  };
+}
+
+}  // namespace
+
+channel_actor spawn_http_channel(caf::actor_system& system, channel_id id, http_provider_settings settings,
+                                 std::shared_ptr<http_channel_link>* link_out) {
+  static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  (void)curl_ready;
+  auto link = std::make_shared<http_channel_link>(id, std::move(settings));
+  if (link_out != nullptr) *link_out = link;
+  return system.spawn(http_channel_behavior, std::move(link));
+}
+
+http_channel_counters counters_of(const http_channel_link& link) { return link.counters(); }
+
+}  // namespace txengine

@@ -1,0 +1,317 @@
+// The HTTP provider adapter (channels/http_channel.hpp) end to end: an engine on the wall clock
+// whose channels are txprovider-sim's provider served in this process (providersim/), with the
+// misbehaviour each test asks for. After each: every order final, the engine and the provider
+// agree on every order's outcome, and money is conserved. Waits are on conditions with deadlines.
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "channels/http_channel.hpp"
+#include "node/engine.hpp"
+#include "providersim/signing.hpp"
+#include "providersim/sim_server.hpp"
+
+namespace txengine {
+namespace {
+
+using json = nlohmann::json;
+constexpr tenant_id tenant = 1;
+const currency usd = *currency::parse("USD");
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+//! txprovider-sim's provider on a free port, its journal in a fresh directory.
+struct provider {
+  std::unique_ptr<txprovider::sim_server> server;
+  std::thread thread;
+  txprovider::profile settings;
+  std::string dir;
+  explicit provider(txprovider::profile p, const std::string& tag) : settings(std::move(p)) {
+    dir = (std::filesystem::temp_directory_path() / ("txchan_" + std::to_string(::getpid()) + "_" + tag)).string();
+    std::filesystem::remove_all(dir);
+    txprovider::sim_options o;
+    o.port = 0;
+    o.state_dir = dir;
+    o.settings = settings;
+    o.threads = 256;  // above the connections the engine opens (submit + query in-flight caps): one thread each
+    std::string error;
+    server = txprovider::sim_server::start(o, error);
+    if (!server) throw std::runtime_error(error);
+    thread = std::thread([s = server.get()] { s->run(); });
+  }
+  ~provider() {
+    server->stop();
+    thread.join();
+    std::filesystem::remove_all(dir);
+  }
+  json stats() { return json::parse(server->stats_json()); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server->port()); }
+  //! The provider's own view of an order (signed query), "not_found" when it has none.
+  std::string status_of(order_id id) {
+    httplib::Client c("127.0.0.1", server->port());
+    c.set_read_timeout(0, 500'000);  // a hung request of the profile is given up on, and asked again
+    std::string path = "/v1/orders/" + std::to_string(id);
+    for (int attempt = 0; attempt < 50; ++attempt) {  // past the profile's own faults
+      int64_t ts = wall_ms();
+      httplib::Headers h = {
+          {txprovider::header_key, settings.api_key},
+          {txprovider::header_timestamp, std::to_string(ts)},
+          {txprovider::header_signature,
+           txprovider::hmac_sha256_hex(settings.secret, txprovider::signing_string("GET", path, ts, ""))}};
+      auto r = c.Get(path.c_str(), h);
+      if (!r || (r->status != 200 && r->status != 404)) continue;
+      auto body = json::parse(r->body, nullptr, false);
+      if (body.is_object() && body.contains("status") && body["status"].is_string()) return body["status"];
+    }
+    return "no answer";
+  }
+};
+
+txprovider::profile honest() {
+  txprovider::profile p;
+  p.latency_min_ms = 1;
+  p.latency_max_ms = 3;
+  return p;
+}
+
+http_provider_settings settings_for(const provider& p) {
+  http_provider_settings s;
+  s.base_url = p.url();
+  s.api_key = p.settings.api_key;
+  s.secret = p.settings.secret;
+  s.submit_timeout_ms = 1'000;
+  s.query_timeout_ms = 1'000;
+  return s;
+}
+
+engine_config config_with(std::vector<std::pair<channel_id, http_provider_settings>> channels) {
+  engine_config config;
+  config.order_hosts = 2;
+  config.scheduler_threads = 2;
+  config.channels.clear();
+  config.http_channels = std::move(channels);
+  config.order.channel_submit_timeout_ms = 1'500;
+  config.order.channel_query_min_delay_ms = 100;
+  config.order.channel_query_max_interval_ms = 500;
+  config.order.channel_not_found_final_ms = 3'000;
+  return config;
+}
+
+struct outcome {
+  order_command command;
+  order_reply reply;
+};
+
+//! Runs every command at once (a thread each, `parallel` at a time) and returns the replies.
+std::vector<outcome> run_all(engine& eng, const std::vector<order_command>& commands, size_t parallel = 32,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+  std::vector<outcome> out(commands.size());
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> workers;
+  for (size_t w = 0; w < parallel; ++w)
+    workers.emplace_back([&] {
+      for (size_t i = next++; i < commands.size(); i = next++)
+        out[i] = {commands[i], eng.execute(commands[i], timeout)};
+    });
+  for (auto& t : workers) t.join();
+  return out;
+}
+
+struct bench {
+  engine eng;
+  std::vector<wallet_id> users;
+  uint64_t seq = 0;
+  explicit bench(engine_config config, size_t wallets = 20) : eng(std::move(config)) {
+    for (size_t i = 0; i < wallets; ++i) users.push_back(eng.create_wallet(tenant, usd, wallet_kind::user).id);
+  }
+  order_command order(order_kind kind, size_t wallet, int64_t amount, channel_id channel) {
+    order_command c;
+    c.tenant = tenant;
+    c.request_id = "r" + std::to_string(++seq);
+    c.kind = kind;
+    c.amount = amount;
+    c.cur = usd;
+    c.channel = channel;
+    (kind == order_kind::top_up ? c.destination : c.source) = users[wallet % users.size()];
+    return c;
+  }
+  void expect_conserved() {
+    auto audit = eng.audit_wallets();
+    EXPECT_TRUE(audit.ok) << audit.detail;
+    for (const auto& [cur, sum] : audit.sum_by_currency) EXPECT_EQ(sum, 0) << "currency " << cur;
+    EXPECT_EQ(audit.open_transactions, 0u);
+  }
+};
+
+//! The engine's final state of each order agrees with the provider's: succeeded there <->
+//! succeeded here with the same amount; declined or closed (or never seen) there <-> failed here.
+void expect_agreement(provider& p, const std::vector<outcome>& outcomes) {
+  for (const auto& o : outcomes) {
+    ASSERT_NE(o.reply.id, 0u) << "order " << o.command.request_id << " has no final state: "
+                              << to_string(o.reply.code);
+    std::string there = p.status_of(o.reply.id);
+    if (o.reply.state == order_state::succeeded) {
+      EXPECT_EQ(there, "succeeded") << o.reply.id;
+    } else {
+      EXPECT_EQ(o.reply.state, order_state::failed) << o.reply.id;
+      EXPECT_TRUE(there == "declined" || there == "closed" || there == "not_found") << o.reply.id << ": " << there;
+    }
+  }
+}
+
+TEST(HttpChannel, TopUpsAndPayoutsSettleThroughTheProvider) {
+  provider p(honest(), "honest");
+  bench b(config_with({{7, settings_for(p)}}));
+  std::vector<order_command> ups, downs;
+  for (size_t i = 0; i < 200; ++i) ups.push_back(b.order(order_kind::top_up, i, 1'000, 7));
+  auto up = run_all(b.eng, ups);
+  for (const auto& o : up)
+    EXPECT_EQ(o.reply.state, order_state::succeeded) << to_string(o.reply.code) << " provider: " << p.status_of(o.reply.id) << " took " << o.reply.finished_ms - o.reply.created_ms << " ms";
+  for (size_t i = 0; i < 100; ++i) downs.push_back(b.order(order_kind::withdraw, i, 700, 7));
+  auto down = run_all(b.eng, downs);
+  for (const auto& o : down) EXPECT_EQ(o.reply.state, order_state::succeeded) << to_string(o.reply.code);
+  EXPECT_EQ(b.eng.get_wallet(tenant, b.users[0]).current.available, 10 * 1'000 - 5 * 700);
+  expect_agreement(p, up);
+  expect_agreement(p, down);
+  b.expect_conserved();
+  EXPECT_EQ(p.stats()["accepted"], 300);
+  EXPECT_EQ(p.stats()["unauthorized"], 0);
+}
+
+TEST(HttpChannel, DeclinesAndPartialPayoutsAreDefinitive) {
+  auto profile = honest();
+  profile.decline_ppm = 300'000;
+  profile.partial_ppm = 300'000;
+  provider p(profile, "declines");
+  bench b(config_with({{7, settings_for(p)}}));
+  std::vector<order_command> ups, downs;
+  for (size_t i = 0; i < 100; ++i) ups.push_back(b.order(order_kind::top_up, i, 10'000, 7));
+  auto up = run_all(b.eng, ups);
+  for (size_t i = 0; i < 200; ++i) downs.push_back(b.order(order_kind::withdraw, i, 1'000, 7));
+  auto down = run_all(b.eng, downs);
+  size_t failed = 0, partial = 0;
+  for (const auto& o : down) {
+    failed += o.reply.state == order_state::failed;
+    partial += o.reply.state == order_state::succeeded && o.reply.posted_amount < 1'000;
+    if (o.reply.state == order_state::failed) {
+      EXPECT_TRUE(o.reply.code == result_code::channel_declined || o.reply.code == result_code::insufficient_funds)
+          << to_string(o.reply.code);
+    }
+  }
+  EXPECT_GT(failed, 20u);
+  EXPECT_GT(partial, 10u);
+  expect_agreement(p, up);
+  expect_agreement(p, down);
+  b.expect_conserved();
+}
+
+TEST(HttpChannel, ErrorsTimeoutsAndLostRequestsNeverFailAPayout) {
+  auto profile = honest();
+  profile.error_before_ppm = 100'000;  // 503, nothing done
+  profile.error_after_ppm = 100'000;   // done, then 500
+  profile.drop_ppm = 50'000;           // never arrives
+  profile.hang_ppm = 50'000;           // done, never answered
+  profile.hang_ms = 800;
+  profile.settle_max_ms = 500;
+  provider p(profile, "flaky");
+  auto s = settings_for(p);
+  s.submit_timeout_ms = s.query_timeout_ms = 300;
+  auto config = config_with({{7, s}});
+  config.order.channel_submit_timeout_ms = 500;
+  config.order.channel_not_found_final_ms = 1'000;  // a lost submit is found out sooner
+  bench b(std::move(config));
+  std::vector<order_command> ups, downs;
+  for (size_t i = 0; i < 60; ++i) ups.push_back(b.order(order_kind::top_up, i, 10'000, 7));
+  auto up = run_all(b.eng, ups);
+  for (size_t i = 0; i < 100; ++i) downs.push_back(b.order(order_kind::withdraw, i, 1'000, 7));
+  auto down = run_all(b.eng, downs);
+  for (const auto& o : down)
+    if (o.reply.state == order_state::failed) {
+      // Only a definitive "no": the provider declined or closed it, or never had it and the
+      // engine never thought it might (a first submit refused unseen).
+      EXPECT_NE(p.status_of(o.reply.id), "succeeded") << o.reply.id;
+    }
+  expect_agreement(p, up);
+  expect_agreement(p, down);
+  b.expect_conserved();
+  auto stats = p.stats();
+  EXPECT_GT(stats["errors_after"].get<int>() + stats["hung"].get<int>(), 0);
+}
+
+TEST(HttpChannel, WrongCredentialsRefuseFirstSubmitsAndMoveNothing) {
+  provider p(honest(), "creds");
+  auto s = settings_for(p);
+  s.secret = "not-the-secret";
+  bench b(config_with({{7, s}}));
+  std::vector<order_command> ups;
+  for (size_t i = 0; i < 10; ++i) ups.push_back(b.order(order_kind::top_up, i, 100, 7));
+  auto up = run_all(b.eng, ups, 4);
+  for (const auto& o : up) {
+    EXPECT_EQ(o.reply.state, order_state::failed) << o.reply.id;
+    EXPECT_EQ(o.reply.code, result_code::channel_busy) << to_string(o.reply.code);
+  }
+  EXPECT_EQ(p.stats()["orders"], 0);
+  EXPECT_EQ(p.stats()["unauthorized"], 10) << "refused credentials are not tried again";
+  b.expect_conserved();
+}
+
+TEST(HttpChannel, TheQpsCapIsNeverExceededAtTheProvider) {
+  auto profile = honest();
+  profile.qps_limit = 100;
+  provider p(profile, "qps");
+  auto s = settings_for(p);
+  s.qps = 80;
+  s.burst = 10;
+  bench b(config_with({{7, s}}));
+  std::vector<order_command> ups;
+  for (size_t i = 0; i < 250; ++i) ups.push_back(b.order(order_kind::top_up, i, 100, 7));
+  auto up = run_all(b.eng, ups, 64);
+  for (const auto& o : up) EXPECT_EQ(o.reply.state, order_state::succeeded) << to_string(o.reply.code);
+  auto stats = p.stats();
+  EXPECT_EQ(stats["rate_limited"], 0);
+  EXPECT_LE(stats["peak_requests_per_s"].get<int>(), 100);
+  EXPECT_GE(stats["peak_requests_per_s"].get<int>(), 50) << "the cap was reached (the test means something)";
+  b.expect_conserved();
+}
+
+TEST(HttpChannel, ADeadProviderDoesNotDelayAnother) {
+  auto stuck_profile = honest();
+  stuck_profile.hang_ppm = 1'000'000;  // takes everything, answers nothing
+  stuck_profile.hang_ms = 60'000;
+  provider stuck(stuck_profile, "stuck");
+  provider good(honest(), "good");
+  auto s_stuck = settings_for(stuck);
+  s_stuck.submit_timeout_ms = s_stuck.query_timeout_ms = 30'000;
+  s_stuck.submit_inflight_max = 8;
+  bench b(config_with({{1, s_stuck}, {2, settings_for(good)}}));
+  // Fill the stuck provider's slots and queue first.
+  std::vector<order_command> stuck_orders;
+  for (size_t i = 0; i < 50; ++i) stuck_orders.push_back(b.order(order_kind::top_up, i, 100, 1));
+  // Their clients give up after 2 s; the orders stay in the engine, processing.
+  std::thread stuck_runner([&] { run_all(b.eng, stuck_orders, 50, std::chrono::seconds(2)); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (stuck.stats()["hung"].get<int>() < 8 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_GE(stuck.stats()["hung"].get<int>(), 8) << "the stuck provider's slots are all taken";
+  std::vector<order_command> good_orders;
+  for (size_t i = 0; i < 100; ++i) good_orders.push_back(b.order(order_kind::top_up, i, 100, 2));
+  auto done = run_all(b.eng, good_orders);
+  for (const auto& o : done) EXPECT_EQ(o.reply.state, order_state::succeeded) << to_string(o.reply.code);
+  expect_agreement(good, done);
+  stuck_runner.join();
+  EXPECT_GE(b.eng.stats().orders.in_flight, 8u) << "the stuck provider's orders are still waiting, none failed";
+}
+
+}  // namespace
+}  // namespace txengine
