@@ -197,6 +197,31 @@ const std::map<std::string, handler>& handlers() {
                             3'600'000)},
       {"providers.breaker_probes",
        integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return provider(s).breaker.probes; }, 1, 1000)},
+      // [callbacks]: the providers' callback endpoint (docs/channels.md)
+      {"callbacks.listen",
+       [](const toml::node& node, serve_settings& s, std::string& why) {
+         auto v = node.value_exact<std::string>();
+         auto colon = v ? v->rfind(':') : std::string::npos;
+         int port = -1;
+         if (colon != std::string::npos && colon > 0 && colon + 1 < v->size() && colon + 6 >= v->size() &&
+             v->find_first_not_of("0123456789", colon + 1) == std::string::npos)
+           port = std::stoi(v->substr(colon + 1));
+         if (port < 0 || port > 65535) {
+           why = "expects HOST:PORT";
+           return false;
+         }
+         if (!s.engine.callbacks) s.engine.callbacks = callback_listener_config{};
+         s.engine.callbacks->host = v->substr(0, colon);
+         s.engine.callbacks->port = port;
+         return true;
+       }},
+      {"callbacks.threads",
+       integer_key<size_t>(
+           [](serve_settings& s) -> size_t& {
+             if (!s.engine.callbacks) s.engine.callbacks = callback_listener_config{};
+             return s.engine.callbacks->threads;
+           },
+           1, 256)},
       // [wallet]
       {"wallet.journal_entries_max",
        integer_key<size_t>([](serve_settings& s) -> size_t& { return s.engine.wallet.core.journal_entries_max; }, 1,
@@ -361,6 +386,14 @@ bool apply(const toml::table& root, const std::string& source, serve_settings& s
   }
   if (std::string problem = engine_config_problem(settings.engine); !problem.empty()) {
     error = source + ": " + problem;
+    return false;
+  }
+  if (settings.engine.callbacks && settings.engine.http_channels.empty()) {
+    error = source + ": [callbacks] needs [[providers]] (their secrets check the callbacks)";
+    return false;
+  }
+  if (settings.engine.callbacks && settings.engine.callbacks->host.empty()) {
+    error = source + ": callbacks.listen must name HOST:PORT";
     return false;
   }
   if (settings.kafka.enabled() && !settings.engine.storage) {

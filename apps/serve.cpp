@@ -435,6 +435,9 @@ int run_serve(const serve_flags& flags) {
   print_transport(settings.server);
   for (const auto& [id, provider] : settings.engine.http_channels)
     std::printf("channel %u: provider %s over HTTP (key %s)\n", id, provider.base_url.c_str(), provider.api_key.c_str());
+  if (const auto* callbacks = eng.callbacks())
+    std::printf("callbacks: listening on %s:%d/callbacks/CHANNEL (signed by each provider's secret)\n",
+                settings.engine.callbacks->host.c_str(), callbacks->port());
   if (settings.engine.http_channels.empty())
     std::printf("channels 1 and 2: simulated providers in this process (development; [[providers]] configures real ones)\n");
   std::printf("txengine listening on %s:%u\n", settings.server.host.c_str(), static_cast<unsigned>(srv.port()));

@@ -10,9 +10,9 @@
 
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include "channels/signing.hpp"
 #include "core/circuit_breaker.hpp"
 #include "core/order_id_generator.hpp"
 #include "core/provider_answer.hpp"
@@ -31,24 +31,6 @@ int64_t steady_us() {
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-//! HMAC-SHA256 of `message` with `key`, lower-case hex (OpenSSL 3's one-shot MAC).
-std::string hmac_hex(const std::string& key, const std::string& message) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  size_t length = 0;
-  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
-                reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, sizeof mac,
-                &length) == nullptr)
-    return {};
-  std::string hex;
-  hex.reserve(length * 2);
-  for (size_t i = 0; i < length; ++i) {
-    static const char digits[] = "0123456789abcdef";
-    hex.push_back(digits[mac[i] >> 4]);
-    hex.push_back(digits[mac[i] & 0x0f]);
-  }
-  return hex;
 }
 
 size_t collect(char* data, size_t size, size_t count, void* out) {
@@ -243,7 +225,7 @@ class http_channel_link {
     c.submit_queue = submit_queue;
     c.body = std::move(body);
     int64_t ts = wall_ms();
-    std::string signature = hmac_hex(settings_.secret, method + "\n" + path + "\n" + std::to_string(ts) + "\n" + c.body);
+    std::string signature = provider_signature(settings_.secret, method, path, ts, c.body);
     c.headers = curl_slist_append(c.headers, ("X-TxSim-Key: " + settings_.api_key).c_str());
     c.headers = curl_slist_append(c.headers, ("X-TxSim-Timestamp: " + std::to_string(ts)).c_str());
     c.headers = curl_slist_append(c.headers, ("X-TxSim-Signature: " + signature).c_str());

@@ -117,6 +117,12 @@ engine::engine(engine_config config) : config_(std::move(config)) {
     if (!problem.empty()) throw storage_unavailable(problem);
     config_.storage->xa_node = config_.node_id;  // its branch ids are its own
   }
+  if (config_.callbacks) {  // bound before anything starts, so a port in use stops the start cleanly
+    std::string error;
+    callbacks_ = callback_listener::start(*config_.callbacks, config_.http_channels,
+                                          [this](order_id id) { return host_of(id); }, error);
+    if (!callbacks_) throw storage_unavailable(error);
+  }
   caf_config_ = std::make_unique<engine_caf_config>(threads, config_.cluster);
   system_ = std::make_unique<caf::actor_system>(*caf_config_);
   config_.wallet.clock = config_.clock;
@@ -155,6 +161,7 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   host_peers peers{hosts_, channels_};
   for (const auto& host : hosts_) set_host_peers(host, peers);
   hosts_ready_.store(&hosts_);
+  if (callbacks_) callbacks_->set_ready(true);
   // Every order not final when the engine stopped is read and resumed in its host, while new
   // commands are accepted (docs/durability-design.md, "Recovery").
   if (storage_) caf::anon_send(storage_->order_loader, recover_atom::value, hosts_);
@@ -172,6 +179,8 @@ engine::~engine() {
     self->wait_for(gateway_);
     gateway_ = wallet_gateway_actor();
   }
+  if (callbacks_) callbacks_->set_ready(false);  // before the hosts it hands callbacks to go
+  callbacks_.reset();
   // Hosts and channels first, and waited for: a host mid-message still uses the directory.
   std::vector<caf::actor> stopped;
   for (const auto& host : hosts_) stopped.push_back(caf::actor_cast<caf::actor>(host));

@@ -19,6 +19,7 @@
 #include "core/order_core.hpp"
 #include "core/simulated_channel.hpp"
 #include "actors/directory.hpp"
+#include "channels/callback_listener.hpp"
 #include "ports/actor_interfaces.hpp"
 #include "ports/channel_settings.hpp"
 #include "ports/cluster.hpp"
@@ -56,6 +57,9 @@ struct engine_config {
   //! Providers over HTTP by channel id (channels/http_channel.hpp; `serve`'s [[providers]]).
   //! A channel id is either simulated or HTTP, never both.
   std::vector<std::pair<channel_id, http_provider_settings>> http_channels;
+  //! The providers' callback endpoint (channels/callback_listener.hpp; `serve`'s [callbacks]);
+  //! none = no callbacks (orders learn their outcome by querying).
+  std::optional<callback_listener_config> callbacks;
   //! MySQL storage (docs/durability-design.md); none = in memory only, nothing persisted.
   std::optional<storage_config> storage;
   //! A cluster node (docs/cluster.md): partition leases in MySQL (needs `storage`) and the
@@ -185,6 +189,8 @@ class engine {
   const order_host_actor* host_of(order_id id) const;
   const std::vector<order_host_actor>& hosts() const { return hosts_; }
   const std::vector<std::pair<channel_id, channel_actor>>& channels() const { return channels_; }
+  //! The callback endpoint, nullptr when not configured.
+  const callback_listener* callbacks() const { return callbacks_.get(); }
 
   //! Submits one command and waits for its final state (or a refusal).
   order_reply execute(const order_command& command, std::chrono::milliseconds timeout = std::chrono::seconds(60));
@@ -231,6 +237,7 @@ class engine {
   std::unique_ptr<wallet_directory> directory_;
   std::vector<order_host_actor> hosts_;
   std::vector<std::pair<channel_id, channel_actor>> channels_;
+  std::unique_ptr<callback_listener> callbacks_;
   uint64_t next_tag_ = 1;
   struct {
     wallet_id max_wallet_id = 0;

@@ -8,6 +8,9 @@
 #include <future>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -311,6 +314,95 @@ TEST(HttpChannel, ADeadProviderDoesNotDelayAnother) {
   expect_agreement(good, done);
   stuck_runner.join();
   EXPECT_GE(b.eng.stats().orders.in_flight, 8u) << "the stuck provider's orders are still waiting, none failed";
+}
+
+//! A port free at the time of asking (the engine's callback endpoint is configured before the
+//! provider that calls it starts, and the provider's URL names it).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+    port = ntohs(address.sin_port);
+  ::close(fd);
+  return port;
+}
+
+//! Posts a callback as a provider would, signed with `secret`.
+int post_callback(int port, channel_id channel, const json& body, const std::string& secret,
+                  const std::string& key = "txsim-merchant") {
+  httplib::Client c("127.0.0.1", port);
+  std::string path = "/callbacks/" + std::to_string(channel), text = body.dump();
+  int64_t ts = wall_ms();
+  httplib::Headers h = {{txprovider::header_key, key},
+                        {txprovider::header_timestamp, std::to_string(ts)},
+                        {txprovider::header_signature,
+                         txprovider::hmac_sha256_hex(secret, txprovider::signing_string("POST", path, ts, text))}};
+  auto r = c.Post(path.c_str(), h, text, "application/json");
+  return r ? r->status : -1;
+}
+
+TEST(HttpChannel, CallbacksSettleOrdersLongBeforeAnyQuery) {
+  int callback_port = free_port();
+  auto profile = honest();
+  profile.settle_min_ms = 200;
+  profile.settle_max_ms = 600;
+  profile.callback_url = "http://127.0.0.1:" + std::to_string(callback_port) + "/callbacks/7";
+  profile.callback_duplicate_ppm = 300'000;
+  profile.callback_stale_ppm = 300'000;
+  profile.callback_delay_max_ms = 200;
+  provider p(profile, "callbacks");
+  auto config = config_with({{7, settings_for(p)}});
+  config.order.channel_submit_timeout_ms = 30'000;  // no query before 30 s: only callbacks finish orders in time
+  config.order.channel_query_min_delay_ms = 30'000;
+  config.order.channel_not_found_final_ms = 60'000;
+  config.callbacks = callback_listener_config{};
+  config.callbacks->port = callback_port;
+  bench b(std::move(config));
+  std::vector<order_command> ups, downs;
+  for (size_t i = 0; i < 50; ++i) ups.push_back(b.order(order_kind::top_up, i, 1'000, 7));
+  auto up = run_all(b.eng, ups, 50, std::chrono::seconds(15));
+  for (size_t i = 0; i < 50; ++i) downs.push_back(b.order(order_kind::withdraw, i, 300, 7));
+  auto down = run_all(b.eng, downs, 50, std::chrono::seconds(15));
+  for (const auto* outcomes : {&up, &down})
+    for (const auto& o : *outcomes) EXPECT_EQ(o.reply.state, order_state::succeeded) << to_string(o.reply.code);
+  expect_agreement(p, up);
+  expect_agreement(p, down);
+  b.expect_conserved();
+  auto counts = b.eng.callbacks()->counters();
+  EXPECT_GE(counts.delivered, 100u);
+  EXPECT_GT(counts.duplicates, 0u) << "the provider's duplicates were dropped";
+  EXPECT_GT(counts.stale, 0u) << "its stale 'processing' callbacks changed nothing";
+  EXPECT_EQ(counts.unauthorized, 0u);
+  EXPECT_EQ(b.eng.stats().orders.channel_queries, 0u) << "no order needed a query";
+
+  // A forged callback (another secret), a malformed one, one of an unknown channel: refused.
+  order_id paid = up[0].reply.id;
+  json forged = {{"order_id", std::to_string(paid)}, {"status", "declined"}, {"amount", 1000},
+                 {"settled_amount", 0},           {"code", "x"},           {"event_id", "forged-1"}};
+  EXPECT_EQ(post_callback(callback_port, 7, forged, "not-the-secret"), 401);
+  EXPECT_EQ(post_callback(callback_port, 7, forged, profile.secret, "another-key"), 401);
+  EXPECT_EQ(post_callback(callback_port, 8, forged, profile.secret), 401);
+  EXPECT_EQ(post_callback(callback_port, 7, json{{"order_id", "12x"}, {"event_id", "e"}}, profile.secret), 400);
+  // A genuine but contradicting one for an order already succeeded: alerted, nothing changes.
+  auto before = b.eng.get_wallet(tenant, b.users[0]).current;
+  EXPECT_EQ(post_callback(callback_port, 7, forged, profile.secret), 200);
+  EXPECT_EQ(b.eng.callbacks()->counters().contradictions, 1u);
+  EXPECT_EQ(b.eng.get_order(tenant, paid).state, order_state::succeeded);
+  EXPECT_EQ(b.eng.get_wallet(tenant, b.users[0]).current, before);
+  // One for an order this node does not hold (another node's id): kept and alerted.
+  json stranger = forged;
+  stranger["order_id"] = std::to_string(paid ^ (uint64_t{1} << 16));  // node id 1 (this node is 0)
+  stranger["event_id"] = "stranger-1";
+  EXPECT_EQ(post_callback(callback_port, 7, stranger, profile.secret), 200);
+  EXPECT_EQ(b.eng.callbacks()->counters().unknown_orders, 1u);
+  ASSERT_EQ(b.eng.callbacks()->kept().size(), 1u);
+  EXPECT_EQ(b.eng.callbacks()->kept()[0].channel, 7u);
+  b.expect_conserved();
 }
 
 }  // namespace

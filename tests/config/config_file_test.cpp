@@ -306,6 +306,22 @@ TEST(ConfigFile, ProvidersReplaceTheSimulatedChannels) {
     EXPECT_FALSE(load(input, t, why)) << input;
     EXPECT_NE(why.find(expected), std::string::npos) << input << " -> " << why;
   }
+  {  // the callback endpoint
+    serve_settings c;
+    ASSERT_TRUE(load(text + "[callbacks]\nlisten = \"0.0.0.0:8800\"\nthreads = 4\n", c, error)) << error;
+    ASSERT_TRUE(c.engine.callbacks);
+    EXPECT_EQ(c.engine.callbacks->host, "0.0.0.0");
+    EXPECT_EQ(c.engine.callbacks->port, 8800);
+    EXPECT_EQ(c.engine.callbacks->threads, 4u);
+    serve_settings d;
+    EXPECT_FALSE(load("[callbacks]\nlisten = \"0.0.0.0:8800\"\n", d, error));
+    EXPECT_NE(error.find("[callbacks] needs [[providers]]"), std::string::npos) << error;
+    for (const char* listen : {"8800", "h:", "h:99999", "h:-1", ":8800"}) {
+      serve_settings e;
+      EXPECT_FALSE(load(text + "[callbacks]\nlisten = \"" + listen + "\"\n", e, error)) << listen;
+      EXPECT_NE(error.find("callbacks.listen"), std::string::npos) << listen << " -> " << error;
+    }
+  }
   std::filesystem::permissions(secret, std::filesystem::perms::others_read, std::filesystem::perm_options::add);
   serve_settings t;
   EXPECT_FALSE(load(text, t, error)) << "a secret others can read is refused";
