@@ -182,6 +182,7 @@ std::unique_ptr<callback_listener> callback_listener::start(
   self->server.set_payload_max_length(64 * 1024);
   self->server.set_read_timeout(5, 0);
   self->server.set_write_timeout(5, 0);
+  self->server.set_tcp_nodelay(true);  // headers and body are two writes: no Nagle wait between them
   auto* raw = self.get();
   self->server.Post(R"(/callbacks/(\d{1,10}))",
                     [raw](const httplib::Request& req, httplib::Response& res) { raw->handle(req, res); });
