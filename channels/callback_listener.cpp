@@ -68,9 +68,10 @@ struct callback_listener::impl {
     int64_t now = wall_ms();
     std::lock_guard<std::mutex> lock(mutex);
     ++counts.received;
-    channel_id channel = 0;
+    channel_id channel = 0;  // 0: no such channel (ids are 1 .. 2^32-1)
     try {
-      channel = static_cast<channel_id>(std::stoul(req.matches[1]));
+      unsigned long long id = std::stoull(req.matches[1]);
+      if (id <= UINT32_MAX) channel = static_cast<channel_id>(id);
     } catch (const std::exception&) {
       channel = 0;
     }
