@@ -18,16 +18,13 @@
 #include <vector>
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "apps/cli.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
+#include "apps/provider_sim_process.hpp"
 #include "node/engine.hpp"
-
-extern char** environ;
 
 using namespace txengine;
 
@@ -50,62 +47,26 @@ struct options {
   bool json = false;
 };
 
-//! The txprovider-sim program on a free port, its journal in a temporary directory.
+//! The txprovider-sim program on a free port, its profile and journal in a temporary directory.
 struct sim_process {
-  pid_t pid = 0;
-  int port = 0;
-  FILE* out = nullptr;
   std::string dir;
-  sim_process(const options& opt) {
+  std::unique_ptr<provider_sim_process> process;
+  explicit sim_process(const options& opt) {
     dir = (std::filesystem::temp_directory_path() / ("bench_channels_" + std::to_string(::getpid()))).string();
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     std::ofstream(dir + "/profile.toml") << "seed = 1\n[latency]\nmin_ms = " << opt.latency_ms
                                          << "\nmax_ms = " << opt.latency_ms << "\n";
-    std::vector<std::string> args = {opt.sim,      "--listen",  "127.0.0.1:0",
-                                     "--profile",  dir + "/profile.toml",
-                                     "--state-dir", dir + "/state",
-                                     "--threads",  std::to_string(opt.submit_inflight + opt.query_inflight + 32)};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    out = ::fdopen(fds[0], "r");
-    char line[512] = {0};
-    if (rc != 0 || !std::fgets(line, sizeof line, out) ||
-        std::sscanf(line, "txprovider-sim: listening on 127.0.0.1:%d", &port) != 1)
-      throw std::runtime_error("cannot start " + opt.sim + " (--sim PATH names it)");
+    process = std::make_unique<provider_sim_process>(
+        opt.sim, std::vector<std::string>{"--profile", dir + "/profile.toml", "--state-dir", dir + "/state", "--threads",
+                                          std::to_string(opt.submit_inflight + opt.query_inflight + 32)});
   }
   ~sim_process() {
-    ::kill(pid, SIGTERM);
-    char buffer[4096];
-    while (std::fread(buffer, 1, sizeof buffer, out) > 0) {
-    }
-    ::waitpid(pid, nullptr, 0);
-    std::fclose(out);
+    process->end(SIGTERM);
     std::filesystem::remove_all(dir);
   }
-  //! Its CPU time so far (user + system), seconds.
-  double cpu_s() const {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto close = text.rfind(')');
-    if (close == std::string::npos) return 0;
-    std::istringstream fields(text.substr(close + 2));
-    std::string skip;
-    for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt
-    double utime = 0, stime = 0;
-    fields >> utime >> stime;
-    return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  }
+  int port() const { return process->port(); }
+  double cpu_s() const { return process->cpu_s(); }
 };
 
 struct row {
@@ -166,7 +127,7 @@ load_result run_one(engine& eng, const std::vector<wallet_id>& wallets, order_ki
 }
 
 row run_workload(const std::string& name, const options& opt, sim_process& sim) {
-  engine eng(make_config(opt, sim.port));
+  engine eng(make_config(opt, sim.port()));
   currency usd = *currency::parse("USD");
   auto users = create_wallets(eng, bench_tenant, usd, wallet_kind::user, opt.wallets);
   order_kind kind = name == "topup_http" ? order_kind::top_up : order_kind::withdraw;

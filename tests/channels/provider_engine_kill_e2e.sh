@@ -40,11 +40,8 @@ decline_ppm = 200000
 settle_min_ms = 400
 settle_max_ms = 900
 TOML
-"$SIM" --listen 127.0.0.1:0 --profile "$WORK/slow.toml" --state-dir "$WORK/sim-state" >"$WORK/sim.log" 2>&1 &
-SIM_PID=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$WORK/sim.log" && break; sleep 0.1; done
-SIM_PORT=$(sed -n 's/^txprovider-sim: listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/sim.log")
-[ -n "$SIM_PORT" ] || { echo "FAIL: txprovider-sim did not start"; cat "$WORK/sim.log"; exit 1; }
+. "$(dirname "$0")/sim_support.sh"
+start_sim "$SIM" "$WORK/slow.toml" 0 "$WORK/sim-state" "$WORK/sim.log"
 printf 'txsim-secret\n' >"$WORK/secret"
 chmod 600 "$WORK/secret"
 cat >"$WORK/txengine.toml" <<TOML
@@ -72,11 +69,7 @@ start_server() {
 }
 ctl() { "$TXCTL" --server "$SERVER" "$@"; }
 provider_status() {  # provider_status ORDER_ID -> "STATUS SETTLED"
-  local ts path sig
-  ts=$(date +%s%3N); path="/v1/orders/$1"
-  sig=$(printf 'GET\n%s\n%s\n' "$path" "$ts" | openssl dgst -sha256 -hmac txsim-secret -hex | sed 's/.*= //')
-  curl -s -H "X-TxSim-Key: txsim-merchant" -H "X-TxSim-Timestamp: $ts" -H "X-TxSim-Signature: $sig" \
-    "http://127.0.0.1:$SIM_PORT$path" | sed -n 's/.*"settled_amount":\([0-9]*\).*"status":"\([a-z_]*\)".*/\2 \1/p'
+  provider_order "$1" | sed -n 's/.*"settled_amount":\([0-9]*\).*"status":"\([a-z_]*\)".*/\2 \1/p'
 }
 
 drop_databases

@@ -17,13 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_sim() {  # start_sim PROFILE PORT: sets SIM_PID and SIM_PORT
-  "$SIM" --listen "127.0.0.1:$2" --profile "$1" --state-dir "$WORK/sim-state" >"$WORK/sim.log" 2>&1 &
-  SIM_PID=$!
-  for _ in $(seq 1 100); do grep -q "listening on" "$WORK/sim.log" && break; sleep 0.1; done
-  SIM_PORT=$(sed -n 's/^txprovider-sim: listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$WORK/sim.log")
-  [ -n "$SIM_PORT" ] || { echo "FAIL: txprovider-sim did not start"; cat "$WORK/sim.log"; exit 1; }
-}
+. "$(dirname "$0")/sim_support.sh"
 cat >"$WORK/declines.toml" <<'TOML'
 seed = 9
 [latency]
@@ -34,7 +28,7 @@ decline_ppm = 300000
 settle_min_ms = 0
 settle_max_ms = 300
 TOML
-start_sim "$WORK/declines.toml" 0
+start_sim "$SIM" "$WORK/declines.toml" 0 "$WORK/sim-state" "$WORK/sim.log"
 printf 'txsim-secret\n' >"$WORK/secret"
 chmod 600 "$WORK/secret"
 cat >"$WORK/txengine.toml" <<TOML
@@ -79,7 +73,7 @@ for p in 1 2 3 4; do run_orders "down$p" withdraw 10 >"$WORK/down$p.out" 2>&1 & 
 sleep 0.3
 kill -9 "$SIM_PID"; wait "$SIM_PID" 2>/dev/null
 echo "txprovider-sim killed with SIGKILL mid-load; restarted on its port"
-start_sim "$WORK/declines.toml" "$SIM_PORT"
+start_sim "$SIM" "$WORK/declines.toml" "$SIM_PORT" "$WORK/sim-state" "$WORK/sim2.log"
 wait "${clients[@]}"
 
 succeeded=$(cat "$WORK"/up*.out "$WORK"/down*.out | grep -c '"state":"succeeded"')
@@ -97,10 +91,7 @@ for f in "$WORK"/up*.out "$WORK"/down*.out; do
     id=$(sed -n 's/.*"order_id":\([0-9]*\).*/\1/p' <<<"$line"); state=$(sed -n 's/.*"state":"\([a-z]*\)".*/\1/p' <<<"$line")
     posted=$(sed -n 's/.*"posted_amount":\([0-9]*\).*/\1/p' <<<"$line")
     [ -n "$id" ] || continue
-    ts=$(date +%s%3N); path="/v1/orders/$id"
-    sig=$(printf 'GET\n%s\n%s\n' "$path" "$ts" | openssl dgst -sha256 -hmac txsim-secret -hex | sed 's/.*= //')
-    there=$(curl -s -H "X-TxSim-Key: txsim-merchant" -H "X-TxSim-Timestamp: $ts" -H "X-TxSim-Signature: $sig" \
-            "http://127.0.0.1:$SIM_PORT$path" | sed -n 's/.*"status":"\([a-z_]*\)".*/\1/p')
+    there=$(provider_order "$id" | sed -n 's/.*"status":"\([a-z_]*\)".*/\1/p')
     if [ "$state" = succeeded ]; then
       [ "$there" = succeeded ] || { echo "FAIL: order $id succeeded here, $there at the provider"; fails=$((fails + 1)); }
       case $f in *up*) expected=$((expected + posted)) ;; *) expected=$((expected - posted)) ;; esac

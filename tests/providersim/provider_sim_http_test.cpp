@@ -9,7 +9,6 @@
 #include <thread>
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,10 +16,10 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "apps/provider_sim_process.hpp"
 #include "providersim/sim_server.hpp"
 #include "providersim/signing.hpp"
 
-extern char** environ;
 
 using namespace txprovider;
 using json = nlohmann::json;
@@ -385,57 +384,16 @@ TEST(ProviderSimHttp, RestartedItRemembersEveryOrder) {
   }
 }
 
-namespace {
-
-//! The txprovider-sim program on a free port (read from its first line of output).
-struct sim_process {
-  pid_t pid = 0;
-  int port = 0;
-  FILE* out = nullptr;
-  explicit sim_process(const std::string& dir) {
-    std::vector<std::string> args = {TXPROVIDER_SIM_BINARY, "--listen", "127.0.0.1:0", "--state-dir", dir};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    out = ::fdopen(fds[0], "r");
-    if (rc != 0) throw std::runtime_error("cannot start " + args[0]);
-    char line[512] = {0};
-    // "txprovider-sim: listening on 127.0.0.1:PORT, ..."
-    if (!std::fgets(line, sizeof line, out) || std::sscanf(line, "txprovider-sim: listening on 127.0.0.1:%d", &port) != 1)
-      throw std::runtime_error(std::string("unexpected first line: ") + line);
-  }
-  //! Ends it with `sig` and returns its wait status.
-  int end(int sig) {
-    ::kill(pid, sig);
-    char buffer[4096];
-    while (std::fread(buffer, 1, sizeof buffer, out) > 0) {
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    std::fclose(out);
-    pid = 0;
-    return status;
-  }
-  ~sim_process() {
-    if (pid != 0) end(SIGKILL);
-  }
-};
-
-}  // namespace
+//! The txprovider-sim program on a free port, its journal in `dir`.
+std::unique_ptr<txengine::provider_sim_process> sim_process(const std::string& dir) {
+  return std::make_unique<txengine::provider_sim_process>(TXPROVIDER_SIM_BINARY,
+                                                          std::vector<std::string>{"--state-dir", dir});
+}
 
 TEST(ProviderSimProcess, KilledMidLoadItForgetsNothingItAnswered) {
   auto dir = state_dir("kill");
   profile p = quiet();
-  auto sim = std::make_unique<sim_process>(dir);
+  auto sim = sim_process(dir);
   std::mutex mutex;
   std::map<std::string, std::string> answered;
   std::atomic<bool> stop{false};
@@ -446,7 +404,7 @@ TEST(ProviderSimProcess, KilledMidLoadItForgetsNothingItAnswered) {
     clients.clear();
   };
   for (int t = 0; t < 4; ++t) {
-    clients.emplace_back([&, t, port = sim->port] {
+    clients.emplace_back([&, t, port = sim->port()] {
       signed_client c(port, p);
       for (int i = 0; !stop; ++i) {
         auto id = "k-" + std::to_string(t) + "-" + std::to_string(i);
@@ -464,8 +422,8 @@ TEST(ProviderSimProcess, KilledMidLoadItForgetsNothingItAnswered) {
   EXPECT_EQ(sim->end(SIGKILL), SIGKILL) << "killed mid-load";  // (the clients are still sending)
   stop_clients();
   ASSERT_TRUE(enough) << answered.size() << " answers";
-  sim = std::make_unique<sim_process>(dir);
-  signed_client c(sim->port, p);
+  sim = sim_process(dir);
+  signed_client c(sim->port(), p);
   for (const auto& [id, status] : answered) {
     auto r = c.query(id);
     ASSERT_TRUE(r);
