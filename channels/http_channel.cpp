@@ -63,6 +63,9 @@ class http_channel_link {
     thread_ = std::thread([this] { run(); });
   }
 
+  // Runs where the channel actor's state goes (a CAF worker, at the engine's stop): the thread is
+  // woken and leaves its loop at once (nothing of it blocks: curl_multi_poll returns on the
+  // wakeup), so the join is bounded; requests still in flight are abandoned, as at a crash.
   ~http_channel_link() {
     stopping_ = true;
     curl_multi_wakeup(multi_);

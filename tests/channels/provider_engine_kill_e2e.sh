@@ -42,9 +42,7 @@ settle_max_ms = 900
 TOML
 . "$(dirname "$0")/sim_support.sh"
 start_sim "$SIM" "$WORK/slow.toml" 0 "$WORK/sim-state" "$WORK/sim.log"
-printf 'txsim-secret\n' >"$WORK/secret"
-chmod 600 "$WORK/secret"
-cat >"$WORK/txengine.toml" <<TOML
+engine_config "$WORK" "[order]" "channel_submit_timeout_ms = 500" "channel_query_min_delay_ms = 200" "channel_not_found_final_ms = 3000"
 [[providers]]
 id = 7
 base_url = "http://127.0.0.1:$SIM_PORT"

@@ -29,9 +29,7 @@ settle_min_ms = 0
 settle_max_ms = 300
 TOML
 start_sim "$SIM" "$WORK/declines.toml" 0 "$WORK/sim-state" "$WORK/sim.log"
-printf 'txsim-secret\n' >"$WORK/secret"
-chmod 600 "$WORK/secret"
-cat >"$WORK/txengine.toml" <<TOML
+engine_config "$WORK" "submit_timeout_ms = 1000" "query_timeout_ms = 1000" "[order]" "channel_submit_timeout_ms = 1500" "channel_query_min_delay_ms = 100" "channel_not_found_final_ms = 3000"
 [[providers]]
 id = 7
 base_url = "http://127.0.0.1:$SIM_PORT"

@@ -15,3 +15,16 @@ provider_order() {
   curl -s -H "X-TxSim-Key: txsim-merchant" -H "X-TxSim-Timestamp: $ts" -H "X-TxSim-Signature: $sig" \
     "http://127.0.0.1:$SIM_PORT$path"
 }
+# engine_config DIR [TOML...]: writes DIR/txengine.toml naming the simulator as provider 7 (the
+# merchant's secret in the owner-only DIR/secret), then the further TOML lines given.
+engine_config() {
+  local dir=$1
+  shift
+  printf 'txsim-secret\n' >"$dir/secret"
+  chmod 600 "$dir/secret"
+  {
+    printf '[[providers]]\nid = 7\nbase_url = "http://127.0.0.1:%s"\napi_key = "txsim-merchant"\nsecret_file = "%s"\n' \
+      "$SIM_PORT" "$dir/secret"
+    printf '%s\n' "$@"
+  } >"$dir/txengine.toml"
+}
