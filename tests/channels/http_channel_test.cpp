@@ -387,6 +387,18 @@ TEST(HttpChannel, CallbacksSettleOrdersLongBeforeAnyQuery) {
   EXPECT_EQ(post_callback(callback_port, 7, forged, "not-the-secret"), 401);
   EXPECT_EQ(post_callback(callback_port, 7, forged, profile.secret, "another-key"), 401);
   EXPECT_EQ(post_callback(callback_port, 8, forged, profile.secret), 401);
+  {  // a channel id past 2^32 - 1 is no channel (not 7 truncated from 2^32 + 7), whoever signs it
+    httplib::Client c("127.0.0.1", callback_port);
+    std::string path = "/callbacks/4294967303", text = forged.dump();
+    int64_t ts = wall_ms();
+    httplib::Headers h = {{txprovider::header_key, profile.api_key},
+                          {txprovider::header_timestamp, std::to_string(ts)},
+                          {txprovider::header_signature, txprovider::hmac_sha256_hex(
+                                                             profile.secret, txprovider::signing_string("POST", path, ts, text))}};
+    auto r = c.Post(path.c_str(), h, text, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+  }
   EXPECT_EQ(post_callback(callback_port, 7, json{{"order_id", "12x"}, {"event_id", "e"}}, profile.secret), 400);
   // A genuine but contradicting one for an order already succeeded: alerted, nothing changes.
   auto before = b.eng.get_wallet(tenant, b.users[0]).current;
