@@ -20,6 +20,7 @@ struct channel_state {
   bool tick_pending = false;
   int64_t tick_due_ms = timer_queue<int>::never;
   clock_port* clock = nullptr;
+  channel_id id = 0;  //!< stamped on every answer (a re-routed order ignores its earlier provider's)
   uint64_t handled = 0;  //!< request batches and ticks handled (tests: has it settled?)
   static inline const char* name = "channel";
 };
@@ -31,7 +32,10 @@ void deliver(channel_pointer self, int64_t now) {
   st.provider->poll(now, st.out);
   if (!st.out.empty()) {
     std::unordered_map<uint32_t, std::vector<channel_response>> by_lane;
-    for (const auto& response : st.out) by_lane[order_id_generator::lane_of(response.order)].push_back(response);
+    for (auto& response : st.out) {
+      response.channel = st.id;
+      by_lane[order_id_generator::lane_of(response.order)].push_back(response);
+    }
     st.out.clear();
     for (auto& [lane, responses] : by_lane)
       if (lane < st.hosts.size()) self->send(st.hosts[lane], chan_ack_atom::value, std::move(responses));
@@ -43,9 +47,11 @@ void deliver(channel_pointer self, int64_t now) {
   st.clock->wake(self, std::max<int64_t>(next, now + 1), tick_atom::value);
 }
 
-channel_impl::behavior_type channel_behavior(channel_pointer self, channel_config config, clock_port* clock) {
+channel_impl::behavior_type channel_behavior(channel_pointer self, channel_config config, clock_port* clock,
+                                             channel_id id) {
   self->state.provider.emplace(config);
   self->state.clock = clock;
+  self->state.id = id;
   return {
       [=](peers_atom, std::vector<order_host_actor> hosts) { self->state.hosts = std::move(hosts); },
       [=](channel_atom, const std::vector<channel_request>& requests) {
@@ -65,8 +71,9 @@ channel_impl::behavior_type channel_behavior(channel_pointer self, channel_confi
 
 }  // namespace
 
-channel_actor spawn_simulated_channel(caf::actor_system& system, channel_config config, clock_port* clock) {
-  return system.spawn(channel_behavior, config, &clock_or_wall(clock));
+channel_actor spawn_simulated_channel(caf::actor_system& system, channel_config config, clock_port* clock,
+                                      channel_id id) {
+  return system.spawn(channel_behavior, config, &clock_or_wall(clock), id);
 }
 
 void set_channel_hosts(const channel_actor& channel, const std::vector<order_host_actor>& hosts) {

@@ -17,7 +17,9 @@ namespace txengine {
 //! (stats_atom) -> uint64_t, the messages it handled so far.
 //! `hosts`: the node's order hosts by lane; a response goes to the lane its order id names.
 //! `clock`: time and timers (nullptr = the wall clock).
-channel_actor spawn_simulated_channel(caf::actor_system& system, channel_config config, clock_port* clock = nullptr);
+//! `id`: the channel's id, stamped on its answers (0: answers count as the order's current channel's).
+channel_actor spawn_simulated_channel(caf::actor_system& system, channel_config config, clock_port* clock = nullptr,
+                                      channel_id id = 0);
 
 //! Sends the order hosts to answer; must be the first message a channel gets.
 void set_channel_hosts(const channel_actor& channel, const std::vector<order_host_actor>& hosts);

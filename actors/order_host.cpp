@@ -114,9 +114,18 @@ class host_state {
     for (const auto& r : responses) {
       auto found = orders_->find_live(r.order);
       if (found == orders_->live_end()) continue;
+      order_core& core = found->second.core;
       actions_.clear();
-      found->second.core.on_channel(r.outcome, r.settled_amount, now, actions_,
-                                    r.busy ? result_code::channel_busy : result_code::channel_declined);
+      if (r.channel != 0 && r.channel != core.channel()) {
+        // A provider the order left after its refusal (a late answer, a query in flight).
+        core.on_earlier_channel(r.outcome, actions_);
+        run(found, now);
+        continue;
+      }
+      channel_id next = 0;
+      if (r.outcome == channel_outcome::declined && (r.nothing_moved || r.busy)) next = next_provider(core);
+      core.on_channel(r.outcome, r.settled_amount, now, actions_,
+                      r.busy ? result_code::channel_busy : result_code::channel_declined, next);
       run(found, now);
     }
     after_input(now);
@@ -704,13 +713,28 @@ class host_state {
     // (their final rows not yet committed: the writer is behind) new orders wait, retryably.
     if (result_code room = orders_->room_for_new(now); room != result_code::ok) return refuse(client, item, room);
     wallet_id system = no_wallet;
+    channel_id first = 0;
+    order_id id = 0;
     if (command.kind == order_kind::top_up || command.kind == order_kind::withdraw) {
-      if (channels_.count(command.channel) == 0) return refuse(client, item, result_code::unknown_channel);
+      if (command.channel != 0 && channels_.count(command.channel) == 0)
+        return refuse(client, item, result_code::unknown_channel);
+      id = ids_->next(now);
+      if (command.channel == 0) {
+        // The engine's routes choose (core/channel_routing.hpp); without routes, channel 1.
+        if (!routed()) first = channels_.count(1) != 0 ? 1 : 0;
+        else if (config_.router->match(facts_of(command)) != nullptr)
+          first = config_.router->first(facts_of(command), route_draw(id), circuit_open());
+        else
+          return refuse(client, item, result_code::no_route);
+        if (first == 0) return refuse(client, item, routed() ? result_code::channel_busy : result_code::no_route);
+      }
       system = directory_->system_wallet(command.tenant, command.cur);
+    } else {
+      id = ids_->next(now);
     }
-    order_id id = ids_->next(now);
     auto it = orders_->add_new(std::move(key), id, std::move(command), system, config_.order, now,
                                waiter{client, item.client_tag});
+    if (first != 0) it->second.core.route_to(first);
     ++counts_of(it->second.core.command().tenant).in_flight;
     defer_local_tries(it->second.core);
     if (storage_ != nullptr) {
@@ -829,6 +853,7 @@ class host_state {
     row.reason = core.reason();
     row.posted_amount = core.posted_amount();
     row.legs_json = core.legs_json();
+    if (!core.route().empty()) row.route = format_route_trail(core.route());
     for (const auto& leg : core.legs()) row.attempts += leg.attempts;
     row.try_deadline_ms = core.try_deadline_ms();
     row.created_ms = core.created_ms();
@@ -859,6 +884,11 @@ class host_state {
         order.held_legs = 0;
         for (uint16_t leg = 0; leg < order.core.legs().size(); ++leg)
           if ((held & (1u << leg)) != 0 && order.core.legs()[leg].awaiting) send_step(order, leg, now);
+        if (order.held_submit) {
+          order.held_submit = false;
+          if (order.core.state() == order_state::processing)
+            send_channel(order, order_action_kind::channel_submit, now);
+        }
       } else {
         reply_outbox_[wait.client].push_back(std::move(wait.reply));
       }
@@ -919,6 +949,7 @@ class host_state {
         case order_action_kind::channel_submit:
         case order_action_kind::channel_resubmit:
         case order_action_kind::channel_close:
+        case order_action_kind::channel_reroute:
         case order_action_kind::channel_query: send_channel(order, action.kind, now); break;
         case order_action_kind::finished: finished = true; break;
         case order_action_kind::alert: alert(order, action); break;
@@ -978,15 +1009,8 @@ class host_state {
       // orders after this node's rows. The decision it acts on (`confirming`, a refund's legs)
       // is committed first, or a crash here could resume the order from an older row (as
       // `trying`, with a leg confirmed there: its cancel refused for ever, money created).
-      if (order.held_legs == 0) waits_.push_back({order.decided_seq, 0, caf::actor(), order_reply(), core.id()});
+      hold_until_decided(order);
       order.held_legs |= 1u << leg_index;
-      // Waited for: the cluster node's writer commits that row at once, not at its batch's end.
-      if (order.decided_seq == writer_seq_ + 1)
-        for (auto row = writer_outbox_.orders.rbegin(); row != writer_outbox_.orders.rend(); ++row)
-          if (row->id == core.id()) {
-            row->awaited = true;
-            break;
-          }
       return;
     }
     if (shard >= directory_->shards().size()) {
@@ -1001,9 +1025,52 @@ class host_state {
     steps_pending_ = true;
   }
 
+  //! Holds what the order does next until its decision row (decided_seq) is committed: one
+  //! wait per order, whatever it holds (held_legs, held_submit); on_committed sends them.
+  void hold_until_decided(live_order& order) {
+    if (order.held_legs == 0 && !order.held_submit)
+      waits_.push_back({order.decided_seq, 0, caf::actor(), order_reply(), order.core.id()});
+    // Waited for: the writer commits that row at once, not at its batch's end.
+    if (order.decided_seq == writer_seq_ + 1)
+      for (auto row = writer_outbox_.orders.rbegin(); row != writer_outbox_.orders.rend(); ++row)
+        if (row->id == order.core.id()) {
+          row->awaited = true;
+          break;
+        }
+  }
+
+  bool routed() const { return config_.router != nullptr && !config_.router->empty(); }
+
+  static route_facts facts_of(const order_command& c) { return {c.kind, c.tenant, c.cur, c.amount}; }
+
+  //! Whether a channel's circuit is open now, for the router.
+  struct circuit_view {
+    const channel_health* health;
+    bool operator()(channel_id c) const { return health != nullptr && health->open(c); }
+  };
+  circuit_view circuit_open() const { return {config_.health.get()}; }
+
+  //! Where an order its provider refused with nothing moved goes next: 0 for an order that
+  //! names its channel (the client chose it) or has no provider left.
+  channel_id next_provider(const order_core& core) const {
+    if (core.command().channel != 0 || !routed()) return 0;
+    return config_.router->next(facts_of(core.command()), core.route(), circuit_open());
+  }
+
   void send_channel(live_order& order, order_action_kind kind, int64_t now) {
     const auto& command = order.core.command();
-    auto channel = channels_.find(command.channel);
+    if (kind == order_action_kind::channel_reroute) {
+      ++stats_.channel_reroutes;
+      // The row naming the next provider goes first and is committed before the submit: a
+      // restart from the older row would take the earlier provider's "no" as the answer.
+      if (storage_ != nullptr && order.decided_seq > orders_->committed_seq()) {
+        hold_until_decided(order);
+        order.held_submit = true;
+        return;
+      }
+      kind = order_action_kind::channel_submit;
+    }
+    auto channel = channels_.find(order.core.channel());
     if (channel == channels_.end()) {
       // Only a resumed order can name a channel this engine lacks (new ones are refused). Its
       // first submit never reached a provider: declined. An order submitted before (a query,

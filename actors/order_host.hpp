@@ -13,7 +13,9 @@
 
 #include <caf/all.hpp>
 
+#include "core/channel_routing.hpp"
 #include "core/order_core.hpp"
+#include "ports/channel_health.hpp"
 #include "actors/directory.hpp"
 #include "ports/actor_interfaces.hpp"
 #include "ports/clock.hpp"
@@ -36,6 +38,11 @@ struct order_host_config {
   storage_link* storage = nullptr;
   //! Time and timers; nullptr = the wall clock.
   clock_port* clock = nullptr;
+  //! Where a channel order that names no channel goes, and after a refusal that moved nothing
+  //! (core/channel_routing.hpp); nullptr or empty: only orders naming a channel are taken.
+  std::shared_ptr<const channel_router> router;
+  //! The channels' circuit states the router avoids (nullptr: none is ever open).
+  std::shared_ptr<const channel_health> health;
 };
 
 //! Messages: order_host_actor (ports/actor_interfaces.hpp).

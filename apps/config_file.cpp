@@ -195,6 +195,22 @@ const std::map<std::string, handler>& handlers() {
       {"providers.breaker_open_ms",
        integer_key<int64_t>([](serve_settings& s) -> int64_t& { return provider(s).breaker.open_ms; }, 1,
                             3'600'000)},
+      {"providers.reroute_codes",
+       [](const toml::node& node, serve_settings& s, std::string& why) {
+         const toml::array* list = node.as_array();
+         std::vector<std::string> codes;
+         for (size_t i = 0; list != nullptr && i < list->size(); ++i) {
+           auto v = list->get(i)->value_exact<std::string>();
+           if (!v || v->empty() || v->size() > 64) break;
+           codes.push_back(*v);
+         }
+         if (list == nullptr || codes.size() != list->size() || codes.size() > 64) {
+           why = "expects a list of at most 64 decline codes, each 1 .. 64 characters";
+           return false;
+         }
+         provider(s).reroute_codes = std::move(codes);
+         return true;
+       }},
       {"providers.breaker_probes",
        integer_key<uint32_t>([](serve_settings& s) -> uint32_t& { return provider(s).breaker.probes; }, 1, 1000)},
       // [callbacks]: the providers' callback endpoint (docs/channels.md)
@@ -324,6 +340,66 @@ const std::map<std::string, handler>& handlers() {
   return table;
 }
 
+//! Reads one [[routes]] table (docs/channels.md, "Routing"); false with `why` on a bad key.
+bool read_route(const toml::table& table, route_rule& rule, std::string& why) {
+  std::vector<uint32_t> weights;
+  bool weighted = false;
+  auto integers = [&](const toml::node& node, std::vector<uint32_t>& out, int64_t min, int64_t max) {
+    const toml::array* list = node.as_array();
+    if (list == nullptr || list->empty()) return false;
+    for (const auto& item : *list) {
+      auto v = item.value_exact<int64_t>();
+      if (!v || *v < min || *v > max) return false;
+      out.push_back(static_cast<uint32_t>(*v));
+    }
+    return true;
+  };
+  for (const auto& [key, node] : table) {
+    std::string name(key.str());
+    if (name == "kinds") {
+      const toml::array* list = node.as_array();
+      rule.top_up = rule.withdraw = false;
+      bool ok = list != nullptr && !list->empty();
+      for (size_t i = 0; ok && i < list->size(); ++i) {
+        auto v = list->get(i)->value_exact<std::string>();
+        if (v && *v == "top_up") rule.top_up = true;
+        else if (v && *v == "withdraw") rule.withdraw = true;
+        else ok = false;
+      }
+      if (!ok) return why = "routes.kinds expects a list of \"top_up\" and \"withdraw\"", false;
+    } else if (name == "currency") {
+      auto v = node.value_exact<std::string>();
+      auto cur = v ? currency::parse(*v) : std::nullopt;
+      if (!cur) return why = "routes.currency expects three capital letters", false;
+      rule.cur = *cur;
+    } else if (name == "min_amount" || name == "max_amount") {
+      auto v = node.value_exact<int64_t>();
+      if (!v || *v < 1) return why = "routes." + name + " expects an integer >= 1 (minor units)", false;
+      (name == "min_amount" ? rule.min_amount : rule.max_amount) = *v;
+    } else if (name == "tenants") {
+      std::vector<uint32_t> tenants;
+      if (!integers(node, tenants, 1, uint32_max)) return why = "routes.tenants expects a list of tenant ids", false;
+      rule.tenants.assign(tenants.begin(), tenants.end());
+    } else if (name == "providers") {
+      std::vector<uint32_t> ids;
+      if (!integers(node, ids, 1, uint32_max)) return why = "routes.providers expects a list of channel ids", false;
+      rule.providers.clear();
+      for (uint32_t id : ids) rule.providers.push_back({id, 0});
+    } else if (name == "weights") {
+      weighted = true;
+      if (!integers(node, weights, 0, 1'000'000)) return why = "routes.weights expects a list of 0 .. 1000000", false;
+    } else {
+      return why = "unknown key 'routes." + name + "' (config/txengine.example.toml lists them)", false;
+    }
+  }
+  if (rule.providers.empty()) return why = "routes.providers is required", false;
+  if (weighted && weights.size() != rule.providers.size())
+    return why = "routes.weights must give one weight per provider", false;
+  // Without weights the first provider takes every order; the others only what it refuses.
+  for (size_t i = 0; i < rule.providers.size(); ++i) rule.providers[i].weight = weighted ? weights[i] : i == 0;
+  return true;
+}
+
 bool apply(const toml::table& root, const std::string& source, serve_settings& settings, std::string& error) {
   // [[providers]]: one table each; the simulated channels are for development only, so a file
   // that names providers has only those.
@@ -362,7 +438,26 @@ bool apply(const toml::table& root, const std::string& source, serve_settings& s
   }
   for (const auto& [section_key, section] : root) {
     std::string section_name(section_key.str());
-    if (section_name == "providers") continue;
+    if (section_name != "routes") continue;
+    const toml::array* list = section.as_array();
+    if (list == nullptr || list->empty()) {
+      error = source + ": routes must be tables ([[routes]])";
+      return false;
+    }
+    for (size_t i = 0; i < list->size(); ++i) {
+      const toml::table* table = list->get(i)->as_table();
+      std::string why = "must be a table ([[routes]])";
+      route_rule rule;
+      if (table == nullptr || !read_route(*table, rule, why)) {
+        error = source + ": route " + std::to_string(i + 1) + ": " + why;
+        return false;
+      }
+      settings.engine.routes.push_back(std::move(rule));
+    }
+  }
+  for (const auto& [section_key, section] : root) {
+    std::string section_name(section_key.str());
+    if (section_name == "providers" || section_name == "routes") continue;
     const toml::table* keys = section.as_table();
     if (!keys) {
       error = source + ": '" + section_name + "' must be a section ([" + section_name + "])";

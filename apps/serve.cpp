@@ -433,8 +433,16 @@ int run_serve(const serve_flags& flags) {
   print_startup(eng, settings.server, settings.keys_file.empty());
   std::printf("deployment: %s (covered by every client signature)\n", settings.server.deployment_id.c_str());
   print_transport(settings.server);
-  for (const auto& [id, provider] : settings.engine.http_channels)
-    std::printf("channel %u: provider %s over HTTP (key %s)\n", id, provider.base_url.c_str(), provider.api_key.c_str());
+  for (const auto& [id, provider] : settings.engine.http_channels) {
+    std::string codes;
+    for (const auto& code : provider.reroute_codes) codes += (codes.empty() ? "" : ",") + code;
+    std::printf("channel %u: provider %s over HTTP (key %s; re-routed after: %s)\n", id, provider.base_url.c_str(),
+                provider.api_key.c_str(), codes.empty() ? "no decline" : codes.c_str());
+  }
+  for (size_t i = 0; i < settings.engine.routes.size(); ++i)
+    std::printf("route %zu: %s\n", i + 1, describe_route(settings.engine.routes[i]).c_str());
+  if (settings.engine.routes.empty())
+    std::printf("routes: none (a top-up or withdrawal naming no channel goes to channel 1)\n");
   if (const auto* callbacks = eng.callbacks())
     std::printf("callbacks: listening on %s:%d/callbacks/CHANNEL (signed by each provider's secret)\n",
                 settings.engine.callbacks->host.c_str(), callbacks->port());

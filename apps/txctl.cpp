@@ -327,7 +327,7 @@ void add_order_commands(CLI::App& app, command_line& c) {
                                                  : "take money out of a wallet through a channel");
     add_id(*cmd, "--wallet", c.wallet, "wallet id");
     add_order_options(*cmd, c);
-    cli::add_number(*cmd, "--channel", c.channel, "payment channel");
+    cli::add_number(*cmd, "--channel", c.channel, "payment channel (0: the engine's routes choose)");
     c.builders.emplace_back(cmd, [&c, top](Request& r) {
       std::string id = c.next_request_id();
       auto set = [&](auto* t) {

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -13,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "channels/signing.hpp"
+#include "core/channel_routing.hpp"
 #include "core/provider_answer.hpp"
 #include "ports/messages.hpp"
 
@@ -59,9 +61,10 @@ struct callback_listener::impl {
   //! Events seen (channel and event id), oldest first, at most events_remembered_max.
   std::unordered_set<std::string> events;
   std::deque<std::string> events_order;
-  //! The first definitive callback of each order (status and settled amount), as many.
-  std::unordered_map<order_id, std::pair<std::string, int64_t>> firsts;
-  std::deque<order_id> firsts_order;
+  //! The first definitive callback of each order at each provider (channel and order id: a
+  //! re-routed order has one per provider), status and settled amount, as many.
+  std::map<std::pair<channel_id, order_id>, std::pair<std::string, int64_t>> firsts;
+  std::deque<std::pair<channel_id, order_id>> firsts_order;
   std::deque<kept_callback> kept;
 
   void handle(const httplib::Request& req, httplib::Response& res) {
@@ -128,10 +131,10 @@ struct callback_listener::impl {
       ++counts.stale;
       return reply(res, 200, "ok");
     }
-    auto first = firsts.find(order);
+    auto first = firsts.find({channel, order});
     if (first == firsts.end()) {
-      firsts.emplace(order, std::make_pair(status, settled));
-      firsts_order.push_back(order);
+      firsts.emplace(std::make_pair(channel, order), std::make_pair(status, settled));
+      firsts_order.emplace_back(channel, order);
       if (firsts_order.size() > config.events_remembered_max) {
         firsts.erase(firsts_order.front());
         firsts_order.pop_front();
@@ -165,6 +168,9 @@ struct callback_listener::impl {
     response.order = order;
     response.outcome = reading.outcome;
     response.settled_amount = reading.settled_amount;
+    response.channel = channel;
+    response.nothing_moved = reading.outcome == channel_outcome::declined &&
+                             declared_no_money_moved(text("code"), provider->second.reroute_codes);
     caf::anon_send(*host, chan_ack_atom::value, std::vector<channel_response>{response});
     ++counts.delivered;
     return reply(res, 200, "ok");

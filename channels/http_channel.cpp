@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "channels/signing.hpp"
+#include "core/channel_routing.hpp"
 #include "core/circuit_breaker.hpp"
 #include "core/order_id_generator.hpp"
 #include "core/provider_answer.hpp"
@@ -55,8 +56,12 @@ provider_request request_kind(const channel_request& r) {
 //! The provider's thread: queues, caps, gate, breaker and the libcurl multi loop.
 class http_channel_link {
  public:
-  http_channel_link(channel_id id, http_provider_settings settings)
-      : id_(id), settings_(std::move(settings)), gate_(settings_.qps, settings_.burst), breaker_(settings_.breaker) {
+  http_channel_link(channel_id id, http_provider_settings settings, std::shared_ptr<channel_health> health)
+      : id_(id),
+        settings_(std::move(settings)),
+        health_(std::move(health)),
+        gate_(settings_.qps, settings_.burst),
+        breaker_(settings_.breaker) {
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
                       static_cast<long>(settings_.submit_inflight_max + settings_.query_inflight_max));
@@ -138,7 +143,8 @@ class http_channel_link {
     respond(response);
   }
 
-  void respond(const channel_response& response) {
+  void respond(channel_response response) {
+    response.channel = id_;
     ++answered_;
     if (response.outcome == channel_outcome::unknown) ++unknown_;
     outbox_[order_id_generator::lane_of(response.order)].push_back(response);
@@ -308,6 +314,11 @@ class http_channel_link {
       spdlog::warn("channel {}: order {}: {}", id_, r.order, curl_easy_strerror(result));
     }
     x.order_status = order_status;
+    std::string decline_code;
+    if (x.body_valid && order_status == "declined") {
+      auto f = body.find("code");
+      if (f != body.end() && f->is_string()) decline_code = f->get<std::string>();
+    }
     if (r.what == channel_request::kind::submit) x.requested_amount = r.amount;
     auto reading = read_provider_answer(request_kind(r), x);
     uint64_t opened_before = breaker_.times_opened();
@@ -341,6 +352,8 @@ class http_channel_link {
     response.order = r.order;
     response.outcome = reading.outcome;
     response.settled_amount = reading.settled_amount;
+    response.nothing_moved = reading.outcome == channel_outcome::declined &&
+                             declared_no_money_moved(decline_code, settings_.reroute_codes);
     respond(response);
   }
 
@@ -350,6 +363,7 @@ class http_channel_link {
       int64_t now = steady_us();
       int64_t wake_us = dispatch(now);
       queued_ = queues_[0].size() + queues_[1].size() + delayed_.size();
+      if (health_) health_->set_open(id_, breaker_.current(now / 1000) == circuit_breaker::state::open);
       flush_outbox();
       int timeout_ms = 100;
       if (wake_us != 0) timeout_ms = static_cast<int>(std::clamp<int64_t>((wake_us - now + 999) / 1000, 0, 100));
@@ -366,6 +380,7 @@ class http_channel_link {
 
   channel_id id_;
   http_provider_settings settings_;
+  std::shared_ptr<channel_health> health_;  //!< where the breaker's state is shown to the router (may be null)
   rate_gate gate_;
   circuit_breaker breaker_;
   CURLM* multi_ = nullptr;
@@ -412,10 +427,10 @@ channel_actor::behavior_type http_channel_behavior(channel_actor::stateful_point
 }  // namespace
 
 channel_actor spawn_http_channel(caf::actor_system& system, channel_id id, http_provider_settings settings,
-                                 std::shared_ptr<http_channel_link>* link_out) {
+                                 std::shared_ptr<http_channel_link>* link_out, std::shared_ptr<channel_health> health) {
   static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   (void)curl_ready;
-  auto link = std::make_shared<http_channel_link>(id, std::move(settings));
+  auto link = std::make_shared<http_channel_link>(id, std::move(settings), std::move(health));
   if (link_out != nullptr) *link_out = link;
   return system.spawn(http_channel_behavior, std::move(link));
 }

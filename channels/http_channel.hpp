@@ -18,6 +18,7 @@
 
 #include "core/types.hpp"
 #include "ports/actor_interfaces.hpp"
+#include "ports/channel_health.hpp"
 #include "ports/channel_settings.hpp"
 
 namespace txengine {
@@ -33,8 +34,10 @@ class http_channel_link;
 
 //! Spawns the channel of provider `id`. `counters`, when given, receives a handle through which
 //! its counters can be read (tests, metrics).
+//! `health`, when given, shows the router whether this provider's circuit breaker is open.
 channel_actor spawn_http_channel(caf::actor_system& system, channel_id id, http_provider_settings settings,
-                                 std::shared_ptr<http_channel_link>* link = nullptr);
+                                 std::shared_ptr<http_channel_link>* link = nullptr,
+                                 std::shared_ptr<channel_health> health = nullptr);
 
 //! The counters of a channel's link (thread-safe).
 http_channel_counters counters_of(const http_channel_link& link);

@@ -29,7 +29,8 @@ result_code validate(const order_command& c) {
   } else if (c.original_order != 0 || c.home != no_wallet) {
     return result_code::invalid_argument;
   }
-  if (uses_channel(c.kind) != (c.channel != 0)) return result_code::invalid_argument;
+  // A channel order may name its provider (channel) or leave it to the engine's routes (0).
+  if (!uses_channel(c.kind) && c.channel != 0) return result_code::invalid_argument;
   if (c.kind == order_kind::pay) {
     if (c.fee_amount < 0) return result_code::invalid_amount;
     if (c.fee_amount >= c.amount) return result_code::invalid_amount;  // the merchant gets something

@@ -40,6 +40,7 @@ order_core::order_core(order_id id, order_command command, wallet_id system_wall
       created_ms_(now_ms),
       try_deadline_ms_(now_ms + config.try_deadline_ms) {
   const auto& c = command_;
+  if (c.channel != 0 && (c.kind == order_kind::top_up || c.kind == order_kind::withdraw)) route_.push_back(c.channel);
   switch (c.kind) {
     case order_kind::top_up:
       add_leg(participant_kind::wallet, system_wallet_, leg_type::debit_direct, c.amount, system_wallets);
@@ -288,8 +289,18 @@ void order_core::after_tries(int64_t now_ms, std::vector<order_action>& out) {
   begin_phase(tcc_phase::confirm, now_ms, out);
 }
 
+void order_core::route_to(channel_id channel) {
+  TX_CHECK(state_ == order_state::received && route_.empty() && channel != 0);
+  route_.push_back(channel);
+}
+
+void order_core::on_earlier_channel(channel_outcome outcome, std::vector<order_action>& out) {
+  if (outcome == channel_outcome::succeeded)
+    out.push_back({order_action_kind::alert, 0, alert_kind::conflicting_outcome});
+}
+
 void order_core::on_channel(channel_outcome outcome, int64_t settled_amount, int64_t now_ms,
-                            std::vector<order_action>& out, result_code decline_reason) {
+                            std::vector<order_action>& out, result_code decline_reason, channel_id reroute_to) {
   if (outcome == channel_outcome::succeeded && settled_amount < 0) outcome = channel_outcome::unknown;
   // A provider too busy to take a request refuses it unseen: for the order's first submit that
   // means the provider never had it (declined, nothing moved); once it was submitted before (a
@@ -327,6 +338,24 @@ void order_core::on_channel(channel_outcome outcome, int64_t settled_amount, int
     channel_query_interval_ms_ = std::min(channel_query_interval_ms_ * 2, config_.channel_query_max_interval_ms);
     channel_next_query_ms_ =
         std::max(now_ms + channel_query_interval_ms_, channel_submitted_ms_ + config_.channel_query_min_delay_ms);
+    return;
+  }
+  if (step == channel_step::fail && outcome == channel_outcome::declined && reroute_to != 0 &&
+      route_.size() < route_.capacity()) {
+    // Refused with nothing moved: the next provider, as a new first submit. Written first (the
+    // host sends it only once the row naming the provider is committed), so a restart asks the
+    // provider the order is at now.
+    bool tried = false;
+    for (channel_id c : route_) tried = tried || c == reroute_to;
+    TX_CHECK(!tried);
+    route_.push_back(reroute_to);
+    channel_awaiting_ = true;
+    channel_submitted_ms_ = now_ms;
+    channel_submits_ = 1;
+    channel_query_interval_ms_ = config_.channel_query_min_delay_ms;
+    channel_next_query_ms_ = now_ms + std::max(config_.channel_submit_timeout_ms, config_.channel_query_min_delay_ms);
+    out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
+    out.push_back({order_action_kind::channel_reroute, 0, alert_kind::retries_exceeded});
     return;
   }
   channel_definitive_ = true;
@@ -406,6 +435,7 @@ stored_order order_core::stored(int64_t updated_ms) const {
   row.created_ms = created_ms_;
   row.try_deadline_ms = try_deadline_ms_;
   row.updated_ms = updated_ms;
+  row.route = route_;
   row.legs.reserve(legs_.size());
   for (uint16_t i = 0; i < legs_.size(); ++i) {
     const order_leg& l = legs_[i];
@@ -445,6 +475,15 @@ std::optional<order_core> order_core::restore(order_id id, order_command command
   }
   order_core core(id, std::move(command), system, config, row.created_ms);
   if (row.try_deadline_ms > 0) core.try_deadline_ms_ = row.try_deadline_ms;
+  if (channel && !row.route.empty()) {
+    // The stored trail names the provider the order is at (re-routed, or routed by the engine).
+    if (core.command_.channel != 0 && row.route[0] != core.command_.channel)
+      return fail("its route does not start at the channel its command names");
+    core.route_ = row.route;
+  } else if (!row.route.empty()) {
+    return fail("a route, but no channel order");
+  }
+  if (channel && core.route_.empty()) return fail("no provider: its command names none and its row has no route");
   if (kind == order_kind::refund && row.legs.size() == 3) {
     // The allowance was granted before the stop: the wallet legs it brought.
     core.add_leg(participant_kind::wallet, row.legs[1].target, leg_type::debit_hold, core.command_.amount, merchants);

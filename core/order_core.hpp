@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/channel_decision.hpp"
+#include "core/channel_routing.hpp"
 #include "core/inline_vector.hpp"
 #include "core/limits.hpp"
 #include "core/order_command.hpp"
@@ -95,6 +96,11 @@ enum class order_action_kind : uint8_t {
   persist,
   channel_resubmit,  //!< the same order id submitted again (core/channel_decision.hpp)
   channel_close,     //!< ask the provider to close the order (money coming in, not found)
+  //! A first submit to the order's next provider (re-routed after a refusal that moved nothing):
+  //! sent only once the row naming that provider (the persist before it) is committed, or a
+  //! restart would ask the earlier provider, take its "no" and give the money back while the
+  //! next one pays.
+  channel_reroute,
 };
 
 struct order_action {
@@ -138,6 +144,9 @@ struct stored_order {
   int64_t try_deadline_ms = 0;
   int64_t updated_ms = 0;  //!< when the row was written (a `processing` row: the channel submit)
   std::vector<stored_leg> legs;
+  //! Channel orders: the providers it was sent to, the last its provider now (empty: the
+  //! command's channel; rows written before routing).
+  route_trail route;
 };
 
 //! The `legs` JSON: [{"p":participant,"w":target,"type":leg_type,"amount":x,"confirmed":y,"step":phase,"done":0|1},...]
@@ -168,8 +177,21 @@ class order_core {
   void on_refund_origin(const refund_origin& origin, int64_t now_ms, std::vector<order_action>& out);
   //! `decline_reason`: the failure reason a definitive decline records (channel_busy when
   //! the provider's queue refused the submit, so the provider never saw it).
+  //! `reroute_to`: the provider to try next when this answer is a refusal that moved nothing
+  //! (a decline code the provider declared, or the adapter's busy refusal); 0: none. Taken only
+  //! for a definitive decline of the current provider, never for a resubmit's busy refusal.
   void on_channel(channel_outcome outcome, int64_t settled_amount, int64_t now_ms, std::vector<order_action>& out,
-                  result_code decline_reason = result_code::channel_declined);
+                  result_code decline_reason = result_code::channel_declined, channel_id reroute_to = 0);
+  //! An answer from a provider the order left (re-routed after its refusal): a success there
+  //! contradicts the refusal (money moved at a provider that said nothing would): an alert;
+  //! anything else is the refusal again. Nothing changes.
+  void on_earlier_channel(channel_outcome outcome, std::vector<order_action>& out);
+  //! Before start: the provider an order that names none (command channel 0) goes to first.
+  void route_to(channel_id channel);
+  //! The order's provider now (0: none yet, or not a channel order).
+  channel_id channel() const { return route_.empty() ? 0 : route_[route_.size() - 1]; }
+  //! Every provider the order was sent to, in order.
+  const route_trail& route() const { return route_; }
   void on_timer(int64_t now_ms, std::vector<order_action>& out);
   //! Where steps go changed (a cluster node: a wallet's owner, or a link to one): every step
   //! still waiting for its answer is sent again now rather than after its backoff, so the new
@@ -256,6 +278,7 @@ class order_core {
   bool channel_definitive_ = false;
   channel_outcome channel_final_ = channel_outcome::unknown;
   int64_t channel_settled_ = 0;
+  route_trail route_;
 };
 
 constexpr uint16_t kinds_mask(std::initializer_list<wallet_kind> kinds) {

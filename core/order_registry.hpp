@@ -95,6 +95,8 @@ class order_registry {
     uint64_t decided_seq = 0;
     //! Legs whose steps to another cluster node wait for decided_seq's commit (bit per leg).
     uint32_t held_legs = 0;
+    //! Its first submit to a provider it was re-routed to waits for decided_seq's commit.
+    bool held_submit = false;
   };
   static constexpr int64_t timer_never = INT64_MAX;
   using live_map = std::unordered_map<order_id, live_order>;

@@ -35,6 +35,7 @@ std::string_view to_string(result_code code) {
     case result_code::channel_declined: return "channel_declined";
     case result_code::try_deadline_exceeded: return "try_deadline_exceeded";
     case result_code::unknown_channel: return "unknown_channel";
+    case result_code::no_route: return "no_route";
     case result_code::overloaded: return "overloaded";
     case result_code::wallet_busy: return "wallet_busy";
     case result_code::unavailable: return "unavailable";

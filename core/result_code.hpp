@@ -44,6 +44,7 @@ enum class result_code : uint16_t {
   channel_declined = 65,        //!< the provider definitively refused
   try_deadline_exceeded = 66,   //!< the try phase did not complete in time; compensated
   unknown_channel = 67,
+  no_route = 68,                //!< the order names no channel and no route of the engine takes it
   // Retryable: nothing changed, try again later.
   overloaded = 80,              //!< an in-flight limit is reached
   wallet_busy = 81,             //!< the wallet has too many open transactions

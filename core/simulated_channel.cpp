@@ -88,6 +88,7 @@ void simulated_channel::process(const channel_request& request, int64_t now_ms) 
     if (draw(config_.decline_ppm)) {
       t.outcome = channel_outcome::declined;
       t.settled_amount = 0;
+      t.declared = config_.declared_decline_ppm > 0 && draw(config_.declared_decline_ppm);
     } else {
       t.outcome = channel_outcome::succeeded;
       t.settled_amount = draw(config_.partial_ppm) ? request.amount - request.amount / 4 : request.amount;
@@ -133,6 +134,7 @@ channel_response simulated_channel::answer_for(order_id order, int64_t now_ms) c
   } else {
     response.outcome = found->second.outcome;
     response.settled_amount = found->second.settled_amount;
+    response.nothing_moved = found->second.declared;
   }
   return response;
 }

@@ -29,6 +29,8 @@ struct channel_config {
   uint32_t reply_unknown_ppm = 50'000;   //!< the answer to a submit says "processing"
   uint32_t submit_lost_ppm = 5'000;      //!< the submit never reaches the provider: "not found"
   uint32_t partial_ppm = 10'000;         //!< settles less than asked
+  //! Of the declines, the share with a code declared "nothing moved" (channel_response::nothing_moved).
+  uint32_t declared_decline_ppm = 0;
   //! Requests per second the provider accepts; 0 = no cap.
   uint32_t rate_per_s = 0;
   size_t queue_max = limits::channel_queue_max;
@@ -58,6 +60,11 @@ struct channel_response {
   int64_t settled_amount = 0;
   //! True when the provider's queue was full and the submit was refused unseen.
   bool busy = false;
+  //! A decline with a code the provider declared as "nothing moved, nothing will" (its
+  //! `reroute_codes`): the order may go to another provider (core/channel_routing.hpp).
+  bool nothing_moved = false;
+  //! The channel that answered (set by its actor; 0: the order's current one).
+  channel_id channel = 0;
 };
 
 class simulated_channel {
@@ -80,6 +87,7 @@ class simulated_channel {
     int64_t settled_amount;
     int64_t known_at_ms;
     int64_t asked_ms;  //!< the last request about it (submit or query)
+    bool declared = false;  //!< a decline with a declared "nothing moved" code
   };
   //! An entry of `truth_order_`: an order and when it was asked about; stale when the order
   //! was asked about again since (its newer entry is further back).

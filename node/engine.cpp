@@ -86,6 +86,7 @@ void add(host_stats& total, const host_stats& s) {
   total.retained += s.retained;
   total.step_resends += s.step_resends;
   total.channel_queries += s.channel_queries;
+  total.channel_reroutes += s.channel_reroutes;
   total.alerts += s.alerts;
   total.resumed += s.resumed;
   total.final_retained += s.final_retained;
@@ -110,6 +111,8 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   TX_CHECK(config_.node_id < order_id_generator::nodes_max);
   uint32_t threads = config_.scheduler_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (!config_.routes.empty())
+    if (std::string problem = engine_config_problem(config_); !problem.empty()) throw storage_unavailable(problem);
   if (config_.cluster) {
     // Before the actor system: its openssl module would find bad files only at a first link.
     std::string problem = engine_config_problem(config_);
@@ -137,8 +140,15 @@ engine::engine(engine_config config) : config_(std::move(config)) {
   }
   directory_ready_.store(directory_.get());
   if (storage_) directory_->restore_ids(storage_start_.max_wallet_id, storage_start_.system_wallets);
+  std::vector<channel_id> channel_ids;
+  for (const auto& [id, settings] : config_.channels) channel_ids.push_back(id);
+  for (const auto& [id, settings] : config_.http_channels) channel_ids.push_back(id);
+  auto health = std::make_shared<channel_health>(channel_ids);
+  auto router = std::make_shared<const channel_router>(config_.routes);
   for (uint32_t lane = 0; lane < config_.order_hosts; ++lane) {
     order_host_config host_config;
+    host_config.router = router;
+    host_config.health = health;
     host_config.node_id = config_.node_id;
     host_config.lane = lane;
     host_config.order = config_.order;
@@ -149,12 +159,12 @@ engine::engine(engine_config config) : config_(std::move(config)) {
     hosts_.push_back(spawn_order_host(*system_, host_config, directory_.get()));
   }
   for (const auto& [id, channel_config] : config_.channels) {
-    auto channel = spawn_simulated_channel(*system_, channel_config, config_.clock);
+    auto channel = spawn_simulated_channel(*system_, channel_config, config_.clock, id);
     set_channel_hosts(channel, hosts_);
     channels_.emplace_back(id, channel);
   }
   for (const auto& [id, settings] : config_.http_channels) {
-    auto channel = spawn_http_channel(*system_, id, settings);
+    auto channel = spawn_http_channel(*system_, id, settings, nullptr, health);
     set_channel_hosts(channel, hosts_);
     channels_.emplace_back(id, channel);
   }
@@ -515,6 +525,11 @@ std::string engine_config_problem(const engine_config& config) {
     if (!channel_ids.insert(id).second) return "channel " + std::to_string(id) + " is configured twice";
     std::string problem = http_provider_problem(settings);
     if (!problem.empty()) return "provider " + std::to_string(id) + ": " + problem;
+  }
+  if (!config.routes.empty()) {
+    std::vector<channel_id> ids(channel_ids.begin(), channel_ids.end());
+    std::string problem = channel_router::problem(config.routes, ids);
+    if (!problem.empty()) return problem;
   }
   if (o.retry_initial_ms > o.retry_max_ms)
     return "order.retry_initial_ms (" + std::to_string(o.retry_initial_ms) + ") must not exceed order.retry_max_ms (" +

@@ -17,6 +17,7 @@
 
 #include "core/limits.hpp"
 #include "core/order_core.hpp"
+#include "core/channel_routing.hpp"
 #include "core/simulated_channel.hpp"
 #include "actors/directory.hpp"
 #include "channels/callback_listener.hpp"
@@ -57,6 +58,10 @@ struct engine_config {
   //! Providers over HTTP by channel id (channels/http_channel.hpp; `serve`'s [[providers]]).
   //! A channel id is either simulated or HTTP, never both.
   std::vector<std::pair<channel_id, http_provider_settings>> http_channels;
+  //! Where top-ups and payouts that name no channel go, first matching rule first, and where
+  //! they go after a refusal that moved nothing (core/channel_routing.hpp; `serve`'s [[routes]]).
+  //! Empty: such orders go to channel 1.
+  std::vector<route_rule> routes;
   //! The providers' callback endpoint (channels/callback_listener.hpp; `serve`'s [callbacks]);
   //! none = no callbacks (orders learn their outcome by querying).
   std::optional<callback_listener_config> callbacks;

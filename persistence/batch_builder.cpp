@@ -244,14 +244,15 @@ void order_statements(const shard_layout& layout, const batch_rows& rows, std::v
       "orders",
       "INSERT INTO {table} (id,tenant,request_id,kind,state,is_final,result_code,currency,amount,confirmed_amount,"
       "source,destination,fee_wallet,fee_amount,original_order,channel,legs,attempts,try_deadline_ms,created_ms,"
-      "updated_ms,final_ms,home_wallet) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+      "updated_ms,final_ms,home_wallet,route) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
       " ON DUPLICATE KEY UPDATE state=IF(is_final=1,state,VALUES(state)),"
       "result_code=IF(is_final=1,result_code,VALUES(result_code)),"
       "confirmed_amount=IF(is_final=1,confirmed_amount,VALUES(confirmed_amount)),"
       "legs=IF(is_final=1,legs,VALUES(legs)),attempts=IF(is_final=1,attempts,VALUES(attempts)),"
+      "route=IF(is_final=1,route,VALUES(route)),"
       "final_ms=IF(is_final=1,final_ms,VALUES(final_ms)),updated_ms=VALUES(updated_ms),"
       "is_final=GREATEST(is_final,VALUES(is_final))",
-      {U, U, B, U, U, U, U, B, I, I, U, U, U, I, U, U, B, U, I, I, I, I, U}, commit_side::order);
+      {U, U, B, U, U, U, U, B, I, I, U, U, U, I, U, U, B, U, I, I, I, I, U, B}, commit_side::order);
   table_statements request_set(
       "request_ids",
       "INSERT IGNORE INTO {table} (tenant,request_id,order_id,content_hash,created_ms) VALUES (?,?,?,?,?)",
@@ -282,6 +283,7 @@ void order_statements(const shard_layout& layout, const batch_rows& rows, std::v
         .i(o.updated_ms)
         .i(o.final_ms)
         .u(c.home)
+        .b(o.route)
         .end_row();
     ++written.rows;
     if (o.intent) {

@@ -26,7 +26,15 @@ using loader_pointer = loader_impl::pointer;
 //! The columns a resumable order and a refund's original are read with, in this order.
 constexpr const char* order_columns =
     "id,tenant,request_id,kind,state,result_code,currency,amount,confirmed_amount,source,destination,fee_wallet,"
-    "fee_amount,original_order,channel,legs,try_deadline_ms,created_ms,updated_ms,final_ms,home_wallet";
+    "fee_amount,original_order,channel,legs,try_deadline_ms,created_ms,updated_ms,final_ms,home_wallet,route";
+
+//! How many columns order_columns names (the columns a query selects after them are numbered on).
+constexpr int order_column_count() {
+  int n = 1;
+  for (const char* c = order_columns; *c != '\0'; ++c) n += *c == ',';
+  return n;
+}
+static_assert(order_column_count() == 22);
 
 //! order_columns, each qualified by `alias` ("o." for "o.id,o.tenant,...").
 std::string qualified_columns(const std::string& alias) {
@@ -122,7 +130,7 @@ struct loader_state : mysql_actor_state {
       auto rs = connection().query("SELECT " + columns + ",p.id,o.is_final FROM " + t.open_orders + " p LEFT JOIN " +
                                    t.orders + " o ON o.id=p.id WHERE p.id>" + std::to_string(after_id) +
                                    " ORDER BY p.id LIMIT " + std::to_string(config.page_rows));
-      constexpr int open_id_column = 22, is_final_column = 23;
+      constexpr int open_id_column = order_column_count() + 1, is_final_column = order_column_count() + 2;
       while (rs->next()) {
         ++rows;
         after_id = rs->getUInt64(open_id_column);
@@ -157,6 +165,8 @@ struct loader_state : mysql_actor_state {
           r.row.created_ms = rs->getInt64(18);
           r.row.updated_ms = rs->getInt64(19);
           ok = parse_legs_json(std::string(rs->getString(16)), r.row.legs, &error);
+          std::string route(rs->getString(22));
+          if (ok && !route.empty() && !parse_route_trail(route, r.row.route)) ok = false, error = "route '" + route + "'";
         }
         if (!ok) {
           spdlog::error("recovery: order {} in {} is not readable ({}): left as it is", r.id, t.orders, error);

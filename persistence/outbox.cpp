@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "core/channel_routing.hpp"
 #include "core/check.hpp"
 #include "events.pb.h"
 
@@ -28,7 +29,12 @@ std::string order_finalized_payload(const order_row& row) {
   e.set_fee_wallet(c.fee_wallet);
   e.set_fee_amount(c.fee_amount);
   e.set_original_order(c.original_order);
-  e.set_channel(c.channel);
+  // The provider that settled it: the last of its route (a routed or re-routed order), else
+  // the channel its command names.
+  channel_id channel = c.channel;
+  route_trail trail;
+  if (!row.route.empty() && parse_route_trail(row.route, trail)) channel = trail[trail.size() - 1];
+  e.set_channel(channel);
   e.set_created_ms(row.created_ms);
   e.set_final_ms(row.final_ms);
   std::string bytes;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/circuit_breaker.hpp"
 
@@ -36,6 +37,10 @@ struct http_provider_settings {
   //! A request refused unseen (429, no connection) is tried again this many times at most.
   uint32_t unseen_retries = 3;
   breaker_config breaker;
+  //! The provider's decline codes that guarantee nothing moved and nothing will (its documented
+  //! final refusals): only an order declined with one of them is sent on to its route's next
+  //! provider (core/channel_routing.hpp). Empty: no decline is ever re-routed.
+  std::vector<std::string> reroute_codes;
 };
 
 //! Why the settings cannot work (empty when they can): each value in range, the URL a scheme and
@@ -52,6 +57,9 @@ inline std::string http_provider_problem(const http_provider_settings& s) {
       s.query_inflight_max > 10'000)
     return "in-flight caps are 1 .. 10000";
   if (s.queue_max < 1 || s.queue_max > 10'000'000) return "queue_max is 1 .. 10000000";
+  if (s.reroute_codes.size() > 64) return "at most 64 reroute_codes";
+  for (const auto& code : s.reroute_codes)
+    if (code.empty() || code.size() > 64) return "a reroute code is 1 .. 64 characters";
   if (s.burst < 1) return "burst is at least 1";
   if (s.breaker.window_s < 1 || s.breaker.window_s > circuit_breaker::window_max_s)
     return "breaker window_s is 1 .. " + std::to_string(circuit_breaker::window_max_s);

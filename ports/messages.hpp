@@ -231,7 +231,8 @@ typename Inspector::result_type inspect(Inspector& f, channel_request& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, channel_response& x) {
-  return f(caf::meta::type_name("channel_response"), x.order, x.outcome, x.settled_amount, x.busy);
+  return f(caf::meta::type_name("channel_response"), x.order, x.outcome, x.settled_amount, x.busy,
+           x.nothing_moved, x.channel);
 }
 
 //! What one tenant may see of the engine's counters: its own orders and wallets, nothing of
@@ -264,6 +265,8 @@ struct host_stats {
   uint64_t retained = 0;
   uint64_t step_resends = 0;
   uint64_t channel_queries = 0;
+  //! Orders sent on to their route's next provider after a refusal that moved nothing.
+  uint64_t channel_reroutes = 0;
   uint64_t alerts = 0;
   uint64_t resumed = 0;  //!< orders resumed by recovery at start
   uint64_t final_retained = 0;  //!< final orders kept in memory (idempotency window)
@@ -284,7 +287,7 @@ struct host_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, host_stats& x) {
   return f(caf::meta::type_name("host_stats"), x.submitted, x.refused, x.duplicates, x.succeeded, x.failed,
-           x.in_flight, x.retained, x.step_resends, x.channel_queries, x.alerts, x.resumed, x.final_retained, x.evicted, x.forwarded, x.forward_resends, x.forwarded_in, x.remote_replies, x.forward_replies,
+           x.in_flight, x.retained, x.step_resends, x.channel_queries, x.channel_reroutes, x.alerts, x.resumed, x.final_retained, x.evicted, x.forwarded, x.forward_resends, x.forwarded_in, x.remote_replies, x.forward_replies,
            x.forward_replies_stale, x.relays, x.alerts_by_kind,
            x.failed_by_code);
 }

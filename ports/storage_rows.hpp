@@ -67,6 +67,7 @@ struct order_row {
   result_code reason = result_code::ok;
   int64_t posted_amount = 0;
   std::string legs_json;
+  std::string route;  //!< format_route_trail of a channel order's providers ('' otherwise)
   uint32_t attempts = 0;
   int64_t try_deadline_ms = 0;
   int64_t created_ms = 0;

@@ -9,8 +9,6 @@ currency parse_currency(const std::string& code) {
   return cur ? *cur : currency{};
 }
 
-channel_id channel_or_default(uint32_t channel) { return channel == 0 ? 1 : channel; }
-
 }  // namespace
 
 namespace {
@@ -42,7 +40,7 @@ bool to_command(const Request& request, tenant_id tenant, order_command& out) {
       const auto& r = request.top_up();
       common_fields(r, order_kind::top_up, out);
       out.destination = r.wallet();
-      out.channel = channel_or_default(r.channel());
+      out.channel = r.channel();
       return true;
     }
     case Request::kPay: {
@@ -58,7 +56,7 @@ bool to_command(const Request& request, tenant_id tenant, order_command& out) {
       const auto& r = request.withdraw();
       common_fields(r, order_kind::withdraw, out);
       out.source = r.wallet();
-      out.channel = channel_or_default(r.channel());
+      out.channel = r.channel();
       return true;
     }
     case Request::kTransfer:

@@ -181,5 +181,59 @@ TEST(EngineChannel, OverloadedWhenInFlightLimitReached) {
   h.expect_conserved();
 }
 
+TEST(EngineChannel, RoutesChooseTheProviderAndReRouteOnlyAfterADeclaredDecline) {
+  // Channel 1 pays; 5 declines everything with a code it declared "nothing moved"; 6 declines
+  // everything with a code it did not declare.
+  channel_config declared = well_behaved_channel();
+  declared.decline_ppm = 1'000'000;
+  declared.declared_decline_ppm = 1'000'000;
+  channel_config undeclared = well_behaved_channel();
+  undeclared.decline_ppm = 1'000'000;
+  engine_config config = fast_config();
+  config.channels.emplace_back(5, declared);
+  config.channels.emplace_back(6, undeclared);
+  route_rule small;  // USD up to 1000: 5 first, 1 after its refusal
+  small.cur = usd;
+  small.max_amount = 1'000;
+  small.providers = {{5, 1}, {1, 0}};
+  route_rule large;  // USD above 1000: 6 first, 1 after
+  large.cur = usd;
+  large.min_amount = 1'001;
+  large.providers = {{6, 1}, {1, 0}};
+  config.routes = {small, large};
+  virtual_harness h(config);
+  wallet_id user = h.wallet(wallet_kind::user);
+  // Small: refused at 5 with a declared code, paid at 1.
+  order_reply t = h.must_succeed(h.top_up(user, 1'000, 0));
+  EXPECT_EQ(t.posted_amount, 1'000);
+  order_reply w = h.must_succeed(h.withdraw(user, 400, 0));
+  EXPECT_EQ(w.posted_amount, 400);
+  EXPECT_EQ(h.balance(user), avail(600));
+  EXPECT_EQ(h.eng.stats().orders.channel_reroutes, 2u);
+  // Large: declined at 6 with a code it did not declare: failed, never sent to 1.
+  h.fund(user, 5'000);
+  h.expect_failed(h.withdraw(user, 2'000, 0), result_code::channel_declined);
+  h.expect_failed(h.top_up(user, 2'000, 0), result_code::channel_declined);
+  EXPECT_EQ(h.balance(user), avail(5'600));
+  // A client naming its channel gets that channel's answer: never re-routed.
+  h.expect_failed(h.withdraw(user, 100, 5), result_code::channel_declined);
+  // No route takes it (another currency), and it names no channel: refused, nothing recorded.
+  wallet_id euros = h.wallet(wallet_kind::user, tenant, *currency::parse("EUR"));
+  order_reply refused = h.run(h.top_up(euros, 100, 0, tenant, *currency::parse("EUR")));
+  EXPECT_EQ(refused.id, 0u);
+  EXPECT_EQ(refused.code, result_code::no_route);
+  EXPECT_EQ(h.balance(euros), avail(0));
+  h.expect_conserved();
+}
+
+TEST(EngineChannel, WithoutRoutesAnOrderNamingNoChannelGoesToChannelOne) {
+  virtual_harness h(fast_config());
+  wallet_id user = h.wallet(wallet_kind::user);
+  order_reply t = h.must_succeed(h.top_up(user, 700, 0));
+  EXPECT_EQ(t.posted_amount, 700);
+  EXPECT_EQ(h.balance(user), avail(700));
+  h.expect_conserved();
+}
+
 }  // namespace
 }  // namespace txengine::actor_test

@@ -61,8 +61,8 @@ TEST_F(EngineRejections, InvalidArgumentMissingOrExtraFields) {
   order_command c = h.top_up(a, 100);
   c.destination = no_wallet;
   h.expect_refused(c, result_code::invalid_argument);
-  c = h.top_up(a, 100);
-  c.channel = 0;
+  c = h.pay(a, merchant, 100);
+  c.channel = 1;  // only a top-up or payout names a provider (one that names none is routed)
   h.expect_refused(c, result_code::invalid_argument);
   c = h.top_up(a, 100);
   c.source = b;

@@ -61,7 +61,9 @@ struct provider {
   json stats() { return json::parse(server->stats_json()); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server->port()); }
   //! The provider's own view of an order (signed query), "not_found" when it has none.
-  std::string status_of(order_id id) {
+  std::string status_of(order_id id) { return order_of(id).value("status", "no answer"); }
+  //! The provider's order (its status, code, amounts) as a signed query answers it.
+  json order_of(order_id id) {
     httplib::Client c("127.0.0.1", server->port());
     c.set_read_timeout(0, 500'000);  // a hung request of the profile is given up on, and asked again
     std::string path = "/v1/orders/" + std::to_string(id);
@@ -75,9 +77,9 @@ struct provider {
       auto r = c.Get(path.c_str(), h);
       if (!r || (r->status != 200 && r->status != 404)) continue;
       auto body = json::parse(r->body, nullptr, false);
-      if (body.is_object() && body.contains("status") && body["status"].is_string()) return body["status"];
+      if (body.is_object() && body.contains("status") && body["status"].is_string()) return body;
     }
-    return "no answer";
+    return json::object();
   }
 };
 
@@ -267,6 +269,66 @@ TEST(HttpChannel, WrongCredentialsRefuseFirstSubmitsAndMoveNothing) {
   EXPECT_EQ(p.stats()["orders"], 0);
   EXPECT_EQ(p.stats()["unauthorized"], 10) << "refused credentials are not tried again";
   b.expect_conserved();
+}
+
+TEST(HttpChannel, RoutesReRouteOnlyOnTheDeclinesAProviderDeclared) {
+  // Provider 7 declines 40% (half "invalid_account", which it declares as "nothing moved", half
+  // "insufficient_funds", which it does not) and answers 10% of requests with a 500 after doing
+  // them (unknown: never a reason to go elsewhere). Provider 8 pays everything.
+  auto first = honest();
+  first.decline_ppm = 400'000;
+  first.decline_codes = {"invalid_account", "insufficient_funds"};
+  first.error_after_ppm = 100'000;
+  provider a(first, "route_a");
+  auto second = honest();
+  second.seed = 8;
+  provider b(second, "route_b");
+  auto declaring = settings_for(a);
+  declaring.reroute_codes = {"invalid_account"};
+  engine_config config = config_with({{7, declaring}, {8, settings_for(b)}});
+  route_rule rule;
+  rule.providers = {{7, 1}, {8, 0}};
+  config.routes = {rule};
+  bench e(config);
+  std::vector<order_command> ups, downs;
+  for (size_t i = 0; i < 100; ++i) ups.push_back(e.order(order_kind::top_up, i, 10'000, 0));
+  auto up = run_all(e.eng, ups);
+  for (size_t i = 0; i < 200; ++i) downs.push_back(e.order(order_kind::withdraw, i, 1'000, 0));
+  auto down = run_all(e.eng, downs);
+  size_t rerouted = 0, refused_here = 0;
+  int64_t moved = 0;
+  for (const auto* batch : {&up, &down})
+    for (const auto& o : *batch) {
+      ASSERT_NE(o.reply.id, 0u) << to_string(o.reply.code);
+      json at_a = a.order_of(o.reply.id), at_b = b.order_of(o.reply.id);
+      std::string sa = at_a.value("status", "?"), sb = at_b.value("status", "?");
+      const bool declared = sa == "declined" && at_a.value("code", "") == "invalid_account";
+      if (o.reply.state == order_state::succeeded) {
+        // Paid at exactly one provider; at 8 only after 7 refused with the declared code.
+        EXPECT_TRUE((sa == "succeeded") != (sb == "succeeded")) << o.reply.id << ": " << sa << " / " << sb;
+        if (sb == "succeeded") {
+          EXPECT_TRUE(declared) << o.reply.id << ": " << at_a.dump();
+        }
+        rerouted += sb == "succeeded";
+        moved += (o.command.kind == order_kind::top_up ? 1 : -1) * o.reply.posted_amount;
+      } else if (o.command.kind == order_kind::withdraw && o.reply.code == result_code::insufficient_funds) {
+        EXPECT_EQ(sa, "not_found");
+      } else {
+        // Failed: refused at 7 with a code it did not declare, and never sent to 8.
+        EXPECT_EQ(o.reply.code, result_code::channel_declined);
+        EXPECT_EQ(sa, "declined") << o.reply.id;
+        EXPECT_EQ(at_a.value("code", ""), "insufficient_funds") << o.reply.id;
+        EXPECT_EQ(sb, "not_found") << o.reply.id;
+        ++refused_here;
+      }
+      EXPECT_FALSE(sa != "declined" && sb != "not_found") << o.reply.id << ": sent on without a declared decline";
+    }
+  EXPECT_GT(rerouted, 20u);
+  EXPECT_GT(refused_here, 20u);
+  int64_t held = 0;
+  for (wallet_id w : e.users) held += e.eng.get_wallet(tenant, w).current.available;
+  EXPECT_EQ(held, moved);
+  e.expect_conserved();
 }
 
 TEST(HttpChannel, TheQpsCapIsNeverExceededAtTheProvider) {

@@ -306,6 +306,54 @@ TEST(ConfigFile, ProvidersReplaceTheSimulatedChannels) {
     EXPECT_FALSE(load(input, t, why)) << input;
     EXPECT_NE(why.find(expected), std::string::npos) << input << " -> " << why;
   }
+  {  // routes and the codes a provider declared "nothing moved"
+    serve_settings r;
+    std::string routes = text + "reroute_codes = [\"invalid_account\", \"limit_exceeded\"]\n"
+                                "[[routes]]\nkinds = [\"withdraw\"]\ncurrency = \"USD\"\nmin_amount = 100\n"
+                                "max_amount = 5000\ntenants = [3, 4]\nproviders = [8, 7]\nweights = [2, 1]\n"
+                                "[[routes]]\nproviders = [7, 8]\n";
+    ASSERT_TRUE(load(routes, r, error)) << error;
+    EXPECT_EQ(r.engine.http_channels[1].second.reroute_codes,
+              (std::vector<std::string>{"invalid_account", "limit_exceeded"}));
+    ASSERT_EQ(r.engine.routes.size(), 2u);
+    const route_rule& first = r.engine.routes[0];
+    EXPECT_FALSE(first.top_up);
+    EXPECT_TRUE(first.withdraw);
+    EXPECT_EQ(first.cur.code(), "USD");
+    EXPECT_EQ(first.min_amount, 100);
+    EXPECT_EQ(first.max_amount, 5000);
+    EXPECT_EQ(first.tenants, (std::vector<tenant_id>{3, 4}));
+    ASSERT_EQ(first.providers.size(), 2u);
+    EXPECT_EQ(first.providers[0].channel, 8u);
+    EXPECT_EQ(first.providers[0].weight, 2u);
+    EXPECT_EQ(first.providers[1].weight, 1u);
+    // Without weights: the first provider takes every order, the rest only what it refuses.
+    EXPECT_EQ(r.engine.routes[1].providers[0].weight, 1u);
+    EXPECT_EQ(r.engine.routes[1].providers[1].weight, 0u);
+    const std::vector<std::pair<std::string, std::string>> bad_routes = {
+        {"[routes]\nproviders = [7]\n", "routes must be tables"},
+        {"[[routes]]\ncurrency = \"USD\"\n", "routes.providers is required"},
+        {"[[routes]]\nproviders = [9]\n", "provider 9 is not a configured channel"},
+        {"[[routes]]\nproviders = [7, 7]\n", "named twice"},
+        {"[[routes]]\nproviders = [7, 8]\nweights = [1]\n", "one weight per provider"},
+        {"[[routes]]\nproviders = [7, 8]\nweights = [0, 0]\n", "weight above 0"},
+        {"[[routes]]\nproviders = [7]\nkinds = [\"pay\"]\n", "routes.kinds"},
+        {"[[routes]]\nproviders = [7]\ncurrency = \"usd\"\n", "routes.currency"},
+        {"[[routes]]\nproviders = [7]\nmin_amount = 0\n", "routes.min_amount"},
+        {"[[routes]]\nproviders = [7]\nmin_amount = 9\nmax_amount = 8\n", "amount range"},
+        {"[[routes]]\nproviders = [\"7\"]\n", "routes.providers expects"},
+        {"[[routes]]\nproviders = [7]\ncolour = 1\n", "unknown key 'routes.colour'"},
+        {"[[providers]]\nid = 9\nbase_url = \"http://h:1\"\napi_key = \"k\"\nreroute_codes = [\"\"]\n" +
+             secret_line,
+         "providers.reroute_codes"},
+    };
+    for (const auto& [input, expected] : bad_routes) {
+      serve_settings t;
+      std::string why;
+      EXPECT_FALSE(load(text + input, t, why)) << input;
+      EXPECT_NE(why.find(expected), std::string::npos) << input << " -> " << why;
+    }
+  }
   {  // the callback endpoint
     serve_settings c;
     ASSERT_TRUE(load(text + "[callbacks]\nlisten = \"0.0.0.0:8800\"\nthreads = 4\n", c, error)) << error;

@@ -183,10 +183,14 @@ TEST(order_command_test, only_a_refund_has_a_home_of_its_own_and_it_is_not_conte
 
 TEST(order_command_test, channel_rules) {
   for (auto k : all_kinds) {
-    bool wants_channel = k == order_kind::top_up || k == order_kind::withdraw;
+    bool channel_kind = k == order_kind::top_up || k == order_kind::withdraw;
     auto c = valid(k);
-    c.channel = wants_channel ? 0 : 3;
-    EXPECT_EQ(validate(c), result_code::invalid_argument) << to_string(k);
+    c.channel = 3;
+    // A top-up or payout names its provider, or leaves it to the engine's routes (0); no other
+    // kind names one.
+    EXPECT_EQ(validate(c), channel_kind ? result_code::ok : result_code::invalid_argument) << to_string(k);
+    c.channel = 0;
+    EXPECT_EQ(validate(c), result_code::ok) << to_string(k);
   }
 }
 

@@ -133,6 +133,7 @@ struct world {
         }
         case order_action_kind::channel_submit:
         case order_action_kind::channel_resubmit:
+        case order_action_kind::channel_reroute:
         case order_action_kind::channel_close:
         case order_action_kind::channel_query: {
           channel_request r;

@@ -566,6 +566,60 @@ TEST_P(RecoveryWritten, OrdersResumeAsTheirWalletsTccRecordsSay) {
 INSTANTIATE_TEST_SUITE_P(Acks, RecoveryWritten, ::testing::Values(ack_mode::durable, ack_mode::memory),
                          [](const auto& info) { return std::string(info.param == ack_mode::durable ? "Durable" : "Memory"); });
 
+TEST_F(Recovery, ARoutedOrderResumesAtTheProviderItsRowNames) {
+  // Route: provider 2, then 3. Before the stop, 2 refuses every order with a code it declared
+  // "nothing moved", and 3 holds them (answers after ten minutes): each payout is re-routed to 3,
+  // its row naming "2,3" committed before the submit to 3. After the restart 2 declines with a
+  // code it did not declare: an order resumed at 2 would fail; resumed at 3 (its row's last), it
+  // is asked there, submitted again under its id and paid.
+  route_rule rule;
+  rule.providers = {{2, 1}, {3, 0}};
+  channel_config declared = always_yes_channel(5);
+  declared.decline_ppm = 1'000'000;
+  declared.declared_decline_ppm = 1'000'000;
+  engine_config config = engine_config_for(storage_for(test_layout(), ack_mode::durable), 5);
+  config.order.channel_not_found_final_ms = 500;
+  config.channels.push_back({2, declared});
+  config.channels.push_back({3, always_yes_channel(600'000)});
+  config.routes = {rule};
+  wallet_id user = 0;
+  std::vector<order_command> payouts;
+  {
+    engine first(config);
+    user = first.create_wallet(tenant, usd, wallet_kind::user).id;
+    ASSERT_EQ(first.execute(command(order_kind::top_up, "fund", no_wallet, user, 10'000)).state,
+              order_state::succeeded);  // names channel 1
+    for (int i = 0; i < 5; ++i) {
+      payouts.push_back(command(order_kind::withdraw, "out" + std::to_string(i), user, no_wallet, 1'000));
+      payouts.back().channel = 0;  // routed
+    }
+    submit(first, payouts, 0);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (count("orders", "is_final=0 AND route='2,3'") < 5 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_EQ(count("orders", "is_final=0 AND route='2,3'"), 5);
+    EXPECT_EQ(first.stats().orders.channel_reroutes, 5u);
+    first.stop_storage_now();
+  }
+  channel_config undeclared = declared;
+  undeclared.declared_decline_ppm = 0;
+  config.channels = {{1, always_yes_channel(5)}, {2, undeclared}, {3, always_yes_channel(5)}};
+  engine second(config);
+  ASSERT_TRUE(second.wait_for_recovery(std::chrono::seconds(30)));
+  EXPECT_EQ(second.recovery().resumed, 5u);
+  auto repeated = submit(second, payouts);
+  for (const auto& r : repeated) {
+    EXPECT_EQ(r.state, order_state::succeeded) << r.request_id << " " << to_string(r.code);
+    EXPECT_EQ(r.posted_amount, 1'000);
+  }
+  EXPECT_EQ(second.stats().orders.channel_reroutes, 0u);
+  EXPECT_EQ(second.get_wallet(tenant, user).current, (balances{5'000, 0, 0}));
+  ASSERT_TRUE(second.sync_storage());
+  EXPECT_EQ(count("orders", "is_final=1 AND route='2,3'"), 5);
+  EXPECT_EQ(count("orders", "route='1'"), 1);  // the funding top-up named its channel
+  expect_audit_ok();
+}
+
 TEST_F(Recovery, AnUnreadableRowIsLeftAsItIsAndReported) {
   std::vector<wallet_id> u;
   {

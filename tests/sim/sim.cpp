@@ -428,6 +428,10 @@ struct sim_store {
         const_cast<sim_store*>(this)->violation("order " + std::to_string(id) + ": legs not readable: " + error);
         continue;
       }
+      if (!o.route.empty() && !parse_route_trail(o.route, r.row.route)) {
+        const_cast<sim_store*>(this)->violation("order " + std::to_string(id) + ": route not readable: " + o.route);
+        continue;
+      }
       out.push_back(std::move(r));
     }
     return out;
@@ -659,7 +663,13 @@ class simulation {
     bad.submit_lost_ppm = pick(200'000);
     bad.partial_ppm = pick(300'000);
     bad.seed = rng_();
+    // The misbehaving provider's declines carry a code it declared "nothing moved": an
+    // order routed by the engine (channel 0: provider 2 first, then 1) goes on to provider 1.
+    bad.declared_decline_ppm = 1'000'000;
     channels_ = {{1, good}, {2, bad}};
+    route_rule both;
+    both.providers = {{2, 1}, {1, 0}};
+    router_ = std::make_shared<const channel_router>(std::vector<route_rule>{both});
     if (opt_.broken == broken_rule::anti_hanging) p_delay_ = std::max<uint32_t>(p_delay_, 20'000);
     nodes_ = std::clamp<uint32_t>(opt_.nodes, 1, nodes_max);
     if (cluster()) {
@@ -778,10 +788,11 @@ class simulation {
       hc.storage = nw.link.get();
       hc.clock = &clock_;
       hc.orders_in_flight_max = 1000;
+      hc.router = router_;
       nw.hosts.push_back(spawn_order_host(w_->sys, hc, nw.directory.get()));
     }
     for (const auto& [id, cc] : channels_) {
-      auto channel = spawn_simulated_channel(w_->sys, cc, &clock_);
+      auto channel = spawn_simulated_channel(w_->sys, cc, &clock_, id);
       set_channel_hosts(channel, nw.hosts);
       nw.channels.emplace_back(id, channel);
     }
@@ -1110,7 +1121,7 @@ class simulation {
     if (k < 25) {
       c.kind = order_kind::top_up;
       c.destination = rng_() % 4 == 0 ? any_merchant() : any_user();
-      c.channel = rng_() % 3 == 0 ? 2 : 1;
+      c.channel = pick_channel(rng_(), 3);
       c.amount *= 4;
     } else if (k < 45) {
       c.kind = order_kind::pay;
@@ -1123,7 +1134,7 @@ class simulation {
     } else if (k < 55) {
       c.kind = order_kind::withdraw;
       c.source = any_user();
-      c.channel = rng_() % 2 == 0 ? 2 : 1;
+      c.channel = pick_channel(rng_(), 2);
     } else if (k < 75) {
       c.kind = order_kind::transfer;
       c.source = any_user();
@@ -1666,7 +1677,11 @@ class simulation {
         if (l.owner == no_node || !up(l.owner - 1) || life_[l.owner - 1].ownership->epoch(l.partition) != l.epoch)
           store_.violation("partition " + std::to_string(l.partition) + " has no node serving it at quiescence");
     }
-    for (const auto& [id, o] : store_.orders) ++res_.orders_by_state[std::string(to_string(o.state))];
+    for (const auto& [id, o] : store_.orders) {
+      ++res_.orders_by_state[std::string(to_string(o.state))];
+      res_.routed += o.command.channel == 0 && !o.route.empty();
+      res_.rerouted += o.route.find(',') != std::string::npos;
+    }
     res_.violations = store_.violations;
     res_.virtual_ms = clock_.now_ms() - start_ms;
     digest_.add(static_cast<uint64_t>(res_.virtual_ms));
@@ -1685,6 +1700,14 @@ class simulation {
   order_config order_;
   wallet_actor_config wallet_;
   std::vector<std::pair<channel_id, channel_config>> channels_;
+  std::shared_ptr<const channel_router> router_;
+  //! Provider 2 for one draw in `one_in`, else 1; of the draws for 2, half leave the choice to
+  //! the engine's route (channel 0: 2 first, then 1 after a declared decline). One draw, as
+  //! before routing, so a seed's other choices stay.
+  static channel_id pick_channel(uint64_t draw, uint64_t one_in) {
+    if (draw % one_in != 0) return 1;
+    return (draw / one_in) % 2 == 0 ? 0 : 2;
+  }
   std::unique_ptr<world> w_;
   size_t nodes_ = 1;
   std::array<node_life, nodes_max> life_{};
@@ -1725,7 +1748,8 @@ std::string sim_result::json() const {
   }
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(digest));
-  o << "},\"digest\":\"" << hex << "\",\"ok\":" << (ok() ? "true" : "false") << ",\"violations\":[";
+  o << "},\"routed\":" << routed << ",\"rerouted\":" << rerouted;
+  o << ",\"digest\":\"" << hex << "\",\"ok\":" << (ok() ? "true" : "false") << ",\"violations\":[";
   for (size_t i = 0; i < violations.size(); ++i) {
     std::string v;
     for (char c : violations[i]) v += (c == '"' || c == '\\') ? '\'' : c;

@@ -67,6 +67,8 @@ struct sim_result {
   uint64_t digest = 0;  //!< FNV-1a over every delivered message, its time and every reply
   std::array<uint64_t, fault_kinds> faults{};
   std::map<std::string, uint64_t> orders_by_state;  //!< committed orders by final state at the end
+  uint64_t routed = 0;    //!< committed channel orders the engine's route chose a provider for
+  uint64_t rerouted = 0;  //!< of them, sent on to a next provider after a declared decline
   uint64_t commands = 0;
   uint64_t acknowledged = 0;
   int64_t virtual_ms = 0;  //!< virtual time that passed
