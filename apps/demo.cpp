@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <string>
@@ -15,6 +16,7 @@
 #include "apps/cli.hpp"
 #include "apps/demo_kafka.hpp"
 #endif
+#include "apps/demo_providers.hpp"
 #include "apps/funding.hpp"
 #include "apps/load_driver.hpp"
 #include "apps/order_mix.hpp"
@@ -39,7 +41,19 @@ struct demo_options {
   std::string mysql;  //!< --mysql URI: MySQL storage (empty: in memory)
   std::string ack = "durable";
   std::string kafka;  //!< --kafka SERVERS: publish final states (needs --mysql)
+  //! --provider-sim PATH: the txprovider-sim program the channel orders go to over HTTP (default:
+  //! the one next to this executable); "none": the in-process simulated provider.
+  std::string provider_sim;
 };
+
+//! The channel orders the demo saw end (reconciled against the providers' statements).
+using channel_log = std::vector<demo_channel_order>;
+
+void log_channel_order(channel_log* log, const order_command& command, const order_reply& reply) {
+  if (log == nullptr || reply.id == 0 || reply.duplicate) return;
+  if (command.kind != order_kind::top_up && command.kind != order_kind::withdraw) return;
+  log->push_back({reply.id, reply.state, reply.posted_amount});
+}
 
 //! Expected balances, rebuilt from the engine's own answers: a succeeded order's effects
 //! are applied here as the design's money table says; failed orders change nothing.
@@ -54,9 +68,10 @@ struct replay_model {
 class mixed_load : public workload {
  public:
   mixed_load(std::vector<wallet_id> users, std::vector<wallet_id> merchants, wallet_id fee_wallet,
-             wallet_id system_wallet, replay_model& model, std::string prefix)
-      : mix_{std::move(users), std::move(merchants), fee_wallet, demo_channel},
-        system_wallet_(system_wallet), model_(model), prefix_(std::move(prefix)) {}
+             wallet_id system_wallet, replay_model& model, std::string prefix, channel_id channel,
+             channel_log* channels)
+      : mix_{std::move(users), std::move(merchants), fee_wallet, channel},
+        system_wallet_(system_wallet), model_(model), prefix_(std::move(prefix)), channels_(channels) {}
 
   order_command next(uint64_t sequence) override {
     // About 1% repeat an earlier request id with the same content: the engine must answer
@@ -78,6 +93,7 @@ class mixed_load : public workload {
 
   void on_reply(const order_command& command, const order_reply& reply) override {
     if (reply.id == 0) return;  // refused before an order existed: nothing happened
+    log_channel_order(channels_, command, reply);
     if (reply.duplicate) {
       ++repeats_answered;
       return;
@@ -114,6 +130,7 @@ class mixed_load : public workload {
   std::vector<order_command> recent_;
   std::vector<refundable_payment> paid_;
   std::unordered_map<order_id, std::pair<wallet_id, wallet_id>> pays_by_id_;  // payer, merchant
+  channel_log* channels_;
 };
 
 void add_options(CLI::App& cmd, demo_options& opt) {
@@ -130,6 +147,9 @@ void add_options(CLI::App& cmd, demo_options& opt) {
                                        "(HOST:PORT,...; events go through the MySQL outbox) and run the consumers")
       ->check(CLI::Validator([](std::string& v) { return v.empty() ? "expects HOST:PORT,..." : ""; }, "", "servers"))
       ->needs(mysql);
+  cmd.add_option("--provider-sim", opt.provider_sim,
+                 "the txprovider-sim program the top-ups and withdrawals go to over HTTP (default: the one next to "
+                 "this executable; none: the in-process simulated provider)");
 }
 
 engine_config demo_config() {
@@ -199,8 +219,9 @@ bool demo_engine_config(const demo_options& opt, engine_config& config) {
 //! Funding: every user tops up through the misbehaving channel.
 class funding_load : public workload {
  public:
-  funding_load(const std::vector<wallet_id>& users, wallet_id system, replay_model& model)
-      : users_(users), system_(system), model_(model) {}
+  funding_load(const std::vector<wallet_id>& users, wallet_id system, replay_model& model, channel_id channel,
+               channel_log* channels)
+      : users_(users), system_(system), model_(model), channel_(channel), channels_(channels) {}
   order_command next(uint64_t sequence) override {
     order_command c;
     c.tenant = demo_tenant;
@@ -209,10 +230,11 @@ class funding_load : public workload {
     c.destination = users_[(sequence - 1) % users_.size()];
     c.amount = 1'000'000;
     c.cur = *currency::parse("USD");
-    c.channel = demo_channel;
+    c.channel = channel_;
     return c;
   }
   void on_reply(const order_command& command, const order_reply& reply) override {
+    log_channel_order(channels_, command, reply);
     if (reply.id != 0 && !reply.duplicate && reply.state == order_state::succeeded)
       model_.move(system_, command.destination, reply.posted_amount);
   }
@@ -221,6 +243,8 @@ class funding_load : public workload {
   const std::vector<wallet_id>& users_;
   wallet_id system_;
   replay_model& model_;
+  channel_id channel_;
+  channel_log* channels_;
 };
 
 //! What the demo checks once the load is done.
@@ -232,7 +256,11 @@ struct invariants {
   bool conservation = false, limits_ok = false, all_final = false, replay_ok = false, repeats_ok = false;
   bool stored_ok = true;
   std::string stored_summary;
-  bool ok() const { return conservation && limits_ok && all_final && replay_ok && repeats_ok && audit.ok && stored_ok; }
+  std::optional<demo_providers::reconciliation> providers;  //!< with txprovider-sim
+  bool ok() const {
+    return conservation && limits_ok && all_final && replay_ok && repeats_ok && audit.ok && stored_ok &&
+           (!providers || providers->ok());
+  }
 };
 
 invariants check_invariants(engine& eng, const replay_model& model, const mixed_load& load) {
@@ -291,7 +319,11 @@ void print_summary(const demo_options& opt, engine& eng, const load_result& mixe
                   v.replay_mismatches, (unsigned long long)load.repeats_sent,
                   (unsigned long long)load.repeats_answered, (unsigned long long)stats.orders.alerts,
                   (unsigned long long)stats.orders.step_resends, (unsigned long long)stats.orders.channel_queries);
-    print_result("demo_mixed", mixed, true, extra);
+    std::string more = extra;
+    if (v.providers)
+      more += ",\"channel_orders\":" + std::to_string(v.providers->orders) + ",\"providers_agree\":" +
+              std::to_string(v.providers->matched) + ",\"rerouted\":" + std::to_string(stats.orders.channel_reroutes);
+    print_result("demo_mixed", mixed, true, more);
     return;
   }
   print_result("mixed", mixed, false, "");
@@ -313,6 +345,22 @@ void print_summary(const demo_options& opt, engine& eng, const load_result& mixe
   check(v.repeats_ok, "every repeated request id answered with its original order (" +
                           std::to_string(load.repeats_answered) + "/" + std::to_string(load.repeats_sent) + ")");
   if (eng.persistent()) check(v.stored_ok, "MySQL, committed: " + v.stored_summary);
+  if (v.providers) {
+    const auto& r = *v.providers;
+    check(r.ok(), "every top-up and withdrawal agrees with the providers' statements (" + std::to_string(r.matched) +
+                      "/" + std::to_string(r.orders) + "; " + std::to_string(r.rerouted) +
+                      " paid by provider 8 after provider 7's declared decline, " +
+                      std::to_string(stats.orders.channel_reroutes) + " re-routed)");
+    for (const auto& m : r.mismatches) std::printf("    %s\n", m.c_str());
+    std::printf("%s", r.provider_counts.c_str());
+    if (const auto* cb = eng.callbacks()) {
+      auto c = cb->counters();
+      std::printf("callbacks: %llu received, %llu fed to orders, %llu duplicates dropped, %llu stale dropped, %llu "
+                  "refused\n",
+                  (unsigned long long)c.received, (unsigned long long)c.delivered, (unsigned long long)c.duplicates,
+                  (unsigned long long)c.stale, (unsigned long long)(c.unauthorized + c.malformed));
+    }
+  }
   if (!v.audit.detail.empty()) std::printf("  audit: %s\n", v.audit.detail.c_str());
   std::printf("%s\n", v.ok() ? "demo: all invariants hold" : "demo: INVARIANT VIOLATED");
 }
@@ -350,6 +398,19 @@ int run_demo(const demo_options& opt) {
   };
   engine_config config;
   if (!demo_engine_config(opt, config)) return 3;
+  // The channel orders go to txprovider-sim over HTTP when the program is there.
+  std::unique_ptr<demo_providers> providers;
+  std::string sim = opt.provider_sim.empty() ? provider_sim_next_to_self() : opt.provider_sim;
+  if (sim != "none" && !sim.empty()) {
+    std::string error;
+    providers = demo_providers::start(sim, config, error);
+    if (!providers) {
+      std::fprintf(stderr, "txengine demo: txprovider-sim (%s): %s\n", sim.c_str(), error.c_str());
+      return 3;
+    }
+  }
+  const channel_id channel = providers ? 0 : demo_channel;  // 0: the engine's route chooses
+  channel_log channel_orders;
   std::unique_ptr<engine> engine_owner;
   try {
     engine_owner = std::make_unique<engine>(config);
@@ -362,6 +423,9 @@ int run_demo(const demo_options& opt) {
       eng.persistent() ? "" : " -- IN MEMORY ONLY, NOTHING IS PERSISTED", opt.users, opt.merchants,
       (unsigned long long)opt.orders);
   log("txengine demo: publication %s\n", eng.publication_description().c_str());
+  if (providers) log("txengine demo: payment providers over HTTP (txprovider-sim, docs/channels.md)\n%s",
+                     providers->describe().c_str());
+  else log("txengine demo: payment provider simulated in this process (channel 1)\n");
   currency usd = *currency::parse("USD");
   auto users = create_wallets(eng, demo_tenant, usd, wallet_kind::user, opt.users);
   auto merchants = create_wallets(eng, demo_tenant, usd, wallet_kind::merchant, opt.merchants);
@@ -377,18 +441,19 @@ int run_demo(const demo_options& opt) {
         (unsigned long long)done, (unsigned long long)total, (unsigned long long)s.orders.in_flight,
         (unsigned long long)s.orders.channel_queries, (unsigned long long)s.orders.alerts);
   };
-  funding_load funding(users, system, model);
+  funding_load funding(users, system, model, channel, providers ? &channel_orders : nullptr);
   options.orders = users.size();
-  log("funding: one top-up per user through the simulated channel\n");
+  log("funding: one top-up per user through the %s\n", providers ? "providers" : "simulated channel");
   print_result("funding", run_load(eng, funding, options), opt.json, "");
 
-  mixed_load load(users, merchants, fee[0], system, model, "demo-");
+  mixed_load load(users, merchants, fee[0], system, model, "demo-", channel, providers ? &channel_orders : nullptr);
   options.orders = opt.orders;
   log("mixed: transfers, payments (half with a fee split), top-ups, withdrawals, refunds, commissions\n");
   load_result mixed = run_load(eng, load, options);
 
   invariants v = check_invariants(eng, model, load);
   if (eng.persistent()) check_stored(eng, *config.storage, v);
+  if (providers) v.providers = providers->reconcile(channel_orders);
   print_summary(opt, eng, mixed, load, v);
   if (!v.ok()) return 1;
   return kafka_phase(opt, eng, config) ? 0 : 1;
@@ -399,8 +464,8 @@ int run_demo(const demo_options& opt) {
 cli::command demo_command(CLI::App& txengine_app) {
   auto opt = std::make_shared<demo_options>();
   CLI::App* cmd = txengine_app.add_subcommand(
-      "demo", "run a mixed workload (all six order kinds, a misbehaving simulated channel) on the engine and check "
-              "the invariants");
+      "demo", "run a mixed workload (all six order kinds; top-ups and withdrawals through txprovider-sim's "
+              "misbehaving providers) on the engine and check the invariants");
   add_options(*cmd, *opt);
   return {cmd, [opt] { return run_demo(*opt); }};
 }
