@@ -8,6 +8,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include <cerrno>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -62,25 +68,40 @@ class http_channel_link {
         health_(std::move(health)),
         gate_(settings_.qps, settings_.burst),
         breaker_(settings_.breaker) {
+    // libcurl's socket interface on epoll: each wait costs what is ready, not every connection
+    // (curl_multi_poll polled all of them each time: a third of the adapter's CPU at 8k/s).
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event wake{};
+    wake.events = EPOLLIN;
+    wake.data.fd = wake_fd_;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_fd_, &wake);
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
                       static_cast<long>(settings_.submit_inflight_max + settings_.query_inflight_max));
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
     thread_ = std::thread([this] { run(); });
   }
 
   // Runs where the channel actor's state goes (a CAF worker, at the engine's stop): the thread is
-  // woken and leaves its loop at once (nothing of it blocks: curl_multi_poll returns on the
+  // woken and leaves its loop at once (nothing of it blocks: its epoll wait returns on the
   // wakeup), so the join is bounded; requests still in flight are abandoned, as at a crash.
   ~http_channel_link() {
     stopping_ = true;
-    curl_multi_wakeup(multi_);
+    wake();
     thread_.join();
     for (auto& [easy, call] : calls_) {
       curl_multi_remove_handle(multi_, easy);
       curl_slist_free_all(call.headers);
       curl_easy_cleanup(easy);
     }
+    for (CURL* easy : idle_) curl_easy_cleanup(easy);
     curl_multi_cleanup(multi_);
+    ::close(wake_fd_);
+    ::close(epoll_);
   }
 
   void set_hosts(std::vector<order_host_actor> hosts) {
@@ -93,7 +114,7 @@ class http_channel_link {
       std::lock_guard<std::mutex> lock(mutex_);
       inbox_.insert(inbox_.end(), requests.begin(), requests.end());
     }
-    curl_multi_wakeup(multi_);
+    wake();
   }
 
   http_channel_counters counters() const {
@@ -219,8 +240,17 @@ class http_channel_link {
     std::string method = "POST", path, body;
     switch (r.what) {
       case channel_request::kind::submit:
+        // Built in place (every submit): the id is digits, the currency three capitals, the amount
+        // an integer, so nothing needs escaping.
         path = r.money_in ? "/v1/payments" : "/v1/payouts";
-        body = nlohmann::json{{"order_id", id}, {"amount", r.amount}, {"currency", r.cur.code()}}.dump();
+        body.reserve(80);
+        body += "{\"order_id\":\"";
+        body += id;
+        body += "\",\"amount\":";
+        body += std::to_string(r.amount);
+        body += ",\"currency\":\"";
+        body += r.cur.code();
+        body += "\"}";
         break;
       case channel_request::kind::query:
         method = "GET";
@@ -228,7 +258,15 @@ class http_channel_link {
         break;
       case channel_request::kind::close: path = "/v1/orders/" + id + "/close"; break;
     }
-    CURL* easy = curl_easy_init();
+    // A handle of an earlier request, reset, when there is one: no allocation per request.
+    CURL* easy = nullptr;
+    if (!idle_.empty()) {
+      easy = idle_.back();
+      idle_.pop_back();
+      curl_easy_reset(easy);
+    } else {
+      easy = curl_easy_init();
+    }
     call c;
     c.p = p;
     c.submit_queue = submit_queue;
@@ -274,7 +312,9 @@ class http_channel_link {
     curl_multi_remove_handle(multi_, easy);
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(easy);
+    // Kept for the next request, at most as many as may be in flight at once.
+    if (idle_.size() < settings_.submit_inflight_max + settings_.query_inflight_max) idle_.push_back(easy);
+    else curl_easy_cleanup(easy);
     curl_slist_free_all(c.headers);
     --in_flight_of_[c.submit_queue ? submits : queries];
     in_flight_ = in_flight_of_[0] + in_flight_of_[1];
@@ -357,7 +397,36 @@ class http_channel_link {
     respond(response);
   }
 
+  //! Wakes the thread from its epoll wait (new requests, the stop).
+  void wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+
+  //! libcurl says which sockets to watch for what.
+  static int on_socket(CURL*, curl_socket_t socket, int what, void* self_ptr, void*) {
+    auto* self = static_cast<http_channel_link*>(self_ptr);
+    if (what == CURL_POLL_REMOVE) {
+      ::epoll_ctl(self->epoll_, EPOLL_CTL_DEL, socket, nullptr);  // EBADF when it is closed already: gone anyway
+      return 0;
+    }
+    epoll_event e{};
+    e.events = ((what & CURL_POLL_IN) != 0 ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) != 0 ? EPOLLOUT : 0u);
+    e.data.fd = socket;
+    if (::epoll_ctl(self->epoll_, EPOLL_CTL_MOD, socket, &e) != 0 && errno == ENOENT)
+      ::epoll_ctl(self->epoll_, EPOLL_CTL_ADD, socket, &e);
+    return 0;
+  }
+
+  //! libcurl's one timer: when it wants curl_multi_socket_action(CURL_SOCKET_TIMEOUT) (-1: never).
+  static int on_timer(CURLM*, long timeout_ms, void* self_ptr) {
+    auto* self = static_cast<http_channel_link*>(self_ptr);
+    self->curl_due_us_ = timeout_ms < 0 ? -1 : steady_us() + static_cast<int64_t>(timeout_ms) * 1000;
+    return 0;
+  }
+
   void run() {
+    epoll_event events[64];
     while (!stopping_) {
       take_inbox();
       int64_t now = steady_us();
@@ -365,11 +434,28 @@ class http_channel_link {
       queued_ = queues_[0].size() + queues_[1].size() + delayed_.size();
       if (health_) health_->set_open(id_, breaker_.current(now / 1000) == circuit_breaker::state::open);
       flush_outbox();
-      int timeout_ms = 100;
-      if (wake_us != 0) timeout_ms = static_cast<int>(std::clamp<int64_t>((wake_us - now + 999) / 1000, 0, 100));
-      curl_multi_poll(multi_, nullptr, 0, timeout_ms, nullptr);
+      int64_t due = now + 100'000;  // at least every 100 ms: the breaker's state, the stop
+      if (wake_us != 0) due = std::min(due, wake_us);
+      if (curl_due_us_ >= 0) due = std::min(due, curl_due_us_);
+      int timeout_ms = static_cast<int>(std::clamp<int64_t>((due - now + 999) / 1000, 0, 100));
+      int ready = ::epoll_wait(epoll_, events, 64, timeout_ms);
       int running = 0;
-      curl_multi_perform(multi_, &running);
+      for (int i = 0; i < ready; ++i) {
+        int fd = events[i].data.fd;
+        if (fd == wake_fd_) {
+          uint64_t count = 0;
+          [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);
+          continue;
+        }
+        int flags = ((events[i].events & EPOLLIN) != 0 ? CURL_CSELECT_IN : 0) |
+                    ((events[i].events & EPOLLOUT) != 0 ? CURL_CSELECT_OUT : 0) |
+                    ((events[i].events & (EPOLLERR | EPOLLHUP)) != 0 ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(multi_, fd, flags, &running);
+      }
+      if (curl_due_us_ >= 0 && steady_us() >= curl_due_us_) {
+        curl_due_us_ = -1;  // the action sets the next one
+        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+      }
       int left = 0;
       now = steady_us();
       while (CURLMsg* msg = curl_multi_info_read(multi_, &left))
@@ -384,6 +470,9 @@ class http_channel_link {
   rate_gate gate_;
   circuit_breaker breaker_;
   CURLM* multi_ = nullptr;
+  int epoll_ = -1;
+  int wake_fd_ = -1;
+  int64_t curl_due_us_ = -1;  //!< libcurl's timer (on_timer), steady microseconds; -1: none
   std::thread thread_;
   std::atomic<bool> stopping_{false};
 
@@ -397,6 +486,7 @@ class http_channel_link {
   size_t in_flight_of_[2] = {0, 0};
   std::unordered_map<CURL*, call> calls_;
   std::unordered_map<uint32_t, std::vector<channel_response>> outbox_;
+  std::vector<CURL*> idle_;  //!< easy handles of finished requests, reused (this thread only)
 
   std::atomic<uint64_t> requests_{0}, answered_{0}, unknown_{0}, timeouts_{0}, connect_failures_{0},
       rate_limited_{0}, refused_full_{0}, refused_open_{0}, retried_unseen_{0}, anomalies_{0}, breaker_opened_{0},

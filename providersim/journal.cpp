@@ -179,6 +179,11 @@ void journal::flush_loop() {
   for (;;) {
     wake_flusher_.wait(lock, [&] { return !pending_.empty() || stopping_; });
     if (pending_.empty() && stopping_) return;
+    if (int64_t gather = gather_ms_.load(); gather > 0 && !stopping_) {
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(gather));
+      lock.lock();
+    }
     std::string batch;
     batch.swap(pending_);
     uint64_t upto = appended_;

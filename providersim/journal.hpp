@@ -5,6 +5,7 @@
 // said. At start the journal is replayed into the book, then rewritten without the final orders
 // older than the profile's retention_ms (compaction). A torn last line (a crash mid-write) is
 // dropped; any other unreadable line stops the start.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -35,6 +36,11 @@ class journal {
   //! Blocks until record `seq` is on disk. False when the journal could not be written (the
   //! simulator then answers 500 and stops taking changes: it never says what it did not keep).
   bool wait_durable(uint64_t seq);
+  //! After the first record of a group arrives, the flusher waits this long for more before it
+  //! writes and syncs them together (0: at once). The simulator sets it to the least latency of
+  //! half the least latency of its answers, which every answer waits anyway: bigger groups, fewer
+  //! syncs, and the sync done before the answers are due.
+  void set_gather_ms(int64_t ms) { gather_ms_.store(ms); }
 
   size_t restored() const { return restored_; }
   size_t torn_lines() const { return torn_; }
@@ -54,6 +60,7 @@ class journal {
   uint64_t durable_seq_ = 0;
   bool failed_ = false;
   bool stopping_ = false;
+  std::atomic<int64_t> gather_ms_{0};
   std::thread flusher_;
 };
 

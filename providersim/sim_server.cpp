@@ -125,6 +125,7 @@ std::unique_ptr<sim_server> sim_server::start(const sim_options& options, std::s
   }
   s->book_ = std::make_unique<provider_book>(options.settings);
   s->journal_ = journal::open(options.state_dir, *s->book_, wall_ms(), error);
+  if (s->journal_) s->journal_->set_gather_ms(std::min<int64_t>(options.settings.latency_min_ms / 2, 5));
   if (!s->journal_) return nullptr;
   s->server_ = std::make_unique<httplib::Server>();
   size_t threads = options.threads;
@@ -166,17 +167,27 @@ void sim_server::run() { server_->listen_after_bind(); }
 
 void sim_server::stop() {
   {
-    std::lock_guard<std::mutex> lock(stop_mutex_);
+    // Under the callbacks' lock: their threads check it before they wait (no lost wakeup); the
+    // request threads see it within a pause slice.
+    std::lock_guard<std::mutex> lock(callbacks_mutex_);
     stopping_ = true;
   }
-  stop_wake_.notify_all();
   callbacks_wake_.notify_all();
   if (server_) server_->stop();
 }
 
 void sim_server::pause(int64_t ms) {
-  std::unique_lock<std::mutex> lock(stop_mutex_);
-  stop_wake_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopping_.load(); });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!stopping_) {
+    auto left = until - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(100)));
+  }
+}
+
+void sim_server::pause_until(int64_t due_ms) {
+  int64_t left = due_ms - wall_ms();
+  if (left > 0) pause(left);
 }
 
 void sim_server::routes() {
@@ -200,7 +211,8 @@ void sim_server::routes() {
   });
 }
 
-bool sim_server::admit(const httplib::Request& req, httplib::Response& res, bool faults, uint64_t& serial) {
+bool sim_server::admit(const httplib::Request& req, httplib::Response& res, bool faults, uint64_t& serial,
+                       int64_t& due_ms) {
   const auto& p = options_.settings;
   ++stats_.requests;
   int64_t now = wall_ms();
@@ -238,12 +250,18 @@ bool sim_server::admit(const httplib::Request& req, httplib::Response& res, bool
                                             ? static_cast<int64_t>(draw(p.seed, key, salt_latency) %
                                                                    (p.latency_max_ms - p.latency_min_ms + 1))
                                             : 0);
-  if (draw_ppm(p.seed, key, salt_slow, p.slow_ppm)) latency = p.slow_ms;
-  if (latency > 0) pause(latency);
+  due_ms = wall_ms() + latency;
+  if (draw_ppm(p.seed, key, salt_slow, p.slow_ppm)) {
+    pause(p.slow_ms);  // held before it is looked at
+    due_ms = wall_ms();
+  }
   if (!faults) return true;
-  return !fault(res, serial, salt_error_before, p.error_before_ppm, stats_.errors_before, false, 503, "unavailable",
-                "try again later") &&
-         !fault(res, serial, salt_drop, p.drop_ppm, stats_.dropped, true, 504, "dropped", "the request never arrived");
+  if (fault(res, serial, salt_error_before, p.error_before_ppm, stats_.errors_before, false, 503, "unavailable",
+            "try again later")) {
+    pause_until(due_ms);
+    return false;
+  }
+  return !fault(res, serial, salt_drop, p.drop_ppm, stats_.dropped, true, 504, "dropped", "the request never arrived");
 }
 
 bool sim_server::deliver(httplib::Response& res, uint64_t serial) {
@@ -269,8 +287,10 @@ bool sim_server::check_id(const std::string& id, httplib::Response& res) {
   return false;
 }
 
-bool sim_server::persist(const provider_order& order, int64_t now, httplib::Response& res) {
-  if (journal_->wait_durable(journal_->append(order, now))) return true;
+bool sim_server::persist(const provider_order& order, int64_t now, int64_t due_ms, httplib::Response& res) {
+  uint64_t seq = journal_->append(order, now);
+  pause_until(due_ms);  // the sync runs meanwhile: usually durable by then, no wait
+  if (journal_->wait_durable(seq)) return true;
   ++stats_.journal_failures;
   refuse(res, 500, "internal_error", "the provider could not store the order");
   return false;
@@ -278,7 +298,8 @@ bool sim_server::persist(const provider_order& order, int64_t now, httplib::Resp
 
 void sim_server::submit(const httplib::Request& req, httplib::Response& res, order_kind kind) {
   uint64_t serial = 0;
-  if (!admit(req, res, true, serial)) return;
+  int64_t due = 0;
+  if (!admit(req, res, true, serial, due)) return;
   auto body = json::parse(req.body, nullptr, false);
   submit_request request;
   request.kind = kind;
@@ -312,16 +333,21 @@ void sim_server::submit(const httplib::Request& req, httplib::Response& res, ord
   switch (result.outcome) {
     case submit_outcome::conflict:
       ++stats_.conflicts;
+      pause_until(due);
       refuse(res, 409, "order_conflict", "order " + request.id + " exists with another kind, amount or currency");
       return;
     case submit_outcome::full:
       ++stats_.full;
+      pause_until(due);
       refuse(res, 503, "provider_full", "the provider holds too many orders");
       return;
-    case submit_outcome::existing: ++stats_.existing; break;
+    case submit_outcome::existing:
+      ++stats_.existing;
+      pause_until(due);
+      break;
     case submit_outcome::accepted:
       ++stats_.accepted;
-      if (!persist(*result.recorded, now, res)) return;
+      if (!persist(*result.recorded, now, due, res)) return;
       callbacks_wake_.notify_one();
       break;
   }
@@ -331,7 +357,8 @@ void sim_server::submit(const httplib::Request& req, httplib::Response& res, ord
 
 void sim_server::query(const httplib::Request& req, httplib::Response& res) {
   uint64_t serial = 0;
-  if (!admit(req, res, true, serial)) return;
+  int64_t due = 0;
+  if (!admit(req, res, true, serial, due)) return;
   ++stats_.queries;
   const std::string id = req.matches[1];
   if (!check_id(id, res)) return;
@@ -340,6 +367,7 @@ void sim_server::query(const httplib::Request& req, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(book_mutex_);
     view = book_->query(id, wall_ms());
   }
+  pause_until(due);
   if (!deliver(res, serial)) return;
   if (!view) {
     ++stats_.not_found;
@@ -351,7 +379,8 @@ void sim_server::query(const httplib::Request& req, httplib::Response& res) {
 
 void sim_server::close(const httplib::Request& req, httplib::Response& res) {
   uint64_t serial = 0;
-  if (!admit(req, res, true, serial)) return;
+  int64_t due = 0;
+  if (!admit(req, res, true, serial, due)) return;
   ++stats_.closes;
   const std::string id = req.matches[1];
   if (!check_id(id, res)) return;
@@ -362,8 +391,10 @@ void sim_server::close(const httplib::Request& req, httplib::Response& res) {
     result = book_->close(id, now);
   }
   if (result.recorded) {
-    if (!persist(*result.recorded, now, res)) return;
+    if (!persist(*result.recorded, now, due, res)) return;
     callbacks_wake_.notify_one();
+  } else {
+    pause_until(due);
   }
   if (!deliver(res, serial)) return;
   answer(res, 200, view_json(result.view));
@@ -371,7 +402,8 @@ void sim_server::close(const httplib::Request& req, httplib::Response& res) {
 
 void sim_server::statement(const httplib::Request& req, httplib::Response& res) {
   uint64_t serial = 0;
-  if (!admit(req, res, false, serial)) return;
+  int64_t due = 0;
+  if (!admit(req, res, false, serial, due)) return;
   ++stats_.statements;
   int64_t from = 0;
   if (!parse_day(req.matches[1], from)) {

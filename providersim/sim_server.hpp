@@ -56,8 +56,12 @@ class sim_server {
   sim_server() = default;
   void routes();
   //! Authentication, the rate limit and the faults before processing; false when the request
-  //! was answered (refused) already. `faults`: whether the transport faults apply.
-  bool admit(const httplib::Request& req, httplib::Response& res, bool faults, uint64_t& serial);
+  //! was answered (refused) already. `faults`: whether the transport faults apply. `due_ms`: when
+  //! the answer may go (the request's latency from now): the caller processes the request at
+  //! once and waits until then before answering (pause_until), so its journal's sync runs while
+  //! the latency passes. A slow request (slow_ppm) is held here, before it is looked at: a query
+  //! of it meanwhile finds nothing (a query too early).
+  bool admit(const httplib::Request& req, httplib::Response& res, bool faults, uint64_t& serial, int64_t& due_ms);
   //! The faults after processing; false when the answer is withheld or replaced.
   bool deliver(httplib::Response& res, uint64_t serial);
   //! Draws one fault for request `serial`; when it strikes, counts it, holds the request for
@@ -70,9 +74,13 @@ class sim_server {
   void query(const httplib::Request& req, httplib::Response& res);
   void close(const httplib::Request& req, httplib::Response& res);
   void statement(const httplib::Request& req, httplib::Response& res);
-  //! Writes an order change to the journal and waits until it is durable; false: 500 sent.
-  bool persist(const provider_order& order, int64_t now, httplib::Response& res);
+  //! Writes an order change to the journal, waits until `due_ms` and until it is durable; false:
+  //! 500 sent.
+  bool persist(const provider_order& order, int64_t now, int64_t due_ms, httplib::Response& res);
+  //! Holds the calling request's thread `ms` (less when the server stops). Sleeps, in slices:
+  //! no lock shared by the request threads (a shared one made every waking thread queue for it).
   void pause(int64_t ms);
+  void pause_until(int64_t wall_ms_due);
   void report_loop();
   void send_loop();
 
@@ -98,8 +106,6 @@ class sim_server {
   std::string callback_host_, callback_path_;
   int callback_port_ = 80;
 
-  std::mutex stop_mutex_;
-  std::condition_variable stop_wake_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> serial_{0};
 
