@@ -8,9 +8,6 @@
 #include <map>
 #include <sstream>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <httplib.h>
@@ -26,22 +23,6 @@ namespace {
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-//! A port of loopback free now (the callback endpoint's: the providers must know it before the
-//! engine starts, and the engine must know theirs).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  if (fd >= 0) ::close(fd);
-  return port;
 }
 
 constexpr const char* api_key = "txengine-demo";
@@ -154,7 +135,7 @@ std::unique_ptr<demo_providers> demo_providers::start(const std::string& binary,
   }
   std::ofstream(p->dir_ + "/7.toml") << flaky_profile;
   std::ofstream(p->dir_ + "/8.toml") << steady_profile;
-  const int callbacks = free_port();
+  const int callbacks = free_loopback_port();
   auto url = [&](channel_id id) {
     return "http://127.0.0.1:" + std::to_string(callbacks) + "/callbacks/" + std::to_string(id);
   };

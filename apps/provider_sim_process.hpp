@@ -1,7 +1,7 @@
 #pragma once
 // The txprovider-sim program as a child process on a free port of loopback (the port read from
-// its first line of output), for the programs that drive the engine against it: bench_channels
-// and the provider tests. Header only.
+// its first line of output), for the programs that drive the engine against it: bench_channels,
+// the demo and the provider tests. Header only.
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -10,14 +10,34 @@
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char** environ;
 
 namespace txengine {
+
+//! A port of loopback free at the time of asking (0 when none could be had): for an endpoint
+//! whose address others must know before it starts (the engine's callback endpoint, named in the
+//! provider's callback URL before either runs).
+inline int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  int port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+    port = ntohs(address.sin_port);
+  if (fd >= 0) ::close(fd);
+  return port;
+}
 
 class provider_sim_process {
  public:

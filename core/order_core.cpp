@@ -267,15 +267,9 @@ void order_core::after_tries(int64_t now_ms, std::vector<order_action>& out) {
   if (command_.kind == order_kind::refund && legs_.size() == 1) return;  // origin not known yet
   if (uses_channel()) {
     move_to(order_state::processing);
-    channel_awaiting_ = true;
-    channel_submitted_ms_ = now_ms;
     processing_since_ms_ = now_ms;
-    channel_submits_ = 1;
-    channel_query_interval_ms_ = config_.channel_query_min_delay_ms;
-    channel_next_query_ms_ = now_ms + std::max(config_.channel_submit_timeout_ms, config_.channel_query_min_delay_ms);
     // Recovery of a processing order queries the channel instead of submitting again.
-    out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
-    out.push_back({order_action_kind::channel_submit, 0, alert_kind::retries_exceeded});
+    first_submit(order_action_kind::channel_submit, now_ms, out);
     return;
   }
   posted_amount_ = command_.amount;
@@ -297,6 +291,16 @@ void order_core::route_to(channel_id channel) {
 void order_core::on_earlier_channel(channel_outcome outcome, std::vector<order_action>& out) {
   if (outcome == channel_outcome::succeeded)
     out.push_back({order_action_kind::alert, 0, alert_kind::conflicting_outcome});
+}
+
+void order_core::first_submit(order_action_kind submit, int64_t now_ms, std::vector<order_action>& out) {
+  channel_awaiting_ = true;
+  channel_submitted_ms_ = now_ms;
+  channel_submits_ = 1;
+  channel_query_interval_ms_ = config_.channel_query_min_delay_ms;
+  channel_next_query_ms_ = now_ms + std::max(config_.channel_submit_timeout_ms, config_.channel_query_min_delay_ms);
+  out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
+  out.push_back({submit, 0, alert_kind::retries_exceeded});
 }
 
 void order_core::on_channel(channel_outcome outcome, int64_t settled_amount, int64_t now_ms,
@@ -349,13 +353,7 @@ void order_core::on_channel(channel_outcome outcome, int64_t settled_amount, int
     for (channel_id c : route_) tried = tried || c == reroute_to;
     TX_CHECK(!tried);
     route_.push_back(reroute_to);
-    channel_awaiting_ = true;
-    channel_submitted_ms_ = now_ms;
-    channel_submits_ = 1;
-    channel_query_interval_ms_ = config_.channel_query_min_delay_ms;
-    channel_next_query_ms_ = now_ms + std::max(config_.channel_submit_timeout_ms, config_.channel_query_min_delay_ms);
-    out.push_back({order_action_kind::persist, 0, alert_kind::retries_exceeded});
-    out.push_back({order_action_kind::channel_reroute, 0, alert_kind::retries_exceeded});
+    first_submit(order_action_kind::channel_reroute, now_ms, out);
     return;
   }
   channel_definitive_ = true;

@@ -252,6 +252,10 @@ class order_core {
   bool confirmed_and_forgotten(const order_leg& l, tcc_phase phase, result_code code) const;
   int64_t backoff_ms(uint32_t attempts) const;
   bool uses_channel() const;
+  //! The first submit to the order's provider now (`submit`: channel_submit, or channel_reroute
+  //! after a refusal), after the row that names it (persist); asked about once the submit had its
+  //! time to answer.
+  void first_submit(order_action_kind submit, int64_t now_ms, std::vector<order_action>& out);
 
   order_id id_;
   order_command command_;

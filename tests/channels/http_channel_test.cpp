@@ -17,6 +17,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "apps/provider_sim_process.hpp"
 #include "channels/http_channel.hpp"
 #include "node/engine.hpp"
 #include "providersim/signing.hpp"
@@ -159,6 +160,15 @@ struct bench {
   }
 };
 
+//! 100 top-ups of 10,000, then 200 payouts of 1,000, through `channel` (0: routed).
+std::pair<std::vector<outcome>, std::vector<outcome>> ups_then_downs(bench& b, channel_id channel) {
+  std::vector<order_command> ups, downs;
+  for (size_t i = 0; i < 100; ++i) ups.push_back(b.order(order_kind::top_up, i, 10'000, channel));
+  auto up = run_all(b.eng, ups);
+  for (size_t i = 0; i < 200; ++i) downs.push_back(b.order(order_kind::withdraw, i, 1'000, channel));
+  return {std::move(up), run_all(b.eng, downs)};
+}
+
 //! The engine's final state of each order agrees with the provider's: succeeded there <->
 //! succeeded here with the same amount; declined or closed (or never seen) there <-> failed here.
 void expect_agreement(provider& p, const std::vector<outcome>& outcomes) {
@@ -200,11 +210,7 @@ TEST(HttpChannel, DeclinesAndPartialPayoutsAreDefinitive) {
   profile.partial_ppm = 300'000;
   provider p(profile, "declines");
   bench b(config_with({{7, settings_for(p)}}));
-  std::vector<order_command> ups, downs;
-  for (size_t i = 0; i < 100; ++i) ups.push_back(b.order(order_kind::top_up, i, 10'000, 7));
-  auto up = run_all(b.eng, ups);
-  for (size_t i = 0; i < 200; ++i) downs.push_back(b.order(order_kind::withdraw, i, 1'000, 7));
-  auto down = run_all(b.eng, downs);
+  auto [up, down] = ups_then_downs(b, 7);
   size_t failed = 0, partial = 0;
   for (const auto& o : down) {
     failed += o.reply.state == order_state::failed;
@@ -290,11 +296,7 @@ TEST(HttpChannel, RoutesReRouteOnlyOnTheDeclinesAProviderDeclared) {
   rule.providers = {{7, 1}, {8, 0}};
   config.routes = {rule};
   bench e(config);
-  std::vector<order_command> ups, downs;
-  for (size_t i = 0; i < 100; ++i) ups.push_back(e.order(order_kind::top_up, i, 10'000, 0));
-  auto up = run_all(e.eng, ups);
-  for (size_t i = 0; i < 200; ++i) downs.push_back(e.order(order_kind::withdraw, i, 1'000, 0));
-  auto down = run_all(e.eng, downs);
+  auto [up, down] = ups_then_downs(e, 0);
   size_t rerouted = 0, refused_here = 0;
   int64_t moved = 0;
   for (const auto* batch : {&up, &down})
@@ -378,21 +380,6 @@ TEST(HttpChannel, ADeadProviderDoesNotDelayAnother) {
   EXPECT_GE(b.eng.stats().orders.in_flight, 8u) << "the stuck provider's orders are still waiting, none failed";
 }
 
-//! A port free at the time of asking (the engine's callback endpoint is configured before the
-//! provider that calls it starts, and the provider's URL names it).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
-    port = ntohs(address.sin_port);
-  ::close(fd);
-  return port;
-}
 
 //! Posts a callback as a provider would, signed with `secret`.
 int post_callback(int port, channel_id channel, const json& body, const std::string& secret,
@@ -409,7 +396,7 @@ int post_callback(int port, channel_id channel, const json& body, const std::str
 }
 
 TEST(HttpChannel, CallbacksSettleOrdersLongBeforeAnyQuery) {
-  int callback_port = free_port();
+  int callback_port = free_loopback_port();
   auto profile = honest();
   profile.settle_min_ms = 200;
   profile.settle_max_ms = 600;
