@@ -353,6 +353,12 @@ void print_summary(const demo_options& opt, engine& eng, const load_result& mixe
                       std::to_string(stats.orders.channel_reroutes) + " re-routed)");
     for (const auto& m : r.mismatches) std::printf("    %s\n", m.c_str());
     std::printf("%s", r.provider_counts.c_str());
+    for (const auto& [id, c] : eng.provider_counters())
+      std::printf("engine's adapter for provider %u: %llu requests, %llu unknown answers (%llu timeouts), %llu sent "
+                  "again unseen, %llu anomalies, circuit opened %llu times\n",
+                  id, (unsigned long long)c.requests, (unsigned long long)c.unknown, (unsigned long long)c.timeouts,
+                  (unsigned long long)c.retried_unseen, (unsigned long long)c.anomalies,
+                  (unsigned long long)c.breaker_opened);
     if (const auto* cb = eng.callbacks()) {
       auto c = cb->counters();
       std::printf("callbacks: %llu received, %llu fed to orders, %llu duplicates dropped, %llu stale dropped, %llu "

@@ -331,6 +331,20 @@ void print_counters(engine& eng) {
     fmt::print("counters: gateway: messages in {} out {}, steps {} answered {} not held {} dropped {} without sender {}\n",
                l.messages_in, l.messages_out, l.steps, l.answered, l.not_local, l.dropped, l.no_sender);
   }
+  fmt::print("counters: channel orders: queries {} re-routed {}\n", o.channel_queries, o.channel_reroutes);
+  for (const auto& [id, c] : eng.provider_counters())
+    fmt::print("counters: provider {}: requests {} answered {} unknown {} timeouts {} refused connections {} 429s {} "
+               "refused queue full {} refused circuit open {} retried unseen {} anomalies {} circuit opened {} "
+               "in flight {} queued {}\n",
+               id, c.requests, c.answered, c.unknown, c.timeouts, c.connect_failures, c.rate_limited, c.refused_full,
+               c.refused_open, c.retried_unseen, c.anomalies, c.breaker_opened, c.in_flight, c.queued);
+  if (const auto* callbacks = eng.callbacks()) {
+    auto c = callbacks->counters();
+    fmt::print("counters: callbacks: received {} delivered {} duplicates {} stale {} unauthorized {} malformed {} "
+               "contradictions {} unknown orders {}\n",
+               c.received, c.delivered, c.duplicates, c.stale, c.unauthorized, c.malformed, c.contradictions,
+               c.unknown_orders);
+  }
   std::fflush(stdout);
 }
 

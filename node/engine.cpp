@@ -164,7 +164,9 @@ engine::engine(engine_config config) : config_(std::move(config)) {
     channels_.emplace_back(id, channel);
   }
   for (const auto& [id, settings] : config_.http_channels) {
-    auto channel = spawn_http_channel(*system_, id, settings, nullptr, health);
+    std::shared_ptr<http_channel_link> link;
+    auto channel = spawn_http_channel(*system_, id, settings, &link, health);
+    http_links_.emplace_back(id, std::move(link));
     set_channel_hosts(channel, hosts_);
     channels_.emplace_back(id, channel);
   }
@@ -535,6 +537,12 @@ std::string engine_config_problem(const engine_config& config) {
     return "order.retry_initial_ms (" + std::to_string(o.retry_initial_ms) + ") must not exceed order.retry_max_ms (" +
            std::to_string(o.retry_max_ms) + ")";
   return {};
+}
+
+std::vector<std::pair<channel_id, http_channel_counters>> engine::provider_counters() const {
+  std::vector<std::pair<channel_id, http_channel_counters>> out;
+  for (const auto& [id, link] : http_links_) out.emplace_back(id, counters_of(*link));
+  return out;
 }
 
 engine::created_wallet engine::create_wallet(tenant_id tenant, currency cur, wallet_kind kind,

@@ -21,6 +21,7 @@
 #include "core/simulated_channel.hpp"
 #include "actors/directory.hpp"
 #include "channels/callback_listener.hpp"
+#include "channels/http_channel.hpp"
 #include "ports/actor_interfaces.hpp"
 #include "ports/channel_settings.hpp"
 #include "ports/cluster.hpp"
@@ -196,6 +197,9 @@ class engine {
   const std::vector<std::pair<channel_id, channel_actor>>& channels() const { return channels_; }
   //! The callback endpoint, nullptr when not configured.
   const callback_listener* callbacks() const { return callbacks_.get(); }
+  //! What each provider over HTTP counted so far (requests, unknowns, timeouts, refusals, circuit
+  //! openings, in flight, queued: channels/http_channel.hpp), by channel id. Thread-safe.
+  std::vector<std::pair<channel_id, http_channel_counters>> provider_counters() const;
 
   //! Submits one command and waits for its final state (or a refusal).
   order_reply execute(const order_command& command, std::chrono::milliseconds timeout = std::chrono::seconds(60));
@@ -243,6 +247,7 @@ class engine {
   std::vector<order_host_actor> hosts_;
   std::vector<std::pair<channel_id, channel_actor>> channels_;
   std::unique_ptr<callback_listener> callbacks_;
+  std::vector<std::pair<channel_id, std::shared_ptr<http_channel_link>>> http_links_;
   uint64_t next_tag_ = 1;
   struct {
     wallet_id max_wallet_id = 0;

@@ -55,6 +55,9 @@ W=$(ctl --json wallet create --kind user --currency USD | sed -n 's/.*"wallet":{
 [ -n "$W" ] || { echo "FAIL: wallet create"; exit 1; }
 out=$(ctl top-up --wallet "$W" --amount 1.00 --currency USD --channel 1 2>&1)
 grep -q "unknown_channel" <<<"$out" || { echo "FAIL: the simulated channel 1 still exists: $out"; fails=$((fails + 1)); }
+# Naming no channel, without routes: channel 1, which this engine does not have.
+out=$(ctl top-up --wallet "$W" --amount 1.00 --currency USD --channel 0 2>&1)
+grep -q "no_route" <<<"$out" || { echo "FAIL: an order naming no channel without routes: $out"; fails=$((fails + 1)); }
 
 # 40 top-ups and 40 withdrawals, four at a time; then the provider killed and restarted mid-load.
 run_orders() {  # run_orders PREFIX KIND COUNT
@@ -101,4 +104,11 @@ done
 avail=$(ctl --json wallet get "$W" | sed -n 's/.*"available":\(-\{0,1\}[0-9]*\).*/\1/p')
 [ "$avail" = "$expected" ] || { echo "FAIL: wallet holds $avail, the provider moved $expected"; fails=$((fails + 1)); }
 echo "wallet $W: $avail (what the provider moved: $expected)"
+# What an operator sees: SIGUSR1 prints the adapter's and the callback endpoint's counters.
+kill -USR1 "$SERVER_PID"
+for _ in $(seq 1 50); do grep -q "counters: provider 7:" "$WORK/serve.log" && break; sleep 0.1; done
+line=$(grep "counters: provider 7:" "$WORK/serve.log" | tail -1)
+requests=$(sed -n 's/.* requests \([0-9]*\) .*/\1/p' <<<"$line")
+[ -n "$requests" ] && [ "$requests" -gt 0 ] || { echo "FAIL: no provider counters on SIGUSR1: $line"; fails=$((fails + 1)); }
+echo "$line"
 [ "$fails" -eq 0 ] && echo "PASS" || { echo "$fails failures"; exit 1; }
