@@ -355,10 +355,10 @@ void print_summary(const demo_options& opt, engine& eng, const load_result& mixe
     std::printf("%s", r.provider_counts.c_str());
     for (const auto& [id, c] : eng.provider_counters())
       std::printf("engine's adapter for provider %u: %llu requests, %llu unknown answers (%llu timeouts), %llu sent "
-                  "again unseen, %llu anomalies, circuit opened %llu times\n",
+                  "again unseen, %llu queries coalesced, %llu anomalies, circuit opened %llu times\n",
                   id, (unsigned long long)c.requests, (unsigned long long)c.unknown, (unsigned long long)c.timeouts,
-                  (unsigned long long)c.retried_unseen, (unsigned long long)c.anomalies,
-                  (unsigned long long)c.breaker_opened);
+                  (unsigned long long)c.retried_unseen, (unsigned long long)c.queries_coalesced,
+                  (unsigned long long)c.anomalies, (unsigned long long)c.breaker_opened);
     if (const auto* cb = eng.callbacks()) {
       auto c = cb->counters();
       std::printf("callbacks: %llu received, %llu fed to orders, %llu duplicates dropped, %llu stale dropped, %llu "

@@ -335,9 +335,10 @@ void print_counters(engine& eng) {
   for (const auto& [id, c] : eng.provider_counters())
     fmt::print("counters: provider {}: requests {} answered {} unknown {} timeouts {} refused connections {} 429s {} "
                "refused queue full {} refused circuit open {} retried unseen {} anomalies {} circuit opened {} "
-               "in flight {} queued {}\n",
+               "in flight {} queued {} queries coalesced {}\n",
                id, c.requests, c.answered, c.unknown, c.timeouts, c.connect_failures, c.rate_limited, c.refused_full,
-               c.refused_open, c.retried_unseen, c.anomalies, c.breaker_opened, c.in_flight, c.queued);
+               c.refused_open, c.retried_unseen, c.anomalies, c.breaker_opened, c.in_flight, c.queued,
+               c.queries_coalesced);
   if (const auto* callbacks = eng.callbacks()) {
     auto c = callbacks->counters();
     fmt::print("counters: callbacks: received {} delivered {} duplicates {} stale {} unauthorized {} malformed {} "

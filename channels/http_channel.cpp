@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <cerrno>
@@ -128,6 +129,7 @@ class http_channel_link {
     c.refused_full = refused_full_;
     c.refused_open = refused_open_;
     c.retried_unseen = retried_unseen_;
+    c.queries_coalesced = queries_coalesced_;
     c.anomalies = anomalies_;
     c.breaker_opened = breaker_opened_;
     c.in_flight = in_flight_;
@@ -155,6 +157,7 @@ class http_channel_link {
   //! Answers a request without asking the provider: a first submit refused unseen is busy
   //! (declined, nothing moved); anything else is unknown.
   void refuse(const channel_request& r) {
+    finished(r);
     channel_response response;
     response.order = r.order;
     if (r.what == channel_request::kind::submit) {
@@ -162,6 +165,11 @@ class http_channel_link {
       response.busy = true;
     }
     respond(response);
+  }
+
+  //! A query's last answer is on its way: the next query of that order is sent again.
+  void finished(const channel_request& r) {
+    if (r.what == channel_request::kind::query) queries_open_.erase(r.order);
   }
 
   void respond(channel_response response) {
@@ -186,6 +194,13 @@ class http_channel_link {
       in.swap(inbox_);
     }
     for (const auto& r : in) {
+      // A query of an order whose query is still queued or in flight adds nothing: its answer
+      // comes, and the order asks again after it. Under load (a slow provider, a full query
+      // queue) each order's timer would otherwise queue another copy at every interval.
+      if (r.what == channel_request::kind::query && !queries_open_.insert(r.order).second) {
+        ++queries_coalesced_;
+        continue;
+      }
       ++requests_;
       auto& q = queues_[in_submit_queue(r) ? submits : queries];
       if (q.size() >= settings_.queue_max) {
@@ -388,6 +403,7 @@ class http_channel_link {
       refuse(r);
       return;
     }
+    finished(r);
     channel_response response;
     response.order = r.order;
     response.outcome = reading.outcome;
@@ -487,10 +503,12 @@ class http_channel_link {
   std::unordered_map<CURL*, call> calls_;
   std::unordered_map<uint32_t, std::vector<channel_response>> outbox_;
   std::vector<CURL*> idle_;  //!< easy handles of finished requests, reused (this thread only)
+  //! Orders with a query queued or in flight (at most queue_max + query_inflight_max).
+  std::unordered_set<order_id> queries_open_;
 
   std::atomic<uint64_t> requests_{0}, answered_{0}, unknown_{0}, timeouts_{0}, connect_failures_{0},
       rate_limited_{0}, refused_full_{0}, refused_open_{0}, retried_unseen_{0}, anomalies_{0}, breaker_opened_{0},
-      in_flight_{0}, queued_{0};
+      in_flight_{0}, queued_{0}, queries_coalesced_{0};
 };
 
 namespace {

@@ -27,6 +27,8 @@ namespace txengine {
 struct http_channel_counters {
   uint64_t requests = 0, answered = 0, unknown = 0, timeouts = 0, connect_failures = 0, rate_limited = 0,
            refused_full = 0, refused_open = 0, retried_unseen = 0, anomalies = 0, breaker_opened = 0;
+  //! Queries not sent because the same order's query was still queued or in flight.
+  uint64_t queries_coalesced = 0;
   uint64_t in_flight = 0, queued = 0;
 };
 

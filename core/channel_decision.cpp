@@ -24,12 +24,16 @@ std::string_view to_string(channel_step step) {
   return "?";
 }
 
-channel_step decide_channel(order_kind kind, channel_outcome answer, bool overdue) {
+channel_step decide_channel(order_kind kind, channel_outcome answer, bool overdue, bool payment_expired) {
   switch (answer) {
     case channel_outcome::succeeded: return channel_step::succeed;
     case channel_outcome::declined:
     case channel_outcome::closed: return channel_step::fail;
-    case channel_outcome::unknown: return channel_step::wait;
+    case channel_outcome::unknown:
+      // Money coming in, unpaid past its deadline: closed at the provider (a payer who pays
+      // meanwhile makes the close answer "succeeded"). Once a window, not at every answer.
+      if (kind == order_kind::top_up && payment_expired && overdue) return channel_step::close;
+      return channel_step::wait;
     case channel_outcome::not_found:
       if (!overdue) return channel_step::wait;  // the provider may not know it yet
       // Money going out is asked for again (the provider takes one order per id); money coming

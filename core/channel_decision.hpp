@@ -13,7 +13,9 @@
 //   instead would give the money back to the wallet while the provider may still pay it out.
 // - money coming in (`top_up`) is **closed at the provider**: closed -> failed; already paid ->
 //   succeeded; no answer -> ask again. Failing it without closing would lose a payment that
-//   arrives later.
+//   arrives later. The same once money coming in is still unpaid ("processing") past its
+//   payment deadline (a QR code the payer never used): closed at the provider, never failed
+//   without that close.
 // Plain C++: no CAF, MySQL or HTTP include.
 #include <cstdint>
 #include <string_view>
@@ -43,7 +45,8 @@ enum class channel_step : uint8_t {
 std::string_view to_string(channel_step step);
 
 //! The table. `overdue`: a "not found" this long after the (last) submit that the provider
-//! should know the order by now (order_config::channel_not_found_final_ms).
-channel_step decide_channel(order_kind kind, channel_outcome answer, bool overdue);
+//! should know the order by now (order_config::channel_not_found_final_ms). `payment_expired`:
+//! money coming in still unpaid past its payment deadline (order_config::payment_deadline_ms).
+channel_step decide_channel(order_kind kind, channel_outcome answer, bool overdue, bool payment_expired = false);
 
 }  // namespace txengine

@@ -312,7 +312,8 @@ void order_core::on_channel(channel_outcome outcome, int64_t settled_amount, int
   if (outcome == channel_outcome::declined && decline_reason == result_code::channel_busy && channel_submits_ > 1)
     outcome = channel_outcome::unknown;
   const bool overdue = now_ms - channel_submitted_ms_ >= config_.channel_not_found_final_ms;
-  const channel_step step = decide_channel(command_.kind, outcome, overdue);
+  const bool payment_expired = now_ms - processing_since_ms_ >= config_.payment_deadline_ms;
+  const channel_step step = decide_channel(command_.kind, outcome, overdue, payment_expired);
   const bool definitive = step == channel_step::succeed || step == channel_step::fail;
   if (channel_definitive_) {
     // The first definitive answer wins; a different later one is an incident (seed 002).

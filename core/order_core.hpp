@@ -37,6 +37,10 @@ struct order_config {
   //! payout is submitted again under the same order id, money coming in is closed at the
   //! provider. Before, it is only asked again. Never a failure by itself.
   int64_t channel_not_found_final_ms = 30'000;
+  //! Money coming in (a top-up: a payment, a QR code) still unpaid this long after its first
+  //! submit is closed at the provider (core/channel_decision.hpp): closed -> failed, paid ->
+  //! succeeded, no answer -> asked again and closed again a window later.
+  int64_t payment_deadline_ms = 15 * 60'000;
   //! An order still processing this long raises an alert (it keeps going).
   int64_t processing_alert_ms = 60'000;
   //! Not the order's own rule but its host's: how long a final order stays in memory for

@@ -20,6 +20,7 @@
 #include "apps/provider_sim_process.hpp"
 #include "channels/http_channel.hpp"
 #include "node/engine.hpp"
+#include "providersim/profile.hpp"
 #include "providersim/signing.hpp"
 #include "providersim/sim_server.hpp"
 
@@ -111,6 +112,7 @@ engine_config config_with(std::vector<std::pair<channel_id, http_provider_settin
   config.order.channel_query_min_delay_ms = 100;
   config.order.channel_query_max_interval_ms = 500;
   config.order.channel_not_found_final_ms = 3'000;
+  config.order.payment_deadline_ms = 3'000;  // a payer who never pays: closed at the provider after 3 s
   return config;
 }
 
@@ -331,6 +333,94 @@ TEST(HttpChannel, RoutesReRouteOnlyOnTheDeclinesAProviderDeclared) {
   for (wallet_id w : e.users) held += e.eng.get_wallet(tenant, w).current.available;
   EXPECT_EQ(held, moved);
   e.expect_conserved();
+}
+
+TEST(HttpChannel, EveryShippedProfileKeepsTheMoneyRight) {
+  // Each profile of config/provider-sim/ as txprovider-sim would run it, callbacks on, the
+  // engine's rate cap under the provider's limit: 40 top-ups and 40 payouts. Every order that
+  // ends agrees with the provider; one that does not (a provider that never settles it) is a
+  // payout the provider still has as processing, its money held; the sums stay zero.
+  for (const char* name : {"honest", "flaky", "callbacks-chaos", "rate-limited", "stuck"}) {
+    SCOPED_TRACE(name);
+    txprovider::profile profile;
+    std::string error;
+    ASSERT_TRUE(txprovider::load_profile(std::string(TXENGINE_SOURCE_DIR) + "/config/provider-sim/" + name + ".toml",
+                                         profile, error))
+        << error;
+    int callback_port = free_loopback_port();
+    profile.callback_url = "http://127.0.0.1:" + std::to_string(callback_port) + "/callbacks/7";
+    provider p(profile, std::string("profile_") + name);
+    auto settings = settings_for(p);
+    if (profile.qps_limit != 0) {  // rate + burst <= the provider's limit (docs/channels.md)
+      settings.qps = profile.qps_limit * 8 / 10;
+      settings.burst = profile.qps_limit / 10;
+    }
+    auto config = config_with({{7, settings}});
+    config.callbacks = callback_listener_config{};
+    config.callbacks->port = callback_port;
+    bench b(std::move(config));
+    std::vector<order_command> ups, downs;
+    for (size_t i = 0; i < 40; ++i) ups.push_back(b.order(order_kind::top_up, i, 10'000, 7));
+    auto up = run_all(b.eng, ups, 40, std::chrono::seconds(20));
+    for (size_t i = 0; i < 40; ++i) downs.push_back(b.order(order_kind::withdraw, i, 1'000, 7));
+    auto down = run_all(b.eng, downs, 40, std::chrono::seconds(20));
+    // The provider's own count, before this test's queries below add theirs.
+    const int64_t peak_per_s = p.stats()["peak_requests_per_s"].get<int64_t>();
+    size_t open = 0, closed_unpaid = 0;
+    for (const auto* batch : {&up, &down})
+      for (const auto& o : *batch) {
+        if (o.reply.id != 0 && is_final(o.reply.state)) {
+          expect_agreement(p, {o});
+          closed_unpaid += o.command.kind == order_kind::top_up && p.status_of(o.reply.id) == "closed";
+          continue;
+        }
+        // Not final in 20 s: only a payout the provider never settles (stuck), asked about for ever.
+        ++open;
+        EXPECT_EQ(std::string(name), "stuck") << o.command.request_id << ": " << to_string(o.reply.code);
+        EXPECT_EQ(o.command.kind, order_kind::withdraw) << o.command.request_id;
+      }
+    if (std::string(name) == "stuck") {
+      // Half its payers never pay: their top-ups are closed at the provider once the payment
+      // deadline passed, and fail with nothing moved (1 in 10^12 that none of 40 is unpaid).
+      EXPECT_GT(closed_unpaid, 0u);
+    }
+    auto audit = b.eng.audit_wallets();
+    EXPECT_TRUE(audit.ok || open > 0) << audit.detail;  // the audit counts a held payout as open
+    for (const auto& [cur, sum] : audit.sum_by_currency) EXPECT_EQ(sum, 0) << "currency " << cur;
+    EXPECT_EQ(audit.open_transactions == 0, open == 0) << "a processing payout holds its money";
+    if (profile.qps_limit != 0) {
+      EXPECT_LE(peak_per_s, profile.qps_limit);
+    }
+  }
+}
+
+TEST(HttpChannel, AnOrdersQueriesNeverPileUpBehindASlowProvider) {
+  // Every answer takes 300 ms and orders settle 1.5 to 2 s after the submit; the engine asks every
+  // 100 ms at most. An order's next query while its last one is still out is dropped by the
+  // adapter (the order asks again after the answer), so the provider sees about one query per
+  // 300 ms per order, not one per 100 ms.
+  auto profile = honest();
+  profile.latency_min_ms = profile.latency_max_ms = 300;
+  profile.settle_min_ms = 1'500;
+  profile.settle_max_ms = 2'000;
+  provider p(profile, "slow_queries");
+  auto config = config_with({{7, settings_for(p)}});
+  config.order.channel_submit_timeout_ms = 100;
+  config.order.channel_query_min_delay_ms = 50;
+  config.order.channel_query_max_interval_ms = 100;
+  bench b(std::move(config));
+  std::vector<order_command> ups;
+  for (size_t i = 0; i < 20; ++i) ups.push_back(b.order(order_kind::top_up, i, 1'000, 7));
+  auto up = run_all(b.eng, ups, 20, std::chrono::seconds(30));
+  for (const auto& o : up) EXPECT_EQ(o.reply.state, order_state::succeeded) << to_string(o.reply.code);
+  const int64_t queries = p.stats()["queries"].get<int64_t>();  // before expect_agreement's own
+  expect_agreement(p, up);
+  b.expect_conserved();
+  int64_t coalesced = 0;
+  for (const auto& [id, c] : b.eng.provider_counters()) coalesced += static_cast<int64_t>(c.queries_coalesced);
+  EXPECT_GT(coalesced, 0);
+  // At most one query out per order at a time: 2 s / 300 ms + 2 each, against ~20 each without.
+  EXPECT_LE(queries, 20 * (2'000 / 300 + 2)) << coalesced << " coalesced";
 }
 
 TEST(HttpChannel, TheQpsCapIsNeverExceededAtTheProvider) {

@@ -45,6 +45,7 @@ TEST(ConfigFile, ExampleFileStatesTheDefaults) {
   EXPECT_EQ(s.engine.order.retry_max_ms, defaults.engine.order.retry_max_ms);
   EXPECT_EQ(s.engine.order.alert_attempts, defaults.engine.order.alert_attempts);
   EXPECT_EQ(s.engine.order.processing_alert_ms, defaults.engine.order.processing_alert_ms);
+  EXPECT_EQ(s.engine.order.payment_deadline_ms, defaults.engine.order.payment_deadline_ms);
   EXPECT_EQ(s.engine.order.channel_submit_timeout_ms, defaults.engine.order.channel_submit_timeout_ms);
   EXPECT_EQ(s.engine.order.channel_query_min_delay_ms, defaults.engine.order.channel_query_min_delay_ms);
   EXPECT_EQ(s.engine.order.channel_not_found_final_ms, defaults.engine.order.channel_not_found_final_ms);

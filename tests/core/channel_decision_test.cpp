@@ -50,12 +50,29 @@ TEST(channel_decision_test, every_row_of_the_table) {
   }
 }
 
+TEST(channel_decision_test, money_coming_in_unpaid_past_its_deadline_is_closed_once_a_window) {
+  using k = order_kind;
+  using a = channel_outcome;
+  using s = channel_step;
+  // (kind, answer, overdue, payment expired) -> step
+  EXPECT_EQ(decide_channel(k::top_up, a::unknown, true, true), s::close);
+  EXPECT_EQ(decide_channel(k::top_up, a::unknown, false, true), s::wait);  // closed less than a window ago
+  EXPECT_EQ(decide_channel(k::top_up, a::unknown, true, false), s::wait);  // not yet due
+  EXPECT_EQ(decide_channel(k::top_up, a::not_found, true, true), s::close);
+  EXPECT_EQ(decide_channel(k::top_up, a::succeeded, true, true), s::succeed);  // paid meanwhile
+  EXPECT_EQ(decide_channel(k::top_up, a::closed, true, true), s::fail);
+  // A payout has no payment deadline: unknown stays unknown.
+  EXPECT_EQ(decide_channel(k::withdraw, a::unknown, true, true), s::wait);
+  EXPECT_EQ(decide_channel(k::withdraw, a::not_found, true, true), s::resubmit);
+}
+
 TEST(channel_decision_test, only_a_definitive_answer_moves_or_releases_money) {
   // Whatever the kind and the time: unknown and not found never succeed or fail an order.
   for (order_kind kind : {order_kind::top_up, order_kind::withdraw})
     for (bool overdue : {false, true})
+      for (bool expired : {false, true})
       for (channel_outcome answer : {channel_outcome::unknown, channel_outcome::not_found}) {
-        channel_step step = decide_channel(kind, answer, overdue);
+        channel_step step = decide_channel(kind, answer, overdue, expired);
         EXPECT_NE(step, channel_step::fail);
         EXPECT_NE(step, channel_step::succeed);
       }

@@ -806,6 +806,37 @@ TEST(order_core_test, channel_settling_more_than_asked_alerts_and_posts_the_amou
   EXPECT_EQ(d.order.state(), os::confirming);
 }
 
+TEST(order_core_test, a_top_up_unpaid_past_its_payment_deadline_is_closed_then_fails_or_succeeds) {
+  order_config config;
+  config.payment_deadline_ms = 60'000;
+  for (channel_outcome after_close : {channel_outcome::closed, channel_outcome::succeeded}) {
+    driver d = processing_top_up(config);
+    const int64_t submitted = d.now;
+    // "Processing" (the payer has not paid) before the deadline: asked again, never closed.
+    size_t closes = 0;
+    while (d.now < submitted + config.payment_deadline_ms) {
+      closes += count_of(d.wake(), ak::channel_close);
+      if (d.now < submitted + config.payment_deadline_ms) closes += count_of(d.channel(channel_outcome::unknown), ak::channel_close);
+    }
+    EXPECT_EQ(closes, 0u);
+    // Past it: the next "processing" answer closes it at the provider, once a window.
+    auto out = d.channel(channel_outcome::unknown);
+    EXPECT_EQ(count_of(out, ak::channel_close), 1u);
+    EXPECT_EQ(count_of(d.channel(channel_outcome::unknown), ak::channel_close), 0u);
+    EXPECT_EQ(d.order.state(), os::processing);
+    // Closed: failed, nothing moved. Paid meanwhile: the close answers succeeded.
+    d.channel(after_close, after_close == channel_outcome::succeeded ? 1000 : 0);
+    EXPECT_EQ(d.order.state(), after_close == channel_outcome::closed ? os::cancelling : os::confirming);
+  }
+  // A payout has no payment deadline: it stays processing.
+  driver w(command_of(order_kind::withdraw), config);
+  w.start();
+  w.reply_all(tcc_phase::try_);
+  w.now += 10 * config.payment_deadline_ms;
+  EXPECT_EQ(count_of(w.channel(channel_outcome::unknown), ak::channel_close), 0u);
+  EXPECT_EQ(w.order.state(), os::processing);
+}
+
 TEST(order_core_test, channel_decline_cancels_and_fails) {
   for (auto reason : {result_code::channel_declined, result_code::channel_busy}) {
     driver d = processing_top_up();
