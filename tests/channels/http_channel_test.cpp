@@ -162,13 +162,16 @@ struct bench {
   }
 };
 
-//! 100 top-ups of 10,000, then 200 payouts of 1,000, through `channel` (0: routed).
-std::pair<std::vector<outcome>, std::vector<outcome>> ups_then_downs(bench& b, channel_id channel) {
-  std::vector<order_command> ups, downs;
-  for (size_t i = 0; i < 100; ++i) ups.push_back(b.order(order_kind::top_up, i, 10'000, channel));
-  auto up = run_all(b.eng, ups);
-  for (size_t i = 0; i < 200; ++i) downs.push_back(b.order(order_kind::withdraw, i, 1'000, channel));
-  return {std::move(up), run_all(b.eng, downs)};
+//! Top-ups (`ups` of `up_amount`), then payouts (`downs` of `down_amount`), through `channel` (0:
+//! routed), `parallel` at a time, each waited for at most `timeout`.
+std::pair<std::vector<outcome>, std::vector<outcome>> ups_then_downs(
+    bench& b, channel_id channel, size_t ups = 100, int64_t up_amount = 10'000, size_t downs = 200,
+    int64_t down_amount = 1'000, size_t parallel = 32, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+  std::vector<order_command> up_commands, down_commands;
+  for (size_t i = 0; i < ups; ++i) up_commands.push_back(b.order(order_kind::top_up, i, up_amount, channel));
+  auto up = run_all(b.eng, up_commands, parallel, timeout);
+  for (size_t i = 0; i < downs; ++i) down_commands.push_back(b.order(order_kind::withdraw, i, down_amount, channel));
+  return {std::move(up), run_all(b.eng, down_commands, parallel, timeout)};
 }
 
 //! The engine's final state of each order agrees with the provider's: succeeded there <->
@@ -359,11 +362,7 @@ TEST(HttpChannel, EveryShippedProfileKeepsTheMoneyRight) {
     config.callbacks = callback_listener_config{};
     config.callbacks->port = callback_port;
     bench b(std::move(config));
-    std::vector<order_command> ups, downs;
-    for (size_t i = 0; i < 40; ++i) ups.push_back(b.order(order_kind::top_up, i, 10'000, 7));
-    auto up = run_all(b.eng, ups, 40, std::chrono::seconds(20));
-    for (size_t i = 0; i < 40; ++i) downs.push_back(b.order(order_kind::withdraw, i, 1'000, 7));
-    auto down = run_all(b.eng, downs, 40, std::chrono::seconds(20));
+    auto [up, down] = ups_then_downs(b, 7, 40, 10'000, 40, 1'000, 40, std::chrono::seconds(20));
     // The provider's own count, before this test's queries below add theirs.
     const int64_t peak_per_s = p.stats()["peak_requests_per_s"].get<int64_t>();
     size_t open = 0, closed_unpaid = 0;
@@ -502,11 +501,7 @@ TEST(HttpChannel, CallbacksSettleOrdersLongBeforeAnyQuery) {
   config.callbacks = callback_listener_config{};
   config.callbacks->port = callback_port;
   bench b(std::move(config));
-  std::vector<order_command> ups, downs;
-  for (size_t i = 0; i < 50; ++i) ups.push_back(b.order(order_kind::top_up, i, 1'000, 7));
-  auto up = run_all(b.eng, ups, 50, std::chrono::seconds(15));
-  for (size_t i = 0; i < 50; ++i) downs.push_back(b.order(order_kind::withdraw, i, 300, 7));
-  auto down = run_all(b.eng, downs, 50, std::chrono::seconds(15));
+  auto [up, down] = ups_then_downs(b, 7, 50, 1'000, 50, 300, 50, std::chrono::seconds(15));
   for (const auto* outcomes : {&up, &down})
     for (const auto& o : *outcomes) EXPECT_EQ(o.reply.state, order_state::succeeded) << to_string(o.reply.code);
   expect_agreement(p, up);
