@@ -1069,6 +1069,10 @@ class host_state {
         return;
       }
       kind = order_action_kind::channel_submit;
+    } else if (order.held_submit && kind != order_action_kind::channel_query) {
+      // Its first submit to that provider is still held (the row naming it not yet committed):
+      // a resubmit or close there now would act before that row too. The held submit goes first.
+      return;
     }
     auto channel = channels_.find(order.core.channel());
     if (channel == channels_.end()) {
