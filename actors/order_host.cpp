@@ -714,11 +714,12 @@ class host_state {
     if (result_code room = orders_->room_for_new(now); room != result_code::ok) return refuse(client, item, room);
     wallet_id system = no_wallet;
     channel_id first = 0;
-    order_id id = 0;
     if (command.kind == order_kind::top_up || command.kind == order_kind::withdraw) {
       if (command.channel != 0 && channels_.count(command.channel) == 0)
         return refuse(client, item, result_code::unknown_channel);
-      id = ids_->next(now);
+    }
+    const order_id id = ids_->next(now);  // the route's draw comes from it
+    if (command.kind == order_kind::top_up || command.kind == order_kind::withdraw) {
       if (command.channel == 0) {
         // The engine's routes choose (core/channel_routing.hpp); without routes, channel 1.
         if (!routed()) first = channels_.count(1) != 0 ? 1 : 0;
@@ -729,8 +730,6 @@ class host_state {
         if (first == 0) return refuse(client, item, routed() ? result_code::channel_busy : result_code::no_route);
       }
       system = directory_->system_wallet(command.tenant, command.cur);
-    } else {
-      id = ids_->next(now);
     }
     auto it = orders_->add_new(std::move(key), id, std::move(command), system, config_.order, now,
                                waiter{client, item.client_tag});
